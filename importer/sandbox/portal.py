@@ -1,0 +1,330 @@
+"""The sandbox portal's schema: object types, property definitions, association labels, seeds."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..hubspot import DEFAULT_ASSOCIATION_TYPES, OBJECT_TYPE_IDS, canonical_object_type
+
+__all__ = ["AssociationLabel", "Portal", "PropertyDef", "default_portal"]
+
+# Custom objects are addressed by their type id (2-123) or fully qualified name (p123_pets).
+CUSTOM_OBJECT_RE = re.compile(r"^(?:2-\d+|p\d*_[A-Za-z0-9_]+)$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PropertyDef:
+    name: str
+    label: str
+    type: str = "string"  # string, number, date, datetime, bool, enumeration
+    field_type: str = "text"
+    options: tuple[str, ...] = ()
+    unique: bool = False
+    read_only: bool = False
+    calculated: bool = False
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "type": self.type,
+            "fieldType": self.field_type,
+            "options": [
+                {
+                    "label": o.replace("_", " ").title(),
+                    "value": o,
+                    "displayOrder": i,
+                    "hidden": False,
+                }
+                for i, o in enumerate(self.options)
+            ],
+            "hasUniqueValue": self.unique,
+            "calculated": self.calculated,
+            "modificationMetadata": {
+                "readOnlyValue": self.read_only,
+                "archivable": True,
+                "readOnlyDefinition": self.read_only,
+            },
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class AssociationLabel:
+    from_type: str
+    to_type: str
+    category: str
+    type_id: int
+    label: str | None = None
+
+
+_FIELD_TYPES = {
+    "number": "number",
+    "date": "date",
+    "datetime": "date",
+    "bool": "booleancheckbox",
+    "enumeration": "select",
+}
+
+
+def _p(
+    name: str,
+    label: str,
+    type_: str = "string",
+    *,
+    field_type: str | None = None,
+    options: tuple[str, ...] = (),
+    unique: bool = False,
+    read_only: bool = False,
+    calculated: bool = False,
+) -> PropertyDef:
+    return PropertyDef(
+        name=name,
+        label=label,
+        type=type_,
+        field_type=field_type or _FIELD_TYPES.get(type_, "text"),
+        options=options,
+        unique=unique,
+        read_only=read_only,
+        calculated=calculated,
+    )
+
+
+_SYSTEM = (
+    _p("hs_object_id", "Record ID", "number", read_only=True, unique=True),
+    _p("createdate", "Create Date", "datetime", read_only=True),
+    _p("hs_lastmodifieddate", "Last Modified Date", "datetime", read_only=True),
+)
+_CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK", "DKK", "PLN", "JPY", "CAD", "AUD")
+
+DEFAULT_PROPERTIES: dict[str, tuple[PropertyDef, ...]] = {
+    "products": (
+        _p("name", "Name"),
+        _p("description", "Description", field_type="textarea"),
+        _p("price", "Unit price", "number"),
+        _p("hs_sku", "SKU", unique=True),
+        _p("hs_cost_of_goods_sold", "Unit cost", "number"),
+        _p(
+            "hs_product_type",
+            "Product type",
+            "enumeration",
+            options=("inventory", "non_inventory", "service"),
+        ),
+        _p("hs_url", "URL"),
+        _p("hs_images", "Image URL"),
+        _p("hs_recurring_billing_period", "Term"),
+        _p(
+            "recurringbillingfrequency",
+            "Billing frequency",
+            "enumeration",
+            options=("weekly", "biweekly", "monthly", "quarterly", "per_six_months", "annually"),
+        ),
+        _p("tax", "Tax", "number"),
+        _p("hs_folder_name", "Folder"),
+        # Custom properties this demo portal has, as most shops add a few.
+        _p("brand", "Brand"),
+        _p("launch_date", "Launch date", "date"),
+        _p("in_stock", "In stock", "bool"),
+        _p("weight_kg", "Weight (kg)", "number"),
+        _p("hs_price_eur", "Price (EUR)", "number", calculated=True, read_only=True),
+    ),
+    "carts": (
+        _p("hs_cart_name", "Cart name"),
+        _p("hs_external_cart_id", "External cart ID", unique=True),
+        _p("hs_external_status", "External status"),
+        _p(
+            "hs_cart_status",
+            "Cart status",
+            "enumeration",
+            options=("open", "abandoned", "converted", "expired"),
+        ),
+        _p("hs_source_store", "Source store"),
+        _p("hs_total_price", "Total price", "number"),
+        _p("hs_subtotal_price", "Subtotal price", "number"),
+        _p("hs_cart_discount", "Discount", "number"),
+        _p("hs_tax", "Tax", "number"),
+        _p("hs_shipping_cost", "Shipping cost", "number"),
+        _p("hs_currency_code", "Currency", "enumeration", options=_CURRENCIES),
+        _p("hs_cart_url", "Cart URL"),
+        _p("hs_external_created_date", "External created date", "datetime"),
+        _p("hs_created_date", "Cart date", "date"),
+        _p("paid", "Paid", "bool"),
+    ),
+    "line_items": (
+        _p("name", "Name"),
+        _p("hs_product_id", "Product ID", "number"),
+        _p("quantity", "Quantity", "number"),
+        _p("price", "Unit price", "number"),
+        _p("hs_sku", "SKU"),
+        _p("discount", "Unit discount", "number"),
+        _p("hs_line_item_currency_code", "Currency", "enumeration", options=_CURRENCIES),
+        _p("hs_recurring_billing_start_date", "Billing start date", "date"),
+        _p("amount", "Net price", "number", calculated=True, read_only=True),
+    ),
+    "contacts": (
+        _p("email", "Email", unique=True),
+        _p("firstname", "First name"),
+        _p("lastname", "Last name"),
+        _p("phone", "Phone number"),
+        _p("company", "Company name"),
+        _p("city", "City"),
+        _p("country", "Country/Region"),
+        _p(
+            "lifecyclestage",
+            "Lifecycle stage",
+            "enumeration",
+            options=(
+                "subscriber",
+                "lead",
+                "marketingqualifiedlead",
+                "salesqualifiedlead",
+                "opportunity",
+                "customer",
+                "evangelist",
+                "other",
+            ),
+        ),
+        _p("date_of_birth", "Date of birth", "date"),
+    ),
+    "deals": (
+        _p("dealname", "Deal name"),
+        _p("amount", "Amount", "number"),
+        _p(
+            "dealstage",
+            "Deal stage",
+            "enumeration",
+            options=(
+                "appointmentscheduled",
+                "qualifiedtobuy",
+                "presentationscheduled",
+                "decisionmakerboughtin",
+                "contractsent",
+                "closedwon",
+                "closedlost",
+            ),
+        ),
+        _p("pipeline", "Pipeline", "enumeration", options=("default",)),
+        _p("closedate", "Close date", "datetime"),
+        _p("deal_currency_code", "Currency", "enumeration", options=_CURRENCIES),
+    ),
+    "orders": (
+        _p("hs_order_name", "Order name"),
+        _p("hs_external_order_id", "External order ID", unique=True),
+        _p("hs_total_price", "Total price", "number"),
+        _p("hs_currency_code", "Currency", "enumeration", options=_CURRENCIES),
+        _p("hs_fulfillment_status", "Fulfillment status"),
+        _p("hs_external_created_date", "External created date", "datetime"),
+    ),
+}
+
+DEFAULT_USER_LABELS = (
+    AssociationLabel(
+        from_type="carts",
+        to_type="contacts",
+        category="USER_DEFINED",
+        type_id=12,
+        label="Primary buyer",
+    ),
+    AssociationLabel(
+        from_type="deals",
+        to_type="contacts",
+        category="USER_DEFINED",
+        type_id=14,
+        label="Decision maker",
+    ),
+)
+
+# Records the demo portal already holds, so association columns have targets.
+SEED_CONTACTS = tuple(
+    (
+        str(1001 + i),
+        {
+            "firstname": first,
+            "lastname": last,
+            "email": f"{first.lower()}.{last.lower()}@example.com",
+        },
+    )
+    for i, (first, last) in enumerate(
+        [
+            ("Ada", "Lovelace"),
+            ("Alan", "Turing"),
+            ("Grace", "Hopper"),
+            ("Linus", "Torvalds"),
+            ("Margaret", "Hamilton"),
+            ("Dennis", "Ritchie"),
+            ("Barbara", "Liskov"),
+            ("Ken", "Thompson"),
+            ("Frances", "Allen"),
+            ("Edsger", "Dijkstra"),
+            ("Radia", "Perlman"),
+            ("Donald", "Knuth"),
+            ("Hedy", "Lamarr"),
+            ("Tim", "Berners-Lee"),
+            ("Katherine", "Johnson"),
+            ("John", "McCarthy"),
+            ("Joan", "Clarke"),
+            ("Niklaus", "Wirth"),
+            ("Sophie", "Wilson"),
+            ("Guido", "van Rossum"),
+        ]
+    )
+)
+SEED_DEALS = tuple((str(2001 + i), {"dealname": f"Wholesale order {i + 1}"}) for i in range(5))
+
+
+@dataclass(kw_only=True)
+class Portal:
+    """What one HubSpot account knows: its object types, properties and association labels."""
+
+    portal_id: int = 4_242_424
+    properties: dict[str, dict[str, PropertyDef]] = field(default_factory=dict)
+    labels: list[AssociationLabel] = field(default_factory=list)
+    custom_object_types: set[str] = field(default_factory=set)
+
+    def object_type(self, name: str) -> str | None:
+        """Canonical name of a type this portal has, or None (HubSpot: 'Unable to infer')."""
+        canonical = canonical_object_type(name)
+        if canonical in self.properties or canonical in self.custom_object_types:
+            return canonical
+        if canonical in OBJECT_TYPE_IDS or CUSTOM_OBJECT_RE.match(canonical):
+            return canonical
+        return None
+
+    def property_defs(self, object_type: str) -> dict[str, PropertyDef] | None:
+        """Known properties, or None when the type's properties are not checked (custom)."""
+        return self.properties.get(object_type)
+
+    def association_target(self, from_type: str, category: str, type_id: int) -> str | None:
+        """The object type an association type id points at from `from_type`, if valid."""
+        if category == "HUBSPOT_DEFINED":
+            for to, tid in DEFAULT_ASSOCIATION_TYPES.get(from_type, {}).items():
+                if tid == type_id:
+                    return to
+            return None
+        for label in self.labels:
+            if (label.from_type, label.category, label.type_id) == (from_type, category, type_id):
+                return label.to_type
+        return None
+
+    def association_labels(self, from_type: str, to_type: str) -> list[dict[str, object]]:
+        """The association types from one object type to another, as the v4 labels API lists."""
+        out: list[dict[str, object]] = []
+        default = DEFAULT_ASSOCIATION_TYPES.get(from_type, {}).get(to_type)
+        if default is not None:
+            out.append({"category": "HUBSPOT_DEFINED", "typeId": default, "label": None})
+        out += [
+            {"category": lab.category, "typeId": lab.type_id, "label": lab.label}
+            for lab in self.labels
+            if (lab.from_type, lab.to_type) == (from_type, to_type)
+        ]
+        return out
+
+    def add_property(self, object_type: str, prop: PropertyDef) -> None:
+        self.properties.setdefault(canonical_object_type(object_type), {})[prop.name] = prop
+
+
+def default_portal() -> Portal:
+    props = {
+        name: {p.name: p for p in (*defs, *_SYSTEM)} for name, defs in DEFAULT_PROPERTIES.items()
+    }
+    return Portal(properties=props, labels=list(DEFAULT_USER_LABELS))
