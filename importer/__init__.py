@@ -1,0 +1,48 @@
+"""hubspot-import: import CSV and Excel spreadsheets into HubSpot CRM, every row accounted for."""
+
+from ._errors import (
+    AuthError,
+    ConfigError,
+    HubSpotError,
+    HubSpotImportError,
+    HubSpotUnavailable,
+    InputFileError,
+    MappingError,
+    RateLimitStop,
+)
+from .journal import Journal, LockHeld
+from .load import Table, load_table
+from .mapping import Mapping, SyncMode, load_mapping, parse_mapping
+from .outcome import RowResult, RowStatus
+from .results import RunSummary
+from .run import RunOptions, RunResult, run_import
+from .validate import Problem, RowIssue, Validated, validate
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "HubSpotError",
+    "HubSpotImportError",
+    "HubSpotUnavailable",
+    "InputFileError",
+    "Journal",
+    "LockHeld",
+    "Mapping",
+    "MappingError",
+    "Problem",
+    "RateLimitStop",
+    "RowIssue",
+    "RowResult",
+    "RowStatus",
+    "RunOptions",
+    "RunResult",
+    "RunSummary",
+    "SyncMode",
+    "Table",
+    "Validated",
+    "load_mapping",
+    "load_table",
+    "parse_mapping",
+    "run_import",
+    "validate",
+]

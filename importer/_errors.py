@@ -1,0 +1,72 @@
+"""The importer's exception tree, grouped by what the caller should do about it.
+
+    HubSpotImportError                 root: the CLI catches this, prints one line, exits non-zero
+    ├── ConfigError                    fix the mapping or the command line (exit 2)
+    │   └── MappingError               a mapping file with one or more mistakes, all listed
+    ├── InputFileError                 fix or replace the spreadsheet (exit 2)
+    └── HubSpotError                   HubSpot refused to go on
+        ├── AuthError                  fix the token or its scopes; stop at once (exit 2)
+        ├── RateLimitStop              the daily limit is spent; run again tomorrow (exit 1)
+        └── HubSpotUnavailable         retries ran out; try again later (exit 1)
+
+Bad rows are never exceptions: they are data (`RowIssue`) reported in the results workbook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "HubSpotError",
+    "HubSpotImportError",
+    "HubSpotUnavailable",
+    "InputFileError",
+    "MappingError",
+    "RateLimitStop",
+]
+
+
+class HubSpotImportError(Exception):
+    """Root of every error the importer raises on purpose."""
+
+
+class ConfigError(HubSpotImportError):
+    """The mapping or the command line is wrong: fix it and run again."""
+
+
+class MappingError(ConfigError):
+    """A mapping file with one or more mistakes; `problems` lists every one."""
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        noun = "mistake" if count == 1 else "mistakes"
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{source}: {count} {noun} in the mapping:\n{lines}")
+
+
+class InputFileError(HubSpotImportError):
+    """The spreadsheet cannot be read as given: fix or replace the file."""
+
+
+class HubSpotError(HubSpotImportError):
+    """HubSpot answered in a way that stops the run."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class AuthError(HubSpotError):
+    """401/403: the token is missing, invalid, expired or lacks scopes. Never retried."""
+
+
+class RateLimitStop(HubSpotError):
+    """The account's daily request limit is spent: stop cleanly, continue tomorrow."""
+
+
+class HubSpotUnavailable(HubSpotError):
+    """HubSpot kept failing (5xx, 429, network) until the retry budget ran out."""

@@ -1,0 +1,744 @@
+"""Command line: the only module that prints, reads the environment's token and picks exit codes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from ._errors import AuthError, ConfigError, HubSpotImportError, InputFileError
+from .client import DEFAULT_TIMEOUT, HubSpotClient, RetryPolicy
+from .draft import draft_mapping
+from .history import list_runs, plan_undo, undo_run
+from .hubspot import DEFAULT_BASE_URL, MAX_BATCH_INPUTS, canonical_object_type
+from .journal import LockHeld, default_state_dir
+from .load import load_table
+from .mapping import SyncMode
+from .outcome import GOOD_STATUSES
+from .run import RunOptions, RunResult, run_import
+from .schema import read_schema
+from .upload import DEFAULT_CONCURRENCY
+
+__all__ = ["EXIT_ERROR", "EXIT_LOCKED", "EXIT_OK", "EXIT_ROWS", "entry_point", "main"]
+
+EXIT_OK = 0  # every row created
+EXIT_ROWS = 1  # the run finished, but some rows are invalid, failed, uncertain or not sent
+EXIT_ERROR = 2  # configuration, input or authentication error: not everything was attempted
+EXIT_LOCKED = 3  # another run holds the journal's lock: this one sent nothing
+TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
+SANDBOX_TOKEN = "sandbox-token"
+ISSUES_SHOWN = 10
+
+log = logging.getLogger("importer")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _interactive() -> Console | None:
+    """A console for the progress bar when standard error is a terminal, else None."""
+    return Console(stderr=True) if sys.stderr.isatty() else None
+
+
+@contextlib.contextmanager
+def _logging(verbose: bool, log_file: Path | None, console: Console | None) -> Iterator[None]:
+    """Timestamped lines to stderr or a file; on a terminal, printed above the progress bar."""
+    handler: logging.Handler
+    if log_file is not None:
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+    elif console is not None:
+        handler = RichHandler(console=console, show_path=False, log_time_format="%H:%M:%S")
+    else:
+        handler = logging.StreamHandler()
+    if not isinstance(handler, RichHandler):
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+        )
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hubspot-import")
+def cli() -> None:
+    """Import CSV and Excel spreadsheets into HubSpot CRM, accounting for every row.
+
+    The access token is read from the HUBSPOT_ACCESS_TOKEN environment variable.
+    """
+
+
+def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Apply click decorators in the order they read."""
+
+    def apply(f: F) -> F:
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return apply
+
+
+TARGET_OPTIONS = _options(
+    click.option(
+        "--base-url",
+        envvar="HUBSPOT_BASE_URL",
+        default=DEFAULT_BASE_URL,
+        show_default=True,
+        help="HubSpot API base URL (env HUBSPOT_BASE_URL).",
+    ),
+    click.option(
+        "--sandbox",
+        is_flag=True,
+        help="Start the local HubSpot sandbox on 127.0.0.1 and use it (a demo or "
+        "rehearsal: nothing leaves this machine).",
+    ),
+    click.option(
+        "--log-file",
+        type=click.Path(path_type=Path),
+        help="Write log lines to this file instead of standard error.",
+    ),
+    click.option("--verbose", "-v", is_flag=True, help="Log each batch and retry."),
+)
+IMPORT_OPTIONS = _options(
+    click.argument("input_file", metavar="INPUT", type=click.Path(path_type=Path)),
+    click.option(
+        "--mapping",
+        "-m",
+        "mapping_file",
+        required=True,
+        type=click.Path(path_type=Path),
+        help="Mapping YAML: object type, column -> property, associations.",
+    ),
+    click.option("--sheet", help="Excel sheet name (or 1-based number). Default: the first sheet."),
+    click.option(
+        "--encoding",
+        help="CSV text encoding, e.g. cp1252 or latin-1. Default: UTF-8 (with or without BOM).",
+    ),
+    click.option(
+        "--out",
+        type=click.Path(path_type=Path),
+        help="Results workbook path. Default: <input>-results-<timestamp>.xlsx beside the input.",
+    ),
+    click.option(
+        "--mode",
+        type=click.Choice([m.value for m in SyncMode]),
+        help="Override the mapping's mode: create (default; changed rows are "
+        "updated), upsert (on the key's unique property) or update (existing records "
+        "only).",
+    ),
+    click.option(
+        "--state-dir",
+        type=click.Path(path_type=Path),
+        help="Folder for the run journal (one SQLite file per portal and object "
+        "type). Default: the user's data directory.",
+    ),
+    click.option(
+        "--portal-id",
+        type=click.IntRange(1),
+        help="HubSpot portal (account) id, for links to records in the workbook. "
+        "Default: asked of HubSpot once and remembered.",
+    ),
+    click.option(
+        "--no-portal-check",
+        is_flag=True,
+        help="Do not read the portal's property definitions and association labels "
+        "first (for a token without schema read access); the mapping alone decides.",
+    ),
+    click.option(
+        "--summary-json",
+        type=click.Path(path_type=Path),
+        help="Also write a machine-readable summary (counts, run id, timings, workbook) here.",
+    ),
+    click.option(
+        "--max-attempts",
+        type=click.IntRange(1, 20),
+        default=RetryPolicy().max_attempts,
+        show_default=True,
+        help="Attempts per request before giving up on 429s, 5xx and refused connections "
+        "(waits grow exponentially, with jitter).",
+    ),
+    click.option(
+        "--timeout",
+        type=click.FloatRange(1),
+        default=DEFAULT_TIMEOUT[1],
+        show_default=True,
+        help="Seconds to wait for HubSpot's answer to one request.",
+    ),
+    TARGET_OPTIONS,
+)
+
+
+@cli.command()
+@IMPORT_OPTIONS
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, MAX_BATCH_INPUTS),
+    default=MAX_BATCH_INPUTS,
+    show_default=True,
+    help="Records per batch request (HubSpot allows at most 100).",
+)
+@click.option(
+    "--forget-uncertain",
+    is_flag=True,
+    help="Forget rows an earlier run left uncertain (after you checked HubSpot), so "
+    "they are sent again.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(0, 64),
+    default=DEFAULT_CONCURRENCY,
+    help="Batches in flight at once; 0 (the default) sends as many as the rate limit allows "
+    "in one window (8 to 64). The limit, learned from HubSpot's X-HubSpot-RateLimit-* "
+    "headers, paces them whatever this is.",
+)
+@click.option(
+    "--max-rps",
+    type=click.FloatRange(0.1),
+    help="Send at most this many requests per second (to leave room for other apps sharing "
+    "the account's limit).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Do everything but send: load, map, validate against the portal, build every "
+    "payload, and write the workbook with would_create / would_update.",
+)
+def run(
+    dry_run: bool,
+    batch_size: int,
+    forget_uncertain: bool,
+    concurrency: int,
+    max_rps: float | None,
+    **options: Any,
+) -> int:
+    """Import INPUT (CSV, XLSX, XLSM, XLS, ODS) into HubSpot as MAPPING describes.
+
+    Exit codes: 0 every row created, updated, unchanged or skipped; 1 some rows invalid,
+    failed, uncertain or not sent; 2 configuration, input or authentication error; 3 another
+    run holds the lock.
+    """
+    return _execute(
+        plan_only=dry_run,
+        batch_size=batch_size,
+        forget_uncertain=forget_uncertain,
+        concurrency=concurrency,
+        max_rps=max_rps,
+        **options,
+    )
+
+
+@cli.command()
+@IMPORT_OPTIONS
+def check(**options: Any) -> int:
+    """Check INPUT against MAPPING and the portal without writing anything to HubSpot.
+
+    Writes the results workbook with the plan for every row (would_create, would_update,
+    unchanged, invalid and why). Exit codes: 0 the import would be clean; 1 some rows are
+    invalid (or uncertain); 2 configuration, input or authentication error.
+    """
+    return _execute(plan_only=True, **options)
+
+
+@cli.command()
+@click.argument("input_file", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option(
+    "--object",
+    "object_type",
+    required=True,
+    help="The HubSpot object type to import into: products, carts, contacts, 0-7, "
+    "a custom object ...",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Where to write the mapping. Default: mappings/<input name>.yaml.",
+)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option("--sheet", help="Excel sheet name (or 1-based number). Default: the first sheet.")
+@click.option("--encoding", help="CSV text encoding. Default: UTF-8 (with or without BOM).")
+@TARGET_OPTIONS
+def init(
+    input_file: Path,
+    object_type: str,
+    out: Path | None,
+    force: bool,
+    sheet: str | None,
+    encoding: str | None,
+    base_url: str,
+    sandbox: bool,
+    log_file: Path | None,
+    verbose: bool,
+) -> int:
+    """Draft a mapping for INPUT from its header row and the portal's properties."""
+    out = out or Path("mappings") / f"{input_file.stem}.yaml"
+    if out.exists() and not force:
+        raise ConfigError(f"{out} exists; choose another --out, or add --force to replace it")
+    with contextlib.ExitStack() as stack:
+        _, base_url, token = stack.enter_context(
+            _target(stack, sandbox=sandbox, base_url=base_url, log_file=log_file, verbose=verbose)
+        )
+        table = load_table(input_file, sheet=sheet, encoding=encoding)
+        client = stack.enter_context(
+            contextlib.closing(HubSpotClient(token=token, base_url=base_url))
+        )
+        schema = read_schema(client, canonical_object_type(object_type))
+        where = str(input_file) + (f" (sheet {table.sheet})" if table.sheet else "")
+        next_step = f"hubspot-import check --mapping {out} {input_file}" + (
+            f" --sheet {json.dumps(sheet)}" if sheet else ""
+        )
+        text, matches, unmatched = draft_mapping(
+            table, schema, source=where, command=next_step, base_url=base_url
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    click.echo(
+        f"Wrote {out}: {len(matches)} of {len(table.columns)} columns matched to "
+        f"{schema.object_type} properties."
+    )
+    for m in matches:
+        if m.score < 0.95:
+            click.echo(f"  check: {m.column!r} -> {m.prop.name} ({m.how})")
+    if unmatched:
+        click.echo(f"  not matched: {', '.join(repr(c) for c in unmatched)}")
+    click.echo(f"Next: {next_step}")
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _target(
+    stack: contextlib.ExitStack,
+    *,
+    sandbox: bool,
+    base_url: str,
+    log_file: Path | None,
+    verbose: bool,
+) -> Iterator[tuple[Console | None, str, str]]:
+    """Logging, the sandbox when asked, and the token: (console, base URL, token)."""
+    token = os.environ.get(TOKEN_ENV, "")
+    console = _interactive()
+    stack.enter_context(_logging(verbose, log_file, console))
+    if sandbox:
+        from .sandbox import Sandbox
+
+        box = stack.enter_context(Sandbox())
+        base_url = box.url
+        token = token or SANDBOX_TOKEN
+        log.info("sandbox started at %s", base_url)
+    if not token:
+        raise AuthError(
+            f"no access token: set {TOKEN_ENV} to your private app's token (or add "
+            "--sandbox to try the import locally)."
+        )
+    yield console, base_url, token
+
+
+def _execute(
+    *,
+    plan_only: bool,
+    input_file: Path,
+    mapping_file: Path,
+    sheet: str | None,
+    encoding: str | None,
+    out: Path | None,
+    mode: str | None,
+    state_dir: Path | None,
+    portal_id: int | None,
+    no_portal_check: bool,
+    summary_json: Path | None,
+    timeout: float,
+    max_attempts: int,
+    base_url: str,
+    sandbox: bool,
+    log_file: Path | None,
+    verbose: bool,
+    batch_size: int = MAX_BATCH_INPUTS,
+    forget_uncertain: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    max_rps: float | None = None,
+) -> int:
+    with contextlib.ExitStack() as stack:
+        target = stack.enter_context(
+            _target(stack, sandbox=sandbox, base_url=base_url, log_file=log_file, verbose=verbose)
+        )
+        console, base_url, token = target
+        if sandbox and state_dir is None:  # a fresh sandbox each time: so is its journal
+            state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        options = RunOptions(
+            input_file=input_file,
+            mapping_file=mapping_file,
+            token=token,
+            sheet=sheet,
+            encoding=encoding,
+            out=out,
+            base_url=base_url,
+            batch_size=batch_size,
+            mode=SyncMode(mode) if mode else None,
+            state_dir=state_dir,
+            forget_uncertain=forget_uncertain,
+            timeout=(DEFAULT_TIMEOUT[0], timeout),
+            retry=RetryPolicy(max_attempts=max_attempts),
+            portal_id=portal_id,
+            portal_check=not no_portal_check,
+            plan_only=plan_only,
+            concurrency=concurrency,
+            max_rps=max_rps,
+        )
+        with _progress(console) as progress:
+            result = run_import(options, progress=progress)
+        code = _report(result)
+        if summary_json is not None:
+            _write_summary(summary_json, result, code)
+        return code
+
+
+def _write_summary(path: Path, result: RunResult, code: int) -> None:
+    s = result.summary
+    data = {
+        "run_id": s.run_id,
+        "exit_code": code,
+        "object_type": s.object_type,
+        "mode": s.mode,
+        "input_file": str(s.input_file),
+        "sheet": s.sheet,
+        "mapping_file": s.mapping_file,
+        "base_url": s.base_url,
+        "started": s.started.isoformat(),
+        "finished": s.finished.isoformat() if s.finished else None,
+        "duration_seconds": round(s.duration, 3),
+        "rows": s.rows,
+        "counts": s.counts,
+        "requests": s.requests,
+        "stopped_by": s.stopped_by,
+        "workbook": str(s.workbook) if s.workbook else None,
+        "journal": str(s.journal) if s.journal else None,
+        "retry_file": str(s.retry_file) if s.retry_file else None,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def _report(result: RunResult) -> int:
+    s = result.summary
+    where = f"{s.input_file.name}" + (f", sheet {s.sheet}" if s.sheet else "")
+    for issue in result.issues[:ISSUES_SHOWN]:
+        click.echo(issue.describe(where), err=True)
+    if len(result.issues) > ISSUES_SHOWN:
+        click.echo(
+            f"... and {len(result.issues) - ISSUES_SHOWN} more problems: see the Issues sheet.",
+            err=True,
+        )
+    if result.stopped_by is not None:
+        click.echo(f"hubspot-import: stopped: {result.stopped_by}", err=True)
+    counts = ", ".join(f"{n} {status}" for status, n in s.counts.items() if n)
+    click.echo(f"{s.object_type}: {s.rows} rows: {counts or 'nothing to do'}.")
+    click.echo(f"Results: {s.workbook}")
+    if s.retry_file is not None:
+        click.echo(
+            f"Retry file (the invalid and failed rows, to fix and import again): {s.retry_file}"
+        )
+    if isinstance(result.stopped_by, AuthError):
+        return EXIT_ERROR
+    good = sum(n for status, n in s.counts.items() if status in GOOD_STATUSES)
+    return EXIT_OK if good == s.rows else EXIT_ROWS
+
+
+@contextlib.contextmanager
+def _progress(console: Console | None) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on a terminal, shown once uploading starts; else a log line per tenth."""
+    if console is not None:
+        bar = Progress(
+            TextColumn("uploading"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        tasks: list[TaskID] = []
+
+        def update(done: int, total: int) -> None:
+            if not tasks:
+                tasks.append(bar.add_task("upload", total=total))
+                bar.start()
+            bar.update(tasks[0], completed=done, total=total)
+
+        try:
+            yield update
+        finally:
+            bar.stop()
+        return
+    step = {"next": 0}
+
+    def report(done: int, total: int) -> None:
+        if done >= step["next"] or done == total:
+            log.info("uploaded %d of %d rows", done, total)
+            step["next"] = done + max(1, total // 10)
+
+    yield report
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
+@click.option(
+    "--db",
+    type=click.Path(path_type=Path),
+    help="Keep records in this SQLite file (default: in memory).",
+)
+@click.option("--token", help="Accept only this bearer token (default: any token).")
+@click.option(
+    "--echo-trace-ids",
+    is_flag=True,
+    help="Echo objectWriteTraceId in created results (unverified for HubSpot).",
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(1),
+    default=190,
+    show_default=True,
+    help="Requests allowed per rolling 10 s.",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait before answering each request.",
+)
+@click.option(
+    "--rate-window-ms",
+    type=click.IntRange(100),
+    default=10_000,
+    show_default=True,
+    help="The rolling window of --rate-limit, in milliseconds.",
+)
+@click.option(
+    "--daily-limit",
+    type=click.IntRange(1),
+    default=1_000_000,
+    show_default=True,
+    help="Requests allowed per day.",
+)
+def sandbox(
+    host: str,
+    port: int,
+    db: Path | None,
+    token: str | None,
+    echo_trace_ids: bool,
+    rate_limit: int,
+    latency: float,
+    rate_window_ms: int,
+    daily_limit: int,
+) -> int:
+    """Serve the local HubSpot emulator until interrupted (Ctrl-C)."""
+    from .sandbox import Sandbox, SandboxConfig
+
+    config = SandboxConfig(
+        db=db,
+        token=token,
+        echo_trace_ids=echo_trace_ids,
+        rate_limit=rate_limit,
+        rate_interval_ms=rate_window_ms,
+        daily_limit=daily_limit,
+        latency=latency,
+    )
+    box = Sandbox(config, host=host, port=port)
+    # systemd and schedulers stop services with SIGTERM: shut down as for Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
+    click.echo(f"HubSpot sandbox listening on {box.url}" + (f" (records in {db})" if db else ""))
+    click.echo(f"Import into it with: HUBSPOT_BASE_URL={box.url} hubspot-import run ...")
+    try:
+        box.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        box.stop()
+    return EXIT_OK
+
+
+STATE_DIR_OPTION = click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    help="Folder of the run journals (as given to `run`). Default: the user's data directory.",
+)
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "no rows"
+
+
+@cli.command()
+@STATE_DIR_OPTION
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=20,
+    show_default=True,
+    help="Show at most this many runs, newest first.",
+)
+def runs(state_dir: Path | None, limit: int) -> int:
+    """List past runs from the journals: id, when, object, input, counts, workbook."""
+    found = list_runs(state_dir or default_state_dir())
+    if not found:
+        click.echo("No runs recorded yet.")
+        return EXIT_OK
+    for r in found[:limit]:
+        state = (
+            f" [undone {r['undone']}]"
+            if r.get("undone")
+            else ("" if r.get("finished") else " [did not finish]")
+        )
+        click.echo(
+            f"{r['run_id']}  {r['started']}  {r['object_type']} ({r['mode']})  "
+            f"{r['input_file']}{state}"
+        )
+        click.echo(f"    {_counts_text(r['counts'])}; workbook: {r.get('workbook') or '-'}")
+    if len(found) > limit:
+        click.echo(f"... and {len(found) - limit} older runs (--limit to see more)")
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@STATE_DIR_OPTION
+def show(run_id: str, state_dir: Path | None) -> int:
+    """Print one run's summary (RUN: its id, or the start of it)."""
+    plan = plan_undo(state_dir or default_state_dir(), run_id)
+    r = plan.run
+    fields = [
+        ("Run id", r["run_id"]),
+        ("Object type", r["object_type"]),
+        ("Mode", r["mode"]),
+        ("HubSpot", r["base_url"]),
+        ("Input file", r["input_file"]),
+        ("Sheet", r["sheet"] or "(CSV)"),
+        ("Mapping", r["mapping_file"]),
+        ("Started", r["started"]),
+        ("Finished", r["finished"] or "did not finish"),
+        ("Rows", _counts_text(r["counts"])),
+        ("Records created", len(plan.created)),
+        ("Records updated", len(plan.updated)),
+        ("Stopped early", r["stopped_by"] or "no"),
+        ("Workbook", r["workbook"] or "-"),
+        ("Journal", r["journal"]),
+        ("Undone", f"{r['undone']} ({r['archived']} archived)" if r.get("undone") else "no"),
+    ]
+    for name, value in fields:
+        click.echo(f"{name + ':':17}{value}")
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@STATE_DIR_OPTION
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+@click.option(
+    "--base-url",
+    envvar="HUBSPOT_BASE_URL",
+    help="HubSpot API base URL. Default: the one the run used.",
+)
+def undo(run_id: str, state_dir: Path | None, yes: bool, base_url: str | None) -> int:
+    """Archive the records RUN created; records it updated are listed but not touched."""
+    plan = plan_undo(state_dir or default_state_dir(), run_id)
+    r = plan.run
+    if r.get("undone"):
+        click.echo(
+            f"Run {r['run_id']} was already undone at {r['undone']} "
+            f"({r['archived']} records archived)."
+        )
+        return EXIT_OK
+    click.echo(
+        f"Run {r['run_id']} ({r['started']}, {r['input_file']}) created "
+        f"{len(plan.created)} {r['object_type']} and updated {len(plan.updated)}."
+    )
+    if plan.updated:
+        ids = ", ".join(hid for _, hid in plan.updated[:20])
+        more = f" and {len(plan.updated) - 20} more" if len(plan.updated) > 20 else ""
+        click.echo(
+            f"Updated records are left as they are (their earlier values are not "
+            f"known): {ids}{more}."
+        )
+    if not plan.created:
+        click.echo("Nothing to archive.")
+        return EXIT_OK
+    target = base_url or r["base_url"]
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError(
+                "not on a terminal, so no one can confirm: add --yes to archive "
+                f"{len(plan.created)} records"
+            )
+        if not click.confirm(f"Archive these {len(plan.created)} records in {target}?"):
+            click.echo("Nothing was archived.")
+            return EXIT_OK
+    token = os.environ.get(TOKEN_ENV, "")
+    client = HubSpotClient(token=token, base_url=target)
+    try:
+        archived = undo_run(plan, client)
+    finally:
+        client.close()
+    click.echo(f"Archived {archived} {r['object_type']} created by run {r['run_id']}.")
+    return EXIT_OK
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (tests call this directly)."""
+    try:
+        rv = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="hubspot-import",
+            standalone_mode=False,
+        )
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_ERROR
+    except click.Abort:
+        click.echo("hubspot-import: interrupted", err=True)
+        return EXIT_ERROR
+    except LockHeld as exc:
+        click.echo(f"hubspot-import: {exc}", err=True)
+        return EXIT_LOCKED
+    except (ConfigError, InputFileError, AuthError) as exc:
+        click.echo(f"hubspot-import: error: {exc}", err=True)
+        return EXIT_ERROR
+    except HubSpotImportError as exc:
+        click.echo(f"hubspot-import: error: {exc}", err=True)
+        return EXIT_ROWS
+    return rv if isinstance(rv, int) else EXIT_OK
+
+
+def entry_point() -> None:
+    sys.exit(main())

@@ -1,0 +1,407 @@
+"""HubSpot HTTP client: one session, one place that classifies responses, retries and pacing."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import requests
+
+from ._errors import AuthError, HubSpotUnavailable, RateLimitStop
+from .hubspot import DEFAULT_BASE_URL, RATE_LIMIT_INTERVAL_MS
+
+__all__ = [
+    "MAX_SENDERS",
+    "HubSpotClient",
+    "RateLimiter",
+    "Reply",
+    "RetryPolicy",
+    "UncertainDelivery",
+    "Verdict",
+    "classify",
+    "error_message",
+]
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({423, 477, 500, 502, 503, 504, 520, 521, 522, 524})
+DEFAULT_TIMEOUT = (10.0, 120.0)  # connect, read (seconds)
+DEFAULT_RATE_LIMIT = 100  # Free/Starter; learned from X-HubSpot-RateLimit-Max after a reply
+LOCKED_MIN_WAIT = 2.0
+MAX_SENDERS = 64  # concurrent requests at most (a 190-request window bursts in ~3 rounds)
+
+
+class Verdict(Enum):
+    """What a response means for the caller."""
+
+    SUCCESS = "success"  # 200/201/204
+    PARTIAL = "partial"  # 207: some inputs failed
+    REJECTED = "rejected"  # other 4xx: the request (batch) was refused as a whole
+    AUTH = "auth"  # 401/403: stop the run, never retry
+    RATE_LIMITED = "rate_limited"  # 429
+    RETRY = "retry"  # 423, 477, 5xx: pause and send again
+
+
+def classify(status: int) -> Verdict:
+    if status == 207:
+        return Verdict.PARTIAL
+    if 200 <= status < 300:
+        return Verdict.SUCCESS
+    if status in (401, 403):
+        return Verdict.AUTH
+    if status == 429:
+        return Verdict.RATE_LIMITED
+    if status in RETRY_STATUSES or status >= 500:
+        return Verdict.RETRY
+    return Verdict.REJECTED
+
+
+class UncertainDelivery(Exception):
+    """The request may have reached HubSpot but no answer came back (timeout, reset)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    jitter: float = 0.5
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        base: float = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        return base * (1 + self.jitter * rng.random())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reply:
+    status: int
+    verdict: Verdict
+    body: dict[str, Any]
+    correlation_id: str | None
+
+
+class RateLimiter:
+    """Keeps sends within HubSpot's rolling window, bursting to the limit and no further.
+
+    A request's slot in the window is reused only `pad` after the window has passed it: HubSpot
+    counts arrivals, and a request sent a hair after the window may arrive a hair before it. A
+    count margin would cost a whole extra window per window on a long run; a time pad costs
+    `pad` per window. `max_rps` adds a cap per second of our own.
+    """
+
+    def __init__(
+        self,
+        max_requests: int = DEFAULT_RATE_LIMIT,
+        interval: float = RATE_LIMIT_INTERVAL_MS / 1000,
+        *,
+        max_rps: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.max_requests = max_requests
+        self.interval = interval
+        self.max_rps = max_rps
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+        self._pause_until = 0.0
+        self._extra_pad = 0.0
+
+    @property
+    def pad(self) -> float:
+        # Covers the jitter between sending and HubSpot's arrival stamp: 20 ms on 1 s windows,
+        # 110 ms on HubSpot's 10 s ones (0.3% over a long run), widened after each 429.
+        return 0.01 + 0.01 * self.interval + self._extra_pad
+
+    def rate_limited(self) -> float:
+        """A 429 for the rolling window: arrivals lag sends more than the pad allowed for.
+        Widen the pad (up to 5% of the window) and say how long to hold off: the slot that
+        was counted is about to leave HubSpot's window, not a whole window away."""
+        with self._lock:
+            self._extra_pad = min(0.05 * self.interval, self._extra_pad + 0.02 * self.interval)
+            return max(0.25, 0.05 * self.interval)
+
+    def learn(self, max_requests: int | None, interval_ms: int | None) -> None:
+        with self._lock:
+            if max_requests and max_requests > 0:
+                self.max_requests = max_requests
+            if interval_ms and interval_ms > 0:
+                self.interval = interval_ms / 1000
+
+    def observe(self, remaining: int | None) -> None:
+        """HubSpot's count of what is left: if it is spent while our own sends are not, the
+        quota is shared with another app, so hold off for a window."""
+        if remaining is None or remaining > 0:
+            return
+        with self._lock:
+            own = len(self._sent)
+            if own < self.max_requests:
+                self._pause_until = max(self._pause_until, self._clock() + self.interval)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every sender for `seconds` (after a 429 or a Retry-After)."""
+        with self._lock:
+            self._pause_until = max(self._pause_until, self._clock() + seconds)
+
+    def _wait(self, now: float) -> float:
+        horizon = self.interval + self.pad
+        while self._sent and now - self._sent[0] >= horizon:
+            self._sent.popleft()
+        wait = self._pause_until - now
+        if len(self._sent) >= self.max_requests:
+            wait = max(wait, horizon - (now - self._sent[-self.max_requests]))
+        if self.max_rps:
+            per_second = max(1, int(self.max_rps))
+            recent = [t for t in self._sent if now - t < 1.0]
+            if len(recent) >= per_second:
+                wait = max(wait, 1.0 - (now - recent[-per_second]))
+        return wait
+
+    def acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = self._clock()
+                wait = self._wait(now)
+                if wait <= 0:
+                    self._sent.append(now)
+                    return
+            self._sleep(max(wait, 0.001))
+
+
+_CODE_HINTS = {
+    "PROPERTY_DOESNT_EXIST": "check the property's internal name in the mapping",
+    "READ_ONLY_VALUE": "remove this property from the mapping; HubSpot sets it itself",
+    "INVALID_OPTION": "use one of the option values HubSpot lists",
+    "INVALID_ASSOCIATION": "check that the target records exist and the association type fits",
+}
+
+
+def error_message(body: dict[str, Any], status: int) -> str:
+    """A person-readable sentence from a HubSpot error body (every field optional)."""
+    message = str(body.get("message") or f"HTTP {status}")
+    # "Property values were not valid: [{...json...}]": the errors list says it in words.
+    if ": [" in message and message.endswith("]"):
+        message = message.split(": [", 1)[0]
+    details: list[str] = []
+    hints: list[str] = []
+    for err in body.get("errors") or []:
+        if not isinstance(err, dict):
+            continue
+        text = str(err.get("message") or "")
+        if text and text not in message and text not in details:
+            details.append(text)
+        hint = _CODE_HINTS.get(str(err.get("code")))
+        if hint and hint not in hints:
+            hints.append(hint)
+    if details:
+        message = f"{message}: {'; '.join(details)}"
+    if hints:
+        message = f"{message} ({'; '.join(hints)})"
+    return message
+
+
+def _int_header(headers: Any, name: str) -> int | None:
+    value = headers.get(name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class HubSpotClient:
+    """Sends JSON to HubSpot with the token, retrying what may be retried."""
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        seed: int | None = None,
+    ) -> None:
+        if not token:
+            raise AuthError(
+                "no access token: set HUBSPOT_ACCESS_TOKEN to your private app's token."
+            )
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.limiter = limiter or RateLimiter(sleep=sleep)
+        self._sleep = sleep
+        self._rng = random.Random(seed)
+        if session is None:
+            session = requests.Session()
+            # One kept-alive connection per concurrent sender, none thrown away.
+            adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=MAX_SENDERS)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
+        self.session.headers.update(
+            {
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "User-Agent": "hubspot-import/0.1",
+            }
+        )
+        self.requests_sent = 0
+        self.rate_limited = 0
+
+    def close(self) -> None:
+        self.session.close()
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Reply:
+        """Send one request, retrying 429/423/5xx and refused connections.
+
+        Raises AuthError (401/403), RateLimitStop (daily limit), HubSpotUnavailable (retries
+        spent) and UncertainDelivery (sent, but no answer: the caller must reconcile).
+        """
+        url = f"{self.base_url}{path}"
+        # Serialised before a slot is taken, so the slot's time is when the bytes leave.
+        data = json.dumps(body).encode() if body is not None else None
+        last = ""
+        for attempt in range(1, self.retry.max_attempts + 1):
+            self.limiter.acquire()
+            try:
+                self.requests_sent += 1
+                response = self.session.request(method, url, data=data, timeout=self.timeout)
+            except requests.exceptions.ConnectionError as exc:
+                if not _never_sent(exc):
+                    raise UncertainDelivery(
+                        f"the connection broke before HubSpot answered ({type(exc).__name__})"
+                    ) from None
+                last = f"cannot connect to {self.base_url} ({_reason(exc)})"
+                self._backoff(attempt, last)
+                continue
+            except requests.exceptions.Timeout:
+                raise UncertainDelivery(
+                    f"HubSpot did not answer within {self.timeout[1]:.0f} s"
+                ) from None
+            reply = self._reply(response)
+            if reply.verdict is Verdict.AUTH:
+                raise AuthError(_auth_message(reply), status=reply.status)
+            if reply.verdict is Verdict.RATE_LIMITED:
+                self.rate_limited += 1
+                if str(reply.body.get("policyName", "")).upper() == "DAILY":
+                    raise RateLimitStop(
+                        "HubSpot's daily API limit for this account is spent; the run stopped. "
+                        "Run again after midnight in the account's time zone.",
+                        status=429,
+                    )
+                wait = _retry_after(response)
+                if wait is None:
+                    wait = self.limiter.rate_limited()
+                last = f"rate limited (429 {reply.body.get('policyName', '')})".strip()
+                log.warning("%s; waiting %.1f s (attempt %d)", last, wait, attempt)
+                self.limiter.pause(wait)
+                continue
+            if reply.verdict is Verdict.RETRY:
+                last = f"HTTP {reply.status}: {error_message(reply.body, reply.status)}"
+                floor = _retry_after(response)
+                if reply.status == 423:
+                    floor = max(floor or 0.0, LOCKED_MIN_WAIT)
+                self._backoff(attempt, last, at_least=floor)
+                continue
+            return reply
+        raise HubSpotUnavailable(
+            f"gave up after {self.retry.max_attempts} attempt"
+            f"{'s' if self.retry.max_attempts != 1 else ''}: {last}. Try again later."
+        )
+
+    def _backoff(self, attempt: int, why: str, at_least: float | None = None) -> None:
+        if attempt >= self.retry.max_attempts:
+            return
+        delay = max(self.retry.delay(attempt, self._rng), at_least or 0.0)
+        log.warning(
+            "%s; retrying in %.1f s (attempt %d of %d)",
+            why,
+            delay,
+            attempt,
+            self.retry.max_attempts,
+        )
+        self._sleep(delay)
+
+    def _reply(self, response: requests.Response) -> Reply:
+        headers = response.headers
+        self.limiter.learn(
+            _int_header(headers, "X-HubSpot-RateLimit-Max"),
+            _int_header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds"),
+        )
+        self.limiter.observe(_int_header(headers, "X-HubSpot-RateLimit-Remaining"))
+        try:
+            body = response.json() if response.content else {}
+        except ValueError:
+            body = {"message": f"HTTP {response.status_code} with a body that is not JSON"}
+        if not isinstance(body, dict):
+            body = {"message": f"HTTP {response.status_code} with an unexpected body"}
+        return Reply(
+            status=response.status_code,
+            verdict=classify(response.status_code),
+            body=body,
+            correlation_id=headers.get("X-HubSpot-Correlation-Id"),
+        )
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when the connection failed before any byte of the request left."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    text = repr(exc.args)
+    return any(
+        s in text
+        for s in (
+            "NewConnectionError",
+            "Connection refused",
+            "Name or service not known",
+            "Failed to resolve",
+        )
+    )
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "timed out"):
+        if marker in text:
+            return marker.lower()
+    return type(exc).__name__
+
+
+def _auth_message(reply: Reply) -> str:
+    body = reply.body
+    category = body.get("category", "")
+    if reply.status == 401:
+        return (
+            f"HubSpot refused the access token (401 {category or 'INVALID_AUTHENTICATION'}): "
+            "check HUBSPOT_ACCESS_TOKEN; private app tokens start with 'pat-'."
+        )
+    scopes: list[str] = []
+    for err in body.get("errors") or []:
+        ctx = err.get("context") if isinstance(err, dict) else None
+        if isinstance(ctx, dict):
+            scopes += [str(s) for s in ctx.get("requiredGranularScopes") or []]
+    need = f" Grant the private app one of these scopes: {', '.join(scopes)}." if scopes else ""
+    text = str(body.get("message") or "the token lacks a permission this call needs")
+    return f"HubSpot denied access (403 {category or 'MISSING_SCOPES'}): {text.rstrip('.')}.{need}"

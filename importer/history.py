@@ -1,0 +1,99 @@
+"""Run history and undo, read from the journals in a state directory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._errors import ConfigError, HubSpotError
+from .client import HubSpotClient, Verdict, error_message
+from .hubspot import MAX_BATCH_INPUTS
+from .journal import Journal
+
+__all__ = ["UndoPlan", "find_run", "list_runs", "plan_undo", "undo_run"]
+
+log = logging.getLogger(__name__)
+
+
+def _journals(state_dir: Path) -> list[Path]:
+    return sorted(p for p in Path(state_dir).glob("*.sqlite") if p.is_file())
+
+
+def list_runs(state_dir: Path) -> list[dict[str, Any]]:
+    """Every run in every journal of `state_dir`, newest first, with its journal's path."""
+    runs = []
+    for path in _journals(state_dir):
+        journal = Journal(path)
+        try:
+            runs += [{**r, "journal": str(path)} for r in journal.runs()]
+        finally:
+            journal.close()
+    return sorted(runs, key=lambda r: (r["started"], r["run_id"]), reverse=True)
+
+
+def find_run(state_dir: Path, run_id: str) -> dict[str, Any]:
+    """One run by id (or a unique prefix of it)."""
+    matches = [r for r in list_runs(state_dir) if r["run_id"].startswith(run_id)]
+    if not matches:
+        raise ConfigError(
+            f"no run {run_id!r} in the journals of {state_dir}; `hubspot-import runs` lists them"
+        )
+    if len(matches) > 1:
+        ids = ", ".join(r["run_id"] for r in matches[:5])
+        raise ConfigError(f"{run_id!r} matches several runs ({ids}); give more of the id")
+    return matches[0]
+
+
+@dataclass(frozen=True, kw_only=True)
+class UndoPlan:
+    run: dict[str, Any]
+    created: list[tuple[str, str]]
+    """(row key, HubSpot id) of the records the run created: these are archived."""
+    updated: list[tuple[str, str]]
+    """Records the run updated: listed, never touched (their old values are not known)."""
+
+
+def plan_undo(state_dir: Path, run_id: str) -> UndoPlan:
+    run = find_run(state_dir, run_id)
+    journal = Journal(Path(run["journal"]))
+    try:
+        written = journal.written_by(run["run_id"])
+    finally:
+        journal.close()
+    return UndoPlan(run=run, created=written["created"], updated=written["updated"])
+
+
+def undo_run(
+    plan: UndoPlan, client: HubSpotClient, on_progress: Callable[[int], None] | None = None
+) -> int:
+    """Archive the records the run created, in batches; record the undo. Returns the count."""
+    run = plan.run
+    if run.get("undone"):
+        raise ConfigError(f"run {run['run_id']} was already undone at {run['undone']}")
+    journal = Journal(Path(run["journal"]))
+    archived: list[tuple[str, str]] = []
+    try:
+        journal.lock()
+        path = f"/crm/v3/objects/{run['object_type']}/batch/archive"
+        try:
+            for start in range(0, len(plan.created), MAX_BATCH_INPUTS):
+                chunk = plan.created[start : start + MAX_BATCH_INPUTS]
+                reply = client.request("POST", path, {"inputs": [{"id": hid} for _, hid in chunk]})
+                if reply.verdict is not Verdict.SUCCESS:
+                    raise HubSpotError(
+                        f"HubSpot refused to archive: {error_message(reply.body, reply.status)}",
+                        status=reply.status,
+                    )
+                archived += chunk
+                if on_progress is not None:
+                    on_progress(len(archived))
+        finally:
+            # Whatever was archived is recorded, even if a later batch failed.
+            journal.record_undo(run["run_id"], archived)
+    finally:
+        journal.close()
+    log.info("archived %d records created by run %s", len(archived), run["run_id"])
+    return len(archived)

@@ -1,0 +1,324 @@
+"""Load stage: read a CSV or Excel sheet into a frame of text cells numbered as in the sheet."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ._errors import InputFileError
+
+__all__ = ["EXCEL_SUFFIXES", "Table", "column_letter", "load_table"]
+
+EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})
+CSV_SNIFF_BYTES = 64 * 1024
+CSV_DELIMITERS = ",;\t|"
+# An encrypted (password-protected) .xlsx is not a zip but an OLE compound file.
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+HEADER_ROW = 1
+
+
+def column_letter(index: int) -> str:
+    """Excel's name for a 0-based column index: 0 -> A, 26 -> AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(ord("A") + rem) + letters
+    return letters
+
+
+@dataclass(frozen=True, kw_only=True)
+class Table:
+    """A sheet as the user sees it: every cell text ("" when empty), indexed by sheet row."""
+
+    frame: pd.DataFrame
+    source: Path
+    sheet: str | None
+    letters: dict[str, str]
+    header_row: int = HEADER_ROW
+    duplicate_headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Headers that appear more than once -> their cells ("A1", "F1")."""
+    delimiter: str = ","
+    """For CSV: the delimiter found, so a retry file can be written the same way."""
+    encoding: str = "utf-8-sig"
+
+    @property
+    def columns(self) -> list[str]:
+        return [str(c) for c in self.frame.columns]
+
+    def where(self) -> str:
+        """'products.xlsx, sheet Catalogue' or 'carts.csv'."""
+        name = self.source.name
+        return f"{name}, sheet {self.sheet}" if self.sheet is not None else name
+
+    def cell_ref(self, row: int, column: str) -> str:
+        """The cell as Excel names it, with the sheet when there is one: 'Catalogue!D14'."""
+        ref = f"{self.letters.get(column, '?')}{row}"
+        if self.sheet is None:
+            return ref
+        sheet = self.sheet if self.sheet.replace("_", "").isalnum() else f"'{self.sheet}'"
+        return f"{sheet}!{ref}"
+
+
+def load_table(path: Path, *, sheet: str | None = None, encoding: str | None = None) -> Table:
+    """Read `path` (CSV or Excel) with every cell as text, keeping leading zeros."""
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file. Check the path and the working directory.")
+    if path.is_dir():
+        raise InputFileError(f"{path}: is a folder, not a spreadsheet file.")
+    if path.stat().st_size == 0:
+        raise InputFileError(f"{path}: the file is empty; export the sheet again.")
+    if path.suffix.lower() in EXCEL_SUFFIXES:
+        if encoding is not None:
+            raise InputFileError(f"{path}: --encoding applies to CSV files only, not workbooks.")
+        return _load_excel(path, sheet)
+    if sheet is not None:
+        raise InputFileError(f"{path}: --sheet applies to Excel workbooks only, not CSV files.")
+    return _load_csv(path, encoding)
+
+
+# --- CSV -------------------------------------------------------------------------------------
+
+
+def _load_csv(path: Path, encoding: str | None) -> Table:
+    enc = encoding or "utf-8-sig"
+    try:
+        codecs.lookup(enc)
+    except LookupError:
+        raise InputFileError(
+            f"{path}: unknown encoding {enc!r}; try utf-8, cp1252 or latin-1."
+        ) from None
+    with path.open("rb") as fh:
+        sample_bytes = fh.read(CSV_SNIFF_BYTES)
+    sample = _decode_sample(path, sample_bytes, enc, complete=len(sample_bytes) < CSV_SNIFF_BYTES)
+    delimiter = _sniff_delimiter(sample)
+    header_cells = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=delimiter,
+            encoding=enc,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            header=0,
+            engine="c",
+        )
+    except UnicodeDecodeError as exc:
+        raise InputFileError(_decode_hint(path, enc, exc)) from None
+    except pd.errors.ParserError as exc:
+        raise InputFileError(
+            f"{path}: not a well-formed CSV file ({exc}). Check for a stray quote or a row "
+            f"with more {_delimiter_name(delimiter)}-separated cells than the header."
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise InputFileError(f"{path}: the file is empty; export the sheet again.") from None
+    if len(header_cells) != frame.shape[1]:
+        header_cells = [str(c) for c in frame.columns]
+    names, repeated = _header_names(header_cells)
+    frame.columns = pd.Index(names)
+    frame.index = pd.RangeIndex(HEADER_ROW + 1, HEADER_ROW + 1 + len(frame))
+    return replace(_finish(path, None, frame, repeated), delimiter=delimiter, encoding=enc)
+
+
+def _decode_sample(path: Path, data: bytes, enc: str, *, complete: bool) -> str:
+    decoder = codecs.getincrementaldecoder(enc)()
+    try:
+        # A multi-byte character may be cut at the end of the sample: only fail on real errors.
+        return decoder.decode(data, final=complete)
+    except UnicodeDecodeError as exc:
+        raise InputFileError(_decode_hint(path, enc, exc)) from None
+
+
+def _decode_hint(path: Path, enc: str, exc: UnicodeDecodeError) -> str:
+    bad = exc.object[exc.start : exc.start + 1].hex() if isinstance(exc.object, bytes) else "?"
+    suggestion = "cp1252" if enc.lower().replace("-", "").startswith("utf") else "utf-8"
+    return (
+        f"{path}: byte 0x{bad} at position {exc.start} is not valid {enc}. The file was "
+        f"probably saved in another encoding (Excel on Windows uses cp1252): "
+        f"run again with --encoding {suggestion}."
+    )
+
+
+def _sniff_delimiter(sample: str) -> str:
+    lines = sample.splitlines()
+    head = "\n".join(lines[:50])
+    try:
+        return csv.Sniffer().sniff(head, delimiters=CSV_DELIMITERS).delimiter
+    except csv.Error:
+        # One column, or too irregular to sniff: count candidates on the header line.
+        first = lines[0] if lines else ""
+        counts = {d: first.count(d) for d in CSV_DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
+def _delimiter_name(delimiter: str) -> str:
+    return {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(delimiter, delimiter)
+
+
+# --- Excel -----------------------------------------------------------------------------------
+
+
+def _load_excel(path: Path, sheet: str | None) -> Table:
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    with path.open("rb") as fh:
+        magic = fh.read(len(OLE_MAGIC))
+    if magic == OLE_MAGIC and path.suffix.lower() in {".xlsx", ".xlsm", ".xlsb"}:
+        raise InputFileError(
+            f"{path}: the workbook is password-protected (encrypted). Open it in Excel, remove "
+            "the password (File > Info > Protect Workbook > Encrypt with Password), save, "
+            "and run again."
+        )
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+    except (CalamineError, ValueError, OSError) as exc:
+        raise InputFileError(
+            f"{path}: cannot be read as an Excel workbook ({exc}). The file may be damaged or "
+            "not really a workbook: open it in Excel and save it again as .xlsx."
+        ) from None
+    names: list[str] = list(workbook.sheet_names)
+    chosen = _choose_sheet(path, names, sheet)
+    try:
+        rows: list[list[Any]] = workbook.get_sheet_by_name(chosen).to_python(skip_empty_area=False)
+    except (CalamineError, ValueError) as exc:
+        raise InputFileError(f"{path}, sheet {chosen}: cannot be read ({exc}).") from None
+    # The header is the first non-empty row; rows keep the numbers Excel shows.
+    start = next((i for i, r in enumerate(rows) if any(v not in ("", None) for v in r)), None)
+    if start is None:
+        raise InputFileError(f"{path}, sheet {chosen}: the sheet is empty.")
+    header, repeated = _header_names([_cell_text(v) for v in rows[start]])
+    width = len(header)
+    body = rows[start + 1 :]
+    columns: dict[str, list[str]] = {}
+    for j, name in enumerate(header):
+        columns[name] = [_cell_text(r[j]) if j < len(r) else "" for r in body]
+    first_row = start + 2
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(first_row, first_row + len(body)), dtype=str)
+    if width == 0:
+        raise InputFileError(f"{path}, sheet {chosen}: the header row is empty.")
+    return _finish(path, chosen, frame, repeated, header_row=start + 1)
+
+
+def _choose_sheet(path: Path, names: Sequence[str], sheet: str | None) -> str:
+    if not names:
+        raise InputFileError(f"{path}: the workbook has no sheets.")
+    if sheet is None:
+        return names[0]
+    if sheet in names:
+        return sheet
+    folded = {n.casefold().strip(): n for n in names}
+    if sheet.casefold().strip() in folded:
+        return folded[sheet.casefold().strip()]
+    if sheet.isdigit() and 1 <= int(sheet) <= len(names):
+        return names[int(sheet) - 1]
+    listed = ", ".join(repr(n) for n in names)
+    raise InputFileError(f"{path}: no sheet named {sheet!r}. The workbook has: {listed}.")
+
+
+def _float_text(value: float) -> str:
+    if value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    text = repr(value)
+    if "e" in text or "E" in text:
+        text = format(Decimal(text), "f")
+    return text
+
+
+def _datetime_text(value: dt.datetime) -> str:
+    if value.time() == dt.time(0, 0):
+        return value.date().isoformat()
+    return value.isoformat(sep=" ", timespec="seconds")
+
+
+_CELL_TEXT: dict[type, Callable[[Any], str]] = {
+    str: lambda v: v,
+    float: _float_text,
+    int: str,
+    bool: lambda v: "TRUE" if v else "FALSE",
+    dt.date: lambda v: v.isoformat(),
+    dt.datetime: _datetime_text,
+    dt.time: lambda v: v.isoformat(),
+    dt.timedelta: str,
+    type(None): lambda v: "",
+}
+
+
+def _cell_text(value: Any) -> str:
+    """A cell as Excel shows it by default: 12 not 12.0, dates as ISO, TRUE/FALSE."""
+    convert = _CELL_TEXT.get(type(value))
+    return convert(value) if convert is not None else str(value)
+
+
+# --- shared ----------------------------------------------------------------------------------
+
+
+Headers = tuple[list[str], dict[str, list[int]]]
+
+
+def _header_names(cells: Sequence[str]) -> Headers:
+    """Unique column names, and the positions of headers that appear more than once.
+
+    A blank header over data gets Excel's name (`Column F`); a repeated header keeps its
+    first column and the copies are named by letter (`Price (F)`), so every cell can still be
+    reported; a mapping that uses a repeated name is refused (it cannot tell which is meant).
+    """
+    names = [str(c).strip() for c in cells]
+    positions: dict[str, list[int]] = {}
+    for j, name in enumerate(names):
+        if name:
+            positions.setdefault(name, []).append(j)
+    unique = []
+    for j, name in enumerate(names):
+        if not name:
+            unique.append(f"Column {column_letter(j)}")
+        elif positions[name][0] != j:
+            unique.append(f"{name} ({column_letter(j)})")
+        else:
+            unique.append(name)
+    return unique, {n: p for n, p in positions.items() if len(p) > 1}
+
+
+def _finish(
+    path: Path,
+    sheet: str | None,
+    frame: pd.DataFrame,
+    repeated: dict[str, list[int]],
+    header_row: int = HEADER_ROW,
+) -> Table:
+    blank = frame.apply(lambda col: col.str.strip() == "")
+    letters = {str(c): column_letter(j) for j, c in enumerate(frame.columns)}
+    # Drop blank-headed columns that hold nothing, and rows with no value in any cell.
+    keep_cols = [
+        c for c in frame.columns if not (c == f"Column {letters[str(c)]}" and blank[c].all())
+    ]
+    frame = frame.loc[~blank[keep_cols].all(axis=1), keep_cols]
+    where = f"{path}, sheet {sheet}" if sheet is not None else str(path)
+    if frame.empty:
+        raise InputFileError(
+            f"{where}: the header row is there but no data rows follow; nothing to import."
+        )
+    duplicates = {
+        name: tuple(f"{column_letter(j)}{header_row}" for j in cols)
+        for name, cols in repeated.items()
+    }
+    return Table(
+        frame=frame,
+        source=path,
+        sheet=sheet,
+        letters=letters,
+        header_row=header_row,
+        duplicate_headers=duplicates,
+    )

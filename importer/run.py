@@ -1,0 +1,352 @@
+"""The pipeline: load -> map -> validate -> payload -> plan (journal) -> upload -> results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import secrets
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._errors import AuthError, HubSpotError
+from .client import (
+    DEFAULT_TIMEOUT,
+    HubSpotClient,
+    RateLimiter,
+    RetryPolicy,
+    UncertainDelivery,
+    Verdict,
+)
+from .hubspot import DEFAULT_BASE_URL, MAX_BATCH_INPUTS, OBJECT_TYPE_IDS
+from .journal import Journal, RowState, default_state_dir, journal_path
+from .load import load_table
+from .mapping import Mapping, SyncMode, load_mapping
+from .outcome import RowResult, RowStatus, results_frame
+from .payload import PreparedRow, build_rows
+from .plan import Operation, make_plan
+from .results import (
+    RunSummary,
+    default_results_path,
+    record_url,
+    retry_path,
+    write_results,
+    write_retry_file,
+)
+from .schema import read_schema, resolve, resolve_offline
+from .upload import DEFAULT_CONCURRENCY, Uploader
+from .validate import RowIssue, validate
+
+__all__ = ["Progress", "RunOptions", "RunResult", "run_import"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+"""Called with (rows done, rows to send) as batches complete."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    input_file: Path
+    mapping_file: Path
+    token: str
+    sheet: str | None = None
+    encoding: str | None = None
+    out: Path | None = None
+    base_url: str = DEFAULT_BASE_URL
+    mode: SyncMode | None = None
+    """Overrides the mapping's `mode:`."""
+    state_dir: Path | None = None
+    """Where journals live; default: the user's data directory."""
+    forget_uncertain: bool = False
+    portal_id: int | None = None
+    """For links to records in the workbook; default: asked of HubSpot once, then remembered."""
+    retry_out: Path | None = None
+    """Where to write the retry file; default beside the workbook."""
+    portal_check: bool = True
+    """Check the mapping against the portal's properties and labels before anything else."""
+    concurrency: int = DEFAULT_CONCURRENCY
+    """Batches in flight at once; the limiter keeps them within HubSpot's rate limit."""
+    max_rps: float | None = None
+    """A cap of our own on requests per second (for an app that shares its quota)."""
+    plan_only: bool = False
+    """`check` and `--dry-run`: everything but sending; the workbook shows what would happen."""
+    batch_size: int = MAX_BATCH_INPUTS
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    summary: RunSummary
+    issues: tuple[RowIssue, ...]
+    stopped_by: HubSpotError | None
+
+
+def new_run_id(now: dt.datetime) -> str:
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunResult:
+    """Import one sheet. Raises ConfigError/InputFileError/AuthError before any row is sent
+    when the mapping, file or token is unusable, and LockHeld when another run is going;
+    otherwise always writes the workbook and records the run in the journal."""
+    started = dt.datetime.now(dt.UTC)
+    run_id = new_run_id(started)
+    mapping = load_mapping(options.mapping_file)
+    mode = options.mode or mapping.mode
+    client = HubSpotClient(
+        token=options.token,
+        base_url=options.base_url,
+        retry=options.retry,
+        timeout=options.timeout,
+        limiter=RateLimiter(max_rps=options.max_rps),
+    )
+    state_dir = options.state_dir or default_state_dir()
+    # Lock before any request: an overlapping run must not even read from HubSpot.
+    try:
+        journal = Journal(
+            journal_path(state_dir, options.base_url, mapping.object_type),
+            lock=not options.plan_only,
+        )
+    except BaseException:
+        client.close()
+        raise
+    try:
+        table = load_table(options.input_file, sheet=options.sheet, encoding=options.encoding)
+        mapping.check_columns(table.columns, table.where(), table.duplicate_headers)
+        log.info("loaded %d rows from %s", len(table.frame), table.where())
+        if options.portal_check:
+            mapping = resolve(mapping, read_schema(client, mapping.object_type))
+        else:
+            mapping = resolve_offline(mapping)
+
+        validated = validate(table, mapping)
+        log.info(
+            "%d rows valid, %d invalid (%d cell issues)",
+            len(validated.values),
+            len(validated.invalid_rows),
+            len(validated.issues),
+        )
+        rows = list(build_rows(validated, mapping, run_id))
+
+        if not options.plan_only:
+            if options.forget_uncertain:
+                log.info("forgot %d uncertain rows", journal.forget_uncertain())
+            journal.start_run(
+                run_id,
+                input_file=str(options.input_file),
+                sheet=table.sheet,
+                mapping_file=str(options.mapping_file),
+                mode=mode.value,
+                base_url=options.base_url,
+                object_type=mapping.object_type,
+            )
+        link: list[str | None] = [None]
+        results, stopped_by, requests = _sync(
+            options, client, mapping, journal, run_id, rows, mode, progress, link
+        )
+        for row, messages in _issue_messages(validated.issues).items():
+            results[row] = RowResult(row=row, status=RowStatus.INVALID, message=messages)
+        outcome = results_frame(results, table.frame.index)
+        counts = Counter(outcome["status"])
+        summary = RunSummary(
+            run_id=run_id,
+            object_type=mapping.object_type,
+            input_file=options.input_file,
+            sheet=table.sheet,
+            mapping_file=str(options.mapping_file),
+            base_url=options.base_url,
+            mode=f"{mode.value} (plan only: nothing was sent)" if options.plan_only else mode.value,
+            journal=journal.path,
+            started=started,
+            finished=dt.datetime.now(dt.UTC),
+            counts={s.value: counts.get(s.value, 0) for s in RowStatus},
+            rows=len(outcome),
+            requests=requests,
+            stopped_by=str(stopped_by) if stopped_by else None,
+        )
+        out = options.out or default_results_path(options.input_file, started)
+        summary.record_link = link[0]
+        summary.retry_file = write_retry_file(
+            options.retry_out or retry_path(out.parent / options.input_file.name, started),
+            table,
+            outcome,
+        )
+        summary.workbook = write_results(out, summary, outcome, table.frame, validated.issues)
+        if not options.plan_only:
+            journal.finish_run(
+                run_id,
+                counts=summary.counts,
+                workbook=str(summary.workbook),
+                stopped_by=summary.stopped_by,
+            )
+    finally:
+        journal.close()
+        client.close()
+    log.info("results written to %s", summary.workbook)
+    return RunResult(summary=summary, issues=validated.issues, stopped_by=stopped_by)
+
+
+def _sync(
+    options: RunOptions,
+    client: HubSpotClient,
+    mapping: Mapping,
+    journal: Journal,
+    run_id: str,
+    rows: list[PreparedRow],
+    mode: SyncMode,
+    progress: Progress | None,
+    link: list[str | None],
+) -> tuple[dict[int, RowResult], HubSpotError | None, int]:
+    """Settle what a crashed run left open, plan from the journal, send; a result per row."""
+    uploader = Uploader(
+        client,
+        mapping,
+        journal,
+        run_id,
+        batch_size=options.batch_size,
+        concurrency=options.concurrency,
+    )
+    if options.plan_only:
+        return _plan_only(client, mapping, journal, rows, mode, link, options.portal_id)
+    try:
+        link[0] = _record_link(client, journal, mapping.object_type, options.portal_id)
+        open_batches = journal.open_batches()
+        if open_batches:
+            log.warning(
+                "%d batches of an earlier run were never confirmed: reconciling", len(open_batches)
+            )
+            uploader.recover(open_batches)
+        known = journal.known(r.key for r in rows)
+        uncertain = [r for r in rows if r.key in known and known[r.key].state is RowState.UNCERTAIN]
+        if uncertain and uploader.recheck_uncertain(uncertain):
+            log.info("looked up %d rows an earlier run left uncertain", len(uncertain))
+            known = journal.known(r.key for r in rows)
+    except HubSpotError as exc:
+        # Until those batches are settled nothing may be sent: a row might be created twice.
+        reason = f"not sent: could not reconcile an earlier interrupted run first ({exc})"
+        results = {
+            r.row: RowResult(row=r.row, status=RowStatus.NOT_SENT, message=reason) for r in rows
+        }
+        return results, exc, client.requests_sent
+
+    plan = make_plan(rows, known, mode, has_key=mapping.key_property is not None)
+    log.info(
+        "plan: %s",
+        ", ".join(f"{op.value} {plan.count(op)}" for op in Operation)
+        + f", {len(plan.settled)} need no request",
+    )
+    total = len(plan.actions)
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, total)
+
+    uploader.on_progress = advance
+    if progress is not None:
+        progress(0, total)
+    report = uploader.execute(plan.actions)
+    return {**plan.settled, **report.results}, report.stopped_by, client.requests_sent
+
+
+def _plan_only(
+    client: HubSpotClient,
+    mapping: Mapping,
+    journal: Journal,
+    rows: list[PreparedRow],
+    mode: SyncMode,
+    link: list[str | None],
+    portal_id: int | None,
+) -> tuple[dict[int, RowResult], HubSpotError | None, int]:
+    """What a run would do now, from the journal; nothing is sent or written."""
+    link[0] = _record_link(client, journal, mapping.object_type, portal_id, remember=False)
+    in_flight = {r.row_key for b in journal.open_batches() for r in b.rows}
+    plan = make_plan(
+        rows, journal.known(r.key for r in rows), mode, has_key=mapping.key_property is not None
+    )
+    results = dict(plan.settled)
+    key = mapping.key_property
+    for action in plan.actions:
+        row = action.row.row
+        if action.row.key in in_flight:
+            results[row] = RowResult(
+                row=row,
+                status=RowStatus.UNCERTAIN,
+                message="an interrupted run sent this row without hearing back; the next run "
+                "looks it up first, then creates it only if HubSpot does not have it",
+            )
+        elif action.operation is Operation.CREATE:
+            results[row] = RowResult(row=row, status=RowStatus.WOULD_CREATE)
+        elif action.operation is Operation.UPDATE:
+            target = action.record_id or f"the record whose {key} is {action.row.key_value}"
+            results[row] = RowResult(
+                row=row,
+                status=RowStatus.WOULD_UPDATE,
+                hubspot_id=action.record_id or "",
+                message=f"would update {target}",
+            )
+        else:
+            results[row] = RowResult(
+                row=row,
+                status=RowStatus.WOULD_CREATE,
+                message=f"upsert: updates the record instead if HubSpot has one whose {key} is "
+                f"{action.row.key_value}",
+            )
+    return results, None, client.requests_sent
+
+
+def _record_link(
+    client: HubSpotClient,
+    journal: Journal,
+    object_type: str,
+    portal_id: int | None,
+    *,
+    remember: bool = True,
+) -> str | None:
+    """The start of a record's URL in HubSpot's app, if the portal and object type are known."""
+    type_id = OBJECT_TYPE_IDS.get(object_type) or (
+        object_type if re.fullmatch(r"\d+-\d+", object_type) else None
+    )
+    if type_id is None:
+        return None
+    if portal_id is not None:
+        return record_url("app.hubspot.com", portal_id, type_id)
+    cached = journal.get_meta("portal")
+    if cached is None:
+        try:
+            reply = client.request("GET", "/account-info/v3/details")
+        except AuthError as exc:
+            if exc.status != 403:
+                raise
+            return None  # a token without access to account details: no links, no harm
+        except UncertainDelivery:
+            return None
+        if reply.verdict is not Verdict.SUCCESS or "portalId" not in reply.body:
+            return None
+        cached = json.dumps(
+            {
+                "portalId": reply.body["portalId"],
+                "uiDomain": reply.body.get("uiDomain") or "app.hubspot.com",
+            }
+        )
+        if remember:
+            journal.set_meta("portal", cached)
+    portal = json.loads(cached)
+    return record_url(str(portal["uiDomain"]), int(portal["portalId"]), type_id)
+
+
+def _issue_messages(issues: tuple[RowIssue, ...]) -> dict[int, str]:
+    by_row: dict[int, list[str]] = {}
+    for issue in issues:
+        cell = issue.cell.split("!")[-1]
+        by_row.setdefault(issue.row, []).append(
+            f"{cell} ({issue.column}): {issue.message}; {issue.hint}"
+        )
+    return {row: " | ".join(msgs) for row, msgs in by_row.items()}

@@ -1,0 +1,475 @@
+"""Upload stage: send the plan's batches and account for every row, with the journal's help.
+
+Each batch is written to the journal before it is sent and settled after the answer. HubSpot
+returns results in any order and may not echo `objectWriteTraceId`, so a result is matched to
+its row by the echoed trace id, else the record id, else the key property, else the values
+sent. A create whose answer is lost (timeout, dropped connection) is looked up by its key
+before anything is sent again, so no row is created twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import ConfigError, HubSpotError
+from .client import MAX_SENDERS, HubSpotClient, UncertainDelivery, Verdict, error_message
+from .hubspot import MAX_BATCH_INPUTS
+from .journal import BatchRow, Journal, OpenBatch, Outcome
+from .mapping import Mapping
+from .outcome import RowResult, RowStatus
+from .payload import PreparedRow
+from .plan import Action, Operation
+from .reconcile import Finder, normalise
+
+__all__ = ["UploadReport", "Uploader", "chunks"]
+
+log = logging.getLogger(__name__)
+
+LOST_ANSWER_TRIES = 3
+DEFAULT_CONCURRENCY = 0
+"""Auto: as many senders as the learned limit allows in one window (8 to MAX_SENDERS), so a
+whole window's requests can go out in one burst, which is how the limit is filled."""
+
+
+@dataclass(kw_only=True)
+class UploadReport:
+    results: dict[int, RowResult]
+    stopped_by: HubSpotError | None = None
+    recovered: int = 0
+    """Rows of batches left open by an earlier run that were settled at start-up."""
+
+
+def chunks(items: Sequence[Action], size: int = MAX_BATCH_INPUTS) -> Iterator[list[Action]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def _failed(row: int, message: str) -> RowResult:
+    return RowResult(row=row, status=RowStatus.FAILED, message=message)
+
+
+def _batch_row(action: Action) -> BatchRow:
+    r = action.row
+    return BatchRow(
+        row_key=r.key,
+        key_value=r.key_value,
+        trace_id=r.trace_id,
+        sent_hash=r.sent_hash,
+        source_row=r.row,
+        record_id=action.record_id,
+    )
+
+
+class Uploader:
+    """Executes a plan batch by batch; `report.results` gets one entry per action's row."""
+
+    def __init__(
+        self,
+        client: HubSpotClient,
+        mapping: Mapping,
+        journal: Journal,
+        run_id: str,
+        *,
+        batch_size: int = MAX_BATCH_INPUTS,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        if not 1 <= batch_size <= MAX_BATCH_INPUTS:
+            raise ConfigError(f"batch size must be 1..{MAX_BATCH_INPUTS}, not {batch_size}")
+        self.client = client
+        self.mapping = mapping
+        self.journal = journal
+        self.run_id = run_id
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.on_progress = on_progress or (lambda n: None)
+        self.base = f"/crm/v3/objects/{mapping.object_type}/batch"
+        key_prop = mapping.key_property
+        self.finder = Finder(client, mapping.object_type, key_prop) if key_prop else None
+
+    # --- start-up: batches a crashed run left open -------------------------------------------
+
+    def recover(self, batches: Sequence[OpenBatch]) -> int:
+        """Settle batches sent by a run that died before hearing the answer."""
+        settled = 0
+        for batch in batches:
+            if batch.operation == Operation.CREATE:
+                found = self._lookup([r.key_value for r in batch.rows])
+                outcomes = [self._looked_up(r, found) for r in batch.rows]
+            else:
+                # Updates and upserts are idempotent: the plan simply sends them again.
+                outcomes = [(r, Outcome.LOST, None) for r in batch.rows]
+            self.journal.settle(batch.batch_id, batch.run_id, outcomes)
+            settled += len(batch.rows)
+            log.warning(
+                "settled %s batch %d of run %s left open by a crash: %s",
+                batch.operation,
+                batch.batch_id,
+                batch.run_id,
+                _tally(outcomes),
+            )
+        return settled
+
+    def _lookup(self, values: Sequence[str | None]) -> dict[str, str] | None:
+        if self.finder is None or any(v is None for v in values):
+            return None
+        return self.finder.find([v for v in values if v is not None])
+
+    @staticmethod
+    def _looked_up(
+        row: BatchRow, found: dict[str, str] | None
+    ) -> tuple[BatchRow, Outcome, str | None]:
+        if found is None:
+            return row, Outcome.UNCERTAIN, None
+        hid = found.get(normalise(row.key_value))
+        return (row, Outcome.FOUND, hid) if hid else (row, Outcome.LOST, None)
+
+    def recheck_uncertain(self, rows: Sequence[PreparedRow]) -> int:
+        """Look up rows an earlier run left uncertain, now that HubSpot may answer."""
+        keyed = [r for r in rows if r.key_value is not None]
+        if not keyed or self.finder is None:
+            return 0
+        found = self.finder.find([r.key_value for r in keyed if r.key_value is not None])
+        if found is None:
+            return 0
+        self.journal.resolve(self.run_id, {r.key: found.get(normalise(r.key_value)) for r in keyed})
+        return len(keyed)
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def execute(self, actions: Sequence[Action]) -> UploadReport:
+        """Send every batch, `concurrency` at a time; the client's limiter paces them all."""
+        report = UploadReport(results={})
+        batches = [
+            (operation, batch)
+            for operation in Operation
+            for batch in chunks([a for a in actions if a.operation is operation], self.batch_size)
+        ]
+        stop = threading.Event()
+        lock = threading.Lock()
+
+        def work(job: tuple[Operation, list[Action]]) -> None:
+            if stop.is_set():
+                return
+            operation, batch = job
+            try:
+                self._send(batch, operation, report)
+            except HubSpotError as exc:
+                with lock:
+                    report.stopped_by = report.stopped_by or exc
+                stop.set()
+                return
+            except BaseException:
+                stop.set()
+                raise
+            with lock:
+                self.on_progress(len(batch))
+
+        senders = self.concurrency or min(MAX_SENDERS, max(8, self.client.limiter.max_requests))
+        if senders == 1 or len(batches) <= 1:
+            for job in batches:
+                work(job)
+        else:
+            with ThreadPoolExecutor(senders, thread_name_prefix="upload") as pool:
+                for _ in pool.map(work, batches):
+                    pass
+        if report.stopped_by is not None:
+            reason = f"not sent: the run stopped before this row ({report.stopped_by})"
+            for action in actions:
+                report.results.setdefault(
+                    action.row.row,
+                    RowResult(row=action.row.row, status=RowStatus.NOT_SENT, message=reason),
+                )
+        return report
+
+    def _body(self, action: Action, operation: Operation) -> dict[str, Any]:
+        r = action.row
+        if operation is Operation.CREATE:
+            return {
+                "properties": r.properties,
+                "associations": r.associations,
+                "objectWriteTraceId": r.trace_id,
+            }
+        body: dict[str, Any] = {"properties": r.properties, "objectWriteTraceId": r.trace_id}
+        if operation is Operation.UPDATE and action.record_id:
+            body["id"] = action.record_id
+        else:
+            body["id"] = r.key_value
+            body["idProperty"] = self.mapping.key_property
+        return body
+
+    def _send(
+        self, batch: list[Action], operation: Operation, report: UploadReport, tries: int = 1
+    ) -> None:
+        rows = [_batch_row(a) for a in batch]
+        batch_id = self.journal.begin_batch(self.run_id, operation.value, rows)
+        outcomes: dict[str, tuple[BatchRow, Outcome, str | None]] = {}
+
+        def settle(action: Action, result: RowResult) -> None:
+            report.results[action.row.row] = result
+            state = {
+                RowStatus.CREATED: Outcome.CREATED,
+                RowStatus.UPDATED: Outcome.UPDATED,
+                RowStatus.UNCERTAIN: Outcome.UNCERTAIN,
+            }.get(result.status, Outcome.FAILED)
+            outcomes[action.row.key] = (_batch_row(action), state, result.hubspot_id or None)
+
+        try:
+            reply = self.client.request(
+                "POST",
+                f"{self.base}/{operation.value}",
+                {"inputs": [self._body(a, operation) for a in batch]},
+            )
+        except UncertainDelivery as exc:
+            self._lost_answer(batch, operation, batch_id, rows, report, tries, str(exc))
+            return
+        except HubSpotError:
+            self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
+            raise
+        if reply.verdict in (Verdict.SUCCESS, Verdict.PARTIAL):
+            self._record(batch, operation, reply.body, settle)
+            self.journal.settle(batch_id, self.run_id, list(outcomes.values()))
+            return
+        self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
+        if reply.status == 404 or "Unable to infer object type" in str(reply.body.get("message")):
+            raise ConfigError(
+                f"HubSpot has no object type {self.mapping.object_type!r} "
+                f"({error_message(reply.body, reply.status)}); check object_type in "
+                f"{self.mapping.source}"
+            )
+        self._rejected(batch, operation, reply.body, reply.status, report)
+
+    def _lost_answer(
+        self,
+        batch: list[Action],
+        operation: Operation,
+        batch_id: int,
+        rows: list[BatchRow],
+        report: UploadReport,
+        tries: int,
+        why: str,
+    ) -> None:
+        """The request may or may not have been carried out: find out before sending again."""
+        if operation is Operation.CREATE:
+            found = self._lookup([a.row.key_value for a in batch])
+        else:
+            found = {}  # updates and upserts can simply be sent again
+        outcomes = [self._looked_up(r, found) for r in rows]
+        self.journal.settle(batch_id, self.run_id, outcomes)
+        resend = []
+        for action, (_, state, hid) in zip(batch, outcomes, strict=True):
+            row = action.row.row
+            if state is Outcome.FOUND and hid:
+                report.results[row] = RowResult(
+                    row=row,
+                    status=RowStatus.CREATED,
+                    hubspot_id=hid,
+                    message="created (confirmed by looking it up after the answer was lost)",
+                )
+            elif state is Outcome.UNCERTAIN:
+                report.results[row] = RowResult(
+                    row=row,
+                    status=RowStatus.UNCERTAIN,
+                    message=f"{why}: the record may or may not exist in HubSpot, and the "
+                    "mapping has no key to look it up by, so it is not sent again; check "
+                    "HubSpot, then run with --forget-uncertain",
+                )
+            else:
+                resend.append(action)
+        if not resend:
+            return
+        if tries >= LOST_ANSWER_TRIES:
+            for action in resend:
+                report.results[action.row.row] = _failed(
+                    action.row.row, f"{why} {tries} times; not created (safe to run again)"
+                )
+            return
+        log.warning(
+            "%s; %d of %d rows were not %sd: sending them again",
+            why,
+            len(resend),
+            len(batch),
+            operation.value,
+        )
+        self._send(resend, operation, report, tries + 1)
+
+    def _rejected(
+        self,
+        batch: list[Action],
+        operation: Operation,
+        body: dict[str, Any],
+        status: int,
+        report: UploadReport,
+    ) -> None:
+        """A whole batch refused: fail the rows the error names, or split until it does."""
+        message = f"HubSpot refused it: {error_message(body, status)}"
+        culprits = self._culprits(batch, body)
+        if len(batch) > 1 and not culprits:
+            half = len(batch) // 2
+            log.info(
+                "batch of %d refused as a whole (%s); splitting to find the bad rows",
+                len(batch),
+                body.get("category", status),
+            )
+            self._send(batch[:half], operation, report)
+            self._send(batch[half:], operation, report)
+            return
+        rest = [a for a in batch if a.row.row not in culprits] if culprits else []
+        resend = {a.row.row for a in rest}
+        for a in batch:
+            if a.row.row not in resend:
+                report.results[a.row.row] = _failed(a.row.row, message)
+        if rest:
+            log.info(
+                "batch refused for %d named rows; resending the other %d",
+                len(batch) - len(rest),
+                len(rest),
+            )
+            self._send(rest, operation, report)
+
+    def _culprits(self, batch: list[Action], body: dict[str, Any]) -> set[int]:
+        by_trace = {a.row.trace_id: a.row.row for a in batch}
+        rows: set[int] = set()
+        missing_props: set[str] = set()
+        for err in [body, *(body.get("errors") or [])]:
+            if not isinstance(err, dict):
+                continue
+            ctx = err.get("context") or {}
+            for trace in ctx.get("objectWriteTraceId") or []:
+                if trace in by_trace:
+                    rows.add(by_trace[trace])
+            if err.get("code") == "PROPERTY_DOESNT_EXIST":
+                missing_props.update(ctx.get("propertyName") or [])
+        if missing_props:
+            rows.update(a.row.row for a in batch if missing_props & set(a.row.properties))
+        return rows
+
+    def _record(
+        self,
+        batch: list[Action],
+        operation: Operation,
+        body: dict[str, Any],
+        settle: Callable[[Action, RowResult], None],
+    ) -> None:
+        by_trace = {a.row.trace_id: a for a in batch}
+        by_record = {a.record_id: a for a in batch if a.record_id}
+        failed: dict[int, str] = {}
+        for err in body.get("errors") or []:
+            if not isinstance(err, dict):
+                continue
+            ctx = err.get("context") or {}
+            named = [by_trace[t] for t in ctx.get("objectWriteTraceId") or [] if t in by_trace]
+            named += [by_record[i] for i in ctx.get("ids") or [] if i in by_record]
+            for action in named:
+                failed[action.row.row] = error_message(err, 400)
+        pending = [a for a in batch if a.row.row not in failed]
+        matched, unmatched = self._match(pending, list(body.get("results") or []))
+        status = str(body.get("status", "COMPLETE")).upper()
+        for action in batch:
+            row = action.row.row
+            result = matched.get(row)
+            if row in failed:
+                settle(action, _failed(row, f"HubSpot refused it: {failed[row]}"))
+            elif result is not None:
+                new = operation is Operation.CREATE or (
+                    operation is Operation.UPSERT and result.get("new") is True
+                )
+                settle(
+                    action,
+                    RowResult(
+                        row=row,
+                        status=RowStatus.CREATED if new else RowStatus.UPDATED,
+                        hubspot_id=str(result["id"]),
+                    ),
+                )
+            elif unmatched and operation is Operation.CREATE:
+                ids = ", ".join(str(r["id"]) for r in unmatched[:5])
+                settle(
+                    action,
+                    RowResult(
+                        row=row,
+                        status=RowStatus.UNCERTAIN,
+                        message="HubSpot created records for this batch that could not be matched "
+                        f"to rows by trace id, key or values (ids {ids}); look this row up in "
+                        "HubSpot, then run with --forget-uncertain",
+                    ),
+                )
+            elif status != "COMPLETE":
+                settle(
+                    action,
+                    _failed(
+                        row,
+                        f"not {operation.value}d: HubSpot ended the batch "
+                        f"with status {status}; run the import again",
+                    ),
+                )
+            else:
+                settle(
+                    action,
+                    _failed(row, "HubSpot accepted the batch but returned no record for this row"),
+                )
+
+    def _match(
+        self, pending: list[Action], results: list[Any]
+    ) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
+        """Pair results with rows: echoed trace id, record id, key property, all values sent."""
+        matched: dict[int, dict[str, Any]] = {}
+        rest = [r for r in results if isinstance(r, dict) and "id" in r]
+        key = self.mapping.key_property
+
+        def trace(a: Action) -> Any:
+            return a.row.trace_id
+
+        def record(a: Action) -> Any:
+            return a.record_id
+
+        def key_value(a: Action) -> Any:
+            return normalise(a.row.key_value) if a.row.key_value is not None else None
+
+        strategies: list[tuple[Callable[[Action], Any], Callable[[dict[str, Any]], Any]]] = [
+            (trace, lambda r: r.get("objectWriteTraceId")),
+            (record, lambda r: str(r["id"])),
+        ]
+        if key:
+            strategies.append(
+                (key_value, lambda r: normalise((r.get("properties") or {}).get(key, "")))
+            )
+        for row_side, result_side in strategies:
+            candidates: dict[Any, list[Action]] = defaultdict(list)
+            for a in pending:
+                value = row_side(a)
+                if value is not None and a.row.row not in matched:
+                    candidates[value].append(a)
+            still = []
+            for result in rest:
+                hits = candidates.get(result_side(result))
+                if hits:
+                    matched[hits.pop(0).row.row] = result
+                else:
+                    still.append(result)
+            rest = still
+        # Last resort: every property sent, as HubSpot may have normalised it.
+        for result in list(rest):
+            props = result.get("properties") or {}
+            for a in pending:
+                sent = a.row.properties
+                if a.row.row not in matched and all(
+                    normalise(props.get(p, "")) == normalise(v) for p, v in sent.items()
+                ):
+                    matched[a.row.row] = result
+                    rest.remove(result)
+                    break
+        return matched, rest
+
+
+def _tally(outcomes: Sequence[tuple[BatchRow, Outcome, str | None]]) -> str:
+    counts: dict[str, int] = defaultdict(int)
+    for _, state, _ in outcomes:
+        counts["not created" if state is Outcome.LOST else state.value] += 1
+    return ", ".join(f"{n} {s}" for s, n in counts.items())

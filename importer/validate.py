@@ -1,0 +1,404 @@
+"""Validate stage: a pandera schema built from the mapping checks every cell; bad ones are issues.
+
+Each rule is a vectorised pandera check named by a `Problem`, so failures are collected lazily
+(every bad cell of every row, not just the first) and callers never parse message text. Valid
+rows are then converted to the strings HubSpot expects.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from functools import cached_property
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from .hubspot import MAX_TEXT_LENGTH
+from .load import Table
+from .mapping import DEFAULT_DATE_FORMAT, AssociationSpec, ColumnSpec, Mapping, PropertyType
+
+__all__ = ["Problem", "RowIssue", "Validated", "validate"]
+
+NUMBER_RE = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+RECORD_ID_RE = re.compile(r"\d+")
+MULTI_SEPARATOR = ";"  # HubSpot joins multi-select values with ";"
+TRUE_WORDS = frozenset({"true", "yes", "y", "1"})
+FALSE_WORDS = frozenset({"false", "no", "n", "0"})
+_TZ_SUFFIX = r"(?:[zZ]|[+-]\d{2}:?\d{2})$"
+
+
+class Problem(StrEnum):
+    """Why a cell was refused; stable codes for callers and the workbook."""
+
+    REQUIRED = "required"
+    NOT_A_NUMBER = "not_a_number"
+    NOT_A_BOOL = "not_a_bool"
+    NOT_A_DATE = "not_a_date"
+    NOT_A_DATETIME = "not_a_datetime"
+    NOT_AN_OPTION = "not_an_option"
+    TOO_LONG = "too_long"
+    DUPLICATE_KEY = "duplicate_key"
+    NOT_UNIQUE = "not_unique"
+    NOT_A_RECORD_ID = "not_a_record_id"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RowIssue:
+    """One bad cell: where it is, what it holds, what is wrong and how to fix it."""
+
+    row: int
+    column: str
+    cell: str
+    value: str
+    problem: Problem
+    message: str
+    hint: str
+
+    def describe(self, where: str) -> str:
+        """`products.xlsx, sheet Catalogue, cell D14 (Price): "12,50" is not a number; ...`."""
+        cell = self.cell.split("!")[-1]
+        return f"{where}, cell {cell} ({self.column}): {self.message}; {self.hint}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Validated:
+    """Valid rows converted for HubSpot, and the issues of the invalid ones."""
+
+    values: pd.DataFrame
+    """Valid rows only (index = sheet row), one column per property; "" means not set."""
+    associations: dict[str, list[list[str]]]
+    """Association column -> target ids per valid row, aligned with `values`."""
+    issues: tuple[RowIssue, ...]
+    invalid_rows: frozenset[int]
+
+
+class _Cells:
+    """One column's cells with the derived views the checks and converters share."""
+
+    def __init__(self, raw: pd.Series) -> None:
+        self.raw = raw
+
+    @cached_property
+    def stripped(self) -> pd.Series:
+        return self.raw.str.strip()
+
+    @cached_property
+    def filled(self) -> pd.Series:
+        return self.stripped != ""
+
+
+class _ColumnRules:
+    """Checks and conversion for one mapped column."""
+
+    def __init__(self, spec: ColumnSpec, cells: _Cells) -> None:
+        self.spec = spec
+        self.cells = cells
+
+    @cached_property
+    def folded_options(self) -> dict[str, str]:
+        """Case-folded option value or label -> the value HubSpot stores."""
+        folded = {label.casefold(): value for label, value in self.spec.option_labels}
+        folded.update({o.casefold(): o for o in self.spec.options})
+        return folded
+
+    @cached_property
+    def choices(self) -> pd.Series:
+        """A multi-select's cells split into their folded choices."""
+        return self.cells.stripped.str.casefold().map(
+            lambda v: [p.strip() for p in v.split(MULTI_SEPARATOR) if p.strip()]
+        )
+
+    @cached_property
+    def duplicate_rows(self) -> dict[str, list[int]]:
+        """Each repeated value -> the sheet rows holding it (computed once per column)."""
+        s = self.cells.stripped
+        repeated = s[s.duplicated(keep=False) & self.cells.filled]
+        return {
+            str(v): [int(r) for r in rows] for v, rows in repeated.groupby(repeated).groups.items()
+        }
+
+    @cached_property
+    def parsed(self) -> pd.Series:
+        """Dates/datetimes parsed (NaT where not parseable); only for those types."""
+        s = self.cells.stripped
+        if self.spec.type is PropertyType.DATE:
+            return _parse_date(s, self.spec.format)
+        return _parse_datetime(s, self.spec.format, self.spec.timezone)
+
+    def checks(self, is_key: bool) -> list[pa.Check]:
+        c = self.cells
+        checks: list[tuple[Problem, Callable[[pd.Series], pd.Series]]] = []
+        if self.spec.required or is_key:
+            checks.append((Problem.REQUIRED, lambda _: c.filled))
+        kind = self.spec.type
+        if kind is PropertyType.NUMBER:
+            checks.append(
+                (Problem.NOT_A_NUMBER, lambda _: ~c.filled | c.stripped.str.fullmatch(NUMBER_RE))
+            )
+        elif kind is PropertyType.BOOL:
+            words = TRUE_WORDS | FALSE_WORDS
+            checks.append(
+                (Problem.NOT_A_BOOL, lambda _: ~c.filled | c.stripped.str.lower().isin(words))
+            )
+        elif kind is PropertyType.DATE:
+            checks.append((Problem.NOT_A_DATE, lambda _: ~c.filled | self.parsed.notna()))
+        elif kind is PropertyType.DATETIME:
+            checks.append((Problem.NOT_A_DATETIME, lambda _: ~c.filled | self.parsed.notna()))
+        elif kind is PropertyType.ENUMERATION and self.spec.multiple:
+            opts = set(self.folded_options)
+            checks.append(
+                (
+                    Problem.NOT_AN_OPTION,
+                    lambda _: self.choices.map(lambda ps: all(p in opts for p in ps)),
+                )
+            )
+        elif kind is PropertyType.ENUMERATION:
+            opts = set(self.folded_options)
+            checks.append(
+                (Problem.NOT_AN_OPTION, lambda _: ~c.filled | c.stripped.str.casefold().isin(opts))
+            )
+        checks.append((Problem.TOO_LONG, lambda _: c.stripped.str.len() <= MAX_TEXT_LENGTH))
+        if is_key or self.spec.unique:
+            checks.append(
+                (
+                    Problem.DUPLICATE_KEY if is_key else Problem.NOT_UNIQUE,
+                    lambda _: ~c.filled | ~c.stripped.duplicated(keep=False),
+                )
+            )
+        return [pa.Check(fn, name=problem.value) for problem, fn in checks]
+
+    def convert(self, rows: pd.Index) -> pd.Series:
+        """The valid rows' values as HubSpot strings ("" for an empty, unsent cell)."""
+        s = self.cells.stripped.loc[rows]
+        filled = s != ""
+        kind = self.spec.type
+        if kind is PropertyType.NUMBER:
+            out = s.str.lstrip("+")
+            sci = out.str.contains("[eE]", regex=True)
+            if sci.any():
+                out = out.where(~sci, out[sci].map(lambda v: format(Decimal(v), "f")))
+        elif kind is PropertyType.BOOL:
+            out = s.str.lower().isin(TRUE_WORDS).map({True: "true", False: "false"})
+        elif kind is PropertyType.DATE:
+            out = self.parsed.loc[rows].dt.strftime(DEFAULT_DATE_FORMAT)
+        elif kind is PropertyType.DATETIME:
+            out = self.parsed.loc[rows].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        elif kind is PropertyType.ENUMERATION and self.spec.multiple:
+            opts = self.folded_options
+            out = self.choices.loc[rows].map(lambda ps: MULTI_SEPARATOR.join(opts[p] for p in ps))
+        elif kind is PropertyType.ENUMERATION:
+            out = s.str.casefold().map(self.folded_options)
+        else:
+            out = s
+        return out.where(filled, "").astype(str)
+
+
+def _parse_date(s: pd.Series, fmt: str | None) -> pd.Series:
+    iso = pd.to_datetime(s, format=DEFAULT_DATE_FORMAT, errors="coerce")
+    if fmt is None or fmt == DEFAULT_DATE_FORMAT:
+        return iso
+    # Excel date cells arrive as ISO text whatever the column's written format.
+    return pd.to_datetime(s, format=fmt, errors="coerce").fillna(iso)
+
+
+def _parse_datetime(s: pd.Series, fmt: str | None, tz: str) -> pd.Series:
+    aware = s.str.contains(_TZ_SUFFIX, regex=True)
+    result = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]")
+    if aware.any():
+        result[aware] = pd.to_datetime(s[aware], format="ISO8601", errors="coerce", utc=True)
+    naive_s = s[~aware]
+    naive = pd.to_datetime(naive_s, format="ISO8601", errors="coerce")
+    if fmt is not None:
+        naive = pd.to_datetime(naive_s, format=fmt, errors="coerce").fillna(naive)
+    localized = naive.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+    result[~aware] = localized
+    return result
+
+
+class _AssociationRules:
+    def __init__(self, spec: AssociationSpec, cells: _Cells) -> None:
+        self.spec = spec
+        self.cells = cells
+
+    @cached_property
+    def parts(self) -> pd.Series:
+        sep = self.spec.separator
+        return self.cells.stripped.map(
+            lambda v: [p.strip() for p in v.split(sep) if p.strip()] if v else []
+        )
+
+    def checks(self) -> list[pa.Check]:
+        c = self.cells
+        checks = []
+        if self.spec.required:
+            checks.append(pa.Check(lambda _: self.parts.map(bool), name=Problem.REQUIRED.value))
+        checks.append(
+            pa.Check(
+                lambda _: (
+                    ~c.filled | self.parts.map(lambda ps: all(map(RECORD_ID_RE.fullmatch, ps)))
+                ),
+                name=Problem.NOT_A_RECORD_ID.value,
+            )
+        )
+        return checks
+
+    def convert(self, rows: pd.Index) -> list[list[str]]:
+        return [list(dict.fromkeys(ps)) for ps in self.parts.loc[rows]]
+
+
+def validate(table: Table, mapping: Mapping) -> Validated:
+    """Check every mapped cell; return the valid rows converted and an issue per bad cell."""
+    frame = table.frame
+    column_rules = {
+        spec.column: _ColumnRules(spec, _Cells(frame[spec.column])) for spec in mapping.columns
+    }
+    assoc_rules = {
+        spec.column: _AssociationRules(spec, _Cells(frame[spec.column]))
+        for spec in mapping.associations
+    }
+    schema_columns = {
+        name: pa.Column(None, checks=rules.checks(name == mapping.key), nullable=True)
+        for name, rules in column_rules.items()
+    }
+    for name, arules in assoc_rules.items():
+        schema_columns[name] = pa.Column(None, checks=arules.checks(), nullable=True)
+    schema = pa.DataFrameSchema(schema_columns, name=f"mapping {mapping.source}")
+
+    issues: list[RowIssue] = []
+    try:
+        schema.validate(frame, lazy=True)
+    except SchemaErrors as exc:
+        issues = _issues_from_failures(exc.failure_cases, table, mapping, column_rules)
+    invalid_rows = frozenset(i.row for i in issues)
+    valid_index = frame.index[~frame.index.isin(list(invalid_rows))]
+    values = pd.DataFrame(
+        {rules.spec.property: rules.convert(valid_index) for rules in column_rules.values()},
+        index=valid_index,
+    )
+    associations = {name: arules.convert(valid_index) for name, arules in assoc_rules.items()}
+    return Validated(
+        values=values,
+        associations=associations,
+        issues=tuple(issues),
+        invalid_rows=invalid_rows,
+    )
+
+
+def _issues_from_failures(
+    failures: pd.DataFrame,
+    table: Table,
+    mapping: Mapping,
+    column_rules: dict[str, _ColumnRules],
+) -> list[RowIssue]:
+    issues = []
+    known = {p.value for p in Problem}
+    for check, column, index in failures[["check", "column", "index"]].itertuples(
+        index=False, name=None
+    ):
+        if check not in known or pd.isna(index):
+            # A failure that is not one of our checks is a bug here, not bad input.
+            raise RuntimeError(f"unexpected schema failure: {check} in {column} at {index}")
+        row = int(index)
+        column = str(column)
+        value = str(table.frame.at[row, column])
+        problem = Problem(check)
+        message, hint = _explain(problem, value, column, table, mapping, column_rules.get(column))
+        issues.append(
+            RowIssue(
+                row=row,
+                column=column,
+                cell=table.cell_ref(row, column),
+                value=value,
+                problem=problem,
+                message=message,
+                hint=hint,
+            )
+        )
+    issues.sort(key=lambda i: (i.row, table.columns.index(i.column)))
+    return issues
+
+
+def _number_hint(value: str) -> str:
+    v = value.strip()
+    if re.fullmatch(r"[+-]?\d+,\d+", v):
+        return "use a dot as decimal separator"
+    if re.fullmatch(r"[+-]?\d{1,3}([ .'\u00a0]\d{3})+,\d+", v):
+        return "remove the thousands separators and use a dot as decimal separator"
+    if re.fullmatch(r"[+-]?\d{1,3}([ ,.'\u00a0]\d{3})+(\.\d+)?", v):
+        return "remove the thousands separators"
+    if re.search(r"[€$£¥%]|[A-Za-z]{3}", v):
+        return "remove the currency symbol, unit or percent sign; write the bare number"
+    return "write a number such as 12 or 12.50"
+
+
+def _explain(
+    problem: Problem,
+    value: str,
+    column: str,
+    table: Table,
+    mapping: Mapping,
+    rules: _ColumnRules | None,
+) -> tuple[str, str]:
+    shown = f'"{value.strip()}"' if len(value) <= 60 else f'"{value.strip()[:57]}..."'
+    spec = rules.spec if rules is not None else None
+    if problem is Problem.REQUIRED:
+        return "the cell is empty but the mapping requires a value", "fill it in"
+    if problem is Problem.NOT_A_NUMBER:
+        return f"{shown} is not a number", _number_hint(value)
+    if problem is Problem.NOT_A_BOOL:
+        return f"{shown} is not a yes/no value", "write true or false (yes/no and 1/0 work too)"
+    if problem is Problem.NOT_A_DATE:
+        fmt = spec.format if spec and spec.format else DEFAULT_DATE_FORMAT
+        example = pd.Timestamp("2026-11-23").strftime(fmt)
+        return f"{shown} is not a date", f"write it as {example} (format {fmt}) or use a date cell"
+    if problem is Problem.NOT_A_DATETIME:
+        return f"{shown} is not a date and time", "write it as ISO 8601, e.g. 2026-11-23 14:30"
+    if problem is Problem.NOT_AN_OPTION:
+        options = list(spec.options) if spec else []
+        labels = dict((v, lab) for lab, v in spec.option_labels) if spec else {}
+        bad = value.strip()
+        if spec is not None and spec.multiple:
+            allowed = {o.casefold() for o in options} | {lab.casefold() for lab in labels.values()}
+            wrong = [
+                p.strip()
+                for p in bad.split(MULTI_SEPARATOR)
+                if p.strip() and p.strip().casefold() not in allowed
+            ]
+            bad = wrong[0] if wrong else bad
+            shown = ", ".join(f'"{w}"' for w in wrong) or shown
+        close = difflib.get_close_matches(bad, options, n=len(options), cutoff=0.0)
+        listed = ", ".join(f"{o} ({labels[o]})" if labels.get(o, o) != o else o for o in close)
+        several = f'; separate several with "{MULTI_SEPARATOR}"' if spec and spec.multiple else ""
+        return f"{shown} is not an allowed value", f"use one of: {listed}{several}"
+    if problem is Problem.TOO_LONG:
+        return (
+            f"the text is {len(value.strip()):,} characters long",
+            f"HubSpot takes at most {MAX_TEXT_LENGTH:,}; shorten it",
+        )
+    if problem in (Problem.DUPLICATE_KEY, Problem.NOT_UNIQUE):
+        assert rules is not None
+        rows = ", ".join(str(r) for r in rules.duplicate_rows[value.strip()])
+        if problem is Problem.NOT_UNIQUE:
+            return (
+                f"{shown} appears in more than one row (rows {rows}), but HubSpot requires "
+                f"{rules.spec.property} to be unique",
+                "give each row its own value, or remove the duplicate rows",
+            )
+        return (
+            f"key {shown} appears in more than one row (rows {rows})",
+            "make each key unique, or remove the duplicate rows",
+        )
+    assoc = next(a for a in mapping.associations if a.column == column)
+    parts = [p.strip() for p in value.split(assoc.separator) if p.strip()]
+    not_ids = [p for p in parts if not RECORD_ID_RE.fullmatch(p)]
+    listed = ", ".join(f'"{b}"' for b in not_ids)
+    return (
+        f"{listed} {'is not a record id' if len(not_ids) == 1 else 'are not record ids'}",
+        f'give HubSpot record ids (numbers such as 12345), separated by "{assoc.separator}"',
+    )
