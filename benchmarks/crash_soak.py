@@ -79,9 +79,12 @@ def kill_run(seed: int, rows: int, folder: Path) -> dict[str, object]:
     env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
     data, mapping = write_inputs(folder, rows)
     state = folder / "state"
-    with Sandbox(SandboxConfig(latency=0.02, seed=seed, drop_rate=0.02)) as box:
+    latency, senders = 0.05, 2
+    with Sandbox(SandboxConfig(latency=latency, seed=seed, drop_rate=0.02)) as box:
         victim = subprocess.Popen(
-            command(data, mapping, box.url, state, folder / "k.xlsx"),
+            # Two senders keep the upload about (rows / 10 / 2) * latency long, so most kills
+            # land mid-upload rather than after the run finished.
+            [*command(data, mapping, box.url, state, folder / "k.xlsx"), "--concurrency", "2"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -89,7 +92,7 @@ def kill_run(seed: int, rows: int, folder: Path) -> dict[str, object]:
         deadline = time.monotonic() + 60
         while not box.received and time.monotonic() < deadline and victim.poll() is None:
             time.sleep(0.01)
-        delay = random.Random(seed).uniform(0.0, rows / 10 * 0.03)
+        delay = random.Random(seed).uniform(0.0, rows / 10 / senders * latency)
         time.sleep(delay)
         mid_run = victim.poll() is None
         victim.send_signal(signal.SIGKILL)
