@@ -101,6 +101,8 @@ class Store:
                 next_id = int(
                     self._db.execute("SELECT value FROM meta WHERE key = 'next_id'").fetchone()[0]
                 )
+                rows, links_rows, index_rows = [], [], []
+                indexed = [p for t, p in self._indexed if t == object_type]
                 for properties, links in inputs:
                     rid = str(next_id)
                     next_id += 1
@@ -110,16 +112,16 @@ class Store:
                         "createdate": stamp,
                         "hs_lastmodifieddate": stamp,
                     }
-                    self._db.execute(
-                        "INSERT INTO records VALUES (?, ?, ?, ?, ?, 0)",
-                        (rid, object_type, json.dumps(props), stamp, stamp),
-                    )
-                    self._db.executemany(
-                        "INSERT INTO associations VALUES (?, ?, ?, ?, ?, ?)",
-                        [(object_type, rid, t, tid, c, n) for t, tid, c, n in links],
-                    )
-                    self._index(object_type, rid, props)
+                    rows.append((rid, object_type, json.dumps(props), stamp, stamp))
+                    links_rows += [(object_type, rid, t, tid, c, n) for t, tid, c, n in links]
+                    index_rows += [(object_type, p, props[p], rid) for p in indexed if props.get(p)]
                     created.append(self._record(rid, props, stamp, stamp))
+                # One statement per table: a batch is one round of SQLite work, not hundreds.
+                self._db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, 0)", rows)
+                self._db.executemany(
+                    "INSERT INTO associations VALUES (?, ?, ?, ?, ?, ?)", links_rows
+                )
+                self._db.executemany("INSERT INTO prop_index VALUES (?, ?, ?, ?)", index_rows)
                 self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_id'", (str(next_id),))
                 self._db.execute("COMMIT")
             except BaseException:
