@@ -88,6 +88,8 @@ CREATE TABLE IF NOT EXISTS batch_rows (
     hubspot_id TEXT
 );
 CREATE INDEX IF NOT EXISTS batch_rows_batch ON batch_rows (batch_id);
+-- settle() updates one row of a batch at a time: found directly, not by scanning the batch.
+CREATE INDEX IF NOT EXISTS batch_rows_row ON batch_rows (batch_id, row_key);
 CREATE INDEX IF NOT EXISTS batches_state ON batches (state);
 """
 

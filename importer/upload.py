@@ -176,6 +176,7 @@ class Uploader:
             for job in batches:
                 work(job)
         else:
+            self.client.limiter.start_together(min(senders, len(batches)))
             with ThreadPoolExecutor(senders, thread_name_prefix="upload") as pool:
                 for _ in pool.map(work, batches):
                     pass
@@ -441,6 +442,8 @@ class Uploader:
                 (key_value, lambda r: normalise((r.get("properties") or {}).get(key, "")))
             )
         for row_side, result_side in strategies:
+            if not rest:
+                break  # HubSpot echoes trace ids: usually the first strategy pairs them all
             candidates: dict[Any, list[Action]] = defaultdict(list)
             for a in pending:
                 value = row_side(a)

@@ -75,7 +75,7 @@ def test_shuffled_results_without_echoed_trace_ids_match_by_key(
     assert outcome(result) == {"created": 250}
     assert_ids_match_sandbox(tmp_path, sandbox)
     bodies = creates(sandbox)
-    assert [len(b["inputs"]) for b in bodies] == [100, 100, 50]
+    assert sorted(len(b["inputs"]) for b in bodies) == [50, 100, 100]  # sent concurrently
     traces = [i["objectWriteTraceId"] for b in bodies for i in b["inputs"]]
     assert len(set(traces)) == 250
 
@@ -284,9 +284,11 @@ def test_dropped_connection_without_a_key_is_uncertain_not_resent(
     sandbox.inject(Fault(drop=True))
     mapping = MAPPING.replace("key: SKU\n", "")
     result = run(tmp_path, sandbox, catalogue(tmp_path, 120), mapping=mapping)
-    assert outcome(result) == {"uncertain": 100, "created": 20}
+    dropped = len(creates(sandbox)[0]["inputs"])  # batches race: the first to arrive is dropped
+    assert outcome(result) == {"uncertain": dropped, "created": 120 - dropped}
     rows = read_sheet(tmp_path / "out.xlsx")
-    assert "may or may not exist in HubSpot" in rows[0]["message"]
+    uncertain = [r for r in rows if r["status"] == "uncertain"]
+    assert "may or may not exist in HubSpot" in uncertain[0]["message"]
     assert len(creates(sandbox)) == 2
 
 
