@@ -6,12 +6,14 @@ import codecs
 import csv
 import datetime as dt
 import io
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ._errors import InputFileError
@@ -202,9 +204,12 @@ def _load_excel(path: Path, sheet: str | None) -> Table:
     header, repeated = _header_names([_cell_text(v) for v in rows[start]])
     width = len(header)
     body = rows[start + 1 :]
+    # Transposed in C, then only the cells that are not text yet go through _cell_text.
+    transposed = list(itertools.zip_longest(*body, fillvalue=""))[:width] if body else []
     columns: dict[str, list[str]] = {}
     for j, name in enumerate(header):
-        columns[name] = [_cell_text(r[j]) if j < len(r) else "" for r in body]
+        cells = transposed[j] if j < len(transposed) else ("",) * len(body)
+        columns[name] = [v if type(v) is str else _cell_text(v) for v in cells]
     first_row = start + 2
     frame = pd.DataFrame(columns, index=pd.RangeIndex(first_row, first_row + len(body)), dtype=str)
     if width == 0:
@@ -291,6 +296,23 @@ def _header_names(cells: Sequence[str]) -> Headers:
     return unique, {n: p for n, p in positions.items() if len(p) > 1}
 
 
+def _is_blank(value: str) -> bool:
+    return not value or value.isspace()
+
+
+def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Rows whose cells are all empty or whitespace. Column by column, looking only at rows
+    still blank so far: the first column with data settles almost every row."""
+    maybe = np.ones(len(frame), dtype=bool)
+    for name in frame.columns:
+        rows = np.flatnonzero(maybe)
+        if not len(rows):
+            break
+        cells = frame[name].to_numpy(dtype=object)[rows]
+        maybe[rows] = [_is_blank(v) for v in cells]
+    return maybe
+
+
 def _finish(
     path: Path,
     sheet: str | None,
@@ -298,13 +320,17 @@ def _finish(
     repeated: dict[str, list[int]],
     header_row: int = HEADER_ROW,
 ) -> Table:
-    blank = frame.apply(lambda col: col.str.strip() == "")
     letters = {str(c): column_letter(j) for j, c in enumerate(frame.columns)}
     # Drop blank-headed columns that hold nothing, and rows with no value in any cell.
     keep_cols = [
-        c for c in frame.columns if not (c == f"Column {letters[str(c)]}" and blank[c].all())
+        c
+        for c in frame.columns
+        if not (c == f"Column {letters[str(c)]}" and all(map(_is_blank, frame[c])))
     ]
-    frame = frame.loc[~blank[keep_cols].all(axis=1), keep_cols]
+    frame = frame[keep_cols]
+    blank_rows = _blank_rows(frame)
+    if blank_rows.any():
+        frame = frame.loc[~blank_rows]
     where = f"{path}, sheet {sheet}" if sheet is not None else str(path)
     if frame.empty:
         raise InputFileError(

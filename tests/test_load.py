@@ -67,6 +67,14 @@ def test_rows_are_numbered_as_in_the_sheet(tmp_path: Path) -> None:
     assert frame.loc[2, "Note"] == "two\nlines"
 
 
+def test_rows_of_only_spaces_are_blank_but_a_row_with_one_value_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("SKU,Name,Note\n1,a,\n  , \t,\n , ,x\n,,\n4,d,\n", encoding="utf-8")
+    frame = load_table(path).frame
+    assert list(frame.index) == [2, 4, 6]
+    assert frame.loc[4, "Note"] == "x"
+
+
 def test_blank_trailing_columns_are_ignored(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_text("SKU,Name,,\n1,a,,\n2,b,,\n", encoding="utf-8")
