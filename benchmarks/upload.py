@@ -1,0 +1,231 @@
+"""Upload throughput against the rate limit's bound, beside a plain sequential loop.
+
+    python benchmarks/upload.py            # the real shape (100 per 10 s, 250 ms) and a scaled one
+    python benchmarks/upload.py --short    # the scaled shape only, 5 windows: what CI runs
+    python benchmarks/upload.py --strict   # exit 1 if a target is missed
+
+With at most M requests in any window of W seconds and a request latency of L, N requests
+cannot all finish before (ceil(N/M) - 1) * W + L. Each run sends N = windows * M batch/create
+requests of 100 records to a sandbox on 127.0.0.1 configured with that limit and latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from importer.client import HubSpotClient, RetryPolicy
+from importer.journal import Journal
+from importer.mapping import parse_mapping
+from importer.payload import PreparedRow
+from importer.plan import Action, Operation
+from importer.upload import DEFAULT_CONCURRENCY, Uploader
+
+BATCH = 100
+TOKEN = "pat-benchmark"
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    limit: int
+    window: float
+    latency: float
+    windows: int
+
+    @property
+    def requests(self) -> int:
+        return self.windows * self.limit
+
+    @property
+    def bound(self) -> float:
+        return (math.ceil(self.requests / self.limit) - 1) * self.window + self.latency
+
+
+def rows(n: int) -> list[PreparedRow]:
+    return [
+        PreparedRow(
+            row=i + 2,
+            key=f"key:{i:07d}",
+            key_value=f"{i:07d}",
+            properties={"hs_sku": f"{i:07d}", "name": f"Product {i}", "price": "9.99"},
+            associations=[],
+            trace_id=f"bench-row-{i + 2}",
+            sent_hash=f"{i}",
+        )
+        for i in range(n)
+    ]
+
+
+@contextlib.contextmanager
+def sandbox_for(shape: Shape) -> Iterator[str]:
+    """A sandbox in its own process, as HubSpot is: its work must not share our GIL."""
+    args = [
+        sys.executable,
+        "-m",
+        "importer",
+        "sandbox",
+        "--port",
+        "0",
+        "--rate-limit",
+        str(shape.limit),
+        "--rate-window-ms",
+        str(int(shape.window * 1000)),
+        "--latency",
+        str(shape.latency),
+        "--daily-limit",
+        "10000000",
+    ]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            url = re.search(r"http://127\.0\.0\.1:\d+", line)
+            if url is None:
+                raise RuntimeError(f"the sandbox did not start: {line!r}")
+            yield url.group(0)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def ours(shape: Shape, concurrency: int) -> tuple[float, int, int]:
+    """Seconds, 429s and records created by the importer's uploader."""
+    mapping = parse_mapping(
+        {
+            "object_type": "products",
+            "key": "SKU",
+            "columns": {"SKU": "hs_sku", "Name": "name", "Price": "price"},
+        }
+    )
+    actions = [Action(row=r, operation=Operation.CREATE) for r in rows(shape.requests * BATCH)]
+    with sandbox_for(shape) as url, tempfile.TemporaryDirectory() as folder:
+        client = HubSpotClient(token=TOKEN, base_url=url, retry=RetryPolicy(max_attempts=8))
+        journal = Journal(Path(folder) / "bench.sqlite", lock=True)
+        uploader = Uploader(client, mapping, journal, "bench", concurrency=concurrency)
+        # One request first, as a run's preflight does, so the limit is learned from headers.
+        client.request("GET", "/crm/v3/properties/products")
+        time.sleep(shape.window + 0.1)  # ...and let that request leave the window
+        started = time.monotonic()
+        report = uploader.execute(actions)
+        elapsed = time.monotonic() - started
+        created = sum(1 for r in report.results.values() if r.status.value == "created")
+        journal.close()
+        client.close()
+        return elapsed, client.rate_limited, created
+
+
+def sequential(shape: Shape) -> tuple[float, int, int]:
+    """The same batches sent one at a time by a plain loop."""
+    every = rows(shape.requests * BATCH)
+    bodies = [every[i : i + BATCH] for i in range(0, len(every), BATCH)]
+    limited = created = 0
+    with sandbox_for(shape) as url, requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {TOKEN}"
+        started = time.monotonic()
+        for batch in bodies:
+            body = {
+                "inputs": [
+                    {
+                        "properties": r.properties,
+                        "associations": [],
+                        "objectWriteTraceId": r.trace_id,
+                    }
+                    for r in batch
+                ]
+            }
+            for _ in range(50):  # bounded
+                reply = session.post(
+                    f"{url}/crm/v3/objects/products/batch/create", json=body, timeout=60
+                )
+                if reply.status_code != 429:
+                    created += len(reply.json().get("results", []))
+                    break
+                limited += 1
+                time.sleep(float(reply.headers.get("Retry-After", 1)))
+        return time.monotonic() - started, limited, created
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--short", action="store_true", help="the scaled shape only, 5 windows (CI)"
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--windows",
+        type=int,
+        default=None,
+        help="windows of requests per run (default: 5 at the real shape, 10 at the scaled one)",
+    )
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    args = parser.parse_args()
+    # The issue asks for at least 5 windows so the steady state dominates. At the scaled
+    # shape a window is 1 s, and the fixed costs (preparing the first burst, the last
+    # answers) weigh 10x more against it than against HubSpot's 10 s windows: 10 windows.
+    shapes = [
+        Shape(
+            "scaled: 50 per 1 s, 100 ms",
+            50,
+            1.0,
+            0.1,
+            args.windows or (5 if args.short else 10),
+        )
+    ]
+    if not args.short:
+        shapes.insert(0, Shape("real: 100 per 10 s, 250 ms", 100, 10.0, 0.25, args.windows or 5))
+
+    header = (
+        f"{'shape':28} {'sender':10} {'requests':>8} {'records':>8} {'seconds':>8} "
+        f"{'records/s':>9} {'bound s':>8} {'x bound':>7} {'429s':>5} {'429 %':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    worst = 0.0
+    failures = []
+    for shape in shapes:
+        ours_s, ours_429, ours_made = ours(shape, args.concurrency)
+        seq_s, seq_429, seq_made = sequential(shape)
+        for sender, seconds, limited, made in (
+            ("importer", ours_s, ours_429, ours_made),
+            ("sequential", seq_s, seq_429, seq_made),
+        ):
+            share = 100 * limited / (shape.requests + limited)
+            print(
+                f"{shape.name:28} {sender:10} {shape.requests:>8} {made:>8} {seconds:>8.2f} "
+                f"{made / seconds:>9.0f} {shape.bound:>8.2f} {seconds / shape.bound:>7.3f} "
+                f"{limited:>5} {share:>6.2f}"
+            )
+        speedup = seq_s / ours_s
+        print(f"{'':28} importer is {speedup:.1f}x the sequential loop")
+        worst = max(worst, ours_s / shape.bound)
+        if ours_s > 1.05 * shape.bound:
+            failures.append(f"{shape.name}: {ours_s / shape.bound:.3f}x the bound (target 1.05)")
+        if 100 * ours_429 / shape.requests > 1:
+            failures.append(f"{shape.name}: {ours_429} 429s (target at most 1%)")
+        if speedup < 2:
+            failures.append(f"{shape.name}: {speedup:.1f}x the sequential loop (target 2x)")
+        if ours_made != shape.requests * BATCH:
+            failures.append(
+                f"{shape.name}: {ours_made} records created, not {shape.requests * BATCH}"
+            )
+    print(
+        f"\nworst: {worst:.3f}x the bound; targets "
+        + ("met" if not failures else "MISSED: " + "; ".join(failures))
+    )
+    return 1 if failures and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
