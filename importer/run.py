@@ -149,9 +149,14 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
         results, stopped_by, requests = _sync(
             options, client, mapping, journal, run_id, rows, mode, progress, link
         )
-        for row, messages in _issue_messages(validated.issues).items():
+        issues = validated.issues
+        # The payloads, the mapped values and the per-row results are done with: let them go
+        # before the workbook is written, which is when a large run's memory peaks.
+        del rows, validated
+        for row, messages in _issue_messages(issues).items():
             results[row] = RowResult(row=row, status=RowStatus.INVALID, message=messages)
         outcome = results_frame(results, table.frame.index)
+        del results
         counts = Counter(outcome["status"])
         summary = RunSummary(
             run_id=run_id,
@@ -176,7 +181,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             table,
             outcome,
         )
-        summary.workbook = write_results(out, summary, outcome, table.frame, validated.issues)
+        summary.workbook = write_results(out, summary, outcome, table.frame, issues)
         if not options.plan_only:
             journal.finish_run(
                 run_id,
@@ -188,7 +193,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
         journal.close()
         client.close()
     log.info("results written to %s", summary.workbook)
-    return RunResult(summary=summary, issues=validated.issues, stopped_by=stopped_by)
+    return RunResult(summary=summary, issues=issues, stopped_by=stopped_by)
 
 
 def _sync(
