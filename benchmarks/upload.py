@@ -61,7 +61,7 @@ def rows(n: int) -> list[PreparedRow]:
             key_value=f"{i:07d}",
             properties={"hs_sku": f"{i:07d}", "name": f"Product {i}", "price": "9.99"},
             associations=[],
-            trace_id=f"bench-row-{i + 2}",
+            run_id="bench",
             sent_hash=f"{i}",
         )
         for i in range(n)

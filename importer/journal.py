@@ -128,7 +128,7 @@ class BatchState(StrEnum):
     CONFIRMED = "confirmed"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class KnownRow:
     state: RowState
     hubspot_id: str | None
@@ -136,7 +136,7 @@ class KnownRow:
     run_id: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class BatchRow:
     row_key: str
     key_value: str | None

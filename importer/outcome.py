@@ -36,7 +36,7 @@ GOOD_STATUSES = frozenset(
 """Statuses that need nobody's attention: a run with only these exits 0."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RowResult:
     row: int
     status: RowStatus

@@ -21,7 +21,7 @@ class Operation(StrEnum):
     UPSERT = "upsert"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Action:
     row: PreparedRow
     operation: Operation
