@@ -60,7 +60,7 @@ def rows(n: int) -> list[PreparedRow]:
             key=f"key:{i:07d}",
             key_value=f"{i:07d}",
             properties={"hs_sku": f"{i:07d}", "name": f"Product {i}", "price": "9.99"},
-            associations=[],
+            associations=(),
             run_id="bench",
             sent_hash=f"{i}",
         )

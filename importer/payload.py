@@ -25,7 +25,8 @@ class PreparedRow:
     key_value: str | None
     """The key property's value, used to find the record in HubSpot (read, search, upsert)."""
     properties: dict[str, str]
-    associations: list[dict[str, Any]]
+    associations: tuple[dict[str, Any], ...]
+    """A tuple: the many rows without associations share the one empty tuple."""
     run_id: str
     sent_hash: str
 
@@ -52,11 +53,11 @@ def build_rows(validated: Validated, mapping: Mapping, run_id: str) -> Iterator[
     for position, (row, *cells) in enumerate(values.itertuples(name=None)):
         properties = {p: v for p, v in zip(props, cells, strict=True) if v != ""}
         properties.update(constants)
-        associations = [
+        associations = tuple(
             {"to": {"id": target}, "types": type_lists[spec.column]}
             for spec, targets in assoc_specs
             for target in targets[position]
-        ]
+        )
         # What changes the record: its properties. Associations are set when it is created.
         sent_hash = values_hash(properties)
         key_value = properties.get(key_prop) if key_prop else None
