@@ -14,6 +14,9 @@ from enum import Enum
 from typing import Any
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ._errors import AuthError, HubSpotUnavailable, RateLimitStop
 from .hubspot import DEFAULT_BASE_URL, RATE_LIMIT_INTERVAL_MS
@@ -197,7 +200,8 @@ class RateLimiter:
                 self._gate = None
                 gate.open.set()
 
-    def acquire(self) -> None:
+    def acquire(self) -> float:
+        """Wait for a slot; returns the time it was granted (pass it to `sent_at`)."""
         self._through_gate()
         while True:
             with self._lock:
@@ -205,8 +209,63 @@ class RateLimiter:
                 wait = self._wait(now)
                 if wait <= 0:
                     self._sent.append(now)
-                    return
+                    return now
             self._sleep(max(wait, 0.001))
+
+    def sent_at(self, granted: float, sent: float) -> None:
+        """The request granted at `granted` finished leaving at `sent`: count its slot from
+        then. Under a burst the last of 50 senders writes its bytes tens of milliseconds after
+        its grant; a window counted from the grants would let the next burst in too early."""
+        if sent <= granted:
+            return
+        with self._lock:
+            for i in range(len(self._sent) - 1, -1, -1):
+                if self._sent[i] == granted:
+                    self._sent[i] = sent
+                    break
+            else:
+                return
+            if i + 1 < len(self._sent) and self._sent[i + 1] < sent:
+                self._sent = deque(sorted(self._sent))
+
+
+_SEND = threading.local()
+"""Per sending thread: `on_sent(t)`, told when the request's bytes have been written."""
+
+
+def _written() -> None:
+    on_sent: Callable[[float], None] | None = getattr(_SEND, "on_sent", None)
+    if on_sent is not None:
+        on_sent(time.monotonic())
+
+
+class _TimedHTTPConnection(urllib3.connection.HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
+        _written()
+
+
+class _TimedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
+        _written()
+
+
+class _TimedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _TimedHTTPConnection
+
+
+class _TimedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _TimedHTTPSConnection
+
+
+class _TimedAdapter(HTTPAdapter):
+    """requests' adapter, with connections that note when a request has been written."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _TimedHTTPPool, "https": _TimedHTTPSPool}
+        self.poolmanager.key_fn_by_scheme = dict(self.poolmanager.key_fn_by_scheme)
 
 
 _CODE_HINTS = {
@@ -277,7 +336,7 @@ class HubSpotClient:
         if session is None:
             session = requests.Session()
             # One kept-alive connection per concurrent sender, none thrown away.
-            adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=MAX_SENDERS)
+            adapter = _TimedAdapter(pool_connections=1, pool_maxsize=MAX_SENDERS)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
         self.session = session
@@ -314,7 +373,8 @@ class HubSpotClient:
         data = json.dumps(body).encode() if body is not None else None
         last = ""
         for attempt in range(1, self.retry.max_attempts + 1):
-            self.limiter.acquire()
+            granted = self.limiter.acquire()
+            _SEND.on_sent = lambda sent, granted=granted: self.limiter.sent_at(granted, sent)
             try:
                 self.requests_sent += 1
                 response = self.session.request(

@@ -389,6 +389,47 @@ def test_rate_limiter_bursts_to_the_limit_and_keeps_the_rolling_window() -> None
     assert stamps[-1] == pytest.approx(3 * (1.0 + limiter.pad), abs=0.01)  # no window wasted
 
 
+def test_rate_limiter_counts_a_slot_from_when_its_bytes_left() -> None:
+    now = [0.0]
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    limiter = RateLimiter(2, 1.0, clock=lambda: now[0], sleep=sleep)
+    first = limiter.acquire()
+    limiter.acquire()
+    limiter.sent_at(first, 0.05)  # the first request was written 50 ms after its grant
+    third = limiter.acquire()
+    assert third == pytest.approx(1.0 + limiter.pad)
+    fourth = limiter.acquire()  # may not follow until the late one has left the window
+    assert fourth == pytest.approx(1.05 + limiter.pad)
+
+
+class _RecordingLimiter(RateLimiter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.granted: list[float] = []
+        self.corrected: list[tuple[float, float]] = []
+
+    def acquire(self) -> float:
+        self.granted.append(super().acquire())
+        return self.granted[-1]
+
+    def sent_at(self, granted: float, sent: float) -> None:
+        self.corrected.append((granted, sent))
+        super().sent_at(granted, sent)
+
+
+def test_each_request_reports_when_its_bytes_were_written(sandbox: Sandbox) -> None:
+    limiter = _RecordingLimiter()
+    client = HubSpotClient(token=TOKEN, base_url=sandbox.url, retry=FAST, limiter=limiter)
+    client.request("GET", "/crm/v3/properties/products")
+    client.request("GET", "/crm/v3/properties/carts")
+    client.close()
+    assert [g for g, _ in limiter.corrected] == limiter.granted
+    assert all(g <= t for g, t in limiter.corrected)
+
+
 def test_rate_limiter_cap_per_second() -> None:
     now = [0.0]
 

@@ -143,6 +143,13 @@ class _Server(ThreadingHTTPServer):
     # once; HubSpot's edge does not.
     request_queue_size = 256
 
+    def server_bind(self) -> None:
+        super().server_bind()
+        # Set on the listening socket, the option is inherited by each accepted one before
+        # its first request arrives: set per connection, that first request (every request
+        # of a burst on fresh connections) would go unstamped and be counted late.
+        _enable_arrival_stamps(self.socket)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that was killed or gave up mid-request is part of the job, not an error.
         if isinstance(sys.exc_info()[1], ConnectionError):
