@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 import urllib3
@@ -262,10 +262,19 @@ class _TimedHTTPSPool(HTTPSConnectionPool):
 class _TimedAdapter(HTTPAdapter):
     """requests' adapter, with connections that note when a request has been written."""
 
+    _POOLS: ClassVar[dict[str, type[HTTPConnectionPool]]] = {
+        "http": _TimedHTTPPool,
+        "https": _TimedHTTPSPool,
+    }
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _TimedHTTPPool, "https": _TimedHTTPSPool}
-        self.poolmanager.key_fn_by_scheme = dict(self.poolmanager.key_fn_by_scheme)
+        self.poolmanager.pool_classes_by_scheme = self._POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = self._POOLS  # through HTTPS_PROXY too
+        return manager
 
 
 _CODE_HINTS = {

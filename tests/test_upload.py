@@ -430,6 +430,18 @@ def test_each_request_reports_when_its_bytes_were_written(sandbox: Sandbox) -> N
     assert all(g <= t for g, t in limiter.corrected)
 
 
+def test_https_and_proxied_connections_report_their_write_time_too() -> None:
+    client = HubSpotClient(token=TOKEN, base_url="https://api.hubapi.com")
+    adapter = client.session.get_adapter("https://api.hubapi.com")
+    direct = adapter.poolmanager.connection_from_url("https://api.hubapi.com/crm/v3/x")
+    proxied = adapter.proxy_manager_for("http://proxy.example:3128").connection_from_url(
+        "https://api.hubapi.com/crm/v3/x"
+    )
+    client.close()  # nothing was connected: pools only
+    for pool in (direct, proxied):
+        assert pool.ConnectionCls.__name__ == "_TimedHTTPSConnection"
+
+
 def test_rate_limiter_cap_per_second() -> None:
     now = [0.0]
 
