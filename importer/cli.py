@@ -523,14 +523,14 @@ def _progress(console: Console | None) -> Iterator[Callable[[int, int], None]]:
     type=click.IntRange(1),
     default=190,
     show_default=True,
-    help="Requests allowed per rolling 10 s.",
+    help="Requests allowed per rolling window (10 s unless --rate-window-ms says otherwise).",
 )
 @click.option(
     "--latency",
     type=click.FloatRange(0),
     default=0.0,
     show_default=True,
-    help="Seconds to wait before answering each request.",
+    help="Seconds each answer takes, the work included (as HubSpot's latency).",
 )
 @click.option(
     "--rate-window-ms",
