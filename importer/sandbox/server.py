@@ -142,13 +142,14 @@ class _Server(ThreadingHTTPServer):
     # socketserver's default backlog of 5 resets connections when 50 senders connect at
     # once; HubSpot's edge does not.
     request_queue_size = 256
+    stamps_arrivals = False
 
     def server_bind(self) -> None:
         super().server_bind()
         # Set on the listening socket, the option is inherited by each accepted one before
         # its first request arrives: set per connection, that first request (every request
         # of a burst on fresh connections) would go unstamped and be counted late.
-        _enable_arrival_stamps(self.socket)
+        self.stamps_arrivals = _enable_arrival_stamps(self.socket)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that was killed or gave up mid-request is part of the job, not an error.
@@ -898,16 +899,12 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
         server_version = "hubspot-sandbox"
         arrived = 0.0
-        _stamped = False
-
-        def setup(self) -> None:
-            super().setup()
-            self._stamped = _enable_arrival_stamps(self.connection)
 
         def handle_one_request(self) -> None:
             # Clients here (requests/urllib3) never pipeline, so nothing of the next request
             # sits in rfile's buffer while the socket is peeked.
-            self.arrived = _arrival(self.connection) if self._stamped else 0.0
+            stamped = getattr(self.server, "stamps_arrivals", False)
+            self.arrived = _arrival(self.connection) if stamped else 0.0
             super().handle_one_request()
 
         def log_message(self, format: str, *args: Any) -> None:

@@ -102,7 +102,6 @@ class Store:
                     self._db.execute("SELECT value FROM meta WHERE key = 'next_id'").fetchone()[0]
                 )
                 rows, links_rows, index_rows = [], [], []
-                indexed = [p for t, p in self._indexed if t == object_type]
                 for properties, links in inputs:
                     rid = str(next_id)
                     next_id += 1
@@ -114,7 +113,7 @@ class Store:
                     }
                     rows.append((rid, object_type, json.dumps(props), stamp, stamp))
                     links_rows += [(object_type, rid, t, tid, c, n) for t, tid, c, n in links]
-                    index_rows += [(object_type, p, props[p], rid) for p in indexed if props.get(p)]
+                    index_rows += self._index_rows(object_type, rid, props)
                     created.append(self._record(rid, props, stamp, stamp))
                 # One statement per table: a batch is one round of SQLite work, not hundreds.
                 self._db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, 0)", rows)
@@ -146,18 +145,21 @@ class Store:
                 (json.dumps(props), stamp, rid),
             )
             self._db.execute("DELETE FROM prop_index WHERE id = ?", (rid,))
-            self._index(object_type, rid, props)
+            self._db.executemany(
+                "INSERT INTO prop_index VALUES (?, ?, ?, ?)",
+                self._index_rows(object_type, rid, props),
+            )
         return self._record(rid, props, row[1], stamp)
 
-    def _index(self, object_type: str, rid: str, props: dict[str, str]) -> None:
-        self._db.executemany(
-            "INSERT INTO prop_index VALUES (?, ?, ?, ?)",
-            [
-                (object_type, p, props[p], rid)
-                for t, p in self._indexed
-                if t == object_type and props.get(p)
-            ],
-        )
+    def _index_rows(
+        self, object_type: str, rid: str, props: dict[str, str]
+    ) -> list[tuple[str, str, str, str]]:
+        """prop_index rows for a record: its values of the properties looked up so far."""
+        return [
+            (object_type, p, props[p], rid)
+            for t, p in self._indexed
+            if t == object_type and props.get(p)
+        ]
 
     def archive(self, object_type: str, ids: Iterable[str]) -> None:
         """Archive records (unknown ids are ignored, as HubSpot does)."""
