@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import functools
+import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.hyperlink import Hyperlink
 
+from ._sheetxml import Link, StreamedSheet, cell_styles, chunked, rows_xml, splice, text_cells
 from .load import Table
 from .outcome import RowStatus
 from .validate import RowIssue
@@ -45,6 +48,8 @@ EXCEL_MAX_ROWS = 1_048_576
 STATUS_ORDER = tuple(s.value for s in RowStatus)
 RETRY_STATUSES = frozenset({RowStatus.INVALID.value, RowStatus.FAILED.value})
 WIDTH_SAMPLE = 1_000
+ROWS_PER_CHUNK = 20_000
+"""Rows of a Results sheet built and compressed at a time (~10 MB of XML)."""
 MAX_LINKS_PER_SHEET = 65_530
 """Excel refuses more hyperlinks than this in one worksheet; openpyxl also keeps every link in
 memory until the sheet is written, so beyond it ids are plain text."""
@@ -197,7 +202,9 @@ def write_results(
     """Write Summary, Results (one row per input row) and Issues; atomically replace `path`.
 
     `outcome` has columns status, hubspot_id, message indexed by sheet row; `source` the
-    input's own columns with the same index.
+    input's own columns with the same index. openpyxl writes the workbook with each Results
+    sheet's settings and one row of its styled cells; the rows themselves are streamed in by
+    `_sheetxml`, which is ~40x faster for a large sheet.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -230,24 +237,37 @@ def write_results(
         first_issue.setdefault(issue.row, n + 2)
     header = [*RESULT_COLUMNS, *[str(c) for c in source.columns]]
     widths = _column_widths(header, outcome, source)
+    streamed: dict[str, Callable[[bytes], StreamedSheet]] = {}
     for n, name in enumerate(sheet_names):
         ws = _Sheet(wb.create_sheet(name))
         ws.ws.freeze_panes = "B2"
         ws.widths(widths)
         ws.printable(repeat_header=True)
         chunk = slice(n * per_sheet, (n + 1) * per_sheet)
-        rows = _result_rows(
-            ws, outcome.iloc[chunk], source.iloc[chunk], summary.record_link, first_issue
-        )
         ws.append(header, bold=True)
-        count = 0
-        for values in rows:
-            ws.ws.append(values)
-            count += 1
-        ws.ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{count + 1}"
+        # The template row: one cell of each style the streamed rows use.
+        ws.ws.append(
+            [
+                ws.cell("issue", link=""),
+                ws.cell("id", link=""),
+                *[ws.cell(s, fill=c, align="center") for s, c in STATUS_COLOURS.items()],
+            ]
+        )
+        rows = len(outcome.iloc[chunk])
+        ws.ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{rows + 1}"
+        streamed[name] = functools.partial(
+            _results_sheet,
+            header=header,
+            outcome=outcome.iloc[chunk],
+            source=source.iloc[chunk],
+            record_link=summary.record_link,
+            first_issue=first_issue,
+        )
     _issues_sheet(_Sheet(wb.create_sheet("Issues")), issues, position, sheet_names, per_sheet)
+    template = io.BytesIO()
+    wb.save(template)
     with _atomic(path) as tmp:
-        wb.save(tmp)
+        splice(template.getvalue(), tmp, streamed)
     return path
 
 
@@ -281,49 +301,85 @@ def _column_widths(header: list[str], outcome: pd.DataFrame, source: pd.DataFram
     return widths
 
 
-def _result_rows(
-    ws: _Sheet,
+def _results_sheet(
+    template: bytes,
+    *,
+    header: list[str],
     outcome: pd.DataFrame,
     source: pd.DataFrame,
     record_link: str | None,
     first_issue: dict[int, int],
-) -> Iterator[list[Any]]:
-    # One styled cell per status, reused for every row: styling each cell would be slow.
+) -> StreamedSheet:
+    issue_style, link_style, *status_styles = cell_styles(template, row=2)
+    bold = cell_styles(template, row=1)[0]
     status_cells = {
-        s: ws.cell(s, fill=colours, align="center") for s, colours in STATUS_COLOURS.items()
+        status: text_cells([status], style)[0]
+        for status, style in zip(STATUS_COLOURS, status_styles, strict=True)
     }
-    link_cell = ws.cell("", link="")
-    issue_cell = ws.cell("", link="")
-    # Links to issues come first: they point at what needs fixing.
-    id_links = MAX_LINKS_PER_SHEET - min(
-        MAX_LINKS_PER_SHEET, sum(1 for r in outcome.index if int(r) in first_issue)
+    sheet = StreamedSheet(rows=())
+    sheet.rows = _result_rows(
+        sheet.links,
+        header_row=f'<row r="1">{"".join(text_cells(header, bold))}</row>',
+        outcome=outcome,
+        source=source,
+        status_cells=status_cells,
+        record_link=record_link,
+        link_style=link_style,
+        issue_style=issue_style,
+        first_issue=first_issue,
     )
-    for (row, status, hid, msg), cells in zip(
-        outcome[["status", "hubspot_id", "message"]].itertuples(name=None),
-        source.itertuples(index=False, name=None),
-        strict=True,
-    ):
-        status_cell = status_cells[status]
-        status_cell.value = status
-        id_value: Any = hid
-        if hid and record_link and id_links > 0:
-            id_links -= 1
-            link_cell.value = hid
-            link_cell.hyperlink = f"{record_link}{hid}"
-            id_value = link_cell
-        message: Any = _text(msg) if msg else msg
-        target = first_issue.get(int(row))
-        if target is not None:
-            issue_cell.value = message
-            issue_cell.hyperlink = _hyperlink(f"#Issues!A{target}")
-            message = issue_cell
-        yield [
-            int(row),
-            status_cell,
-            id_value,
-            message,
-            *[ws.cell(c) if c.startswith("=") else _text(c) for c in cells],
-        ]
+    return sheet
+
+
+def _result_rows(
+    links: list[Link],
+    *,
+    header_row: str,
+    outcome: pd.DataFrame,
+    source: pd.DataFrame,
+    status_cells: dict[str, str],
+    record_link: str | None,
+    link_style: int | None,
+    issue_style: int | None,
+    first_issue: dict[int, int],
+) -> Iterator[str]:
+    """The header row, then the rows in chunks, a column at a time; adds the links it makes."""
+    yield header_row
+    sheet_rows = [int(r) for r in outcome.index]
+    # Links to issues come first: they point at what needs fixing. Excel allows 65,530.
+    issue_links = min(MAX_LINKS_PER_SHEET, sum(1 for r in sheet_rows if r in first_issue))
+    id_links = MAX_LINKS_PER_SHEET - issue_links if record_link else 0
+    for part in chunked(len(outcome), ROWS_PER_CHUNK):
+        rows = sheet_rows[part]
+        excel_rows = range(part.start + 2, part.stop + 2)
+        statuses = outcome["status"].iloc[part].tolist()
+        ids = outcome["hubspot_id"].iloc[part].tolist()
+        messages = outcome["message"].iloc[part].tolist()
+        id_cells = text_cells(ids)
+        if id_links > 0:
+            for i in (i for i, hid in enumerate(ids) if hid):
+                if id_links == 0:
+                    break
+                id_links -= 1
+                id_cells[i] = text_cells([ids[i]], link_style)[0]
+                links.append(Link(f"C{excel_rows[i]}", target=f"{record_link}{ids[i]}"))
+        message_cells = text_cells(messages)
+        if issue_links > 0:
+            for i, row in enumerate(rows):
+                target = first_issue.get(row)
+                if target is not None and issue_links > 0:
+                    issue_links -= 1
+                    message_cells[i] = text_cells([messages[i]], issue_style)[0]
+                    links.append(Link(f"D{excel_rows[i]}", location=f"Issues!A{target}"))
+        yield rows_xml(
+            [f'<row r="{e}"><c><v>{r}</v></c>' for e, r in zip(excel_rows, rows, strict=True)],
+            [
+                [status_cells.get(s) or text_cells([s])[0] for s in statuses],
+                id_cells,
+                message_cells,
+                *[text_cells(source.iloc[part, j].tolist()) for j in range(len(source.columns))],
+            ],
+        )
 
 
 def _summary_sheet(ws: _Sheet, summary: RunSummary, result_sheets: list[str], links: str) -> None:

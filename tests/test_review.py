@@ -5,6 +5,7 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -255,6 +256,60 @@ def test_record_links_stop_at_excels_limit_per_sheet(
     )
 
 
+TRICKY_VALUES = [
+    "00420",
+    "",
+    " leading space",
+    "trailing tab\t",
+    "a & b < c > d",
+    '=HYPERLINK("http://evil")',
+    "two\nlines",
+    "Café Olé ☕ 𝄞",
+    "bell\x07 and nul\x00 removed",
+    '"quoted" & <tagged/>',
+    "x" * 5000,
+]
+
+
+@pytest.mark.parametrize("values", [TRICKY_VALUES, TRICKY_VALUES[::3]], ids=["tricky", "few"])
+def test_cells_come_back_as_written(tmp_path: Path, values: list[str]) -> None:
+    """Every value reads back as text, exactly (less the control characters XML cannot
+    hold), with openpyxl and with calamine; blanks stay blank and keep later cells in place."""
+    import pandas as pd
+    from python_calamine import CalamineWorkbook
+
+    from importer.results import RunSummary, write_results
+
+    summary = RunSummary(
+        run_id="r",
+        object_type="products",
+        input_file=tmp_path / "x.csv",
+        sheet=None,
+        mapping_file="m",
+        base_url="u",
+        started=pd.Timestamp.now(tz="UTC").to_pydatetime(),
+    )
+    index = pd.RangeIndex(2, 2 + len(values))
+    outcome = pd.DataFrame(
+        {"status": "would_create", "hubspot_id": "", "message": values[::-1]}, index=index
+    )
+    source = pd.DataFrame({"A": values, "B": "after"}, index=index)
+    out = write_results(tmp_path / "o.xlsx", summary, outcome, source, [])
+    expected = [v.replace("\x07", "").replace("\x00", "") for v in values]
+
+    rows = read_sheet(out)
+    assert [r["A"] or "" for r in rows] == expected
+    assert [r["message"] or "" for r in rows] == expected[::-1]
+    assert {r["B"] for r in rows} == {"after"}
+    assert [r["source_row"] for r in rows] == list(index)
+    cal = CalamineWorkbook.from_path(out).get_sheet_by_name("Results").to_python()
+    assert [r[4] for r in cal[1:]] == expected
+    assert {r[5] for r in cal[1:]} == {"after"}
+    # Excel trims a text's ends unless told to keep them.
+    xml = zipfile.ZipFile(out).read("xl/worksheets/sheet2.xml").decode()
+    assert '<t xml:space="preserve">trailing tab\t</t>' in xml
+
+
 def test_a_failed_write_leaves_the_previous_workbook_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -265,13 +320,13 @@ def test_a_failed_write_leaves_the_previous_workbook_whole(
     out = tmp_path / "o.xlsx"
     out.write_bytes(b"previous workbook")
 
-    save = openpyxl.Workbook.save
+    splice = importer.results.splice
 
-    def broken_save(self: openpyxl.Workbook, filename: str) -> None:
-        save(self, filename)  # the temporary file is written in full...
+    def broken_splice(template: bytes, path: Path, sheets: Any) -> None:
+        splice(template, path, sheets)  # the temporary file is written in full...
         raise OSError("disk full")  # ...and the process fails before the rename
 
-    monkeypatch.setattr(openpyxl.Workbook, "save", broken_save)
+    monkeypatch.setattr(importer.results, "splice", broken_splice)
     summary = RunSummary(
         run_id="r",
         object_type="products",
@@ -388,3 +443,14 @@ def test_unknown_run(run_cli: Runner, tmp_path: Path) -> None:
     result = run_cli("show", "20990101", "--state-dir", tmp_path)
     assert result.code == 2
     assert "no run '20990101'" in result.message
+
+
+@pytest.mark.parametrize("value", TRICKY_VALUES, ids=range(len(TRICKY_VALUES)))
+def test_one_tricky_value_in_a_column_sends_it_the_careful_way(value: str) -> None:
+    """The column-at-a-time check must notice a single value that needs escaping, removing
+    characters or keeping whitespace, wherever it sits in the column."""
+    from importer._sheetxml import _inline, text_cells
+
+    for column in ([value], ["plain", value], [value, "plain"], ["a", value, "b"]):
+        assert text_cells(column) == [_inline(v, "") for v in column]
+        assert text_cells(column, 7) == [_inline(v, ' s="7"') for v in column]
