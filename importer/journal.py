@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -38,7 +37,6 @@ __all__ = [
     "RowState",
     "default_state_dir",
     "journal_path",
-    "values_hash",
 ]
 
 _SCHEMA = """
@@ -152,12 +150,6 @@ class OpenBatch:
     run_id: str
     operation: str
     rows: tuple[BatchRow, ...]
-
-
-def values_hash(properties: dict[str, str]) -> str:
-    """A stable fingerprint of the property values sent for a row."""
-    canonical = json.dumps(properties, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 def default_state_dir() -> Path:

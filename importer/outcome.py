@@ -44,14 +44,22 @@ class RowResult:
     message: str = ""
 
 
-def results_frame(results: dict[int, RowResult], index: pd.Index) -> pd.DataFrame:
-    """Status, id and message per sheet row, in sheet order."""
-    rows = [results[int(r)] for r in index]
-    return pd.DataFrame(
-        {
-            "status": [r.status.value for r in rows],
-            "hubspot_id": [r.hubspot_id for r in rows],
-            "message": [r.message for r in rows],
-        },
-        index=index,
-    )
+def results_frame(
+    results: dict[int, RowResult], index: pd.Index, *, otherwise: RowStatus | None = None
+) -> pd.DataFrame:
+    """Status, id and message per sheet row, in sheet order. Rows missing from `results` get
+    status `otherwise` (and no id or message); without it, every row must have a result."""
+    n = len(index)
+    status = [otherwise.value if otherwise is not None else ""] * n
+    ids = [""] * n
+    messages = [""] * n
+    positions = index.get_indexer(pd.Index(list(results)))
+    if (positions < 0).any():
+        raise KeyError("results for rows that are not in the sheet")
+    if otherwise is None and len(results) != n:
+        raise KeyError(f"{n - len(results)} rows have no result")
+    for p, r in zip(positions.tolist(), results.values(), strict=True):
+        status[p] = r.status.value
+        ids[p] = r.hubspot_id
+        messages[p] = r.message
+    return pd.DataFrame({"status": status, "hubspot_id": ids, "message": messages}, index=index)

@@ -1,17 +1,26 @@
-"""Payload stage: each valid row as the properties and associations HubSpot will receive."""
+"""Payload stage: each valid row as the properties and associations HubSpot will receive.
+
+The rows are held column by column (`Prepared`): what the plan needs of every row (its key and
+the fingerprint of its values) is computed a column at a time, and a row's request body
+(`PreparedRow`) is made only when its batch is sent. A million rows then cost a few seconds and
+no more memory than the values themselves, instead of a dict and an object per row.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
-from .journal import values_hash
 from .mapping import Mapping
 from .validate import Validated
 
-__all__ = ["PreparedRow", "build_rows", "trace_id"]
+__all__ = ["Prepared", "PreparedRow", "build_rows", "trace_id", "values_hash"]
+
+_SEPARATOR = "\x00"  # JSON escapes it inside strings, so it can only be a separator
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -41,38 +50,149 @@ def trace_id(run_id: str, row: int) -> str:
     return f"{run_id}-row-{row}"
 
 
-def build_rows(validated: Validated, mapping: Mapping, run_id: str) -> Iterator[PreparedRow]:
-    """One prepared row per valid row; empty cells are left out, not sent as ""."""
-    values = validated.values
-    props = list(values.columns)
-    constants = dict(mapping.constants)
-    key_prop = mapping.key_property
-    assoc_specs = [(a, validated.associations[a.column]) for a in mapping.associations]
-    type_lists = {a.column: [t.as_json() for t in a.types] for a in mapping.associations}
-    seen: Counter[str] = Counter()
-    for position, (row, *cells) in enumerate(values.itertuples(name=None)):
-        properties = {p: v for p, v in zip(props, cells, strict=True) if v != ""}
-        properties.update(constants)
+def values_hash(properties: dict[str, str]) -> str:
+    """A stable fingerprint of the property values sent for a row (kept in the journal, so an
+    unchanged row is not sent again). `Prepared` computes the same a column at a time."""
+    canonical = json.dumps(properties, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _digest(canonical)
+
+
+def _digest(canonical: str) -> str:
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _json_strings(values: list[str]) -> list[str]:
+    """Each value as a JSON string literal, as json.dumps writes it, encoded in one C call."""
+    if not values:
+        return []
+    encoded = json.dumps(values, ensure_ascii=False, separators=(_SEPARATOR, ":"))
+    return encoded[1:-1].split(_SEPARATOR)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Association:
+    targets: list[list[str]]
+    types: list[dict[str, Any]]
+
+
+class Prepared(Sequence[PreparedRow]):
+    """Every valid row, ready to send: keys and fingerprints per row, values per column."""
+
+    def __init__(
+        self,
+        *,
+        rows: list[int],
+        keys: list[str],
+        key_values: list[str | None],
+        hashes: list[str],
+        columns: dict[str, list[str]],
+        constants: dict[str, str],
+        associations: list[_Association],
+        run_id: str,
+    ) -> None:
+        self.rows = rows
+        """Sheet rows, in sheet order."""
+        self.keys = keys
+        self.key_values = key_values
+        self.hashes = hashes
+        self.run_id = run_id
+        self._columns = list(columns.items())
+        self._constants = constants
+        self._associations = associations
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, i: int) -> PreparedRow: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[PreparedRow]: ...
+
+    def __getitem__(self, i: int | slice) -> PreparedRow | list[PreparedRow]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        properties = {p: values[i] for p, values in self._columns if values[i] != ""}
+        properties.update(self._constants)
         associations = tuple(
-            {"to": {"id": target}, "types": type_lists[spec.column]}
-            for spec, targets in assoc_specs
-            for target in targets[position]
+            {"to": {"id": target}, "types": a.types}
+            for a in self._associations
+            for target in a.targets[i]
         )
-        # What changes the record: its properties. Associations are set when it is created.
-        sent_hash = values_hash(properties)
-        key_value = properties.get(key_prop) if key_prop else None
+        return PreparedRow(
+            row=self.rows[i],
+            key=self.keys[i],
+            key_value=self.key_values[i],
+            properties=properties,
+            associations=associations,
+            run_id=self.run_id,
+            sent_hash=self.hashes[i],
+        )
+
+    def __iter__(self) -> Iterator[PreparedRow]:
+        return (self[i] for i in range(len(self)))
+
+
+def build_rows(validated: Validated, mapping: Mapping, run_id: str) -> Prepared:
+    """The valid rows, ready to send; empty cells are left out, not sent as ""."""
+    values = validated.values
+    columns = {str(p): values[p].tolist() for p in values.columns}
+    constants = dict(mapping.constants)
+    for name in constants:
+        columns.pop(name, None)  # a constant wins over a column (the mapping forbids both)
+    rows = [int(r) for r in values.index]
+    hashes = _hashes(len(rows), columns, constants)
+    key_prop = mapping.key_property
+    if key_prop is None:
+        key_values: list[str | None] = [None] * len(rows)
+    elif key_prop in constants:
+        key_values = [constants[key_prop]] * len(rows)
+    else:
+        key_values = [v or None for v in columns.get(key_prop, [""] * len(rows))]
+    keys: list[str] = []
+    seen: Counter[str] = Counter()
+    for key_value, sent_hash in zip(key_values, hashes, strict=True):
         if key_value is not None:
-            key = f"key:{key_value}"
+            keys.append(f"key:{key_value}")
         else:
             # Without a key, identical rows are told apart by their order of appearance.
             seen[sent_hash] += 1
-            key = f"hash:{sent_hash}:{seen[sent_hash]}"
-        yield PreparedRow(
-            row=int(row),
-            key=key,
-            key_value=key_value,
-            properties=properties,
-            associations=associations,
-            run_id=run_id,
-            sent_hash=sent_hash,
-        )
+            keys.append(f"hash:{sent_hash}:{seen[sent_hash]}")
+    associations = [
+        _Association(targets=validated.associations[a.column], types=[t.as_json() for t in a.types])
+        for a in mapping.associations
+    ]
+    return Prepared(
+        rows=rows,
+        keys=keys,
+        key_values=key_values,
+        hashes=hashes,
+        columns=columns,
+        constants=constants,
+        associations=associations,
+        run_id=run_id,
+    )
+
+
+def _hashes(n: int, columns: dict[str, list[str]], constants: dict[str, str]) -> list[str]:
+    """`values_hash` of every row's properties, built a column at a time: each property's
+    `,"name":"value"` (or nothing when empty) in sorted order, joined per row. What changes
+    the record is its properties; associations are set when it is created."""
+    if n == 0:
+        return []
+    parts: list[list[str]] = []
+    for name in sorted([*columns, *constants]):
+        label = f",{json.dumps(name, ensure_ascii=False)}:"
+        if name in constants:
+            parts.append([label + json.dumps(constants[name], ensure_ascii=False)] * n)
+        else:
+            cells = columns[name]
+            parts.append(
+                [
+                    f"{label}{e}" if v else ""
+                    for v, e in zip(cells, _json_strings(cells), strict=True)
+                ]
+            )
+    if not parts:
+        return [_digest("{}")] * n
+    return [_digest("{" + "".join(row)[1:] + "}") for row in zip(*parts, strict=True)]

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from collections.abc import Mapping as AnyMapping
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import overload
 
 from .journal import KnownRow, RowState
 from .mapping import SyncMode as Mode
 from .outcome import RowResult, RowStatus
-from .payload import PreparedRow
+from .payload import Prepared, PreparedRow
 
-__all__ = ["Action", "Operation", "Plan", "make_plan"]
+__all__ = ["Action", "Actions", "Operation", "Plan", "make_plan"]
 
 
 class Operation(StrEnum):
@@ -29,55 +30,118 @@ class Action:
     """For updates: the HubSpot id, or None to address the record by the key property."""
 
 
+class Actions(Sequence[Action]):
+    """The rows to send, in sheet order; each Action (and its request body) is made when asked
+    for, so a plan of a million rows holds one operation per row and little else."""
+
+    def __init__(
+        self,
+        prepared: Prepared,
+        positions: list[int],
+        operations: list[Operation],
+        record_ids: dict[int, str],
+    ) -> None:
+        self.prepared = prepared
+        self.positions = positions
+        """Index into `prepared` of each action."""
+        self.operations = operations
+        self._record_ids = record_ids
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @overload
+    def __getitem__(self, i: int) -> Action: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Action]: ...
+
+    def __getitem__(self, i: int | slice) -> Action | list[Action]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        position = self.positions[i]
+        return Action(
+            row=self.prepared[position],
+            operation=self.operations[i],
+            record_id=self._record_ids.get(position),
+        )
+
+    def __iter__(self) -> Iterator[Action]:
+        return (self[i] for i in range(len(self)))
+
+    def record_id(self, position: int) -> str | None:
+        """The HubSpot id an update of `prepared[position]` addresses, if known."""
+        return self._record_ids.get(position)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Plan:
-    actions: tuple[Action, ...]
+    actions: Actions
     settled: dict[int, RowResult]
     """Rows that need no request: unchanged, skipped, or left uncertain by an earlier run."""
 
     def count(self, operation: Operation) -> int:
-        return sum(1 for a in self.actions if a.operation is operation)
+        return self.actions.operations.count(operation)
 
 
 def make_plan(
-    rows: Sequence[PreparedRow],
+    rows: Prepared,
     known: AnyMapping[str, KnownRow],
     mode: Mode,
     *,
     has_key: bool,
 ) -> Plan:
-    actions: list[Action] = []
+    positions: list[int] = []
+    operations: list[Operation] = []
+    record_ids: dict[int, str] = {}
     settled: dict[int, RowResult] = {}
-    for row in rows:
-        prior = known.get(row.key)
+    # What a row without history gets: most rows of a first run, so decided once.
+    fresh: Operation | None = (
+        Operation.UPSERT
+        if mode is Mode.UPSERT
+        else Operation.CREATE
+        if mode is Mode.CREATE
+        else Operation.UPDATE
+        if has_key
+        else None
+    )
+    if not known and fresh is not None:
+        return Plan(
+            actions=Actions(rows, list(range(len(rows))), [fresh] * len(rows), record_ids),
+            settled=settled,
+        )
+    for position, (key, sent_hash) in enumerate(zip(rows.keys, rows.hashes, strict=True)):
+        prior = known.get(key)
+        row = rows.rows[position]
+        operation = fresh
         if prior is not None and prior.state is RowState.UNCERTAIN:
-            settled[row.row] = RowResult(
-                row=row.row,
+            settled[row] = RowResult(
+                row=row,
                 status=RowStatus.UNCERTAIN,
                 message=f"run {prior.run_id} may have created this record but could not "
                 "confirm it, so it is not created again; find it in HubSpot (or delete it), "
                 "then run with --forget-uncertain",
             )
-        elif prior is not None and prior.sent_hash == row.sent_hash:
-            settled[row.row] = RowResult(
-                row=row.row,
+            continue
+        if prior is not None and prior.sent_hash == sent_hash:
+            settled[row] = RowResult(
+                row=row,
                 status=RowStatus.UNCHANGED,
                 hubspot_id=prior.hubspot_id or "",
                 message=f"unchanged since run {prior.run_id}",
             )
-        elif mode is Mode.UPSERT:
-            actions.append(Action(row=row, operation=Operation.UPSERT))
-        elif prior is not None and prior.hubspot_id:
-            actions.append(Action(row=row, operation=Operation.UPDATE, record_id=prior.hubspot_id))
-        elif mode is Mode.CREATE:
-            actions.append(Action(row=row, operation=Operation.CREATE))
-        elif has_key:
-            actions.append(Action(row=row, operation=Operation.UPDATE))
-        else:
-            settled[row.row] = RowResult(
-                row=row.row,
+            continue
+        if mode is not Mode.UPSERT and prior is not None and prior.hubspot_id:
+            operation = Operation.UPDATE
+            record_ids[position] = prior.hubspot_id
+        if operation is None:
+            settled[row] = RowResult(
+                row=row,
                 status=RowStatus.SKIPPED,
                 message="update mode: no earlier run created this row and the mapping has "
                 "no key to find it by",
             )
-    return Plan(actions=tuple(actions), settled=settled)
+            continue
+        positions.append(position)
+        operations.append(operation)
+    return Plan(actions=Actions(rows, positions, operations, record_ids), settled=settled)

@@ -26,7 +26,7 @@ from .journal import Journal, RowState, default_state_dir, journal_path
 from .load import load_table
 from .mapping import Mapping, SyncMode, load_mapping
 from .outcome import RowResult, RowStatus, results_frame
-from .payload import PreparedRow, build_rows
+from .payload import Prepared, build_rows
 from .plan import Operation, make_plan
 from .results import (
     RunSummary,
@@ -131,7 +131,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             len(validated.invalid_rows),
             len(validated.issues),
         )
-        rows = list(build_rows(validated, mapping, run_id))
+        rows = build_rows(validated, mapping, run_id)
 
         if not options.plan_only:
             if options.forget_uncertain:
@@ -155,7 +155,11 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
         del rows, validated
         for row, messages in _issue_messages(issues).items():
             results[row] = RowResult(row=row, status=RowStatus.INVALID, message=messages)
-        outcome = results_frame(results, table.frame.index)
+        outcome = results_frame(
+            results,
+            table.frame.index,
+            otherwise=RowStatus.WOULD_CREATE if options.plan_only else None,
+        )
         del results
         counts = Counter(outcome["status"])
         summary = RunSummary(
@@ -202,7 +206,7 @@ def _sync(
     mapping: Mapping,
     journal: Journal,
     run_id: str,
-    rows: list[PreparedRow],
+    rows: Prepared,
     mode: SyncMode,
     progress: Progress | None,
     link: list[str | None],
@@ -226,16 +230,20 @@ def _sync(
                 "%d batches of an earlier run were never confirmed: reconciling", len(open_batches)
             )
             uploader.recover(open_batches)
-        known = journal.known(r.key for r in rows)
-        uncertain = [r for r in rows if r.key in known and known[r.key].state is RowState.UNCERTAIN]
+        known = journal.known(rows.keys)
+        uncertain = [
+            rows[i]
+            for i, key in enumerate(rows.keys)
+            if key in known and known[key].state is RowState.UNCERTAIN
+        ]
         if uncertain and uploader.recheck_uncertain(uncertain):
             log.info("looked up %d rows an earlier run left uncertain", len(uncertain))
-            known = journal.known(r.key for r in rows)
+            known = journal.known(rows.keys)
     except HubSpotError as exc:
         # Until those batches are settled nothing may be sent: a row might be created twice.
         reason = f"not sent: could not reconcile an earlier interrupted run first ({exc})"
         results = {
-            r.row: RowResult(row=r.row, status=RowStatus.NOT_SENT, message=reason) for r in rows
+            row: RowResult(row=row, status=RowStatus.NOT_SENT, message=reason) for row in rows.rows
         }
         return results, exc, client.requests_sent
 
@@ -265,44 +273,45 @@ def _plan_only(
     client: HubSpotClient,
     mapping: Mapping,
     journal: Journal,
-    rows: list[PreparedRow],
+    rows: Prepared,
     mode: SyncMode,
     link: list[str | None],
     portal_id: int | None,
 ) -> tuple[dict[int, RowResult], HubSpotError | None, int]:
-    """What a run would do now, from the journal; nothing is sent or written."""
+    """What a run would do now, from the journal; nothing is sent or written. Rows left out
+    of the results would be created as they are (`would_create`, no message)."""
     link[0] = _record_link(client, journal, mapping.object_type, portal_id, remember=False)
     in_flight = {r.row_key for b in journal.open_batches() for r in b.rows}
-    plan = make_plan(
-        rows, journal.known(r.key for r in rows), mode, has_key=mapping.key_property is not None
-    )
+    plan = make_plan(rows, journal.known(rows.keys), mode, has_key=mapping.key_property is not None)
     results = dict(plan.settled)
     key = mapping.key_property
-    for action in plan.actions:
-        row = action.row.row
-        if action.row.key in in_flight:
+    actions = plan.actions
+    for position, operation in zip(actions.positions, actions.operations, strict=True):
+        if operation is Operation.CREATE and not in_flight:
+            continue  # the common case, decided without touching the row
+        row = rows.rows[position]
+        if rows.keys[position] in in_flight:
             results[row] = RowResult(
                 row=row,
                 status=RowStatus.UNCERTAIN,
                 message="an interrupted run sent this row without hearing back; the next run "
                 "looks it up first, then creates it only if HubSpot does not have it",
             )
-        elif action.operation is Operation.CREATE:
-            results[row] = RowResult(row=row, status=RowStatus.WOULD_CREATE)
-        elif action.operation is Operation.UPDATE:
-            target = action.record_id or f"the record whose {key} is {action.row.key_value}"
+        elif operation is Operation.UPDATE:
+            record_id = actions.record_id(position)
+            target = record_id or f"the record whose {key} is {rows.key_values[position]}"
             results[row] = RowResult(
                 row=row,
                 status=RowStatus.WOULD_UPDATE,
-                hubspot_id=action.record_id or "",
+                hubspot_id=record_id or "",
                 message=f"would update {target}",
             )
-        else:
+        elif operation is Operation.UPSERT:
             results[row] = RowResult(
                 row=row,
                 status=RowStatus.WOULD_CREATE,
                 message=f"upsert: updates the record instead if HubSpot has one whose {key} is "
-                f"{action.row.key_value}",
+                f"{rows.key_values[position]}",
             )
     return results, None, client.requests_sent
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ._errors import ConfigError, HubSpotError
 from .client import MAX_SENDERS, HubSpotClient, UncertainDelivery, Verdict, error_message
@@ -24,7 +24,7 @@ from .journal import BatchRow, Journal, OpenBatch, Outcome
 from .mapping import Mapping
 from .outcome import RowResult, RowStatus
 from .payload import PreparedRow
-from .plan import Action, Operation
+from .plan import Action, Actions, Operation
 from .reconcile import Finder, normalise
 
 __all__ = ["UploadReport", "Uploader", "chunks"]
@@ -45,7 +45,10 @@ class UploadReport:
     """Rows of batches left open by an earlier run that were settled at start-up."""
 
 
-def chunks(items: Sequence[Action], size: int = MAX_BATCH_INPUTS) -> Iterator[list[Action]]:
+_T = TypeVar("_T")
+
+
+def chunks(items: Sequence[_T], size: int = MAX_BATCH_INPUTS) -> Iterator[list[_T]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
 
@@ -146,18 +149,26 @@ class Uploader:
     def execute(self, actions: Sequence[Action]) -> UploadReport:
         """Send every batch, `concurrency` at a time; the client's limiter paces them all."""
         report = UploadReport(results={})
+        # Batches are lists of indices into `actions`; a plan's Actions makes each row's request
+        # body only when its batch is sent.
+        operations = (
+            actions.operations if isinstance(actions, Actions) else [a.operation for a in actions]
+        )
         batches = [
             (operation, batch)
             for operation in Operation
-            for batch in chunks([a for a in actions if a.operation is operation], self.batch_size)
+            for batch in chunks(
+                [i for i, op in enumerate(operations) if op is operation], self.batch_size
+            )
         ]
         stop = threading.Event()
         lock = threading.Lock()
 
-        def work(job: tuple[Operation, list[Action]]) -> None:
+        def work(job: tuple[Operation, list[int]]) -> None:
             if stop.is_set():
                 return
-            operation, batch = job
+            operation, indices = job
+            batch = [actions[i] for i in indices]
             try:
                 self._send(batch, operation, report)
             except HubSpotError as exc:
@@ -182,11 +193,16 @@ class Uploader:
                     pass
         if report.stopped_by is not None:
             reason = f"not sent: the run stopped before this row ({report.stopped_by})"
-            for action in actions:
-                report.results.setdefault(
-                    action.row.row,
-                    RowResult(row=action.row.row, status=RowStatus.NOT_SENT, message=reason),
-                )
+            rows = (
+                [actions.prepared.rows[p] for p in actions.positions]
+                if isinstance(actions, Actions)
+                else [a.row.row for a in actions]
+            )
+            for row in rows:
+                if row not in report.results:
+                    report.results[row] = RowResult(
+                        row=row, status=RowStatus.NOT_SENT, message=reason
+                    )
         return report
 
     def _body(self, action: Action, operation: Operation) -> dict[str, Any]:
