@@ -21,6 +21,8 @@ from .validate import Validated
 __all__ = ["Prepared", "PreparedRow", "build_rows", "trace_id", "values_hash"]
 
 _SEPARATOR = "\x00"  # JSON escapes it inside strings, so it can only be a separator
+HASH_CHUNK = 50_000
+"""Rows fingerprinted at a time: their fragments are freed before the next chunk's."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -61,12 +63,13 @@ def _digest(canonical: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def _json_strings(values: list[str]) -> list[str]:
-    """Each value as a JSON string literal, as json.dumps writes it, encoded in one C call."""
+def _fragments(label: str, values: list[str]) -> list[str]:
+    """`label` + each value as a JSON string literal (as json.dumps writes it), made in a few
+    C calls: the values are encoded as one JSON list and split at the separators."""
     if not values:
         return []
-    encoded = json.dumps(values, ensure_ascii=False, separators=(_SEPARATOR, ":"))
-    return encoded[1:-1].split(_SEPARATOR)
+    encoded = json.dumps(values, ensure_ascii=False, separators=(_SEPARATOR, ":"))[1:-1]
+    return (label + encoded.replace(_SEPARATOR, _SEPARATOR + label)).split(_SEPARATOR)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -76,15 +79,14 @@ class _Association:
 
 
 class Prepared(Sequence[PreparedRow]):
-    """Every valid row, ready to send: keys and fingerprints per row, values per column."""
+    """Every valid row, ready to send: keys per row, values per column, fingerprints when
+    asked for (a first run, whose journal knows no row, needs none before sending)."""
 
     def __init__(
         self,
         *,
         rows: list[int],
-        keys: list[str],
         key_values: list[str | None],
-        hashes: list[str],
         columns: dict[str, list[str]],
         constants: dict[str, str],
         associations: list[_Association],
@@ -92,13 +94,29 @@ class Prepared(Sequence[PreparedRow]):
     ) -> None:
         self.rows = rows
         """Sheet rows, in sheet order."""
-        self.keys = keys
         self.key_values = key_values
-        self.hashes = hashes
         self.run_id = run_id
         self._columns = list(columns.items())
         self._constants = constants
         self._associations = associations
+        self.keys = self._keys()
+        """Identify rows across runs: `key:<value>`, else `hash:<fingerprint>:<occurrence>`."""
+
+    def _keys(self) -> list[str]:
+        if all(v is not None for v in self.key_values):
+            return [f"key:{v}" for v in self.key_values]
+        keyless = [i for i, v in enumerate(self.key_values) if v is None]
+        hashes = dict(zip(keyless, self.hashes(keyless), strict=True))
+        keys: list[str] = []
+        seen: Counter[str] = Counter()
+        for i, key_value in enumerate(self.key_values):
+            if key_value is not None:
+                keys.append(f"key:{key_value}")
+            else:
+                # Without a key, identical rows are told apart by their order of appearance.
+                seen[hashes[i]] += 1
+                keys.append(f"hash:{hashes[i]}:{seen[hashes[i]]}")
+        return keys
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -112,8 +130,7 @@ class Prepared(Sequence[PreparedRow]):
     def __getitem__(self, i: int | slice) -> PreparedRow | list[PreparedRow]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        properties = {p: values[i] for p, values in self._columns if values[i] != ""}
-        properties.update(self._constants)
+        properties = self.properties(i)
         associations = tuple(
             {"to": {"id": target}, "types": a.types}
             for a in self._associations
@@ -126,22 +143,57 @@ class Prepared(Sequence[PreparedRow]):
             properties=properties,
             associations=associations,
             run_id=self.run_id,
-            sent_hash=self.hashes[i],
+            sent_hash=values_hash(properties),
         )
 
     def __iter__(self) -> Iterator[PreparedRow]:
         return (self[i] for i in range(len(self)))
 
+    def properties(self, i: int) -> dict[str, str]:
+        """Row `i`'s properties: empty cells are left out, not sent as ""."""
+        properties = {p: values[i] for p, values in self._columns if values[i] != ""}
+        properties.update(self._constants)
+        return properties
+
+    def hashes(self, positions: Sequence[int]) -> list[str]:
+        """`values_hash` of the properties of the rows at `positions`, built a column at a
+        time and a chunk of rows at a time: each property's `,"name":"value"` (nothing when
+        empty) in sorted order, joined per row. What changes a record is its properties;
+        associations are set when it is created."""
+        names = sorted([*(p for p, _ in self._columns), *self._constants])
+        columns = dict(self._columns)
+        labels = {name: f",{json.dumps(name, ensure_ascii=False)}:" for name in names}
+        digests: list[str] = []
+        for start in range(0, len(positions), HASH_CHUNK):
+            at = positions[start : start + HASH_CHUNK]
+            parts: list[list[str]] = []
+            for name in names:
+                if name in self._constants:
+                    value = json.dumps(self._constants[name], ensure_ascii=False)
+                    parts.append([labels[name] + value] * len(at))
+                    continue
+                cells = [columns[name][i] for i in at]
+                fragments = _fragments(labels[name], cells)
+                if "" in cells:
+                    fragments = [f if v else "" for f, v in zip(fragments, cells, strict=True)]
+                parts.append(fragments)
+            if not parts:
+                digests.extend([_digest("{}")] * len(at))
+                continue
+            digests.extend(
+                _digest("{" + "".join(row)[1:] + "}") for row in zip(*parts, strict=True)
+            )
+        return digests
+
 
 def build_rows(validated: Validated, mapping: Mapping, run_id: str) -> Prepared:
-    """The valid rows, ready to send; empty cells are left out, not sent as ""."""
+    """The valid rows, ready to send."""
     values = validated.values
     columns = {str(p): values[p].tolist() for p in values.columns}
     constants = dict(mapping.constants)
     for name in constants:
         columns.pop(name, None)  # a constant wins over a column (the mapping forbids both)
     rows = [int(r) for r in values.index]
-    hashes = _hashes(len(rows), columns, constants)
     key_prop = mapping.key_property
     if key_prop is None:
         key_values: list[str | None] = [None] * len(rows)
@@ -149,50 +201,15 @@ def build_rows(validated: Validated, mapping: Mapping, run_id: str) -> Prepared:
         key_values = [constants[key_prop]] * len(rows)
     else:
         key_values = [v or None for v in columns.get(key_prop, [""] * len(rows))]
-    keys: list[str] = []
-    seen: Counter[str] = Counter()
-    for key_value, sent_hash in zip(key_values, hashes, strict=True):
-        if key_value is not None:
-            keys.append(f"key:{key_value}")
-        else:
-            # Without a key, identical rows are told apart by their order of appearance.
-            seen[sent_hash] += 1
-            keys.append(f"hash:{sent_hash}:{seen[sent_hash]}")
     associations = [
         _Association(targets=validated.associations[a.column], types=[t.as_json() for t in a.types])
         for a in mapping.associations
     ]
     return Prepared(
         rows=rows,
-        keys=keys,
         key_values=key_values,
-        hashes=hashes,
         columns=columns,
         constants=constants,
         associations=associations,
         run_id=run_id,
     )
-
-
-def _hashes(n: int, columns: dict[str, list[str]], constants: dict[str, str]) -> list[str]:
-    """`values_hash` of every row's properties, built a column at a time: each property's
-    `,"name":"value"` (or nothing when empty) in sorted order, joined per row. What changes
-    the record is its properties; associations are set when it is created."""
-    if n == 0:
-        return []
-    parts: list[list[str]] = []
-    for name in sorted([*columns, *constants]):
-        label = f",{json.dumps(name, ensure_ascii=False)}:"
-        if name in constants:
-            parts.append([label + json.dumps(constants[name], ensure_ascii=False)] * n)
-        else:
-            cells = columns[name]
-            parts.append(
-                [
-                    f"{label}{e}" if v else ""
-                    for v, e in zip(cells, _json_strings(cells), strict=True)
-                ]
-            )
-    if not parts:
-        return [_digest("{}")] * n
-    return [_digest("{" + "".join(row)[1:] + "}") for row in zip(*parts, strict=True)]

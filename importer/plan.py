@@ -110,7 +110,10 @@ def make_plan(
             actions=Actions(rows, list(range(len(rows))), [fresh] * len(rows), record_ids),
             settled=settled,
         )
-    for position, (key, sent_hash) in enumerate(zip(rows.keys, rows.hashes, strict=True)):
+    # Only rows the journal knows need their fingerprint (has the row changed since?).
+    seen = [i for i, key in enumerate(rows.keys) if key in known]
+    hashes = dict(zip(seen, rows.hashes(seen), strict=True))
+    for position, key in enumerate(rows.keys):
         prior = known.get(key)
         row = rows.rows[position]
         operation = fresh
@@ -123,7 +126,7 @@ def make_plan(
                 "then run with --forget-uncertain",
             )
             continue
-        if prior is not None and prior.sent_hash == sent_hash:
+        if prior is not None and prior.sent_hash == hashes[position]:
             settled[row] = RowResult(
                 row=row,
                 status=RowStatus.UNCHANGED,

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import importer.payload
 from importer import load_table, parse_mapping, validate
 from importer.payload import Prepared, build_rows, values_hash
 
@@ -35,7 +36,10 @@ def prepare(tmp_path: Path, mapping: dict[str, Any], rows: list[list[str]]) -> P
 @pytest.mark.parametrize(
     "constants", [{}, {"hs_product_type": "inventory", "a_first": "x"}], ids=["none", "two"]
 )
-def test_fingerprints_match_the_properties_sent(tmp_path: Path, constants: dict[str, str]) -> None:
+def test_fingerprints_match_the_properties_sent(
+    tmp_path: Path, constants: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer.payload, "HASH_CHUNK", 4)  # chunk edges inside the sheet
     rows = [[f"{i:03d}", a, b] for i, (a, b) in enumerate(zip(AWKWARD, AWKWARD[::-1], strict=True))]
     prepared = prepare(
         tmp_path,
@@ -56,6 +60,9 @@ def test_fingerprints_match_the_properties_sent(tmp_path: Path, constants: dict[
         assert constants.items() <= row.properties.items()
         assert row.sent_hash == values_hash(row.properties)
         assert row.trace_id == f"run-1-row-{i + 2}"
+    everyone = list(range(len(prepared)))
+    assert prepared.hashes(everyone) == [r.sent_hash for r in prepared]
+    assert prepared.hashes(everyone[::-2]) == [r.sent_hash for r in prepared][::-2]
 
 
 def test_rows_without_a_key_are_told_apart_by_their_order(tmp_path: Path) -> None:
