@@ -101,7 +101,7 @@ class _Cells:
 
     @cached_property
     def filled(self) -> pd.Series:
-        return self.stripped != ""
+        return self.mask(list(map(bool, self.values)))
 
     def mask(self, flags: list[bool]) -> pd.Series:
         """One flag per cell (from a comprehension over `values`) as a boolean Series."""
@@ -209,10 +209,13 @@ class _ColumnRules:
 
     def convert(self, rows: pd.Index) -> pd.Series:
         """The valid rows' values as HubSpot strings ("" for an empty, unsent cell)."""
-        s = self.cells.stripped.loc[rows]
-        filled = s != ""
+        every = len(rows) == len(self.cells.stripped)  # no invalid row: no need to select
+        s = self.cells.stripped if every else self.cells.stripped.loc[rows]
+        filled = self.cells.filled if every else s != ""
         kind = self.spec.type
-        if kind is PropertyType.NUMBER:
+        if kind is PropertyType.NUMBER and not _has_any(s.tolist(), "eE+"):
+            out = s  # already plain decimals, as most are
+        elif kind is PropertyType.NUMBER:
             # HubSpot wants plain decimals: no "+", no exponent.
             out = pd.Series(
                 [
@@ -241,6 +244,11 @@ class _ColumnRules:
         else:
             out = s
         return out.where(filled, "").astype(str)
+
+
+def _has_any(values: list[str], characters: str) -> bool:
+    joined = "".join(values)
+    return any(c in joined for c in characters)
 
 
 def _parse_date(s: pd.Series, fmt: str | None) -> pd.Series:
