@@ -11,6 +11,7 @@ the Summary chart, print settings); `splice` swaps the streamed sheets into its 
 from __future__ import annotations
 
 import io
+import itertools
 import queue
 import re
 import threading
@@ -21,9 +22,14 @@ from pathlib import Path, PurePosixPath
 from xml.etree import ElementTree as etree
 from xml.sax.saxutils import escape, quoteattr
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 __all__ = [
     "Link",
     "StreamedSheet",
+    "TextColumns",
     "cell_styles",
     "chunked",
     "rows_xml",
@@ -87,16 +93,115 @@ def _inline(text: str, style: str) -> str:
     return f'<c{style} t="inlineStr"><is><t{space}>{text}</t></is></c>'
 
 
-def text_cells(values: Sequence[str], style: int | None = None) -> list[str]:
+def text_cells(values: Sequence[str], style: int | None = None) -> list[bytes]:
     """Text cells (never formulas: "=SUM(A1)" stays text), blank where the value is ""."""
     attr = f' s="{style}"' if style is not None else ""
     items = list(values)
+    if not any(items):
+        return [f"<c{attr}/>".encode()] * len(items)
     if _needs_care(items):
-        return [_inline(v, attr) for v in items]
-    if attr:
-        blank = f"<c{attr}/>"
-        return [f'<c{attr} t="inlineStr"><is><t>{v}</t></is></c>' if v else blank for v in items]
-    return [f'<c t="inlineStr"><is><t>{v}</t></is></c>' if v else EMPTY for v in items]
+        return [_inline(v, attr).encode() for v in items]
+    blank = f"<c{attr}/>"
+    return [
+        f'<c{attr} t="inlineStr"><is><t>{v}</t></is></c>'.encode() if v else blank.encode()
+        for v in items
+    ]
+
+
+class TextColumns:
+    """Columns of plain text cells that end every row, made a chunk of rows at a time.
+
+    A row's cells are one `bytes.join` of its values with the markup between two cells as
+    the separator (blanks are turned into `<c/>` afterwards, in one pass over the chunk), so
+    no object is made per cell. Escaping is done on the Arrow columns that need it; the rare
+    row with a value whose whitespace at either end must be kept is made cell by cell.
+    """
+
+    def __init__(self, columns: Sequence[pa.Array | pa.ChunkedArray]) -> None:
+        escaped = [_escaped(c) for c in columns]
+        self.columns = [c.cast(pa.large_binary()) for c in escaped]
+        spaced = np.zeros(len(escaped[0]) if escaped else 0, dtype=bool)
+        for column in escaped:
+            # ASCII whitespace is a superset of XML's: a false alarm only costs a careful row.
+            if _has_bytes(column, b" \t\n\r\x0b\x0c"):
+                edge = pc.not_equal(pc.ascii_trim_whitespace(column), column)
+                spaced |= np.asarray(edge.to_numpy(zero_copy_only=False), dtype=bool)
+        self.spaced = np.flatnonzero(spaced)
+        """Rows holding a value with whitespace at either end."""
+        self.has_blanks = any(pc.any(pc.equal(c, "")).as_py() for c in escaped)
+
+    def pieces(self, part: slice) -> list[list[bytes]]:
+        """The cells of rows `part` as columns of pieces, each row's pieces in order: what
+        opens the first cell, the first value, what goes between two cells, the second value,
+        ... and what closes the last cell and the row. One join per chunk makes the rows."""
+        n = part.stop - part.start
+        if not self.columns:
+            return [[b"</row>"] * n]
+        values = [c.slice(part.start, n).to_pylist() for c in self.columns]
+        opens, between, closes = [_OPEN] * n, [_BETWEEN] * n, [_CLOSE_ROW] * n
+        first, last = np.searchsorted(self.spaced, [part.start, part.stop])
+        for at in self.spaced[first:last].tolist():
+            i = at - part.start
+            # This row's cells are written whole, with nothing between them.
+            for v in values:
+                v[i] = _careful_cell(v[i])
+            opens[i], between[i], closes[i] = b"", b"", b"</row>"
+        pieces = [opens]
+        for v in values:
+            pieces += [v, between]
+        pieces[-1] = closes
+        return pieces
+
+    def blank_cells(self, chunk: bytes) -> bytes:
+        """`chunk` with the blank cells the joins made (if a column has any) as `<c/>`."""
+        return chunk.replace(EMPTY_INLINE, EMPTY.encode()) if self.has_blanks else chunk
+
+
+_OPEN = b'<c t="inlineStr"><is><t>'
+_CLOSE_ROW = b"</t></is></c></row>"
+_BETWEEN = b'</t></is></c><c t="inlineStr"><is><t>'
+EMPTY_INLINE = b'<c t="inlineStr"><is><t></t></is></c>'
+"""What the joined rows hold for a blank cell; `blank_cells` turns it into `<c/>`."""
+_NOT_IN_XML_TEXT = bytes(b for b in range(0x20) if chr(b) not in "\t\n\r")
+_ALLOWED = bytes(b for b in range(256) if b not in _NOT_IN_XML_TEXT)
+_XML_SPACE = (b" ", b"\t", b"\r", b"\n")
+_ILLEGAL_RE2 = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"
+
+
+def _data(column: pa.Array | pa.ChunkedArray) -> Iterator[bytes]:
+    """The bytes of a text column's values, a chunk at a time (slices may show a few more
+    values than they hold: good enough to rule characters out)."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    for chunk in chunks:
+        buffer = chunk.buffers()[2]
+        if buffer is not None:
+            yield memoryview(buffer).tobytes()
+
+
+def _has_bytes(column: pa.Array | pa.ChunkedArray, chars: bytes) -> bool:
+    """Whether any value may hold one of `chars` (ASCII), scanning the column's bytes at C
+    speed rather than value by value."""
+    return any(data.translate(None, chars) != data for data in _data(column))
+
+
+def _escaped(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """The column as XML text: characters XML cannot hold removed, `&<>` escaped."""
+    illegal = any(data.translate(None, _ALLOWED) for data in _data(column))
+    if illegal:
+        column = pc.replace_substring_regex(column, _ILLEGAL_RE2, "")
+    if illegal or _has_bytes(column, b"&<>"):
+        for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+            column = pc.replace_substring(column, char, entity)
+    return column
+
+
+def _careful_cell(value: bytes) -> bytes:
+    """One escaped value as a cell, keeping its whitespace at either end."""
+    if not value:
+        return EMPTY.encode()
+    spaced = value[:1] in _XML_SPACE or value[-1:] in _XML_SPACE
+    space = b' xml:space="preserve"' if spaced else b""
+    return b'<c t="inlineStr"><is><t' + space + b">" + value + b"</t></is></c>"
 
 
 def cell_styles(sheet_xml: bytes, row: int) -> list[int | None]:
@@ -126,7 +231,7 @@ class StreamedSheet:
     """A worksheet whose `<sheetData>` is written from `rows`: chunks of `<row>` elements.
     Links are read after the rows are written, so the generator may add to them as it goes."""
 
-    rows: Iterable[str]
+    rows: Iterable[str | bytes]
     links: list[Link] = field(default_factory=list)
 
 
@@ -200,7 +305,7 @@ def _write_streamed(
         for rows in sheet.rows:
             if failure:
                 break
-            chunks.put(rows.encode())
+            chunks.put(rows if isinstance(rows, bytes) else rows.encode())
     finally:
         if not failure:
             element, rels = _hyperlinks(sheet.links)
@@ -248,8 +353,6 @@ def chunked(total: int, size: int) -> Iterator[slice]:
         yield slice(start, min(total, start + size))
 
 
-def rows_xml(starts: Sequence[str], columns: Sequence[list[str]]) -> str:
-    """Rows given column by column (`starts`: each row's `<row>` tag), as one string row by
-    row."""
-    ends = ["</row>"] * len(starts)
-    return "".join(map("".join, zip(starts, *columns, ends, strict=True)))
+def rows_xml(columns: Sequence[Sequence[bytes] | Iterator[bytes]]) -> bytes:
+    """Rows given column by column (each row's pieces in order), as one string row by row."""
+    return b"".join(itertools.chain.from_iterable(zip(*columns, strict=True)))

@@ -15,8 +15,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from pyarrow import csv as pa_csv
 
 from ._errors import InputFileError
+from ._text import TEXT, arrow, blank, text_series
 
 __all__ = ["EXCEL_SUFFIXES", "Table", "column_letter", "load_table"]
 
@@ -105,6 +108,12 @@ def _load_csv(path: Path, encoding: str | None) -> Table:
     sample = _decode_sample(path, sample_bytes, enc, complete=len(sample_bytes) < CSV_SNIFF_BYTES)
     delimiter = _sniff_delimiter(sample)
     header_cells = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
+    fast = _read_csv_arrow(path, enc, delimiter, len(header_cells))
+    if fast is not None:
+        header_cells, frame = fast
+        names, repeated = _header_names(header_cells)
+        frame.columns = pd.Index(names)
+        return replace(_finish(path, None, frame, repeated), delimiter=delimiter, encoding=enc)
     try:
         frame = pd.read_csv(
             path,
@@ -132,6 +141,46 @@ def _load_csv(path: Path, encoding: str | None) -> Table:
     frame.columns = pd.Index(names)
     frame.index = pd.RangeIndex(HEADER_ROW + 1, HEADER_ROW + 1 + len(frame))
     return replace(_finish(path, None, frame, repeated), delimiter=delimiter, encoding=enc)
+
+
+def _read_csv_arrow(
+    path: Path, enc: str, delimiter: str, width: int
+) -> tuple[list[str], pd.DataFrame] | None:
+    """The header cells and the rows, read by Arrow's multithreaded CSV parser (~5x faster
+    than pandas' C parser, and the cells stay Arrow text). None when the file is not plain
+    UTF-8 with `width` cells in every row: pandas then reads it, and explains what is wrong."""
+    if codecs.lookup(enc).name not in {"utf-8", "utf-8-sig"} or width == 0:
+        return None
+    try:
+        table = pa_csv.read_csv(
+            path,
+            # The header is read as a row of text too: a header such as "2024" must not
+            # turn its column into numbers.
+            read_options=pa_csv.ReadOptions(autogenerate_column_names=True),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={f"f{j}": pa.large_string() for j in range(width)},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                null_values=[],
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None  # ragged rows, bad UTF-8, a stray quote: the careful path says which
+    if table.num_columns != width or table.num_rows == 0:
+        return None
+    header = [str(table.column(j)[0]) for j in range(width)]
+    body = table.slice(1)
+    frame = pd.DataFrame(
+        {
+            f"f{j}": text_series(body.column(j), pd.RangeIndex(0, body.num_rows))
+            for j in range(width)
+        },
+    )
+    frame.index = pd.RangeIndex(HEADER_ROW + 1, HEADER_ROW + 1 + len(frame))
+    return header, frame
 
 
 def _decode_sample(path: Path, data: bytes, enc: str, *, complete: bool) -> str:
@@ -211,7 +260,7 @@ def _load_excel(path: Path, sheet: str | None) -> Table:
         cells = transposed[j] if j < len(transposed) else ("",) * len(body)
         columns[name] = [v if type(v) is str else _cell_text(v) for v in cells]
     first_row = start + 2
-    frame = pd.DataFrame(columns, index=pd.RangeIndex(first_row, first_row + len(body)), dtype=str)
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(first_row, first_row + len(body)), dtype=TEXT)
     if width == 0:
         raise InputFileError(f"{path}, sheet {chosen}: the header row is empty.")
     return _finish(path, chosen, frame, repeated, header_row=start + 1)
@@ -296,20 +345,14 @@ def _header_names(cells: Sequence[str]) -> Headers:
     return unique, {n: p for n, p in positions.items() if len(p) > 1}
 
 
-def _is_blank(value: str) -> bool:
-    return not value or value.isspace()
-
-
 def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
     """Rows whose cells are all empty or whitespace. Column by column, looking only at rows
     still blank so far: the first column with data settles almost every row."""
     maybe = np.ones(len(frame), dtype=bool)
     for name in frame.columns:
-        rows = np.flatnonzero(maybe)
-        if not len(rows):
+        if not maybe.any():
             break
-        cells = frame[name].to_numpy(dtype=object)[rows]
-        maybe[rows] = [_is_blank(v) for v in cells]
+        maybe &= blank(arrow(frame[name]))
     return maybe
 
 
@@ -325,9 +368,9 @@ def _finish(
     keep_cols = [
         c
         for c in frame.columns
-        if not (c == f"Column {letters[str(c)]}" and all(map(_is_blank, frame[c])))
+        if not (c == f"Column {letters[str(c)]}" and blank(arrow(frame[c])).all())
     ]
-    frame = frame[keep_cols]
+    frame = frame[keep_cols].astype(TEXT)
     blank_rows = _blank_rows(frame)
     if blank_rows.any():
         frame = frame.loc[~blank_rows]

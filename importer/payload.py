@@ -13,8 +13,12 @@ import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, overload
 
+import pyarrow as pa
+
+from ._text import arrow
 from .mapping import Mapping
 from .validate import Validated
 
@@ -87,7 +91,7 @@ class Prepared(Sequence[PreparedRow]):
         *,
         rows: list[int],
         key_values: list[str | None],
-        columns: dict[str, list[str]],
+        columns: dict[str, pa.Array],
         constants: dict[str, str],
         associations: list[_Association],
         run_id: str,
@@ -96,7 +100,7 @@ class Prepared(Sequence[PreparedRow]):
         """Sheet rows, in sheet order."""
         self.key_values = key_values
         self.run_id = run_id
-        self._columns = list(columns.items())
+        self._arrays = columns
         self._constants = constants
         self._associations = associations
         self.keys = self._keys()
@@ -149,6 +153,12 @@ class Prepared(Sequence[PreparedRow]):
     def __iter__(self) -> Iterator[PreparedRow]:
         return (self[i] for i in range(len(self)))
 
+    @cached_property
+    def _columns(self) -> list[tuple[str, list[str]]]:
+        """The values as Python strings, made when the first row is: a run that sends rows
+        spends far longer waiting for HubSpot; a dry run never needs them."""
+        return [(p, values.to_pylist()) for p, values in self._arrays.items()]
+
     def properties(self, i: int) -> dict[str, str]:
         """Row `i`'s properties: empty cells are left out, not sent as ""."""
         properties = {p: values[i] for p, values in self._columns if values[i] != ""}
@@ -160,8 +170,7 @@ class Prepared(Sequence[PreparedRow]):
         time and a chunk of rows at a time: each property's `,"name":"value"` (nothing when
         empty) in sorted order, joined per row. What changes a record is its properties;
         associations are set when it is created."""
-        names = sorted([*(p for p, _ in self._columns), *self._constants])
-        columns = dict(self._columns)
+        names = sorted([*self._arrays, *self._constants])
         labels = {name: f",{json.dumps(name, ensure_ascii=False)}:" for name in names}
         digests: list[str] = []
         for start in range(0, len(positions), HASH_CHUNK):
@@ -172,7 +181,7 @@ class Prepared(Sequence[PreparedRow]):
                     value = json.dumps(self._constants[name], ensure_ascii=False)
                     parts.append([labels[name] + value] * len(at))
                     continue
-                cells = [columns[name][i] for i in at]
+                cells = self._arrays[name].take(pa.array(at, type=pa.int64())).to_pylist()
                 fragments = _fragments(labels[name], cells)
                 if "" in cells:
                     fragments = [f if v else "" for f, v in zip(fragments, cells, strict=True)]
@@ -189,7 +198,7 @@ class Prepared(Sequence[PreparedRow]):
 def build_rows(validated: Validated, mapping: Mapping, run_id: str) -> Prepared:
     """The valid rows, ready to send."""
     values = validated.values
-    columns = {str(p): values[p].tolist() for p in values.columns}
+    columns = {str(p): arrow(values[p]) for p in values.columns}
     constants = dict(mapping.constants)
     for name in constants:
         columns.pop(name, None)  # a constant wins over a column (the mapping forbids both)
@@ -200,7 +209,12 @@ def build_rows(validated: Validated, mapping: Mapping, run_id: str) -> Prepared:
     elif key_prop in constants:
         key_values = [constants[key_prop]] * len(rows)
     else:
-        key_values = [v or None for v in columns.get(key_prop, [""] * len(rows))]
+        key_column = columns.get(key_prop)
+        key_values = (
+            [v or None for v in key_column.to_pylist()]
+            if key_column is not None
+            else [None] * len(rows)
+        )
     associations = [
         _Association(targets=validated.associations[a.column], types=[t.as_json() for t in a.types])
         for a in mapping.associations

@@ -28,7 +28,17 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.hyperlink import Hyperlink
 
-from ._sheetxml import Link, StreamedSheet, cell_styles, chunked, rows_xml, splice, text_cells
+from ._sheetxml import (
+    Link,
+    StreamedSheet,
+    TextColumns,
+    cell_styles,
+    chunked,
+    rows_xml,
+    splice,
+    text_cells,
+)
+from ._text import arrow
 from .load import Table
 from .outcome import RowStatus
 from .validate import RowIssue
@@ -231,7 +241,9 @@ def write_results(
             "(Excel's limit per sheet)"
         )
     _summary_sheet(_Sheet(wb.create_sheet("Summary")), summary, sheet_names, links)
-    position = {int(row): p for p, row in enumerate(outcome.index)}
+    issue_rows = sorted({i.row for i in issues})
+    found = outcome.index.get_indexer(pd.Index(issue_rows, dtype="int64")).tolist()
+    position = {row: p for row, p in zip(issue_rows, found, strict=True) if p >= 0}
     first_issue: dict[int, int] = {}
     for n, issue in enumerate(issues):
         first_issue.setdefault(issue.row, n + 2)
@@ -319,7 +331,7 @@ def _results_sheet(
     sheet = StreamedSheet(rows=())
     sheet.rows = _result_rows(
         sheet.links,
-        header_row=f'<row r="1">{"".join(text_cells(header, bold))}</row>',
+        header_row=b'<row r="1">' + b"".join(text_cells(header, bold)) + b"</row>",
         outcome=outcome,
         source=source,
         status_cells=status_cells,
@@ -334,27 +346,32 @@ def _results_sheet(
 def _result_rows(
     links: list[Link],
     *,
-    header_row: str,
+    header_row: bytes,
     outcome: pd.DataFrame,
     source: pd.DataFrame,
-    status_cells: dict[str, str],
+    status_cells: dict[str, bytes],
     record_link: str | None,
     link_style: int | None,
     issue_style: int | None,
     first_issue: dict[int, int],
-) -> Iterator[str]:
+) -> Iterator[bytes]:
     """The header row, then the rows in chunks, a column at a time; adds the links it makes."""
     yield header_row
-    sheet_rows = [int(r) for r in outcome.index]
+    sheet_rows: list[int] = outcome.index.tolist()
     # Links to issues come first: they point at what needs fixing. Excel allows 65,530.
     issue_links = min(MAX_LINKS_PER_SHEET, sum(1 for r in sheet_rows if r in first_issue))
     id_links = MAX_LINKS_PER_SHEET - issue_links if record_link else 0
+    statuses_all = arrow(outcome["status"])
+    ids_all = arrow(outcome["hubspot_id"])
+    messages_all = arrow(outcome["message"])
+    inputs = TextColumns([arrow(source.iloc[:, j]) for j in range(len(source.columns))])
     for part in chunked(len(outcome), ROWS_PER_CHUNK):
+        n = part.stop - part.start
         rows = sheet_rows[part]
         excel_rows = range(part.start + 2, part.stop + 2)
-        statuses = outcome["status"].iloc[part].tolist()
-        ids = outcome["hubspot_id"].iloc[part].tolist()
-        messages = outcome["message"].iloc[part].tolist()
+        statuses = statuses_all.slice(part.start, n).to_pylist()
+        ids = ids_all.slice(part.start, n).to_pylist()
+        messages = messages_all.slice(part.start, n).to_pylist()
         id_cells = text_cells(ids)
         if id_links > 0:
             for i in (i for i, hid in enumerate(ids) if hid):
@@ -371,14 +388,22 @@ def _result_rows(
                     issue_links -= 1
                     message_cells[i] = text_cells([messages[i]], issue_style)[0]
                     links.append(Link(f"D{excel_rows[i]}", location=f"Issues!A{target}"))
-        yield rows_xml(
-            [f'<row r="{e}"><c><v>{r}</v></c>' for e, r in zip(excel_rows, rows, strict=True)],
-            [
-                [status_cells.get(s) or text_cells([s])[0] for s in statuses],
-                id_cells,
-                message_cells,
-                *[text_cells(source.iloc[part, j].tolist()) for j in range(len(source.columns))],
-            ],
+        yield inputs.blank_cells(
+            rows_xml(
+                [
+                    [
+                        b'<row r="%d"><c><v>%d</v></c>' % er
+                        for er in zip(excel_rows, rows, strict=True)
+                    ],
+                    [
+                        c or text_cells([s])[0]
+                        for c, s in zip(map(status_cells.get, statuses), statuses, strict=True)
+                    ],
+                    id_cells,
+                    message_cells,
+                    *inputs.pieces(part),
+                ]
+            )
         )
 
 

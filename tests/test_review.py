@@ -452,5 +452,5 @@ def test_one_tricky_value_in_a_column_sends_it_the_careful_way(value: str) -> No
     from importer._sheetxml import _inline, text_cells
 
     for column in ([value], ["plain", value], [value, "plain"], ["a", value, "b"]):
-        assert text_cells(column) == [_inline(v, "") for v in column]
-        assert text_cells(column, 7) == [_inline(v, ' s="7"') for v in column]
+        assert text_cells(column) == [_inline(v, "").encode() for v in column]
+        assert text_cells(column, 7) == [_inline(v, ' s="7"').encode() for v in column]
