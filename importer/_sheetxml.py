@@ -131,26 +131,22 @@ class TextColumns:
         self.has_blanks = any(pc.any(pc.equal(c, "")).as_py() for c in escaped)
 
     def pieces(self, part: slice) -> list[list[bytes]]:
-        """The cells of rows `part` as columns of pieces, each row's pieces in order: what
-        opens the first cell, the first value, what goes between two cells, the second value,
-        ... and what closes the last cell and the row. One join per chunk makes the rows."""
+        """The cells of rows `part` as three columns of pieces: what opens each row's first
+        cell, the cells (values joined by the markup between two cells), and what closes the
+        last cell and the row. The caller's one join per chunk makes the rows."""
         n = part.stop - part.start
         if not self.columns:
             return [[b"</row>"] * n]
         values = [c.slice(part.start, n).to_pylist() for c in self.columns]
-        opens, between, closes = [_OPEN] * n, [_BETWEEN] * n, [_CLOSE_ROW] * n
+        opens, closes = [_OPEN] * n, [_CLOSE_ROW] * n
+        cells = list(map(_BETWEEN.join, zip(*values, strict=True)))
         first, last = np.searchsorted(self.spaced, [part.start, part.stop])
         for at in self.spaced[first:last].tolist():
             i = at - part.start
-            # This row's cells are written whole, with nothing between them.
-            for v in values:
-                v[i] = _careful_cell(v[i])
-            opens[i], between[i], closes[i] = b"", b"", b"</row>"
-        pieces = [opens]
-        for v in values:
-            pieces += [v, between]
-        pieces[-1] = closes
-        return pieces
+            # This row's cells are written whole, each with its own markup.
+            cells[i] = b"".join(_careful_cell(v[i]) for v in values)
+            opens[i], closes[i] = b"", b"</row>"
+        return [opens, cells, closes]
 
     def blank_cells(self, chunk: bytes) -> bytes:
         """`chunk` with the blank cells the joins made (if a column has any) as `<c/>`."""

@@ -61,11 +61,16 @@ def blank(values: pa.Array) -> np.ndarray:
     return np.asarray(pc.equal(trimmed(values), "").to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def distinct(values: pa.Array | pa.ChunkedArray) -> tuple[list[str], pa.Array]:
+def distinct(values: pa.Array | pa.ChunkedArray) -> tuple[list[str], pa.ChunkedArray]:
     """The distinct values (as Python strings) and, per cell, the index of its value."""
-    # One dictionary for the column, not one per chunk.
-    encoded = pc.dictionary_encode(whole(values))
-    return encoded.dictionary.to_pylist(), encoded.indices
+    encoded = pc.dictionary_encode(
+        pa.chunked_array([values]) if isinstance(values, pa.Array) else values
+    )
+    if encoded.num_chunks == 0:
+        return [], pa.chunked_array([], type=pa.int32())
+    encoded = encoded.unify_dictionaries()  # one dictionary for all the column's chunks
+    codes = pa.chunked_array([c.indices for c in encoded.chunks], type=encoded.type.index_type)
+    return encoded.chunk(0).dictionary.to_pylist(), codes
 
 
 def flags_per_value(values: pa.Array, decide: Callable[[str], bool]) -> np.ndarray:

@@ -7,7 +7,6 @@ import json
 import logging
 import re
 import secrets
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,7 +160,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             otherwise=RowStatus.WOULD_CREATE if options.plan_only else None,
         )
         del results
-        counts = Counter(outcome["status"])
+        counts = {str(k): int(n) for k, n in outcome["status"].value_counts().items()}
         summary = RunSummary(
             run_id=run_id,
             object_type=mapping.object_type,
@@ -286,6 +285,8 @@ def _plan_only(
     results = dict(plan.settled)
     key = mapping.key_property
     actions = plan.actions
+    if not in_flight and all(op is Operation.CREATE for op in set(actions.operations)):
+        return results, None, client.requests_sent  # every row would be created as it is
     for position, operation in zip(actions.positions, actions.operations, strict=True):
         if operation is Operation.CREATE and not in_flight:
             continue  # the common case, decided without touching the row

@@ -229,10 +229,10 @@ class _ColumnRules:
         kind = self.spec.type
         if kind is PropertyType.NUMBER:
             # HubSpot wants plain decimals: no "+", no exponent. Most cells are already.
-            text = whole(text)
             odd = _flags(pc.match_substring_regex(text, "[eE+]"))
             if not odd.any():
                 return text
+            text = whole(text)
             return pc.replace_with_mask(
                 text,
                 pa.array(odd),
