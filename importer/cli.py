@@ -26,6 +26,7 @@ from rich.progress import (
 )
 
 from ._errors import AuthError, ConfigError, HubSpotImportError, InputFileError
+from ._text import use_system_allocator
 from .client import DEFAULT_TIMEOUT, HubSpotClient, RetryPolicy
 from .draft import draft_mapping
 from .history import list_runs, plan_undo, undo_run
@@ -714,6 +715,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (tests call this directly)."""
+    use_system_allocator()
     try:
         rv = cli.main(
             args=list(argv) if argv is not None else None,

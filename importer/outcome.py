@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import pandas as pd
+import pyarrow as pa
+
+from ._text import text_series
 
 __all__ = ["GOOD_STATUSES", "RowResult", "RowStatus", "results_frame"]
 
@@ -62,4 +65,11 @@ def results_frame(
         status[p] = r.status.value
         ids[p] = r.hubspot_id
         messages[p] = r.message
-    return pd.DataFrame({"status": status, "hubspot_id": ids, "message": messages}, index=index)
+    columns = {"status": status, "hubspot_id": ids, "message": messages}
+    return pd.DataFrame(
+        {
+            name: text_series(pa.array(values, type=pa.large_string()), index)
+            for name, values in columns.items()
+        },
+        index=index,
+    )

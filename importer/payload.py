@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import Any, overload
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._text import arrow
 from .mapping import Mapping
@@ -202,7 +203,7 @@ def build_rows(validated: Validated, mapping: Mapping, run_id: str) -> Prepared:
     constants = dict(mapping.constants)
     for name in constants:
         columns.pop(name, None)  # a constant wins over a column (the mapping forbids both)
-    rows = [int(r) for r in values.index]
+    rows: list[int] = values.index.tolist()
     key_prop = mapping.key_property
     if key_prop is None:
         key_values: list[str | None] = [None] * len(rows)
@@ -211,7 +212,8 @@ def build_rows(validated: Validated, mapping: Mapping, run_id: str) -> Prepared:
     else:
         key_column = columns.get(key_prop)
         key_values = (
-            [v or None for v in key_column.to_pylist()]
+            # An empty key is None: such a row is told apart by its values instead.
+            pc.if_else(pc.equal(key_column, ""), None, key_column).to_pylist()
             if key_column is not None
             else [None] * len(rows)
         )

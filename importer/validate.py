@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
-from ._text import arrow, distinct, flags_per_value, map_per_value, text_series, trimmed, whole
+from ._text import Distinct, arrow, text_series, trimmed, whole
 from .hubspot import MAX_TEXT_LENGTH
 from .load import Table
 from .mapping import DEFAULT_DATE_FORMAT, AssociationSpec, ColumnSpec, Mapping, PropertyType
@@ -88,7 +88,7 @@ class _Cells:
 
     The cells are Arrow text: trimming, emptiness, lengths and the number pattern run in
     Arrow's kernels over the whole column; checks that need Python's own string semantics
-    (case folding, option labels, dates) run once per distinct value (`flags_per_value`).
+    (case folding, option labels, dates) run once per distinct value (`Distinct`).
     """
 
     def __init__(self, raw: pd.Series) -> None:
@@ -117,16 +117,27 @@ class _Cells:
         return pd.Series(flags, index=self.index, dtype=bool)
 
     def short_enough(self) -> pd.Series:
-        lengths = pc.utf8_length(self.text)
-        if len(lengths) == 0 or pc.max(lengths).as_py() <= MAX_TEXT_LENGTH:
+        # A value is never longer in characters than in bytes: most columns settle on that.
+        if len(self.text) == 0 or pc.max(pc.binary_length(self.text)).as_py() <= MAX_TEXT_LENGTH:
             return pd.Series(True, index=self.index)
-        return self.mask(_flags(pc.less_equal(lengths, MAX_TEXT_LENGTH)))
+        return self.mask(_flags(pc.less_equal(pc.utf8_length(self.text), MAX_TEXT_LENGTH)))
+
+    def unique(self) -> pd.Series:
+        """Which cells hold a value no other cell holds (empty cells count as unique)."""
+        values = self.text.to_pylist()
+        if len(set(values) - {""}) == int(self.filled_flags.sum()):
+            return pd.Series(True, index=self.index)  # no repeats: no need to find them
+        return ~self.filled | ~self.stripped.duplicated(keep=False)
 
     def numbers(self) -> pd.Series:
         return self.mask(_flags(pc.match_substring_regex(self.text, f"^(?:{NUMBER_RE})$")))
 
+    @cached_property
+    def distinct(self) -> Distinct:
+        return Distinct.of(self.text)
+
     def by_value(self, decide: Callable[[str], bool]) -> pd.Series:
-        return self.mask(flags_per_value(self.text, decide))
+        return self.mask(self.distinct.flags(decide))
 
 
 def _flags(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -162,19 +173,23 @@ class _ColumnRules:
         }
 
     @cached_property
-    def dates(self) -> pa.Array:
+    def dates(self) -> pa.ChunkedArray:
         """Dates/datetimes as HubSpot writes them (null where not parseable), parsed once per
         distinct value; only for those types."""
-        values, codes = distinct(self.cells.text)
-        unique = pd.Series(values, dtype=object)
+        found = self.cells.distinct
+        unique = pd.Series(found.values, dtype=object)
         if self.spec.type is PropertyType.DATE:
             parsed = _parse_date(unique, self.spec.format)
             text = parsed.dt.strftime(DEFAULT_DATE_FORMAT)
         else:
             parsed = _parse_datetime(unique, self.spec.format, self.spec.timezone)
             text = parsed.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-        written = [t if ok else None for t, ok in zip(text, parsed.notna(), strict=True)]
-        return pa.array(written, type=pa.large_string()).take(codes)
+        ok = parsed.notna().tolist()
+        written = {
+            v: t if good else None
+            for v, t, good in zip(found.values, text.tolist(), ok, strict=True)
+        }
+        return found.mapped(written.__getitem__)
 
     def checks(self, is_key: bool) -> list[pandera.Check]:
         c = self.cells
@@ -213,7 +228,7 @@ class _ColumnRules:
             checks.append(
                 (
                     Problem.DUPLICATE_KEY if is_key else Problem.NOT_UNIQUE,
-                    lambda _: ~c.filled | ~c.stripped.duplicated(keep=False),
+                    lambda _: c.unique(),
                 )
             )
         return [pandera.Check(fn, name=problem.value) for problem, fn in checks]
@@ -229,7 +244,12 @@ class _ColumnRules:
         kind = self.spec.type
         if kind is PropertyType.NUMBER:
             # HubSpot wants plain decimals: no "+", no exponent. Most cells are already.
-            odd = _flags(pc.match_substring_regex(text, "[eE+]"))
+            odd = _flags(
+                pc.or_(
+                    pc.or_(pc.match_substring(text, "e"), pc.match_substring(text, "E")),
+                    pc.match_substring(text, "+"),
+                )
+            )
             if not odd.any():
                 return text
             text = whole(text)
@@ -242,17 +262,19 @@ class _ColumnRules:
                 ),
             )
         if kind is PropertyType.BOOL:
-            out = map_per_value(text, lambda v: "true" if v.lower() in TRUE_WORDS else "false")
+            out = self.cells.distinct.mapped(
+                lambda v: "true" if v.lower() in TRUE_WORDS else "false", positions
+            )
         elif kind in (PropertyType.DATE, PropertyType.DATETIME):
             out = pick(self.dates)
         elif kind is PropertyType.ENUMERATION and self.spec.multiple:
             opts = self.folded_options
-            out = map_per_value(
-                text, lambda v: MULTI_SEPARATOR.join(opts[p] for p in self.choices(v))
+            out = self.cells.distinct.mapped(
+                lambda v: MULTI_SEPARATOR.join(opts.get(p, p) for p in self.choices(v)), positions
             )
         elif kind is PropertyType.ENUMERATION:
             opts = self.folded_options
-            out = map_per_value(text, lambda v: opts.get(v.casefold(), ""))
+            out = self.cells.distinct.mapped(lambda v: opts.get(v.casefold(), ""), positions)
         else:
             return text
         return pc.if_else(pc.not_equal(text, ""), out.cast(text.type), "")
@@ -315,9 +337,9 @@ class _AssociationRules:
         return checks
 
     def convert(self, positions: np.ndarray | None) -> list[list[str]]:
-        text = self.cells.text if positions is None else self.cells.text.take(positions)
-        values, codes = distinct(text)
-        targets = [list(dict.fromkeys(self.parts(v))) for v in values]
+        found = self.cells.distinct
+        codes = found.codes if positions is None else found.codes.take(positions)
+        targets = [list(dict.fromkeys(self.parts(v))) for v in found.values]
         # A list per row (the payload takes them as they are); rows with the same cell share
         # nothing, so a row's list can be changed without touching another's.
         return [list(targets[i]) for i in codes.to_numpy(zero_copy_only=False).tolist()]
