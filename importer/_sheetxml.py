@@ -132,13 +132,13 @@ class TextColumns:
         """Rows holding a value with whitespace at either end."""
         self.has_blanks = any(pc.any(pc.equal(c, "")).as_py() for c in escaped)
 
-    def pieces(self, part: slice) -> list[list[bytes]]:
+    def pieces(self, part: slice) -> tuple[list[bytes], list[bytes], list[bytes]]:
         """The cells of rows `part` as three columns of pieces: what opens each row's first
         cell, the cells (values joined by the markup between two cells), and what closes the
         last cell and the row. The caller's one join per chunk makes the rows."""
         n = part.stop - part.start
         if not self.columns:
-            return [[b"</row>"] * n]
+            return [b""] * n, [b""] * n, [b"</row>"] * n
         values = [c.slice(part.start, n).to_pylist() for c in self.columns]
         opens, closes = [_OPEN] * n, [_CLOSE_ROW] * n
         cells = list(map(_BETWEEN.join, zip(*values, strict=True)))
@@ -148,7 +148,7 @@ class TextColumns:
             # This row's cells are written whole, each with its own markup.
             cells[i] = b"".join(_careful_cell(v[i]) for v in values)
             opens[i], closes[i] = b"", b"</row>"
-        return [opens, cells, closes]
+        return opens, cells, closes
 
     def blank_cells(self, chunk: bytes) -> bytes:
         """`chunk` with the blank cells the joins made (if a column has any) as `<c/>`."""
@@ -363,6 +363,6 @@ def chunked(total: int, size: int) -> Iterator[slice]:
         yield slice(start, min(total, start + size))
 
 
-def rows_xml(columns: Sequence[Sequence[bytes] | Iterator[bytes]]) -> bytes:
-    """Rows given column by column (each row's pieces in order), as one string row by row."""
+def rows_xml(columns: Sequence[Sequence[bytes]]) -> bytes:
+    """Pieces given column by column, joined row by row into one string."""
     return b"".join(itertools.chain.from_iterable(zip(*columns, strict=True)))

@@ -108,7 +108,7 @@ class Prepared(Sequence[PreparedRow]):
         """Identify rows across runs: `key:<value>`, else `hash:<fingerprint>:<occurrence>`."""
 
     def _keys(self) -> list[str]:
-        if all(v is not None for v in self.key_values):
+        if None not in self.key_values:
             return [f"key:{v}" for v in self.key_values]
         keyless = [i for i, v in enumerate(self.key_values) if v is None]
         hashes = dict(zip(keyless, self.hashes(keyless), strict=True))
