@@ -253,17 +253,39 @@ def _load_excel(path: Path, sheet: str | None) -> Table:
     header, repeated = _header_names([_cell_text(v) for v in rows[start]])
     width = len(header)
     body = rows[start + 1 :]
-    # Transposed in C, then only the cells that are not text yet go through _cell_text.
-    transposed = list(itertools.zip_longest(*body, fillvalue=""))[:width] if body else []
-    columns: dict[str, list[str]] = {}
-    for j, name in enumerate(header):
-        cells = transposed[j] if j < len(transposed) else ("",) * len(body)
-        columns[name] = [v if type(v) is str else _cell_text(v) for v in cells]
+    columns = {
+        name: _column_text(cells)
+        for name, cells in zip(header, _transposed(body, width), strict=True)
+    }
     first_row = start + 2
     frame = pd.DataFrame(columns, index=pd.RangeIndex(first_row, first_row + len(body)), dtype=TEXT)
     if width == 0:
         raise InputFileError(f"{path}, sheet {chosen}: the header row is empty.")
     return _finish(path, chosen, frame, repeated, header_row=start + 1)
+
+
+def _transposed(rows: list[list[Any]], width: int) -> list[list[Any]]:
+    """The first `width` columns of `rows` (padded with "" where a row is short)."""
+    if not rows:
+        return [[] for _ in range(width)]
+    if len(set(map(len, rows))) == 1 and len(rows[0]) >= width:
+        grid = np.empty((len(rows), len(rows[0])), dtype=object)
+        grid[:] = rows  # transposed in C: calamine's grids are rectangular
+        return [grid[:, j].tolist() for j in range(width)]
+    columns = list(itertools.zip_longest(*rows, fillvalue=""))[:width]
+    columns += [("",) * len(rows)] * (width - len(columns))
+    return [list(c) for c in columns]
+
+
+def _column_text(cells: list[Any]) -> list[str]:
+    """A column's cells as text. Columns of one kind of cell (text, numbers, dates) are
+    converted by one C-level map; others cell by cell."""
+    kinds = set(map(type, cells))
+    if kinds <= {str}:
+        return cells
+    if len(kinds) == 1:
+        return list(map(_CELL_TEXT.get(kinds.pop(), _cell_text), cells))
+    return [v if type(v) is str else _cell_text(v) for v in cells]
 
 
 def _choose_sheet(path: Path, names: Sequence[str], sheet: str | None) -> str:
@@ -302,9 +324,9 @@ _CELL_TEXT: dict[type, Callable[[Any], str]] = {
     float: _float_text,
     int: str,
     bool: lambda v: "TRUE" if v else "FALSE",
-    dt.date: lambda v: v.isoformat(),
+    dt.date: dt.date.isoformat,
     dt.datetime: _datetime_text,
-    dt.time: lambda v: v.isoformat(),
+    dt.time: dt.time.isoformat,
     dt.timedelta: str,
     type(None): lambda v: "",
 }
