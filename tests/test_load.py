@@ -211,3 +211,24 @@ def test_sheet_option_on_csv_is_refused(tmp_path: Path) -> None:
 )
 def test_column_letter(index: int, letter: str) -> None:
     assert column_letter(index) == letter
+
+
+def test_arrow_read_keeps_text_numbering_and_quoted_newlines(tmp_path: Path) -> None:
+    """The fast CSV path: a numeric header stays a name, numbers stay text as written, a blank
+    line keeps the numbering of the rows after it, and a quoted cell may span lines."""
+    path = tmp_path / "p.csv"
+    path.write_text('2024,Price,Note\n007,1.50,"two\nlines"\n\n008,,x\n', encoding="utf-8")
+    table = load_table(path)
+    assert table.columns == ["2024", "Price", "Note"]
+    assert table.frame.index.tolist() == [2, 4]
+    assert table.frame.loc[2].tolist() == ["007", "1.50", "two\nlines"]
+    assert table.frame.loc[4].tolist() == ["008", "", "x"]
+
+
+def test_ragged_csv_is_read_the_careful_way(tmp_path: Path) -> None:
+    """Arrow refuses a row with fewer cells than the header; pandas pads it, as before."""
+    path = tmp_path / "p.csv"
+    path.write_text("SKU,Price,Note\n007,1.50\n008,2,x\n", encoding="utf-8")
+    table = load_table(path)
+    assert table.frame.loc[2].tolist() == ["007", "1.50", ""]
+    assert table.frame.loc[3].tolist() == ["008", "2", "x"]

@@ -454,3 +454,22 @@ def test_one_tricky_value_in_a_column_sends_it_the_careful_way(value: str) -> No
     for column in ([value], ["plain", value], [value, "plain"], ["a", value, "b"]):
         assert text_cells(column) == [_inline(v, "").encode() for v in column]
         assert text_cells(column, 7) == [_inline(v, ' s="7"').encode() for v in column]
+
+
+@pytest.mark.parametrize("value", TRICKY_VALUES, ids=range(len(TRICKY_VALUES)))
+def test_input_columns_write_each_cell_as_text_cells_would(value: str) -> None:
+    """The row-joined input cells (made from Arrow columns) equal cell-by-cell markup."""
+    import pyarrow as pa
+
+    from importer._sheetxml import EMPTY_INLINE, TextColumns, text_cells
+
+    columns = [["plain", value, "b"], [value, "", value]]
+    made = TextColumns([pa.array(c, type=pa.large_string()) for c in columns])
+    opens, cells, closes = made.pieces(slice(0, 3))
+    rows = [o + c + e for o, c, e in zip(opens, cells, closes, strict=True)]
+    written = [made.blank_cells(r) if EMPTY_INLINE in r else r for r in rows]
+    expected = [
+        b"".join(cell) + b"</row>"
+        for cell in zip(text_cells(columns[0]), text_cells(columns[1]), strict=True)
+    ]
+    assert written == expected

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from importer import Problem, Validated, load_table, parse_mapping, validate
+from importer._text import arrow
 
 from .conftest import write_csv, write_xlsx
 
@@ -227,3 +228,36 @@ def test_values_are_converted_to_what_hubspot_expects(tmp_path: Path) -> None:
         },
         {"price": "", "paid": "", "day": "", "at": "", "kind": "", "name": "x"},
     ]
+
+
+def test_a_sheet_read_in_many_chunks_reports_the_right_rows(tmp_path: Path) -> None:
+    """Arrow reads a large CSV in blocks; values checked once per distinct value must still
+    land on their own rows, whichever block holds them."""
+    rows = [["SKU", "Type", "In stock"]]
+    rows += [[f"{i:06d}", "inventory", "yes"] for i in range(60_000)]
+    rows[45_001][1] = "servce"  # sheet row 45002, in a later block
+    rows[59_000][2] = "maybe"
+    table = load_table(write_csv(tmp_path / "big.csv", rows))
+    assert arrow(table.frame["Type"]).num_chunks > 1  # Arrow reads 1 MB blocks
+    mapping = parse_mapping(
+        {
+            "object_type": "products",
+            "key": "SKU",
+            "columns": {
+                "SKU": "hs_sku",
+                "Type": {
+                    "property": "hs_product_type",
+                    "type": "enumeration",
+                    "options": ["inventory", "service"],
+                },
+                "In stock": {"property": "in_stock", "type": "bool"},
+            },
+        }
+    )
+    result = validate(table, mapping)
+    assert [(i.row, i.column, i.problem) for i in result.issues] == [
+        (45_002, "Type", Problem.NOT_AN_OPTION),
+        (59_001, "In stock", Problem.NOT_A_BOOL),
+    ]
+    assert len(result.values) == 59_998
+    assert set(result.values["in_stock"]) == {"true"}
