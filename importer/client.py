@@ -124,6 +124,7 @@ class RateLimiter:
         self._sleep = sleep
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
+        self._turn = threading.Lock()
         self._pause_until = 0.0
         self._extra_pad = 0.0
         self._gate: _Gate | None = None
@@ -149,13 +150,20 @@ class RateLimiter:
             if interval_ms and interval_ms > 0:
                 self.interval = interval_ms / 1000
 
-    def observe(self, remaining: int | None) -> None:
-        """HubSpot's count of what is left: if it is spent while our own sends are not, the
-        quota is shared with another app, so hold off for a window."""
+    def observe(self, remaining: int | None, granted: float | None = None) -> None:
+        """HubSpot's count of what is left when the request granted at `granted` arrived: if
+        it was spent while our own sends in that window were not, the quota is shared with
+        another app, so hold off for a window.
+
+        Our sends are counted in the window that ended at that request, not in the one that
+        ends now: by the time its answer is read, the oldest of them may have left our window
+        but not HubSpot's, and a pause for a whole window would be taken for nothing."""
         if remaining is None or remaining > 0:
             return
         with self._lock:
-            own = len(self._sent)
+            at = granted if granted is not None else self._clock()
+            since = at - self.interval - self.pad
+            own = sum(1 for t in self._sent if t > since)
             if own < self.max_requests:
                 self._pause_until = max(self._pause_until, self._clock() + self.interval)
 
@@ -166,7 +174,8 @@ class RateLimiter:
 
     def _wait(self, now: float) -> float:
         horizon = self.interval + self.pad
-        while self._sent and now - self._sent[0] >= horizon:
+        # Kept for two windows: `observe` looks back from requests sent a window ago.
+        while self._sent and now - self._sent[0] >= 2 * horizon:
             self._sent.popleft()
         wait = self._pause_until - now
         if len(self._sent) >= self.max_requests:
@@ -201,16 +210,21 @@ class RateLimiter:
                 gate.open.set()
 
     def acquire(self) -> float:
-        """Wait for a slot; returns the time it was granted (pass it to `sent_at`)."""
+        """Wait for a slot; returns the time it was granted (pass it to `sent_at`).
+
+        One sender at a time watches the clock for the next slot; the others wait their turn
+        without waking. Were they all to sleep until the same next slot, every slot would wake
+        the whole pack, and the senders' wake-ups would delay the sends they are pacing."""
         self._through_gate()
-        while True:
-            with self._lock:
-                now = self._clock()
-                wait = self._wait(now)
-                if wait <= 0:
-                    self._sent.append(now)
-                    return now
-            self._sleep(max(wait, 0.001))
+        with self._turn:
+            while True:
+                with self._lock:
+                    now = self._clock()
+                    wait = self._wait(now)
+                    if wait <= 0:
+                        self._sent.append(now)
+                        return now
+                self._sleep(max(wait, 0.001))
 
     def sent_at(self, granted: float, sent: float) -> None:
         """The request granted at `granted` finished leaving at `sent`: count its slot from
@@ -401,7 +415,7 @@ class HubSpotClient:
                 raise UncertainDelivery(
                     f"HubSpot did not answer within {self.timeout[1]:.0f} s"
                 ) from None
-            reply = self._reply(response)
+            reply = self._reply(response, granted)
             if reply.verdict is Verdict.AUTH:
                 raise AuthError(_auth_message(reply), status=reply.status)
             if reply.verdict is Verdict.RATE_LIMITED:
@@ -445,13 +459,13 @@ class HubSpotClient:
         )
         self._sleep(delay)
 
-    def _reply(self, response: requests.Response) -> Reply:
+    def _reply(self, response: requests.Response, granted: float | None = None) -> Reply:
         headers = response.headers
         self.limiter.learn(
             _int_header(headers, "X-HubSpot-RateLimit-Max"),
             _int_header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds"),
         )
-        self.limiter.observe(_int_header(headers, "X-HubSpot-RateLimit-Remaining"))
+        self.limiter.observe(_int_header(headers, "X-HubSpot-RateLimit-Remaining"), granted)
         try:
             body = response.json() if response.content else {}
         except ValueError:

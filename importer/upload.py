@@ -9,6 +9,7 @@ before anything is sent again, so no row is created twice.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections import defaultdict
@@ -183,14 +184,21 @@ class Uploader:
                 self.on_progress(len(batch))
 
         senders = self.concurrency or min(MAX_SENDERS, max(8, self.client.limiter.max_requests))
-        if senders == 1 or len(batches) <= 1:
-            for job in batches:
-                work(job)
-        else:
-            self.client.limiter.start_together(min(senders, len(batches)))
-            with ThreadPoolExecutor(senders, thread_name_prefix="upload") as pool:
-                for _ in pool.map(work, batches):
-                    pass
+        # What exists now (the plan, the rows) stays as it is while batches are sent: keep
+        # the cyclic collector from rescanning it, which stalled every sender for 0.1-0.2 s a
+        # few times a minute and cost the pacing a few percent (gc.freeze, as servers do).
+        gc.freeze()
+        try:
+            if senders == 1 or len(batches) <= 1:
+                for job in batches:
+                    work(job)
+            else:
+                self.client.limiter.start_together(min(senders, len(batches)))
+                with ThreadPoolExecutor(senders, thread_name_prefix="upload") as pool:
+                    for _ in pool.map(work, batches):
+                        pass
+        finally:
+            gc.unfreeze()
         if report.stopped_by is not None:
             reason = f"not sent: the run stopped before this row ({report.stopped_by})"
             rows = (

@@ -469,6 +469,27 @@ def test_rate_limiter_holds_off_when_another_app_spent_the_quota() -> None:
     assert now[0] == pytest.approx(1.0, abs=0.01)
 
 
+def test_rate_limiter_does_not_take_its_own_full_window_for_another_app() -> None:
+    """Under steady pacing HubSpot's window is full of our own requests when each arrives
+    (Remaining 0). Read a little later, some of them have left our window: counted from then,
+    that looked like another app's traffic and cost a whole window's pause."""
+    now = [0.0]
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    limiter = RateLimiter(10, 1.0, clock=lambda: now[0], sleep=sleep)
+    for i in range(10):  # a window of sends spread over 0.9 s
+        now[0] = i / 10
+        limiter.acquire()
+    now[0] = 1.0 + limiter.pad
+    granted = limiter.acquire()  # the first slot of the next window
+    now[0] = 1.35  # its answer, read late: HubSpot counted 0.1..0.9 and it, 10 of 10
+    limiter.observe(0, granted)
+    limiter.acquire()
+    assert now[0] == pytest.approx(1.35, abs=0.01)
+
+
 def test_retry_delays_grow_and_are_capped() -> None:
     policy = RetryPolicy(backoff_base=1, backoff_max=8, jitter=0.5)
     rng = random.Random(1)
