@@ -28,6 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from isal import isal_zlib
 
+from ._text import flags
+
 __all__ = [
     "Link",
     "StreamedSheet",
@@ -47,9 +49,13 @@ EMPTY = "<c/>"
 """A blank cell. Cells carry no `r` reference (it is optional): each follows the one before,
 so a blank still has to be written to keep the next cell in its column."""
 _SEPARATOR = "\x00"  # cannot occur in XML text, so it never hides a character to escape
-_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_XML_BYTES = bytes(b for b in range(256) if b >= 0x20 or chr(b) in "\x00\t\n\r")
-"""Bytes that may appear in XML text (and the separator, which is checked apart)."""
+_ILLEGAL_PATTERN = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"
+"""Characters XML cannot hold, in syntax both Python's re and Arrow's RE2 read."""
+_ILLEGAL = re.compile(_ILLEGAL_PATTERN)
+_ALLOWED = bytes(b for b in range(256) if b >= 0x20 or chr(b) in "\t\n\r")
+"""Bytes that may appear in XML text."""
+_XML_BYTES = _ALLOWED + _SEPARATOR.encode()
+"""The same and the separator, which is checked apart."""
 _WHITESPACE = " \t\r\n"
 _ELEMENTS_AFTER_HYPERLINKS = (
     "<printOptions",
@@ -88,7 +94,11 @@ def _needs_care(values: list[str]) -> bool:
 
 def _inline(text: str, style: str) -> str:
     """One text cell, escaped, with characters XML cannot hold removed."""
-    text = escape(_ILLEGAL.sub("", text))
+    return _markup(escape(_ILLEGAL.sub("", text)), style)
+
+
+def _markup(text: str, style: str) -> str:
+    """One cell of already escaped text, keeping its whitespace at either end."""
     if not text:
         return f"<c{style}/>" if style else EMPTY
     space = ' xml:space="preserve"' if text[0] in _WHITESPACE or text[-1] in _WHITESPACE else ""
@@ -127,7 +137,7 @@ class TextColumns:
             # ASCII whitespace is a superset of XML's: a false alarm only costs a careful row.
             if _has_bytes(column, b" \t\n\r\x0b\x0c"):
                 edge = pc.not_equal(pc.ascii_trim_whitespace(column), column)
-                spaced |= np.asarray(edge.to_numpy(zero_copy_only=False), dtype=bool)
+                spaced |= flags(edge)
         self.spaced = np.flatnonzero(spaced)
         """Rows holding a value with whitespace at either end."""
         self.has_blanks = any(pc.any(pc.equal(c, "")).as_py() for c in escaped)
@@ -160,10 +170,6 @@ _CLOSE_ROW = b"</t></is></c></row>"
 _BETWEEN = b'</t></is></c><c t="inlineStr"><is><t>'
 EMPTY_INLINE = b'<c t="inlineStr"><is><t></t></is></c>'
 """What the joined rows hold for a blank cell; `blank_cells` turns it into `<c/>`."""
-_NOT_IN_XML_TEXT = bytes(b for b in range(0x20) if chr(b) not in "\t\n\r")
-_ALLOWED = bytes(b for b in range(256) if b not in _NOT_IN_XML_TEXT)
-_XML_SPACE = (b" ", b"\t", b"\r", b"\n")
-_ILLEGAL_RE2 = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"
 
 
 def _data(column: pa.Array | pa.ChunkedArray) -> Iterator[bytes]:
@@ -186,7 +192,7 @@ def _escaped(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """The column as XML text: characters XML cannot hold removed, `&<>` escaped."""
     illegal = any(data.translate(None, _ALLOWED) for data in _data(column))
     if illegal:
-        column = pc.replace_substring_regex(column, _ILLEGAL_RE2, "")
+        column = pc.replace_substring_regex(column, _ILLEGAL_PATTERN, "")
     if illegal or _has_bytes(column, b"&<>"):
         for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
             column = pc.replace_substring(column, char, entity)
@@ -195,11 +201,7 @@ def _escaped(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
 
 def _careful_cell(value: bytes) -> bytes:
     """One escaped value as a cell, keeping its whitespace at either end."""
-    if not value:
-        return EMPTY.encode()
-    spaced = value[:1] in _XML_SPACE or value[-1:] in _XML_SPACE
-    space = b' xml:space="preserve"' if spaced else b""
-    return b'<c t="inlineStr"><is><t' + space + b">" + value + b"</t></is></c>"
+    return _markup(value.decode(), "").encode()
 
 
 def cell_styles(sheet_xml: bytes, row: int) -> list[int | None]:

@@ -17,6 +17,7 @@ __all__ = [
     "Distinct",
     "arrow",
     "blank",
+    "flags",
     "text_series",
     "trimmed",
     "use_system_allocator",
@@ -65,9 +66,14 @@ def trimmed(values: pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(values)
 
 
+def flags(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow boolean column as a numpy one."""
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def blank(values: pa.Array) -> np.ndarray:
     """Which cells are empty or whitespace only."""
-    return np.asarray(pc.equal(trimmed(values), "").to_numpy(zero_copy_only=False), dtype=bool)
+    return flags(pc.equal(trimmed(values), ""))
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,13 +173,10 @@ def _read_csv_arrow(
         return None
     header = [str(table.column(j)[0]) for j in range(width)]
     body = table.slice(1)
+    index = pd.RangeIndex(HEADER_ROW + 1, HEADER_ROW + 1 + body.num_rows)
     frame = pd.DataFrame(
-        {
-            f"f{j}": text_series(body.column(j), pd.RangeIndex(0, body.num_rows))
-            for j in range(width)
-        },
+        {f"f{j}": text_series(body.column(j), index) for j in range(width)}, index=index
     )
-    frame.index = pd.RangeIndex(HEADER_ROW + 1, HEADER_ROW + 1 + len(frame))
     return header, frame
 
 

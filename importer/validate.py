@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
-from ._text import Distinct, arrow, text_series, trimmed, whole
+from ._text import Distinct, arrow, flags, text_series, trimmed, whole
 from .hubspot import MAX_TEXT_LENGTH
 from .load import Table
 from .mapping import DEFAULT_DATE_FORMAT, AssociationSpec, ColumnSpec, Mapping, PropertyType
@@ -106,7 +106,7 @@ class _Cells:
 
     @cached_property
     def filled_flags(self) -> np.ndarray:
-        return _flags(pc.not_equal(self.text, ""))
+        return flags(pc.not_equal(self.text, ""))
 
     @cached_property
     def filled(self) -> pd.Series:
@@ -120,7 +120,7 @@ class _Cells:
         # A value is never longer in characters than in bytes: most columns settle on that.
         if len(self.text) == 0 or pc.max(pc.binary_length(self.text)).as_py() <= MAX_TEXT_LENGTH:
             return pd.Series(True, index=self.index)
-        return self.mask(_flags(pc.less_equal(pc.utf8_length(self.text), MAX_TEXT_LENGTH)))
+        return self.mask(flags(pc.less_equal(pc.utf8_length(self.text), MAX_TEXT_LENGTH)))
 
     def unique(self) -> pd.Series:
         """Which cells hold a value no other cell holds (empty cells count as unique)."""
@@ -130,7 +130,7 @@ class _Cells:
         return ~self.filled | ~self.stripped.duplicated(keep=False)
 
     def numbers(self) -> pd.Series:
-        return self.mask(_flags(pc.match_substring_regex(self.text, f"^(?:{NUMBER_RE})$")))
+        return self.mask(flags(pc.match_substring_regex(self.text, f"^(?:{NUMBER_RE})$")))
 
     @cached_property
     def distinct(self) -> Distinct:
@@ -138,10 +138,6 @@ class _Cells:
 
     def by_value(self, decide: Callable[[str], bool]) -> pd.Series:
         return self.mask(self.distinct.flags(decide))
-
-
-def _flags(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 class _ColumnRules:
@@ -206,7 +202,7 @@ class _ColumnRules:
             )
         elif kind in (PropertyType.DATE, PropertyType.DATETIME):
             problem = Problem.NOT_A_DATE if kind is PropertyType.DATE else Problem.NOT_A_DATETIME
-            checks.append((problem, lambda _: ~c.filled | c.mask(_flags(self.dates.is_valid()))))
+            checks.append((problem, lambda _: ~c.filled | c.mask(flags(self.dates.is_valid()))))
         elif kind is PropertyType.ENUMERATION and self.spec.multiple:
             opts = set(self.folded_options)
             checks.append(
@@ -244,7 +240,7 @@ class _ColumnRules:
         kind = self.spec.type
         if kind is PropertyType.NUMBER:
             # HubSpot wants plain decimals: no "+", no exponent. Most cells are already.
-            odd = _flags(
+            odd = flags(
                 pc.or_(
                     pc.or_(pc.match_substring(text, "e"), pc.match_substring(text, "E")),
                     pc.match_substring(text, "+"),
