@@ -234,6 +234,39 @@ def test_state_persists_in_sqlite(make_sandbox: Callable[..., Sandbox], tmp_path
     assert r.json()["results"][0]["id"] != again.records("products")[0]["id"]
 
 
+def test_unique_values_follow_updates_archives_and_restarts(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    """hs_sku is unique: a value is taken while a live record holds it, whatever happened
+    to the record since (updated, archived, the sandbox restarted from its file)."""
+    box = make_sandbox(db=tmp_path / "portal.sqlite")
+
+    def codes(body: dict[str, Any]) -> list[str]:
+        return [e["category"] for e in body.get("errors", [])]
+
+    first = post(box, CREATE, {"inputs": [product(1)]}).json()["results"][0]["id"]
+    assert codes(post(box, CREATE, {"inputs": [product(11, hs_sku="00001")]}).json()) == [
+        "CONFLICT"
+    ]
+    update = {"inputs": [{"id": first, "properties": {"hs_sku": "00002"}}]}
+    assert post(box, "/crm/v3/objects/products/batch/update", update).status_code == 200
+    # 00001 is free again; 00002 is now taken.
+    assert codes(post(box, CREATE, {"inputs": [product(12, hs_sku="00001")]}).json()) == []
+    assert codes(post(box, CREATE, {"inputs": [product(13, hs_sku="00002")]}).json()) == [
+        "CONFLICT"
+    ]
+    archive = {"inputs": [{"id": first}]}
+    assert post(box, "/crm/v3/objects/products/batch/archive", archive).status_code == 204
+    box.stop()
+
+    again = make_sandbox(db=tmp_path / "portal.sqlite")
+    assert codes(post(again, CREATE, {"inputs": [product(14, hs_sku="00002")]}).json()) == []
+    upsert = {"inputs": [{"id": "00001", "idProperty": "hs_sku", "properties": {"name": "X"}}]}
+    (updated,) = post(again, "/crm/v3/objects/products/batch/upsert", upsert).json()["results"]
+    assert updated["new"] is False
+    assert updated["properties"]["name"] == "X"
+
+
 def test_faults_are_scripted(sandbox: Sandbox) -> None:
     sandbox.inject(Fault(status=503, times=2))
     assert post(sandbox, CREATE, {"inputs": []}).status_code == 503

@@ -33,15 +33,16 @@ CREATE TABLE IF NOT EXISTS associations (
     type_id INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS prop_index (
-    object_type TEXT NOT NULL,
-    prop TEXT NOT NULL,
-    value TEXT NOT NULL,
-    id TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS prop_index_lookup ON prop_index (object_type, prop, value);
-CREATE INDEX IF NOT EXISTS prop_index_id ON prop_index (id);
+-- Property values were once indexed in this table; the index now lives in memory.
+DROP TABLE IF EXISTS prop_index;
 """
+
+# Every record's properties hold its id (hs_object_id), as HubSpot's do: SQLite takes a batch
+# as one JSON array and splits it itself, instead of a json.dumps and a bound row per record.
+_INSERT_RECORDS = (
+    "INSERT {verb} INTO records SELECT json_extract(value, '$.hs_object_id'), ?, value, ?, ?, 0 "
+    "FROM json_each(?)"
+)
 
 Record = dict[str, Any]
 
@@ -58,8 +59,11 @@ class Store:
             str(path) if path else ":memory:", check_same_thread=False, isolation_level=None
         )
         self._lock = threading.Lock()
-        self._indexed: set[tuple[str, str]] = set()
-        """(object type, property) pairs kept in prop_index: built on first lookup."""
+        self._index: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {}
+        """(object type, property) -> value -> ids of live records, for the pairs looked up so
+        far (built on the first lookup): unique-value checks and idProperty lookups then answer
+        as fast from a full portal as from an empty one. Tuples of strings, which the garbage
+        collector stops tracking, not sets, which it would scan on every full collection."""
         with self._lock:
             self._db.executescript(_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('next_id', ?)", (str(FIRST_ID),))
@@ -70,11 +74,14 @@ class Store:
 
     def seed(self, object_type: str, records: Iterable[tuple[str, dict[str, str]]]) -> None:
         stamp = now_iso()
+        rows = [{**props, "hs_object_id": rid} for rid, props in records]
         with self._lock:
-            self._db.executemany(
-                "INSERT OR IGNORE INTO records VALUES (?, ?, ?, ?, ?, 0)",
-                [(rid, object_type, json.dumps(props), stamp, stamp) for rid, props in records],
+            self._db.execute(
+                _INSERT_RECORDS.format(verb="OR IGNORE"),
+                (object_type, stamp, stamp, json.dumps(rows)),
             )
+            for props in rows:
+                self._indexes(object_type, props["hs_object_id"], props, add=True)
 
     def exists(self, object_type: str, ids: Iterable[str]) -> set[str]:
         wanted = list(ids)
@@ -101,7 +108,7 @@ class Store:
                 next_id = int(
                     self._db.execute("SELECT value FROM meta WHERE key = 'next_id'").fetchone()[0]
                 )
-                rows, links_rows, index_rows = [], [], []
+                rows, links_rows = [], []
                 for properties, links in inputs:
                     rid = str(next_id)
                     next_id += 1
@@ -111,21 +118,22 @@ class Store:
                         "createdate": stamp,
                         "hs_lastmodifieddate": stamp,
                     }
-                    rows.append((rid, object_type, json.dumps(props), stamp, stamp))
+                    rows.append(props)
                     links_rows += [(object_type, rid, t, tid, c, n) for t, tid, c, n in links]
-                    index_rows += self._index_rows(object_type, rid, props)
                     created.append(self._record(rid, props, stamp, stamp))
-                # One statement per table: a batch is one round of SQLite work, not hundreds.
-                self._db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, 0)", rows)
+                self._db.execute(
+                    _INSERT_RECORDS.format(verb=""), (object_type, stamp, stamp, json.dumps(rows))
+                )
                 self._db.executemany(
                     "INSERT INTO associations VALUES (?, ?, ?, ?, ?, ?)", links_rows
                 )
-                self._db.executemany("INSERT INTO prop_index VALUES (?, ?, ?, ?)", index_rows)
                 self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_id'", (str(next_id),))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            for props in rows:
+                self._indexes(object_type, props["hs_object_id"], props, add=True)
         return created
 
     def update(self, object_type: str, rid: str, properties: dict[str, str]) -> Record | None:
@@ -139,70 +147,60 @@ class Store:
             ).fetchone()
             if row is None:
                 return None
-            props = {**json.loads(row[0]), **properties, "hs_lastmodifieddate": stamp}
+            old = json.loads(row[0])
+            props = {**old, **properties, "hs_lastmodifieddate": stamp}
             self._db.execute(
                 "UPDATE records SET properties = ?, updated_at = ? WHERE id = ?",
                 (json.dumps(props), stamp, rid),
             )
-            self._db.execute("DELETE FROM prop_index WHERE id = ?", (rid,))
-            self._db.executemany(
-                "INSERT INTO prop_index VALUES (?, ?, ?, ?)",
-                self._index_rows(object_type, rid, props),
-            )
+            self._indexes(object_type, rid, old, add=False)
+            self._indexes(object_type, rid, props, add=True)
         return self._record(rid, props, row[1], stamp)
 
-    def _index_rows(
-        self, object_type: str, rid: str, props: dict[str, str]
-    ) -> list[tuple[str, str, str, str]]:
-        """prop_index rows for a record: its values of the properties looked up so far."""
-        return [
-            (object_type, p, props[p], rid)
-            for t, p in self._indexed
-            if t == object_type and props.get(p)
-        ]
+    def _indexes(self, object_type: str, rid: str, props: dict[str, str], *, add: bool) -> None:
+        """Add a record to (or drop it from) the value indexes of its type. Under the lock."""
+        for (indexed_type, prop), by_value in self._index.items():
+            value = props.get(prop)
+            if indexed_type != object_type or not value:
+                continue
+            held = by_value.get(value, ())
+            if add and rid not in held:
+                by_value[value] = (*held, rid)
+            elif not add and rid in held:
+                by_value[value] = tuple(h for h in held if h != rid)
 
     def archive(self, object_type: str, ids: Iterable[str]) -> None:
         """Archive records (unknown ids are ignored, as HubSpot does)."""
         stamp = now_iso()
+        ids = list(ids)
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
         with self._lock:
-            ids = list(ids)
-            self._db.executemany(
-                "UPDATE records SET archived = 1, updated_at = ? WHERE object_type = ? AND id = ?",
-                [(stamp, object_type, rid) for rid in ids],
-            )
-            self._db.executemany("DELETE FROM prop_index WHERE id = ?", [(rid,) for rid in ids])
+            archived = self._db.execute(
+                "UPDATE records SET archived = 1, updated_at = ? WHERE object_type = ? "
+                f"AND archived = 0 AND id IN ({marks}) RETURNING id, properties",
+                [stamp, object_type, *ids],
+            ).fetchall()
+            for rid, props in archived:
+                self._indexes(object_type, rid, json.loads(props), add=False)
 
     def find(self, object_type: str, prop: str, values: Iterable[str]) -> dict[str, list[str]]:
         """value -> ids of the live records whose `prop` has that value (indexed lookups, so a
         full portal answers as fast as an empty one)."""
-        wanted = list(dict.fromkeys(values))
-        if (object_type, prop) not in self._indexed:
-            records = self.scan(object_type)
-            with self._lock:
-                self._indexed.add((object_type, prop))
-                self._db.execute(
-                    "DELETE FROM prop_index WHERE object_type = ? AND prop = ?", (object_type, prop)
-                )
-                self._db.executemany(
-                    "INSERT INTO prop_index VALUES (?, ?, ?, ?)",
-                    [
-                        (object_type, prop, r["properties"][prop], r["id"])
-                        for r in records
-                        if r["properties"].get(prop)
-                    ],
-                )
-        found: dict[str, list[str]] = {}
         with self._lock:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for value, rid in self._db.execute(
-                    "SELECT value, id FROM prop_index WHERE object_type = ? AND prop = ? "
-                    f"AND value IN ({marks}) ORDER BY CAST(id AS INTEGER)",
-                    [object_type, prop, *chunk],
+            by_value = self._index.get((object_type, prop))
+            if by_value is None:  # first lookup: index what exists, then keep it up to date
+                by_value = self._index[(object_type, prop)] = {}
+                for rid, props in self._db.execute(
+                    "SELECT id, properties FROM records WHERE object_type = ? AND archived = 0",
+                    (object_type,),
                 ):
-                    found.setdefault(value, []).append(rid)
-        return found
+                    if value := json.loads(props).get(prop):
+                        by_value[value] = (*by_value.get(value, ()), rid)
+            return {
+                value: sorted(by_value[value], key=int) for value in values if by_value.get(value)
+            }
 
     def scan(self, object_type: str) -> list[Record]:
         with self._lock:
