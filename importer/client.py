@@ -396,13 +396,15 @@ class HubSpotClient:
         data = json.dumps(body).encode() if body is not None else None
         last = ""
         for attempt in range(1, self.retry.max_attempts + 1):
+            # Prepared (headers, cookies, auth merged) before the slot too: under a burst the
+            # senders take their slots one after another, and what each does between its grant
+            # and its bytes leaving spreads the burst, and so every later window.
+            prepared = self.session.prepare_request(requests.Request(method, url, data=data))
             granted = self.limiter.acquire()
             _SEND.on_sent = lambda sent, granted=granted: self.limiter.sent_at(granted, sent)
             try:
                 self.requests_sent += 1
-                response = self.session.request(
-                    method, url, data=data, timeout=self.timeout, **self._transport
-                )
+                response = self.session.send(prepared, timeout=self.timeout, **self._transport)
             except requests.exceptions.ConnectionError as exc:
                 if not _never_sent(exc):
                     raise UncertainDelivery(
