@@ -17,11 +17,11 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import platformdirs
 
@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS batches (
     operation TEXT NOT NULL,
     state TEXT NOT NULL,
     created TEXT NOT NULL,
-    settled TEXT
+    settled TEXT,
+    items TEXT  -- the batch's rows as JSON (see _items); NULL in journals of older versions
 );
 CREATE TABLE IF NOT EXISTS batch_rows (
     batch_id INTEGER NOT NULL REFERENCES batches (batch_id),
@@ -85,8 +86,7 @@ CREATE TABLE IF NOT EXISTS batch_rows (
     outcome TEXT,
     hubspot_id TEXT
 );
--- settle() updates one row of a batch at a time: found directly, not by scanning the batch.
--- The same index finds a batch's rows; a second one on batch_id alone only slowed inserts.
+-- Rows of batches written by older versions, which kept one row per batch row here.
 CREATE INDEX IF NOT EXISTS batch_rows_row ON batch_rows (batch_id, row_key);
 DROP INDEX IF EXISTS batch_rows_batch;
 CREATE INDEX IF NOT EXISTS batches_state ON batches (state);
@@ -168,22 +168,69 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
-_T = TypeVar("_T")
+def _items(rows: Iterable[tuple[BatchRow, Outcome | None, str | None]]) -> str:
+    """A batch's rows, with their outcomes once known, as one JSON text (`batches.items`).
+
+    One row per batch, not one per batch row: a batch's intent and outcome are then one
+    small write each. With a row each (and an index over them), the journal spent 2.5 ms of
+    SQLite's time per batch, which a burst of senders waited for in turn."""
+    return json.dumps(
+        [
+            [
+                r.row_key,
+                r.key_value,
+                r.trace_id,
+                r.sent_hash,
+                r.record_id,
+                r.source_row,
+                outcome.value if outcome is not None else None,
+                hubspot_id,
+            ]
+            for r, outcome, hubspot_id in rows
+        ]
+    )
 
 
-class _Job(Generic[_T]):
-    """One thread's work waiting for a group commit."""
+def _batch_rows(items: str) -> Iterator[tuple[BatchRow, str | None, str | None]]:
+    for key, key_value, trace, sent_hash, record_id, source_row, outcome, hid in json.loads(items):
+        row = BatchRow(
+            row_key=key,
+            key_value=key_value,
+            trace_id=trace,
+            sent_hash=sent_hash,
+            source_row=source_row,
+            record_id=record_id,
+        )
+        yield row, outcome, hid
 
-    def __init__(self, work: Callable[[sqlite3.Connection], _T]) -> None:
-        self.work = work
+
+@dataclass(frozen=True, slots=True)
+class _Intent:
+    """A batch about to be sent: its id is given when it is written."""
+
+    run_id: str
+    operation: str
+    items: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    """A batch's outcomes, and what the rows became."""
+
+    batch_id: int
+    run_id: str
+    items: str
+    remembered: list[list[Any]]
+
+
+class _Job:
+    """One thread's intent or outcomes, waiting for a group commit."""
+
+    def __init__(self, what: _Intent | _Settled) -> None:
+        self.what = what
         self.done = False
-        self.value: _T | None = None
+        self.batch_id = 0
         self.error: BaseException | None = None
-
-    def result(self) -> _T:
-        if self.error is not None:
-            raise self.error
-        return self.value  # type: ignore[return-value]
 
 
 class Journal:
@@ -199,7 +246,7 @@ class Journal:
         # Upload workers settle batches from their own threads: one connection, one lock.
         self._mutex = threading.RLock()
         self._group = threading.Condition()
-        self._queue: list[_Job[Any]] = []
+        self._queue: list[_Job] = []
         self._leading = False
         self._db = sqlite3.connect(
             str(self.path), isolation_level=None, timeout=30, check_same_thread=False
@@ -211,6 +258,9 @@ class Journal:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")  # an intent must survive a power cut
                 self._db.executescript(_SCHEMA)
+                columns = {c[1] for c in self._db.execute("PRAGMA table_info(batches)")}
+                if "items" not in columns:  # a journal from an older version
+                    self._db.execute("ALTER TABLE batches ADD COLUMN items TEXT")
                 break
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -233,36 +283,35 @@ class Journal:
                 raise
             self._db.execute("COMMIT")
 
-    def _grouped(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run `work` as its own transaction, made durable by a commit it may share with other
-        threads' concurrent work (group commit): a burst of senders' intents take one commit
-        instead of waiting for the connection in turn, one transaction each, which spread the
-        burst's sends over a tenth of a second.
+    def _grouped(self, what: _Intent | _Settled) -> int:
+        """Write `what` in a transaction it may share with other threads' concurrent intents
+        and outcomes (group commit); returns once it is committed, with the batch id of an
+        intent. A burst of senders' intents then take one commit instead of waiting for the
+        connection in turn, which spread the burst's sends over a tenth of a second.
 
-        Each `work` runs in a savepoint, so one that fails is undone alone; the call returns
-        only once its changes are committed, as with `_txn`."""
-        job = _Job(work)
+        The group is written with one statement per table, whatever its size: each statement
+        lets go of the GIL while SQLite works, and under a burst taking it back can wait for
+        other senders for milliseconds. Written a batch at a time (and a row at a time by
+        executemany), a group of 15 took 45 ms on average, and up to 190.
+
+        A group that fails fails every job in it, and writes nothing."""
+        job = _Job(what)
         with self._group:
             self._queue.append(job)
             while not job.done and self._leading:
                 self._group.wait()
             if job.done:
-                return job.result()
-            self._leading = True  # this thread commits what is queued, its own work included
+                if job.error is not None:
+                    raise job.error
+                return job.batch_id
+            self._leading = True  # this thread commits what is queued, its own job included
             jobs, self._queue = self._queue, []
         try:
             with self._txn() as db:
-                for queued in jobs:
-                    db.execute("SAVEPOINT work")
-                    try:
-                        queued.value = queued.work(db)
-                    except Exception as exc:
-                        db.execute("ROLLBACK TO work")
-                        queued.error = exc
-                    db.execute("RELEASE work")
+                self._write_group(db, jobs)
         except BaseException as exc:
             for queued in jobs:
-                queued.error = queued.error or exc
+                queued.error = exc
             raise
         finally:
             with self._group:
@@ -270,7 +319,51 @@ class Journal:
                     queued.done = True
                 self._leading = False
                 self._group.notify_all()
-        return job.result()
+        return job.batch_id
+
+    @staticmethod
+    def _write_group(db: sqlite3.Connection, jobs: list[_Job]) -> None:
+        now = _now()
+        intents = [j for j in jobs if isinstance(j.what, _Intent)]
+        if intents:
+            # The ids AUTOINCREMENT would give, given here: one statement writes them all.
+            (last,) = db.execute(
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'batches'), "
+                "0), COALESCE((SELECT MAX(batch_id) FROM batches), 0))"
+            ).fetchone()
+            written = []
+            for batch_id, job in enumerate(intents, start=int(last) + 1):
+                assert isinstance(job.what, _Intent)
+                job.batch_id = batch_id
+                what = job.what
+                written.append(
+                    (batch_id, what.run_id, what.operation, BatchState.SENT.value, now, what.items)
+                )
+            db.executemany(
+                "INSERT INTO batches (batch_id, run_id, operation, state, created, items) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                written,
+            )
+        settled = [j.what for j in jobs if isinstance(j.what, _Settled)]
+        if settled:
+            db.executemany(
+                "UPDATE batches SET state = ?, settled = ?, items = ? WHERE batch_id = ?",
+                [(BatchState.CONFIRMED.value, now, s.items, s.batch_id) for s in settled],
+            )
+            # What each row became, for every batch of the group in one statement: SQLite
+            # splits the JSON itself, where executemany would step (and let go of the GIL,
+            # and wait to take it back) once per row.
+            db.execute(
+                "INSERT INTO rows (row_key, state, hubspot_id, sent_hash, run_id, updated) "
+                "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+                "json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
+                "json_extract(value, '$[4]'), ? "
+                "FROM json_each(?) WHERE true ON CONFLICT (row_key) DO UPDATE SET "
+                "state = excluded.state, hubspot_id = excluded.hubspot_id, "
+                "sent_hash = excluded.sent_hash, run_id = excluded.run_id, "
+                "updated = excluded.updated",
+                (now, json.dumps([[*r, s.run_id] for s in settled for r in s.remembered])),
+            )
 
     # --- locking ------------------------------------------------------------------------------
 
@@ -348,15 +441,36 @@ class Journal:
     def written_by(self, run_id: str) -> dict[str, list[tuple[str, str]]]:
         """Records a run created and updated: 'created'/'updated' -> [(row key, HubSpot id)]."""
         found: dict[str, list[tuple[str, str]]] = {"created": [], "updated": []}
-        for row_key, outcome, hid in self._db.execute(
-            "SELECT r.row_key, r.outcome, r.hubspot_id FROM batch_rows r "
-            "JOIN batches b ON b.batch_id = r.batch_id WHERE b.run_id = ? AND r.outcome IN "
-            "(?, ?, ?) AND r.hubspot_id IS NOT NULL ORDER BY r.rowid",
-            (run_id, Outcome.CREATED.value, Outcome.FOUND.value, Outcome.UPDATED.value),
-        ):
-            kind = "updated" if outcome == Outcome.UPDATED else "created"
-            found[kind].append((row_key, hid))
+        wrote = (Outcome.CREATED.value, Outcome.FOUND.value, Outcome.UPDATED.value)
+        for batch_id, items in self._db.execute(
+            "SELECT batch_id, items FROM batches WHERE run_id = ? ORDER BY batch_id", (run_id,)
+        ).fetchall():
+            for row, outcome, hid in self._rows_of(batch_id, items):
+                if outcome in wrote and hid is not None:
+                    kind = "updated" if outcome == Outcome.UPDATED else "created"
+                    found[kind].append((row.row_key, hid))
         return found
+
+    def _rows_of(
+        self, batch_id: int, items: str | None
+    ) -> Iterable[tuple[BatchRow, str | None, str | None]]:
+        """A batch's rows and their outcomes, also from journals of older versions."""
+        if items is not None:
+            return _batch_rows(items)
+        return [
+            (
+                BatchRow(
+                    row_key=k, key_value=kv, trace_id=t, sent_hash=h, source_row=sr, record_id=rid
+                ),
+                outcome,
+                hid,
+            )
+            for k, kv, t, h, sr, rid, outcome, hid in self._db.execute(
+                "SELECT row_key, key_value, trace_id, sent_hash, source_row, record_id, "
+                "outcome, hubspot_id FROM batch_rows WHERE batch_id = ? ORDER BY rowid",
+                (batch_id,),
+            )
+        ]
 
     def record_undo(self, run_id: str, archived: Sequence[tuple[str, str]]) -> None:
         """The run's created records were archived: forget them, so they can be created again."""
@@ -452,82 +566,32 @@ class Journal:
 
     def begin_batch(self, run_id: str, operation: str, rows: Sequence[BatchRow]) -> int:
         """Record the intent to send `rows`; committed before the request leaves."""
-
-        def work(db: sqlite3.Connection) -> int:
-            cur = db.execute(
-                "INSERT INTO batches (run_id, operation, state, created) VALUES (?, ?, ?, ?)",
-                (run_id, operation, BatchState.SENT.value, _now()),
-            )
-            batch_id = int(cur.lastrowid or 0)
-            db.executemany(
-                "INSERT INTO batch_rows (batch_id, row_key, key_value, trace_id, sent_hash, "
-                "record_id, source_row) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        batch_id,
-                        r.row_key,
-                        r.key_value,
-                        r.trace_id,
-                        r.sent_hash,
-                        r.record_id,
-                        r.source_row,
-                    )
-                    for r in rows
-                ],
-            )
-            return batch_id
-
-        return self._grouped(work)
+        return self._grouped(_Intent(run_id, operation, _items((r, None, None) for r in rows)))
 
     def settle(
         self, batch_id: int, run_id: str, outcomes: Sequence[tuple[BatchRow, Outcome, str | None]]
     ) -> None:
         """Record each row's outcome and close the batch, in one transaction."""
-        now = _now()
         remembered = [
-            (row.row_key, state.value, hubspot_id, row.sent_hash, run_id, now)
+            [row.row_key, state.value, hubspot_id, row.sent_hash]
             for row, outcome, hubspot_id in outcomes
             if (state := outcome.row_state) is not None
         ]
-
-        def work(db: sqlite3.Connection) -> None:
-            db.executemany(
-                "UPDATE batch_rows SET outcome = ?, hubspot_id = ? "
-                "WHERE batch_id = ? AND row_key = ?",
-                [(outcome.value, hid, batch_id, row.row_key) for row, outcome, hid in outcomes],
-            )
-            db.executemany(
-                "INSERT INTO rows (row_key, state, hubspot_id, sent_hash, run_id, updated)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (row_key) DO UPDATE SET "
-                "state = excluded.state, hubspot_id = excluded.hubspot_id, "
-                "sent_hash = excluded.sent_hash, run_id = excluded.run_id, "
-                "updated = excluded.updated",
-                remembered,
-            )
-            db.execute(
-                "UPDATE batches SET state = ?, settled = ? WHERE batch_id = ?",
-                (BatchState.CONFIRMED.value, now, batch_id),
-            )
-
-        self._grouped(work)
+        self._grouped(_Settled(batch_id, run_id, _items(outcomes), remembered))
 
     def open_batches(self) -> list[OpenBatch]:
         """Batches sent but never confirmed: a run died while they were in flight."""
         batches = self._db.execute(
-            "SELECT batch_id, run_id, operation FROM batches WHERE state = ? ORDER BY batch_id",
+            "SELECT batch_id, run_id, operation, items FROM batches WHERE state = ? "
+            "ORDER BY batch_id",
             (BatchState.SENT.value,),
         ).fetchall()
-        out = []
-        for batch_id, run_id, operation in batches:
-            rows = tuple(
-                BatchRow(
-                    row_key=k, key_value=kv, trace_id=t, sent_hash=h, source_row=sr, record_id=rid
-                )
-                for k, kv, t, h, sr, rid in self._db.execute(
-                    "SELECT row_key, key_value, trace_id, sent_hash, source_row, record_id "
-                    "FROM batch_rows WHERE batch_id = ? ORDER BY rowid",
-                    (batch_id,),
-                )
+        return [
+            OpenBatch(
+                batch_id=batch_id,
+                run_id=run_id,
+                operation=operation,
+                rows=tuple(row for row, _, _ in self._rows_of(batch_id, items)),
             )
-            out.append(OpenBatch(batch_id=batch_id, run_id=run_id, operation=operation, rows=rows))
-        return out
+            for batch_id, run_id, operation, items in batches
+        ]
