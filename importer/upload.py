@@ -54,6 +54,14 @@ def chunks(items: Sequence[_T], size: int = MAX_BATCH_INPUTS) -> Iterator[list[_
         yield list(items[start : start + size])
 
 
+_OUTCOMES = {
+    RowStatus.CREATED: Outcome.CREATED,
+    RowStatus.UPDATED: Outcome.UPDATED,
+    RowStatus.UNCERTAIN: Outcome.UNCERTAIN,
+}
+"""What the journal remembers of a row's result; any other status is a failure."""
+
+
 def _failed(row: int, message: str) -> RowResult:
     return RowResult(row=row, status=RowStatus.FAILED, message=message)
 
@@ -237,16 +245,14 @@ class Uploader:
     ) -> None:
         rows = [_batch_row(a) for a in batch]
         batch_id = self.journal.begin_batch(self.run_id, operation.value, rows)
+        journaled = {r.row_key: r for r in rows}
         outcomes: dict[str, tuple[BatchRow, Outcome, str | None]] = {}
 
         def settle(action: Action, result: RowResult) -> None:
             report.results[action.row.row] = result
-            state = {
-                RowStatus.CREATED: Outcome.CREATED,
-                RowStatus.UPDATED: Outcome.UPDATED,
-                RowStatus.UNCERTAIN: Outcome.UNCERTAIN,
-            }.get(result.status, Outcome.FAILED)
-            outcomes[action.row.key] = (_batch_row(action), state, result.hubspot_id or None)
+            state = _OUTCOMES.get(result.status, Outcome.FAILED)
+            key = action.row.key
+            outcomes[key] = (journaled[key], state, result.hubspot_id or None)
 
         try:
             reply = self.client.request(
