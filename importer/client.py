@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -13,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
 
+import orjson
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
@@ -392,8 +392,9 @@ class HubSpotClient:
         spent) and UncertainDelivery (sent, but no answer: the caller must reconcile).
         """
         url = f"{self.base_url}{path}"
-        # Serialised before a slot is taken, so the slot's time is when the bytes leave.
-        data = json.dumps(body).encode() if body is not None else None
+        # Serialised before a slot is taken, so the slot's time is when the bytes leave; by
+        # orjson, a tenth of json's time, which a burst of senders spends holding the GIL.
+        data = orjson.dumps(body) if body is not None else None
         last = ""
         for attempt in range(1, self.retry.max_attempts + 1):
             # Prepared (headers, cookies, auth merged) before the slot too: under a burst the
@@ -469,8 +470,8 @@ class HubSpotClient:
         )
         self.limiter.observe(_int_header(headers, "X-HubSpot-RateLimit-Remaining"), granted)
         try:
-            body = response.json() if response.content else {}
-        except ValueError:
+            body = orjson.loads(response.content) if response.content else {}
+        except orjson.JSONDecodeError:
             body = {"message": f"HTTP {response.status_code} with a body that is not JSON"}
         if not isinstance(body, dict):
             body = {"message": f"HTTP {response.status_code} with an unexpected body"}

@@ -23,6 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import orjson
 import platformdirs
 
 from ._errors import HubSpotImportError
@@ -174,7 +175,7 @@ def _items(rows: Iterable[tuple[BatchRow, Outcome | None, str | None]]) -> str:
     One row per batch, not one per batch row: a batch's intent and outcome are then one
     small write each. With a row each (and an index over them), the journal spent 2.5 ms of
     SQLite's time per batch, which a burst of senders waited for in turn."""
-    return json.dumps(
+    return orjson.dumps(
         [
             [
                 r.row_key,
@@ -188,7 +189,7 @@ def _items(rows: Iterable[tuple[BatchRow, Outcome | None, str | None]]) -> str:
             ]
             for r, outcome, hubspot_id in rows
         ]
-    )
+    ).decode()  # text, not bytes: SQLite would keep bytes as a BLOB, which json_each misreads
 
 
 def _batch_rows(entries: Iterable[Sequence[Any]]) -> list[tuple[BatchRow, str | None, str | None]]:
@@ -369,7 +370,10 @@ class Journal:
                 "state = excluded.state, hubspot_id = excluded.hubspot_id, "
                 "sent_hash = excluded.sent_hash, run_id = excluded.run_id, "
                 "updated = excluded.updated",
-                (now, json.dumps([[*r, s.run_id] for s in settled for r in s.remembered])),
+                (
+                    now,
+                    orjson.dumps([[*r, s.run_id] for s in settled for r in s.remembered]).decode(),
+                ),
             )
 
     # --- locking ------------------------------------------------------------------------------
@@ -463,7 +467,7 @@ class Journal:
     ) -> list[tuple[BatchRow, str | None, str | None]]:
         """A batch's rows and their outcomes, also from journals of older versions."""
         if items is not None:
-            return _batch_rows(json.loads(items))
+            return _batch_rows(orjson.loads(items))
         return _batch_rows(
             self._db.execute(
                 "SELECT row_key, key_value, trace_id, sent_hash, record_id, source_row, "

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
+
 from ..hubspot import MAX_BATCH_INPUTS, MAX_TEXT_LENGTH, AssociationCategory
 from .portal import SEED_CONTACTS, SEED_DEALS, Portal, PropertyDef, default_portal
 from .store import Store, now_iso
@@ -100,8 +102,8 @@ class Received:
     @cached_property
     def body(self) -> Any:
         try:
-            return json.loads(self.raw) if self.raw else None
-        except ValueError:
+            return orjson.loads(self.raw) if self.raw else None
+        except orjson.JSONDecodeError:
             return None
 
 
@@ -945,8 +947,8 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             bad_json = None
             if raw:
                 try:
-                    body = json.loads(raw)
-                except ValueError as exc:
+                    body = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
                     bad_json = str(exc)
             sandbox.received.append(
                 Received(
@@ -1054,7 +1056,7 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         def _send(
             self, status: int, body: Any, headers: dict[str, str], *, rate_headers: bool = True
         ) -> None:
-            data = json.dumps(body).encode() if body is not None else b""
+            data = orjson.dumps(body) if body is not None else b""
             self.send_response(status)
             self.send_header("Content-Type", "application/json;charset=utf-8")
             self.send_header("Content-Length", str(len(data)))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 __all__ = ["Record", "Store", "now_iso"]
 
@@ -38,7 +39,7 @@ DROP TABLE IF EXISTS prop_index;
 """
 
 # Every record's properties hold its id (hs_object_id), as HubSpot's do: SQLite takes a batch
-# as one JSON array and splits it itself, instead of a json.dumps and a bound row per record.
+# as one JSON array and splits it itself, instead of an encoding and a bound row per record.
 _INSERT_RECORDS = (
     "INSERT {verb} INTO records SELECT json_extract(value, '$.hs_object_id'), ?, value, ?, ?, 0 "
     "FROM json_each(?)"
@@ -78,7 +79,7 @@ class Store:
         with self._lock:
             self._db.execute(
                 _INSERT_RECORDS.format(verb="OR IGNORE"),
-                (object_type, stamp, stamp, json.dumps(rows)),
+                (object_type, stamp, stamp, orjson.dumps(rows).decode()),
             )
             for props in rows:
                 self._indexes(object_type, props["hs_object_id"], props, add=True)
@@ -122,7 +123,8 @@ class Store:
                     links_rows += [(object_type, rid, t, tid, c, n) for t, tid, c, n in links]
                     created.append(self._record(rid, props, stamp, stamp))
                 self._db.execute(
-                    _INSERT_RECORDS.format(verb=""), (object_type, stamp, stamp, json.dumps(rows))
+                    _INSERT_RECORDS.format(verb=""),
+                    (object_type, stamp, stamp, orjson.dumps(rows).decode()),
                 )
                 self._db.executemany(
                     "INSERT INTO associations VALUES (?, ?, ?, ?, ?, ?)", links_rows
@@ -147,11 +149,11 @@ class Store:
             ).fetchone()
             if row is None:
                 return None
-            old = json.loads(row[0])
+            old = orjson.loads(row[0])
             props = {**old, **properties, "hs_lastmodifieddate": stamp}
             self._db.execute(
                 "UPDATE records SET properties = ?, updated_at = ? WHERE id = ?",
-                (json.dumps(props), stamp, rid),
+                (orjson.dumps(props).decode(), stamp, rid),
             )
             self._indexes(object_type, rid, old, add=False)
             self._indexes(object_type, rid, props, add=True)
@@ -183,7 +185,7 @@ class Store:
                 [stamp, object_type, *ids],
             ).fetchall()
             for rid, props in archived:
-                self._indexes(object_type, rid, json.loads(props), add=False)
+                self._indexes(object_type, rid, orjson.loads(props), add=False)
 
     def find(self, object_type: str, prop: str, values: Iterable[str]) -> dict[str, list[str]]:
         """value -> ids of the live records whose `prop` has that value (indexed lookups, so a
@@ -196,7 +198,7 @@ class Store:
                     "SELECT id, properties FROM records WHERE object_type = ? AND archived = 0",
                     (object_type,),
                 ):
-                    if value := json.loads(props).get(prop):
+                    if value := orjson.loads(props).get(prop):
                         by_value[value] = (*by_value.get(value, ()), rid)
             return {
                 value: sorted(by_value[value], key=int) for value in values if by_value.get(value)
@@ -209,7 +211,7 @@ class Store:
                 "WHERE object_type = ? AND archived = 0 ORDER BY CAST(id AS INTEGER)",
                 (object_type,),
             ).fetchall()
-        return [self._record(r[0], json.loads(r[1]), r[2], r[3]) for r in rows]
+        return [self._record(r[0], orjson.loads(r[1]), r[2], r[3]) for r in rows]
 
     def get(self, object_type: str, rid: str) -> Record | None:
         with self._lock:
@@ -218,7 +220,7 @@ class Store:
                 "WHERE object_type = ? AND id = ? AND archived = 0",
                 (object_type, rid),
             ).fetchone()
-        return self._record(row[0], json.loads(row[1]), row[2], row[3]) if row else None
+        return self._record(row[0], orjson.loads(row[1]), row[2], row[3]) if row else None
 
     def page(self, object_type: str, after: str | None, limit: int) -> list[Record]:
         with self._lock:
@@ -228,7 +230,7 @@ class Store:
                 "ORDER BY CAST(id AS INTEGER) LIMIT ?",
                 (object_type, int(after or 0), limit),
             ).fetchall()
-        return [self._record(r[0], json.loads(r[1]), r[2], r[3]) for r in rows]
+        return [self._record(r[0], orjson.loads(r[1]), r[2], r[3]) for r in rows]
 
     def count(self, object_type: str) -> int:
         with self._lock:
