@@ -124,7 +124,8 @@ class RateLimiter:
         self._sleep = sleep
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
-        self._turn = threading.Lock()
+        self._waiters: list[object] = []
+        """Senders waiting for a slot, in the order they asked."""
         self._pause_until = 0.0
         self._extra_pad = 0.0
         self._gate: _Gate | None = None
@@ -195,11 +196,12 @@ class RateLimiter:
         with self._lock:
             self._gate = _Gate(senders, self._clock() + timeout) if senders > 1 else None
 
-    def _through_gate(self) -> None:
+    def _through_gate(self) -> bool:
+        """Wait at the gate, if one is set; True once it has opened for this sender."""
         with self._lock:
             gate = self._gate
             if gate is None:
-                return
+                return False
             gate.waiting += 1
             if gate.waiting >= gate.size:
                 gate.open.set()
@@ -208,15 +210,29 @@ class RateLimiter:
             if self._gate is gate:
                 self._gate = None
                 gate.open.set()
+        return True
 
     def acquire(self) -> float:
         """Wait for a slot; returns the time it was granted (pass it to `sent_at`).
 
-        One sender at a time watches the clock for the next slot; the others wait their turn
-        without waking. Were they all to sleep until the same next slot, every slot would wake
-        the whole pack, and the senders' wake-ups would delay the sends they are pacing."""
-        self._through_gate()
-        with self._turn:
+        Each waiting sender sleeps until the slot its place in line will get: the k-th waiter's
+        is the one the k-th oldest send in the window frees. Senders then wake one by one at
+        their own slots, as fast as the window frees them, without waking the others. (Handing
+        one "next in line" turn from sender to sender took a thread switch per grant, ~1 ms
+        under a burst: slower than the first burst had sent, so every window fell further
+        behind its slots.)
+
+        Senders let through the start gate take a free slot at once."""
+        if self._through_gate():
+            with self._lock:
+                now = self._clock()
+                if self._wait(now) <= 0:
+                    self._sent.append(now)
+                    return now
+        me = object()
+        with self._lock:
+            self._waiters.append(me)
+        try:
             while True:
                 with self._lock:
                     now = self._clock()
@@ -224,7 +240,24 @@ class RateLimiter:
                     if wait <= 0:
                         self._sent.append(now)
                         return now
-                self._sleep(max(wait, 0.001))
+                    wait = max(wait, self._slot(self._waiters.index(me)) - now)
+                # To the slot, not a millisecond past it: a burst's slots are a millisecond
+                # apart, and a late grant here is a later slot in every window after.
+                self._sleep(max(wait, 0.0001))
+        finally:
+            with self._lock:
+                self._waiters.remove(me)
+
+    def _slot(self, place: int) -> float:
+        """When the sender `place` waiters from the front can expect its slot (under the lock;
+        `_wait` has the final word)."""
+        horizon = self.interval + self.pad
+        index = len(self._sent) + place - self.max_requests
+        if index < 0:
+            return 0.0  # the window is not full
+        if index < len(self._sent):
+            return self._sent[index] + horizon
+        return self._sent[-1] + horizon  # a window or more of waiters ahead: look again then
 
     def sent_at(self, granted: float, sent: float) -> None:
         """The request granted at `granted` finished leaving at `sent`: count its slot from

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -403,6 +404,34 @@ def test_rate_limiter_counts_a_slot_from_when_its_bytes_left() -> None:
     assert third == pytest.approx(1.0 + limiter.pad)
     fourth = limiter.acquire()  # may not follow until the late one has left the window
     assert fourth == pytest.approx(1.05 + limiter.pad)
+
+
+@pytest.mark.parametrize("gate", [False, True], ids=["no-gate", "start-gate"])
+def test_rate_limiter_keeps_the_window_with_many_senders_waiting(gate: bool) -> None:
+    """Senders that each sleep to their own place's slot, through the start gate or not,
+    never put more than the limit in any window, and every one is served."""
+    limiter = RateLimiter(4, 0.2)
+    if gate:
+        limiter.start_together(6, timeout=1.0)
+    grants: list[float] = []
+    lock = threading.Lock()
+
+    def sender() -> None:
+        for _ in range(2):
+            granted = limiter.acquire()
+            with lock:
+                grants.append(granted)
+
+    threads = [threading.Thread(target=sender) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert len(grants) == 12
+    grants.sort()
+    for first, fifth in zip(grants, grants[4:], strict=False):
+        assert fifth - first >= 0.2 + limiter.pad - 1e-6
+    assert limiter._waiters == []
 
 
 class _RecordingLimiter(RateLimiter):
