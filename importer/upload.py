@@ -464,6 +464,9 @@ class Uploader:
             return a.record_id
 
         def key_value(a: Action) -> Any:
+            return a.row.key_value
+
+        def key_normalised(a: Action) -> Any:
             return normalise(a.row.key_value) if a.row.key_value is not None else None
 
         strategies: list[tuple[Callable[[Action], Any], Callable[[dict[str, Any]], Any]]] = [
@@ -471,20 +474,27 @@ class Uploader:
             (record, lambda r: str(r["id"])),
         ]
         if key:
+            # The value as sent first (HubSpot returns it so, and it costs nothing to compare),
+            # then as HubSpot may have normalised it: `normalise` parses numbers and dates,
+            # which for a burst's answers was most of the time spent matching.
+            strategies.append((key_value, lambda r: (r.get("properties") or {}).get(key)))
             strategies.append(
-                (key_value, lambda r: normalise((r.get("properties") or {}).get(key, "")))
+                (key_normalised, lambda r: normalise((r.get("properties") or {}).get(key, "")))
             )
         for row_side, result_side in strategies:
             if not rest:
                 break  # HubSpot echoes trace ids: usually the first strategy pairs them all
+            sides = [result_side(result) for result in rest]
+            if all(side is None for side in sides):
+                continue  # e.g. no trace ids echoed: not worth indexing the rows by theirs
             candidates: dict[Any, list[Action]] = defaultdict(list)
             for a in pending:
                 value = row_side(a)
                 if value is not None and a.row.row not in matched:
                     candidates[value].append(a)
             still = []
-            for result in rest:
-                hits = candidates.get(result_side(result))
+            for result, side in zip(rest, sides, strict=True):
+                hits = candidates.get(side)
                 if hits:
                     matched[hits.pop(0).row.row] = result
                 else:
