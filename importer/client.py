@@ -253,8 +253,8 @@ class RateLimiter:
         `_wait` has the final word)."""
         horizon = self.interval + self.pad
         index = len(self._sent) + place - self.max_requests
-        if index < 0:
-            return 0.0  # the window is not full
+        if index < 0 or not self._sent:
+            return 0.0  # the window is not full (a pause, if any, is `_wait`'s to keep)
         if index < len(self._sent):
             return self._sent[index] + horizon
         return self._sent[-1] + horizon  # a window or more of waiters ahead: look again then

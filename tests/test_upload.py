@@ -546,3 +546,27 @@ def test_statuses_are_the_documented_ones() -> None:
         "would_create",
         "would_update",
     ]
+
+
+def test_rate_limiter_with_more_waiters_than_the_limit_during_a_pause() -> None:
+    """More senders than the window holds, all waiting out a pause with nothing sent yet:
+    each still finds its wake-up time, and the window holds."""
+    limiter = RateLimiter(2, 0.2)
+    limiter.pause(0.05)
+    grants: list[float] = []
+    lock = threading.Lock()
+
+    def sender() -> None:
+        granted = limiter.acquire()
+        with lock:
+            grants.append(granted)
+
+    threads = [threading.Thread(target=sender) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert len(grants) == 5
+    grants.sort()
+    for first, third in zip(grants, grants[2:], strict=False):
+        assert third - first >= 0.2 + limiter.pad - 1e-6
