@@ -196,12 +196,11 @@ class RateLimiter:
         with self._lock:
             self._gate = _Gate(senders, self._clock() + timeout) if senders > 1 else None
 
-    def _through_gate(self) -> bool:
-        """Wait at the gate, if one is set; True once it has opened for this sender."""
+    def _through_gate(self) -> None:
         with self._lock:
             gate = self._gate
             if gate is None:
-                return False
+                return
             gate.waiting += 1
             if gate.waiting >= gate.size:
                 gate.open.set()
@@ -210,7 +209,6 @@ class RateLimiter:
             if self._gate is gate:
                 self._gate = None
                 gate.open.set()
-        return True
 
     def acquire(self) -> float:
         """Wait for a slot; returns the time it was granted (pass it to `sent_at`).
@@ -220,15 +218,9 @@ class RateLimiter:
         their own slots, as fast as the window frees them, without waking the others. (Handing
         one "next in line" turn from sender to sender took a thread switch per grant, ~1 ms
         under a burst: slower than the first burst had sent, so every window fell further
-        behind its slots.)
-
-        Senders let through the start gate take a free slot at once."""
-        if self._through_gate():
-            with self._lock:
-                now = self._clock()
-                if self._wait(now) <= 0:
-                    self._sent.append(now)
-                    return now
+        behind its slots.) Senders let through the start gate take their free slots at once
+        the same way, none waiting for another."""
+        self._through_gate()
         me = object()
         with self._lock:
             self._waiters.append(me)
