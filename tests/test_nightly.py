@@ -161,31 +161,34 @@ def test_update_mode_touches_only_existing_records(
 
 
 def test_two_runs_at_once_one_exits_3(make_sandbox: Callable[..., Sandbox], tmp_path: Path) -> None:
-    box = make_sandbox(latency=0.05)
+    # 30 batches at 5 per second: the first run holds the lock for about 6 s after its first
+    # batch, long enough for the second to start and find it held, however fast the uploader.
+    box = make_sandbox(latency=0.05, rate_limit=5, rate_interval_ms=1000)
     mapping = write_mapping(tmp_path / "m.yaml", MAPPING)
     data = catalogue(tmp_path / "c.csv", 300)
     state = tmp_path / "state"
     env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "importer",
-                *cli_args(data, mapping, box, state, tmp_path / f"{n}.xlsx", "--batch-size", "10"),
-            ],
+
+    def start(n: int) -> subprocess.Popen[str]:
+        args = cli_args(data, mapping, box, state, tmp_path / f"{n}.xlsx", "--batch-size", "10")
+        return subprocess.Popen(
+            [sys.executable, "-m", "importer", *args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for n in range(2)
-    ]
-    outputs = [p.communicate(timeout=120) for p in procs]
-    codes = sorted(p.returncode for p in procs)
-    assert codes == [0, 3], outputs
-    loser = outputs[[p.returncode for p in procs].index(3)]
-    assert "another import is running against this portal and object type (pid" in loser[1]
+
+    first = start(0)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and first.poll() is None:
+        if any(r.path.endswith("/batch/create") for r in box.received):
+            break
+        time.sleep(0.02)
+    second = start(1)
+    outputs = [p.communicate(timeout=120) for p in (first, second)]
+    assert (first.returncode, second.returncode) == (0, 3), outputs
+    assert "another import is running against this portal and object type (pid" in outputs[1][1]
     assert skus(box) == Counter({f"{i:05d}": 1 for i in range(300)})
 
 
