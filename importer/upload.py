@@ -204,9 +204,17 @@ class Uploader:
                     work(job)
             else:
                 self.client.limiter.start_together(min(senders, len(batches)))
-                with ThreadPoolExecutor(senders, thread_name_prefix="upload") as pool:
+                pool = ThreadPoolExecutor(senders, thread_name_prefix="upload")
+                try:
                     for _ in pool.map(work, batches):
                         pass
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)  # let in-flight batches settle
+                    raise
+                # Every batch is settled; the idle senders exit on their own. Waiting for them
+                # took 75 to 330 ms: each of 50 threads wakes and exits in turn, a GIL
+                # switch interval apiece.
+                pool.shutdown(wait=False)
         finally:
             if collecting:
                 gc.enable()
