@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import logging
 import random
 import threading
@@ -39,6 +40,8 @@ RETRY_STATUSES = frozenset({423, 477, 500, 502, 503, 504, 520, 521, 522, 524})
 DEFAULT_TIMEOUT = (10.0, 120.0)  # connect, read (seconds)
 DEFAULT_RATE_LIMIT = 100  # Free/Starter; learned from X-HubSpot-RateLimit-Max after a reply
 LOCKED_MIN_WAIT = 2.0
+MAX_TEMPLATES = 32
+"""Prepared request templates kept per client (one per URL: the batch endpoints)."""
 MAX_SENDERS = 64  # concurrent requests at most (a 190-request window bursts in ~3 rounds)
 
 
@@ -404,6 +407,11 @@ class HubSpotClient:
             self.base_url, {}, None, None, None
         )
         self.session.trust_env = False
+        # HubSpot's API authenticates by the token alone: cookies it sets (its CDN's bot
+        # management) are neither kept nor sent back, so every request to a URL is the same
+        # but for its body, and is copied from one prepared once (see `_prepare`).
+        self.session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        self._templates: dict[tuple[str, str], requests.PreparedRequest] = {}
         self.requests_sent = 0
         self.rate_limited = 0
 
@@ -425,7 +433,7 @@ class HubSpotClient:
             # Prepared (headers, cookies, auth merged) before the slot too: under a burst the
             # senders take their slots one after another, and what each does between its grant
             # and its bytes leaving spreads the burst, and so every later window.
-            prepared = self.session.prepare_request(requests.Request(method, url, data=data))
+            prepared = self._prepare(method, url, data)
             granted = self.limiter.acquire()
             _SEND.on_sent = lambda sent, granted=granted: self.limiter.sent_at(granted, sent)
             try:
@@ -473,6 +481,22 @@ class HubSpotClient:
             f"gave up after {self.retry.max_attempts} attempt"
             f"{'s' if self.retry.max_attempts != 1 else ''}: {last}. Try again later."
         )
+
+    def _prepare(self, method: str, url: str, data: bytes | None) -> requests.PreparedRequest:
+        """The request as `Session.prepare_request` makes it, copied from a template per URL:
+        preparing anew (merging the session's headers, cookies and hooks, parsing the URL)
+        cost 0.3 ms a request, a quarter of the client's HTTP time."""
+        key = (method, url)
+        template = self._templates.get(key)
+        if template is None:
+            template = self.session.prepare_request(requests.Request(method, url))
+            if len(self._templates) < MAX_TEMPLATES:  # record ids in paths: keep a few only
+                self._templates[key] = template
+        prepared = template.copy()
+        if data is not None:
+            prepared.body = data
+            prepared.headers["Content-Length"] = str(len(data))
+        return prepared
 
     def _backoff(self, attempt: int, why: str, at_least: float | None = None) -> None:
         if attempt >= self.retry.max_attempts:

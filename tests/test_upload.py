@@ -476,6 +476,26 @@ def test_each_request_reports_when_its_bytes_were_written(sandbox: Sandbox) -> N
     assert all(g <= t for g, t in limiter.corrected)
 
 
+def test_requests_to_one_url_carry_their_own_body_and_no_cookie(sandbox: Sandbox) -> None:
+    # HubSpot's CDN sets cookies; the token alone authenticates, so none is sent back.
+    sandbox.inject(Fault(status=503, headers={"Set-Cookie": "__cf_bm=abc; Path=/; HttpOnly"}))
+    client = HubSpotClient(token=TOKEN, base_url=sandbox.url, retry=FAST)
+    path = "/crm/v3/objects/products/batch/create"
+    first = {"inputs": [{"properties": {"name": "first"}}]}
+    second = {"inputs": [{"properties": {"name": "a longer second name"}}, {"properties": {}}]}
+    assert client.request("POST", path, first).status == 201  # after one 503
+    assert client.request("POST", path, second).status == 201
+    assert client.request("GET", "/crm/v3/properties/products").status == 200
+    client.close()
+    posts = [r for r in sandbox.received if r.method == "POST"]
+    assert [r.body for r in posts] == [first, first, second]
+    assert [int(r.headers["Content-Length"]) for r in posts] == [len(r.raw) for r in posts]
+    assert all(r.headers["Authorization"] == f"Bearer {TOKEN}" for r in sandbox.received)
+    assert not any("Cookie" in r.headers for r in sandbox.received)
+    get = sandbox.received[-1]
+    assert (get.method, get.raw, get.headers.get("Content-Length")) == ("GET", b"", None)
+
+
 def test_https_and_proxied_connections_report_their_write_time_too() -> None:
     client = HubSpotClient(token=TOKEN, base_url="https://api.hubapi.com")
     adapter = client.session.get_adapter("https://api.hubapi.com")
