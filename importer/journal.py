@@ -118,9 +118,16 @@ class Outcome(StrEnum):
 
     @property
     def row_state(self) -> RowState | None:
-        if self in (Outcome.CREATED, Outcome.UPDATED, Outcome.FOUND):
-            return RowState.SYNCED
-        return RowState.UNCERTAIN if self is Outcome.UNCERTAIN else None
+        return _ROW_STATES.get(self)
+
+
+_ROW_STATES = {
+    Outcome.CREATED: RowState.SYNCED,
+    Outcome.UPDATED: RowState.SYNCED,
+    Outcome.FOUND: RowState.SYNCED,
+    Outcome.UNCERTAIN: RowState.UNCERTAIN,
+}
+"""What the journal remembers of a row after each outcome (nothing after the others)."""
 
 
 class BatchState(StrEnum):
@@ -184,7 +191,7 @@ def _items(rows: Iterable[tuple[BatchRow, Outcome | None, str | None]]) -> str:
                 r.sent_hash,
                 r.record_id,
                 r.source_row,
-                outcome.value if outcome is not None else None,
+                outcome,  # a StrEnum (or None): orjson writes its value
                 hubspot_id,
             ]
             for r, outcome, hubspot_id in rows
@@ -577,9 +584,9 @@ class Journal:
     ) -> None:
         """Record each row's outcome and close the batch, in one transaction."""
         remembered = [
-            [row.row_key, state.value, hubspot_id, row.sent_hash]
+            [row.row_key, state, hubspot_id, row.sent_hash]
             for row, outcome, hubspot_id in outcomes
-            if (state := outcome.row_state) is not None
+            if (state := _ROW_STATES.get(outcome)) is not None
         ]
         self._grouped(_Settled(batch_id, run_id, _items(outcomes), remembered))
 

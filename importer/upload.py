@@ -232,15 +232,15 @@ class Uploader:
                     )
         return report
 
-    def _body(self, action: Action, operation: Operation) -> dict[str, Any]:
+    def _body(self, action: Action, operation: Operation, trace: str) -> dict[str, Any]:
         r = action.row
         if operation is Operation.CREATE:
             return {
                 "properties": r.properties,
                 "associations": r.associations,
-                "objectWriteTraceId": r.trace_id,
+                "objectWriteTraceId": trace,
             }
-        body: dict[str, Any] = {"properties": r.properties, "objectWriteTraceId": r.trace_id}
+        body: dict[str, Any] = {"properties": r.properties, "objectWriteTraceId": trace}
         if operation is Operation.UPDATE and action.record_id:
             body["id"] = action.record_id
         else:
@@ -266,7 +266,12 @@ class Uploader:
             reply = self.client.request(
                 "POST",
                 f"{self.base}/{operation.value}",
-                {"inputs": [self._body(a, operation) for a in batch]},
+                {
+                    "inputs": [
+                        self._body(a, operation, r.trace_id)
+                        for a, r in zip(batch, rows, strict=True)
+                    ]
+                },
             )
         except UncertainDelivery as exc:
             self._lost_answer(batch, operation, batch_id, rows, report, tries, str(exc))
