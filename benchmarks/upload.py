@@ -7,6 +7,8 @@
 With at most M requests in any window of W seconds and a request latency of L, N requests
 cannot all finish before (ceil(N/M) - 1) * W + L. Each run sends N = windows * M batch/create
 requests of 100 records to a sandbox on 127.0.0.1 configured with that limit and latency.
+The scaled shape runs three times and is judged by the median (--runs): on a shared virtual
+machine one run can land in a burst of stolen CPU time, which the steal % column shows.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -214,8 +217,17 @@ def main() -> int:
         default=None,
         help="windows of requests per run (default: 5 at the real shape, 10 at the scaled one)",
     )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help="importer runs per shape, judged by their median (default: 1 at the real shape, "
+        "3 at the scaled one)",
+    )
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
     args = parser.parse_args()
+    if args.runs is not None and args.runs < 1:
+        parser.error("--runs must be at least 1")
     # The issue asks for at least 5 windows so the steady state dominates. At the scaled
     # shape a window is 1 s, and the fixed costs (preparing the first burst, the last
     # answers) weigh 10x more against it than against HubSpot's 10 s windows: 10 windows.
@@ -241,12 +253,14 @@ def main() -> int:
     worst = 0.0
     failures = []
     for shape in shapes:
-        ours_s, ours_429, ours_made, ours_steal = ours(shape, args.concurrency)
+        count = args.runs or (1 if shape.window >= 10 else 3)
+        runs = [ours(shape, args.concurrency) for _ in range(count)]
         seq_s, seq_429, seq_made, seq_steal = sequential(shape)
-        for sender, seconds, limited, made, steal in (
-            ("importer", ours_s, ours_429, ours_made, ours_steal),
+        lines = [(f"importer{f' {n}' if count > 1 else ''}", *run) for n, run in enumerate(runs, 1)]
+        for sender, seconds, limited, made, steal in [
+            *lines,
             ("sequential", seq_s, seq_429, seq_made, seq_steal),
-        ):
+        ]:
             share = 100 * limited / (shape.requests + limited)
             stolen_pct = f"{100 * steal:>7.1f}" if steal is not None else f"{'-':>7}"
             print(
@@ -254,25 +268,35 @@ def main() -> int:
                 f"{made / seconds:>9.0f} {shape.bound:>8.2f} {seconds / shape.bound:>7.3f} "
                 f"{limited:>5} {share:>6.2f} {stolen_pct}"
             )
+        # Steal time comes and goes within minutes on a shared virtual machine: one run can
+        # land in a burst of it. The median of a few runs is the shape's figure.
+        ours_s = statistics.median(seconds for seconds, *_ in runs)
+        ours_429 = sum(limited for _, limited, *_ in runs)
         speedup = seq_s / ours_s
+        if count > 1:
+            print(
+                f"{'':28} median of {count} runs: {ours_s:.2f} s, "
+                f"{ours_s / shape.bound:.3f}x the bound"
+            )
         print(f"{'':28} importer is {speedup:.1f}x the sequential loop")
         worst = max(worst, ours_s / shape.bound)
         if ours_s > 1.05 * shape.bound:
             failures.append(f"{shape.name}: {ours_s / shape.bound:.3f}x the bound (target 1.05)")
-        if 100 * ours_429 / shape.requests > 1:
-            failures.append(f"{shape.name}: {ours_429} 429s (target at most 1%)")
+        if 100 * ours_429 / (count * shape.requests) > 1:
+            failures.append(f"{shape.name}: {ours_429} 429s in {count} runs (target at most 1%)")
         if speedup < 2:
             failures.append(f"{shape.name}: {speedup:.1f}x the sequential loop (target 2x)")
-        if ours_made != shape.requests * BATCH:
-            failures.append(
-                f"{shape.name}: {ours_made} records created, not {shape.requests * BATCH}"
-            )
+        for _, _, made, _ in runs:
+            if made != shape.requests * BATCH:
+                failures.append(
+                    f"{shape.name}: {made} records created, not {shape.requests * BATCH}"
+                )
     print(
         "\nsteal %: CPU time the hypervisor took from this machine during the run (from "
         "/proc/stat); the pacing figures suffer with it."
     )
     print(
-        f"\nworst: {worst:.3f}x the bound; targets "
+        f"\nworst (median per shape): {worst:.3f}x the bound; targets "
         + ("met" if not failures else "MISSED: " + "; ".join(failures))
     )
     return 1 if failures and args.strict else 0
