@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from importer.client import (
     classify,
     error_message,
 )
+from importer.plan import Operation
 from importer.sandbox import Fault, Sandbox
+from importer.upload import _in_parallel
 
 from .conftest import TOKEN, creates, read_sheet, write_csv, write_mapping
 
@@ -370,6 +373,41 @@ def test_classify(status: int, verdict: Verdict) -> None:
 )
 def test_error_message(body: dict[str, Any], message: str) -> None:
     assert error_message(body, 400) == message
+
+
+def test_senders_run_every_batch_once_and_are_gone_when_the_upload_returns() -> None:
+    jobs = [(Operation.CREATE, [i]) for i in range(40)]
+    done: list[int] = []
+    names: set[str] = set()
+
+    def work(job: tuple[Operation, list[int]]) -> None:
+        time.sleep(0.002)
+        names.add(threading.current_thread().name)
+        done.append(job[1][0])
+
+    _in_parallel(work, jobs, 8, threading.Event())
+    assert sorted(done) == list(range(40))
+    assert len(names) > 1
+    assert not [t for t in threading.enumerate() if t.name.startswith("upload-")]
+
+
+def test_a_sender_error_stops_the_rest_and_is_raised_once_all_have_ended() -> None:
+    jobs = [(Operation.CREATE, [i]) for i in range(100)]
+    started: list[int] = []
+
+    def work(job: tuple[Operation, list[int]]) -> None:
+        started.append(job[1][0])
+        if job[1][0] == 3:
+            raise ValueError("batch 3 broke")
+        time.sleep(0.01)
+
+    stop = threading.Event()
+    with pytest.raises(ValueError, match="batch 3 broke"):
+        _in_parallel(work, jobs, 4, stop)
+    assert stop.is_set()
+    assert 3 in started
+    assert len(started) < 50  # the rest were never taken (each takes 10 ms; 4 senders)
+    assert not [t for t in threading.enumerate() if t.name.startswith("upload-")]
 
 
 def test_rate_limiter_bursts_to_the_limit_and_keeps_the_rolling_window() -> None:
