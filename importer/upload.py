@@ -86,13 +86,12 @@ def _in_parallel(
     with one; returns once every thread has finished, raising the first error any raised.
 
     Each thread ends as soon as no job is left, while the others still wait for their last
-    answers, so nothing is left to wait for once the last batch settles. A thread pool's idle
-    workers, shut down after the last batch, woke and exited one at a time: 75 to 330 ms on
-    a busy machine. Not waiting for them at all let them exit while the run went on with the
-    garbage collector back on, and twice in nine runs of the test suite under load the
-    process died of a segmentation fault just after an upload returned. Here every sender
-    has exited before this returns. On an interrupt, `stop` keeps the rest from being sent,
-    and the batches in flight settle before it propagates."""
+    answers, so nothing is left to wait for once the last batch settles. (A thread pool's
+    idle workers, shut down after the last batch, woke and exited one at a time: 75 to 330 ms
+    on a busy machine. Left to exit on their own while the run went on, the test suite under
+    load twice died of a segmentation fault just after an upload returned: every sender is
+    joined here.) On an interrupt, `stop` keeps the rest from being sent, and the batches in
+    flight settle before it propagates."""
     queue = iter(jobs)
     taking = threading.Lock()
     failures: list[BaseException] = []
