@@ -116,10 +116,6 @@ class Outcome(StrEnum):
     FAILED = "failed"  # HubSpot refused it: nothing to remember
     LOST = "lost"  # not carried out (or not known to be): the next plan sends it again
 
-    @property
-    def row_state(self) -> RowState | None:
-        return _ROW_STATES.get(self)
-
 
 _ROW_STATES = {
     Outcome.CREATED: RowState.SYNCED,
