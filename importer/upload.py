@@ -238,7 +238,10 @@ class Uploader:
             with lock:
                 self.on_progress(len(batch))
 
-        senders = self.concurrency or min(MAX_SENDERS, max(8, self.client.limiter.max_requests))
+        senders = min(
+            self.concurrency or min(MAX_SENDERS, max(8, self.client.limiter.max_requests)),
+            len(batches),
+        )
         # No cyclic collection while batches are sent. Each full collection rescans what
         # exists (the plan, the rows, the results so far) and stalls every sender for 10 to
         # 200 ms, which the rolling window then carries into every later window. Sending makes
@@ -246,12 +249,12 @@ class Uploader:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            if senders == 1 or len(batches) <= 1:
+            if senders <= 1:
                 for job in batches:
                     work(job)
             else:
-                self.client.limiter.start_together(min(senders, len(batches)))
-                _in_parallel(work, batches, min(senders, len(batches)), stop)
+                self.client.limiter.start_together(senders)
+                _in_parallel(work, batches, senders, stop)
         finally:
             if collecting:
                 gc.enable()
