@@ -30,11 +30,20 @@ from ._text import use_system_allocator
 from .client import DEFAULT_TIMEOUT, HubSpotClient, RetryPolicy
 from .draft import draft_mapping
 from .history import list_runs, plan_undo, undo_run
-from .hubspot import DEFAULT_BASE_URL, MAX_BATCH_INPUTS, canonical_object_type
+from .hubspot import (
+    API_VERSION_ENV,
+    DEFAULT_API_VERSION,
+    DEFAULT_BASE_URL,
+    LEGACY_API,
+    MAX_BATCH_INPUTS,
+    ApiPaths,
+    canonical_object_type,
+)
 from .journal import LockHeld, default_state_dir
 from .load import load_table
 from .mapping import SyncMode
 from .outcome import GOOD_STATUSES
+from .reconcile import DEFAULT_SEARCH_SETTLE
 from .run import RunOptions, RunResult, run_import
 from .schema import read_schema
 from .upload import DEFAULT_CONCURRENCY
@@ -101,6 +110,22 @@ def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
+def _api_version(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        return ApiPaths(value).version
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+API_VERSION_OPTION = click.option(
+    "--api-version",
+    envvar=API_VERSION_ENV,
+    default=DEFAULT_API_VERSION,
+    show_default=True,
+    callback=_api_version,
+    help=f"HubSpot API version: a date version (YYYY-MM) for the date-based paths, or "
+    f"'{LEGACY_API}' for the numbered /crm/v3 and /crm/v4 paths (env {API_VERSION_ENV}).",
+)
 TARGET_OPTIONS = _options(
     click.option(
         "--base-url",
@@ -109,6 +134,7 @@ TARGET_OPTIONS = _options(
         show_default=True,
         help="HubSpot API base URL (env HUBSPOT_BASE_URL).",
     ),
+    API_VERSION_OPTION,
     click.option(
         "--sandbox",
         is_flag=True,
@@ -186,6 +212,15 @@ IMPORT_OPTIONS = _options(
         default=DEFAULT_TIMEOUT[1],
         show_default=True,
         help="Seconds to wait for HubSpot's answer to one request.",
+    ),
+    click.option(
+        "--search-settle",
+        type=click.FloatRange(0),
+        default=DEFAULT_SEARCH_SETTLE,
+        show_default=True,
+        help="Seconds HubSpot's search may lag a write. After a lost answer, a record looked "
+        "up by a key without unique values is searched for only once the write is this old, "
+        "so that 'not found' means it was not created.",
     ),
     TARGET_OPTIONS,
 )
@@ -288,6 +323,7 @@ def init(
     sheet: str | None,
     encoding: str | None,
     base_url: str,
+    api_version: str,
     sandbox: bool,
     log_file: Path | None,
     verbose: bool,
@@ -302,7 +338,9 @@ def init(
         )
         table = load_table(input_file, sheet=sheet, encoding=encoding)
         client = stack.enter_context(
-            contextlib.closing(HubSpotClient(token=token, base_url=base_url))
+            contextlib.closing(
+                HubSpotClient(token=token, base_url=base_url, api_version=api_version)
+            )
         )
         schema = read_schema(client, canonical_object_type(object_type))
         where = str(input_file) + (f" (sheet {table.sheet})" if table.sheet else "")
@@ -370,7 +408,9 @@ def _execute(
     summary_json: Path | None,
     timeout: float,
     max_attempts: int,
+    search_settle: float,
     base_url: str,
+    api_version: str,
     sandbox: bool,
     log_file: Path | None,
     verbose: bool,
@@ -394,6 +434,8 @@ def _execute(
             encoding=encoding,
             out=out,
             base_url=base_url,
+            api_version=api_version,
+            search_settle=search_settle,
             batch_size=batch_size,
             mode=SyncMode(mode) if mode else None,
             state_dir=state_dir,
@@ -665,7 +707,10 @@ def show(run_id: str, state_dir: Path | None) -> int:
     envvar="HUBSPOT_BASE_URL",
     help="HubSpot API base URL. Default: the one the run used.",
 )
-def undo(run_id: str, state_dir: Path | None, yes: bool, base_url: str | None) -> int:
+@API_VERSION_OPTION
+def undo(
+    run_id: str, state_dir: Path | None, yes: bool, base_url: str | None, api_version: str
+) -> int:
     """Archive the records RUN created; records it updated are listed but not touched."""
     plan = plan_undo(state_dir or default_state_dir(), run_id)
     r = plan.run
@@ -700,7 +745,7 @@ def undo(run_id: str, state_dir: Path | None, yes: bool, base_url: str | None) -
             click.echo("Nothing was archived.")
             return EXIT_OK
     token = os.environ.get(TOKEN_ENV, "")
-    client = HubSpotClient(token=token, base_url=target)
+    client = HubSpotClient(token=token, base_url=target, api_version=api_version)
     try:
         archived = undo_run(plan, client)
     finally:

@@ -20,7 +20,13 @@ from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ._errors import AuthError, HubSpotUnavailable, RateLimitStop
-from .hubspot import DEFAULT_BASE_URL, RATE_LIMIT_INTERVAL_MS
+from .hubspot import (
+    DEFAULT_API_VERSION,
+    DEFAULT_BASE_URL,
+    RATE_LIMIT_INTERVAL_MS,
+    SEARCH_RATE_PER_SECOND,
+    ApiPaths,
+)
 
 __all__ = [
     "MAX_SENDERS",
@@ -32,11 +38,15 @@ __all__ = [
     "Verdict",
     "classify",
     "error_message",
+    "route_missing",
 ]
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({423, 477, 500, 502, 503, 504, 520, 521, 522, 524})
+NOT_PROCESSED_STATUSES = frozenset({423, 477})
+"""Retryable answers that say the request was not carried out. A 5xx says nothing of the
+kind: HubSpot's gateway may time out (502, 504, 524) while the write goes through."""
 DEFAULT_TIMEOUT = (10.0, 120.0)  # connect, read (seconds)
 DEFAULT_RATE_LIMIT = 100  # Free/Starter; learned from X-HubSpot-RateLimit-Max after a reply
 LOCKED_MIN_WAIT = 2.0
@@ -71,7 +81,8 @@ def classify(status: int) -> Verdict:
 
 
 class UncertainDelivery(Exception):
-    """The request may have reached HubSpot but no answer came back (timeout, reset)."""
+    """The request may have reached HubSpot but no answer came back (timeout, reset), or
+    HubSpot answered a 5xx to a write that must not be sent again blind."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -351,6 +362,17 @@ def error_message(body: dict[str, Any], status: int) -> str:
     return message
 
 
+def route_missing(reply: Reply) -> bool:
+    """A 404 about the path itself (an API version or endpoint HubSpot does not serve), not
+    about a record or an object type."""
+    if reply.status != 404:
+        return False
+    message = str(reply.body.get("message") or "")
+    return reply.body.get("category") != "OBJECT_NOT_FOUND" and (
+        "Unable to infer object type" not in message
+    )
+
+
 def _int_header(headers: Any, name: str) -> int | None:
     value = headers.get(name)
     try:
@@ -367,6 +389,7 @@ class HubSpotClient:
         *,
         token: str,
         base_url: str = DEFAULT_BASE_URL,
+        api_version: str = DEFAULT_API_VERSION,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
@@ -379,9 +402,13 @@ class HubSpotClient:
                 "no access token: set HUBSPOT_ACCESS_TOKEN to your private app's token."
             )
         self.base_url = base_url.rstrip("/")
+        self.paths = ApiPaths(api_version)
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.limiter = limiter or RateLimiter(sleep=sleep)
+        # Search is limited per token per second, apart from the rolling window; paced a
+        # little under its limit, as other apps' searches with the same token count too.
+        self.search_limiter = RateLimiter(max(1, SEARCH_RATE_PER_SECOND - 1), 1.0, sleep=sleep)
         self._sleep = sleep
         self._rng = random.Random(seed)
         if session is None:
@@ -418,12 +445,24 @@ class HubSpotClient:
     def close(self) -> None:
         self.session.close()
 
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Reply:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        resend_after_5xx: bool = True,
+        limiter: RateLimiter | None = None,
+    ) -> Reply:
         """Send one request, retrying 429/423/5xx and refused connections.
 
         Raises AuthError (401/403), RateLimitStop (daily limit), HubSpotUnavailable (retries
-        spent) and UncertainDelivery (sent, but no answer: the caller must reconcile).
+        spent) and UncertainDelivery (sent, but no answer: the caller must reconcile). With
+        `resend_after_5xx=False` (creates), a 5xx is an UncertainDelivery too: the write may
+        have been committed, and sent again it would be a second record. `limiter` paces
+        this request instead of the rolling window's (search has a limit of its own).
         """
+        limiter = limiter or self.limiter
         url = f"{self.base_url}{path}"
         # Serialised before a slot is taken, so the slot's time is when the bytes leave; by
         # orjson, a tenth of json's time, which a burst of senders spends holding the GIL.
@@ -434,8 +473,8 @@ class HubSpotClient:
             # senders take their slots one after another, and what each does between its grant
             # and its bytes leaving spreads the burst, and so every later window.
             prepared = self._prepare(method, url, data)
-            granted = self.limiter.acquire()
-            _SEND.on_sent = lambda sent, granted=granted: self.limiter.sent_at(granted, sent)
+            granted = limiter.acquire()
+            _SEND.on_sent = lambda sent, granted=granted: limiter.sent_at(granted, sent)
             try:
                 self.requests_sent += 1
                 response = self.session.send(prepared, timeout=self.timeout, **self._transport)
@@ -445,13 +484,13 @@ class HubSpotClient:
                         f"the connection broke before HubSpot answered ({type(exc).__name__})"
                     ) from None
                 last = f"cannot connect to {self.base_url} ({_reason(exc)})"
-                self._backoff(attempt, last)
+                self.backoff(attempt, last)
                 continue
             except requests.exceptions.Timeout:
                 raise UncertainDelivery(
                     f"HubSpot did not answer within {self.timeout[1]:.0f} s"
                 ) from None
-            reply = self._reply(response, granted)
+            reply = self._reply(response, granted, limiter)
             if reply.verdict is Verdict.AUTH:
                 raise AuthError(_auth_message(reply), status=reply.status)
             if reply.verdict is Verdict.RATE_LIMITED:
@@ -464,17 +503,21 @@ class HubSpotClient:
                     )
                 wait = _retry_after(response)
                 if wait is None:
-                    wait = self.limiter.rate_limited()
+                    wait = limiter.rate_limited()
                 last = f"rate limited (429 {reply.body.get('policyName', '')})".strip()
                 log.warning("%s; waiting %.1f s (attempt %d)", last, wait, attempt)
-                self.limiter.pause(wait)
+                limiter.pause(wait)
                 continue
             if reply.verdict is Verdict.RETRY:
                 last = f"HTTP {reply.status}: {error_message(reply.body, reply.status)}"
+                if not resend_after_5xx and reply.status not in NOT_PROCESSED_STATUSES:
+                    raise UncertainDelivery(
+                        f"HubSpot answered {reply.status} (the write may have been carried out)"
+                    )
                 floor = _retry_after(response)
                 if reply.status == 423:
                     floor = max(floor or 0.0, LOCKED_MIN_WAIT)
-                self._backoff(attempt, last, at_least=floor)
+                self.backoff(attempt, last, at_least=floor)
                 continue
             return reply
         raise HubSpotUnavailable(
@@ -498,7 +541,8 @@ class HubSpotClient:
             prepared.headers["Content-Length"] = str(len(data))
         return prepared
 
-    def _backoff(self, attempt: int, why: str, at_least: float | None = None) -> None:
+    def backoff(self, attempt: int, why: str, at_least: float | None = None) -> None:
+        """Wait before attempt `attempt + 1` (exponentially longer each time, with jitter)."""
         if attempt >= self.retry.max_attempts:
             return
         delay = max(self.retry.delay(attempt, self._rng), at_least or 0.0)
@@ -511,13 +555,20 @@ class HubSpotClient:
         )
         self._sleep(delay)
 
-    def _reply(self, response: requests.Response, granted: float | None = None) -> Reply:
+    def _reply(
+        self,
+        response: requests.Response,
+        granted: float | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> Reply:
         headers = response.headers
-        self.limiter.learn(
-            _int_header(headers, "X-HubSpot-RateLimit-Max"),
-            _int_header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds"),
-        )
-        self.limiter.observe(_int_header(headers, "X-HubSpot-RateLimit-Remaining"), granted)
+        if limiter is None or limiter is self.limiter:
+            # Search answers carry no rolling-window headers: nothing to learn from them.
+            self.limiter.learn(
+                _int_header(headers, "X-HubSpot-RateLimit-Max"),
+                _int_header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds"),
+            )
+            self.limiter.observe(_int_header(headers, "X-HubSpot-RateLimit-Remaining"), granted)
         try:
             body = orjson.loads(response.content) if response.content else {}
         except orjson.JSONDecodeError:

@@ -77,7 +77,7 @@ def undo_run(
     archived: list[tuple[str, str]] = []
     try:
         journal.lock()
-        path = f"/crm/v3/objects/{run['object_type']}/batch/archive"
+        path = client.paths.batch(run["object_type"], "archive")
         try:
             for start in range(0, len(plan.created), MAX_BATCH_INPUTS):
                 chunk = plan.created[start : start + MAX_BATCH_INPUTS]

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from ._errors import ConfigError
+
 __all__ = [
+    "API_VERSION_ENV",
+    "DEFAULT_API_VERSION",
     "DEFAULT_ASSOCIATION_TYPES",
     "DEFAULT_BASE_URL",
+    "LEGACY_API",
     "MAX_BATCH_INPUTS",
     "MAX_TEXT_LENGTH",
     "OBJECT_TYPE_IDS",
+    "ApiPaths",
     "AssociationCategory",
     "canonical_object_type",
 ]
@@ -19,6 +27,88 @@ DEFAULT_BASE_URL: Final = "https://api.hubapi.com"
 MAX_BATCH_INPUTS: Final = 100
 MAX_TEXT_LENGTH: Final = 65_536
 RATE_LIMIT_INTERVAL_MS: Final = 10_000
+SEARCH_RATE_PER_SECOND: Final = 5
+"""Search has a limit of its own, per token: about 5 requests a second."""
+SEARCH_PAGE_MAX: Final = 200
+SEARCH_TOTAL_MAX: Final = 10_000
+"""Search pages no further than this many results in all (past it: 400)."""
+SEARCH_FILTER_GROUPS_MAX: Final = 5
+SEARCH_FILTERS_PER_GROUP_MAX: Final = 6
+SEARCH_IN_VALUES_MAX: Final = 100
+
+API_VERSION_ENV: Final = "HUBSPOT_API_VERSION"
+DEFAULT_API_VERSION: Final = "2026-03"
+LEGACY_API: Final = "legacy"
+"""The numbered paths (/crm/v3, /crm/v4, /account-info/v3): v4 loses support on 30 March
+2027, v1-v3 in September 2027."""
+_DATE_VERSION: Final = re.compile(r"(20\d\d)-(0[1-9]|1[0-2])")
+
+
+@dataclass(frozen=True)
+class ApiPaths:
+    """Every HubSpot path the importer uses, built from one API version.
+
+    `2026-03` (the default) and later dates use HubSpot's date-based paths
+    (`/crm/objects/2026-03/...`); `legacy` the numbered ones (`/crm/v3/objects/...`), for
+    proxies or portals that still need them. Every endpoint the importer calls has a
+    date-based path in HubSpot's 2026-03 reference, so nothing stays legacy by necessity.
+    """
+
+    version: str = DEFAULT_API_VERSION
+
+    def __post_init__(self) -> None:
+        version = self.version.strip().lower()
+        if version != LEGACY_API and not _DATE_VERSION.fullmatch(version):
+            raise ConfigError(
+                f"API version {self.version!r} is not one HubSpot uses: give a date version "
+                f"YYYY-MM such as {DEFAULT_API_VERSION}, or {LEGACY_API!r} for the numbered "
+                f"paths (--api-version or {API_VERSION_ENV})"
+            )
+        object.__setattr__(self, "version", version)
+
+    @property
+    def legacy(self) -> bool:
+        return self.version == LEGACY_API
+
+    def _family(self, date_prefix: str, legacy_prefix: str) -> str:
+        return legacy_prefix if self.legacy else f"{date_prefix}/{self.version}"
+
+    def objects(self, object_type: str) -> str:
+        return f"{self._family('/crm/objects', '/crm/v3/objects')}/{object_type}"
+
+    def record(self, object_type: str, record_id: str) -> str:
+        return f"{self.objects(object_type)}/{record_id}"
+
+    def batch(self, object_type: str, operation: str) -> str:
+        """`operation`: create, read, update, upsert or archive."""
+        return f"{self.objects(object_type)}/batch/{operation}"
+
+    def search(self, object_type: str) -> str:
+        return f"{self.objects(object_type)}/search"
+
+    def properties(self, object_type: str) -> str:
+        return f"{self._family('/crm/properties', '/crm/v3/properties')}/{object_type}"
+
+    def associations(self, from_type: str, to_type: str) -> str:
+        return f"{self._family('/crm/associations', '/crm/v4/associations')}/{from_type}/{to_type}"
+
+    def labels(self, from_type: str, to_type: str) -> str:
+        return f"{self.associations(from_type, to_type)}/labels"
+
+    def associations_batch(self, from_type: str, to_type: str, operation: str) -> str:
+        """`operation`: create, associate/default, archive, labels/archive or read."""
+        return f"{self.associations(from_type, to_type)}/batch/{operation}"
+
+    def account_details(self) -> str:
+        return f"{self._family('/account-info', '/account-info/v3')}/details"
+
+    def setting_hint(self) -> str:
+        """What a user changes when HubSpot does not serve this version."""
+        return (
+            f"HubSpot does not serve API version {self.version!r} at this address: set "
+            f"--api-version (or {API_VERSION_ENV}) to a version HubSpot lists, such as "
+            f"{DEFAULT_API_VERSION}, or {LEGACY_API!r} for the numbered paths"
+        )
 
 
 class AssociationCategory(StrEnum):

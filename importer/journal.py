@@ -137,6 +137,12 @@ class KnownRow:
     hubspot_id: str | None
     sent_hash: str | None
     run_id: str
+    updated: str | None = None
+    """When the journal last changed this row (ISO 8601, UTC)."""
+
+    @property
+    def updated_epoch(self) -> float | None:
+        return _epoch(self.updated)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -155,6 +161,22 @@ class OpenBatch:
     run_id: str
     operation: str
     rows: tuple[BatchRow, ...]
+    created: str | None = None
+    """When the batch was recorded, just before it was sent (ISO 8601, UTC)."""
+
+    @property
+    def created_epoch(self) -> float | None:
+        return _epoch(self.created)
+
+
+def _epoch(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def default_state_dir() -> Path:
@@ -517,14 +539,18 @@ class Journal:
         (stored,) = self._db.execute("SELECT COUNT(*) FROM rows").fetchone()
         if stored == 0 or not wanted:
             return found  # a first run: nothing to look up
-        select = "SELECT row_key, state, hubspot_id, sent_hash, run_id FROM rows"
+        select = "SELECT row_key, state, hubspot_id, sent_hash, run_id, updated FROM rows"
         want = set(wanted)
 
         def keep(cursor: sqlite3.Cursor) -> None:
-            for key, state, hid, sent_hash, run_id in cursor:
+            for key, state, hid, sent_hash, run_id, updated in cursor:
                 if key in want:
                     found[key] = KnownRow(
-                        state=RowState(state), hubspot_id=hid, sent_hash=sent_hash, run_id=run_id
+                        state=RowState(state),
+                        hubspot_id=hid,
+                        sent_hash=sent_hash,
+                        run_id=run_id,
+                        updated=updated,
                     )
 
         if stored <= len(wanted):
@@ -589,7 +615,7 @@ class Journal:
     def open_batches(self) -> list[OpenBatch]:
         """Batches sent but never confirmed: a run died while they were in flight."""
         batches = self._db.execute(
-            "SELECT batch_id, run_id, operation, items FROM batches WHERE state = ? "
+            "SELECT batch_id, run_id, operation, items, created FROM batches WHERE state = ? "
             "ORDER BY batch_id",
             (BatchState.SENT.value,),
         ).fetchall()
@@ -599,6 +625,7 @@ class Journal:
                 run_id=run_id,
                 operation=operation,
                 rows=tuple(row for row, _, _ in self._rows_of(batch_id, items)),
+                created=created,
             )
-            for batch_id, run_id, operation, items in batches
+            for batch_id, run_id, operation, items, created in batches
         ]

@@ -1,23 +1,30 @@
-"""Find records by the key property, to learn whether a create whose answer was lost happened."""
+"""Find records by the key property, to learn whether a create whose answer was lost happened.
+
+batch/read by a unique property is consistent: what it does not find does not exist. Search
+lags writes by seconds, so a record created a moment ago may not be found yet: a search for a
+write younger than `settle` seconds first waits until the write is that old, and the search
+itself is paced under search's own limit.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .client import HubSpotClient, UncertainDelivery, Verdict
-from .hubspot import MAX_BATCH_INPUTS
+from .hubspot import MAX_BATCH_INPUTS, SEARCH_IN_VALUES_MAX, SEARCH_PAGE_MAX
 
-__all__ = ["Finder", "normalise"]
+__all__ = ["DEFAULT_SEARCH_SETTLE", "Finder", "normalise"]
 
 log = logging.getLogger(__name__)
 
-SEARCH_PAGE = 200
-SEARCH_IN_VALUES = 100
 READ_TRIES = 3
+DEFAULT_SEARCH_SETTLE = 10.0
+"""Seconds after a write by which HubSpot's search is taken to have caught up with it."""
 
 
 def normalise(value: Any) -> str:
@@ -43,14 +50,29 @@ def normalise(value: Any) -> str:
 class Finder:
     """Looks records up by a property: batch/read when it is unique, search otherwise."""
 
-    def __init__(self, client: HubSpotClient, object_type: str, prop: str) -> None:
+    def __init__(
+        self,
+        client: HubSpotClient,
+        object_type: str,
+        prop: str,
+        *,
+        settle: float = DEFAULT_SEARCH_SETTLE,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.client = client
         self.object_type = object_type
         self.prop = prop
+        self.settle = settle
+        self._clock = clock
+        self._sleep = sleep
         self._unique: bool | None = None
 
-    def find(self, values: Sequence[str]) -> dict[str, str] | None:
-        """normalised value -> record id for the values HubSpot has; None if it cannot tell."""
+    def find(self, values: Sequence[str], written: float | None = None) -> dict[str, str] | None:
+        """normalised value -> record id for the values HubSpot has; None if it cannot tell.
+
+        `written`: when (epoch seconds) the records may have been written; a search waits
+        until that is `settle` seconds ago, so that "not found" means not there."""
         found: dict[str, str] = {}
         wanted = list(dict.fromkeys(values))
         try:
@@ -58,6 +80,7 @@ class Finder:
                 chunk = wanted[start : start + MAX_BATCH_INPUTS]
                 part = self._read(chunk) if self._unique is not False else None
                 if part is None:
+                    self._wait_for_search(written)
                     part = self._search(chunk)
                 if part is None:
                     return None
@@ -67,10 +90,25 @@ class Finder:
             return None
         return found
 
-    def _request(self, path: str, body: dict[str, Any]) -> Any:
+    def _wait_for_search(self, written: float | None) -> None:
+        if written is None:
+            return
+        wait = written + self.settle - self._clock()
+        if wait > 0:
+            log.info(
+                "waiting %.1f s for HubSpot's search to catch up with the write before looking "
+                "%s up by %s",
+                wait,
+                self.object_type,
+                self.prop,
+            )
+            self._sleep(wait)
+
+    def _request(self, path: str, body: dict[str, Any], *, search: bool = False) -> Any:
+        limiter = self.client.search_limiter if search else None
         for attempt in range(1, READ_TRIES + 1):
             try:
-                return self.client.request("POST", path, body)
+                return self.client.request("POST", path, body, limiter=limiter)
             except UncertainDelivery:
                 if attempt == READ_TRIES:
                     raise
@@ -78,7 +116,7 @@ class Finder:
 
     def _read(self, values: list[str]) -> dict[str, str] | None:
         reply = self._request(
-            f"/crm/v3/objects/{self.object_type}/batch/read",
+            self.client.paths.batch(self.object_type, "read"),
             {
                 "idProperty": self.prop,
                 "inputs": [{"id": v} for v in values],
@@ -101,8 +139,8 @@ class Finder:
 
     def _search(self, values: list[str]) -> dict[str, str] | None:
         found: dict[str, str] = {}
-        for start in range(0, len(values), SEARCH_IN_VALUES):
-            chunk = values[start : start + SEARCH_IN_VALUES]
+        for start in range(0, len(values), SEARCH_IN_VALUES_MAX):
+            chunk = values[start : start + SEARCH_IN_VALUES_MAX]
             after: str | None = None
             while True:
                 body: dict[str, Any] = {
@@ -114,11 +152,11 @@ class Finder:
                         }
                     ],
                     "properties": [self.prop],
-                    "limit": SEARCH_PAGE,
+                    "limit": SEARCH_PAGE_MAX,
                 }
                 if after:
                     body["after"] = after
-                reply = self._request(f"/crm/v3/objects/{self.object_type}/search", body)
+                reply = self._request(self.client.paths.search(self.object_type), body, search=True)
                 if reply.verdict is not Verdict.SUCCESS:
                     log.warning(
                         "search for %s failed: %s",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._errors import AuthError, HubSpotError
+from ._errors import AuthError, ConfigError, HubSpotError
 from .client import (
     DEFAULT_TIMEOUT,
     HubSpotClient,
@@ -19,14 +19,16 @@ from .client import (
     RetryPolicy,
     UncertainDelivery,
     Verdict,
+    route_missing,
 )
-from .hubspot import DEFAULT_BASE_URL, MAX_BATCH_INPUTS, OBJECT_TYPE_IDS
+from .hubspot import DEFAULT_API_VERSION, DEFAULT_BASE_URL, MAX_BATCH_INPUTS, OBJECT_TYPE_IDS
 from .journal import Journal, RowState, default_state_dir, journal_path
 from .load import load_table
 from .mapping import Mapping, SyncMode, load_mapping
 from .outcome import RowResult, RowStatus, results_frame
 from .payload import Prepared, build_rows
 from .plan import Operation, make_plan
+from .reconcile import DEFAULT_SEARCH_SETTLE
 from .results import (
     RunSummary,
     default_results_path,
@@ -51,11 +53,13 @@ Progress = Callable[[int, int], None]
 class RunOptions:
     input_file: Path
     mapping_file: Path
-    token: str
+    token: str = field(repr=False)
     sheet: str | None = None
     encoding: str | None = None
     out: Path | None = None
     base_url: str = DEFAULT_BASE_URL
+    api_version: str = DEFAULT_API_VERSION
+    """HubSpot's API version: a date (`2026-03`) or `legacy` for the numbered paths."""
     mode: SyncMode | None = None
     """Overrides the mapping's `mode:`."""
     state_dir: Path | None = None
@@ -74,6 +78,9 @@ class RunOptions:
     plan_only: bool = False
     """`check` and `--dry-run`: everything but sending; the workbook shows what would happen."""
     batch_size: int = MAX_BATCH_INPUTS
+    search_settle: float = DEFAULT_SEARCH_SETTLE
+    """Seconds after a write by which HubSpot's search is trusted to find it (lookups by a
+    key property without unique values, after a lost answer)."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
 
@@ -100,6 +107,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
     client = HubSpotClient(
         token=options.token,
         base_url=options.base_url,
+        api_version=options.api_version,
         retry=options.retry,
         timeout=options.timeout,
         limiter=RateLimiter(max_rps=options.max_rps),
@@ -218,6 +226,7 @@ def _sync(
         run_id,
         batch_size=options.batch_size,
         concurrency=options.concurrency,
+        search_settle=options.search_settle,
     )
     if options.plan_only:
         return _plan_only(client, mapping, journal, rows, mode, link, options.portal_id)
@@ -235,7 +244,8 @@ def _sync(
             for i, key in enumerate(rows.keys)
             if key in known and known[key].state is RowState.UNCERTAIN
         ]
-        if uncertain and uploader.recheck_uncertain(uncertain):
+        written = max((known[r.key].updated_epoch or 0.0 for r in uncertain), default=None)
+        if uncertain and uploader.recheck_uncertain(uncertain, written):
             log.info("looked up %d rows an earlier run left uncertain", len(uncertain))
             known = journal.known(rows.keys)
     except HubSpotError as exc:
@@ -336,13 +346,18 @@ def _record_link(
     cached = journal.get_meta("portal")
     if cached is None:
         try:
-            reply = client.request("GET", "/account-info/v3/details")
+            reply = client.request("GET", client.paths.account_details())
         except AuthError as exc:
             if exc.status != 403:
                 raise
             return None  # a token without access to account details: no links, no harm
         except UncertainDelivery:
             return None
+        if route_missing(reply):
+            raise ConfigError(
+                f"could not read the account details: {client.paths.setting_hint()} "
+                f"(HTTP 404 for {client.paths.account_details()})"
+            )
         if reply.verdict is not Verdict.SUCCESS or "portalId" not in reply.body:
             return None
         cached = json.dumps(

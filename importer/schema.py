@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import AuthError, ConfigError, HubSpotUnavailable, MappingError
-from .client import HubSpotClient, UncertainDelivery, Verdict, error_message
+from .client import HubSpotClient, UncertainDelivery, Verdict, error_message, route_missing
 from .hubspot import DEFAULT_ASSOCIATION_TYPES, AssociationCategory
 from .mapping import AssociationSpec, AssociationTypeSpec, ColumnSpec, Mapping, PropertyType
 
@@ -102,8 +102,9 @@ class PortalSchema:
                 return []
             body = _get(
                 self.client,
-                f"/crm/v4/associations/{self.object_type}/{to_type}/labels",
+                self.client.paths.labels(self.object_type, to_type),
                 f"association labels from {self.object_type} to {to_type}",
+                self.object_type,
             )
             self._labels[to_type] = [
                 LabelInfo(
@@ -120,7 +121,7 @@ class PortalSchema:
         return [p for p in self.properties.values() if not (p.read_only or p.calculated)]
 
 
-def _get(client: HubSpotClient, path: str, what: str) -> dict[str, Any]:
+def _get(client: HubSpotClient, path: str, what: str, object_type: str) -> dict[str, Any]:
     """A preflight read; failures are configuration errors (exit 2): nothing was sent yet."""
     try:
         reply = client.request("GET", path)
@@ -133,9 +134,13 @@ def _get(client: HubSpotClient, path: str, what: str) -> dict[str, Any]:
         ) from None
     if reply.verdict is not Verdict.SUCCESS:
         message = error_message(reply.body, reply.status)
+        if route_missing(reply):
+            raise ConfigError(
+                f"could not read the {what}: {client.paths.setting_hint()} (HTTP 404 for {path})"
+            )
         if reply.status == 404 or "Unable to infer object type" in message:
             raise ConfigError(
-                f"HubSpot has no object type {path.split('/')[4]!r} ({message}); "
+                f"HubSpot has no object type {object_type!r} ({message}); "
                 "check object_type in the mapping"
             )
         raise ConfigError(f"could not read the {what}: {message}")
@@ -143,8 +148,10 @@ def _get(client: HubSpotClient, path: str, what: str) -> dict[str, Any]:
 
 
 def read_schema(client: HubSpotClient, object_type: str) -> PortalSchema:
-    """The object type's property definitions (`GET /crm/v3/properties/{objectType}`)."""
-    body = _get(client, f"/crm/v3/properties/{object_type}", f"{object_type} properties")
+    """The object type's property definitions (`GET /crm/properties/2026-03/{objectType}`)."""
+    body = _get(
+        client, client.paths.properties(object_type), f"{object_type} properties", object_type
+    )
     props = [PropertyInfo.from_json(r) for r in body.get("results") or [] if isinstance(r, dict)]
     log.info("read %d %s properties from the portal", len(props), object_type)
     return PortalSchema(

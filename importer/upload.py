@@ -12,26 +12,33 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ._errors import ConfigError, HubSpotError
-from .client import MAX_SENDERS, HubSpotClient, UncertainDelivery, Verdict, error_message
+from .client import (
+    MAX_SENDERS,
+    HubSpotClient,
+    UncertainDelivery,
+    Verdict,
+    error_message,
+    route_missing,
+)
 from .hubspot import MAX_BATCH_INPUTS
 from .journal import BatchRow, Journal, OpenBatch, Outcome
 from .mapping import Mapping
 from .outcome import RowResult, RowStatus
 from .payload import PreparedRow
 from .plan import Action, Actions, Operation
-from .reconcile import Finder, normalise
+from .reconcile import DEFAULT_SEARCH_SETTLE, Finder, normalise
 
 __all__ = ["UploadReport", "Uploader", "chunks"]
 
 log = logging.getLogger(__name__)
 
-LOST_ANSWER_TRIES = 3
 DEFAULT_CONCURRENCY = 0
 """Auto: as many senders as the learned limit allows in one window (8 to MAX_SENDERS), so a
 whole window's requests can go out in one burst, which is how the limit is filled."""
@@ -138,6 +145,7 @@ class Uploader:
         batch_size: int = MAX_BATCH_INPUTS,
         concurrency: int = DEFAULT_CONCURRENCY,
         on_progress: Callable[[int], None] | None = None,
+        search_settle: float = DEFAULT_SEARCH_SETTLE,
     ) -> None:
         if not 1 <= batch_size <= MAX_BATCH_INPUTS:
             raise ConfigError(f"batch size must be 1..{MAX_BATCH_INPUTS}, not {batch_size}")
@@ -148,9 +156,12 @@ class Uploader:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.on_progress = on_progress or (lambda n: None)
-        self.base = f"/crm/v3/objects/{mapping.object_type}/batch"
         key_prop = mapping.key_property
-        self.finder = Finder(client, mapping.object_type, key_prop) if key_prop else None
+        self.finder = (
+            Finder(client, mapping.object_type, key_prop, settle=search_settle)
+            if key_prop
+            else None
+        )
 
     # --- start-up: batches a crashed run left open -------------------------------------------
 
@@ -159,7 +170,7 @@ class Uploader:
         settled = 0
         for batch in batches:
             if batch.operation == Operation.CREATE:
-                found = self._lookup([r.key_value for r in batch.rows])
+                found = self._lookup([r.key_value for r in batch.rows], batch.created_epoch)
                 outcomes = [self._looked_up(r, found) for r in batch.rows]
             else:
                 # Updates and upserts are idempotent: the plan simply sends them again.
@@ -175,10 +186,12 @@ class Uploader:
             )
         return settled
 
-    def _lookup(self, values: Sequence[str | None]) -> dict[str, str] | None:
+    def _lookup(self, values: Sequence[str | None], written: float | None) -> dict[str, str] | None:
+        """Found records by key value, or None when nothing can tell (no key). `written`:
+        when the records may have been written, so a search waits for its lag."""
         if self.finder is None or any(v is None for v in values):
             return None
-        return self.finder.find([v for v in values if v is not None])
+        return self.finder.find([v for v in values if v is not None], written)
 
     @staticmethod
     def _looked_up(
@@ -189,12 +202,13 @@ class Uploader:
         hid = found.get(normalise(row.key_value))
         return (row, Outcome.FOUND, hid) if hid else (row, Outcome.LOST, None)
 
-    def recheck_uncertain(self, rows: Sequence[PreparedRow]) -> int:
-        """Look up rows an earlier run left uncertain, now that HubSpot may answer."""
+    def recheck_uncertain(self, rows: Sequence[PreparedRow], written: float | None) -> int:
+        """Look up rows an earlier run left uncertain, now that HubSpot may answer. `written`:
+        when the latest of them may have been written (a search waits for its lag)."""
         keyed = [r for r in rows if r.key_value is not None]
         if not keyed or self.finder is None:
             return 0
-        found = self.finder.find([r.key_value for r in keyed if r.key_value is not None])
+        found = self.finder.find([r.key_value for r in keyed if r.key_value is not None], written)
         if found is None:
             return 0
         self.journal.resolve(self.run_id, {r.key: found.get(normalise(r.key_value)) for r in keyed})
@@ -302,19 +316,23 @@ class Uploader:
             key = action.row.key
             outcomes[key] = (journaled[key], state, result.hubspot_id or None)
 
+        sent = time.time()
         try:
             reply = self.client.request(
                 "POST",
-                f"{self.base}/{operation.value}",
+                self.client.paths.batch(self.mapping.object_type, operation.value),
                 {
                     "inputs": [
                         self._body(a, operation, r.trace_id)
                         for a, r in zip(batch, rows, strict=True)
                     ]
                 },
+                # A create answered 5xx may have been committed: settle it by lookup, as a
+                # lost answer, never by sending it again as it is.
+                resend_after_5xx=operation is not Operation.CREATE,
             )
         except UncertainDelivery as exc:
-            self._lost_answer(batch, operation, batch_id, rows, report, tries, str(exc))
+            self._lost_answer(batch, operation, batch_id, rows, report, tries, str(exc), sent)
             return
         except HubSpotError:
             self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
@@ -324,6 +342,11 @@ class Uploader:
             self.journal.settle(batch_id, self.run_id, list(outcomes.values()))
             return
         self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
+        if route_missing(reply):
+            raise ConfigError(
+                f"{self.client.paths.setting_hint()} (HTTP 404 for "
+                f"{self.client.paths.batch(self.mapping.object_type, operation.value)})"
+            )
         if reply.status == 404 or "Unable to infer object type" in str(reply.body.get("message")):
             raise ConfigError(
                 f"HubSpot has no object type {self.mapping.object_type!r} "
@@ -341,10 +364,11 @@ class Uploader:
         report: UploadReport,
         tries: int,
         why: str,
+        sent: float,
     ) -> None:
         """The request may or may not have been carried out: find out before sending again."""
         if operation is Operation.CREATE:
-            found = self._lookup([a.row.key_value for a in batch])
+            found = self._lookup([a.row.key_value for a in batch], sent)
         else:
             found = {}  # updates and upserts can simply be sent again
         outcomes = [self._looked_up(r, found) for r in rows]
@@ -371,18 +395,16 @@ class Uploader:
                 resend.append(action)
         if not resend:
             return
-        if tries >= LOST_ANSWER_TRIES:
+        if tries >= self.client.retry.max_attempts:
             for action in resend:
                 report.results[action.row.row] = _failed(
                     action.row.row, f"{why} {tries} times; not created (safe to run again)"
                 )
             return
-        log.warning(
-            "%s; %d of %d rows were not %sd: sending them again",
-            why,
-            len(resend),
-            len(batch),
-            operation.value,
+        self.client.backoff(
+            tries,
+            f"{why}; {len(resend)} of {len(batch)} rows were not {operation.value}d: sending "
+            "them again",
         )
         self._send(resend, operation, report, tries + 1)
 

@@ -31,7 +31,7 @@ def product(n: int, **props: str) -> dict[str, Any]:
     }
 
 
-CREATE = "/crm/v3/objects/products/batch/create"
+CREATE = "/crm/objects/2026-03/products/batch/create"
 
 
 def test_create_returns_string_ids_and_defaults(sandbox: Sandbox) -> None:
@@ -49,7 +49,7 @@ def test_create_returns_string_ids_and_defaults(sandbox: Sandbox) -> None:
 
 
 def test_object_type_id_addresses_the_same_objects(sandbox: Sandbox) -> None:
-    post(sandbox, "/crm/v3/objects/0-7/batch/create", {"inputs": [product(1)]})
+    post(sandbox, "/crm/objects/2026-03/0-7/batch/create", {"inputs": [product(1)]})
     assert len(sandbox.records("products")) == 1
 
 
@@ -121,7 +121,7 @@ def test_associations_are_checked(sandbox: Sandbox) -> None:
 
     r = post(
         sandbox,
-        "/crm/v3/objects/carts/batch/create",
+        "/crm/objects/2026-03/carts/batch/create",
         {
             "inputs": [
                 cart(1, "1001", 586),
@@ -168,18 +168,31 @@ def test_missing_scope_is_403_with_required_scopes(make_sandbox: Callable[..., S
 
 
 def test_unknown_object_type(sandbox: Sandbox) -> None:
-    r = post(sandbox, "/crm/v3/objects/prodcts/batch/create", {"inputs": [product(1)]})
+    r = post(sandbox, "/crm/objects/2026-03/prodcts/batch/create", {"inputs": [product(1)]})
     assert r.status_code == 400
     assert r.json()["message"] == "Unable to infer object type from: prodcts"
 
 
-def test_custom_object_accepts_any_property(sandbox: Sandbox) -> None:
+def test_custom_objects_are_the_portals_own_and_checked_like_any_type(sandbox: Sandbox) -> None:
     r = post(
         sandbox,
-        "/crm/v3/objects/2-1234/batch/create",
-        {"inputs": [{"properties": {"anything": "x"}}]},
+        "/crm/objects/2026-03/2-4242424/batch/create",
+        {"inputs": [{"properties": {"name": "Rex", "birth_date": "2021-04-01"}}]},
     )
     assert r.status_code == 201
+    assert len(sandbox.records("p4242424_pets")) == 1
+    unknown = post(
+        sandbox, "/crm/objects/2026-03/2-1234/batch/create", {"inputs": [{"properties": {}}]}
+    )
+    assert unknown.status_code == 400
+    assert unknown.json()["message"] == "Unable to infer object type from: 2-1234"
+    for bad in ({"anything": "x"}, {"birth_date": "2026-02-30"}):
+        r = post(
+            sandbox,
+            "/crm/objects/2026-03/p4242424_pets/batch/create",
+            {"inputs": [{"properties": bad}]},
+        )
+        assert r.status_code == 400, bad
 
 
 def test_rate_limit_headers_and_429(make_sandbox: Callable[..., Sandbox]) -> None:
@@ -209,14 +222,14 @@ def test_daily_limit(make_sandbox: Callable[..., Sandbox]) -> None:
 def test_listing_pages_through_records(sandbox: Sandbox) -> None:
     post(sandbox, CREATE, {"inputs": [product(n) for n in range(25)]})
     seen: list[str] = []
-    url: str | None = f"{sandbox.url}/crm/v3/objects/products?limit=10"
+    url: str | None = f"{sandbox.url}/crm/objects/2026-03/products?limit=10&properties=hs_sku"
     while url:
         page = requests.get(url, headers=AUTH, timeout=10).json()
         seen += [r["properties"]["hs_sku"] for r in page["results"]]
         url = page.get("paging", {}).get("next", {}).get("link")
     assert sorted(seen) == [f"{n:05d}" for n in range(25)]
     one = requests.get(
-        f"{sandbox.url}/crm/v3/objects/products/{sandbox.records('products')[0]['id']}",
+        f"{sandbox.url}/crm/objects/2026-03/products/{sandbox.records('products')[0]['id']}",
         headers=AUTH,
         timeout=10,
     )
@@ -249,20 +262,20 @@ def test_unique_values_follow_updates_archives_and_restarts(
         "CONFLICT"
     ]
     update = {"inputs": [{"id": first, "properties": {"hs_sku": "00002"}}]}
-    assert post(box, "/crm/v3/objects/products/batch/update", update).status_code == 200
+    assert post(box, "/crm/objects/2026-03/products/batch/update", update).status_code == 200
     # 00001 is free again; 00002 is now taken.
     assert codes(post(box, CREATE, {"inputs": [product(12, hs_sku="00001")]}).json()) == []
     assert codes(post(box, CREATE, {"inputs": [product(13, hs_sku="00002")]}).json()) == [
         "CONFLICT"
     ]
     archive = {"inputs": [{"id": first}]}
-    assert post(box, "/crm/v3/objects/products/batch/archive", archive).status_code == 204
+    assert post(box, "/crm/objects/2026-03/products/batch/archive", archive).status_code == 204
     box.stop()
 
     again = make_sandbox(db=tmp_path / "portal.sqlite")
     assert codes(post(again, CREATE, {"inputs": [product(14, hs_sku="00002")]}).json()) == []
     upsert = {"inputs": [{"id": "00001", "idProperty": "hs_sku", "properties": {"name": "X"}}]}
-    (updated,) = post(again, "/crm/v3/objects/products/batch/upsert", upsert).json()["results"]
+    (updated,) = post(again, "/crm/objects/2026-03/products/batch/upsert", upsert).json()["results"]
     assert updated["new"] is False
     assert updated["properties"]["name"] == "X"
 

@@ -507,8 +507,8 @@ class _RecordingLimiter(RateLimiter):
 def test_each_request_reports_when_its_bytes_were_written(sandbox: Sandbox) -> None:
     limiter = _RecordingLimiter()
     client = HubSpotClient(token=TOKEN, base_url=sandbox.url, retry=FAST, limiter=limiter)
-    client.request("GET", "/crm/v3/properties/products")
-    client.request("GET", "/crm/v3/properties/carts")
+    client.request("GET", client.paths.properties("products"))
+    client.request("GET", client.paths.properties("carts"))
     client.close()
     assert [g for g, _ in limiter.corrected] == limiter.granted
     assert all(g <= t for g, t in limiter.corrected)
@@ -518,12 +518,12 @@ def test_requests_to_one_url_carry_their_own_body_and_no_cookie(sandbox: Sandbox
     # HubSpot's CDN sets cookies; the token alone authenticates, so none is sent back.
     sandbox.inject(Fault(status=503, headers={"Set-Cookie": "__cf_bm=abc; Path=/; HttpOnly"}))
     client = HubSpotClient(token=TOKEN, base_url=sandbox.url, retry=FAST)
-    path = "/crm/v3/objects/products/batch/create"
+    path = client.paths.batch("products", "create")
     first = {"inputs": [{"properties": {"name": "first"}}]}
     second = {"inputs": [{"properties": {"name": "a longer second name"}}, {"properties": {}}]}
     assert client.request("POST", path, first).status == 201  # after one 503
     assert client.request("POST", path, second).status == 201
-    assert client.request("GET", "/crm/v3/properties/products").status == 200
+    assert client.request("GET", client.paths.properties("products")).status == 200
     client.close()
     posts = [r for r in sandbox.received if r.method == "POST"]
     assert [r.body for r in posts] == [first, first, second]

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from ..hubspot import DEFAULT_ASSOCIATION_TYPES, OBJECT_TYPE_IDS, canonical_object_type
 
 __all__ = ["AssociationLabel", "Portal", "PropertyDef", "default_portal"]
-
-# Custom objects are addressed by their type id (2-123) or fully qualified name (p123_pets).
-CUSTOM_OBJECT_RE = re.compile(r"^(?:2-\d+|p\d*_[A-Za-z0-9_]+)$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,16 +20,23 @@ class PropertyDef:
     read_only: bool = False
     calculated: bool = False
 
-    def as_json(self) -> dict[str, object]:
+    def as_json(self, object_type: str, order: int = 0) -> dict[str, object]:
+        """The definition as HubSpot's properties API answers it."""
         return {
             "name": self.name,
             "label": self.label,
             "type": self.type,
             "fieldType": self.field_type,
+            "description": "",
+            "groupName": f"{object_type.rstrip('s')}information",
+            "displayOrder": order,
+            "formField": not (self.read_only or self.calculated),
+            "hidden": False,
             "options": [
                 {
                     "label": o.replace("_", " ").title(),
                     "value": o,
+                    "description": "",
                     "displayOrder": i,
                     "hidden": False,
                 }
@@ -41,6 +44,7 @@ class PropertyDef:
             ],
             "hasUniqueValue": self.unique,
             "calculated": self.calculated,
+            "externalOptions": False,
             "modificationMetadata": {
                 "readOnlyValue": self.read_only,
                 "archivable": True,
@@ -215,7 +219,42 @@ DEFAULT_PROPERTIES: dict[str, tuple[PropertyDef, ...]] = {
         _p("hs_fulfillment_status", "Fulfillment status"),
         _p("hs_external_created_date", "External created date", "datetime"),
     ),
+    "companies": (
+        _p("name", "Company name"),
+        _p("domain", "Company domain name"),
+        _p("city", "City"),
+        _p("country", "Country/Region"),
+        _p("numberofemployees", "Number of employees", "number"),
+        _p("founded_year", "Year founded"),
+    ),
+    "tickets": (
+        _p("subject", "Ticket name"),
+        _p("content", "Ticket description", field_type="textarea"),
+        _p("hs_pipeline", "Pipeline", "enumeration", options=("0",)),
+        _p("hs_pipeline_stage", "Ticket status", "enumeration", options=("1", "2", "3", "4")),
+        _p("hs_ticket_priority", "Priority", "enumeration", options=("LOW", "MEDIUM", "HIGH")),
+    ),
+    "quotes": (
+        _p("hs_title", "Quote name"),
+        _p("hs_expiration_date", "Expiration date", "date"),
+        _p("hs_currency", "Currency", "enumeration", options=_CURRENCIES),
+    ),
+    "discounts": (
+        _p("hs_label", "Label"),
+        _p("hs_value", "Value", "number"),
+        _p("hs_type", "Type", "enumeration", options=("PERCENT", "FIXED")),
+    ),
+    # The demo portal's custom object: 2-4242424, fully qualified name p4242424_pets.
+    "p4242424_pets": (
+        _p("name", "Name"),
+        _p("species", "Species"),
+        _p("birth_date", "Birth date", "date"),
+        _p("weight_kg", "Weight (kg)", "number"),
+        _p("chip_id", "Chip ID", unique=True),
+    ),
 }
+CUSTOM_OBJECT_IDS = {"2-4242424": "p4242424_pets", "pets": "p4242424_pets"}
+"""The custom object's other names: its type id, and its name as used in paths."""
 
 DEFAULT_USER_LABELS = (
     AssociationLabel(
@@ -279,20 +318,23 @@ class Portal:
     portal_id: int = 4_242_424
     properties: dict[str, dict[str, PropertyDef]] = field(default_factory=dict)
     labels: list[AssociationLabel] = field(default_factory=list)
-    custom_object_types: set[str] = field(default_factory=set)
+    custom_object_ids: dict[str, str] = field(default_factory=dict)
+    """A custom object's type id (2-...) and short name -> its fully qualified name."""
 
     def object_type(self, name: str) -> str | None:
-        """Canonical name of a type this portal has, or None (HubSpot: 'Unable to infer')."""
-        canonical = canonical_object_type(name)
-        if canonical in self.properties or canonical in self.custom_object_types:
+        """Canonical name of a type this portal has, or None (HubSpot: 'Unable to infer').
+        A custom object exists only if the portal defines it, as in HubSpot."""
+        canonical = self.custom_object_ids.get(name) or canonical_object_type(name)
+        if canonical in self.properties:
             return canonical
-        if canonical in OBJECT_TYPE_IDS or CUSTOM_OBJECT_RE.match(canonical):
+        if canonical in OBJECT_TYPE_IDS:
+            self.properties[canonical] = {p.name: p for p in _SYSTEM}
             return canonical
         return None
 
-    def property_defs(self, object_type: str) -> dict[str, PropertyDef] | None:
-        """Known properties, or None when the type's properties are not checked (custom)."""
-        return self.properties.get(object_type)
+    def property_defs(self, object_type: str) -> dict[str, PropertyDef]:
+        """The type's property definitions (every type the portal has, has some)."""
+        return self.properties.get(object_type) or {p.name: p for p in _SYSTEM}
 
     def association_target(self, from_type: str, category: str, type_id: int) -> str | None:
         """The object type an association type id points at from `from_type`, if valid."""
@@ -311,7 +353,8 @@ class Portal:
         out: list[dict[str, object]] = []
         default = DEFAULT_ASSOCIATION_TYPES.get(from_type, {}).get(to_type)
         if default is not None:
-            out.append({"category": "HUBSPOT_DEFINED", "typeId": default, "label": None})
+            # HubSpot's unlabelled default type: no label (the spec's label is a string).
+            out.append({"category": "HUBSPOT_DEFINED", "typeId": default})
         out += [
             {"category": lab.category, "typeId": lab.type_id, "label": lab.label}
             for lab in self.labels
@@ -327,4 +370,6 @@ def default_portal() -> Portal:
     props = {
         name: {p.name: p for p in (*defs, *_SYSTEM)} for name, defs in DEFAULT_PROPERTIES.items()
     }
-    return Portal(properties=props, labels=list(DEFAULT_USER_LABELS))
+    return Portal(
+        properties=props, labels=list(DEFAULT_USER_LABELS), custom_object_ids=CUSTOM_OBJECT_IDS
+    )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import datetime as dt
 import gc
 import json
+import logging
 import random
 import re
 import socket
@@ -21,24 +23,50 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
 
-from ..hubspot import MAX_BATCH_INPUTS, MAX_TEXT_LENGTH, AssociationCategory
+from ..hubspot import (
+    DEFAULT_API_VERSION,
+    MAX_BATCH_INPUTS,
+    MAX_TEXT_LENGTH,
+    SEARCH_RATE_PER_SECOND,
+    AssociationCategory,
+)
 from .portal import SEED_CONTACTS, SEED_DEALS, Portal, PropertyDef, default_portal
-from .store import Store, now_iso
+from .search import SearchIndex, SearchQuery, SearchRefused
+from .store import Record, Store, now_iso
 
 __all__ = ["Fault", "Received", "Sandbox", "SandboxConfig"]
 
+log = logging.getLogger(__name__)
+
 _NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_DATETIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
-    r"(?:Z|[+-]\d{2}:?\d{2})?"
-)
 _DAY_MS = 86_400_000
 POLL_SECONDS = 0.05  # how soon stop() is noticed
+SYSTEM_PROPERTIES = ("hs_object_id", "createdate", "hs_lastmodifieddate")
+"""Returned with every record, asked for or not."""
+DEFAULT_PROPERTIES = {
+    "contacts": ("email", "firstname", "lastname"),
+    "products": ("name", "description", "price"),
+    "companies": ("name", "domain"),
+    "deals": ("dealname", "amount", "dealstage", "pipeline", "closedate"),
+    "line_items": ("name", "quantity", "price"),
+}
+"""What a read returns when no properties are asked for, besides the system ones."""
+EMAIL_PROPERTIES = {("contacts", "email")}
+"""Stored trimmed and lowercased, and so unique without regard to case, as HubSpot does."""
+
+# Date-based paths and the numbered ones they replace: the handlers know the numbered ones.
+_FAMILIES = (
+    (re.compile(r"^/crm/objects/(\d{4}-\d{2})/"), "/crm/v3/objects/"),
+    (re.compile(r"^/crm/properties/(\d{4}-\d{2})/"), "/crm/v3/properties/"),
+    (re.compile(r"^/crm/associations/(\d{4}-\d{2})/"), "/crm/v4/associations/"),
+    (re.compile(r"^/account-info/(\d{4}-\d{2})/"), "/account-info/v3/"),
+)
+_LEGACY = re.compile(r"^/(?:crm/v\d+/|crm/associations/v4/|account-info/v\d+/)")
 
 
 @dataclass(kw_only=True)
@@ -69,8 +97,20 @@ class SandboxConfig:
     hang_seconds: float = 5.0
     seed: int = 0
     """Seeds the result shuffling and the random faults, so a failing test can be replayed."""
+    late_error_rate: float = 0.0
+    """Share of write requests carried out, then answered 504 as HubSpot's gateway does when
+    it times out while the write goes through (a create answered so may not be resent)."""
     db: Path | None = None
     seed_records: bool = True
+    legacy_paths: bool = True
+    """Serve the numbered paths (/crm/v3, /crm/v4, /account-info/v3) beside the date-based
+    ones; off, they answer 404 as after HubSpot's sunset (v4 30 March 2027, v3 September)."""
+    api_versions: tuple[str, ...] = (DEFAULT_API_VERSION,)
+    """Date versions served (/crm/objects/2026-03/...); others answer 404."""
+    search_lag: float = 0.0
+    """Seconds before a write is seen by search (HubSpot's search lags writes by seconds)."""
+    search_rate_limit: int = SEARCH_RATE_PER_SECOND
+    """Search requests allowed per second per token (429 past it)."""
 
 
 @dataclass(kw_only=True)
@@ -82,6 +122,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
     """Close the connection without answering (the request is not processed)."""
+    after: bool = False
+    """With `status` or `drop`: carry the request out first, then answer so (or not at all)."""
     canceled: bool = False
     """Process the batch but stop halfway: only the first half is created, status CANCELED."""
     times: int = 1
@@ -201,6 +243,10 @@ class Sandbox:
         if self.config.seed_records:
             self.store.seed("contacts", SEED_CONTACTS)
             self.store.seed("deals", SEED_DEALS)
+        self.search_index = SearchIndex(self.store.everything(), self.config.search_lag)
+        self.store.on_write = self.search_index.write
+        self._searches: dict[str, deque[float]] = {}
+        """Per token: when its searches of the last second arrived."""
         self.received: list[Received] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -279,7 +325,7 @@ class Sandbox:
     def random_fault(self) -> str | None:
         """'error', 'drop', 'hang' or None, drawn from the configured rates."""
         cfg = self.config
-        if not (cfg.error_rate or cfg.drop_rate or cfg.hang_rate):
+        if not (cfg.error_rate or cfg.drop_rate or cfg.hang_rate or cfg.late_error_rate):
             return None
         with self._lock:
             draw = self._fault_rng.random()
@@ -287,6 +333,7 @@ class Sandbox:
             ("error", cfg.error_rate),
             ("drop", cfg.drop_rate),
             ("hang", cfg.hang_rate),
+            ("late_error", cfg.late_error_rate),
         ):
             if draw < rate:
                 self.faults[kind] += 1
@@ -294,18 +341,52 @@ class Sandbox:
             draw -= rate
         return None
 
-    def rate_headers(self) -> dict[str, str]:
+    def rate_headers(self, *, search: bool = False) -> dict[str, str]:
+        """The X-HubSpot-RateLimit-* headers; search answers carry only the daily ones."""
         cfg = self.config
         with self._lock:
             remaining = max(0, cfg.rate_limit - len(self._window))
             daily_left = max(0, cfg.daily_limit - self._daily_used)
+        daily = {
+            "X-HubSpot-RateLimit-Daily": str(cfg.daily_limit),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(daily_left),
+        }
+        if search:
+            return daily
         return {
             "X-HubSpot-RateLimit-Max": str(cfg.rate_limit),
             "X-HubSpot-RateLimit-Remaining": str(remaining),
             "X-HubSpot-RateLimit-Interval-Milliseconds": str(cfg.rate_interval_ms),
-            "X-HubSpot-RateLimit-Daily": str(cfg.daily_limit),
-            "X-HubSpot-RateLimit-Daily-Remaining": str(daily_left),
+            **daily,
         }
+
+    def admit_search(self, token: str, arrived: float) -> None:
+        """Search's own limit: so many requests a second per token, not counted in the
+        rolling window (but in the daily count)."""
+        cfg = self.config
+        with self._lock:
+            window = self._searches.setdefault(token, deque())
+            while window and arrived - window[0] >= 1.0:
+                window.popleft()
+            if self._daily_used >= cfg.daily_limit:
+                policy = "DAILY"
+            elif len(window) >= cfg.search_rate_limit:
+                policy = "SECONDLY"
+            else:
+                bisect.insort(window, arrived)
+                self._daily_used += 1
+                return
+        raise _Reply(
+            429,
+            {
+                "status": "error",
+                "message": f"You have reached your {policy.lower()} limit.",
+                "errorType": "RATE_LIMIT",
+                "correlationId": str(uuid.uuid4()),
+                "policyName": policy,
+            },
+            {"Retry-After": "1"} if cfg.retry_after else {},
+        )
 
     def admit(self, arrived: float) -> None:
         """Count the request against the limits at its arrival, or refuse it with a 429."""
@@ -338,7 +419,8 @@ class Sandbox:
             headers,
         )
 
-    def authenticate(self, header: str | None) -> None:
+    def authenticate(self, header: str | None) -> str:
+        """The request's token, or a 401."""
         token = header[7:].strip() if header and header.startswith("Bearer ") else ""
         if not token:
             raise _Reply(
@@ -357,6 +439,7 @@ class Sandbox:
                     "The OAuth token used to make this call is invalid.", "INVALID_AUTHENTICATION"
                 ),
             )
+        return token
 
     def require_scope(self, object_type: str) -> None:
         if object_type in self.config.denied_object_types:
@@ -377,6 +460,18 @@ class Sandbox:
                     ],
                 ),
             )
+
+    def canonical_path(self, path: str) -> str:
+        """The numbered path a request addresses; a 404 for a version or family not served."""
+        for pattern, numbered in _FAMILIES:
+            match = pattern.match(path)
+            if match:
+                if match.group(1) not in self.config.api_versions:
+                    raise _not_found(path)
+                return numbered + path[match.end() :]
+        if _LEGACY.match(path) and not self.config.legacy_paths:
+            raise _not_found(path)
+        return path
 
     def object_type(self, name: str) -> str:
         resolved = self.portal.object_type(name)
@@ -424,7 +519,9 @@ class Sandbox:
             return ok_status, reply
         reply["numErrors"] = len(errors)
         reply["errors"] = [
-            {**err, "context": {**err.get("context", {}), "objectWriteTraceId": [traces[i]]}}
+            _standard_error(
+                {**err, "context": {**err.get("context", {}), "objectWriteTraceId": [traces[i]]}}
+            )
             for i, err in errors
         ]
         return 207, reply
@@ -506,7 +603,11 @@ class Sandbox:
         self, object_type: str, inputs: list[dict[str, Any]], verb: str
     ) -> list[str | None]:
         """The record id each input addresses (by id, or by a unique idProperty)."""
-        ids = [str(item.get("id", "")) for item in inputs]
+        props = {item.get("idProperty") for item in inputs} - {None}
+        if len(props) > 1:
+            raise _Reply(400, _error("All inputs must use the same idProperty", "VALIDATION_ERROR"))
+        prop = props.pop() if props else None
+        ids = [str(_normalised(object_type, str(prop), str(i.get("id", "")))) for i in inputs]
         if len(set(ids)) != len(ids):
             raise _Reply(
                 400,
@@ -515,10 +616,6 @@ class Sandbox:
                     "VALIDATION_ERROR",
                 ),
             )
-        props = {item.get("idProperty") for item in inputs} - {None}
-        if len(props) > 1:
-            raise _Reply(400, _error("All inputs must use the same idProperty", "VALIDATION_ERROR"))
-        prop = props.pop() if props else None
         if prop is None or prop == "hs_object_id":
             present = self.store.exists(object_type, ids)
             return [i if i in present else None for i in ids]
@@ -594,8 +691,9 @@ class Sandbox:
                     record = self.store.update(object_type, target, props)
                     new = False
                 else:
+                    key = _normalised(object_type, str(prop), str(inputs[i]["id"]))
                     (record,) = self.store.create_many(
-                        object_type, [({**props, str(prop): str(inputs[i]["id"])}, [])]
+                        object_type, [({**props, str(prop): key}, [])]
                     )
                     new = True
                 if record is not None:
@@ -630,25 +728,35 @@ class Sandbox:
                     "VALIDATION_ERROR",
                 ),
             )
+        for n, item in enumerate(inputs):
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str | int):
+                raise _Reply(
+                    400,
+                    _error(
+                        f"Invalid input JSON: inputs[{n}] must be an object with an id.",
+                        "VALIDATION_ERROR",
+                    ),
+                )
+        wanted = body.get("properties")
+        if wanted is not None and (
+            not isinstance(wanted, list) or not all(isinstance(p, str) for p in wanted)
+        ):
+            raise _Reply(
+                400, _error("Invalid input JSON: properties must be a list", "VALIDATION_ERROR")
+            )
         prop = body.get("idProperty")
-        for item in inputs:
-            item.setdefault("idProperty", prop)
-        ids = [str(i.get("id", "")) for i in inputs]
-        inputs = [dict(i) for i in {i: inp for i, inp in zip(ids, inputs, strict=True)}.values()]
+        ids = [str(i["id"]) for i in inputs]
+        inputs = [
+            {"id": i, "idProperty": prop} for i in dict.fromkeys(ids)
+        ]  # a repeated id is read once
         targets = self._resolve(object_type, inputs, "read")
-        wanted = set(body.get("properties") or []) | {
-            "hs_object_id",
-            "createdate",
-            "hs_lastmodifieddate",
-        }
         results, missing = [], []
         for item, target in zip(inputs, targets, strict=True):
             record = self.store.get(object_type, target) if target else None
             if record is None:
                 missing.append(str(item.get("id")))
                 continue
-            props = {k: v for k, v in record["properties"].items() if k in wanted}
-            results.append({**record, "properties": props})
+            results.append(self.shaped(object_type, record, wanted))
         reply: dict[str, Any] = {
             "status": "COMPLETE",
             "results": results,
@@ -659,44 +767,49 @@ class Sandbox:
             return 200, reply
         reply["numErrors"] = 1
         reply["errors"] = [
-            {
-                "status": "error",
-                "category": "OBJECT_NOT_FOUND",
-                "message": f"Could not get some {object_type} objects, they may be "
-                "deleted or not exist. Check that ids are valid.",
-                "context": {"ids": missing},
-            }
+            _standard_error(
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": f"Could not get some {object_type} objects, they may be "
+                    "deleted or not exist. Check that ids are valid.",
+                    "context": {"ids": missing},
+                }
+            )
         ]
         return 207, reply
 
-    def search(self, object_type: str, body: Any) -> tuple[int, Any]:
-        if not isinstance(body, dict):
-            raise _Reply(400, _error("Invalid input JSON", "VALIDATION_ERROR"))
-        groups = body.get("filterGroups") or []
-        limit = int(body.get("limit") or 10)
-        if limit > 200:
-            raise _Reply(400, _error("limit must be at most 200", "VALIDATION_ERROR"))
-        offset = int(body.get("after") or 0)
-        hits = [
-            r
-            for r in self.store.scan(object_type)
-            if not groups
-            or any(
-                all(_matches(r["properties"], f) for f in g.get("filters") or []) for g in groups
-            )
-        ]
-        wanted = set(body.get("properties") or []) | {
-            "hs_object_id",
-            "createdate",
-            "hs_lastmodifieddate",
+    def shaped(self, object_type: str, record: Record, wanted: list[str] | None) -> dict[str, Any]:
+        """A record with the properties a read asked for: the system ones always, the type's
+        defaults when none were named; a named property the record has no value for comes
+        back null, as HubSpot answers, and one the portal does not have is left out."""
+        defs = self.portal.property_defs(object_type)
+        props = record["properties"]
+        if wanted is None:
+            names = [*DEFAULT_PROPERTIES.get(object_type, ()), *SYSTEM_PROPERTIES]
+        else:
+            names = [*wanted, *SYSTEM_PROPERTIES]
+        return {
+            **record,
+            "properties": {n: props.get(n) for n in names if n in defs or n in props},
         }
-        page = [
-            {**r, "properties": {k: v for k, v in r["properties"].items() if k in wanted}}
-            for r in hits[offset : offset + limit]
-        ]
-        reply: dict[str, Any] = {"total": len(hits), "results": page}
-        if offset + limit < len(hits):
-            reply["paging"] = {"next": {"after": str(offset + limit)}}
+
+    def search(self, object_type: str, body: Any) -> tuple[int, Any]:
+        """Search what the index sees (writes of the last `search_lag` seconds are not)."""
+        try:
+            query = SearchQuery(body)
+        except SearchRefused as exc:
+            raise _Reply(400, _error(str(exc), "VALIDATION_ERROR")) from None
+        hits = [r for r in self.search_index.records(object_type) if query.matches(r["properties"])]
+        page = hits[query.after : query.after + query.limit]
+        wanted = query.properties or None
+        reply: dict[str, Any] = {
+            "total": len(hits),
+            "results": [self.shaped(object_type, r, wanted) for r in page],
+        }
+        following = query.after + query.limit
+        if following < len(hits) and query.limit:
+            reply["paging"] = {"next": {"after": str(following)}}
         return 200, reply
 
     def _inputs(self, body: Any) -> list[dict[str, Any]]:
@@ -744,16 +857,18 @@ class Sandbox:
     def _check_input(
         self, object_type: str, n: int, item: dict[str, Any], *, associations: bool = True
     ) -> tuple[dict[str, str], list[tuple[str, str, str, int]], dict[str, Any] | None]:
-        props: dict[str, str] = item.get("properties", {})
+        props: dict[str, str] = {
+            name: _normalised(object_type, name, value)
+            for name, value in item.get("properties", {}).items()
+        }
         defs = self.portal.property_defs(object_type)
         problems: list[dict[str, Any]] = []
-        if defs is not None:
-            for name, value in props.items():
-                code, message = _check_value(defs.get(name), name, value)
-                if code:
-                    problems.append(
-                        {"message": message, "code": code, "context": {"propertyName": [name]}}
-                    )
+        for name, value in props.items():
+            code, message = _check_value(defs.get(name), name, value)
+            if code:
+                problems.append(
+                    {"message": message, "code": code, "context": {"propertyName": [name]}}
+                )
         if problems:
             listing = json.dumps(
                 [
@@ -829,23 +944,116 @@ class Sandbox:
             "context": context,
         }
 
-    def list_objects(self, object_type: str, query: dict[str, list[str]]) -> dict[str, Any]:
-        try:
-            limit = min(100, max(1, int(query.get("limit", ["10"])[0])))
-        except ValueError:
-            raise _Reply(400, _error("limit must be a number", "VALIDATION_ERROR")) from None
-        after = query.get("after", [None])[0]
-        page = self.store.page(object_type, after, limit + 1)
-        body: dict[str, Any] = {"results": page[:limit]}
+    def list_objects(
+        self, object_type: str, query: dict[str, list[str]], path: str
+    ) -> dict[str, Any]:
+        """GET objects: a page of records, with `properties`, `archived`, `associations`."""
+        read = _ReadQuery(query)
+        limit = min(100, max(1, _query_int(query, "limit", 10)))
+        after = str(_query_int(query, "after", 0))
+        page = self.store.page(object_type, after, limit + 1, archived=read.archived)
+        body: dict[str, Any] = {
+            "results": [self.with_links(object_type, r, read) for r in page[:limit]]
+        }
         if len(page) > limit:
             nxt = page[limit - 1]["id"]
-            body["paging"] = {
-                "next": {
-                    "after": nxt,
-                    "link": f"{self.url}/crm/v3/objects/{object_type}?after={nxt}&limit={limit}",
-                }
-            }
+            kept = {k: v for k, v in query.items() if k not in ("after", "limit")}
+            rest = urlencode({**kept, "after": nxt, "limit": limit}, doseq=True)
+            body["paging"] = {"next": {"after": nxt, "link": f"{self.url}{path}?{rest}"}}
         return body
+
+    def get_object(
+        self, object_type: str, record_id: str, query: dict[str, list[str]]
+    ) -> dict[str, Any]:
+        """GET one object by id, or by a unique property (`idProperty`)."""
+        read = _ReadQuery(query)
+        rid: str | None = record_id
+        if read.id_property and read.id_property != "hs_object_id":
+            if read.id_property not in self._unique_props(object_type):
+                raise _Reply(
+                    400,
+                    _error(
+                        f"Unable to read by non-unique property: {read.id_property}",
+                        "VALIDATION_ERROR",
+                    ),
+                )
+            key = str(_normalised(object_type, read.id_property, record_id))
+            rid = next(
+                iter(self.store.find(object_type, read.id_property, [key]).get(key, [])), None
+            )
+        record = self.store.get(object_type, rid, archived=read.archived) if rid else None
+        if record is None:
+            raise _Reply(
+                404,
+                _error("Object not found. objectId are usually numeric.", "OBJECT_NOT_FOUND"),
+            )
+        return self.with_links(object_type, record, read)
+
+    def with_links(self, object_type: str, record: Record, read: _ReadQuery) -> dict[str, Any]:
+        shaped = self.shaped(object_type, record, read.properties)
+        if not read.associations:
+            return shaped
+        links: dict[str, Any] = {}
+        for to_name in read.associations:
+            to_type = self.portal.object_type(to_name)
+            if to_type is None:
+                continue
+            seen: dict[tuple[str, str], None] = {}
+            for to_id, category, type_id, outgoing in self.store.linked(
+                object_type, record["id"], to_type
+            ):
+                kind = (
+                    f"{_singular(object_type)}_to_{_singular(to_type)}"
+                    if category == "HUBSPOT_DEFINED"
+                    else str(type_id)
+                )
+                if outgoing or category == "HUBSPOT_DEFINED":
+                    seen[(to_id, kind)] = None
+            if seen:
+                links[to_name] = {"results": [{"id": i, "type": k} for i, k in seen]}
+        return {**shaped, "associations": links} if links else shaped
+
+
+def _fault_reply(fault: Fault, status: int) -> _Reply:
+    return _Reply(
+        status, fault.body or _error(HTTPStatus(status).phrase, "INTERNAL_ERROR"), fault.headers
+    )
+
+
+def _not_found(path: str) -> _Reply:
+    return _Reply(404, _error(f"Resource not found: {path}", "RESOURCE_NOT_FOUND"))
+
+
+def _singular(object_type: str) -> str:
+    return object_type[:-1] if object_type.endswith("s") else object_type
+
+
+def _query_int(query: dict[str, list[str]], name: str, default: int) -> int:
+    value = query.get(name, [str(default)])[0]
+    if not value.isdigit():
+        raise _Reply(
+            400, _error(f"{name} must be a whole number, not {value!r}", "VALIDATION_ERROR")
+        )
+    return int(value)
+
+
+class _ReadQuery:
+    """A GET's `properties`, `archived`, `associations` and `idProperty` parameters (each
+    repeated or comma-separated, as HubSpot takes them)."""
+
+    def __init__(self, query: dict[str, list[str]]) -> None:
+        def listed(name: str) -> list[str]:
+            return [p for v in query.get(name, []) for p in v.split(",") if p]
+
+        self.properties: list[str] | None = listed("properties") if "properties" in query else None
+        self.associations = listed("associations")
+        archived = query.get("archived", ["false"])[0].lower()
+        if archived not in ("true", "false"):
+            raise _Reply(
+                400, _error(f"archived must be true or false, not {archived!r}", "VALIDATION_ERROR")
+            )
+        self.archived = archived == "true"
+        self.id_property = query.get("idProperty", [None])[0]
 
 
 def _check_value(prop: PropertyDef | None, name: str, value: str) -> tuple[str | None, str]:
@@ -863,7 +1071,7 @@ def _check_value(prop: PropertyDef | None, name: str, value: str) -> tuple[str |
         return "INVALID_DATE", (
             f'"{value}" was not a valid date: use YYYY-MM-DD or epoch milliseconds at midnight UTC.'
         )
-    if prop.type == "datetime" and not (value.isdigit() or _DATETIME.fullmatch(value)):
+    if prop.type == "datetime" and not _valid_datetime(value):
         return "INVALID_DATETIME", f'"{value}" was not a valid ISO 8601 datetime.'
     chosen = value.split(";") if prop.field_type == "checkbox" else [value]  # multi-select
     if prop.type == "enumeration" and any(v not in prop.options for v in chosen):
@@ -874,27 +1082,52 @@ def _check_value(prop: PropertyDef | None, name: str, value: str) -> tuple[str |
     return None, ""
 
 
-def _matches(props: dict[str, str], flt: dict[str, Any]) -> bool:
-    """One search filter (EQ, NEQ, IN, NOT_IN, HAS_PROPERTY, NOT_HAS_PROPERTY)."""
-    value = props.get(str(flt.get("propertyName")))
-    op = flt.get("operator", "EQ")
-    if op == "HAS_PROPERTY":
-        return value not in (None, "")
-    if op == "NOT_HAS_PROPERTY":
-        return value in (None, "")
-    if op in ("IN", "NOT_IN"):
-        inside = value is not None and value in [str(v) for v in flt.get("values") or []]
-        return inside if op == "IN" else not inside
-    if op in ("EQ", "NEQ"):
-        equal = value is not None and value == str(flt.get("value"))
-        return equal if op == "EQ" else not equal
-    raise _Reply(400, _error(f"operator {op} is not supported by the sandbox", "VALIDATION_ERROR"))
-
-
 def _valid_date(value: str) -> bool:
+    """YYYY-MM-DD that is a day of the calendar, or epoch milliseconds at midnight UTC."""
     if value.isdigit():
         return int(value) % _DAY_MS == 0
-    return bool(_DATE.fullmatch(value))
+    if not _DATE.fullmatch(value):
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _valid_datetime(value: str) -> bool:
+    """ISO 8601 (a real moment of the calendar) or epoch milliseconds."""
+    if value.isdigit():
+        return True
+    if len(value) < 10 or not _DATE.fullmatch(value[:10]):
+        return False
+    try:
+        dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _normalised(object_type: str, name: str, value: Any) -> Any:
+    """A value as HubSpot stores it: emails trimmed and lowercased."""
+    if (object_type, name) in EMAIL_PROPERTIES and isinstance(value, str):
+        return value.strip().lower()
+    return value
+
+
+def _standard_error(err: dict[str, Any]) -> dict[str, Any]:
+    """A per-input error of a 207 answer with every field HubSpot's StandardError has."""
+    return {
+        "status": err.get("status", "error"),
+        "category": err.get("category", "VALIDATION_ERROR"),
+        "message": err.get("message", ""),
+        "context": err.get("context", {}),
+        "errors": [
+            {k: v for k, v in e.items() if k in ("message", "code", "context", "in")}
+            for e in err.get("errors", [])
+        ],
+        "links": err.get("links", {}),
+    }
 
 
 _LABELS = re.compile(r"^/crm/(?:v4/associations|associations/v4)/([^/]+)/([^/]+)/labels$")
@@ -956,11 +1189,13 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 )
             )
             fault = sandbox.take_fault(split.path)
-            if fault is not None and fault.drop:
+            if fault is not None and fault.drop and not fault.after:
                 self.close_connection = True
                 return
             chance = sandbox.random_fault() if method == "POST" else None
+            search = method == "POST" and split.path.endswith("/search")
             try:
+                path = sandbox.canonical_path(split.path)
                 if chance == "error":
                     raise _Reply(
                         503,
@@ -969,49 +1204,75 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                             "SERVICE_UNAVAILABLE",
                         ),
                     )
-                if fault is not None and fault.status is not None:
-                    raise _Reply(
-                        fault.status,
-                        fault.body or _error(HTTPStatus(fault.status).phrase, "INTERNAL_ERROR"),
-                        fault.headers,
-                    )
-                sandbox.authenticate(self.headers.get("Authorization"))
-                sandbox.admit(arrived)
+                if fault is not None and fault.status is not None and not fault.after:
+                    raise _fault_reply(fault, fault.status)
+                token = sandbox.authenticate(self.headers.get("Authorization"))
+                if search:
+                    sandbox.admit_search(token, arrived)
+                else:
+                    sandbox.admit(arrived)
                 if bad_json is not None:
                     raise _Reply(400, _error(f"Invalid input JSON: {bad_json}", "VALIDATION_ERROR"))
-                status, reply = self._route(method, split.path, parse_qs(split.query), body, fault)
+                try:
+                    status, reply = self._route(
+                        method, path, split.path, parse_qs(split.query), body, fault
+                    )
+                except (_Reply, ConnectionError):
+                    raise
+                except Exception:
+                    # HubSpot answers what it cannot handle with a 500, never a closed socket.
+                    log.exception("sandbox: %s %s failed", method, split.path)
+                    raise _Reply(
+                        500, _error("Internal error (sandbox).", "INTERNAL_ERROR")
+                    ) from None
                 # `latency` is the whole time HubSpot takes to answer, the work included.
                 rest = sandbox.config.latency - (time.monotonic() - arrived)
                 if rest > 0:
                     time.sleep(rest)
+                if fault is not None and fault.after and fault.status is not None:
+                    raise _fault_reply(fault, fault.status)  # carried out, then answered an error
+                if chance == "late_error":
+                    raise _Reply(
+                        504,
+                        _error(
+                            "The gateway timed out (sandbox fault injection: the request was "
+                            "carried out).",
+                            "GATEWAY_TIMEOUT",
+                        ),
+                    )
             except _Reply as r:
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self._send(r.status, r.body, r.headers)
+                    self._send(r.status, r.body, r.headers, search=search)
                 return
-            if chance == "drop":  # processed, but the answer never arrives
-                self.close_connection = True
+            if chance == "drop" or (fault is not None and fault.drop):
+                self.close_connection = True  # carried out, but the answer never arrives
                 return
             if chance == "hang":
                 time.sleep(sandbox.config.hang_seconds)
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # client gave up
-                self._send(status, reply, {}, rate_headers=not split.path.endswith("/search"))
+                self._send(status, reply, {}, search=search)
 
         def _route(
             self,
             method: str,
             path: str,
+            requested: str,
             query: dict[str, list[str]],
             body: Any,
             fault: Fault | None,
         ) -> tuple[int, Any]:
+            """Answer `path` (the numbered form of the `requested` path)."""
             if method == "GET" and path == "/account-info/v3/details":
                 return 200, {
                     "portalId": sandbox.portal.portal_id,
                     "accountType": "SANDBOX",
                     "timeZone": "Europe/Berlin",
                     "companyCurrency": "EUR",
+                    "additionalCurrencies": [],
                     "uiDomain": "app.hubspot.com",
                     "dataHostingLocation": "eu1",
+                    "utcOffset": "+01:00",
+                    "utcOffsetMilliseconds": 3_600_000,
                 }
             labels = _LABELS.match(path)
             if method == "GET" and labels:
@@ -1037,31 +1298,28 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 if name == "search":
                     return sandbox.search(object_type, body)
                 if name == "list":
-                    return 200, sandbox.list_objects(object_type, query)
+                    return 200, sandbox.list_objects(object_type, query, requested)
                 if name == "get":
-                    record = sandbox.store.get(object_type, match.group(2))
-                    if record is None:
-                        raise _Reply(
-                            404,
-                            _error(
-                                "Object not found. objectId are usually numeric.",
-                                "OBJECT_NOT_FOUND",
-                            ),
-                        )
-                    return 200, record
-                defs = sandbox.portal.property_defs(object_type) or {}
-                return 200, {"results": [d.as_json() for d in defs.values()]}
-            raise _Reply(404, _error(f"No route for {method} {path}", "NOT_FOUND"))
+                    return 200, sandbox.get_object(object_type, match.group(2), query)
+                defs = sandbox.portal.property_defs(object_type)
+                return 200, {
+                    "results": [d.as_json(object_type, i) for i, d in enumerate(defs.values())]
+                }
+            raise _not_found(requested)
 
         def _send(
-            self, status: int, body: Any, headers: dict[str, str], *, rate_headers: bool = True
+            self, status: int, body: Any, headers: dict[str, str], *, search: bool = False
         ) -> None:
+            # One correlation id per answer, in the body (errors) and the header alike.
+            correlation = str(uuid.uuid4())
+            if isinstance(body, dict) and "correlationId" in body:
+                body = {**body, "correlationId": correlation}
             data = orjson.dumps(body) if body is not None else b""
             self.send_response(status)
             self.send_header("Content-Type", "application/json;charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
-            self.send_header("X-HubSpot-Correlation-Id", str(uuid.uuid4()))
-            limits = sandbox.rate_headers() if rate_headers else {}
+            self.send_header("X-HubSpot-Correlation-Id", correlation)
+            limits = sandbox.rate_headers(search=search)
             for name, value in {**limits, **headers}.items():
                 self.send_header(name, value)
             self.end_headers()

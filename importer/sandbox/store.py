@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ _INSERT_RECORDS = (
 )
 
 Record = dict[str, Any]
+OnWrite = Callable[[str, str, "Record | None"], None]
+"""Told of each write, in order, under the store's lock: (type, id, record or None if archived)."""
 
 
 def now_iso() -> str:
@@ -56,6 +58,7 @@ class Store:
     """Thread-safe record store; every write is one transaction."""
 
     def __init__(self, path: Path | str | None = None) -> None:
+        self.on_write: OnWrite | None = None
         self._db = sqlite3.connect(
             str(path) if path else ":memory:", check_same_thread=False, isolation_level=None
         )
@@ -83,6 +86,21 @@ class Store:
             )
             for props in rows:
                 self._indexes(object_type, props["hs_object_id"], props, add=True)
+                self._written(object_type, self._record(props["hs_object_id"], props, stamp, stamp))
+
+    def _written(self, object_type: str, record: Record, *, archived: bool = False) -> None:
+        if self.on_write is not None:
+            self.on_write(object_type, record["id"], None if archived else record)
+
+    def everything(self) -> Iterator[tuple[str, Record]]:
+        """Every live record with its type (to build the search index from)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT object_type, id, properties, created_at, updated_at FROM records "
+                "WHERE archived = 0"
+            ).fetchall()
+        for object_type, rid, props, created, updated in rows:
+            yield object_type, self._record(rid, orjson.loads(props), created, updated)
 
     def exists(self, object_type: str, ids: Iterable[str]) -> set[str]:
         wanted = list(ids)
@@ -134,8 +152,9 @@ class Store:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            for props in rows:
+            for props, record in zip(rows, created, strict=True):
                 self._indexes(object_type, props["hs_object_id"], props, add=True)
+                self._written(object_type, record)
         return created
 
     def update(self, object_type: str, rid: str, properties: dict[str, str]) -> Record | None:
@@ -157,7 +176,9 @@ class Store:
             )
             self._indexes(object_type, rid, old, add=False)
             self._indexes(object_type, rid, props, add=True)
-        return self._record(rid, props, row[1], stamp)
+            record = self._record(rid, props, row[1], stamp)
+            self._written(object_type, record)
+        return record
 
     def _indexes(self, object_type: str, rid: str, props: dict[str, str], *, add: bool) -> None:
         """Add a record to (or drop it from) the value indexes of its type. Under the lock."""
@@ -186,6 +207,7 @@ class Store:
             ).fetchall()
             for rid, props in archived:
                 self._indexes(object_type, rid, orjson.loads(props), add=False)
+                self._written(object_type, {"id": rid}, archived=True)
 
     def find(self, object_type: str, prop: str, values: Iterable[str]) -> dict[str, list[str]]:
         """value -> ids of the live records whose `prop` has that value (indexed lookups, so a
@@ -213,24 +235,27 @@ class Store:
             ).fetchall()
         return [self._record(r[0], orjson.loads(r[1]), r[2], r[3]) for r in rows]
 
-    def get(self, object_type: str, rid: str) -> Record | None:
+    def get(self, object_type: str, rid: str, *, archived: bool = False) -> Record | None:
+        """A live record (or, with `archived`, an archived one) by id."""
         with self._lock:
             row = self._db.execute(
                 "SELECT id, properties, created_at, updated_at FROM records "
-                "WHERE object_type = ? AND id = ? AND archived = 0",
-                (object_type, rid),
+                "WHERE object_type = ? AND id = ? AND archived = ?",
+                (object_type, rid, int(archived)),
             ).fetchone()
-        return self._record(row[0], orjson.loads(row[1]), row[2], row[3]) if row else None
+        return self._record(row[0], orjson.loads(row[1]), row[2], row[3], archived) if row else None
 
-    def page(self, object_type: str, after: str | None, limit: int) -> list[Record]:
+    def page(
+        self, object_type: str, after: str | None, limit: int, *, archived: bool = False
+    ) -> list[Record]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, properties, created_at, updated_at FROM records "
-                "WHERE object_type = ? AND archived = 0 AND CAST(id AS INTEGER) > ? "
+                "WHERE object_type = ? AND archived = ? AND CAST(id AS INTEGER) > ? "
                 "ORDER BY CAST(id AS INTEGER) LIMIT ?",
-                (object_type, int(after or 0), limit),
+                (object_type, int(archived), int(after or 0), limit),
             ).fetchall()
-        return [self._record(r[0], orjson.loads(r[1]), r[2], r[3]) for r in rows]
+        return [self._record(r[0], orjson.loads(r[1]), r[2], r[3], archived) for r in rows]
 
     def count(self, object_type: str) -> int:
         with self._lock:
@@ -249,12 +274,35 @@ class Store:
             ).fetchall()
         return [(r[0], r[1], r[2], int(r[3])) for r in rows]
 
+    def linked(self, object_type: str, rid: str, to_type: str) -> list[tuple[str, str, int, bool]]:
+        """A record's links to records of `to_type`: (id, category, type id, outgoing).
+        HUBSPOT_DEFINED links read from both ends, as in HubSpot; labels from their own."""
+        with self._lock:
+            outgoing = self._db.execute(
+                "SELECT to_id, category, type_id FROM associations "
+                "WHERE from_type = ? AND from_id = ? AND to_type = ?",
+                (object_type, rid, to_type),
+            ).fetchall()
+            incoming = self._db.execute(
+                "SELECT from_id, category, type_id FROM associations "
+                "WHERE to_type = ? AND to_id = ? AND from_type = ? AND category = ?",
+                (object_type, rid, to_type, "HUBSPOT_DEFINED"),
+            ).fetchall()
+        return [(r[0], r[1], int(r[2]), True) for r in outgoing] + [
+            (r[0], r[1], int(r[2]), False) for r in incoming
+        ]
+
     @staticmethod
-    def _record(rid: str, props: dict[str, str], created: str, updated: str) -> Record:
-        return {
+    def _record(
+        rid: str, props: dict[str, str], created: str, updated: str, archived: bool = False
+    ) -> Record:
+        record: Record = {
             "id": rid,
             "properties": props,
             "createdAt": created,
             "updatedAt": updated,
-            "archived": False,
+            "archived": archived,
         }
+        if archived:
+            record["archivedAt"] = updated
+        return record

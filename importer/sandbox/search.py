@@ -1,0 +1,209 @@
+"""The sandbox's CRM search: an index that lags writes, HubSpot's limits and its filters."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..hubspot import (
+    SEARCH_FILTER_GROUPS_MAX,
+    SEARCH_FILTERS_PER_GROUP_MAX,
+    SEARCH_IN_VALUES_MAX,
+    SEARCH_PAGE_MAX,
+    SEARCH_TOTAL_MAX,
+)
+from .store import Record
+
+__all__ = ["SearchIndex", "SearchQuery", "SearchRefused"]
+
+_OPERATORS = frozenset(
+    {
+        "EQ",
+        "NEQ",
+        "IN",
+        "NOT_IN",
+        "HAS_PROPERTY",
+        "NOT_HAS_PROPERTY",
+        "LT",
+        "LTE",
+        "GT",
+        "GTE",
+        "CONTAINS_TOKEN",
+        "NOT_CONTAINS_TOKEN",
+        "BETWEEN",
+    }
+)
+
+
+class SearchRefused(Exception):
+    """A search HubSpot answers 400 for; the message is HubSpot's kind of message."""
+
+
+class SearchIndex:
+    """What search sees: every record as it was `lag` seconds ago.
+
+    HubSpot's search is fed asynchronously from its record store, so a record created or
+    changed a moment ago is not found (or found with its old values) for a few seconds, and
+    an archived one is still found. Writes are queued here and applied once they are `lag`
+    old; with no lag they apply at once.
+    """
+
+    def __init__(
+        self,
+        records: Iterable[tuple[str, Record]],
+        lag: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.lag = lag
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._visible: dict[str, dict[str, Record]] = {}
+        for object_type, record in records:
+            self._visible.setdefault(object_type, {})[record["id"]] = record
+        self._pending: deque[tuple[float, str, str, Record | None]] = deque()
+
+    def write(self, object_type: str, record_id: str, record: Record | None) -> None:
+        """A record was created or changed (`record`), or archived (None)."""
+        with self._lock:
+            if self.lag <= 0:
+                self._apply(object_type, record_id, record)
+            else:
+                self._pending.append((self._clock() + self.lag, object_type, record_id, record))
+
+    def _apply(self, object_type: str, record_id: str, record: Record | None) -> None:
+        records = self._visible.setdefault(object_type, {})
+        if record is None:
+            records.pop(record_id, None)
+        else:
+            records[record_id] = record
+
+    def records(self, object_type: str) -> list[Record]:
+        """The records of a type that search sees now, by id."""
+        with self._lock:
+            now = self._clock()
+            while self._pending and self._pending[0][0] <= now:
+                _, kind, rid, record = self._pending.popleft()
+                self._apply(kind, rid, record)
+            found = list(self._visible.get(object_type, {}).values())
+        return sorted(found, key=lambda r: int(r["id"]))
+
+
+class SearchQuery:
+    """A search request body, checked as HubSpot checks it."""
+
+    def __init__(self, body: Any) -> None:
+        if not isinstance(body, dict):
+            raise SearchRefused("Invalid input JSON: the search body must be an object")
+        self.limit = _integer(body.get("limit", 10), "limit")
+        self.after = _integer(body.get("after", 0), "after")
+        if not 0 <= self.limit <= SEARCH_PAGE_MAX:
+            raise SearchRefused(f"limit must be between 0 and {SEARCH_PAGE_MAX}")
+        if self.after < 0:
+            raise SearchRefused("after must not be negative")
+        if self.after + self.limit > SEARCH_TOTAL_MAX:
+            raise SearchRefused(
+                f"The search API can page through at most {SEARCH_TOTAL_MAX} results: "
+                f"after ({self.after}) plus limit ({self.limit}) is past it"
+            )
+        groups = body.get("filterGroups") or []
+        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+            raise SearchRefused("Invalid input JSON: filterGroups must be a list of objects")
+        if len(groups) > SEARCH_FILTER_GROUPS_MAX:
+            raise SearchRefused(
+                f"Too many filter groups ({len(groups)}); at most "
+                f"{SEARCH_FILTER_GROUPS_MAX} are allowed"
+            )
+        self.groups: list[list[dict[str, Any]]] = []
+        for group in groups:
+            filters = group.get("filters") or []
+            if not isinstance(filters, list) or not all(isinstance(f, dict) for f in filters):
+                raise SearchRefused("Invalid input JSON: filters must be a list of objects")
+            if len(filters) > SEARCH_FILTERS_PER_GROUP_MAX:
+                raise SearchRefused(
+                    f"Too many filters in a group ({len(filters)}); at most "
+                    f"{SEARCH_FILTERS_PER_GROUP_MAX} are allowed"
+                )
+            for flt in filters:
+                _check_filter(flt)
+            self.groups.append(filters)
+        properties = body.get("properties") or []
+        if not isinstance(properties, list) or not all(isinstance(p, str) for p in properties):
+            raise SearchRefused("Invalid input JSON: properties must be a list of names")
+        self.properties: list[str] = properties
+
+    def matches(self, props: dict[str, Any]) -> bool:
+        return not self.groups or any(all(_matches(props, f) for f in g) for g in self.groups)
+
+
+def _integer(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise SearchRefused(f"{name} must be a whole number, not {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise SearchRefused(f"{name} must be a whole number, not {value!r}")
+
+
+def _check_filter(flt: dict[str, Any]) -> None:
+    if not isinstance(flt.get("propertyName"), str) or not flt["propertyName"]:
+        raise SearchRefused("Invalid input JSON: every filter needs a propertyName")
+    operator = flt.get("operator", "EQ")
+    if operator not in _OPERATORS:
+        raise SearchRefused(f"Unknown filter operator {operator!r}")
+    if operator in ("IN", "NOT_IN"):
+        values = flt.get("values")
+        if not isinstance(values, list):
+            raise SearchRefused(f"The {operator} operator needs a values list")
+        if len(values) > SEARCH_IN_VALUES_MAX:
+            raise SearchRefused(
+                f"Too many values for {operator} ({len(values)}); at most "
+                f"{SEARCH_IN_VALUES_MAX} are allowed"
+            )
+
+
+def _folded(value: Any) -> str:
+    return str(value).casefold()
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _matches(props: dict[str, Any], flt: dict[str, Any]) -> bool:
+    """One filter. Text compares without regard to case, as HubSpot's search does."""
+    value = props.get(str(flt.get("propertyName")))
+    present = value not in (None, "")
+    op = flt.get("operator", "EQ")
+    if op == "HAS_PROPERTY":
+        return present
+    if op == "NOT_HAS_PROPERTY":
+        return not present
+    if op in ("IN", "NOT_IN"):
+        inside = present and _folded(value) in {_folded(v) for v in flt.get("values") or []}
+        return inside if op == "IN" else not inside
+    if op in ("EQ", "NEQ"):
+        equal = present and _folded(value) == _folded(flt.get("value"))
+        return equal if op == "EQ" else not equal
+    if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
+        token = _folded(flt.get("value")).strip("*")
+        inside = present and token in _folded(value)
+        return inside if op == "CONTAINS_TOKEN" else not inside
+    number, low = _number(value), _number(flt.get("value"))
+    if number is None or low is None:
+        return False
+    if op == "BETWEEN":
+        high = _number(flt.get("highValue"))
+        return high is not None and low <= number <= high
+    return {
+        "LT": number < low,
+        "LTE": number <= low,
+        "GT": number > low,
+        "GTE": number >= low,
+    }[op]
