@@ -36,6 +36,7 @@ from .hubspot import (
     DEFAULT_BASE_URL,
     LEGACY_API,
     MAX_BATCH_INPUTS,
+    SEARCH_RATE_PER_SECOND,
     ApiPaths,
     canonical_object_type,
 )
@@ -589,6 +590,26 @@ def _progress(console: Console | None) -> Iterator[Callable[[int, int], None]]:
     show_default=True,
     help="Requests allowed per day.",
 )
+@click.option(
+    "--search-lag",
+    type=click.FloatRange(0),
+    default=2.0,
+    show_default=True,
+    help="Seconds before search sees a write (HubSpot's search lags writes by seconds).",
+)
+@click.option(
+    "--search-rate-limit",
+    type=click.IntRange(1),
+    default=SEARCH_RATE_PER_SECOND,
+    show_default=True,
+    help="Search requests allowed per second per token (search's own limit).",
+)
+@click.option(
+    "--no-legacy-paths",
+    is_flag=True,
+    help="Answer 404 on the numbered paths (/crm/v3, /crm/v4, /account-info/v3), as after "
+    "HubSpot's sunset; only the date-based ones are served.",
+)
 def sandbox(
     host: str,
     port: int,
@@ -599,6 +620,9 @@ def sandbox(
     latency: float,
     rate_window_ms: int,
     daily_limit: int,
+    search_lag: float,
+    search_rate_limit: int,
+    no_legacy_paths: bool,
 ) -> int:
     """Serve the local HubSpot emulator until interrupted (Ctrl-C)."""
     from .sandbox import Sandbox, SandboxConfig
@@ -611,6 +635,9 @@ def sandbox(
         rate_interval_ms=rate_window_ms,
         daily_limit=daily_limit,
         latency=latency,
+        search_lag=search_lag,
+        search_rate_limit=search_rate_limit,
+        legacy_paths=not no_legacy_paths,
     )
     box = Sandbox(config, host=host, port=port)
     # systemd and schedulers stop services with SIGTERM: shut down as for Ctrl-C.

@@ -1,0 +1,175 @@
+"""One API version setting: date-based paths by default, `legacy` for the numbered ones, and a
+clear error naming the setting when HubSpot does not serve a version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from importer.hubspot import ApiPaths
+from importer.sandbox import Sandbox
+
+from .conftest import (
+    PRODUCT_ROWS,
+    PRODUCTS_MAPPING,
+    CliRun,
+    write_csv,
+    write_mapping,
+    write_xlsx,
+)
+
+Runner = Callable[..., CliRun]
+NUMBERED = ("/crm/v3/", "/crm/v4/", "/crm/associations/v4/", "/account-info/v3/")
+
+CARTS_MAPPING = """\
+object_type: carts
+key: Cart ref
+columns:
+  Cart ref: hs_external_cart_id
+  Total: {property: hs_total_price, type: number}
+associations:
+  - column: Contact ids
+    separator: ";"
+    to: contacts
+    types:
+      - {associationCategory: HUBSPOT_DEFINED, associationTypeId: 586}
+      - {label: Primary buyer}
+"""
+
+
+def paths(box: Sandbox) -> list[str]:
+    return [r.path for r in box.received]
+
+
+def test_paths_of_every_endpoint_in_both_families() -> None:
+    new, old = ApiPaths(), ApiPaths("legacy")
+    assert new.batch("products", "create") == "/crm/objects/2026-03/products/batch/create"
+    assert old.batch("products", "create") == "/crm/v3/objects/products/batch/create"
+    assert new.search("0-7") == "/crm/objects/2026-03/0-7/search"
+    assert new.properties("carts") == "/crm/properties/2026-03/carts"
+    assert old.properties("carts") == "/crm/v3/properties/carts"
+    assert new.labels("carts", "contacts") == "/crm/associations/2026-03/carts/contacts/labels"
+    assert old.labels("carts", "contacts") == "/crm/v4/associations/carts/contacts/labels"
+    assert (
+        new.associations_batch("carts", "contacts", "labels/archive")
+        == "/crm/associations/2026-03/carts/contacts/batch/labels/archive"
+    )
+    assert new.account_details() == "/account-info/2026-03/details"
+    assert old.account_details() == "/account-info/v3/details"
+    assert ApiPaths(" 2027-03 ").record("deals", "9") == "/crm/objects/2027-03/deals/9"
+
+
+def test_every_command_of_a_nightly_cycle_uses_date_based_paths_only(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # The sandbox answers 404 on the numbered paths (the suite's default): any use fails.
+    products = write_xlsx(tmp_path / "p.xlsx", PRODUCT_ROWS[:3], sheet="Catalogue")
+    mapping = write_mapping(tmp_path / "p.yaml", PRODUCTS_MAPPING)
+    carts = write_csv(
+        tmp_path / "carts.csv",
+        [["Cart ref", "Total", "Contact ids"], ["C-1", "10", "1001;1002"], ["C-2", "5", "1003"]],
+    )
+    carts_mapping = write_mapping(tmp_path / "c.yaml", CARTS_MAPPING)
+    state = tmp_path / "state"
+    target = ("--base-url", sandbox.url, "--state-dir", state)
+    drafted = run_cli(
+        "init", products, "--object", "products", "--out", tmp_path / "d.yaml", "--base-url",
+        sandbox.url,
+    )  # fmt: skip
+    assert drafted.code == 0, drafted.err
+    assert run_cli("check", "-m", mapping, products, *target).code == 0
+    first = run_cli("run", "-m", mapping, products, *target, "--out", tmp_path / "1.xlsx")
+    assert first.code == 0, first.err
+    assert first.out.startswith("products: 2 rows: 2 created.")
+    cart_run = run_cli("run", "-m", carts_mapping, carts, *target, "--out", tmp_path / "c.xlsx")
+    assert cart_run.out.startswith("carts: 2 rows: 2 created."), cart_run.err
+    (cart,) = [
+        c for c in sandbox.records("carts") if c["properties"]["hs_external_cart_id"] == "C-2"
+    ]
+    assert [link[1] for link in sandbox.store.associations("carts", cart["id"])] == ["1003", "1003"]
+    listed = run_cli("runs", "--state-dir", state)
+    assert listed.code == 0
+    (run_id,) = [line.split()[0] for line in listed.out.splitlines() if " products " in line]
+    assert run_cli("show", run_id, "--state-dir", state).code == 0
+    undone = run_cli("undo", run_id, "--state-dir", state, "--yes", "--base-url", sandbox.url)
+    assert undone.code == 0, undone.err
+    assert sandbox.records("products") == []
+    used = paths(sandbox)
+    assert not [p for p in used if p.startswith(NUMBERED)]
+    assert {p.split("/")[1:4][-1] for p in used if p.startswith("/crm/")} == {"2026-03"}
+    assert "/account-info/2026-03/details" in used
+
+
+def test_legacy_uses_the_numbered_paths(
+    run_cli: Runner, make_sandbox: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    box = make_sandbox(legacy_paths=True)
+    data = write_xlsx(tmp_path / "p.xlsx", PRODUCT_ROWS[:3], sheet="Catalogue")
+    mapping = write_mapping(tmp_path / "p.yaml", PRODUCTS_MAPPING)
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", box.url, "--api-version", "legacy",
+        "--out", tmp_path / "o.xlsx",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert paths(box)
+    assert all(p.startswith(NUMBERED) for p in paths(box))
+    assert "/crm/v3/objects/products/batch/create" in paths(box)
+
+
+def test_the_environment_sets_the_version(
+    run_cli: Runner,
+    make_sandbox: Callable[..., Sandbox],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    box = make_sandbox(legacy_paths=True)
+    monkeypatch.setenv("HUBSPOT_API_VERSION", "legacy")
+    data = write_xlsx(tmp_path / "p.xlsx", PRODUCT_ROWS[:2], sheet="Catalogue")
+    mapping = write_mapping(tmp_path / "p.yaml", PRODUCTS_MAPPING)
+    result = run_cli("check", "-m", mapping, data, "--base-url", box.url)
+    assert result.code == 0, result.err
+    assert all(p.startswith(NUMBERED) for p in paths(box))
+
+
+def test_a_malformed_version_is_refused_before_anything_is_sent(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    data = write_xlsx(tmp_path / "p.xlsx", PRODUCT_ROWS[:2], sheet="Catalogue")
+    mapping = write_mapping(tmp_path / "p.yaml", PRODUCTS_MAPPING)
+    result = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url, "--api-version", "v3")
+    assert result.code == 2
+    assert "API version 'v3' is not one HubSpot uses" in result.err
+    assert "--api-version or HUBSPOT_API_VERSION" in result.err
+    assert sandbox.received == []
+
+
+@pytest.mark.parametrize("portal_check", [True, False], ids=["portal-check", "no-portal-check"])
+def test_a_version_hubspot_does_not_serve_names_the_setting(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, portal_check: bool
+) -> None:
+    data = write_xlsx(tmp_path / "p.xlsx", PRODUCT_ROWS[:2], sheet="Catalogue")
+    mapping = write_mapping(tmp_path / "p.yaml", PRODUCTS_MAPPING)
+    extra = () if portal_check else ("--no-portal-check",)
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", sandbox.url, "--api-version", "2031-09",
+        "--out", tmp_path / "o.xlsx", *extra,
+    )  # fmt: skip
+    assert result.code == 2
+    assert "HubSpot does not serve API version '2031-09' at this address" in result.message
+    assert "--api-version (or HUBSPOT_API_VERSION)" in result.message
+    assert sandbox.records("products") == []
+
+
+def test_legacy_against_a_portal_past_the_sunset_says_so(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    data = write_xlsx(tmp_path / "p.xlsx", PRODUCT_ROWS[:2], sheet="Catalogue")
+    mapping = write_mapping(tmp_path / "p.yaml", PRODUCTS_MAPPING)
+    result = run_cli(
+        "check", "-m", mapping, data, "--base-url", sandbox.url, "--api-version", "legacy"
+    )
+    assert result.code == 2
+    assert "does not serve API version 'legacy'" in result.message
+    assert "/crm/v3/properties/products" in result.message
