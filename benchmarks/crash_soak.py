@@ -1,7 +1,15 @@
 """Crash and fault soak: kill the importer at random moments, rerun, count duplicates and losses.
 
-    python benchmarks/crash_soak.py            # 20 kills and 5 faulty-network runs
+    python benchmarks/crash_soak.py            # 20 kills, 5 faulty-network runs, 5 lagging-search
     python benchmarks/crash_soak.py --short    # what CI runs
+
+Three shapes. Kills and faults import products keyed on hs_sku, which HubSpot (and the
+sandbox) holds unique. The third keys them on `name`, which HubSpot does not hold unique:
+nothing but the importer keeps a record from being created twice. Its sandbox lags search
+by a second (lookups can only search), answers 20% of creates 504 after carrying them out
+and loses 5% of answers; each run is killed at a random moment, rerun at once, and run a
+third time once search has caught up. Records are counted per key here, from the sandbox's
+own store, not trusted to any uniqueness check.
 
 Everything goes to a sandbox on 127.0.0.1; every loop is bounded.
 """
@@ -10,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import random
 import signal
@@ -31,10 +40,19 @@ columns:
   Name: name
   Price: {property: price, type: number}
 """
+BY_NAME = """\
+object_type: products
+key: Name
+columns:
+  Name: {property: name, required: true}
+  Price: {property: price, type: number}
+"""
 TOKEN = "pat-soak"
+SEARCH_LAG = 1.0
+SEARCH_SETTLE = 2.0
 
 
-def write_inputs(folder: Path, rows: int) -> tuple[Path, Path]:
+def write_inputs(folder: Path, rows: int, mapping_text: str = MAPPING) -> tuple[Path, Path]:
     data = folder / "catalogue.csv"
     with data.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -42,7 +60,7 @@ def write_inputs(folder: Path, rows: int) -> tuple[Path, Path]:
         for i in range(rows):
             writer.writerow([f"{i:06d}", f"Product {i}", f"{i % 500}.99"])
     mapping = folder / "products.yaml"
-    mapping.write_text(MAPPING, encoding="utf-8")
+    mapping.write_text(mapping_text, encoding="utf-8")
     return data, mapping
 
 
@@ -68,10 +86,12 @@ def command(data: Path, mapping: Path, url: str, state: Path, out: Path) -> list
     ]
 
 
-def tally(box: Sandbox, rows: int) -> tuple[int, int]:
-    held = Counter(r["properties"]["hs_sku"] for r in box.records("products"))
+def tally(box: Sandbox, rows: int, by: str = "hs_sku") -> tuple[int, int]:
+    """Records beyond one per key, and keys with no record, counted from the store."""
+    held = Counter(r["properties"].get(by) for r in box.records("products"))
+    keys = [f"{i:06d}" if by == "hs_sku" else f"Product {i}" for i in range(rows)]
     duplicates = sum(n - 1 for n in held.values() if n > 1)
-    lost = sum(1 for i in range(rows) if f"{i:06d}" not in held)
+    lost = sum(1 for key in keys if key not in held)
     return duplicates, lost
 
 
@@ -154,6 +174,88 @@ def fault_run(seed: int, rows: int, folder: Path) -> dict[str, object]:
     }
 
 
+def lag_run(seed: int, rows: int, folder: Path) -> dict[str, object]:
+    """A key HubSpot does not hold unique, lagging search, 504s after commit, a kill."""
+    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
+    data, mapping = write_inputs(folder, rows, BY_NAME)
+    state = folder / "state"
+    config = SandboxConfig(
+        seed=seed, latency=0.05, late_error_rate=0.2, drop_rate=0.05, search_lag=SEARCH_LAG
+    )
+    settle = ["--search-settle", str(SEARCH_SETTLE), "--concurrency", "2"]
+    with Sandbox(config) as box:
+        victim = subprocess.Popen(
+            [*command(data, mapping, box.url, state, folder / "k.xlsx"), *settle],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while not box.received and time.monotonic() < deadline and victim.poll() is None:
+            time.sleep(0.01)
+        delay = random.Random(seed).uniform(0.0, rows / 10 / 2 * 0.05 * 1.5)
+        time.sleep(delay)
+        mid_run = victim.poll() is None
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+        journal = Journal(journal_path(state, box.url, "products"))
+        open_rows = sum(len(b.rows) for b in journal.open_batches())
+        journal.close()
+        summary = folder / "rerun.json"
+        rerun = subprocess.run(
+            [
+                *command(data, mapping, box.url, state, folder / "r.xlsx"),
+                *settle,
+                "--summary-json",
+                str(summary),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if not summary.exists():
+            raise SystemExit(
+                f"the rerun wrote no summary (exit {rerun.returncode}):\n{rerun.stderr}"
+            )
+        rerun_counts = json.loads(summary.read_text(encoding="utf-8"))["counts"]
+        duplicates, _ = tally(box, rows, by="name")
+        faults = dict(box.faults)
+        # Once search has caught up (and the faults are over), a third run settles the rest.
+        box.config.late_error_rate = box.config.drop_rate = 0.0
+        time.sleep(SEARCH_LAG)
+        final = subprocess.run(
+            [
+                *command(data, mapping, box.url, state, folder / "f.xlsx"),
+                *settle,
+                "--summary-json",
+                str(summary),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        final_counts = json.loads(summary.read_text(encoding="utf-8"))["counts"]
+        final_duplicates, final_lost = tally(box, rows, by="name")
+    return {
+        "seed": seed,
+        "killed_after_s": round(delay, 2),
+        "mid_run": mid_run,
+        "in_flight_rows": open_rows,
+        "504_after_commit": faults.get("late_error", 0),
+        "drops": faults.get("drop", 0),
+        "rerun_exit": rerun.returncode,
+        "rerun_uncertain": rerun_counts.get("uncertain", 0),
+        "final_exit": final.returncode,
+        "final_uncertain": final_counts.get("uncertain", 0),
+        "duplicates": max(duplicates, final_duplicates),
+        "lost": final_lost,
+    }
+
+
 def table(title: str, rows: list[dict[str, object]]) -> None:
     print(f"\n{title}")
     if not rows:
@@ -170,9 +272,12 @@ def main() -> int:
     parser.add_argument("--short", action="store_true", help="a quick run for CI")
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--faults", type=int, default=5)
+    parser.add_argument("--lagging", type=int, default=5)
     parser.add_argument("--rows", type=int, default=500)
     args = parser.parse_args()
-    kills, faults, rows = (3, 1, 200) if args.short else (args.kills, args.faults, args.rows)
+    kills, faults, lagging, rows = (
+        (3, 1, 1, 200) if args.short else (args.kills, args.faults, args.lagging, args.rows)
+    )
 
     kill_rows = []
     for seed in range(kills):
@@ -184,15 +289,27 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as folder:
             fault_rows.append(fault_run(seed, rows, Path(folder)))
     table(f"10% 5xx, 5% dropped answers, 20 requests/s limit ({rows} rows)", fault_rows)
-
-    dup = sum(int(str(r["duplicates"])) for r in kill_rows + fault_rows)
-    lost = sum(int(str(r["lost"])) for r in kill_rows + fault_rows)
-    mid = sum(1 for r in kill_rows if r["mid_run"])
-    print(
-        f"\nruns: {len(kill_rows)} kills ({mid} mid-run) + {len(fault_rows)} faulty; "
-        f"rows per run: {rows}; duplicates found: {dup}; rows lost: {lost}"
+    lag_rows = []
+    for seed in range(lagging):
+        with tempfile.TemporaryDirectory() as folder:
+            lag_rows.append(lag_run(seed, rows, Path(folder)))
+    table(
+        f"key without unique values (name), search lagging {SEARCH_LAG:.0f} s, 20% of creates "
+        f"504 after commit, 5% dropped answers, SIGKILL, rerun, final run ({rows} rows)",
+        lag_rows,
     )
-    return 1 if dup or lost else 0
+
+    everything = kill_rows + fault_rows + lag_rows
+    dup = sum(int(str(r["duplicates"])) for r in everything)
+    lost = sum(int(str(r["lost"])) for r in everything)
+    left_uncertain = sum(int(str(r["final_uncertain"])) for r in lag_rows)
+    mid = sum(1 for r in kill_rows + lag_rows if r["mid_run"])
+    print(
+        f"\nruns: {len(kill_rows)} kills + {len(fault_rows)} faulty + {len(lag_rows)} lagging "
+        f"({mid} killed mid-run); rows per run: {rows}; duplicates found: {dup}; rows lost: "
+        f"{lost}; rows left uncertain after the final runs: {left_uncertain}"
+    )
+    return 1 if dup or lost or left_uncertain else 0
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pathlib import Path
 import requests
 
 from importer.client import HubSpotClient, RetryPolicy
+from importer.hubspot import ApiPaths
 from importer.journal import Journal
 from importer.mapping import parse_mapping
 from importer.payload import PreparedRow
@@ -160,7 +161,7 @@ def ours(shape: Shape, concurrency: int) -> tuple[float, int, int, float | None]
         journal = Journal(Path(folder) / "bench.sqlite", lock=True)
         uploader = Uploader(client, mapping, journal, "bench", concurrency=concurrency)
         # One request first, as a run's preflight does, so the limit is learned from headers.
-        client.request("GET", "/crm/v3/properties/products")
+        client.request("GET", client.paths.properties("products"))
         time.sleep(shape.window + 0.1)  # ...and let that request leave the window
         with stolen() as steal:
             started = time.monotonic()
@@ -194,7 +195,7 @@ def sequential(shape: Shape) -> tuple[float, int, int, float | None]:
                 }
                 for _ in range(50):  # bounded
                     reply = session.post(
-                        f"{url}/crm/v3/objects/products/batch/create", json=body, timeout=60
+                        f"{url}{ApiPaths().batch('products', 'create')}", json=body, timeout=60
                     )
                     if reply.status_code != 429:
                         created += len(reply.json().get("results", []))

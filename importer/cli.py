@@ -468,6 +468,7 @@ def _write_summary(path: Path, result: RunResult, code: int) -> None:
         "sheet": s.sheet,
         "mapping_file": s.mapping_file,
         "base_url": s.base_url,
+        "api_version": s.api_version,
         "started": s.started.isoformat(),
         "finished": s.finished.isoformat() if s.finished else None,
         "duration_seconds": round(s.duration, 3),

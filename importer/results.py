@@ -39,6 +39,7 @@ from ._sheetxml import (
     text_cells,
 )
 from ._text import arrow
+from .hubspot import DEFAULT_API_VERSION
 from .load import Table
 from .outcome import RowStatus
 from .validate import RowIssue
@@ -94,6 +95,7 @@ class RunSummary:
     mapping_file: str
     base_url: str
     started: dt.datetime
+    api_version: str = DEFAULT_API_VERSION
     mode: str = "create"
     journal: Path | None = None
     finished: dt.datetime | None = None
@@ -418,6 +420,7 @@ def _summary_sheet(ws: _Sheet, summary: RunSummary, result_sheets: list[str], li
         ("Mapping", summary.mapping_file),
         ("Mode", summary.mode),
         ("HubSpot", summary.base_url),
+        ("API version", summary.api_version),
         ("Started", local.strftime("%Y-%m-%d %H:%M:%S %Z")),
         ("Finished", finished.strftime("%Y-%m-%d %H:%M:%S %Z") if finished else ""),
         ("Duration (s)", round(summary.duration, 1)),

@@ -176,6 +176,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             sheet=table.sheet,
             mapping_file=str(options.mapping_file),
             base_url=options.base_url,
+            api_version=client.paths.version,
             mode=f"{mode.value} (plan only: nothing was sent)" if options.plan_only else mode.value,
             journal=journal.path,
             started=started,

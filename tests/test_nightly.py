@@ -238,6 +238,7 @@ def test_daily_limit_stops_cleanly_and_the_next_run_finishes(
     assert statuses == {"created": 30, "not_sent": 20}
     report = json.loads(summary.read_text(encoding="utf-8"))
     assert report["exit_code"] == 1
+    assert report["api_version"] == "2026-03"
     assert report["counts"]["not_sent"] == 20
     assert report["workbook"] == str(tmp_path / "1.xlsx")
     assert report["stopped_by"].startswith("HubSpot's daily API limit")
