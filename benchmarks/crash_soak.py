@@ -100,7 +100,8 @@ def kill_run(seed: int, rows: int, folder: Path) -> dict[str, object]:
     data, mapping = write_inputs(folder, rows)
     state = folder / "state"
     latency, senders = 0.05, 2
-    with Sandbox(SandboxConfig(latency=latency, seed=seed, drop_rate=0.02)) as box:
+    config = SandboxConfig(latency=latency, seed=seed, drop_rate=0.02, search_lag=SEARCH_LAG)
+    with Sandbox(config) as box:
         victim = subprocess.Popen(
             # Two senders keep the upload about (rows / 10 / 2) * latency long, so most kills
             # land mid-upload rather than after the run finished.
@@ -146,7 +147,12 @@ def fault_run(seed: int, rows: int, folder: Path) -> dict[str, object]:
     env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
     data, mapping = write_inputs(folder, rows)
     config = SandboxConfig(
-        seed=seed, error_rate=0.10, drop_rate=0.05, rate_limit=20, rate_interval_ms=1000
+        seed=seed,
+        error_rate=0.10,
+        drop_rate=0.05,
+        rate_limit=20,
+        rate_interval_ms=1000,
+        search_lag=SEARCH_LAG,
     )
     with Sandbox(config) as box:
         started = time.monotonic()
@@ -172,6 +178,25 @@ def fault_run(seed: int, rows: int, folder: Path) -> dict[str, object]:
         "duplicates": duplicates,
         "lost": lost,
     }
+
+
+def run_with_summary(
+    args: list[str], env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], dict[str, int]]:
+    """Run the importer with --summary-json; its counts per status."""
+    with tempfile.TemporaryDirectory() as folder:
+        summary = Path(folder) / "summary.json"
+        done = subprocess.run(
+            [*args, "--summary-json", str(summary)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if not summary.exists():
+            raise SystemExit(f"the run wrote no summary (exit {done.returncode}):\n{done.stderr}")
+        return done, json.loads(summary.read_text(encoding="utf-8"))["counts"]
 
 
 def lag_run(seed: int, rows: int, folder: Path) -> dict[str, object]:
@@ -201,44 +226,17 @@ def lag_run(seed: int, rows: int, folder: Path) -> dict[str, object]:
         journal = Journal(journal_path(state, box.url, "products"))
         open_rows = sum(len(b.rows) for b in journal.open_batches())
         journal.close()
-        summary = folder / "rerun.json"
-        rerun = subprocess.run(
-            [
-                *command(data, mapping, box.url, state, folder / "r.xlsx"),
-                *settle,
-                "--summary-json",
-                str(summary),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
+        rerun, rerun_counts = run_with_summary(
+            [*command(data, mapping, box.url, state, folder / "r.xlsx"), *settle], env
         )
-        if not summary.exists():
-            raise SystemExit(
-                f"the rerun wrote no summary (exit {rerun.returncode}):\n{rerun.stderr}"
-            )
-        rerun_counts = json.loads(summary.read_text(encoding="utf-8"))["counts"]
         duplicates, _ = tally(box, rows, by="name")
         faults = dict(box.faults)
         # Once search has caught up (and the faults are over), a third run settles the rest.
         box.config.late_error_rate = box.config.drop_rate = 0.0
         time.sleep(SEARCH_LAG)
-        final = subprocess.run(
-            [
-                *command(data, mapping, box.url, state, folder / "f.xlsx"),
-                *settle,
-                "--summary-json",
-                str(summary),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
+        final, final_counts = run_with_summary(
+            [*command(data, mapping, box.url, state, folder / "f.xlsx"), *settle], env
         )
-        final_counts = json.loads(summary.read_text(encoding="utf-8"))["counts"]
         final_duplicates, final_lost = tally(box, rows, by="name")
     return {
         "seed": seed,

@@ -108,24 +108,18 @@ class SearchQuery:
                 f"The search API can page through at most {SEARCH_TOTAL_MAX} results: "
                 f"after ({self.after}) plus limit ({self.limit}) is past it"
             )
-        groups = body.get("filterGroups") or []
-        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
-            raise SearchRefused("Invalid input JSON: filterGroups must be a list of objects")
-        if len(groups) > SEARCH_FILTER_GROUPS_MAX:
-            raise SearchRefused(
-                f"Too many filter groups ({len(groups)}); at most "
-                f"{SEARCH_FILTER_GROUPS_MAX} are allowed"
-            )
+        groups = _at_most(
+            _objects(body.get("filterGroups") or [], "filterGroups"),
+            SEARCH_FILTER_GROUPS_MAX,
+            "filter groups",
+        )
         self.groups: list[list[dict[str, Any]]] = []
         for group in groups:
-            filters = group.get("filters") or []
-            if not isinstance(filters, list) or not all(isinstance(f, dict) for f in filters):
-                raise SearchRefused("Invalid input JSON: filters must be a list of objects")
-            if len(filters) > SEARCH_FILTERS_PER_GROUP_MAX:
-                raise SearchRefused(
-                    f"Too many filters in a group ({len(filters)}); at most "
-                    f"{SEARCH_FILTERS_PER_GROUP_MAX} are allowed"
-                )
+            filters = _at_most(
+                _objects(group.get("filters") or [], "filters"),
+                SEARCH_FILTERS_PER_GROUP_MAX,
+                "filters in a group",
+            )
             for flt in filters:
                 _check_filter(flt)
             self.groups.append(filters)
@@ -136,6 +130,18 @@ class SearchQuery:
 
     def matches(self, props: dict[str, Any]) -> bool:
         return not self.groups or any(all(_matches(props, f) for f in g) for g in self.groups)
+
+
+def _objects(value: Any, what: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise SearchRefused(f"Invalid input JSON: {what} must be a list of objects")
+    return value
+
+
+def _at_most(items: list[Any], limit: int, what: str) -> list[Any]:
+    if len(items) > limit:
+        raise SearchRefused(f"Too many {what} ({len(items)}); at most {limit} are allowed")
+    return items
 
 
 def _integer(value: Any, name: str) -> int:

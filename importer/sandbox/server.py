@@ -376,17 +376,7 @@ class Sandbox:
                 bisect.insort(window, arrived)
                 self._daily_used += 1
                 return
-        raise _Reply(
-            429,
-            {
-                "status": "error",
-                "message": f"You have reached your {policy.lower()} limit.",
-                "errorType": "RATE_LIMIT",
-                "correlationId": str(uuid.uuid4()),
-                "policyName": policy,
-            },
-            {"Retry-After": "1"} if cfg.retry_after else {},
-        )
+        raise _rate_limited(policy, 1.0 if cfg.retry_after else None)
 
     def admit(self, arrived: float) -> None:
         """Count the request against the limits at its arrival, or refuse it with a 429."""
@@ -406,18 +396,7 @@ class Sandbox:
                 bisect.insort(self._window, now)
                 self._daily_used += 1
                 return
-        headers = {"Retry-After": str(max(1, round(wait)))} if cfg.retry_after else {}
-        raise _Reply(
-            429,
-            {
-                "status": "error",
-                "message": f"You have reached your {policy.lower()} limit.",
-                "errorType": "RATE_LIMIT",
-                "correlationId": str(uuid.uuid4()),
-                "policyName": policy,
-            },
-            headers,
-        )
+        raise _rate_limited(policy, wait if cfg.retry_after else None)
 
     def authenticate(self, header: str | None) -> str:
         """The request's token, or a 401."""
@@ -1012,6 +991,21 @@ class Sandbox:
             if seen:
                 links[to_name] = {"results": [{"id": i, "type": k} for i, k in seen]}
         return {**shaped, "associations": links} if links else shaped
+
+
+def _rate_limited(policy: str, retry_after: float | None) -> _Reply:
+    """HubSpot's 429 for a spent limit (`policy`: TEN_SECONDLY_ROLLING, SECONDLY, DAILY)."""
+    return _Reply(
+        429,
+        {
+            "status": "error",
+            "message": f"You have reached your {policy.lower()} limit.",
+            "errorType": "RATE_LIMIT",
+            "correlationId": str(uuid.uuid4()),
+            "policyName": policy,
+        },
+        {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else {},
+    )
 
 
 def _fault_reply(fault: Fault, status: int) -> _Reply:
