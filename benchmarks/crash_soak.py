@@ -119,7 +119,7 @@ def kill_run(seed: int, rows: int, folder: Path) -> dict[str, object]:
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=30)
         at_kill = len(box.records("products"))
-        journal = Journal(journal_path(state, box.url, "products"))
+        journal = Journal(journal_path(state, box.url, "products", box.portal.portal_id))
         open_rows = sum(len(b.rows) for b in journal.open_batches())
         journal.close()
         final = subprocess.run(
@@ -223,7 +223,7 @@ def lag_run(seed: int, rows: int, folder: Path) -> dict[str, object]:
         mid_run = victim.poll() is None
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=30)
-        journal = Journal(journal_path(state, box.url, "products"))
+        journal = Journal(journal_path(state, box.url, "products", box.portal.portal_id))
         open_rows = sum(len(b.rows) for b in journal.open_batches())
         journal.close()
         rerun, rerun_counts = run_with_summary(

@@ -7,10 +7,12 @@ from ._errors import (
     HubSpotImportError,
     HubSpotUnavailable,
     InputFileError,
+    LockHeld,
     MappingError,
     RateLimitStop,
+    UncertainDelivery,
 )
-from .journal import Journal, LockHeld
+from .journal import Journal
 from .load import Table, load_table
 from .mapping import Mapping, SyncMode, load_mapping, parse_mapping
 from .outcome import RowResult, RowStatus
@@ -39,6 +41,7 @@ __all__ = [
     "RunSummary",
     "SyncMode",
     "Table",
+    "UncertainDelivery",
     "Validated",
     "load_mapping",
     "load_table",

@@ -4,10 +4,13 @@
     ├── ConfigError                    fix the mapping or the command line (exit 2)
     │   └── MappingError               a mapping file with one or more mistakes, all listed
     ├── InputFileError                 fix or replace the spreadsheet (exit 2)
+    ├── LockHeld                       another run holds the lock; this one sent nothing (exit 3)
     └── HubSpotError                   HubSpot refused to go on
         ├── AuthError                  fix the token or its scopes; stop at once (exit 2)
         ├── RateLimitStop              the daily limit is spent; run again tomorrow (exit 1)
-        └── HubSpotUnavailable         retries ran out; try again later (exit 1)
+        ├── HubSpotUnavailable         retries ran out; try again later (exit 1)
+        └── UncertainDelivery          sent, but the outcome is unknown: settle by lookup before
+                                       sending again (the stages catch it; exit 1 if it escapes)
 
 Bad rows are never exceptions: they are data (`RowIssue`) reported in the results workbook.
 """
@@ -23,8 +26,10 @@ __all__ = [
     "HubSpotImportError",
     "HubSpotUnavailable",
     "InputFileError",
+    "LockHeld",
     "MappingError",
     "RateLimitStop",
+    "UncertainDelivery",
 ]
 
 
@@ -52,6 +57,10 @@ class InputFileError(HubSpotImportError):
     """The spreadsheet cannot be read as given: fix or replace the file."""
 
 
+class LockHeld(HubSpotImportError):
+    """Another run holds the lock on this portal and object type: do not send anything."""
+
+
 class HubSpotError(HubSpotImportError):
     """HubSpot answered in a way that stops the run."""
 
@@ -70,3 +79,8 @@ class RateLimitStop(HubSpotError):
 
 class HubSpotUnavailable(HubSpotError):
     """HubSpot kept failing (5xx, 429, network) until the retry budget ran out."""
+
+
+class UncertainDelivery(HubSpotError):
+    """The request may have reached HubSpot but no answer came back (timeout, reset), or
+    HubSpot answered a 5xx to a write that must not be sent again blind."""

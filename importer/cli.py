@@ -469,6 +469,7 @@ def _write_summary(path: Path, result: RunResult, code: int) -> None:
         "mapping_file": s.mapping_file,
         "base_url": s.base_url,
         "api_version": s.api_version,
+        "portal": s.portal,
         "started": s.started.isoformat(),
         "finished": s.finished.isoformat() if s.finished else None,
         "duration_seconds": round(s.duration, 3),
@@ -686,9 +687,10 @@ def runs(state_dir: Path | None, limit: int) -> int:
             if r.get("undone")
             else ("" if r.get("finished") else " [did not finish]")
         )
+        portal = f"  portal {r['portal']}" if r.get("portal") else ""
         click.echo(
             f"{r['run_id']}  {r['started']}  {r['object_type']} ({r['mode']})  "
-            f"{r['input_file']}{state}"
+            f"{r['input_file']}{state}{portal}"
         )
         click.echo(f"    {_counts_text(r['counts'])}; workbook: {r.get('workbook') or '-'}")
     if len(found) > limit:
@@ -708,6 +710,7 @@ def show(run_id: str, state_dir: Path | None) -> int:
         ("Object type", r["object_type"]),
         ("Mode", r["mode"]),
         ("HubSpot", r["base_url"]),
+        ("Portal", r.get("portal") or "unknown (journal kept per base URL)"),
         ("Input file", r["input_file"]),
         ("Sheet", r["sheet"] or "(CSV)"),
         ("Mapping", r["mapping_file"]),
@@ -719,7 +722,15 @@ def show(run_id: str, state_dir: Path | None) -> int:
         ("Stopped early", r["stopped_by"] or "no"),
         ("Workbook", r["workbook"] or "-"),
         ("Journal", r["journal"]),
-        ("Undone", f"{r['undone']} ({r['archived']} archived)" if r.get("undone") else "no"),
+        (
+            "Undone",
+            f"{r['undone']} ({r['archived']} archived)"
+            if r.get("undone")
+            else f"part way: {r['archived']} archived, {len(plan.created)} left (run undo "
+            "again to finish)"
+            if r.get("archived")
+            else "no",
+        ),
     ]
     for name, value in fields:
         click.echo(f"{name + ':':17}{value}")
@@ -750,8 +761,14 @@ def undo(
         return EXIT_OK
     click.echo(
         f"Run {r['run_id']} ({r['started']}, {r['input_file']}) created "
-        f"{len(plan.created)} {r['object_type']} and updated {len(plan.updated)}."
+        f"{len(plan.created) + plan.archived_before} {r['object_type']} and updated "
+        f"{len(plan.updated)}."
     )
+    if plan.archived_before:
+        click.echo(
+            f"An earlier undo archived {plan.archived_before} of them and stopped; "
+            f"{len(plan.created)} are left to archive."
+        )
     if plan.updated:
         ids = ", ".join(hid for _, hid in plan.updated[:20])
         more = f" and {len(plan.updated) - 20} more" if len(plan.updated) > 20 else ""

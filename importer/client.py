@@ -19,7 +19,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from ._errors import AuthError, HubSpotUnavailable, RateLimitStop
+from ._errors import AuthError, HubSpotUnavailable, RateLimitStop, UncertainDelivery
 from .hubspot import (
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
@@ -78,11 +78,6 @@ def classify(status: int) -> Verdict:
     if status in RETRY_STATUSES or status >= 500:
         return Verdict.RETRY
     return Verdict.REJECTED
-
-
-class UncertainDelivery(Exception):
-    """The request may have reached HubSpot but no answer came back (timeout, reset), or
-    HubSpot answered a 5xx to a write that must not be sent again blind."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._errors import ConfigError, HubSpotError
+from ._errors import ConfigError, HubSpotError, UncertainDelivery
 from .client import HubSpotClient, Verdict, error_message
 from .hubspot import MAX_BATCH_INPUTS
 from .journal import Journal
@@ -28,10 +29,24 @@ def list_runs(state_dir: Path) -> list[dict[str, Any]]:
     for path in _journals(state_dir):
         journal = Journal(path)
         try:
-            runs += [{**r, "journal": str(path)} for r in journal.runs()]
+            portal = _portal(journal.get_meta("portal"))
+            runs += [{**r, "journal": str(path), "portal": portal} for r in journal.runs()]
         finally:
             journal.close()
     return sorted(runs, key=lambda r: (r["started"], r["run_id"]), reverse=True)
+
+
+def _portal(meta: str | None) -> str | None:
+    """`4242424 (SANDBOX)` from a journal's remembered account details."""
+    try:
+        known = json.loads(meta) if meta else None
+        portal_id = int(known["portalId"]) if known else None
+    except (ValueError, TypeError, KeyError):
+        return None
+    if portal_id is None:
+        return None
+    kind = known.get("accountType") if isinstance(known, dict) else None
+    return f"{portal_id} ({kind})" if kind else str(portal_id)
 
 
 def find_run(state_dir: Path, run_id: str) -> dict[str, Any]:
@@ -51,9 +66,11 @@ def find_run(state_dir: Path, run_id: str) -> dict[str, Any]:
 class UndoPlan:
     run: dict[str, Any]
     created: list[tuple[str, str]]
-    """(row key, HubSpot id) of the records the run created: these are archived."""
+    """(row key, HubSpot id) of the records the run created that are not archived yet."""
     updated: list[tuple[str, str]]
     """Records the run updated: listed, never touched (their old values are not known)."""
+    archived_before: int = 0
+    """Records an earlier undo of this run archived before it stopped."""
 
 
 def plan_undo(state_dir: Path, run_id: str) -> UndoPlan:
@@ -61,9 +78,36 @@ def plan_undo(state_dir: Path, run_id: str) -> UndoPlan:
     journal = Journal(Path(run["journal"]))
     try:
         written = journal.written_by(run["run_id"])
+        done = journal.archived_by_undo(run["run_id"])
     finally:
         journal.close()
-    return UndoPlan(run=run, created=written["created"], updated=written["updated"])
+    left = [(key, hid) for key, hid in written["created"] if hid not in done]
+    return UndoPlan(
+        run=run,
+        created=left,
+        updated=written["updated"],
+        archived_before=len(written["created"]) - len(left),
+    )
+
+
+ARCHIVE_TRIES = 3
+
+
+def _archive(client: HubSpotClient, path: str, ids: list[str]) -> None:
+    """Archive records by id. Archiving is idempotent, so a lost answer is sent again."""
+    for attempt in range(1, ARCHIVE_TRIES + 1):
+        try:
+            reply = client.request("POST", path, {"inputs": [{"id": hid} for hid in ids]})
+        except UncertainDelivery:
+            if attempt == ARCHIVE_TRIES:
+                raise
+            continue
+        if reply.verdict is not Verdict.SUCCESS:
+            raise HubSpotError(
+                f"HubSpot refused to archive: {error_message(reply.body, reply.status)}",
+                status=reply.status,
+            )
+        return
 
 
 def undo_run(
@@ -81,18 +125,24 @@ def undo_run(
         try:
             for start in range(0, len(plan.created), MAX_BATCH_INPUTS):
                 chunk = plan.created[start : start + MAX_BATCH_INPUTS]
-                reply = client.request("POST", path, {"inputs": [{"id": hid} for _, hid in chunk]})
-                if reply.verdict is not Verdict.SUCCESS:
-                    raise HubSpotError(
-                        f"HubSpot refused to archive: {error_message(reply.body, reply.status)}",
-                        status=reply.status,
-                    )
+                _archive(client, path, [hid for _, hid in chunk])
                 archived += chunk
+                # Each batch is recorded as it is done: an undo stopped part way (the daily
+                # limit, a network failure) is finished by the next.
+                journal.record_undo(
+                    run["run_id"], chunk, complete=len(archived) == len(plan.created)
+                )
                 if on_progress is not None:
                     on_progress(len(archived))
-        finally:
-            # Whatever was archived is recorded, even if a later batch failed.
-            journal.record_undo(run["run_id"], archived)
+        except HubSpotError as exc:
+            left = len(plan.created) - len(archived)
+            raise type(exc)(
+                f"{exc} The undo stopped with {left} of {len(plan.created)} records still to "
+                f"archive; run `hubspot-import undo {run['run_id']}` again to finish it.",
+                status=exc.status,
+            ) from exc
+        if not plan.created:
+            journal.record_undo(run["run_id"], [], complete=True)
     finally:
         journal.close()
     log.info("archived %d records created by run %s", len(archived), run["run_id"])

@@ -1,9 +1,9 @@
 """Run journal: what each row key became in HubSpot, and every batch's intent and outcome.
 
-One SQLite file per HubSpot portal (base URL) and object type. A batch is written as `sent`
-in its own transaction *before* the request leaves, and `confirmed` with its outcome after the
-answer; a `sent` batch found at start-up is one a crashed run never heard back from, and is
-reconciled before anything else is sent.
+One SQLite file per HubSpot portal (told apart by the token's account details) and object
+type. A batch is written as `sent` in its own transaction *before* the request leaves, and
+`confirmed` with its outcome after the answer; a `sent` batch found at start-up is one a
+crashed run never heard back from, and is reconciled before anything else is sent.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 import platformdirs
 
-from ._errors import HubSpotImportError
+from ._errors import ConfigError, LockHeld
 
 __all__ = [
     "BatchRow",
@@ -36,6 +36,7 @@ __all__ = [
     "OpenBatch",
     "Outcome",
     "RowState",
+    "adopt_base_url_journal",
     "default_state_dir",
     "journal_path",
 ]
@@ -91,14 +92,16 @@ CREATE TABLE IF NOT EXISTS batch_rows (
 CREATE INDEX IF NOT EXISTS batch_rows_row ON batch_rows (batch_id, row_key);
 DROP INDEX IF EXISTS batch_rows_batch;
 CREATE INDEX IF NOT EXISTS batches_state ON batches (state);
+CREATE TABLE IF NOT EXISTS undone (
+    run_id TEXT NOT NULL,
+    hubspot_id TEXT NOT NULL,
+    archived TEXT NOT NULL,
+    PRIMARY KEY (run_id, hubspot_id)
+);
 """
 
 
 INIT_WAIT_SECONDS = 10.0
-
-
-class LockHeld(HubSpotImportError):
-    """Another run holds this journal's lock: do not send anything."""
 
 
 class RowState(StrEnum):
@@ -183,11 +186,56 @@ def default_state_dir() -> Path:
     return Path(platformdirs.user_data_dir("hubspot-import", appauthor=False))
 
 
-def journal_path(state_dir: Path, base_url: str, object_type: str) -> Path:
-    """`<state-dir>/<host-and-port>-<object type>.sqlite`: one journal per portal and type."""
+def journal_path(
+    state_dir: Path, base_url: str, object_type: str, portal_id: int | None = None
+) -> Path:
+    """`<state-dir>/<host-and-port>-portal<id>-<object type>.sqlite`: one journal per portal
+    and object type. Without a portal id (HubSpot would not say which portal the token
+    belongs to), `<host-and-port>-<object type>.sqlite`, shared by every portal at that URL,
+    as journals were kept before they knew their portal."""
     target = re.sub(r"^[a-z]+://", "", base_url.rstrip("/"))
     slug = re.sub(r"[^A-Za-z0-9.]+", "_", target).strip("_")
-    return state_dir / f"{slug}-{re.sub(r'[^A-Za-z0-9_-]+', '_', object_type)}.sqlite"
+    kind = re.sub(r"[^A-Za-z0-9_-]+", "_", object_type)
+    portal = f"-portal{portal_id}" if portal_id is not None else ""
+    return state_dir / f"{slug}{portal}-{kind}.sqlite"
+
+
+def adopt_base_url_journal(
+    state_dir: Path, base_url: str, object_type: str, portal_id: int
+) -> str | None:
+    """Move a journal kept per base URL (by an older version) to this portal's, when it says
+    it belongs to this portal; leave one of another portal alone. Returns what to tell the
+    user, if anything; ConfigError when the old journal does not say whose it is."""
+    old = journal_path(state_dir, base_url, object_type)
+    new = journal_path(state_dir, base_url, object_type, portal_id)
+    if not old.is_file() or new.exists():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{old}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'portal'").fetchone()
+    except sqlite3.Error as exc:
+        return f"{old} could not be read ({exc}); it was left alone"
+    owner = None
+    with contextlib.suppress(TypeError, ValueError, orjson.JSONDecodeError):
+        owner = int(orjson.loads(row[0])["portalId"]) if row else None
+    if owner is None:
+        # Starting afresh beside it could create every row again: the user must say.
+        raise ConfigError(
+            f"{old} was kept per base URL by an earlier version and does not say which "
+            f"portal it belongs to; it was left alone. If it is portal {portal_id}'s, move it "
+            f"to {new}; if not, move it aside (e.g. add .other to its name). Then run again."
+        )
+    if owner != portal_id:
+        return None  # another portal's: it stays where it is for that portal's token
+    with (
+        contextlib.closing(sqlite3.connect(old)) as src,
+        contextlib.closing(sqlite3.connect(new)) as dst,
+    ):
+        src.backup(dst)  # a consistent copy, whatever its write-ahead log still holds
+    old.rename(old.with_name(f"{old.name}.moved-to-portal{portal_id}"))
+    for suffix in ("-wal", "-shm"):
+        Path(f"{old}{suffix}").unlink(missing_ok=True)
+    return f"moved the journal {old} to {new}: journals are now kept per portal"
 
 
 def _now() -> str:
@@ -501,15 +549,36 @@ class Journal:
             )
         )
 
-    def record_undo(self, run_id: str, archived: Sequence[tuple[str, str]]) -> None:
-        """The run's created records were archived: forget them, so they can be created again."""
+    def record_undo(
+        self, run_id: str, archived: Sequence[tuple[str, str]], *, complete: bool
+    ) -> None:
+        """Records of the run were archived: remember each (an undo that stops part way is
+        resumed by the next), and forget their rows, so they can be created again. With
+        `complete`, every record the run created is archived: the run is undone."""
+        now = _now()
         with self._txn() as db:
             for row_key, hid in archived:
                 db.execute("DELETE FROM rows WHERE row_key = ? AND hubspot_id = ?", (row_key, hid))
+                db.execute(
+                    "INSERT OR IGNORE INTO undone (run_id, hubspot_id, archived) VALUES (?, ?, ?)",
+                    (run_id, hid, now),
+                )
+            (total,) = db.execute(
+                "SELECT COUNT(*) FROM undone WHERE run_id = ?", (run_id,)
+            ).fetchone()
             db.execute(
                 "UPDATE runs SET undone = ?, archived = ? WHERE run_id = ?",
-                (_now(), len(archived), run_id),
+                (now if complete else None, total, run_id),
             )
+
+    def archived_by_undo(self, run_id: str) -> set[str]:
+        """Ids of the run's records an undo has archived so far."""
+        return {
+            hid
+            for (hid,) in self._db.execute(
+                "SELECT hubspot_id FROM undone WHERE run_id = ?", (run_id,)
+            )
+        }
 
     def finish_run(
         self, run_id: str, *, counts: dict[str, int], workbook: str | None, stopped_by: str | None

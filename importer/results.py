@@ -96,6 +96,8 @@ class RunSummary:
     base_url: str
     started: dt.datetime
     api_version: str = DEFAULT_API_VERSION
+    portal: str | None = None
+    """The portal id and its account type (`4242424 (SANDBOX)`), when HubSpot said."""
     mode: str = "create"
     journal: Path | None = None
     finished: dt.datetime | None = None
@@ -421,6 +423,7 @@ def _summary_sheet(ws: _Sheet, summary: RunSummary, result_sheets: list[str], li
         ("Mode", summary.mode),
         ("HubSpot", summary.base_url),
         ("API version", summary.api_version),
+        ("Portal", summary.portal or "unknown (the journal is kept per base URL)"),
         ("Started", local.strftime("%Y-%m-%d %H:%M:%S %Z")),
         ("Finished", finished.strftime("%Y-%m-%d %H:%M:%S %Z") if finished else ""),
         ("Duration (s)", round(summary.duration, 1)),

@@ -11,18 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._errors import AuthError, ConfigError, HubSpotError
+from ._errors import HubSpotError
+from .account import PortalInfo, identify_portal
 from .client import (
     DEFAULT_TIMEOUT,
     HubSpotClient,
     RateLimiter,
     RetryPolicy,
-    UncertainDelivery,
-    Verdict,
-    route_missing,
 )
 from .hubspot import DEFAULT_API_VERSION, DEFAULT_BASE_URL, MAX_BATCH_INPUTS, OBJECT_TYPE_IDS
-from .journal import Journal, RowState, default_state_dir, journal_path
+from .journal import Journal, RowState, adopt_base_url_journal, default_state_dir, journal_path
 from .load import load_table
 from .mapping import Mapping, SyncMode, load_mapping
 from .outcome import RowResult, RowStatus, results_frame
@@ -104,6 +102,12 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
     run_id = new_run_id(started)
     mapping = load_mapping(options.mapping_file)
     mode = options.mode or mapping.mode
+    # What can be checked here is, before HubSpot is asked anything.
+    table = load_table(options.input_file, sheet=options.sheet, encoding=options.encoding)
+    mapping.check_columns(table.columns, table.where(), table.duplicate_headers)
+    log.info("loaded %d rows from %s", len(table.frame), table.where())
+    if not options.portal_check:
+        mapping = resolve_offline(mapping)
     client = HubSpotClient(
         token=options.token,
         base_url=options.base_url,
@@ -113,23 +117,20 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
         limiter=RateLimiter(max_rps=options.max_rps),
     )
     state_dir = options.state_dir or default_state_dir()
-    # Lock before any request: an overlapping run must not even read from HubSpot.
     try:
+        # The journal belongs to the portal the token reaches: asked of HubSpot once (a read)
+        # and remembered; then the lock, before anything else is read or sent.
+        portal = identify_portal(client, options.token, state_dir, portal_id=options.portal_id)
         journal = Journal(
-            journal_path(state_dir, options.base_url, mapping.object_type),
+            _journal_for(state_dir, options.base_url, mapping.object_type, portal),
             lock=not options.plan_only,
         )
     except BaseException:
         client.close()
         raise
     try:
-        table = load_table(options.input_file, sheet=options.sheet, encoding=options.encoding)
-        mapping.check_columns(table.columns, table.where(), table.duplicate_headers)
-        log.info("loaded %d rows from %s", len(table.frame), table.where())
         if options.portal_check:
             mapping = resolve(mapping, read_schema(client, mapping.object_type))
-        else:
-            mapping = resolve_offline(mapping)
 
         validated = validate(table, mapping)
         log.info(
@@ -152,9 +153,10 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
                 base_url=options.base_url,
                 object_type=mapping.object_type,
             )
-        link: list[str | None] = [None]
+        if portal is not None and not options.plan_only:
+            journal.set_meta("portal", json.dumps(_portal_meta(portal)))
         results, stopped_by, requests = _sync(
-            options, client, mapping, journal, run_id, rows, mode, progress, link
+            options, client, mapping, journal, run_id, rows, mode, progress
         )
         issues = validated.issues
         # The payloads, the mapped values and the per-row results are done with: let them go
@@ -177,6 +179,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             mapping_file=str(options.mapping_file),
             base_url=options.base_url,
             api_version=client.paths.version,
+            portal=portal.describe() if portal is not None else None,
             mode=f"{mode.value} (plan only: nothing was sent)" if options.plan_only else mode.value,
             journal=journal.path,
             started=started,
@@ -187,7 +190,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             stopped_by=str(stopped_by) if stopped_by else None,
         )
         out = options.out or default_results_path(options.input_file, started)
-        summary.record_link = link[0]
+        summary.record_link = _record_link(mapping.object_type, portal)
         summary.retry_file = write_retry_file(
             options.retry_out or retry_path(out.parent / options.input_file.name, started),
             table,
@@ -217,7 +220,6 @@ def _sync(
     rows: Prepared,
     mode: SyncMode,
     progress: Progress | None,
-    link: list[str | None],
 ) -> tuple[dict[int, RowResult], HubSpotError | None, int]:
     """Settle what a crashed run left open, plan from the journal, send; a result per row."""
     uploader = Uploader(
@@ -230,9 +232,8 @@ def _sync(
         search_settle=options.search_settle,
     )
     if options.plan_only:
-        return _plan_only(client, mapping, journal, rows, mode, link, options.portal_id)
+        return _plan_only(client, mapping, journal, rows, mode)
     try:
-        link[0] = _record_link(client, journal, mapping.object_type, options.portal_id)
         open_batches = journal.open_batches()
         if open_batches:
             log.warning(
@@ -285,12 +286,9 @@ def _plan_only(
     journal: Journal,
     rows: Prepared,
     mode: SyncMode,
-    link: list[str | None],
-    portal_id: int | None,
 ) -> tuple[dict[int, RowResult], HubSpotError | None, int]:
     """What a run would do now, from the journal; nothing is sent or written. Rows left out
     of the results would be created as they are (`would_create`, no message)."""
-    link[0] = _record_link(client, journal, mapping.object_type, portal_id, remember=False)
     in_flight = {r.row_key for b in journal.open_batches() for r in b.rows}
     plan = make_plan(rows, journal.known(rows.keys), mode, has_key=mapping.key_property is not None)
     results = dict(plan.settled)
@@ -328,49 +326,43 @@ def _plan_only(
     return results, None, client.requests_sent
 
 
-def _record_link(
-    client: HubSpotClient,
-    journal: Journal,
-    object_type: str,
-    portal_id: int | None,
-    *,
-    remember: bool = True,
-) -> str | None:
+def _journal_for(
+    state_dir: Path, base_url: str, object_type: str, portal: PortalInfo | None
+) -> Path:
+    """This portal's journal (moving one an older version kept per base URL, when it says it
+    is this portal's); without a portal, the journal per base URL, with a warning."""
+    if portal is None:
+        log.warning(
+            "HubSpot did not say which portal this token belongs to: the journal is kept per "
+            "base URL, which every portal there shares. Give --portal-id to keep it per portal."
+        )
+        return journal_path(state_dir, base_url, object_type)
+    note = adopt_base_url_journal(state_dir, base_url, object_type, portal.portal_id)
+    if note:
+        log.warning("%s", note)
+    if not portal.production:
+        log.warning(
+            "portal %d is a %s account, not production", portal.portal_id, portal.account_type
+        )
+    return journal_path(state_dir, base_url, object_type, portal.portal_id)
+
+
+def _portal_meta(portal: PortalInfo) -> dict[str, object]:
+    return {
+        "portalId": portal.portal_id,
+        "accountType": portal.account_type,
+        "uiDomain": portal.ui_domain,
+    }
+
+
+def _record_link(object_type: str, portal: PortalInfo | None) -> str | None:
     """The start of a record's URL in HubSpot's app, if the portal and object type are known."""
     type_id = OBJECT_TYPE_IDS.get(object_type) or (
         object_type if re.fullmatch(r"\d+-\d+", object_type) else None
     )
-    if type_id is None:
+    if type_id is None or portal is None:
         return None
-    if portal_id is not None:
-        return record_url("app.hubspot.com", portal_id, type_id)
-    cached = journal.get_meta("portal")
-    if cached is None:
-        try:
-            reply = client.request("GET", client.paths.account_details())
-        except AuthError as exc:
-            if exc.status != 403:
-                raise
-            return None  # a token without access to account details: no links, no harm
-        except UncertainDelivery:
-            return None
-        if route_missing(reply):
-            raise ConfigError(
-                f"could not read the account details: {client.paths.setting_hint()} "
-                f"(HTTP 404 for {client.paths.account_details()})"
-            )
-        if reply.verdict is not Verdict.SUCCESS or "portalId" not in reply.body:
-            return None
-        cached = json.dumps(
-            {
-                "portalId": reply.body["portalId"],
-                "uiDomain": reply.body.get("uiDomain") or "app.hubspot.com",
-            }
-        )
-        if remember:
-            journal.set_meta("portal", cached)
-    portal = json.loads(cached)
-    return record_url(str(portal["uiDomain"]), int(portal["portalId"]), type_id)
+    return record_url(portal.ui_domain, portal.portal_id, type_id)
 
 
 def _issue_messages(issues: tuple[RowIssue, ...]) -> dict[int, str]:

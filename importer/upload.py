@@ -342,16 +342,21 @@ class Uploader:
             self.journal.settle(batch_id, self.run_id, list(outcomes.values()))
             return
         self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
-        if route_missing(reply):
-            raise ConfigError(
-                f"{self.client.paths.setting_hint()} (HTTP 404 for "
-                f"{self.client.paths.batch(self.mapping.object_type, operation.value)})"
-            )
         if reply.status == 404 or "Unable to infer object type" in str(reply.body.get("message")):
-            raise ConfigError(
-                f"HubSpot has no object type {self.mapping.object_type!r} "
-                f"({error_message(reply.body, reply.status)}); check object_type in "
-                f"{self.mapping.source}"
+            # Not a row's fault: every row of the batch fails with HubSpot's word for it (the
+            # workbook says so), and no further batch is sent to an address that is not there.
+            path = self.client.paths.batch(self.mapping.object_type, operation.value)
+            why = error_message(reply.body, reply.status)
+            if route_missing(reply):
+                why = f"{self.client.paths.setting_hint()} (HTTP 404 for {path})"
+            for action in batch:
+                report.results[action.row.row] = _failed(
+                    action.row.row, f"not {operation.value}d: HubSpot answered {why}"
+                )
+            raise HubSpotError(
+                f"HubSpot answered {reply.status} to {operation.value} {self.mapping.object_type}"
+                f" ({why}); no further batch was sent",
+                status=reply.status,
             )
         self._rejected(batch, operation, reply.body, reply.status, report)
 

@@ -172,4 +172,4 @@ def test_legacy_against_a_portal_past_the_sunset_says_so(
     )
     assert result.code == 2
     assert "does not serve API version 'legacy'" in result.message
-    assert "/crm/v3/properties/products" in result.message
+    assert "(HTTP 404 for /account-info/v3/details)" in result.message

@@ -277,7 +277,7 @@ def test_401_at_preflight_exits_2_before_anything_is_sent(
     )
     assert result.code == 2
     assert result.message == (
-        "hubspot-import: error: could not read the products properties: HubSpot refused the "
+        "hubspot-import: error: could not read the account details: HubSpot refused the "
         "access token (401 INVALID_AUTHENTICATION): check HUBSPOT_ACCESS_TOKEN; private app "
         "tokens start with 'pat-'."
     )

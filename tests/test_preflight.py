@@ -291,7 +291,7 @@ def test_types_come_from_the_portal_when_the_mapping_does_not_say(
     [
         (
             {"token": "pat-other"},
-            "could not read the products properties: HubSpot refused the "
+            "could not read the account details: HubSpot refused the "
             "access token (401 INVALID_AUTHENTICATION)",
         ),
         ({"denied_object_types": {"products"}}, None),
@@ -356,7 +356,7 @@ def test_unreachable_portal_exits_2(run_cli: Runner, sandbox: Sandbox, tmp_path:
     mapping = write_mapping(tmp_path / "m.yaml", "object_type: products\ncolumns: {SKU: hs_sku}\n")
     result = run_cli("check", "-m", mapping, data, "--base-url", url, "--max-attempts", "1")
     assert result.code == 2
-    assert f"could not read the products properties from {url}" in result.message
+    assert f"could not read the account details from {url}" in result.message
     assert "gave up after 1 attempt:" in result.message
     assert "Check --base-url (or HUBSPOT_BASE_URL) and the network." in result.message
 

@@ -251,7 +251,7 @@ def test_dropped_connection_is_looked_up_by_key_then_resent(
     paths = [r.path.rsplit("/", 1)[-1] for r in sandbox.received]
     # Batches go out concurrently, so only the dropped batch's story has a fixed order:
     # it was sent, looked up by key (nothing found), then sent again.
-    assert paths[:2] == ["products", "details"]
+    assert paths[:2] == ["details", "products"]
     assert sorted(paths[2:]) == ["create", "create", "create", "read"]
     read_at = paths.index("read")
     assert paths.index("create") < read_at < len(paths) - 1 - paths[::-1].index("create")
@@ -312,7 +312,7 @@ def test_unreachable_hubspot_is_a_clear_configuration_error(
     with pytest.raises(ConfigError) as err:
         run_import(options)
     assert str(err.value) == (
-        f"could not read the products properties from {url}: gave up after 4 attempts: cannot "
+        f"could not read the account details from {url}: gave up after 4 attempts: cannot "
         f"connect to {url} (connection refused). Try again later. Check --base-url (or "
         "HUBSPOT_BASE_URL) and the network."
     )

@@ -316,6 +316,8 @@ class Portal:
     """What one HubSpot account knows: its object types, properties and association labels."""
 
     portal_id: int = 4_242_424
+    account_type: str = "SANDBOX"
+    """What account details say of it: the demo portal is a sandbox account."""
     properties: dict[str, dict[str, PropertyDef]] = field(default_factory=dict)
     labels: list[AssociationLabel] = field(default_factory=list)
     custom_object_ids: dict[str, str] = field(default_factory=dict)
@@ -366,10 +368,14 @@ class Portal:
         self.properties.setdefault(canonical_object_type(object_type), {})[prop.name] = prop
 
 
-def default_portal() -> Portal:
+def default_portal(portal_id: int = 4_242_424, account_type: str | None = None) -> Portal:
     props = {
         name: {p.name: p for p in (*defs, *_SYSTEM)} for name, defs in DEFAULT_PROPERTIES.items()
     }
     return Portal(
-        properties=props, labels=list(DEFAULT_USER_LABELS), custom_object_ids=CUSTOM_OBJECT_IDS
+        portal_id=portal_id,
+        account_type=account_type or "SANDBOX",
+        properties=props,
+        labels=list(DEFAULT_USER_LABELS),
+        custom_object_ids=CUSTOM_OBJECT_IDS,
     )

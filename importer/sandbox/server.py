@@ -111,6 +111,12 @@ class SandboxConfig:
     """Seconds before a write is seen by search (HubSpot's search lags writes by seconds)."""
     search_rate_limit: int = SEARCH_RATE_PER_SECOND
     """Search requests allowed per second per token (429 past it)."""
+    portals: dict[str, int] = field(default_factory=dict)
+    """Tokens of other portals behind the same base URL (token -> portal id), as every portal
+    of a HubSpot region shares api.hubapi.com: each has its own records. Other tokens reach
+    the home portal."""
+    account_types: dict[int, str] = field(default_factory=dict)
+    """accountType per portal id (STANDARD, SANDBOX, DEVELOPER_TEST, APP_DEVELOPER)."""
 
 
 @dataclass(kw_only=True)
@@ -226,6 +232,23 @@ class _Reply(Exception):
         self.headers = headers or {}
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Tenant:
+    """One portal behind the sandbox's base URL: its schema, records and search index."""
+
+    portal: Portal
+    store: Store
+    search_index: SearchIndex
+
+    def records(self, object_type: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        after = None
+        while page := self.store.page(object_type, after, 500):
+            out += page
+            after = page[-1]["id"]
+        return out
+
+
 class Sandbox:
     """Start with `with Sandbox() as sb:` or `sb.start()`; `sb.url` is the base URL."""
 
@@ -238,13 +261,15 @@ class Sandbox:
         portal: Portal | None = None,
     ) -> None:
         self.config = config or SandboxConfig()
-        self.portal = portal or default_portal()
-        self.store = Store(self.config.db)
-        if self.config.seed_records:
-            self.store.seed("contacts", SEED_CONTACTS)
-            self.store.seed("deals", SEED_DEALS)
-        self.search_index = SearchIndex(self.store.everything(), self.config.search_lag)
-        self.store.on_write = self.search_index.write
+        home = portal or default_portal()
+        self._tenants = {home.portal_id: self._tenant(home, self.config.db)}
+        self._home = self._tenants[home.portal_id]
+        for portal_id in dict.fromkeys(self.config.portals.values()):
+            if portal_id not in self._tenants:
+                other = default_portal(portal_id, self.config.account_types.get(portal_id))
+                self._tenants[portal_id] = self._tenant(other, None)
+        self._current = threading.local()
+        """The tenant (portal) of the request this handler thread answers."""
         self._searches: dict[str, deque[float]] = {}
         """Per token: when its searches of the last second arrived."""
         self.received: list[Received] = []
@@ -260,6 +285,42 @@ class Sandbox:
         self._server = _Server((host, port), _make_handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+
+    def _tenant(self, portal: Portal, db: Path | None) -> _Tenant:
+        store = Store(db)
+        if self.config.seed_records:
+            store.seed("contacts", SEED_CONTACTS)
+            store.seed("deals", SEED_DEALS)
+        index = SearchIndex(store.everything(), self.config.search_lag)
+        store.on_write = index.write
+        return _Tenant(portal=portal, store=store, search_index=index)
+
+    @property
+    def _tenant_now(self) -> _Tenant:
+        tenant: _Tenant = getattr(self._current, "tenant", self._home)
+        return tenant
+
+    @property
+    def portal(self) -> Portal:
+        """The portal of the request being answered (outside a request: the home portal)."""
+        return self._tenant_now.portal
+
+    @property
+    def store(self) -> Store:
+        return self._tenant_now.store
+
+    @property
+    def search_index(self) -> SearchIndex:
+        return self._tenant_now.search_index
+
+    def enter(self, token: str) -> None:
+        """Answer this request as the portal `token` belongs to."""
+        portal_id = self.config.portals.get(token)
+        self._current.tenant = self._tenants[portal_id] if portal_id else self._home
+
+    def tenant(self, portal_id: int) -> _Tenant:
+        """A portal's records and schema (tests look at a second portal through this)."""
+        return self._tenants[portal_id]
 
     @property
     def url(self) -> str:
@@ -290,7 +351,8 @@ class Sandbox:
             self._thread.join(timeout=5)
             self._thread = None
         self._server.server_close()
-        self.store.close()
+        for tenant in self._tenants.values():
+            tenant.store.close()
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -303,12 +365,8 @@ class Sandbox:
             self._faults.append(fault)
 
     def records(self, object_type: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        after = None
-        while page := self.store.page(object_type, after, 500):
-            out += page
-            after = page[-1]["id"]
-        return out
+        """The home portal's live records of a type (`tenant(id).records` for another's)."""
+        return self._home.records(object_type)
 
     # --- request handling (called from handler threads) -------------------------------------
 
@@ -1201,6 +1259,7 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 if fault is not None and fault.status is not None and not fault.after:
                     raise _fault_reply(fault, fault.status)
                 token = sandbox.authenticate(self.headers.get("Authorization"))
+                sandbox.enter(token)
                 if search:
                     sandbox.admit_search(token, arrived)
                 else:
@@ -1259,7 +1318,7 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             if method == "GET" and path == "/account-info/v3/details":
                 return 200, {
                     "portalId": sandbox.portal.portal_id,
-                    "accountType": "SANDBOX",
+                    "accountType": sandbox.portal.account_type,
                     "timeZone": "Europe/Berlin",
                     "companyCurrency": "EUR",
                     "additionalCurrencies": [],
