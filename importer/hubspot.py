@@ -14,6 +14,7 @@ __all__ = [
     "DEFAULT_API_VERSION",
     "DEFAULT_ASSOCIATION_TYPES",
     "DEFAULT_BASE_URL",
+    "EMAIL_PROPERTIES",
     "LEGACY_API",
     "MAX_BATCH_INPUTS",
     "MAX_TEXT_LENGTH",
@@ -21,6 +22,7 @@ __all__ = [
     "ApiPaths",
     "AssociationCategory",
     "canonical_object_type",
+    "stored_value",
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.hubapi.com"
@@ -148,6 +150,18 @@ DEFAULT_ASSOCIATION_TYPES: Final[dict[str, dict[str, int]]] = {
     "deals": {"carts": 1346, "line_items": 19, "contacts": 3, "companies": 341},
     "products": {},
 }
+
+
+EMAIL_PROPERTIES: Final = frozenset({("contacts", "email")})
+"""Properties HubSpot stores trimmed and lowercased, and holds unique without regard to case."""
+
+
+def stored_value(object_type: str, prop: str | None, value: str) -> str:
+    """A value as HubSpot stores it, so keys compare as HubSpot compares them: a contact's
+    email trimmed and lowercased; every other value exactly as sent."""
+    if (canonical_object_type(object_type), prop) in EMAIL_PROPERTIES:
+        return value.strip().lower()
+    return value
 
 
 def canonical_object_type(object_type: str) -> str:

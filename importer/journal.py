@@ -17,7 +17,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -102,6 +102,8 @@ CREATE TABLE IF NOT EXISTS undone (
 
 
 INIT_WAIT_SECONDS = 10.0
+KEY_FORMAT = "2"
+"""Row keys name their property: `key:<property>=<value>` (format 1: `key:<value>`)."""
 
 
 class RowState(StrEnum):
@@ -633,6 +635,42 @@ class Journal:
                     )
                 )
         return found
+
+    def upgrade_keys(self, new_key: Callable[[str], str], current: str) -> int:
+        """Rewrite row keys an earlier version wrote as `key:<value>` (without the key
+        property) with `new_key(value)`, once per journal; keys that already start with
+        `current` (`key:<property>=`) are left as they are. Returns how many were rewritten.
+        Rows of open batches are rewritten too, so a crash from before is settled as usual."""
+        if self.get_meta("key_format") == KEY_FORMAT:
+            return 0
+        with self._txn() as db:
+            rows = [
+                row
+                for row in db.execute("SELECT row_key FROM rows WHERE row_key LIKE 'key:%'")
+                if not row[0].startswith(current)
+            ]
+            for (old,) in rows:
+                db.execute(
+                    "UPDATE OR IGNORE rows SET row_key = ? WHERE row_key = ?",
+                    (new_key(old[4:]), old),
+                )
+            for batch_id, items in db.execute(
+                "SELECT batch_id, items FROM batches WHERE state = ? AND items IS NOT NULL",
+                (BatchState.SENT.value,),
+            ).fetchall():
+                entries = orjson.loads(items)
+                for entry in entries:
+                    key = str(entry[0])
+                    if key.startswith("key:") and not key.startswith(current):
+                        entry[0] = new_key(key[4:])
+                db.execute(
+                    "UPDATE batches SET items = ? WHERE batch_id = ?",
+                    (orjson.dumps(entries).decode(), batch_id),
+                )
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('key_format', ?)", (KEY_FORMAT,)
+            )
+        return len(rows)
 
     def forget_uncertain(self) -> int:
         """Drop rows left uncertain, so the next plan creates them: the user checked HubSpot."""

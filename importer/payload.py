@@ -20,10 +20,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._text import arrow
+from .hubspot import stored_value
 from .mapping import Mapping
 from .validate import Validated
 
-__all__ = ["Prepared", "PreparedRow", "build_rows", "trace_id", "values_hash"]
+__all__ = ["Prepared", "PreparedRow", "build_rows", "journal_key", "trace_id", "values_hash"]
 
 _SEPARATOR = "\x00"  # JSON escapes it inside strings, so it can only be a separator
 HASH_CHUNK = 50_000
@@ -37,7 +38,8 @@ class PreparedRow:
     row: int
     """The sheet row (header = 1)."""
     key: str
-    """Identifies the row across runs: `key:<value>` from the mapping's key, else a hash."""
+    """Identifies the row across runs: `key:<property>=<value>` from the mapping's key (the
+    value as HubSpot stores it), else a hash."""
     key_value: str | None
     """The key property's value, used to find the record in HubSpot (read, search, upsert)."""
     properties: dict[str, str]
@@ -51,6 +53,13 @@ class PreparedRow:
         """The objectWriteTraceId sent with the row. Made when asked: a million of them
         held at once would cost ~85 MB."""
         return trace_id(self.run_id, self.row)
+
+
+def journal_key(object_type: str, prop: str, value: str) -> str:
+    """A key value's journal key: the property named, the value as HubSpot stores it (two
+    mappings keyed on different properties never share a key; case counts where HubSpot
+    counts it)."""
+    return f"key:{prop}={stored_value(object_type, prop, value)}"
 
 
 def trace_id(run_id: str, row: int) -> str:
@@ -96,27 +105,35 @@ class Prepared(Sequence[PreparedRow]):
         constants: dict[str, str],
         associations: list[_Association],
         run_id: str,
+        key_property: str | None = None,
+        object_type: str = "",
     ) -> None:
         self.rows = rows
         """Sheet rows, in sheet order."""
         self.key_values = key_values
+        self.key_property = key_property
+        self.object_type = object_type
         self.run_id = run_id
         self._arrays = columns
         self._constants = constants
         self._associations = associations
         self.keys = self._keys()
-        """Identify rows across runs: `key:<value>`, else `hash:<fingerprint>:<occurrence>`."""
+        """Identify rows across runs: `key:<property>=<value>`, else
+        `hash:<fingerprint>:<occurrence>`."""
+
+    def key_of(self, value: str) -> str:
+        return journal_key(self.object_type, self.key_property or "", value)
 
     def _keys(self) -> list[str]:
         if None not in self.key_values:
-            return [f"key:{v}" for v in self.key_values]
+            return [self.key_of(v) for v in self.key_values if v is not None]
         keyless = [i for i, v in enumerate(self.key_values) if v is None]
         hashes = dict(zip(keyless, self.hashes(keyless), strict=True))
         keys: list[str] = []
         seen: Counter[str] = Counter()
         for i, key_value in enumerate(self.key_values):
             if key_value is not None:
-                keys.append(f"key:{key_value}")
+                keys.append(self.key_of(key_value))
             else:
                 # Without a key, identical rows are told apart by their order of appearance.
                 seen[hashes[i]] += 1
@@ -228,4 +245,6 @@ def build_rows(validated: Validated, mapping: Mapping, run_id: str) -> Prepared:
         constants=constants,
         associations=associations,
         run_id=run_id,
+        key_property=key_prop,
+        object_type=mapping.object_type,
     )

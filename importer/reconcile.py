@@ -8,43 +8,21 @@ itself is paced under search's own limit.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .client import HubSpotClient, UncertainDelivery, Verdict
-from .hubspot import MAX_BATCH_INPUTS, SEARCH_IN_VALUES_MAX, SEARCH_PAGE_MAX
+from .hubspot import MAX_BATCH_INPUTS, SEARCH_IN_VALUES_MAX, SEARCH_PAGE_MAX, stored_value
 
-__all__ = ["DEFAULT_SEARCH_SETTLE", "Finder", "normalise"]
+__all__ = ["DEFAULT_SEARCH_SETTLE", "Finder"]
 
 log = logging.getLogger(__name__)
 
 READ_TRIES = 3
 DEFAULT_SEARCH_SETTLE = 10.0
 """Seconds after a write by which HubSpot's search is taken to have caught up with it."""
-
-
-def normalise(value: Any) -> str:
-    """A value as HubSpot may normalise it: trimmed, case-folded, numbers and times canonical."""
-    text = str(value).strip()
-    try:
-        number = Decimal(text)
-        if number.is_finite():
-            return format(number.normalize(), "f")
-    except InvalidOperation:
-        pass
-    if len(text) >= 10 and text[4:5] == "-" and text[7:8] == "-":
-        try:
-            stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if stamp.tzinfo is None:
-                stamp = stamp.replace(tzinfo=dt.UTC)
-            return str(int(stamp.timestamp() * 1000))
-        except ValueError:
-            pass
-    return text.casefold()
 
 
 class Finder:
@@ -69,7 +47,8 @@ class Finder:
         self._unique: bool | None = None
 
     def find(self, values: Sequence[str], written: float | None = None) -> dict[str, str] | None:
-        """normalised value -> record id for the values HubSpot has; None if it cannot tell.
+        """Value (as HubSpot stores it) -> record id for the values HubSpot has; None if it
+        cannot tell. Values compare exactly, but for what HubSpot normalises (emails).
 
         `written`: when (epoch seconds) the records may have been written; a search waits
         until that is `settle` seconds ago, so that "not found" means not there."""
@@ -178,7 +157,7 @@ class Finder:
             value = (result.get("properties") or {}).get(self.prop)
             if value is None:
                 continue
-            key = normalise(value)
+            key = stored_value(self.object_type, self.prop, str(value))
             if key in found and found[key] != str(result["id"]):
                 log.warning(
                     "%s %r is held by more than one record (%s, %s)",

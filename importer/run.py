@@ -24,7 +24,7 @@ from .journal import Journal, RowState, adopt_base_url_journal, default_state_di
 from .load import load_table
 from .mapping import Mapping, SyncMode, load_mapping
 from .outcome import RowResult, RowStatus, results_frame
-from .payload import Prepared, build_rows
+from .payload import Prepared, build_rows, journal_key
 from .plan import Operation, make_plan
 from .reconcile import DEFAULT_SEARCH_SETTLE
 from .results import (
@@ -153,6 +153,13 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
                 base_url=options.base_url,
                 object_type=mapping.object_type,
             )
+        if mapping.key_property is not None:
+            prop, kind = mapping.key_property, mapping.object_type
+            upgraded = journal.upgrade_keys(
+                lambda value: journal_key(kind, prop, value), journal_key(kind, prop, "")
+            )
+            if upgraded:
+                log.info("the journal's %d row keys now name their property, %s", upgraded, prop)
         if portal is not None and not options.plan_only:
             journal.set_meta("portal", json.dumps(_portal_meta(portal)))
         results, stopped_by, requests = _sync(

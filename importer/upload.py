@@ -27,13 +27,13 @@ from .client import (
     error_message,
     route_missing,
 )
-from .hubspot import MAX_BATCH_INPUTS
+from .hubspot import MAX_BATCH_INPUTS, stored_value
 from .journal import BatchRow, Journal, OpenBatch, Outcome
 from .mapping import Mapping
 from .outcome import RowResult, RowStatus
 from .payload import PreparedRow
 from .plan import Action, Actions, Operation
-from .reconcile import DEFAULT_SEARCH_SETTLE, Finder, normalise
+from .reconcile import DEFAULT_SEARCH_SETTLE, Finder
 
 __all__ = ["UploadReport", "Uploader", "chunks"]
 
@@ -193,14 +193,18 @@ class Uploader:
             return None
         return self.finder.find([v for v in values if v is not None], written)
 
-    @staticmethod
     def _looked_up(
-        row: BatchRow, found: dict[str, str] | None
+        self, row: BatchRow, found: dict[str, str] | None
     ) -> tuple[BatchRow, Outcome, str | None]:
-        if found is None:
+        if found is None or row.key_value is None:
             return row, Outcome.UNCERTAIN, None
-        hid = found.get(normalise(row.key_value))
+        hid = found.get(self._stored(row.key_value))
         return (row, Outcome.FOUND, hid) if hid else (row, Outcome.LOST, None)
+
+    def _stored(self, value: str) -> str:
+        """A key value as HubSpot stores it: exact, but for what HubSpot itself normalises
+        (emails). `00420` and `420` are two keys, never one record."""
+        return stored_value(self.mapping.object_type, self.mapping.key_property, value)
 
     def recheck_uncertain(self, rows: Sequence[PreparedRow], written: float | None) -> int:
         """Look up rows an earlier run left uncertain, now that HubSpot may answer. `written`:
@@ -211,7 +215,10 @@ class Uploader:
         found = self.finder.find([r.key_value for r in keyed if r.key_value is not None], written)
         if found is None:
             return 0
-        self.journal.resolve(self.run_id, {r.key: found.get(normalise(r.key_value)) for r in keyed})
+        self.journal.resolve(
+            self.run_id,
+            {r.key: found.get(self._stored(r.key_value)) for r in keyed if r.key_value},
+        )
         return len(keyed)
 
     # --- sending -----------------------------------------------------------------------------
@@ -546,20 +553,19 @@ class Uploader:
         def key_value(a: Action) -> Any:
             return a.row.key_value
 
-        def key_normalised(a: Action) -> Any:
-            return normalise(a.row.key_value) if a.row.key_value is not None else None
+        def key_stored(a: Action) -> Any:
+            return self._stored(a.row.key_value) if a.row.key_value is not None else None
 
         strategies: list[tuple[Callable[[Action], Any], Callable[[dict[str, Any]], Any]]] = [
             (trace, lambda r: r.get("objectWriteTraceId")),
             (record, lambda r: str(r["id"])),
         ]
         if key:
-            # The value as sent first (HubSpot returns it so, and it costs nothing to compare),
-            # then as HubSpot may have normalised it: `normalise` parses numbers and dates,
-            # which for a burst's answers was most of the time spent matching.
+            # The value as sent, then as HubSpot stores it (an email lowercased). Never looser:
+            # `00420` and `420` are different keys.
             strategies.append((key_value, lambda r: (r.get("properties") or {}).get(key)))
             strategies.append(
-                (key_normalised, lambda r: normalise((r.get("properties") or {}).get(key, "")))
+                (key_stored, lambda r: self._stored(str((r.get("properties") or {}).get(key))))
             )
         for row_side, result_side in strategies:
             if not rest:
@@ -580,18 +586,38 @@ class Uploader:
                 else:
                     still.append(result)
             rest = still
-        # Last resort: every property sent, as HubSpot may have normalised it.
-        for result in list(rest):
+        return self._match_by_values(pending, rest, matched)
+
+    def _match_by_values(
+        self, pending: list[Action], rest: list[dict[str, Any]], matched: dict[int, dict[str, Any]]
+    ) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
+        """Last resort (no trace id echoed, no key): a result goes to a row only when every
+        property the row sent has exactly that value in it. A row whose values are a subset
+        of another's must not take the other's record: results with fewer candidates go
+        first, and of several candidates the row that sent the most properties wins."""
+        kind = self.mapping.object_type
+
+        def fits(a: Action, props: dict[str, Any]) -> bool:
+            return all(
+                stored_value(kind, p, str(props.get(p))) == stored_value(kind, p, v)
+                for p, v in a.row.properties.items()
+            )
+
+        options = []
+        for result in rest:
             props = result.get("properties") or {}
-            for a in pending:
-                sent = a.row.properties
-                if a.row.row not in matched and all(
-                    normalise(props.get(p, "")) == normalise(v) for p, v in sent.items()
-                ):
-                    matched[a.row.row] = result
-                    rest.remove(result)
-                    break
-        return matched, rest
+            options.append(
+                (result, [a for a in pending if a.row.row not in matched and fits(a, props)])
+            )
+        left = []
+        for result, candidates in sorted(options, key=lambda o: len(o[1])):
+            open_ = [a for a in candidates if a.row.row not in matched]
+            if not open_:
+                left.append(result)
+                continue
+            best = max(open_, key=lambda a: len(a.row.properties))
+            matched[best.row.row] = result
+        return matched, left
 
 
 def _tally(outcomes: Sequence[tuple[BatchRow, Outcome, str | None]]) -> str:

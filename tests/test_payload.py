@@ -53,7 +53,7 @@ def test_fingerprints_match_the_properties_sent(
     assert len(prepared) == len(rows)
     for i, row in enumerate(prepared):
         assert row.row == i + 2
-        assert row.key == f"key:{i:03d}"
+        assert row.key == f"key:hs_sku={i:03d}"
         assert row.key_value == f"{i:03d}"
         # Empty cells are left out, constants always sent.
         assert "" not in row.properties.values()

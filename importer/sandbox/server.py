@@ -33,6 +33,7 @@ from ..hubspot import (
     MAX_TEXT_LENGTH,
     SEARCH_RATE_PER_SECOND,
     AssociationCategory,
+    stored_value,
 )
 from .portal import SEED_CONTACTS, SEED_DEALS, Portal, PropertyDef, default_portal
 from .search import SearchIndex, SearchQuery, SearchRefused
@@ -56,8 +57,6 @@ DEFAULT_PROPERTIES = {
     "line_items": ("name", "quantity", "price"),
 }
 """What a read returns when no properties are asked for, besides the system ones."""
-EMAIL_PROPERTIES = {("contacts", "email")}
-"""Stored trimmed and lowercased, and so unique without regard to case, as HubSpot does."""
 
 # Date-based paths and the numbered ones they replace: the handlers know the numbered ones.
 _FAMILIES = (
@@ -1162,9 +1161,7 @@ def _valid_datetime(value: str) -> bool:
 
 def _normalised(object_type: str, name: str, value: Any) -> Any:
     """A value as HubSpot stores it: emails trimmed and lowercased."""
-    if (object_type, name) in EMAIL_PROPERTIES and isinstance(value, str):
-        return value.strip().lower()
-    return value
+    return stored_value(object_type, name, value) if isinstance(value, str) else value
 
 
 def _standard_error(err: dict[str, Any]) -> dict[str, Any]:
