@@ -215,6 +215,13 @@ IMPORT_OPTIONS = _options(
         help="Seconds to wait for HubSpot's answer to one request.",
     ),
     click.option(
+        "--import-again",
+        is_flag=True,
+        help="For a mapping without a key: create every row of INPUT again as new records, "
+        "although an earlier run imported this file with this mapping (without a key, no run "
+        "can tell which record a row is).",
+    ),
+    click.option(
         "--search-settle",
         type=click.FloatRange(0),
         default=DEFAULT_SEARCH_SETTLE,
@@ -410,6 +417,7 @@ def _execute(
     timeout: float,
     max_attempts: int,
     search_settle: float,
+    import_again: bool,
     base_url: str,
     api_version: str,
     sandbox: bool,
@@ -437,6 +445,7 @@ def _execute(
             base_url=base_url,
             api_version=api_version,
             search_settle=search_settle,
+            import_again=import_again,
             batch_size=batch_size,
             mode=SyncMode(mode) if mode else None,
             state_dir=state_dir,

@@ -672,6 +672,21 @@ class Journal:
             )
         return len(rows)
 
+    def keyless_import(self, scope: str) -> dict[str, Any] | None:
+        """The latest import of one file with one keyless mapping: its generation (the run
+        that began it), whether it finished, and the run that last worked on it."""
+        value = self.get_meta(f"keyless:{scope}")
+        found = json.loads(value) if value else None
+        return found if isinstance(found, dict) else None
+
+    def record_keyless_import(self, scope: str, state: dict[str, Any]) -> None:
+        self.set_meta(f"keyless:{scope}", json.dumps(state))
+
+    def has_value_hash_keys(self) -> bool:
+        """Rows an earlier version keyed by their values' hash alone (`hash:`)."""
+        row = self._db.execute("SELECT 1 FROM rows WHERE row_key LIKE 'hash:%' LIMIT 1")
+        return row.fetchone() is not None
+
     def forget_uncertain(self) -> int:
         """Drop rows left uncertain, so the next plan creates them: the user checked HubSpot."""
         with self._txn() as db:

@@ -107,12 +107,16 @@ class Prepared(Sequence[PreparedRow]):
         run_id: str,
         key_property: str | None = None,
         object_type: str = "",
+        generation: str = "",
     ) -> None:
         self.rows = rows
         """Sheet rows, in sheet order."""
         self.key_values = key_values
         self.key_property = key_property
         self.object_type = object_type
+        self.generation = generation
+        """Rows without a key belong to one import of one file (`row:<generation>:...`); ""
+        for the `hash:` keys of journals from before imports were told apart."""
         self.run_id = run_id
         self._arrays = columns
         self._constants = constants
@@ -135,9 +139,11 @@ class Prepared(Sequence[PreparedRow]):
             if key_value is not None:
                 keys.append(self.key_of(key_value))
             else:
-                # Without a key, identical rows are told apart by their order of appearance.
+                # Without a key, identical rows are told apart by their order of appearance,
+                # and rows of different imports (files) by the import's generation.
                 seen[hashes[i]] += 1
-                keys.append(f"hash:{hashes[i]}:{seen[hashes[i]]}")
+                prefix = f"row:{self.generation}" if self.generation else "hash"
+                keys.append(f"{prefix}:{hashes[i]}:{seen[hashes[i]]}")
         return keys
 
     def __len__(self) -> int:
@@ -213,8 +219,10 @@ class Prepared(Sequence[PreparedRow]):
         return digests
 
 
-def build_rows(validated: Validated, mapping: Mapping, run_id: str) -> Prepared:
-    """The valid rows, ready to send."""
+def build_rows(
+    validated: Validated, mapping: Mapping, run_id: str, *, generation: str = ""
+) -> Prepared:
+    """The valid rows, ready to send. `generation`: the keyless import the rows belong to."""
     values = validated.values
     columns = {str(p): arrow(values[p]) for p in values.columns}
     constants = dict(mapping.constants)
@@ -247,4 +255,5 @@ def build_rows(validated: Validated, mapping: Mapping, run_id: str) -> Prepared:
         run_id=run_id,
         key_property=key_prop,
         object_type=mapping.object_type,
+        generation=generation,
     )

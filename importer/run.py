@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import re
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._errors import HubSpotError
+from ._errors import ConfigError, HubSpotError
 from .account import PortalInfo, identify_portal
 from .client import (
     DEFAULT_TIMEOUT,
@@ -63,6 +64,8 @@ class RunOptions:
     state_dir: Path | None = None
     """Where journals live; default: the user's data directory."""
     forget_uncertain: bool = False
+    import_again: bool = False
+    """Without a key: create every row again, although an earlier run imported this file."""
     portal_id: int | None = None
     """For links to records in the workbook; default: asked of HubSpot once, then remembered."""
     retry_out: Path | None = None
@@ -139,7 +142,11 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             len(validated.invalid_rows),
             len(validated.issues),
         )
-        rows = build_rows(validated, mapping, run_id)
+        scope = generation = None
+        if mapping.key_property is None:
+            scope = _keyless_scope(options, table.sheet)
+            generation = _keyless_generation(journal, scope, run_id, mode, options)
+        rows = build_rows(validated, mapping, run_id, generation=generation or "")
 
         if not options.plan_only:
             if options.forget_uncertain:
@@ -205,6 +212,17 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
         )
         summary.workbook = write_results(out, summary, outcome, table.frame, issues)
         if not options.plan_only:
+            if scope is not None:
+                unsettled = sum(summary.counts.get(s.value, 0) for s in _UNSETTLED)
+                journal.record_keyless_import(
+                    scope,
+                    {
+                        "generation": generation,
+                        "finished": unsettled == 0 and stopped_by is None,
+                        "run_id": run_id,
+                        "input": str(options.input_file),
+                    },
+                )
             journal.finish_run(
                 run_id,
                 counts=summary.counts,
@@ -331,6 +349,40 @@ def _plan_only(
                 f"{rows.key_values[position]}",
             )
     return results, None, client.requests_sent
+
+
+_UNSETTLED = (RowStatus.NOT_SENT, RowStatus.UNCERTAIN, RowStatus.FAILED)
+"""A keyless import with rows in these states is not finished: the next run resumes it."""
+
+
+def _keyless_scope(options: RunOptions, sheet: str | None) -> str:
+    """One file (and sheet) imported with one keyless mapping: identical rows of another
+    file are other rows."""
+    where = f"{options.input_file.resolve()}\0{sheet or ''}\0{options.mapping_file.resolve()}"
+    return hashlib.sha256(where.encode()).hexdigest()[:24]
+
+
+def _keyless_generation(
+    journal: Journal, scope: str, run_id: str, mode: SyncMode, options: RunOptions
+) -> str:
+    """Which import of this file the rows belong to: the unfinished one (resumed), a new one,
+    or, for a finished import, none: without a key nothing can tell which record a row is,
+    and every changed row would become a second record."""
+    state = journal.keyless_import(scope)
+    if state is None:
+        # Rows an earlier version keyed by their values alone: carry on with those keys once.
+        return "" if journal.has_value_hash_keys() else run_id
+    if not state.get("finished") or mode is not SyncMode.CREATE:
+        return str(state.get("generation") or "")
+    if options.import_again:
+        return run_id
+    raise ConfigError(
+        f"run {state.get('run_id')} already imported {options.input_file} with "
+        f"{options.mapping_file}, which has no key: HubSpot cannot tell which record a row is, "
+        "so a second import would create every row again as a new record. Add a key to the "
+        "mapping (`key:` naming a column with unique values, such as an id or an email), or, "
+        "to create every row again, run with --import-again."
+    )
 
 
 def _journal_for(
