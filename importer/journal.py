@@ -120,6 +120,7 @@ class Outcome(StrEnum):
     UNCERTAIN = "uncertain"
     FAILED = "failed"  # HubSpot refused it: nothing to remember
     LOST = "lost"  # not carried out (or not known to be): the next plan sends it again
+    GONE = "gone"  # the record the journal knew is no longer in HubSpot: forget it
 
 
 _ROW_STATES = {
@@ -303,6 +304,8 @@ class _Settled:
     run_id: str
     items: str
     remembered: list[list[Any]]
+    forgotten: list[str]
+    """Row keys whose record is gone from HubSpot (deleted or merged away)."""
 
 
 class _Job:
@@ -433,6 +436,9 @@ class Journal:
                 "UPDATE batches SET state = ?, settled = ?, items = ? WHERE batch_id = ?",
                 [(BatchState.CONFIRMED.value, now, s.items, s.batch_id) for s in settled],
             )
+            gone = [key for s in settled for key in s.forgotten]
+            if gone:
+                db.executemany("DELETE FROM rows WHERE row_key = ?", [(k,) for k in gone])
             # What each row became, for every batch of the group in one statement: SQLite
             # splits the JSON itself, where executemany would step (and let go of the GIL,
             # and wait to take it back) once per row.
@@ -687,6 +693,19 @@ class Journal:
         row = self._db.execute("SELECT 1 FROM rows WHERE row_key LIKE 'hash:%' LIMIT 1")
         return row.fetchone() is not None
 
+    def forget(self, row_keys: Iterable[str]) -> None:
+        """Rows whose record HubSpot no longer has (found by --verify): the plan starts anew."""
+        with self._txn() as db:
+            db.executemany("DELETE FROM rows WHERE row_key = ?", [(k,) for k in row_keys])
+
+    def repoint(self, moved: dict[str, str]) -> None:
+        """Rows whose record was merged into another: row key -> the surviving record's id."""
+        with self._txn() as db:
+            db.executemany(
+                "UPDATE rows SET hubspot_id = ?, updated = ? WHERE row_key = ?",
+                [(hid, _now(), key) for key, hid in moved.items()],
+            )
+
     def forget_uncertain(self) -> int:
         """Drop rows left uncertain, so the next plan creates them: the user checked HubSpot."""
         with self._txn() as db:
@@ -732,7 +751,8 @@ class Journal:
             for row, outcome, hubspot_id in outcomes
             if (state := _ROW_STATES.get(outcome)) is not None
         ]
-        self._grouped(_Settled(batch_id, run_id, _items(outcomes), remembered))
+        forgotten = [row.row_key for row, outcome, _ in outcomes if outcome is Outcome.GONE]
+        self._grouped(_Settled(batch_id, run_id, _items(outcomes), remembered, forgotten))
 
     def open_batches(self) -> list[OpenBatch]:
         """Batches sent but never confirmed: a run died while they were in flight."""

@@ -28,6 +28,8 @@ class Action:
     operation: Operation
     record_id: str | None = None
     """For updates: the HubSpot id, or None to address the record by the key property."""
+    note: str = ""
+    """Said of the row in the workbook when it is written (why it was created or updated)."""
 
 
 class Actions(Sequence[Action]):

@@ -255,6 +255,7 @@ def _sync(
         batch_size=options.batch_size,
         concurrency=options.concurrency,
         search_settle=options.search_settle,
+        mode=mode,
     )
     if options.plan_only:
         return _plan_only(client, mapping, journal, rows, mode)

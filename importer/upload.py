@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, TypeVar
 
 from ._errors import ConfigError, HubSpotError
 from .client import (
@@ -29,13 +30,15 @@ from .client import (
 )
 from .hubspot import MAX_BATCH_INPUTS, stored_value
 from .journal import BatchRow, Journal, OpenBatch, Outcome
-from .mapping import Mapping
+from .mapping import Mapping, SyncMode
 from .outcome import RowResult, RowStatus
 from .payload import PreparedRow
 from .plan import Action, Actions, Operation
 from .reconcile import DEFAULT_SEARCH_SETTLE, Finder
 
 __all__ = ["UploadReport", "Uploader", "chunks"]
+
+_EXISTING_ID = re.compile(r"Existing ID: ?(\d+)", re.IGNORECASE)
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,16 @@ _OUTCOMES = {
     RowStatus.UNCERTAIN: Outcome.UNCERTAIN,
 }
 """What the journal remembers of a row's result; any other status is a failure."""
+
+
+class _Settle(Protocol):
+    def __call__(
+        self, action: Action, result: RowResult, outcome: Outcome | None = None
+    ) -> None: ...
+
+
+def _not_sent(row: int, message: str) -> RowResult:
+    return RowResult(row=row, status=RowStatus.NOT_SENT, message=message)
 
 
 def _failed(row: int, message: str) -> RowResult:
@@ -146,6 +159,7 @@ class Uploader:
         concurrency: int = DEFAULT_CONCURRENCY,
         on_progress: Callable[[int], None] | None = None,
         search_settle: float = DEFAULT_SEARCH_SETTLE,
+        mode: SyncMode = SyncMode.CREATE,
     ) -> None:
         if not 1 <= batch_size <= MAX_BATCH_INPUTS:
             raise ConfigError(f"batch size must be 1..{MAX_BATCH_INPUTS}, not {batch_size}")
@@ -155,6 +169,7 @@ class Uploader:
         self.run_id = run_id
         self.batch_size = batch_size
         self.concurrency = concurrency
+        self.mode = mode
         self.on_progress = on_progress or (lambda n: None)
         key_prop = mapping.key_property
         self.finder = (
@@ -317,9 +332,9 @@ class Uploader:
         journaled = {r.row_key: r for r in rows}
         outcomes: dict[str, tuple[BatchRow, Outcome, str | None]] = {}
 
-        def settle(action: Action, result: RowResult) -> None:
+        def settle(action: Action, result: RowResult, outcome: Outcome | None = None) -> None:
             report.results[action.row.row] = result
-            state = _OUTCOMES.get(result.status, Outcome.FAILED)
+            state = outcome or _OUTCOMES.get(result.status, Outcome.FAILED)
             key = action.row.key
             outcomes[key] = (journaled[key], state, result.hubspot_id or None)
 
@@ -345,8 +360,10 @@ class Uploader:
             self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
             raise
         if reply.verdict in (Verdict.SUCCESS, Verdict.PARTIAL):
-            self._record(batch, operation, reply.body, settle)
+            follow = self._record(batch, operation, reply.body, settle)
             self.journal.settle(batch_id, self.run_id, list(outcomes.values()))
+            for operation_next, actions in follow:
+                self._send(actions, operation_next, report)
             return
         self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
         if reply.status == 404 or "Unable to infer object type" in str(reply.body.get("message")):
@@ -476,11 +493,16 @@ class Uploader:
         batch: list[Action],
         operation: Operation,
         body: dict[str, Any],
-        settle: Callable[[Action, RowResult], None],
-    ) -> None:
+        settle: _Settle,
+    ) -> list[tuple[Operation, list[Action]]]:
+        """Settle each row of an answered batch; returns the batches to send next: rows whose
+        record was deleted in HubSpot (created again in create mode) and rows whose record
+        HubSpot already held under the key (adopted, and updated)."""
         by_trace = {a.row.trace_id: a for a in batch}
         by_record = {a.record_id: a for a in batch if a.record_id}
         failed: dict[int, str] = {}
+        gone: dict[int, Action] = {}
+        adopt: dict[int, Action] = {}
         for err in body.get("errors") or []:
             if not isinstance(err, dict):
                 continue
@@ -489,12 +511,72 @@ class Uploader:
             named += [by_record[i] for i in ctx.get("ids") or [] if i in by_record]
             for action in named:
                 failed[action.row.row] = error_message(err, 400)
+                if (
+                    operation is Operation.UPDATE
+                    and action.record_id  # an id the journal had, not a key never found
+                    and err.get("category") == "OBJECT_NOT_FOUND"
+                ):
+                    gone[action.row.row] = action
+                held = self._existing_id(err)
+                if operation is Operation.CREATE and held is not None:
+                    adopt[action.row.row] = replace(
+                        action,
+                        operation=Operation.UPDATE,
+                        record_id=held,
+                        note=f"HubSpot already held a record with {self.mapping.key_property} "
+                        f"{action.row.key_value!r} (id {held}): this row updated it, and is "
+                        "that record from now on",
+                    )
+        follow: list[tuple[Operation, list[Action]]] = []
+        recreate: list[Action] = []
+        for row, action in gone.items():
+            vanished = action.record_id
+            if self.mode is SyncMode.CREATE:
+                recreate.append(
+                    replace(
+                        action,
+                        operation=Operation.CREATE,
+                        record_id=None,
+                        note=f"created again: record {vanished}, which an earlier run made for "
+                        "this row, is no longer in HubSpot (deleted or merged)",
+                    )
+                )
+                # Until the create is answered (it replaces this), or if it is never sent:
+                placeholder = _not_sent(
+                    row,
+                    f"record {vanished} is no longer in HubSpot; creating it again was not sent",
+                )
+            else:
+                placeholder = _failed(
+                    row,
+                    f"record {vanished} is no longer in HubSpot (deleted or merged), and update "
+                    "mode does not create records; the journal forgot it (run in create or "
+                    "upsert mode to create it again)",
+                )
+            settle(action, placeholder, Outcome.GONE)
+        if recreate:
+            follow.append((Operation.CREATE, recreate))
+        if adopt:
+            follow.append((Operation.UPDATE, list(adopt.values())))
+            for row, action in adopt.items():
+                settle(
+                    action,
+                    _not_sent(
+                        row,
+                        f"HubSpot already holds this key (id {action.record_id}); "
+                        "updating that record was not sent",
+                    ),
+                    Outcome.LOST,
+                )
+        handled = set(gone) | set(adopt)
         pending = [a for a in batch if a.row.row not in failed]
         matched, unmatched = self._match(pending, list(body.get("results") or []))
         status = str(body.get("status", "COMPLETE")).upper()
         for action in batch:
             row = action.row.row
             result = matched.get(row)
+            if row in handled:
+                continue
             if row in failed:
                 settle(action, _failed(row, f"HubSpot refused it: {failed[row]}"))
             elif result is not None:
@@ -507,6 +589,7 @@ class Uploader:
                         row=row,
                         status=RowStatus.CREATED if new else RowStatus.UPDATED,
                         hubspot_id=str(result["id"]),
+                        message=action.note,
                     ),
                 )
             elif unmatched and operation is Operation.CREATE:
@@ -535,6 +618,24 @@ class Uploader:
                     action,
                     _failed(row, "HubSpot accepted the batch but returned no record for this row"),
                 )
+        return follow
+
+    def _existing_id(self, err: dict[str, Any]) -> str | None:
+        """The id HubSpot names in a CONFLICT on the mapping's key property (another record
+        already holds the key), if that is what `err` is."""
+        key = self.mapping.key_property
+        if key is None or err.get("category") != "CONFLICT":
+            return None
+        props = [
+            p
+            for e in [err, *(err.get("errors") or [])]
+            if isinstance(e, dict)
+            for p in (e.get("context") or {}).get("propertyName") or []
+        ]
+        if props and key not in props:
+            return None  # another unique property: not this row's record
+        found = _EXISTING_ID.search(str(err.get("message") or ""))
+        return found.group(1) if found else None
 
     def _match(
         self, pending: list[Action], results: list[Any]

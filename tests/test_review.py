@@ -13,6 +13,7 @@ import pytest
 import importer.results
 from importer.history import list_runs
 from importer.sandbox import Sandbox
+from importer.sandbox.portal import PropertyDef
 
 from .conftest import CliRun, read_sheet, write_csv, write_mapping, write_xlsx
 
@@ -29,8 +30,13 @@ columns:
 """
 
 
+MIXED_MAPPING = MAPPING.replace("Note: description", "Note: gtin")
+"""`gtin` holds unique values: a record that already has row 5's is another record (a CONFLICT
+on the key itself would be adopted, not refused)."""
+
+
 def mixed(tmp_path: Path) -> Path:
-    """Rows that end created, invalid (bad price) and failed (a duplicate SKU in HubSpot)."""
+    """Rows that end created, invalid (bad price) and failed (a GTIN another record holds)."""
     return write_csv(
         tmp_path / "products.csv",
         [
@@ -45,12 +51,13 @@ def mixed(tmp_path: Path) -> Path:
 
 
 def run_mixed(run_cli: Runner, sandbox: Sandbox, tmp_path: Path, *extra: str) -> CliRun:
-    # A record holding SKU 00004 already exists, so HubSpot refuses that row (CONFLICT).
-    sandbox.store.create_many("products", [({"hs_sku": "00004", "name": "old"}, [])])
+    # Another record already holds row 00004's GTIN, so HubSpot refuses that row (CONFLICT).
+    sandbox.portal.add_property("products", PropertyDef(name="gtin", label="GTIN", unique=True))
+    sandbox.store.create_many("products", [({"hs_sku": "09999", "gtin": "@SUM(A1)"}, [])])
     return run_cli(
         "run",
         "-m",
-        write_mapping(tmp_path / "m.yaml", MAPPING),
+        write_mapping(tmp_path / "m.yaml", MIXED_MAPPING),
         mixed(tmp_path),
         "--base-url",
         sandbox.url,
@@ -140,7 +147,7 @@ def test_retry_file_holds_invalid_and_failed_rows_and_goes_straight_back_in(
     ]
     # Fix the two rows as a person would, and feed the file back in.
     retry.write_text(
-        "SKU;Name;Price;Note\n00002;Mug;12.50;+1\n00005;Scarf;7;@SUM(A1)\n", encoding="utf-8"
+        "SKU;Name;Price;Note\n00002;Mug;12.50;+1\n00004;Scarf;7;@SUM(B1)\n", encoding="utf-8"
     )
     again = run_cli(
         "run",
