@@ -215,6 +215,13 @@ IMPORT_OPTIONS = _options(
         help="Seconds to wait for HubSpot's answer to one request.",
     ),
     click.option(
+        "--verify",
+        is_flag=True,
+        help="Before planning, read back every record the journal knows for these rows (100 a "
+        "request): records deleted in HubSpot are created again, merged ones followed to the "
+        "surviving record, and properties edited in HubSpot set back to the sheet's values.",
+    ),
+    click.option(
         "--import-again",
         is_flag=True,
         help="For a mapping without a key: create every row of INPUT again as new records, "
@@ -418,6 +425,7 @@ def _execute(
     max_attempts: int,
     search_settle: float,
     import_again: bool,
+    verify: bool,
     base_url: str,
     api_version: str,
     sandbox: bool,
@@ -446,6 +454,7 @@ def _execute(
             api_version=api_version,
             search_settle=search_settle,
             import_again=import_again,
+            verify=verify,
             batch_size=batch_size,
             mode=SyncMode(mode) if mode else None,
             state_dir=state_dir,

@@ -149,6 +149,11 @@ class Prepared(Sequence[PreparedRow]):
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def property_names(self) -> list[str]:
+        """Every property a row may send (mapped columns and constants)."""
+        return sorted({*self._arrays, *self._constants})
+
     @overload
     def __getitem__(self, i: int) -> PreparedRow: ...
 

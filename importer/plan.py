@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -42,12 +42,14 @@ class Actions(Sequence[Action]):
         positions: list[int],
         operations: list[Operation],
         record_ids: dict[int, str],
+        notes: dict[int, str] | None = None,
     ) -> None:
         self.prepared = prepared
         self.positions = positions
         """Index into `prepared` of each action."""
         self.operations = operations
         self._record_ids = record_ids
+        self._notes = notes or {}
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -66,10 +68,19 @@ class Actions(Sequence[Action]):
             row=self.prepared[position],
             operation=self.operations[i],
             record_id=self._record_ids.get(position),
+            note=self._notes.get(position, ""),
         )
 
     def __iter__(self) -> Iterator[Action]:
         return (self[i] for i in range(len(self)))
+
+    @property
+    def has_notes(self) -> bool:
+        return bool(self._notes)
+
+    def note(self, position: int) -> str:
+        """What the workbook says of `prepared[position]`, if anything (from --verify)."""
+        return self._notes.get(position, "")
 
     def record_id(self, position: int) -> str | None:
         """The HubSpot id an update of `prepared[position]` addresses, if known."""
@@ -92,7 +103,13 @@ def make_plan(
     mode: Mode,
     *,
     has_key: bool,
+    notes: AnyMapping[str, str] | None = None,
+    force: Collection[str] = (),
 ) -> Plan:
+    """What to send per row. `notes`: row key -> what the workbook says of the row (from
+    --verify); `force`: row keys to send although the journal has them unchanged (edited in
+    HubSpot since)."""
+    notes = notes or {}
     positions: list[int] = []
     operations: list[Operation] = []
     record_ids: dict[int, str] = {}
@@ -107,11 +124,12 @@ def make_plan(
         if has_key
         else None
     )
-    if not known and fresh is not None:
+    if not known and fresh is not None and not notes:
         return Plan(
             actions=Actions(rows, list(range(len(rows))), [fresh] * len(rows), record_ids),
             settled=settled,
         )
+    kept_notes: dict[int, str] = {}
     # Only rows the journal knows need their fingerprint (has the row changed since?).
     seen = [i for i, key in enumerate(rows.keys) if key in known]
     hashes = dict(zip(seen, rows.hashes(seen), strict=True))
@@ -128,12 +146,12 @@ def make_plan(
                 "then run with --forget-uncertain",
             )
             continue
-        if prior is not None and prior.sent_hash == hashes[position]:
+        if prior is not None and prior.sent_hash == hashes[position] and key not in force:
             settled[row] = RowResult(
                 row=row,
                 status=RowStatus.UNCHANGED,
                 hubspot_id=prior.hubspot_id or "",
-                message=f"unchanged since run {prior.run_id}",
+                message=notes.get(key) or f"unchanged since run {prior.run_id}",
             )
             continue
         if mode is not Mode.UPSERT and prior is not None and prior.hubspot_id:
@@ -149,4 +167,8 @@ def make_plan(
             continue
         positions.append(position)
         operations.append(operation)
-    return Plan(actions=Actions(rows, positions, operations, record_ids), settled=settled)
+        if key in notes:
+            kept_notes[position] = notes[key]
+    return Plan(
+        actions=Actions(rows, positions, operations, record_ids, kept_notes), settled=settled
+    )

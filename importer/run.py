@@ -39,6 +39,7 @@ from .results import (
 from .schema import read_schema, resolve, resolve_offline
 from .upload import DEFAULT_CONCURRENCY, Uploader
 from .validate import RowIssue, validate
+from .verify import apply_drift, verify
 
 __all__ = ["Progress", "RunOptions", "RunResult", "run_import"]
 
@@ -65,6 +66,8 @@ class RunOptions:
     """Where journals live; default: the user's data directory."""
     forget_uncertain: bool = False
     import_again: bool = False
+    verify: bool = False
+    """Read back every record the journal knows for this run's rows before planning."""
     """Without a key: create every row again, although an earlier run imported this file."""
     portal_id: int | None = None
     """For links to records in the workbook; default: asked of HubSpot once, then remembered."""
@@ -258,7 +261,7 @@ def _sync(
         mode=mode,
     )
     if options.plan_only:
-        return _plan_only(client, mapping, journal, rows, mode)
+        return _plan_only(client, mapping, journal, rows, mode, verify_first=options.verify)
     try:
         open_batches = journal.open_batches()
         if open_batches:
@@ -276,6 +279,11 @@ def _sync(
         if uncertain and uploader.recheck_uncertain(uncertain, written):
             log.info("looked up %d rows an earlier run left uncertain", len(uncertain))
             known = journal.known(rows.keys)
+        drift = verify(client, mapping.object_type, rows, known) if options.verify else None
+        if drift is not None:
+            journal.forget(drift.gone)
+            journal.repoint({key: new for key, (_, new) in drift.moved.items()})
+            known = journal.known(rows.keys)
     except HubSpotError as exc:
         # Until those batches are settled nothing may be sent: a row might be created twice.
         reason = f"not sent: could not reconcile an earlier interrupted run first ({exc})"
@@ -284,7 +292,14 @@ def _sync(
         }
         return results, exc, client.requests_sent
 
-    plan = make_plan(rows, known, mode, has_key=mapping.key_property is not None)
+    plan = make_plan(
+        rows,
+        known,
+        mode,
+        has_key=mapping.key_property is not None,
+        notes=drift.notes() if drift else None,
+        force=set(drift.edited) if drift else (),
+    )
     log.info(
         "plan: %s",
         ", ".join(f"{op.value} {plan.count(op)}" for op in Operation)
@@ -312,18 +327,32 @@ def _plan_only(
     journal: Journal,
     rows: Prepared,
     mode: SyncMode,
+    *,
+    verify_first: bool = False,
 ) -> tuple[dict[int, RowResult], HubSpotError | None, int]:
-    """What a run would do now, from the journal; nothing is sent or written. Rows left out
-    of the results would be created as they are (`would_create`, no message)."""
+    """What a run would do now, from the journal (and, with --verify, what HubSpot holds);
+    nothing is sent or written. Rows left out of the results would be created as they are
+    (`would_create`, no message)."""
     in_flight = {r.row_key for b in journal.open_batches() for r in b.rows}
-    plan = make_plan(rows, journal.known(rows.keys), mode, has_key=mapping.key_property is not None)
+    known = journal.known(rows.keys)
+    drift = verify(client, mapping.object_type, rows, known) if verify_first else None
+    plan = make_plan(
+        rows,
+        apply_drift(drift, known) if drift else known,
+        mode,
+        has_key=mapping.key_property is not None,
+        notes=drift.notes() if drift else None,
+        force=set(drift.edited) if drift else (),
+    )
     results = dict(plan.settled)
     key = mapping.key_property
     actions = plan.actions
-    if not in_flight and all(op is Operation.CREATE for op in set(actions.operations)):
+    plain = not in_flight and not actions.has_notes
+    if plain and all(op is Operation.CREATE for op in set(actions.operations)):
         return results, None, client.requests_sent  # every row would be created as it is
     for position, operation in zip(actions.positions, actions.operations, strict=True):
-        if operation is Operation.CREATE and not in_flight:
+        note = actions.note(position)
+        if operation is Operation.CREATE and not in_flight and not note:
             continue  # the common case, decided without touching the row
         row = rows.rows[position]
         if rows.keys[position] in in_flight:
@@ -340,8 +369,10 @@ def _plan_only(
                 row=row,
                 status=RowStatus.WOULD_UPDATE,
                 hubspot_id=record_id or "",
-                message=f"would update {target}",
+                message=f"would update {target}" + (f": {note}" if note else ""),
             )
+        elif operation is Operation.CREATE:
+            results[row] = RowResult(row=row, status=RowStatus.WOULD_CREATE, message=note)
         elif operation is Operation.UPSERT:
             results[row] = RowResult(
                 row=row,

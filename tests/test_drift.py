@@ -86,3 +86,49 @@ def test_a_record_that_already_holds_the_key_is_adopted(
     assert sandbox.store.get("products", theirs["id"])["properties"]["name"] == "Beta"
     again = nightly(run_cli, sandbox, tmp_path, ROWS, "2")
     assert again.out.startswith("products: 3 rows: 3 unchanged."), again.err
+
+
+def test_verify_recreates_deleted_follows_merged_and_restores_edited_records(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    assert nightly(run_cli, sandbox, tmp_path, ROWS, "1").code == 0
+    first = ids(sandbox)
+    sandbox.store.archive("products", [first["A1"]])  # deleted by someone
+    (dup,) = sandbox.store.create_many("products", [({"name": "Beta (by hand)"}, [])])
+    sandbox.merge("products", first["B2"], dup["id"])  # ours merged into a colleague's
+    sandbox.store.update("products", first["C3"], {"price": "99"})  # edited in HubSpot
+    before = len(sandbox.received)
+
+    checked = run_cli(
+        "check", "-m", tmp_path / "m.yaml", tmp_path / "1.csv", "--base-url", sandbox.url,
+        "--state-dir", tmp_path / "state", "--verify", "--out", tmp_path / "check.xlsx",
+    )  # fmt: skip
+    plan = {r["SKU"]: r for r in read_sheet(tmp_path / "check.xlsx")}
+    assert plan["A1"]["status"] == "would_create"
+    assert plan["B2"]["status"] == "would_update"
+    assert plan["C3"]["status"] == "would_update"
+    assert "price had been changed in HubSpot" in plan["C3"]["message"]
+    assert checked.code == 0
+    sent = [r.path for r in sandbox.received[before:]]
+    assert not [p for p in sent if p.endswith(("/create", "/update", "/upsert", "/archive"))]
+
+    result = nightly(run_cli, sandbox, tmp_path, ROWS, "2", "--verify")
+    assert result.code == 0, result.err
+    rows = {r["SKU"]: r for r in read_sheet(tmp_path / "2.xlsx")}
+    assert rows["A1"]["status"] == "created"
+    assert (
+        rows["A1"]["message"] == f"record {first['A1']} had been deleted in HubSpot; created again"
+    )
+    assert (rows["B2"]["status"], rows["B2"]["hubspot_id"]) == ("updated", dup["id"])
+    assert f"record {first['B2']} had been merged into {dup['id']}" in rows["B2"]["message"]
+    assert (rows["C3"]["status"], rows["C3"]["hubspot_id"]) == ("updated", first["C3"])
+    assert (
+        "set back to the sheet's values: price had been changed in HubSpot"
+        in (rows["C3"]["message"])
+    )
+    held = {r["properties"]["hs_sku"]: r["properties"] for r in sandbox.records("products")}
+    assert held["C3"]["price"] == "3"
+    assert held["B2"]["name"] == "Beta"
+    assert len(sandbox.records("products")) == 3
+    again = nightly(run_cli, sandbox, tmp_path, ROWS, "3", "--verify")
+    assert again.out.startswith("products: 3 rows: 3 unchanged."), again.err

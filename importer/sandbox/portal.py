@@ -96,6 +96,7 @@ def _p(
 
 _SYSTEM = (
     _p("hs_object_id", "Record ID", "number", read_only=True, unique=True),
+    _p("hs_merged_object_ids", "Merged record IDs", read_only=True),
     _p("createdate", "Create Date", "datetime", read_only=True),
     _p("hs_lastmodifieddate", "Last Modified Date", "datetime", read_only=True),
 )

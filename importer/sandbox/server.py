@@ -317,6 +317,11 @@ class Sandbox:
         portal_id = self.config.portals.get(token)
         self._current.tenant = self._tenants[portal_id] if portal_id else self._home
 
+    def merge(self, object_type: str, loser: str, winner: str) -> None:
+        """Merge two records of the home portal, as a person does in HubSpot's app."""
+        with self._write_lock:
+            self._home.store.merge(object_type, loser, winner)
+
     def tenant(self, portal_id: int) -> _Tenant:
         """A portal's records and schema (tests look at a second portal through this)."""
         return self._tenants[portal_id]
@@ -654,7 +659,9 @@ class Sandbox:
             )
         if prop is None or prop == "hs_object_id":
             present = self.store.exists(object_type, ids)
-            return [i if i in present else None for i in ids]
+            # A merged-away id leads to the record it was merged into, as in HubSpot.
+            merged = self.store.merged_into(object_type, [i for i in ids if i not in present])
+            return [i if i in present else merged.get(i) for i in ids]
         if prop not in self._unique_props(object_type):
             raise _Reply(
                 400,
@@ -1017,6 +1024,8 @@ class Sandbox:
             rid = next(
                 iter(self.store.find(object_type, read.id_property, [key]).get(key, [])), None
             )
+        if rid and not read.archived and not self.store.exists(object_type, [rid]):
+            rid = self.store.merged_into(object_type, [rid]).get(rid, rid)
         record = self.store.get(object_type, rid, archived=read.archived) if rid else None
         if record is None:
             raise _Reply(

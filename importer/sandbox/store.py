@@ -34,6 +34,12 @@ CREATE TABLE IF NOT EXISTS associations (
     type_id INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS merges (
+    object_type TEXT NOT NULL,
+    from_id TEXT NOT NULL,
+    into_id TEXT NOT NULL,
+    PRIMARY KEY (object_type, from_id)
+);
 -- Property values were once indexed in this table; the index now lives in memory.
 DROP TABLE IF EXISTS prop_index;
 """
@@ -208,6 +214,59 @@ class Store:
             for rid, props in archived:
                 self._indexes(object_type, rid, orjson.loads(props), add=False)
                 self._written(object_type, {"id": rid}, archived=True)
+
+    def merge(self, object_type: str, loser: str, winner: str) -> None:
+        """Merge record `loser` into `winner`, as a person does in HubSpot: the loser is
+        gone, its id leads to the winner, and the winner lists it in hs_merged_object_ids."""
+        stamp = now_iso()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT properties, created_at FROM records WHERE object_type = ? AND id = ?",
+                (object_type, winner),
+            ).fetchone()
+            lost = self._db.execute(
+                "SELECT properties FROM records WHERE object_type = ? AND id = ? AND archived = 0",
+                (object_type, loser),
+            ).fetchone()
+            if row is None or lost is None:
+                raise KeyError(f"no {object_type} {loser} or {winner} to merge")
+            props = orjson.loads(row[0])
+            merged = [m for m in str(props.get("hs_merged_object_ids") or "").split(";") if m]
+            props["hs_merged_object_ids"] = ";".join([*merged, loser])
+            props["hs_lastmodifieddate"] = stamp
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "UPDATE records SET archived = 1, updated_at = ? WHERE id = ?", (stamp, loser)
+            )
+            self._db.execute(
+                "UPDATE records SET properties = ?, updated_at = ? WHERE id = ?",
+                (orjson.dumps(props).decode(), stamp, winner),
+            )
+            self._db.execute(
+                "UPDATE merges SET into_id = ? WHERE object_type = ? AND into_id = ?",
+                (winner, object_type, loser),
+            )
+            self._db.execute(
+                "INSERT OR REPLACE INTO merges VALUES (?, ?, ?)", (object_type, loser, winner)
+            )
+            self._db.execute("COMMIT")
+            self._indexes(object_type, loser, orjson.loads(lost[0]), add=False)
+            self._written(object_type, {"id": loser}, archived=True)
+            self._written(object_type, self._record(winner, props, row[1], stamp))
+
+    def merged_into(self, object_type: str, ids: Iterable[str]) -> dict[str, str]:
+        """Merged-away id -> the id of the record it was merged into."""
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT from_id, into_id FROM merges "
+                f"WHERE object_type = ? AND from_id IN ({marks})",
+                [object_type, *wanted],
+            ).fetchall()
+        return dict(rows)
 
     def find(self, object_type: str, prop: str, values: Iterable[str]) -> dict[str, list[str]]:
         """value -> ids of the live records whose `prop` has that value (indexed lookups, so a
