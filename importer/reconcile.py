@@ -8,6 +8,7 @@ itself is paced under search's own limit.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +22,8 @@ __all__ = ["DEFAULT_SEARCH_SETTLE", "Finder"]
 log = logging.getLogger(__name__)
 
 READ_TRIES = 3
+CLOCK_SKEW = 10.0
+"""Seconds HubSpot's clock may differ from ours when a createdate is compared with a send."""
 DEFAULT_SEARCH_SETTLE = 10.0
 """Seconds after a write by which HubSpot's search is taken to have caught up with it."""
 
@@ -45,6 +48,8 @@ class Finder:
         self._clock = clock
         self._sleep = sleep
         self._unique: bool | None = None
+        self.created: dict[str, str] = {}
+        """Record id -> its createdate, for the records found so far."""
 
     def find(self, values: Sequence[str], written: float | None = None) -> dict[str, str] | None:
         """Value (as HubSpot stores it) -> record id for the values HubSpot has; None if it
@@ -68,6 +73,22 @@ class Finder:
             log.warning("could not look records up (%s)", exc)
             return None
         return found
+
+    def created_since(self, record_id: str, since: float) -> bool:
+        """Whether HubSpot says the record was created at or after `since` (epoch seconds),
+        give or take CLOCK_SKEW for the difference between HubSpot's clock and ours."""
+        stamp = self.created.get(record_id)
+        if not stamp:
+            return False
+        try:
+            moment = (
+                int(stamp) / 1000
+                if stamp.isdigit()
+                else dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+            )
+        except ValueError:
+            return False
+        return moment >= since - CLOCK_SKEW
 
     def _wait_for_search(self, written: float | None) -> None:
         if written is None:
@@ -158,6 +179,9 @@ class Finder:
             if value is None:
                 continue
             key = stored_value(self.object_type, self.prop, str(value))
+            created = (result.get("properties") or {}).get("createdate")
+            if created:
+                self.created[str(result["id"])] = str(created)
             if key in found and found[key] != str(result["id"]):
                 log.warning(
                     "%s %r is held by more than one record (%s, %s)",

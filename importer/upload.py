@@ -398,8 +398,14 @@ class Uploader:
         """The request may or may not have been carried out: find out before sending again."""
         if operation is Operation.CREATE:
             found = self._lookup([a.row.key_value for a in batch], sent)
+        elif operation is Operation.UPSERT and self.finder is not None:
+            # An upsert is safe to send again, but one that created a record would then say
+            # `updated`, and undo would leave that record: records HubSpot made since the
+            # send are this upsert's, created.
+            held = self._lookup([a.row.key_value for a in batch], sent) or {}
+            found = {k: hid for k, hid in held.items() if self.finder.created_since(hid, sent)}
         else:
-            found = {}  # updates and upserts can simply be sent again
+            found = {}  # updates can simply be sent again
         outcomes = [self._looked_up(r, found) for r in rows]
         self.journal.settle(batch_id, self.run_id, outcomes)
         resend = []

@@ -145,3 +145,17 @@ def test_lookups_by_search_stay_under_searchs_own_limit(
     searches = [r for r in box.received if r.path.endswith("/search")]
     assert len(searches) == 10  # IN filters of 100 values
     assert client.rate_limited == 0  # paced under 5 a second: no 429 needed
+
+
+def test_an_upsert_whose_answer_is_lost_says_which_records_it_created(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    # One record exists before; the upsert creates the other two, and its answer is lost.
+    (old,) = sandbox.store.create_many("products", [({"hs_sku": "00000", "name": "old"}, [])])
+    sandbox.store.update("products", old["id"], {"createdate": "2026-01-05T09:00:00.000Z"})
+    sandbox.inject(Fault(drop=True, after=True, path="/batch/upsert"))
+    result = run(tmp_path, sandbox, BY_SKU.replace("key: SKU", "key: SKU\nmode: upsert"), 3)
+    assert outcome(result) == {"created": 2, "updated": 1}
+    statuses = {r["SKU"]: r["status"] for r in read_sheet(tmp_path / "out.xlsx")}
+    assert statuses == {"00000": "updated", "00001": "created", "00002": "created"}
+    assert len(sandbox.records("products")) == 3
