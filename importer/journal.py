@@ -18,6 +18,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -145,6 +146,9 @@ class KnownRow:
     run_id: str
     updated: str | None = None
     """When the journal last changed this row (ISO 8601, UTC)."""
+    sent: str | None = None
+    """What HubSpot holds from this tool for the row: its properties as JSON (None in rows
+    an older version wrote)."""
 
     @property
     def updated_epoch(self) -> float | None:
@@ -346,6 +350,9 @@ class Journal:
                 columns = {c[1] for c in self._db.execute("PRAGMA table_info(batches)")}
                 if "items" not in columns:  # a journal from an older version
                     self._db.execute("ALTER TABLE batches ADD COLUMN items TEXT")
+                columns = {c[1] for c in self._db.execute("PRAGMA table_info(rows)")}
+                if "sent" not in columns:  # older: the values sent were not kept
+                    self._db.execute("ALTER TABLE rows ADD COLUMN sent TEXT")
                 break
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -443,14 +450,14 @@ class Journal:
             # splits the JSON itself, where executemany would step (and let go of the GIL,
             # and wait to take it back) once per row.
             db.execute(
-                "INSERT INTO rows (row_key, state, hubspot_id, sent_hash, run_id, updated) "
+                "INSERT INTO rows (row_key, state, hubspot_id, sent_hash, sent, run_id, updated) "
                 "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
                 "json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
-                "json_extract(value, '$[4]'), ? "
+                "json_extract(value, '$[4]'), json_extract(value, '$[5]'), ? "
                 "FROM json_each(?) WHERE true ON CONFLICT (row_key) DO UPDATE SET "
                 "state = excluded.state, hubspot_id = excluded.hubspot_id, "
-                "sent_hash = excluded.sent_hash, run_id = excluded.run_id, "
-                "updated = excluded.updated",
+                "sent_hash = excluded.sent_hash, sent = excluded.sent, "
+                "run_id = excluded.run_id, updated = excluded.updated",
                 (
                     now,
                     orjson.dumps([[*r, s.run_id] for s in settled for r in s.remembered]).decode(),
@@ -616,11 +623,11 @@ class Journal:
         (stored,) = self._db.execute("SELECT COUNT(*) FROM rows").fetchone()
         if stored == 0 or not wanted:
             return found  # a first run: nothing to look up
-        select = "SELECT row_key, state, hubspot_id, sent_hash, run_id, updated FROM rows"
+        select = "SELECT row_key, state, hubspot_id, sent_hash, run_id, updated, sent FROM rows"
         want = set(wanted)
 
         def keep(cursor: sqlite3.Cursor) -> None:
-            for key, state, hid, sent_hash, run_id, updated in cursor:
+            for key, state, hid, sent_hash, run_id, updated, sent in cursor:
                 if key in want:
                     found[key] = KnownRow(
                         state=RowState(state),
@@ -628,6 +635,7 @@ class Journal:
                         sent_hash=sent_hash,
                         run_id=run_id,
                         updated=updated,
+                        sent=sent,
                     )
 
         if stored <= len(wanted):
@@ -743,11 +751,17 @@ class Journal:
         return self._grouped(_Intent(run_id, operation, _items((r, None, None) for r in rows)))
 
     def settle(
-        self, batch_id: int, run_id: str, outcomes: Sequence[tuple[BatchRow, Outcome, str | None]]
+        self,
+        batch_id: int,
+        run_id: str,
+        outcomes: Sequence[tuple[BatchRow, Outcome, str | None]],
+        sent: AnyMapping[str, str] | None = None,
     ) -> None:
-        """Record each row's outcome and close the batch, in one transaction."""
+        """Record each row's outcome and close the batch, in one transaction. `sent`: row key
+        -> what HubSpot now holds from this tool for the row (properties as JSON)."""
+        sent = sent or {}
         remembered = [
-            [row.row_key, state, hubspot_id, row.sent_hash]
+            [row.row_key, state, hubspot_id, row.sent_hash, sent.get(row.row_key)]
             for row, outcome, hubspot_id in outcomes
             if (state := _ROW_STATES.get(outcome)) is not None
         ]

@@ -76,6 +76,9 @@ class ColumnSpec:
     """A multi-select: the cell holds several options separated by ";"."""
     unique: bool = False
     """HubSpot requires the property's values to be unique: they must be in the file too."""
+    clear_empty: bool = False
+    """A cell emptied since the last run clears HubSpot's value (sends ""); otherwise an empty
+    cell leaves HubSpot's value as it is."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,6 +120,11 @@ class Mapping:
     @property
     def key_property(self) -> str | None:
         return self.by_column[self.key].property if self.key is not None else None
+
+    @property
+    def clearing(self) -> frozenset[str]:
+        """Properties whose emptied cell clears HubSpot's value (`clear_empty: true`)."""
+        return frozenset(c.property for c in self.columns if c.clear_empty)
 
     @property
     def source_columns(self) -> list[str]:
@@ -167,8 +175,8 @@ def load_mapping(path: Path) -> Mapping:
 
 # --- parsing ---------------------------------------------------------------------------------
 
-_TOP_KEYS = ("object_type", "key", "mode", "columns", "constants", "associations")
-_COLUMN_KEYS = ("property", "type", "required", "format", "options", "timezone")
+_TOP_KEYS = ("object_type", "key", "mode", "columns", "constants", "associations", "clear_empty")
+_COLUMN_KEYS = ("property", "type", "required", "format", "options", "timezone", "clear_empty")
 _ASSOC_KEYS = ("column", "separator", "types", "required", "to")
 _TYPE_KEYS = ("associationCategory", "associationTypeId", "label")
 
@@ -240,7 +248,13 @@ class _Parser:
             )
         return canonical_object_type(value)
 
-    def column(self, name: str, spec: Any) -> ColumnSpec | None:
+    def flag(self, path: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            self.fail(path, "must be true or false")
+            return False
+        return value
+
+    def column(self, name: str, spec: Any, *, clear_empty: bool = False) -> ColumnSpec | None:
         path = f"columns.{name}"
         if isinstance(spec, str):
             spec = {"property": spec}
@@ -254,10 +268,8 @@ class _Parser:
             prop = ""
         raw_type = spec.get("type", PropertyType.STRING.value)
         ptype = self.choice(f"{path}.type", raw_type, PropertyType, "type") or PropertyType.STRING
-        required = spec.get("required", False)
-        if not isinstance(required, bool):
-            self.fail(f"{path}.required", "must be true or false")
-            required = False
+        required = self.flag(f"{path}.required", spec.get("required", False))
+        clears = self.flag(f"{path}.clear_empty", spec.get("clear_empty", clear_empty))
         fmt = spec.get("format")
         if fmt is not None:
             fmt = self.date_format(f"{path}.format", fmt, ptype if "type" in spec else None)
@@ -285,6 +297,7 @@ class _Parser:
             format=fmt,
             options=options,
             timezone=str(tz),
+            clear_empty=clears,
         )
 
     def date_format(self, path: str, fmt: Any, ptype: PropertyType | None) -> str | None:
@@ -419,8 +432,9 @@ def parse_mapping(data: Any, *, source: str = "<mapping>") -> Mapping:
     if not isinstance(raw_columns, dict) or not raw_columns:
         p.fail("columns", "required: a mapping of spreadsheet column -> HubSpot property")
         raw_columns = {}
+    clear_empty = p.flag("clear_empty", data.get("clear_empty", False))
     for name, spec in raw_columns.items():
-        col = p.column(str(name).strip(), spec)
+        col = p.column(str(name).strip(), spec, clear_empty=clear_empty)
         if col is not None:
             columns.append(col)
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import overload
 
+import orjson
+
 from .journal import KnownRow, RowState
 from .mapping import SyncMode as Mode
 from .outcome import RowResult, RowStatus
@@ -30,6 +32,19 @@ class Action:
     """For updates: the HubSpot id, or None to address the record by the key property."""
     note: str = ""
     """Said of the row in the workbook when it is written (why it was created or updated)."""
+    properties: dict[str, str] | None = None
+    """What to send, when not every property of the row: an update sends what changed."""
+    prior: dict[str, str] | None = None
+    """What HubSpot held from this tool before (for an update by the journal's id)."""
+
+    @property
+    def sends(self) -> dict[str, str]:
+        return self.row.properties if self.properties is None else self.properties
+
+    @property
+    def holds(self) -> dict[str, str]:
+        """What HubSpot holds from this tool for the row once this action is carried out."""
+        return {**(self.prior or {}), **self.sends}
 
 
 class Actions(Sequence[Action]):
@@ -43,6 +58,7 @@ class Actions(Sequence[Action]):
         operations: list[Operation],
         record_ids: dict[int, str],
         notes: dict[int, str] | None = None,
+        changes: dict[int, tuple[dict[str, str], dict[str, str]]] | None = None,
     ) -> None:
         self.prepared = prepared
         self.positions = positions
@@ -50,6 +66,9 @@ class Actions(Sequence[Action]):
         self.operations = operations
         self._record_ids = record_ids
         self._notes = notes or {}
+        self._changes = changes or {}
+        """Position -> (what to send, what HubSpot held before) for updates of changed
+        values only."""
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -64,11 +83,14 @@ class Actions(Sequence[Action]):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         position = self.positions[i]
+        sends, prior = self._changes.get(position, (None, None))
         return Action(
             row=self.prepared[position],
             operation=self.operations[i],
             record_id=self._record_ids.get(position),
             note=self._notes.get(position, ""),
+            properties=sends,
+            prior=prior,
         )
 
     def __iter__(self) -> Iterator[Action]:
@@ -105,11 +127,16 @@ def make_plan(
     has_key: bool,
     notes: AnyMapping[str, str] | None = None,
     force: Collection[str] = (),
+    clear_empty: Collection[str] = (),
 ) -> Plan:
     """What to send per row. `notes`: row key -> what the workbook says of the row (from
     --verify); `force`: row keys to send although the journal has them unchanged (edited in
-    HubSpot since)."""
-    notes = notes or {}
+    HubSpot since); `clear_empty`: properties whose emptied cell clears HubSpot's value.
+
+    A row the journal knows, whose values changed, is updated with what changed only: a cell
+    emptied since leaves HubSpot's value as it is (unless its property is in `clear_empty`),
+    and makes no update by itself."""
+    notes = dict(notes or {})
     positions: list[int] = []
     operations: list[Operation] = []
     record_ids: dict[int, str] = {}
@@ -130,6 +157,7 @@ def make_plan(
             settled=settled,
         )
     kept_notes: dict[int, str] = {}
+    changes: dict[int, tuple[dict[str, str], dict[str, str]]] = {}
     # Only rows the journal knows need their fingerprint (has the row changed since?).
     seen = [i for i, key in enumerate(rows.keys) if key in known]
     hashes = dict(zip(seen, rows.hashes(seen), strict=True))
@@ -157,6 +185,21 @@ def make_plan(
         if mode is not Mode.UPSERT and prior is not None and prior.hubspot_id:
             operation = Operation.UPDATE
             record_ids[position] = prior.hubspot_id
+            if prior.sent is not None:
+                before: dict[str, str] = orjson.loads(prior.sent)
+                sends, said = _changed(rows.properties(position), before, clear_empty)
+                if not sends and key not in force:
+                    settled[row] = RowResult(
+                        row=row,
+                        status=RowStatus.UNCHANGED,
+                        hubspot_id=prior.hubspot_id,
+                        message=said or f"unchanged since run {prior.run_id}",
+                    )
+                    continue
+                if key in force:  # edited in HubSpot: every value the sheet holds
+                    sends = {**rows.properties(position), **sends}
+                changes[position] = (sends, before)
+                notes[key] = "; ".join(n for n in (notes.get(key), said) if n)
         if operation is None:
             settled[row] = RowResult(
                 row=row,
@@ -170,5 +213,27 @@ def make_plan(
         if key in notes:
             kept_notes[position] = notes[key]
     return Plan(
-        actions=Actions(rows, positions, operations, record_ids, kept_notes), settled=settled
+        actions=Actions(rows, positions, operations, record_ids, kept_notes, changes),
+        settled=settled,
     )
+
+
+def _changed(
+    now: dict[str, str], before: dict[str, str], clear_empty: Collection[str]
+) -> tuple[dict[str, str], str]:
+    """What to send of a row HubSpot holds `before` from us, and what to say of it."""
+    sends = {p: v for p, v in now.items() if before.get(p) != v}
+    emptied = [p for p, v in before.items() if p not in now and v != ""]
+    cleared = [p for p in emptied if p in clear_empty]
+    said = []
+    if sends:
+        said.append(f"changed: {', '.join(sorted(sends))}")
+    sends.update(dict.fromkeys(cleared, ""))
+    if cleared:
+        said.append(f"cleared: {', '.join(sorted(cleared))}")
+    if kept := [p for p in emptied if p not in clear_empty]:
+        said.append(
+            f"emptied cells leave HubSpot's values as they are: {', '.join(sorted(kept))} "
+            "(clear_empty: true clears them)"
+        )
+    return sends, "; ".join(said)

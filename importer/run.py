@@ -299,6 +299,7 @@ def _sync(
         has_key=mapping.key_property is not None,
         notes=drift.notes() if drift else None,
         force=set(drift.edited) if drift else (),
+        clear_empty=mapping.clearing,
     )
     log.info(
         "plan: %s",
@@ -343,6 +344,7 @@ def _plan_only(
         has_key=mapping.key_property is not None,
         notes=drift.notes() if drift else None,
         force=set(drift.edited) if drift else (),
+        clear_empty=mapping.clearing,
     )
     results = dict(plan.settled)
     key = mapping.key_property

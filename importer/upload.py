@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
+import orjson
+
 from ._errors import ConfigError, HubSpotError
 from .client import (
     MAX_SENDERS,
@@ -316,7 +318,7 @@ class Uploader:
                 "associations": r.associations,
                 "objectWriteTraceId": trace,
             }
-        body: dict[str, Any] = {"properties": r.properties, "objectWriteTraceId": trace}
+        body: dict[str, Any] = {"properties": action.sends, "objectWriteTraceId": trace}
         if operation is Operation.UPDATE and action.record_id:
             body["id"] = action.record_id
         else:
@@ -332,11 +334,17 @@ class Uploader:
         journaled = {r.row_key: r for r in rows}
         outcomes: dict[str, tuple[BatchRow, Outcome, str | None]] = {}
 
+        held: dict[str, str] = {}
+
         def settle(action: Action, result: RowResult, outcome: Outcome | None = None) -> None:
             report.results[action.row.row] = result
             state = outcome or _OUTCOMES.get(result.status, Outcome.FAILED)
             key = action.row.key
             outcomes[key] = (journaled[key], state, result.hubspot_id or None)
+            if state in (Outcome.CREATED, Outcome.UPDATED):
+                # What HubSpot holds from us now: the next run sends only what changes.
+                base = action.holds if operation is Operation.UPDATE else action.row.properties
+                held[key] = orjson.dumps(base).decode()
 
         sent = time.time()
         try:
@@ -361,7 +369,7 @@ class Uploader:
             raise
         if reply.verdict in (Verdict.SUCCESS, Verdict.PARTIAL):
             follow = self._record(batch, operation, reply.body, settle)
-            self.journal.settle(batch_id, self.run_id, list(outcomes.values()))
+            self.journal.settle(batch_id, self.run_id, list(outcomes.values()), held)
             for operation_next, actions in follow:
                 self._send(actions, operation_next, report)
             return

@@ -93,10 +93,10 @@ key: Cart ref
 """)
     assert found == [
         "colums: unknown key; did you mean 'columns'? (allowed: object_type, key, mode, columns, "
-        "constants, associations)",
+        "constants, associations, clear_empty)",
         "object_type: 'product' is not an object type; did you mean 'products'?",
         "columns.Price.tpye: unknown key; did you mean 'type'? (allowed: property, type, required, "
-        "format, options, timezone)",
+        "format, options, timezone, clear_empty)",
         "columns.Total.type: 'numbr' is not a type; did you mean 'number'? (allowed: string, "
         "number, bool, date, datetime, enumeration)",
         "columns.Created.format: 'DD/MM/YYYY' is not a strftime format such as \"%d/%m/%Y\"",
