@@ -173,3 +173,16 @@ def test_legacy_against_a_portal_past_the_sunset_says_so(
     assert result.code == 2
     assert "does not serve API version 'legacy'" in result.message
     assert "(HTTP 404 for /account-info/v3/details)" in result.message
+
+
+def test_the_shipped_demo_needs_no_numbered_path(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    root = Path(__file__).resolve().parent.parent
+    result = run_cli(
+        "run", "--mapping", root / "mappings" / "products.yaml", root / "data" / "products.xlsx",
+        "--base-url", sandbox.url, "--out", tmp_path / "demo.xlsx",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert result.out.startswith("products: 320 rows: 320 created.")
+    assert not [r.path for r in sandbox.received if r.path.startswith(NUMBERED)]
