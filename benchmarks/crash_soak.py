@@ -95,6 +95,26 @@ def tally(box: Sandbox, rows: int, by: str = "hs_sku") -> tuple[int, int]:
     return duplicates, lost
 
 
+def kill_at_random(
+    args: list[str], env: dict[str, str], box: Sandbox, state: Path, seed: int, within: float
+) -> tuple[float, bool, int]:
+    """Start the importer, SIGKILL it at a random moment of the `within` seconds after its
+    first request: (when, whether it was still running, rows its journal left in flight)."""
+    victim = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not box.received and time.monotonic() < deadline and victim.poll() is None:
+        time.sleep(0.01)
+    delay = random.Random(seed).uniform(0.0, within)
+    time.sleep(delay)
+    mid_run = victim.poll() is None
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    journal = Journal(journal_path(state, box.url, "products", box.portal.portal_id))
+    open_rows = sum(len(b.rows) for b in journal.open_batches())
+    journal.close()
+    return delay, mid_run, open_rows
+
+
 def kill_run(seed: int, rows: int, folder: Path) -> dict[str, object]:
     env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
     data, mapping = write_inputs(folder, rows)
@@ -102,26 +122,13 @@ def kill_run(seed: int, rows: int, folder: Path) -> dict[str, object]:
     latency, senders = 0.05, 2
     config = SandboxConfig(latency=latency, seed=seed, drop_rate=0.02, search_lag=SEARCH_LAG)
     with Sandbox(config) as box:
-        victim = subprocess.Popen(
-            # Two senders keep the upload about (rows / 10 / 2) * latency long, so most kills
-            # land mid-upload rather than after the run finished.
-            [*command(data, mapping, box.url, state, folder / "k.xlsx"), "--concurrency", "2"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        # Two senders keep the upload about (rows / 10 / 2) * latency long, so most kills
+        # land mid-upload rather than after the run finished.
+        victim = [*command(data, mapping, box.url, state, folder / "k.xlsx"), "--concurrency", "2"]
+        delay, mid_run, open_rows = kill_at_random(
+            victim, env, box, state, seed, rows / 10 / senders * latency
         )
-        deadline = time.monotonic() + 60
-        while not box.received and time.monotonic() < deadline and victim.poll() is None:
-            time.sleep(0.01)
-        delay = random.Random(seed).uniform(0.0, rows / 10 / senders * latency)
-        time.sleep(delay)
-        mid_run = victim.poll() is None
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=30)
         at_kill = len(box.records("products"))
-        journal = Journal(journal_path(state, box.url, "products", box.portal.portal_id))
-        open_rows = sum(len(b.rows) for b in journal.open_batches())
-        journal.close()
         final = subprocess.run(
             command(data, mapping, box.url, state, folder / "f.xlsx"),
             env=env,
@@ -209,23 +216,10 @@ def lag_run(seed: int, rows: int, folder: Path) -> dict[str, object]:
     )
     settle = ["--search-settle", str(SEARCH_SETTLE), "--concurrency", "2"]
     with Sandbox(config) as box:
-        victim = subprocess.Popen(
-            [*command(data, mapping, box.url, state, folder / "k.xlsx"), *settle],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        victim = [*command(data, mapping, box.url, state, folder / "k.xlsx"), *settle]
+        delay, mid_run, open_rows = kill_at_random(
+            victim, env, box, state, seed, rows / 10 / 2 * 0.05 * 1.5
         )
-        deadline = time.monotonic() + 60
-        while not box.received and time.monotonic() < deadline and victim.poll() is None:
-            time.sleep(0.01)
-        delay = random.Random(seed).uniform(0.0, rows / 10 / 2 * 0.05 * 1.5)
-        time.sleep(delay)
-        mid_run = victim.poll() is None
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=30)
-        journal = Journal(journal_path(state, box.url, "products", box.portal.portal_id))
-        open_rows = sum(len(b.rows) for b in journal.open_batches())
-        journal.close()
         rerun, rerun_counts = run_with_summary(
             [*command(data, mapping, box.url, state, folder / "r.xlsx"), *settle], env
         )
