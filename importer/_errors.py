@@ -5,6 +5,8 @@
     │   └── MappingError               a mapping file with one or more mistakes, all listed
     ├── InputFileError                 fix or replace the spreadsheet (exit 2)
     ├── LockHeld                       another run holds the lock; this one sent nothing (exit 3)
+    ├── RunInterrupted                 SIGINT/SIGTERM: batches in flight settled, the rest not
+    │                                  sent, the workbook written (exit 130 / 143)
     └── HubSpotError                   HubSpot refused to go on
         ├── AuthError                  fix the token or its scopes; stop at once (exit 2)
         ├── RateLimitStop              the daily limit is spent; run again tomorrow (exit 1)
@@ -29,6 +31,7 @@ __all__ = [
     "LockHeld",
     "MappingError",
     "RateLimitStop",
+    "RunInterrupted",
     "UncertainDelivery",
 ]
 
@@ -59,6 +62,17 @@ class InputFileError(HubSpotImportError):
 
 class LockHeld(HubSpotImportError):
     """Another run holds the lock on this portal and object type: do not send anything."""
+
+
+class RunInterrupted(HubSpotImportError):
+    """A signal stopped the run: what was in flight was settled, the rest is not sent."""
+
+    def __init__(self, signum: int, name: str) -> None:
+        self.signum = signum
+        super().__init__(
+            f"stopped by {name}: the batches in flight were settled, the rest was not sent "
+            "(the next run sends it)"
+        )
 
 
 class HubSpotError(HubSpotImportError):

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
 import signal
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import (
@@ -25,7 +28,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ._errors import AuthError, ConfigError, HubSpotImportError, InputFileError
+from . import _shutdown
+from ._errors import (
+    AuthError,
+    ConfigError,
+    HubSpotImportError,
+    InputFileError,
+    LockHeld,
+    RunInterrupted,
+)
 from ._text import use_system_allocator
 from .client import DEFAULT_TIMEOUT, HubSpotClient, RetryPolicy
 from .draft import draft_mapping
@@ -40,21 +51,32 @@ from .hubspot import (
     ApiPaths,
     canonical_object_type,
 )
-from .journal import LockHeld, default_state_dir
+from .journal import default_state_dir
 from .load import load_table
 from .mapping import SyncMode
 from .outcome import GOOD_STATUSES
+from .outputs import prepare_file
 from .reconcile import DEFAULT_SEARCH_SETTLE
 from .run import RunOptions, RunResult, run_import
 from .schema import read_schema
 from .upload import DEFAULT_CONCURRENCY
 
-__all__ = ["EXIT_ERROR", "EXIT_LOCKED", "EXIT_OK", "EXIT_ROWS", "entry_point", "main"]
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_INTERNAL",
+    "EXIT_LOCKED",
+    "EXIT_OK",
+    "EXIT_ROWS",
+    "entry_point",
+    "main",
+]
 
 EXIT_OK = 0  # every row created
 EXIT_ROWS = 1  # the run finished, but some rows are invalid, failed, uncertain or not sent
 EXIT_ERROR = 2  # configuration, input or authentication error: not everything was attempted
 EXIT_LOCKED = 3  # another run holds the journal's lock: this one sent nothing
+EXIT_INTERNAL = 4  # a bug: one line here, the details in the log or a crash report
+EXIT_SIGNAL_BASE = 128  # + the signal: 130 for SIGINT (Ctrl-C), 143 for SIGTERM
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
 SANDBOX_TOKEN = "sandbox-token"
 ISSUES_SHOWN = 10
@@ -390,6 +412,18 @@ def _target(
     verbose: bool,
 ) -> Iterator[tuple[Console | None, str, str]]:
     """Logging, the sandbox when asked, and the token: (console, base URL, token)."""
+    ctx = click.get_current_context(silent=True)
+    if (
+        sandbox
+        and ctx is not None
+        and (ctx.get_parameter_source("base_url") is ParameterSource.COMMANDLINE)
+    ):
+        raise ConfigError(
+            f"--sandbox starts a HubSpot emulator of its own on 127.0.0.1, so --base-url "
+            f"{base_url} would not be used: give one or the other"
+        )
+    if log_file is not None:
+        prepare_file(log_file, "--log-file")
     token = os.environ.get(TOKEN_ENV, "")
     console = _interactive()
     stack.enter_context(_logging(verbose, log_file, console))
@@ -436,6 +470,13 @@ def _execute(
     concurrency: int = DEFAULT_CONCURRENCY,
     max_rps: float | None = None,
 ) -> int:
+    if plan_only and forget_uncertain:
+        raise ConfigError(
+            "--dry-run changes nothing, so it cannot forget uncertain rows: run without "
+            "--dry-run to forget them (or without --forget-uncertain to see the plan)"
+        )
+    if summary_json is not None:
+        prepare_file(summary_json, "--summary-json", keep=(input_file, mapping_file))
     with contextlib.ExitStack() as stack:
         target = stack.enter_context(
             _target(stack, sandbox=sandbox, base_url=base_url, log_file=log_file, verbose=verbose)
@@ -469,10 +510,36 @@ def _execute(
         )
         with _progress(console) as progress:
             result = run_import(options, progress=progress)
-        code = _report(result)
-        if summary_json is not None:
-            _write_summary(summary_json, result, code)
+        with _shutdown.deferred():  # what was done is reported, whatever arrives meanwhile
+            code = _report(result)
+            if summary_json is not None:
+                _write_summary(summary_json, result, code)
+                _SUMMARY_WRITTEN.add(summary_json)
+        late = _shutdown.take_pending()
+        if late is not None:
+            log.warning(
+                "%s arrived while the results were written; the run had finished",
+                _shutdown.signal_name(late),
+            )
         return code
+
+
+_SUMMARY_WRITTEN: set[Path] = set()
+"""Summaries a command wrote itself; on any other exit `main` writes one saying why."""
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomically: the scheduler never reads half a summary, nor last night's by mistake."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _write_summary(path: Path, result: RunResult, code: int) -> None:
@@ -498,9 +565,9 @@ def _write_summary(path: Path, result: RunResult, code: int) -> None:
         "workbook": str(s.workbook) if s.workbook else None,
         "journal": str(s.journal) if s.journal else None,
         "retry_file": str(s.retry_file) if s.retry_file else None,
+        "error": s.stopped_by,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    _write_json(path, data)
 
 
 def _report(result: RunResult) -> int:
@@ -524,6 +591,8 @@ def _report(result: RunResult) -> int:
         )
     if isinstance(result.stopped_by, AuthError):
         return EXIT_ERROR
+    if isinstance(result.stopped_by, RunInterrupted):
+        return EXIT_SIGNAL_BASE + result.stopped_by.signum
     good = sum(n for status, n in s.counts.items() if status in GOOD_STATUSES)
     return EXIT_OK if good == s.rows else EXIT_ROWS
 
@@ -822,32 +891,98 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit code (tests call this directly)."""
+    """Run the CLI and return its exit code (tests call this directly). Whatever the exit,
+    --summary-json is written and the error line also goes to --log-file."""
     use_system_allocator()
+    args = list(argv) if argv is not None else sys.argv[1:]
+    restore = _shutdown.install()
+    _SUMMARY_WRITTEN.clear()
+    started = dt.datetime.now(dt.UTC)
     try:
-        rv = cli.main(
-            args=list(argv) if argv is not None else None,
-            prog_name="hubspot-import",
-            standalone_mode=False,
-        )
+        code, error = _main(args)
+    finally:
+        restore()
+    summary = _option_value(args, "--summary-json")
+    if summary and Path(summary) not in _SUMMARY_WRITTEN:
+        with contextlib.suppress(OSError):
+            _write_json(
+                Path(summary),
+                {
+                    "run_id": None,
+                    "exit_code": code,
+                    "error": error,
+                    "started": started.isoformat(),
+                    "finished": dt.datetime.now(dt.UTC).isoformat(),
+                },
+            )
+    log_file = _option_value(args, "--log-file")
+    if error and log_file:
+        with contextlib.suppress(OSError), Path(log_file).open("a", encoding="utf-8") as fh:
+            stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%dT%H:%M:%S%z")
+            fh.write(f"{stamp} ERROR {error}\n")
+    return code
+
+
+def _main(args: list[str]) -> tuple[int, str | None]:
+    """The exit code, and the error said to the user (None for a run that got to its end)."""
+
+    def said(code: int, message: str) -> tuple[int, str]:
+        click.echo(message, err=True)
+        return code, message.removeprefix("hubspot-import: ")
+
+    try:
+        rv = cli.main(args=args, prog_name="hubspot-import", standalone_mode=False)
     except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
+        return int(exc.exit_code), None
     except click.ClickException as exc:
         exc.show()
-        return EXIT_ERROR
+        return EXIT_ERROR, exc.format_message()
     except click.Abort:
-        click.echo("hubspot-import: interrupted", err=True)
-        return EXIT_ERROR
+        return said(EXIT_ERROR, "hubspot-import: interrupted")
+    except _shutdown.Stop as exc:
+        # Before the upload (or in a lookup before it): nothing new was sent.
+        name = _shutdown.signal_name(exc.signum)
+        return said(EXIT_SIGNAL_BASE + exc.signum, f"hubspot-import: stopped by {name}")
     except LockHeld as exc:
-        click.echo(f"hubspot-import: {exc}", err=True)
-        return EXIT_LOCKED
+        return said(EXIT_LOCKED, f"hubspot-import: {exc}")
     except (ConfigError, InputFileError, AuthError) as exc:
-        click.echo(f"hubspot-import: error: {exc}", err=True)
-        return EXIT_ERROR
+        return said(EXIT_ERROR, f"hubspot-import: error: {exc}")
     except HubSpotImportError as exc:
-        click.echo(f"hubspot-import: error: {exc}", err=True)
-        return EXIT_ROWS
-    return rv if isinstance(rv, int) else EXIT_OK
+        return said(EXIT_ROWS, f"hubspot-import: error: {exc}")
+    except Exception as exc:
+        where = _crash_report(args, exc)
+        return said(
+            EXIT_INTERNAL,
+            f"hubspot-import: internal error ({type(exc).__name__}: {exc}). This is a bug in "
+            f"hubspot-import, not in your file; the details are in {where}.",
+        )
+    return (rv if isinstance(rv, int) else EXIT_OK), None
+
+
+def _option_value(args: list[str], name: str) -> str | None:
+    """An option's value from the command line as typed (--name VALUE or --name=VALUE)."""
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _crash_report(args: list[str], exc: Exception) -> str:
+    """The traceback, for whoever fixes the bug: appended to --log-file, else a file of its
+    own in the state folder (never the token: it is not in a traceback's text)."""
+    text = "".join(traceback.format_exception(exc))
+    log_file = _option_value(args, "--log-file")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = Path(log_file) if log_file else default_state_dir() / f"crash-{stamp}.txt"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("a", encoding="utf-8") as fh:
+            fh.write(f"{stamp} internal error in: hubspot-import {' '.join(args)}\n{text}")
+    except OSError:
+        return "(no file could be written; run again with --verbose)"
+    return str(target)
 
 
 def entry_point() -> None:

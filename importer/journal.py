@@ -189,6 +189,21 @@ def _epoch(stamp: str | None) -> float | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
+def _unusable(path: Path, exc: sqlite3.Error) -> ConfigError:
+    """A journal that cannot be opened: said with what to do; never deleted here."""
+    if "locked" in str(exc):
+        return ConfigError(
+            f"the journal {path} stayed locked by another process for {INIT_WAIT_SECONDS:.0f} s "
+            f"({exc}); wait for it to finish and run again"
+        )
+    return ConfigError(
+        f"the journal {path} cannot be read ({exc}); it was left as it is. Move it aside "
+        f"(e.g. rename it to {path.name}.damaged) and run again: a new journal starts, which "
+        "knows no record of earlier runs, so rows keyed on a unique property find their "
+        "records again (adopted), and others may be created again: check HubSpot first"
+    )
+
+
 def default_state_dir() -> Path:
     return Path(platformdirs.user_data_dir("hubspot-import", appauthor=False))
 
@@ -357,8 +372,13 @@ class Journal:
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     self.unlock()
-                    raise
+                    self._db.close()
+                    raise _unusable(self.path, exc) from exc
                 time.sleep(0.05)
+            except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
+                self.unlock()
+                self._db.close()
+                raise _unusable(self.path, exc) from exc
 
     def close(self) -> None:
         self.unlock()

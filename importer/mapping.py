@@ -154,6 +154,26 @@ class Mapping:
             raise MappingError(self.source, problems)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML keeps the last of two equal keys without a word: here, that is a mistake."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"{key!r} is given twice (lines {seen[key]} and {line}); YAML would keep "
+                    "only the second: remove or rename one",
+                    key_node.start_mark,
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_mapping(path: Path) -> Mapping:
     """Read and check a mapping file; every mistake is reported at once."""
     path = Path(path)
@@ -164,7 +184,7 @@ def load_mapping(path: Path) -> Mapping:
     except (OSError, UnicodeDecodeError) as exc:
         raise MappingError(str(path), [f"cannot be read: {exc}"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

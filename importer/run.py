@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._errors import ConfigError, HubSpotError
+from . import _shutdown
+from ._errors import ConfigError, HubSpotError, RunInterrupted
 from .account import PortalInfo, identify_portal
 from .client import (
     DEFAULT_TIMEOUT,
@@ -25,6 +26,7 @@ from .journal import Journal, RowState, adopt_base_url_journal, default_state_di
 from .load import load_table
 from .mapping import Mapping, SyncMode, load_mapping
 from .outcome import RowResult, RowStatus, results_frame
+from .outputs import prepare_file, prepare_folder, prepare_workbook
 from .payload import Prepared, build_rows, journal_key
 from .plan import Operation, make_plan
 from .reconcile import DEFAULT_SEARCH_SETTLE
@@ -93,7 +95,7 @@ class RunOptions:
 class RunResult:
     summary: RunSummary
     issues: tuple[RowIssue, ...]
-    stopped_by: HubSpotError | None
+    stopped_by: HubSpotError | RunInterrupted | None
 
 
 def new_run_id(now: dt.datetime) -> str:
@@ -108,6 +110,15 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
     run_id = new_run_id(started)
     mapping = load_mapping(options.mapping_file)
     mode = options.mode or mapping.mode
+    # Everything this run writes can be written: checked (folders made) before HubSpot is
+    # asked anything, so a run that creates records can always say which.
+    keep = (options.input_file, options.mapping_file)
+    out = prepare_workbook(
+        options.out or default_results_path(options.input_file, started), keep=keep
+    )
+    if options.retry_out is not None:
+        prepare_file(options.retry_out, "the retry file", keep=keep)
+    state_dir = prepare_folder(options.state_dir or default_state_dir(), "--state-dir")
     # What can be checked here is, before HubSpot is asked anything.
     table = load_table(options.input_file, sheet=options.sheet, encoding=options.encoding)
     mapping.check_columns(table.columns, table.where(), table.duplicate_headers)
@@ -122,7 +133,6 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
         timeout=options.timeout,
         limiter=RateLimiter(max_rps=options.max_rps),
     )
-    state_dir = options.state_dir or default_state_dir()
     try:
         # The journal belongs to the portal the token reaches: asked of HubSpot once (a read)
         # and remembered; then the lock, before anything else is read or sent.
@@ -136,7 +146,15 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
         raise
     try:
         if options.portal_check:
-            mapping = resolve(mapping, read_schema(client, mapping.object_type))
+            schema = read_schema(client, mapping.object_type)
+            mapping = resolve(mapping, schema)
+            key_info = schema.properties.get(mapping.key_property or "")
+            if mode is SyncMode.UPSERT and key_info is not None and not key_info.unique:
+                raise ConfigError(
+                    f"upsert finds records by the key's property, and HubSpot holds "
+                    f"{key_info.name} without unique values, so it refuses to upsert by it: key "
+                    f"the mapping on a unique property (e.g. hs_sku, email) or use --mode create"
+                )
 
         validated = validate(table, mapping)
         log.info(
@@ -175,63 +193,66 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
         results, stopped_by, requests = _sync(
             options, client, mapping, journal, run_id, rows, mode, progress
         )
-        issues = validated.issues
-        # The payloads, the mapped values and the per-row results are done with: let them go
-        # before the workbook is written, which is when a large run's memory peaks.
-        del rows, validated
-        for row, messages in _issue_messages(issues).items():
-            results[row] = RowResult(row=row, status=RowStatus.INVALID, message=messages)
-        outcome = results_frame(
-            results,
-            table.frame.index,
-            otherwise=RowStatus.WOULD_CREATE if options.plan_only else None,
-        )
-        del results
-        counts = {str(k): int(n) for k, n in outcome["status"].value_counts().items()}
-        summary = RunSummary(
-            run_id=run_id,
-            object_type=mapping.object_type,
-            input_file=options.input_file,
-            sheet=table.sheet,
-            mapping_file=str(options.mapping_file),
-            base_url=options.base_url,
-            api_version=client.paths.version,
-            portal=portal.describe() if portal is not None else None,
-            mode=f"{mode.value} (plan only: nothing was sent)" if options.plan_only else mode.value,
-            journal=journal.path,
-            started=started,
-            finished=dt.datetime.now(dt.UTC),
-            counts={s.value: counts.get(s.value, 0) for s in RowStatus},
-            rows=len(outcome),
-            requests=requests,
-            stopped_by=str(stopped_by) if stopped_by else None,
-        )
-        out = options.out or default_results_path(options.input_file, started)
-        summary.record_link = _record_link(mapping.object_type, portal)
-        summary.retry_file = write_retry_file(
-            options.retry_out or retry_path(out.parent / options.input_file.name, started),
-            table,
-            outcome,
-        )
-        summary.workbook = write_results(out, summary, outcome, table.frame, issues)
-        if not options.plan_only:
-            if scope is not None:
-                unsettled = sum(summary.counts.get(s.value, 0) for s in _UNSETTLED)
-                journal.record_keyless_import(
-                    scope,
-                    {
-                        "generation": generation,
-                        "finished": unsettled == 0 and stopped_by is None,
-                        "run_id": run_id,
-                        "input": str(options.input_file),
-                    },
-                )
-            journal.finish_run(
-                run_id,
-                counts=summary.counts,
-                workbook=str(summary.workbook),
-                stopped_by=summary.stopped_by,
+        # What was sent is written down whatever happens now: a signal waits until it is.
+        with _shutdown.deferred():
+            issues = validated.issues
+            # The payloads, the mapped values and the per-row results are done with: let them go
+            # before the workbook is written, which is when a large run's memory peaks.
+            del rows, validated
+            for row, messages in _issue_messages(issues).items():
+                results[row] = RowResult(row=row, status=RowStatus.INVALID, message=messages)
+            outcome = results_frame(
+                results,
+                table.frame.index,
+                otherwise=RowStatus.WOULD_CREATE if options.plan_only else None,
             )
+            del results
+            counts = {str(k): int(n) for k, n in outcome["status"].value_counts().items()}
+            summary = RunSummary(
+                run_id=run_id,
+                object_type=mapping.object_type,
+                input_file=options.input_file,
+                sheet=table.sheet,
+                mapping_file=str(options.mapping_file),
+                base_url=options.base_url,
+                api_version=client.paths.version,
+                portal=portal.describe() if portal is not None else None,
+                mode=f"{mode.value} (plan only: nothing was sent)"
+                if options.plan_only
+                else mode.value,
+                journal=journal.path,
+                started=started,
+                finished=dt.datetime.now(dt.UTC),
+                counts={s.value: counts.get(s.value, 0) for s in RowStatus},
+                rows=len(outcome),
+                requests=requests,
+                stopped_by=str(stopped_by) if stopped_by else None,
+            )
+            summary.record_link = _record_link(mapping.object_type, portal)
+            summary.retry_file = write_retry_file(
+                options.retry_out or retry_path(out.parent / options.input_file.name, started),
+                table,
+                outcome,
+            )
+            summary.workbook = write_results(out, summary, outcome, table.frame, issues)
+            if not options.plan_only:
+                if scope is not None:
+                    unsettled = sum(summary.counts.get(s.value, 0) for s in _UNSETTLED)
+                    journal.record_keyless_import(
+                        scope,
+                        {
+                            "generation": generation,
+                            "finished": unsettled == 0 and stopped_by is None,
+                            "run_id": run_id,
+                            "input": str(options.input_file),
+                        },
+                    )
+                journal.finish_run(
+                    run_id,
+                    counts=summary.counts,
+                    workbook=str(summary.workbook),
+                    stopped_by=summary.stopped_by,
+                )
     finally:
         journal.close()
         client.close()
@@ -248,7 +269,7 @@ def _sync(
     rows: Prepared,
     mode: SyncMode,
     progress: Progress | None,
-) -> tuple[dict[int, RowResult], HubSpotError | None, int]:
+) -> tuple[dict[int, RowResult], HubSpotError | RunInterrupted | None, int]:
     """Settle what a crashed run left open, plan from the journal, send; a result per row."""
     uploader = Uploader(
         client,
@@ -330,7 +351,7 @@ def _plan_only(
     mode: SyncMode,
     *,
     verify_first: bool = False,
-) -> tuple[dict[int, RowResult], HubSpotError | None, int]:
+) -> tuple[dict[int, RowResult], HubSpotError | RunInterrupted | None, int]:
     """What a run would do now, from the journal (and, with --verify, what HubSpot holds);
     nothing is sent or written. Rows left out of the results would be created as they are
     (`would_create`, no message)."""

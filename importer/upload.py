@@ -21,7 +21,8 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from ._errors import ConfigError, HubSpotError
+from ._errors import ConfigError, HubSpotError, RunInterrupted
+from ._shutdown import Stop, signal_name
 from .client import (
     MAX_SENDERS,
     HubSpotClient,
@@ -52,7 +53,7 @@ whole window's requests can go out in one burst, which is how the limit is fille
 @dataclass(kw_only=True)
 class UploadReport:
     results: dict[int, RowResult]
-    stopped_by: HubSpotError | None = None
+    stopped_by: HubSpotError | RunInterrupted | None = None
     recovered: int = 0
     """Rows of batches left open by an earlier run that were settled at start-up."""
 
@@ -293,6 +294,11 @@ class Uploader:
             else:
                 self.client.limiter.start_together(senders)
                 _in_parallel(work, batches, senders, stop)
+        except Stop as signalled:
+            # The batches in flight have settled (a batch cut short in this thread stays
+            # open in the journal, and the next run looks its rows up first).
+            report.stopped_by = RunInterrupted(signalled.signum, signal_name(signalled.signum))
+            log.warning("%s", report.stopped_by)
         finally:
             if collecting:
                 gc.enable()

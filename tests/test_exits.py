@@ -1,0 +1,279 @@
+"""Every exit tells the scheduler the truth: signals settle what is in flight and write the
+workbook, every output path is checked before anything is sent, the summary JSON is written
+on every exit, contradictions are refused, and a bug is exit 4 with one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import importer.run
+from importer.journal import journal_path
+from importer.sandbox import Sandbox
+
+from .conftest import TOKEN, CliRun, read_sheet, write_csv, write_mapping
+
+Runner = Callable[..., CliRun]
+MAPPING = """\
+object_type: products
+key: SKU
+columns:
+  SKU: hs_sku
+  Name: name
+"""
+
+
+def catalogue(path: Path, n: int) -> Path:
+    return write_csv(path, [["SKU", "Name"], *[[f"{i:05d}", f"Product {i}"] for i in range(n)]])
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> tuple[Path, Path]:
+    return catalogue(tmp_path / "c.csv", 3), write_mapping(tmp_path / "m.yaml", MAPPING)
+
+
+# --- signals ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_mid_upload_settles_what_was_sent_and_writes_the_workbook(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path, signum: int
+) -> None:
+    box = make_sandbox(latency=0.2)
+    data = catalogue(tmp_path / "c.csv", 300)
+    mapping = write_mapping(tmp_path / "m.yaml", MAPPING)
+    state, out, summary = tmp_path / "state", tmp_path / "o.xlsx", tmp_path / "s.json"
+    command = [
+        sys.executable, "-m", "importer", "run", "-m", str(mapping), str(data),
+        "--base-url", box.url, "--state-dir", str(state), "--out", str(out),
+        "--summary-json", str(summary), "--batch-size", "10", "--concurrency", "2",
+    ]  # fmt: skip
+    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
+    with subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) as victim:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(box.records("products")) < 40:
+            time.sleep(0.02)
+        victim.send_signal(signum)
+        _, err = victim.communicate(timeout=60)
+    assert victim.returncode == 128 + signum, err
+    rows = read_sheet(out)
+    assert len(rows) == 300
+    statuses = Counter(r["status"] for r in rows)
+    assert set(statuses) == {"created", "not_sent"}
+    # Every batch sent was settled: what HubSpot holds is exactly what the workbook says.
+    assert statuses["created"] == len(box.records("products"))
+    report = json.loads(summary.read_text(encoding="utf-8"))
+    assert report["exit_code"] == 128 + signum
+    assert report["error"].startswith(f"stopped by {signal.Signals(signum).name}")
+    assert report["counts"]["not_sent"] == statuses["not_sent"]
+    # The next run sends the rest, and nothing twice.
+    again = subprocess.run(
+        [*command[:-4], "--out", str(tmp_path / "2.xlsx")], env=env, capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    skus = Counter(r["properties"]["hs_sku"] for r in box.records("products"))
+    assert skus == Counter({f"{i:05d}": 1 for i in range(300)})
+
+
+# --- output paths, checked before anything is sent ----------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["input", "mapping"])
+def test_out_may_not_be_the_input_or_the_mapping(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], which: str
+) -> None:
+    data, mapping = inputs
+    target = data if which == "input" else mapping
+    before = target.read_bytes()
+    result = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url, "--out", target)
+    assert result.code == 2
+    assert "which this run reads: choose another path" in result.message
+    assert target.read_bytes() == before
+    assert sandbox.received == []
+
+
+def test_out_must_be_an_xlsx(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, mapping = inputs
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", sandbox.url, "--out", tmp_path / "r.csv"
+    )
+    assert result.code == 2
+    assert "give a name ending in .xlsx" in result.message
+
+
+def test_an_out_whose_folder_is_a_file_fails_before_sending(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, mapping = inputs
+    (tmp_path / "taken").write_text("a file", encoding="utf-8")
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", sandbox.url,
+        "--out", tmp_path / "taken" / "r.xlsx",
+    )  # fmt: skip
+    assert result.code == 2
+    assert "is a file, not a folder" in result.message
+    assert sandbox.received == []
+
+
+def test_missing_folders_for_outputs_are_made(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    data = write_csv(tmp_path / "c.csv", [["SKU", "Name"], ["1", "ok"], ["1", "duplicate"]])
+    mapping = write_mapping(tmp_path / "m.yaml", MAPPING)
+    out = tmp_path / "results" / "tonight" / "r.xlsx"
+    log_file = tmp_path / "logs" / "import.log"
+    summary = tmp_path / "json" / "s.json"
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", sandbox.url, "--out", out,
+        "--log-file", log_file, "--summary-json", summary,
+    )  # fmt: skip
+    assert result.code == 1
+    assert out.exists()
+    assert list(out.parent.glob("c-retry-*.csv"))  # the retry file beside the workbook
+    assert "results written to" in log_file.read_text(encoding="utf-8")
+    assert json.loads(summary.read_text(encoding="utf-8"))["exit_code"] == 1
+
+
+@pytest.mark.parametrize("option", ["--summary-json", "--log-file", "--state-dir"])
+def test_an_output_that_cannot_be_one_is_refused(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path, option: str
+) -> None:
+    data, mapping = inputs
+    if option == "--state-dir":
+        target = tmp_path / "state-file"
+        target.write_text("", encoding="utf-8")
+        expected = "is a file, not a folder"
+    else:
+        target = tmp_path / "a-folder"
+        target.mkdir()
+        expected = "is a folder; give a file name"
+    result = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url, option, target)
+    assert result.code == 2
+    assert expected in result.message
+    assert "Traceback" not in result.err
+    assert sandbox.received == []
+
+
+# --- the summary JSON and the log on every exit ---------------------------------------------------
+
+
+def test_a_failing_run_replaces_last_nights_summary_and_logs_its_error(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    summary, log_file = tmp_path / "s.json", tmp_path / "import.log"
+    summary.write_text('{"exit_code": 0, "run_id": "last night"}', encoding="utf-8")
+    mapping = write_mapping(tmp_path / "m.yaml", "object_type: products\ncolums: {}\n")
+    result = run_cli(
+        "run", "-m", mapping, catalogue(tmp_path / "c.csv", 2), "--base-url", sandbox.url,
+        "--summary-json", summary, "--log-file", log_file,
+    )  # fmt: skip
+    assert result.code == 2
+    report = json.loads(summary.read_text(encoding="utf-8"))
+    assert report["exit_code"] == 2
+    assert report["run_id"] is None
+    assert "did you mean 'columns'?" in report["error"]
+    assert "ERROR error: " in log_file.read_text(encoding="utf-8")
+
+
+def test_a_usage_error_still_writes_the_summary(run_cli: Runner, tmp_path: Path) -> None:
+    summary = tmp_path / "s.json"
+    result = run_cli("run", "--summary-json", summary, "--no-such-option")
+    assert result.code == 2
+    assert json.loads(summary.read_text(encoding="utf-8"))["exit_code"] == 2
+
+
+def test_a_bug_is_exit_4_with_one_line_and_a_report(
+    run_cli: Runner,
+    sandbox: Sandbox,
+    inputs: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(importer.run, "validate", broken)  # a stand-in for a real bug
+    data, mapping = inputs
+    log_file = tmp_path / "import.log"
+    result = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url, "--log-file", log_file)
+    assert result.code == 4
+    assert result.messages == [
+        "hubspot-import: internal error (ZeroDivisionError: a bug). This is a bug in "
+        f"hubspot-import, not in your file; the details are in {log_file}."
+    ]
+    assert "Traceback (most recent call last)" in log_file.read_text(encoding="utf-8")
+
+
+# --- contradictions and damaged state ------------------------------------------------------------
+
+
+def test_sandbox_with_base_url_is_a_contradiction(
+    run_cli: Runner, inputs: tuple[Path, Path]
+) -> None:
+    data, mapping = inputs
+    result = run_cli("run", "-m", mapping, data, "--sandbox", "--base-url", "http://x")
+    assert result.code == 2
+    assert "--sandbox starts a HubSpot emulator of its own" in result.message
+
+
+def test_dry_run_cannot_forget(run_cli: Runner, inputs: tuple[Path, Path]) -> None:
+    data, mapping = inputs
+    result = run_cli("run", "-m", mapping, data, "--dry-run", "--forget-uncertain")
+    assert result.code == 2
+    assert "--dry-run changes nothing" in result.message
+
+
+def test_duplicate_keys_in_the_mapping_are_a_mistake(
+    run_cli: Runner, inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, _ = inputs
+    mapping = write_mapping(
+        tmp_path / "dup.yaml",
+        "object_type: products\ncolumns:\n  SKU: hs_sku\n  Name: name\n  SKU: description\n",
+    )
+    result = run_cli("check", "-m", mapping, data)
+    assert result.code == 2
+    assert "'SKU' is given twice (lines 3 and 5)" in result.message
+
+
+def test_upsert_by_a_property_hubspot_does_not_hold_unique_is_refused_first(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    mapping = write_mapping(
+        tmp_path / "m.yaml", "object_type: products\nkey: Name\ncolumns:\n  Name: name\n"
+    )
+    data = write_csv(tmp_path / "c.csv", [["Name"], ["A"], ["B"]])
+    result = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url, "--mode", "upsert")
+    assert result.code == 2
+    assert "HubSpot holds name without unique values" in result.message
+    assert not [r for r in sandbox.received if r.path.endswith("/batch/upsert")]
+
+
+def test_a_damaged_journal_is_named_with_what_to_do(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, mapping = inputs
+    state = tmp_path / "state"
+    damaged = journal_path(state, sandbox.url, "products", sandbox.portal.portal_id)
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"this is not a database" * 100)
+    result = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir", state)
+    assert result.code == 2
+    assert f"the journal {damaged} cannot be read" in result.message
+    assert "Move it aside" in result.message
+    assert damaged.read_bytes().startswith(b"this is not a database")  # never deleted
+    with pytest.raises(sqlite3.DatabaseError):
+        sqlite3.connect(damaged).execute("SELECT 1 FROM sqlite_master").fetchall()
