@@ -55,6 +55,9 @@ class Table:
     delimiter: str = ","
     """For CSV: the delimiter found, so a retry file can be written the same way."""
     encoding: str = "utf-8-sig"
+    extra_cells: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
+    """Rows with more cells than the header: sheet row -> [(cell, value)] of the extra ones.
+    Such a row is invalid (its cells may have shifted); empty extra cells are ignored."""
 
     @property
     def columns(self) -> list[str]:
@@ -96,60 +99,122 @@ def load_table(path: Path, *, sheet: str | None = None, encoding: str | None = N
 
 
 def _load_csv(path: Path, encoding: str | None) -> Table:
-    enc = encoding or "utf-8-sig"
+    with path.open("rb") as fh:
+        sample_bytes = fh.read(CSV_SNIFF_BYTES)
+    enc = encoding or _detect_encoding(path, sample_bytes)
     try:
         codecs.lookup(enc)
     except LookupError:
         raise InputFileError(
             f"{path}: unknown encoding {enc!r}; try utf-8, cp1252 or latin-1."
         ) from None
-    with path.open("rb") as fh:
-        sample_bytes = fh.read(CSV_SNIFF_BYTES)
     sample = _decode_sample(path, sample_bytes, enc, complete=len(sample_bytes) < CSV_SNIFF_BYTES)
     delimiter = _sniff_delimiter(sample)
-    header_cells = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
-    fast = _read_csv_arrow(path, enc, delimiter, len(header_cells))
+    header_cells = next(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter), [])
+    fast = _read_csv_arrow(path, enc, delimiter, header_cells)
     if fast is not None:
         header_cells, frame = fast
         names, repeated = _header_names(header_cells)
         frame.columns = pd.Index(names)
         return replace(_finish(path, None, frame, repeated), delimiter=delimiter, encoding=enc)
+    return _read_csv_records(path, enc, delimiter)
+
+
+def _read_csv_records(path: Path, enc: str, delimiter: str) -> Table:
+    """The careful reader, for files Arrow's fast path does not take (other encodings, rows
+    of other widths, a blank line or a title above the header): Python's csv module, which
+    also reads CR-only line endings. The header is the first row with a value in it, as in
+    Excel; a row with more cells than the header is that row's problem, wherever it is."""
+    records: list[list[str]] = []
+    reader = None
     try:
-        frame = pd.read_csv(
-            path,
-            sep=delimiter,
-            encoding=enc,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            header=0,
-            engine="c",
-        )
+        with path.open(encoding=enc, newline="") as fh:
+            reader = csv.reader(fh, delimiter=delimiter, strict=True)
+            records = list(reader)
     except UnicodeDecodeError as exc:
         raise InputFileError(_decode_hint(path, enc, exc)) from None
-    except pd.errors.ParserError as exc:
+    except csv.Error as exc:
+        line = f" at line {reader.line_num}" if reader is not None else ""
         raise InputFileError(
-            f"{path}: not a well-formed CSV file ({exc}). Check for a stray quote or a row "
-            f"with more {_delimiter_name(delimiter)}-separated cells than the header."
+            f"{path}: not a well-formed CSV file{line} ({exc}). Check for a stray quote, "
+            "or export the sheet again."
         ) from None
-    except pd.errors.EmptyDataError:
-        raise InputFileError(f"{path}: the file is empty; export the sheet again.") from None
-    if len(header_cells) != frame.shape[1]:
-        header_cells = [str(c) for c in frame.columns]
-    names, repeated = _header_names(header_cells)
-    frame.columns = pd.Index(names)
-    frame.index = pd.RangeIndex(HEADER_ROW + 1, HEADER_ROW + 1 + len(frame))
-    return replace(_finish(path, None, frame, repeated), delimiter=delimiter, encoding=enc)
+    start = next((i for i, r in enumerate(records) if any(c.strip() for c in r)), None)
+    if start is None:
+        raise InputFileError(f"{path}: the file holds no values; export the sheet again.")
+    header = records[start]
+    width = len(header)
+    header_row = start + 1
+    body = records[start + 1 :]
+    extras: dict[int, list[tuple[str, str]]] = {}
+    columns: list[list[str]] = [[] for _ in range(width)]
+    for n, record in enumerate(body):
+        row = header_row + 1 + n
+        extra = [
+            (f"{column_letter(width + k)}{row}", value)
+            for k, value in enumerate(record[width:])
+            if value.strip()
+        ]
+        if extra:
+            extras[row] = extra
+        for j, column in enumerate(columns):
+            column.append(record[j] if j < len(record) else "")
+    filled = sum(1 for c in header if c.strip())
+    if filled == 1 and body and len(extras) > len(body) / 2:
+        raise InputFileError(
+            f"{path}: row {header_row} holds one value ({next(c for c in header if c.strip())!r})"
+            f" and most rows below it hold more: it looks like a title above the header. "
+            f"Delete the rows above the header, so the header is the first row, and run again."
+        )
+    names, repeated = _header_names(header)
+    index = pd.RangeIndex(header_row + 1, header_row + 1 + len(body))
+    frame = pd.DataFrame(dict(zip(names, columns, strict=True)), index=index, dtype=TEXT)
+    table = _finish(path, None, frame, repeated, header_row=header_row)
+    return replace(table, delimiter=delimiter, encoding=enc, extra_cells=extras)
+
+
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _detect_encoding(path: Path, head: bytes) -> str:
+    """The encoding a BOM names (UTF-8, -16, -32), UTF-16 told by its NUL bytes when there is
+    no BOM, else UTF-8. A workbook named like a text file is said to be one."""
+    if head.startswith(ZIP_MAGIC) or head.startswith(OLE_MAGIC):
+        kind = ".xlsx" if head.startswith(ZIP_MAGIC) else ".xls"
+        raise InputFileError(
+            f"{path}: this is an Excel workbook, not a text file, though its name ends in "
+            f"{path.suffix or '(nothing)'}: rename it to end in {kind} (or export the sheet "
+            "as CSV again) and run again."
+        )
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    sample = head[:4096]
+    if len(sample) >= 4:
+        even, odd = sample[0::2], sample[1::2]
+        if odd.count(0) > 0.3 * len(odd) and even.count(0) < 0.05 * len(even):
+            return "utf-16-le"
+        if even.count(0) > 0.3 * len(even) and odd.count(0) < 0.05 * len(odd):
+            return "utf-16-be"
+    return "utf-8-sig"
 
 
 def _read_csv_arrow(
-    path: Path, enc: str, delimiter: str, width: int
+    path: Path, enc: str, delimiter: str, header: list[str]
 ) -> tuple[list[str], pd.DataFrame] | None:
     """The header cells and the rows, read by Arrow's multithreaded CSV parser (~5x faster
     than pandas' C parser, and the cells stay Arrow text). None when the file is not plain
-    UTF-8 with `width` cells in every row: pandas then reads it, and explains what is wrong."""
-    if codecs.lookup(enc).name not in {"utf-8", "utf-8-sig"} or width == 0:
+    UTF-8 with a header on its first line and as many cells in every row: the careful reader
+    then reads it, and says what is wrong."""
+    width = len(header)
+    if codecs.lookup(enc).name not in {"utf-8", "utf-8-sig"} or not any(c.strip() for c in header):
         return None
     try:
         table = pa_csv.read_csv(

@@ -51,6 +51,7 @@ class Problem(StrEnum):
     DUPLICATE_KEY = "duplicate_key"
     NOT_UNIQUE = "not_unique"
     NOT_A_RECORD_ID = "not_a_record_id"
+    EXTRA_CELLS = "extra_cells"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -364,6 +365,10 @@ def validate(table: Table, mapping: Mapping) -> Validated:
         schema.validate(frame, lazy=True)
     except SchemaErrors as exc:
         issues = _issues_from_failures(exc.failure_cases, table, mapping, column_rules)
+    if table.extra_cells:
+        issues += _extra_cell_issues(table)
+        order = {c: j for j, c in enumerate(table.columns)}
+        issues.sort(key=lambda i: (i.row, order.get(i.column, len(order))))
     invalid_rows = frozenset(i.row for i in issues)
     valid = ~frame.index.isin(list(invalid_rows))
     positions = None if valid.all() else np.flatnonzero(valid)
@@ -415,6 +420,32 @@ def _issues_from_failures(
             )
         )
     issues.sort(key=lambda i: (i.row, table.columns.index(i.column)))
+    return issues
+
+
+EXTRA_COLUMN = "(beyond the header)"
+
+
+def _extra_cell_issues(table: Table) -> list[RowIssue]:
+    """A row with more cells than the header: its cells may have shifted (an unquoted
+    `Smith, John`), so none of it is sent."""
+    issues = []
+    for row, cells in table.extra_cells.items():
+        named = ", ".join(f"{ref} {value!r}" for ref, value in cells)
+        first = cells[0][0]
+        issues.append(
+            RowIssue(
+                row=row,
+                column=EXTRA_COLUMN,
+                cell=f"{table.sheet}!{first}" if table.sheet else first,
+                value=" | ".join(value for _, value in cells),
+                problem=Problem.EXTRA_CELLS,
+                message=f"the row has more cells than the header ({named}), so its values may "
+                "have shifted",
+                hint='quote a value that holds the delimiter ("Smith, John"), or remove '
+                "the extra cells; the row is not sent",
+            )
+        )
     return issues
 
 

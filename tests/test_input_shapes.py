@@ -1,0 +1,139 @@
+"""CSV files as people really make them: ragged rows, trailing delimiters, blank and title lines
+above the header, classic Mac line endings, UTF-16 and -32, and workbooks named .csv."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from importer.load import load_table
+from importer.sandbox import Sandbox
+
+from .conftest import CliRun, read_sheet, write_mapping, write_xlsx
+
+Runner = Callable[..., CliRun]
+TEXT_MAPPING = """\
+object_type: contacts
+key: Email
+columns:
+  Email: email
+  Name: firstname
+  City: city
+"""
+HEADER = "Email,Name,City"
+ROWS = ["a@example.com,Ann,Oslo", "b@example.com,Bob,Rome", "c@example.com,Cy,Lima"]
+
+
+def run(run_cli: Runner, box: Sandbox, tmp_path: Path, data: Path) -> CliRun:
+    return run_cli(
+        "run", "-m", write_mapping(tmp_path / "m.yaml", TEXT_MAPPING), data,
+        "--base-url", box.url, "--out", tmp_path / "out.xlsx",
+    )  # fmt: skip
+
+
+def held(box: Sandbox) -> dict[str, tuple[str, str]]:
+    return {
+        r["properties"]["email"]: (r["properties"].get("firstname"), r["properties"].get("city"))
+        for r in box.records("contacts")
+        if int(r["id"]) > 1020  # not the seeded contacts
+    }
+
+
+@pytest.mark.parametrize("at", [0, 1], ids=["first-data-row", "second-data-row"])
+def test_a_row_with_an_extra_cell_is_that_rows_problem(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, at: int
+) -> None:
+    rows = list(ROWS)
+    rows[at] = rows[at].replace("Ann", "Smith, Ann").replace("Bob", "Smith, Bob")
+    data = tmp_path / "c.csv"
+    data.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    result = run(run_cli, sandbox, tmp_path, data)
+    assert result.code == 1
+    bad = at + 2
+    assert f"c.csv, cell D{bad} ((beyond the header)): the row has more cells than the header" in (
+        result.err
+    )
+    sheet = read_sheet(tmp_path / "out.xlsx")
+    assert [r["Email"] for r in sheet] == ["a@example.com", "b@example.com", "c@example.com"]
+    assert sheet[at]["status"] == "invalid"
+    good = [r for i, r in enumerate(sheet) if i != at]
+    assert {r["status"] for r in good} == {"created"}
+    # Nothing was written with values the sheet did not hold in those cells.
+    expected = {"a@example.com": ("Ann", "Oslo"), "b@example.com": ("Bob", "Rome"),
+                "c@example.com": ("Cy", "Lima")}  # fmt: skip
+    assert held(sandbox) == {k: v for k, v in expected.items() if k != sheet[at]["Email"]}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        HEADER + "\n" + "\n".join(r + "," for r in ROWS) + "\n",
+        HEADER + ",\n" + "\n".join(r + "," for r in ROWS) + "\n",
+        "\n\n" + HEADER + "\n" + "\n".join(ROWS) + "\n",
+        (HEADER + "\r" + "\r".join(ROWS) + "\r"),
+    ],
+    ids=["trailing-delimiter", "trailing-delimiter-and-header", "blank-lines-above", "cr-only"],
+)
+def test_shapes_that_hold_the_same_rows_import_the_same(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, text: str
+) -> None:
+    data = tmp_path / "c.csv"
+    data.write_bytes(text.encode("utf-8"))
+    result = run(run_cli, sandbox, tmp_path, data)
+    assert result.code == 0, result.err
+    assert held(sandbox) == {
+        "a@example.com": ("Ann", "Oslo"),
+        "b@example.com": ("Bob", "Rome"),
+        "c@example.com": ("Cy", "Lima"),
+    }
+
+
+def test_rows_keep_their_numbers_below_blank_lines(tmp_path: Path) -> None:
+    data = tmp_path / "c.csv"
+    data.write_text("\n\n" + HEADER + "\n" + "\n".join(ROWS) + "\n", encoding="utf-8")
+    table = load_table(data)
+    assert table.header_row == 3
+    assert list(table.frame.index) == [4, 5, 6]
+
+
+def test_a_title_above_the_header_is_named(run_cli: Runner, tmp_path: Path) -> None:
+    data = tmp_path / "c.csv"
+    data.write_text("Contacts export 2026-11-30\n" + HEADER + "\n" + "\n".join(ROWS) + "\n")
+    result = run_cli("check", "-m", write_mapping(tmp_path / "m.yaml", TEXT_MAPPING), data)
+    assert result.code == 2
+    assert "it looks like a title above the header" in result.message
+    assert "Delete the rows above the header" in result.message
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom"),
+    [
+        ("utf-16", b""),  # Python writes the BOM itself
+        ("utf-16-le", b""),  # no BOM: told by its NUL bytes
+        ("utf-16-be", b""),
+        ("utf-32", b""),
+        ("utf-8", b"\xef\xbb\xbf"),
+    ],
+    ids=["utf-16-bom", "utf-16le-no-bom", "utf-16be-no-bom", "utf-32-bom", "utf-8-bom"],
+)
+def test_unicode_encodings_are_told_by_their_bytes(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, encoding: str, bom: bytes
+) -> None:
+    rows = [*ROWS[:2], "c@example.com,Zoë,Łódź"]
+    data = tmp_path / "c.csv"
+    data.write_bytes(bom + ("\r\n".join([HEADER, *rows]) + "\r\n").encode(encoding))
+    result = run(run_cli, sandbox, tmp_path, data)
+    assert result.code == 0, result.err
+    assert held(sandbox)["c@example.com"] == ("Zoë", "Łódź")
+
+
+def test_a_workbook_named_csv_is_called_a_workbook(run_cli: Runner, tmp_path: Path) -> None:
+    book = write_xlsx(tmp_path / "c.xlsx", [["Email"], ["a@example.com"]])
+    data = book.rename(tmp_path / "contacts.csv")
+    result = run_cli("check", "-m", write_mapping(tmp_path / "m.yaml", TEXT_MAPPING), data)
+    assert result.code == 2
+    assert "this is an Excel workbook, not a text file" in result.message
+    assert "rename it to end in .xlsx" in result.message
+    assert "--encoding" not in result.message
