@@ -7,7 +7,8 @@ import csv
 import datetime as dt
 import io
 import itertools
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +23,8 @@ from ._errors import InputFileError
 from ._text import TEXT, arrow, blank, text_series
 
 __all__ = ["EXCEL_SUFFIXES", "Table", "column_letter", "load_table"]
+
+log = logging.getLogger(__name__)
 
 EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})
 CSV_SNIFF_BYTES = 64 * 1024
@@ -303,7 +306,12 @@ def _load_excel(path: Path, sheet: str | None) -> Table:
             "not really a workbook: open it in Excel and save it again as .xlsx."
         ) from None
     names: list[str] = list(workbook.sheet_names)
-    chosen = _choose_sheet(path, names, sheet)
+    hidden = {
+        m.name for m in workbook.sheets_metadata if str(m.visible).rsplit(".", 1)[-1] != "Visible"
+    }
+    chosen = _choose_sheet(path, names, sheet, hidden)
+    if sheet is None and len(names) > 1:
+        log.info("read sheet %r of %s (give --sheet to read another)", chosen, path.name)
     try:
         rows: list[list[Any]] = workbook.get_sheet_by_name(chosen).to_python(skip_empty_area=False)
     except (CalamineError, ValueError) as exc:
@@ -350,11 +358,23 @@ def _column_text(cells: list[Any]) -> list[str]:
     return [v if type(v) is str else _cell_text(v) for v in cells]
 
 
-def _choose_sheet(path: Path, names: Sequence[str], sheet: str | None) -> str:
+def _choose_sheet(
+    path: Path,
+    names: Sequence[str],
+    sheet: str | None,
+    hidden: Collection[str] = (),
+) -> str:
+    """The sheet asked for, or the first one a person sees (hidden sheets are never picked
+    by default: they hold lookups and leftovers, not the data to import)."""
     if not names:
         raise InputFileError(f"{path}: the workbook has no sheets.")
     if sheet is None:
-        return names[0]
+        visible = [n for n in names if n not in hidden]
+        if not visible:
+            raise InputFileError(
+                f"{path}: every sheet is hidden ({', '.join(names)}); give --sheet to read one."
+            )
+        return visible[0]
     if sheet in names:
         return sheet
     folded = {n.casefold().strip(): n for n in names}

@@ -137,3 +137,23 @@ def test_a_workbook_named_csv_is_called_a_workbook(run_cli: Runner, tmp_path: Pa
     assert "this is an Excel workbook, not a text file" in result.message
     assert "rename it to end in .xlsx" in result.message
     assert "--encoding" not in result.message
+
+
+def test_a_hidden_first_sheet_is_never_picked_by_default(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    lookups = book.active
+    lookups.title, lookups.sheet_state = "Lookups", "hidden"
+    lookups.append(["Email", "Name", "City"])
+    lookups.append(["hidden@example.com", "Hid", "Nowhere"])
+    data = book.create_sheet("Contacts")
+    data.append(["Email", "Name", "City"])
+    data.append(["a@example.com", "Ann", "Oslo"])
+    book.save(tmp_path / "c.xlsx")
+    result = run(run_cli, sandbox, tmp_path, tmp_path / "c.xlsx")
+    assert result.code == 0, result.err
+    assert "read sheet 'Contacts' of c.xlsx (give --sheet to read another)" in result.err
+    assert held(sandbox) == {"a@example.com": ("Ann", "Oslo")}
