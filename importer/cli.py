@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 from click.core import ParameterSource
@@ -33,6 +34,7 @@ from ._errors import (
     AuthError,
     ConfigError,
     HubSpotImportError,
+    HubSpotUnavailable,
     InputFileError,
     LockHeld,
     RunInterrupted,
@@ -876,10 +878,26 @@ def undo(
         if not click.confirm(f"Archive these {len(plan.created)} records in {target}?"):
             click.echo("Nothing was archived.")
             return EXIT_OK
-    token = os.environ.get(TOKEN_ENV, "")
-    client = HubSpotClient(token=token, base_url=target, api_version=api_version)
+    local = urlsplit(target).hostname in ("127.0.0.1", "localhost", "::1")
+    token = os.environ.get(TOKEN_ENV, "") or (SANDBOX_TOKEN if local else "")
+    client = HubSpotClient(
+        token=token,
+        base_url=target,
+        api_version=api_version,
+        # A sandbox on this machine answers at once or is gone: no minute of retries.
+        retry=RetryPolicy(max_attempts=1) if local else None,
+    )
     try:
         archived = undo_run(plan, client)
+    except HubSpotUnavailable as exc:
+        if not local:
+            raise
+        raise ConfigError(
+            f"run {r['run_id']} imported into the sandbox at {target}, which is no longer "
+            f"running ({exc}). A sandbox keeps its records only while it runs (or in its "
+            "--db file): start it again with `hubspot-import sandbox --db FILE` and give "
+            "--base-url, or there is nothing left to undo."
+        ) from exc
     finally:
         client.close()
     click.echo(f"Archived {archived} {r['object_type']} created by run {r['run_id']}.")

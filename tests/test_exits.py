@@ -277,3 +277,19 @@ def test_a_damaged_journal_is_named_with_what_to_do(
     assert damaged.read_bytes().startswith(b"this is not a database")  # never deleted
     with pytest.raises(sqlite3.DatabaseError):
         sqlite3.connect(damaged).execute("SELECT 1 FROM sqlite_master").fetchall()
+
+
+def test_undo_of_a_run_whose_sandbox_is_gone_says_so_at_once(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, mapping = inputs
+    state = tmp_path / "state"
+    assert run_cli("run", "-m", mapping, data, "--base-url", sandbox.url,
+                   "--state-dir", state, "--out", tmp_path / "o.xlsx").code == 0  # fmt: skip
+    (run_id,) = [line.split()[0] for line in run_cli("runs", "--state-dir", state).out.split("\n")
+                 if " products " in line]  # fmt: skip
+    sandbox.stop()
+    result = run_cli("undo", run_id, "--state-dir", state, "--yes")
+    assert result.code == 2
+    assert "which is no longer running" in result.message
+    assert "retrying" not in result.err  # no minute of retries against a closed port
