@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -189,6 +190,45 @@ def _epoch(stamp: str | None) -> float | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
+MACHINE_LOCKS = "hubspot-import-locks"
+"""A folder in the system's temporary folder, shared by every user and state folder."""
+
+
+def _machine_lock_path(journal: Path) -> Path | None:
+    """One lock per portal and object type on this machine, named as the journal is; None
+    when the shared folder cannot be made (the journal's own lock still holds)."""
+    folder = Path(tempfile.gettempdir()) / MACHINE_LOCKS
+    try:
+        if not folder.is_dir():
+            folder.mkdir(exist_ok=True)
+            folder.chmod(0o1777)  # every user may lock, none may remove another's lock
+    except OSError:
+        return None
+    return folder / journal.with_suffix(".lock").name
+
+
+def _take_lock(lock_path: Path) -> Any:
+    try:
+        fh = lock_path.open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot open the lock file {lock_path} ({exc.strerror})") from exc
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise LockHeld(
+            f"another import is running against this portal and object type ({holder}); "
+            f"it holds {lock_path}. Wait for it to finish, or check that it is still alive."
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()} since {_now()}")
+    fh.flush()
+    return fh
+
+
 def _unusable(path: Path, exc: sqlite3.Error) -> ConfigError:
     """A journal that cannot be opened: said with what to do; never deleted here."""
     if "locked" in str(exc):
@@ -345,6 +385,7 @@ class Journal:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_fh: Any = None
+        self._machine_fh: Any = None
         if lock:
             self.lock()
         # Upload workers settle batches from their own threads: one connection, one lock.
@@ -487,30 +528,26 @@ class Journal:
     # --- locking ------------------------------------------------------------------------------
 
     def lock(self) -> None:
-        """Take the journal's lock, or raise LockHeld naming the run that has it."""
-        lock_path = self.path.with_suffix(".lock")
-        fh = lock_path.open("a+", encoding="utf-8")
+        """Take the journal's lock, and the machine's lock on the same portal and object type
+        (two runs with different --state-dir must not both send); or raise LockHeld naming
+        the run that has it."""
+        self._lock_fh = _take_lock(self.path.with_suffix(".lock"))
+        machine = _machine_lock_path(self.path)
+        if machine is None:
+            return
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            fh.close()
-            raise LockHeld(
-                f"another import is running against this portal and object type ({holder}); "
-                f"it holds {lock_path}. Wait for it to finish, or check that it is still alive."
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} since {_now()}")
-        fh.flush()
-        self._lock_fh = fh
+            self._machine_fh = _take_lock(machine)
+        except BaseException:
+            self.unlock()
+            raise
 
     def unlock(self) -> None:
-        if self._lock_fh is not None:
-            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
-            self._lock_fh.close()
-            self._lock_fh = None
+        for name in ("_machine_fh", "_lock_fh"):
+            fh = getattr(self, name, None)
+            if fh is not None:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+                fh.close()
+                setattr(self, name, None)
 
     # --- runs ---------------------------------------------------------------------------------
 

@@ -293,3 +293,25 @@ def test_undo_of_a_run_whose_sandbox_is_gone_says_so_at_once(
     assert result.code == 2
     assert "which is no longer running" in result.message
     assert "retrying" not in result.err  # no minute of retries against a closed port
+
+
+def test_one_lock_per_portal_and_object_type_whatever_the_state_folder(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from importer.journal import Journal
+
+    data, mapping = inputs
+    holder = Journal(
+        journal_path(tmp_path / "state-a", sandbox.url, "products", sandbox.portal.portal_id)
+    )
+    holder.lock()
+    try:
+        result = run_cli(
+            "run", "-m", mapping, data, "--base-url", sandbox.url,
+            "--state-dir", tmp_path / "state-b",
+        )  # fmt: skip
+    finally:
+        holder.close()
+    assert result.code == 3
+    assert "another import is running against this portal and object type" in result.message
+    assert not [r for r in sandbox.received if r.path.endswith("/batch/create")]
