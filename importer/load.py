@@ -439,13 +439,21 @@ def _header_names(cells: Sequence[str]) -> Headers:
         if name:
             positions.setdefault(name, []).append(j)
     unique = []
+    taken = set(positions)
     for j, name in enumerate(names):
         if not name:
-            unique.append(f"Column {column_letter(j)}")
+            made = f"Column {column_letter(j)}"
         elif positions[name][0] != j:
-            unique.append(f"{name} ({column_letter(j)})")
+            made = f"{name} ({column_letter(j)})"
         else:
             unique.append(name)
+            continue
+        # A made-up name must not be a real header too (a header "Column B" beside a blank
+        # B1): the cell's letter keeps it apart.
+        while made in taken:
+            made = f"{made} ({column_letter(j)})"
+        taken.add(made)
+        unique.append(made)
     return unique, {n: p for n, p in positions.items() if len(p) > 1}
 
 

@@ -157,3 +157,12 @@ def test_a_hidden_first_sheet_is_never_picked_by_default(
     assert result.code == 0, result.err
     assert "read sheet 'Contacts' of c.xlsx (give --sheet to read another)" in result.err
     assert held(sandbox) == {"a@example.com": ("Ann", "Oslo")}
+
+
+def test_a_blank_header_beside_a_header_named_like_it_keeps_both(tmp_path: Path) -> None:
+    data = tmp_path / "c.csv"
+    data.write_text("Name,,Column B\nAnn,stray,real\n", encoding="utf-8")
+    table = load_table(data)
+    assert table.columns == ["Name", "Column B (B)", "Column B"]
+    assert table.frame.loc[2, "Column B"] == "real"
+    assert table.frame.loc[2, "Column B (B)"] == "stray"
