@@ -8,6 +8,9 @@ import datetime as dt
 import io
 import itertools
 import logging
+import re
+import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -58,6 +61,9 @@ class Table:
     delimiter: str = ","
     """For CSV: the delimiter found, so a retry file can be written the same way."""
     encoding: str = "utf-8-sig"
+    unreadable: dict[tuple[int, str], str] = field(default_factory=dict)
+    """(sheet row, column) -> why a cell that reads as empty is not: an Excel error it holds
+    (`#N/A`), or a formula without a saved value."""
     extra_cells: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
     """Rows with more cells than the header: sheet row -> [(cell, value)] of the extra ones.
     Such a row is invalid (its cells may have shifted); empty extra cells are ignored."""
@@ -331,7 +337,66 @@ def _load_excel(path: Path, sheet: str | None) -> Table:
     frame = pd.DataFrame(columns, index=pd.RangeIndex(first_row, first_row + len(body)), dtype=TEXT)
     if width == 0:
         raise InputFileError(f"{path}, sheet {chosen}: the header row is empty.")
-    return _finish(path, chosen, frame, repeated, header_row=start + 1)
+    table = _finish(path, chosen, frame, repeated, header_row=start + 1)
+    if path.suffix.lower() in {".xlsx", ".xlsm"}:
+        table = replace(table, unreadable=_unreadable_cells(path, chosen, table))
+    return table
+
+
+_CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"')
+_ERROR_MARK = re.compile(rb'\bt="e"')
+_FORMULA_MARK = re.compile(rb"<f[ >/]")
+_VALUE = re.compile(rb"<v>([^<]*)</v>")
+NO_SAVED_VALUE = "a formula without a saved value"
+
+
+def _unreadable_cells(path: Path, sheet: str, table: Table) -> dict[tuple[int, str], str]:
+    """Cells calamine reads as empty that are not: Excel errors (#N/A, #DIV/0!, ...) and
+    formulas whose value was never saved (a file written by a program, not by Excel). Found
+    in the sheet's XML by two scans in C; only the cells found cost Python time."""
+    try:
+        with zipfile.ZipFile(path) as book:
+            xml = book.read(_sheet_part(book, sheet))
+    except (KeyError, StopIteration, OSError, zipfile.BadZipFile, ET.ParseError):
+        return {}
+    by_letter = {letter: column for column, letter in table.letters.items()}
+    found: dict[tuple[int, str], str] = {}
+    # Scanned for the marks alone (in C), then each marked cell is read: such cells are few,
+    # and a workbook without errors or formulas costs one pass over its XML.
+    for pattern, error in ((_ERROR_MARK, True), (_FORMULA_MARK, False)):
+        for mark in pattern.finditer(xml):
+            start = xml.rfind(b"<c ", 0, mark.start())
+            end = xml.find(b"</c>", mark.end())
+            ref = _CELL_REF.match(xml, start) if start >= 0 else None
+            if ref is None or end < 0:
+                continue
+            column = by_letter.get(ref.group(1).decode())
+            row = int(ref.group(2))
+            if column is None or row not in table.frame.index:
+                continue
+            value = _VALUE.search(xml, mark.end(), end)
+            if error and value is not None:
+                found[(row, column)] = value.group(1).decode(errors="replace")
+            elif not error and (value is None or not value.group(1).strip()):
+                found.setdefault((row, column), NO_SAVED_VALUE)
+    return found
+
+
+def _sheet_part(book: zipfile.ZipFile, sheet: str) -> str:
+    """The zip member holding `sheet`'s cells (workbook.xml names it, its rels place it)."""
+    ns = {
+        "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+        "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+    }
+    workbook = ET.fromstring(book.read("xl/workbook.xml"))
+    rel_id = next(
+        s.get(f"{{{ns['r']}}}id")
+        for s in workbook.iterfind("m:sheets/m:sheet", ns)
+        if s.get("name") == sheet
+    )
+    rels = ET.fromstring(book.read("xl/_rels/workbook.xml.rels"))
+    target = next(r.get("Target", "") for r in rels if r.get("Id") == rel_id)
+    return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
 
 
 def _transposed(rows: list[list[Any]], width: int) -> list[list[Any]]:

@@ -24,7 +24,7 @@ from pandera.errors import SchemaErrors
 
 from ._text import Distinct, arrow, flags, text_series, trimmed, whole
 from .hubspot import MAX_TEXT_LENGTH
-from .load import Table
+from .load import NO_SAVED_VALUE, Table
 from .mapping import DEFAULT_DATE_FORMAT, AssociationSpec, ColumnSpec, Mapping, PropertyType
 
 __all__ = ["Problem", "RowIssue", "Validated", "validate"]
@@ -52,6 +52,8 @@ class Problem(StrEnum):
     NOT_UNIQUE = "not_unique"
     NOT_A_RECORD_ID = "not_a_record_id"
     EXTRA_CELLS = "extra_cells"
+    EXCEL_ERROR = "excel_error"
+    NO_SAVED_VALUE = "no_saved_value"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -365,8 +367,15 @@ def validate(table: Table, mapping: Mapping) -> Validated:
         schema.validate(frame, lazy=True)
     except SchemaErrors as exc:
         issues = _issues_from_failures(exc.failure_cases, table, mapping, column_rules)
-    if table.extra_cells:
+    if table.extra_cells or table.unreadable:
         issues += _extra_cell_issues(table)
+        issues += _unreadable_issues(table, set(mapping.source_columns))
+        # A cell that holds an error is not empty: say what it holds, once.
+        issues = [
+            i
+            for i in issues
+            if not (i.problem is Problem.REQUIRED and (i.row, i.column) in table.unreadable)
+        ]
         order = {c: j for j, c in enumerate(table.columns)}
         issues.sort(key=lambda i: (i.row, order.get(i.column, len(order))))
     invalid_rows = frozenset(i.row for i in issues)
@@ -444,6 +453,36 @@ def _extra_cell_issues(table: Table) -> list[RowIssue]:
                 "have shifted",
                 hint='quote a value that holds the delimiter ("Smith, John"), or remove '
                 "the extra cells; the row is not sent",
+            )
+        )
+    return issues
+
+
+def _unreadable_issues(table: Table, mapped: set[str]) -> list[RowIssue]:
+    """Mapped cells that read as empty but hold an Excel error, or a formula whose value was
+    never saved: sending the row without them would write what the sheet does not hold."""
+    issues = []
+    for (row, column), what in table.unreadable.items():
+        if column not in mapped:
+            continue
+        if what == NO_SAVED_VALUE:
+            problem, message = Problem.NO_SAVED_VALUE, f"the cell holds {NO_SAVED_VALUE}"
+            hint = (
+                "open the file in Excel and save it, so the formulas' values are stored (it "
+                "was written by a program that does not compute them)"
+            )
+        else:
+            problem, message = Problem.EXCEL_ERROR, f"the cell holds the Excel error {what}"
+            hint = "correct the formula (or what it refers to) in Excel, save, and run again"
+        issues.append(
+            RowIssue(
+                row=row,
+                column=column,
+                cell=table.cell_ref(row, column),
+                value=what,
+                problem=problem,
+                message=message,
+                hint=hint,
             )
         )
     return issues

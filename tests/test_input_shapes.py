@@ -166,3 +166,30 @@ def test_a_blank_header_beside_a_header_named_like_it_keeps_both(tmp_path: Path)
     assert table.columns == ["Name", "Column B (B)", "Column B"]
     assert table.frame.loc[2, "Column B"] == "real"
     assert table.frame.loc[2, "Column B (B)"] == "stray"
+
+
+def test_excel_error_cells_and_unsaved_formulas_are_named_not_taken_as_empty(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Contacts"
+    sheet.append(["Email", "Name", "City"])
+    sheet.append(["a@example.com", "Ann", "Oslo"])
+    sheet.append(["b@example.com", "Bob", None])
+    sheet.append(["c@example.com", "Cy", '=UPPER("lima")'])  # written by a program: no value
+    sheet.append(["d@example.com", "Di", None])
+    sheet["C3"].value, sheet["C3"].data_type = "#VALUE!", "e"  # an optional column
+    sheet["B5"].value, sheet["B5"].data_type = "#N/A", "e"
+    book.save(tmp_path / "c.xlsx")
+    result = run(run_cli, sandbox, tmp_path, tmp_path / "c.xlsx")
+    assert result.code == 1
+    assert "cell C3 (City): the cell holds the Excel error #VALUE!" in result.err
+    assert "cell C4 (City): the cell holds a formula without a saved value" in result.err
+    assert "open the file in Excel and save it" in result.err
+    assert "cell B5 (Name): the cell holds the Excel error #N/A" in result.err
+    statuses = [r["status"] for r in read_sheet(tmp_path / "out.xlsx")]
+    assert statuses == ["created", "invalid", "invalid", "invalid"]
+    assert held(sandbox) == {"a@example.com": ("Ann", "Oslo")}
