@@ -339,7 +339,7 @@ def _load_excel(path: Path, sheet: str | None) -> Table:
         raise InputFileError(f"{path}, sheet {chosen}: the header row is empty.")
     table = _finish(path, chosen, frame, repeated, header_row=start + 1)
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
-        table = replace(table, unreadable=_unreadable_cells(path, chosen, table))
+        table = _as_excel_shows(path, chosen, table)
     return table
 
 
@@ -347,19 +347,107 @@ _CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"')
 _ERROR_MARK = re.compile(rb'\bt="e"')
 _FORMULA_MARK = re.compile(rb"<f[ >/]")
 _VALUE = re.compile(rb"<v>([^<]*)</v>")
+_NOT_A_NUMBER = re.compile(rb'\bt="(?!n")')
 NO_SAVED_VALUE = "a formula without a saved value"
 
 
-def _unreadable_cells(path: Path, sheet: str, table: Table) -> dict[tuple[int, str], str]:
-    """Cells calamine reads as empty that are not: Excel errors (#N/A, #DIV/0!, ...) and
-    formulas whose value was never saved (a file written by a program, not by Excel). Found
-    in the sheet's XML by two scans in C; only the cells found cost Python time."""
+def _as_excel_shows(path: Path, sheet: str, table: Table) -> Table:
+    """What calamine's values leave out, from the sheet's XML: numbers shown zero-padded
+    (a SKU 421 formatted 00000 reads 00421, as Excel shows it), and the cells that read as
+    empty but are not (Excel errors, formulas whose value was never saved)."""
     try:
         with zipfile.ZipFile(path) as book:
             xml = book.read(_sheet_part(book, sheet))
+            padded = _padded_styles(book)
     except (KeyError, StopIteration, OSError, zipfile.BadZipFile, ET.ParseError):
-        return {}
+        return table
     by_letter = {letter: column for column, letter in table.letters.items()}
+    shown = _padded_cells(xml, padded, by_letter, table) if padded else {}
+    if shown:
+        frame = table.frame.copy()
+        for column in {c for _, c in shown}:
+            cells = frame[column].tolist()
+            first = int(frame.index[0])
+            for (row, col), text in shown.items():
+                if col == column:
+                    cells[row - first] = text
+            frame[column] = pd.Series(cells, index=frame.index, dtype=TEXT)
+        table = replace(table, frame=frame)
+    return replace(table, unreadable=_unreadable_cells(xml, by_letter, table))
+
+
+_ZERO_CODE = re.compile(r'(?:0|[-./ ]|\\.|"[^"]*")+')
+
+
+def _padded_styles(book: zipfile.ZipFile) -> dict[bytes, str]:
+    """Cell style index -> a number format that pads with zeros (`00000`, `000-000`)."""
+    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+    try:
+        styles = ET.fromstring(book.read("xl/styles.xml"))
+    except KeyError:
+        return {}
+    codes = {
+        f.get("numFmtId", ""): f.get("formatCode", "")
+        for f in styles.iterfind("m:numFmts/m:numFmt", ns)
+    }
+    padding = {
+        fid: code
+        for fid, code in codes.items()
+        if _ZERO_CODE.fullmatch(code) and re.sub(r'"[^"]*"|\\.', "", code).count("0") > 1
+    }
+    return {
+        str(i).encode(): padding[xf.get("numFmtId", "")]
+        for i, xf in enumerate(styles.iterfind("m:cellXfs/m:xf", ns))
+        if xf.get("numFmtId", "") in padding
+    }
+
+
+def _padded_cells(
+    xml: bytes, styles: dict[bytes, str], by_letter: dict[str, str], table: Table
+) -> dict[tuple[int, str], str]:
+    mark = re.compile(rb'\bs="(' + b"|".join(styles) + rb')"')
+    shown: dict[tuple[int, str], str] = {}
+    for hit in mark.finditer(xml):
+        start = xml.rfind(b"<c ", 0, hit.start())
+        end = xml.find(b"</c>", hit.end())
+        ref = _CELL_REF.match(xml, start) if start >= 0 else None
+        value = _VALUE.search(xml, hit.end(), end) if end >= 0 else None
+        if ref is None or value is None or _NOT_A_NUMBER.search(xml, start, value.start()):
+            continue  # text, an error or a boolean: not a number to pad
+        column = by_letter.get(ref.group(1).decode())
+        row = int(ref.group(2))
+        if column is None or row not in table.frame.index:
+            continue
+        try:
+            number = Decimal(value.group(1).decode())
+        except ArithmeticError:
+            continue
+        if number == number.to_integral_value() and number >= 0:
+            shown[(row, column)] = _pad(int(number), styles[hit.group(1)])
+    return shown
+
+
+def _pad(number: int, code: str) -> str:
+    """`421` in `00000` -> `00421`; in `000-000` -> `000-421`; quoted text kept."""
+    parts = re.findall(r'"[^"]*"|\\.|.', code)
+    zeros = sum(1 for p in parts if p == "0")
+    digits = str(number).zfill(zeros)
+    extra, digits = digits[: len(digits) - zeros], digits[len(digits) - zeros :]
+    out, k = [extra], 0
+    for p in parts:
+        if p == "0":
+            out.append(digits[k])
+            k += 1
+        else:
+            out.append(p.strip('"').removeprefix("\\"))
+    return "".join(out)
+
+
+def _unreadable_cells(
+    xml: bytes, by_letter: dict[str, str], table: Table
+) -> dict[tuple[int, str], str]:
+    """Cells calamine reads as empty that are not: Excel errors (#N/A, #DIV/0!, ...) and
+    formulas whose value was never saved (a file written by a program, not by Excel)."""
     found: dict[tuple[int, str], str] = {}
     # Scanned for the marks alone (in C), then each marked cell is read: such cells are few,
     # and a workbook without errors or formulas costs one pass over its XML.

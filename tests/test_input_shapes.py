@@ -193,3 +193,22 @@ def test_excel_error_cells_and_unsaved_formulas_are_named_not_taken_as_empty(
     statuses = [r["status"] for r in read_sheet(tmp_path / "out.xlsx")]
     assert statuses == ["created", "invalid", "invalid", "invalid"]
     assert held(sandbox) == {"a@example.com": ("Ann", "Oslo")}
+
+
+def test_numbers_formatted_with_zero_padding_read_as_excel_shows_them(tmp_path: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["SKU", "Part", "Count"])
+    sheet.append([421, 123456, 7])
+    sheet.append([12345678, 42, 8])
+    for cell in sheet["A"][1:]:
+        cell.number_format = "00000"
+    for cell in sheet["B"][1:]:
+        cell.number_format = "000-000"
+    book.save(tmp_path / "c.xlsx")
+    frame = load_table(tmp_path / "c.xlsx").frame
+    assert frame["SKU"].tolist() == ["00421", "12345678"]
+    assert frame["Part"].tolist() == ["123-456", "000-042"]
+    assert frame["Count"].tolist() == ["7", "8"]  # a plain number stays as it is
