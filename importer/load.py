@@ -318,6 +318,8 @@ def _load_excel(path: Path, sheet: str | None) -> Table:
     chosen = _choose_sheet(path, names, sheet, hidden)
     if sheet is None and len(names) > 1:
         log.info("read sheet %r of %s (give --sheet to read another)", chosen, path.name)
+    if path.suffix.lower() in {".xlsx", ".xlsm"}:
+        _check_used_range(path, chosen)
     try:
         rows: list[list[Any]] = workbook.get_sheet_by_name(chosen).to_python(skip_empty_area=False)
     except (CalamineError, ValueError) as exc:
@@ -374,6 +376,35 @@ def _as_excel_shows(path: Path, sheet: str, table: Table) -> Table:
             frame[column] = pd.Series(cells, index=frame.index, dtype=TEXT)
         table = replace(table, frame=frame)
     return replace(table, unreadable=_unreadable_cells(xml, by_letter, table))
+
+
+MAX_CELLS = 50_000_000
+"""A used range larger than this is a stray cell far from the data, not a sheet to read: the
+whole grid would be reserved at once (XFD1048576 alone asks for 512 GB)."""
+_DIMENSION = re.compile(rb'<dimension ref="([A-Z]{1,3})(\d+)(?::([A-Z]{1,3})(\d+))?"')
+
+
+def _check_used_range(path: Path, sheet: str) -> None:
+    """Refuse, with what to do, a sheet whose used range (its <dimension>) is absurd."""
+    try:
+        with zipfile.ZipFile(path) as book, book.open(_sheet_part(book, sheet)) as part:
+            head = part.read(4096)
+    except (KeyError, StopIteration, OSError, zipfile.BadZipFile, ET.ParseError):
+        return
+    found = _DIMENSION.search(head)
+    if found is None or found.group(3) is None:
+        return
+    last_column, last_row = found.group(3).decode(), int(found.group(4))
+    width = 0
+    for letter in last_column:
+        width = width * 26 + ord(letter) - ord("A") + 1
+    if width * last_row > MAX_CELLS:
+        raise InputFileError(
+            f"{path}, sheet {sheet}: the sheet's used range reaches {last_column}{last_row} "
+            f"({width:,} columns by {last_row:,} rows), far beyond any data: a stray value or "
+            "format sits out there. In Excel, press Ctrl+End to find it, delete the rows and "
+            "columns beyond your data, save, and run again."
+        )
 
 
 _ZERO_CODE = re.compile(r'(?:0|[-./ ]|\\.|"[^"]*")+')

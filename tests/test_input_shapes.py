@@ -212,3 +212,21 @@ def test_numbers_formatted_with_zero_padding_read_as_excel_shows_them(tmp_path: 
     assert frame["SKU"].tolist() == ["00421", "12345678"]
     assert frame["Part"].tolist() == ["123-456", "000-042"]
     assert frame["Count"].tolist() == ["7", "8"]  # a plain number stays as it is
+
+
+def test_a_stray_cell_at_the_end_of_the_sheet_is_named_not_a_crash(
+    run_cli: Runner, tmp_path: Path
+) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Email", "Name", "City"])
+    sheet.append(["a@example.com", "Ann", "Oslo"])
+    sheet["XFD1048576"] = "stray"
+    book.save(tmp_path / "c.xlsx")
+    result = run_cli("check", "-m", write_mapping(tmp_path / "m.yaml", TEXT_MAPPING),
+                     tmp_path / "c.xlsx")  # fmt: skip
+    assert result.code == 2
+    assert "the sheet's used range reaches XFD1048576" in result.message
+    assert "press Ctrl+End to find it" in result.message
