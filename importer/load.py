@@ -61,6 +61,9 @@ class Table:
     delimiter: str = ","
     """For CSV: the delimiter found, so a retry file can be written the same way."""
     encoding: str = "utf-8-sig"
+    merged: dict[tuple[int, str], str] = field(default_factory=dict)
+    """(sheet row, column) of a merged cell other than the top-left one, which alone holds the
+    value -> the merged range (`B4:B5`)."""
     unreadable: dict[tuple[int, str], str] = field(default_factory=dict)
     """(sheet row, column) -> why a cell that reads as empty is not: an Excel error it holds
     (`#N/A`), or a formula without a saved value."""
@@ -321,7 +324,9 @@ def _load_excel(path: Path, sheet: str | None) -> Table:
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
         _check_used_range(path, chosen)
     try:
-        rows: list[list[Any]] = workbook.get_sheet_by_name(chosen).to_python(skip_empty_area=False)
+        reader = workbook.get_sheet_by_name(chosen)
+        rows: list[list[Any]] = reader.to_python(skip_empty_area=False)
+        spans = list(getattr(reader, "merged_cell_ranges", None) or [])
     except (CalamineError, ValueError) as exc:
         raise InputFileError(f"{path}, sheet {chosen}: cannot be read ({exc}).") from None
     # The header is the first non-empty row; rows keep the numbers Excel shows.
@@ -340,6 +345,8 @@ def _load_excel(path: Path, sheet: str | None) -> Table:
     if width == 0:
         raise InputFileError(f"{path}, sheet {chosen}: the header row is empty.")
     table = _finish(path, chosen, frame, repeated, header_row=start + 1)
+    if spans:
+        table = replace(table, merged=_merged_cells(spans, table))
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
         table = _as_excel_shows(path, chosen, table)
     return table
@@ -382,6 +389,21 @@ MAX_CELLS = 50_000_000
 """A used range larger than this is a stray cell far from the data, not a sheet to read: the
 whole grid would be reserved at once (XFD1048576 alone asks for 512 GB)."""
 _DIMENSION = re.compile(rb'<dimension ref="([A-Z]{1,3})(\d+)(?::([A-Z]{1,3})(\d+))?"')
+
+
+def _merged_cells(
+    spans: list[tuple[tuple[int, int], tuple[int, int]]], table: Table
+) -> dict[tuple[int, str], str]:
+    by_letter = {letter: column for column, letter in table.letters.items()}
+    merged: dict[tuple[int, str], str] = {}
+    for (top, left), (bottom, right) in spans:
+        name = f"{column_letter(left)}{top + 1}:{column_letter(right)}{bottom + 1}"
+        for r in range(top, bottom + 1):
+            for c in range(left, right + 1):
+                column = by_letter.get(column_letter(c))
+                if (r, c) != (top, left) and column is not None:
+                    merged[(r + 1, column)] = name
+    return merged
 
 
 def _check_used_range(path: Path, sheet: str) -> None:

@@ -7,6 +7,7 @@ rows are then converted to the strings HubSpot expects.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Callable
@@ -378,6 +379,8 @@ def validate(table: Table, mapping: Mapping) -> Validated:
         ]
         order = {c: j for j, c in enumerate(table.columns)}
         issues.sort(key=lambda i: (i.row, order.get(i.column, len(order))))
+    if table.merged:
+        issues = [_merged_hint(i, table) for i in issues]
     invalid_rows = frozenset(i.row for i in issues)
     valid = ~frame.index.isin(list(invalid_rows))
     positions = None if valid.all() else np.flatnonzero(valid)
@@ -456,6 +459,20 @@ def _extra_cell_issues(table: Table) -> list[RowIssue]:
             )
         )
     return issues
+
+
+def _merged_hint(issue: RowIssue, table: Table) -> RowIssue:
+    """An empty cell that is part of merged cells: Excel keeps their value in the top-left
+    cell only, so say so instead of "fill it in"."""
+    span = table.merged.get((issue.row, issue.column))
+    if span is None or issue.problem is not Problem.REQUIRED:
+        return issue
+    return dataclasses.replace(
+        issue,
+        message=f"the cell is part of the merged cells {span}, whose value Excel keeps in "
+        f"{span.split(':')[0]} only",
+        hint="unmerge the cells and fill each one, then save",
+    )
 
 
 def _unreadable_issues(table: Table, mapped: set[str]) -> list[RowIssue]:

@@ -230,3 +230,23 @@ def test_a_stray_cell_at_the_end_of_the_sheet_is_named_not_a_crash(
     assert result.code == 2
     assert "the sheet's used range reaches XFD1048576" in result.message
     assert "press Ctrl+End to find it" in result.message
+
+
+def test_an_empty_cell_of_merged_cells_says_where_the_value_is(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Email", "Name", "City"])
+    sheet.append(["a@example.com", "Ann", "Oslo"])
+    sheet.append([None, "Bob", "Rome"])
+    sheet.merge_cells("A2:A3")  # one email for two rows, as a person lays it out
+    book.save(tmp_path / "c.xlsx")
+    result = run(run_cli, sandbox, tmp_path, tmp_path / "c.xlsx")
+    assert result.code == 1
+    assert (
+        "cell A3 (Email): the cell is part of the merged cells A2:A3, whose value Excel keeps in "
+        "A2 only; unmerge the cells and fill each one, then save"
+    ) in result.err
