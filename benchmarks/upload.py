@@ -303,7 +303,7 @@ def main() -> int:
     if args.short:
         print(
             "(short mode, for CI: 5 windows, against which the fixed costs of a run weigh twice "
-            "as much as in the full run's 10; the README's figures come from the full run)"
+            "as much as in the full run's 10; docs/speed.md's figures come from the full run)"
         )
     return 1 if failures and args.strict else 0
 

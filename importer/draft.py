@@ -182,7 +182,7 @@ def draft_mapping(
         raise ConfigError(
             f"no column of {source} is close to a {schema.object_type} property "
             "or holds record ids; check --object, or write the mapping by hand "
-            "(see the README's mapping reference)"
+            "(see docs/mapping.md)"
         )
     if not matches:
         lines[-1] = "columns: {}  # none matched: map at least one column by hand"

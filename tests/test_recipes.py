@@ -1,4 +1,4 @@
-"""The README's cron line and systemd units work as written, on a fresh directory."""
+"""The cron line and systemd units of docs/nightly.md work as written, on a fresh directory."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ import pytest
 from importer.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+README = (ROOT / "docs" / "nightly.md").read_text(encoding="utf-8")
 
 
 def block(kind: str) -> str:
     found = re.search(rf"```{kind}\n(.*?)```", README, re.DOTALL)
-    assert found, f"no {kind} block in the README"
+    assert found, f"no {kind} block in docs/nightly.md"
     return found.group(1)
 
 
