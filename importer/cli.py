@@ -42,7 +42,7 @@ from ._errors import (
 from ._text import use_system_allocator
 from .client import DEFAULT_TIMEOUT, HubSpotClient, RetryPolicy
 from .draft import draft_mapping
-from .history import list_runs, plan_undo, undo_run
+from .history import UndoPlan, list_runs, plan_undo, undo_run
 from .hubspot import (
     API_VERSION_ENV,
     DEFAULT_API_VERSION,
@@ -57,7 +57,7 @@ from .journal import default_state_dir
 from .load import load_table
 from .mapping import SyncMode
 from .outcome import GOOD_STATUSES
-from .outputs import prepare_file
+from .outputs import prepare_file, prepare_folder
 from .reconcile import DEFAULT_SEARCH_SETTLE
 from .run import RunOptions, RunResult, run_import
 from .schema import read_schema
@@ -81,6 +81,10 @@ EXIT_INTERNAL = 4  # a bug: one line here, the details in the log or a crash rep
 EXIT_SIGNAL_BASE = 128  # + the signal: 130 for SIGINT (Ctrl-C), 143 for SIGTERM
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
 SANDBOX_TOKEN = "sandbox-token"
+SANDBOX_DB = "sandbox.sqlite"
+"""The demo sandbox's records, in the state folder beside its journals."""
+SANDBOX_JOURNAL = "sandbox"
+"""What names the demo's journals: its sandbox answers on a new port each run."""
 ISSUES_SHOWN = 10
 
 log = logging.getLogger("importer")
@@ -412,8 +416,10 @@ def _target(
     base_url: str,
     log_file: Path | None,
     verbose: bool,
+    sandbox_db: Path | None = None,
 ) -> Iterator[tuple[Console | None, str, str]]:
-    """Logging, the sandbox when asked, and the token: (console, base URL, token)."""
+    """Logging, the sandbox when asked (its records in `sandbox_db`, else in memory), and
+    the token: (console, base URL, token)."""
     ctx = click.get_current_context(silent=True)
     if (
         sandbox
@@ -430,9 +436,9 @@ def _target(
     console = _interactive()
     stack.enter_context(_logging(verbose, log_file, console))
     if sandbox:
-        from .sandbox import Sandbox
+        from .sandbox import Sandbox, SandboxConfig
 
-        box = stack.enter_context(Sandbox())
+        box = stack.enter_context(Sandbox(SandboxConfig(db=sandbox_db)))
         base_url = box.url
         token = token or SANDBOX_TOKEN
         log.info("sandbox started at %s", base_url)
@@ -479,13 +485,24 @@ def _execute(
         )
     if summary_json is not None:
         prepare_file(summary_json, "--summary-json", keep=(input_file, mapping_file))
+    sandbox_db = None
+    if sandbox:
+        # The demo keeps its sandbox's records beside its journal, so a second run tells the
+        # truth (unchanged) and runs, show and undo work on it.
+        state_dir = state_dir or default_state_dir()
+        sandbox_db = prepare_folder(state_dir, "--state-dir") / SANDBOX_DB
     with contextlib.ExitStack() as stack:
         target = stack.enter_context(
-            _target(stack, sandbox=sandbox, base_url=base_url, log_file=log_file, verbose=verbose)
+            _target(
+                stack,
+                sandbox=sandbox,
+                base_url=base_url,
+                log_file=log_file,
+                verbose=verbose,
+                sandbox_db=sandbox_db,
+            )
         )
         console, base_url, token = target
-        if sandbox and state_dir is None:  # a fresh sandbox each time: so is its journal
-            state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         options = RunOptions(
             input_file=input_file,
             mapping_file=mapping_file,
@@ -494,6 +511,7 @@ def _execute(
             encoding=encoding,
             out=out,
             base_url=base_url,
+            journal_base=SANDBOX_JOURNAL if sandbox else None,
             api_version=api_version,
             search_settle=search_settle,
             import_again=import_again,
@@ -868,7 +886,9 @@ def undo(
     if not plan.created:
         click.echo("Nothing to archive.")
         return EXIT_OK
-    target = base_url or r["base_url"]
+    demo_db = Path(r["journal"]).parent / SANDBOX_DB
+    demo = base_url is None and Path(r["journal"]).name.startswith(f"{SANDBOX_JOURNAL}-")
+    target = base_url or ("the demo sandbox" if demo else r["base_url"])
     if not yes:
         if not sys.stdin.isatty():
             raise ConfigError(
@@ -878,8 +898,25 @@ def undo(
         if not click.confirm(f"Archive these {len(plan.created)} records in {target}?"):
             click.echo("Nothing was archived.")
             return EXIT_OK
+    with contextlib.ExitStack() as stack:
+        if demo:
+            if not demo_db.exists():
+                raise ConfigError(
+                    f"run {r['run_id']} imported into the demo sandbox, whose records "
+                    f"({demo_db}) are gone: there is nothing left to undo"
+                )
+            from .sandbox import Sandbox, SandboxConfig
+
+            target = stack.enter_context(Sandbox(SandboxConfig(db=demo_db))).url
+        archived = _undo_at(plan, target, api_version, local_token=SANDBOX_TOKEN)
+    click.echo(f"Archived {archived} {r['object_type']} created by run {r['run_id']}.")
+    return EXIT_OK
+
+
+def _undo_at(plan: UndoPlan, target: str, api_version: str, *, local_token: str) -> int:
+    r = plan.run
     local = urlsplit(target).hostname in ("127.0.0.1", "localhost", "::1")
-    token = os.environ.get(TOKEN_ENV, "") or (SANDBOX_TOKEN if local else "")
+    token = os.environ.get(TOKEN_ENV, "") or (local_token if local else "")
     client = HubSpotClient(
         token=token,
         base_url=target,
@@ -900,8 +937,7 @@ def undo(
         ) from exc
     finally:
         client.close()
-    click.echo(f"Archived {archived} {r['object_type']} created by run {r['run_id']}.")
-    return EXIT_OK
+    return archived
 
 
 def _interrupt(signum: int, frame: object) -> None:

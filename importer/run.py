@@ -60,6 +60,9 @@ class RunOptions:
     encoding: str | None = None
     out: Path | None = None
     base_url: str = DEFAULT_BASE_URL
+    journal_base: str | None = None
+    """Names the journal instead of `base_url` (the demo sandbox answers on a new port each
+    run; its records stay)."""
     api_version: str = DEFAULT_API_VERSION
     """HubSpot's API version: a date (`2026-03`) or `legacy` for the numbered paths."""
     mode: SyncMode | None = None
@@ -138,7 +141,9 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
         # and remembered; then the lock, before anything else is read or sent.
         portal = identify_portal(client, options.token, state_dir, portal_id=options.portal_id)
         journal = Journal(
-            _journal_for(state_dir, options.base_url, mapping.object_type, portal),
+            _journal_for(
+                state_dir, options.journal_base or options.base_url, mapping.object_type, portal
+            ),
             lock=not options.plan_only,
         )
     except BaseException:

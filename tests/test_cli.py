@@ -449,3 +449,22 @@ def test_module_entry_point_and_sandbox_command(tmp_path: Path) -> None:
             proc.terminate()
             proc.wait(timeout=10)
     assert (tmp_path / "s.db").exists()
+
+
+def test_the_demo_keeps_its_history_so_a_second_run_tells_the_truth(
+    run_cli: Runner, tmp_path: Path
+) -> None:
+    demo = ("run", "--sandbox", "--mapping", ROOT / "mappings" / "products.yaml",
+            ROOT / "data" / "products.xlsx")  # fmt: skip
+    first = run_cli(*demo, "--out", tmp_path / "1.xlsx")
+    assert first.out.startswith("products: 320 rows: 320 created."), first.err
+    second = run_cli(*demo, "--out", tmp_path / "2.xlsx")
+    assert second.out.startswith("products: 320 rows: 320 unchanged."), second.err
+    listed = run_cli("runs").out
+    ids = [line.split()[0] for line in listed.splitlines() if " products " in line]
+    assert len(ids) == 2
+    undone = run_cli("undo", ids[-1], "--yes")  # the first run, which created the records
+    assert undone.code == 0, undone.err
+    assert "Archived 320 products" in undone.out
+    third = run_cli(*demo, "--out", tmp_path / "3.xlsx")
+    assert third.out.startswith("products: 320 rows: 320 created."), third.err
