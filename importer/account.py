@@ -48,6 +48,26 @@ class PortalInfo:
     def production(self) -> bool:
         return self.account_type not in NOT_PRODUCTION
 
+    def as_json(self) -> dict[str, object]:
+        """As HubSpot's account details name it (kept in portals.json and the journal)."""
+        return {
+            "portalId": self.portal_id,
+            "accountType": self.account_type,
+            "uiDomain": self.ui_domain,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> PortalInfo | None:
+        """From account details (HubSpot's answer, or what was kept of it); None when they
+        do not name a portal."""
+        if not isinstance(data, dict) or not isinstance(data.get("portalId"), int):
+            return None
+        return cls(
+            portal_id=data["portalId"],
+            account_type=str(data.get("accountType") or "") or None,
+            ui_domain=str(data.get("uiDomain") or "app.hubspot.com"),
+        )
+
 
 def fingerprint(base_url: str, token: str) -> str:
     """Tells tokens apart without keeping them: a truncated SHA-256, never reversible."""
@@ -65,13 +85,9 @@ def identify_portal(
     cache = state_dir / CACHE_FILE
     key = fingerprint(client.base_url, token)
     known = _read(cache)
-    entry = known.get(key)
-    if isinstance(entry, dict) and isinstance(entry.get("portalId"), int):
-        return PortalInfo(
-            portal_id=entry["portalId"],
-            account_type=entry.get("accountType"),
-            ui_domain=entry.get("uiDomain") or "app.hubspot.com",
-        )
+    remembered = PortalInfo.from_json(known.get(key))
+    if remembered is not None:
+        return remembered
     path = client.paths.account_details()
     try:
         reply = client.request("GET", path)
@@ -92,20 +108,11 @@ def identify_portal(
             f"could not read the account details: {client.paths.setting_hint()} "
             f"(HTTP 404 for {path})"
         )
-    body = reply.body
-    if reply.verdict is not Verdict.SUCCESS or not isinstance(body.get("portalId"), int):
+    info = PortalInfo.from_json(reply.body) if reply.verdict is Verdict.SUCCESS else None
+    if info is None:
         log.warning("HubSpot's account details did not name the portal (HTTP %d)", reply.status)
         return None
-    info = PortalInfo(
-        portal_id=body["portalId"],
-        account_type=str(body.get("accountType") or "") or None,
-        ui_domain=str(body.get("uiDomain") or "app.hubspot.com"),
-    )
-    known[key] = {
-        "portalId": info.portal_id,
-        "accountType": info.account_type,
-        "uiDomain": info.ui_domain,
-    }
+    known[key] = info.as_json()
     _write(cache, known)
     return info
 

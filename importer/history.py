@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigError, HubSpotError, UncertainDelivery
+from .account import PortalInfo
 from .client import HubSpotClient, Verdict, error_message
 from .hubspot import MAX_BATCH_INPUTS
 from .journal import Journal
@@ -39,14 +40,10 @@ def list_runs(state_dir: Path) -> list[dict[str, Any]]:
 def _portal(meta: str | None) -> str | None:
     """`4242424 (SANDBOX)` from a journal's remembered account details."""
     try:
-        known = json.loads(meta) if meta else None
-        portal_id = int(known["portalId"]) if known else None
-    except (ValueError, TypeError, KeyError):
+        portal = PortalInfo.from_json(json.loads(meta)) if meta else None
+    except ValueError:
         return None
-    if portal_id is None:
-        return None
-    kind = known.get("accountType") if isinstance(known, dict) else None
-    return f"{portal_id} ({kind})" if kind else str(portal_id)
+    return portal.describe() if portal is not None else None
 
 
 def find_run(state_dir: Path, run_id: str) -> dict[str, Any]:

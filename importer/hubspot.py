@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,6 +23,7 @@ __all__ = [
     "ApiPaths",
     "AssociationCategory",
     "canonical_object_type",
+    "epoch_seconds",
     "stored_value",
 ]
 
@@ -162,6 +164,19 @@ def stored_value(object_type: str, prop: str | None, value: str) -> str:
     if (canonical_object_type(object_type), prop) in EMAIL_PROPERTIES:
         return value.strip().lower()
     return value
+
+
+def epoch_seconds(stamp: str) -> float | None:
+    """A HubSpot timestamp (ISO 8601, taken as UTC without an offset, or epoch milliseconds)
+    as epoch seconds; None when it is neither."""
+    text = stamp.strip()
+    if text.isdigit():
+        return int(text) / 1000
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def canonical_object_type(object_type: str) -> str:

@@ -187,7 +187,8 @@ def make_plan(
             record_ids[position] = prior.hubspot_id
             if prior.sent is not None:
                 before: dict[str, str] = orjson.loads(prior.sent)
-                sends, said = _changed(rows.properties(position), before, clear_empty)
+                now = rows.properties(position)
+                sends, said = _changed(now, before, clear_empty)
                 if not sends and key not in force:
                     settled[row] = RowResult(
                         row=row,
@@ -197,7 +198,7 @@ def make_plan(
                     )
                     continue
                 if key in force:  # edited in HubSpot: every value the sheet holds
-                    sends = {**rows.properties(position), **sends}
+                    sends = {**now, **sends}
                 changes[position] = (sends, before)
                 notes[key] = "; ".join(n for n in (notes.get(key), said) if n)
         if operation is None:

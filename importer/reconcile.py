@@ -8,14 +8,19 @@ itself is paced under search's own limit.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .client import HubSpotClient, UncertainDelivery, Verdict
-from .hubspot import MAX_BATCH_INPUTS, SEARCH_IN_VALUES_MAX, SEARCH_PAGE_MAX, stored_value
+from .hubspot import (
+    MAX_BATCH_INPUTS,
+    SEARCH_IN_VALUES_MAX,
+    SEARCH_PAGE_MAX,
+    epoch_seconds,
+    stored_value,
+)
 
 __all__ = ["DEFAULT_SEARCH_SETTLE", "Finder"]
 
@@ -77,18 +82,8 @@ class Finder:
     def created_since(self, record_id: str, since: float) -> bool:
         """Whether HubSpot says the record was created at or after `since` (epoch seconds),
         give or take CLOCK_SKEW for the difference between HubSpot's clock and ours."""
-        stamp = self.created.get(record_id)
-        if not stamp:
-            return False
-        try:
-            moment = (
-                int(stamp) / 1000
-                if stamp.isdigit()
-                else dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-            )
-        except ValueError:
-            return False
-        return moment >= since - CLOCK_SKEW
+        moment = epoch_seconds(self.created.get(record_id) or "")
+        return moment is not None and moment >= since - CLOCK_SKEW
 
     def _wait_for_search(self, written: float | None) -> None:
         if written is None:

@@ -22,13 +22,20 @@ from .client import (
     RetryPolicy,
 )
 from .hubspot import DEFAULT_API_VERSION, DEFAULT_BASE_URL, MAX_BATCH_INPUTS, OBJECT_TYPE_IDS
-from .journal import Journal, RowState, adopt_base_url_journal, default_state_dir, journal_path
+from .journal import (
+    Journal,
+    KnownRow,
+    RowState,
+    adopt_base_url_journal,
+    default_state_dir,
+    journal_path,
+)
 from .load import load_table
 from .mapping import Mapping, SyncMode, load_mapping
 from .outcome import RowResult, RowStatus, results_frame
 from .outputs import prepare_file, prepare_folder, prepare_workbook
 from .payload import Prepared, build_rows, journal_key
-from .plan import Operation, make_plan
+from .plan import Operation, Plan, make_plan
 from .reconcile import DEFAULT_SEARCH_SETTLE
 from .results import (
     RunSummary,
@@ -41,7 +48,7 @@ from .results import (
 from .schema import read_schema, resolve, resolve_offline
 from .upload import DEFAULT_CONCURRENCY, Uploader
 from .validate import RowIssue, validate
-from .verify import apply_drift, verify
+from .verify import Drift, apply_drift, verify
 
 __all__ = ["Progress", "RunOptions", "RunResult", "run_import"]
 
@@ -71,9 +78,9 @@ class RunOptions:
     """Where journals live; default: the user's data directory."""
     forget_uncertain: bool = False
     import_again: bool = False
+    """Without a key: create every row again, although an earlier run imported this file."""
     verify: bool = False
     """Read back every record the journal knows for this run's rows before planning."""
-    """Without a key: create every row again, although an earlier run imported this file."""
     portal_id: int | None = None
     """For links to records in the workbook; default: asked of HubSpot once, then remembered."""
     retry_out: Path | None = None
@@ -194,7 +201,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             if upgraded:
                 log.info("the journal's %d row keys now name their property, %s", upgraded, prop)
         if portal is not None and not options.plan_only:
-            journal.set_meta("portal", json.dumps(_portal_meta(portal)))
+            journal.set_meta("portal", json.dumps(portal.as_json()))
         results, stopped_by, requests = _sync(
             options, client, mapping, journal, run_id, rows, mode, progress
         )
@@ -318,15 +325,7 @@ def _sync(
         }
         return results, exc, client.requests_sent
 
-    plan = make_plan(
-        rows,
-        known,
-        mode,
-        has_key=mapping.key_property is not None,
-        notes=drift.notes() if drift else None,
-        force=set(drift.edited) if drift else (),
-        clear_empty=mapping.clearing,
-    )
+    plan = _plan(rows, known, mode, mapping, drift)
     log.info(
         "plan: %s",
         ", ".join(f"{op.value} {plan.count(op)}" for op in Operation)
@@ -363,15 +362,7 @@ def _plan_only(
     in_flight = {r.row_key for b in journal.open_batches() for r in b.rows}
     known = journal.known(rows.keys)
     drift = verify(client, mapping.object_type, rows, known) if verify_first else None
-    plan = make_plan(
-        rows,
-        apply_drift(drift, known) if drift else known,
-        mode,
-        has_key=mapping.key_property is not None,
-        notes=drift.notes() if drift else None,
-        force=set(drift.edited) if drift else (),
-        clear_empty=mapping.clearing,
-    )
+    plan = _plan(rows, apply_drift(drift, known) if drift else known, mode, mapping, drift)
     results = dict(plan.settled)
     key = mapping.key_property
     actions = plan.actions
@@ -409,6 +400,25 @@ def _plan_only(
                 f"{rows.key_values[position]}",
             )
     return results, None, client.requests_sent
+
+
+def _plan(
+    rows: Prepared,
+    known: dict[str, KnownRow],
+    mode: SyncMode,
+    mapping: Mapping,
+    drift: Drift | None,
+) -> Plan:
+    """The plan from the journal's rows, with what --verify found (if it ran)."""
+    return make_plan(
+        rows,
+        known,
+        mode,
+        has_key=mapping.key_property is not None,
+        notes=drift.notes() if drift else None,
+        force=set(drift.edited) if drift else (),
+        clear_empty=mapping.clearing,
+    )
 
 
 _UNSETTLED = (RowStatus.NOT_SENT, RowStatus.UNCERTAIN, RowStatus.FAILED)
@@ -464,14 +474,6 @@ def _journal_for(
             "portal %d is a %s account, not production", portal.portal_id, portal.account_type
         )
     return journal_path(state_dir, base_url, object_type, portal.portal_id)
-
-
-def _portal_meta(portal: PortalInfo) -> dict[str, object]:
-    return {
-        "portalId": portal.portal_id,
-        "accountType": portal.account_type,
-        "uiDomain": portal.ui_domain,
-    }
 
 
 def _record_link(object_type: str, portal: PortalInfo | None) -> str | None:

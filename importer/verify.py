@@ -7,7 +7,6 @@ edited in HubSpot since the last run are set back to the sheet's values.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
@@ -15,7 +14,7 @@ from typing import Any
 
 from ._errors import HubSpotError, UncertainDelivery
 from .client import HubSpotClient, Verdict, error_message
-from .hubspot import MAX_BATCH_INPUTS, stored_value
+from .hubspot import MAX_BATCH_INPUTS, epoch_seconds, stored_value
 from .journal import KnownRow, RowState
 from .payload import Prepared
 
@@ -142,15 +141,8 @@ def same_value(object_type: str, name: str, held: Any, sent: str) -> bool:
         return Decimal(held) == Decimal(sent)
     except InvalidOperation:
         pass
-    try:
-        return _moment(held) == _moment(sent)
-    except ValueError:
-        return False
-
-
-def _moment(text: str) -> dt.datetime:
-    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    moments = epoch_seconds(held), epoch_seconds(sent)
+    return moments[0] is not None and moments[0] == moments[1]
 
 
 def apply_drift(drift: Drift, known: dict[str, KnownRow]) -> dict[str, KnownRow]:
