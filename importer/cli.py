@@ -57,9 +57,10 @@ from .journal import default_state_dir
 from .load import load_table
 from .mapping import SyncMode
 from .outcome import GOOD_STATUSES
-from .outputs import prepare_file, prepare_folder
+from .outputs import prepare_file, prepare_folder, prepare_workbook
 from .reconcile import DEFAULT_SEARCH_SETTLE
 from .run import RunOptions, RunResult, run_import
+from .rundata import rewrite_workbook
 from .schema import read_schema
 from .upload import DEFAULT_CONCURRENCY
 
@@ -808,10 +809,29 @@ def runs(state_dir: Path | None, limit: int) -> int:
 @cli.command()
 @click.argument("run_id", metavar="RUN")
 @STATE_DIR_OPTION
-def show(run_id: str, state_dir: Path | None) -> int:
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Write the run's results workbook again, from its journal, to this .xlsx file "
+    "(when the run's own could not be written, or the run was stopped).",
+)
+def show(run_id: str, state_dir: Path | None, out: Path | None) -> int:
     """Print one run's summary (RUN: its id, or the start of it)."""
     plan = plan_undo(state_dir or default_state_dir(), run_id)
     r = plan.run
+    if out is not None:
+        keep = (Path(r["input_file"]), Path(r["mapping_file"]))
+        written, finished = rewrite_workbook(r, prepare_workbook(out, keep=keep))
+        click.echo(
+            f"Wrote the results workbook of run {r['run_id']} to {written}"
+            + (
+                ""
+                if finished
+                else " (the run did not finish: rows it sent have what the journal recorded "
+                "of them, the rest are not_sent)"
+            )
+        )
+        return EXIT_OK
     fields = [
         ("Run id", r["run_id"]),
         ("Object type", r["object_type"]),

@@ -94,6 +94,12 @@ CREATE TABLE IF NOT EXISTS batch_rows (
 CREATE INDEX IF NOT EXISTS batch_rows_row ON batch_rows (batch_id, row_key);
 DROP INDEX IF EXISTS batch_rows_batch;
 CREATE INDEX IF NOT EXISTS batches_state ON batches (state);
+CREATE TABLE IF NOT EXISTS run_data (
+    run_id TEXT NOT NULL,
+    part TEXT NOT NULL,  -- 'input' or 'outcome' (see rundata.py)
+    data BLOB NOT NULL,
+    PRIMARY KEY (run_id, part)
+);
 CREATE TABLE IF NOT EXISTS undone (
     run_id TEXT NOT NULL,
     hubspot_id TEXT NOT NULL,
@@ -662,6 +668,10 @@ class Journal:
                 (_now(), json.dumps(counts), workbook, stopped_by, run_id),
             )
 
+    def record_workbook(self, run_id: str, workbook: str) -> None:
+        with self._txn() as db:
+            db.execute("UPDATE runs SET workbook = ? WHERE run_id = ?", (workbook, run_id))
+
     def runs(self) -> list[dict[str, Any]]:
         cur = self._db.execute("SELECT * FROM runs ORDER BY started, run_id")
         names = [c[0] for c in cur.description]
@@ -671,6 +681,37 @@ class Journal:
             record["counts"] = json.loads(record["counts"]) if record["counts"] else {}
             out.append(record)
         return out
+
+    def keep_run_data(self, run_id: str, part: str, data: bytes, *, keep_runs: int) -> None:
+        """Keep `data` for `run_id`; the data of all but the newest `keep_runs` runs goes."""
+        with self._txn() as db:
+            db.execute(
+                "INSERT INTO run_data VALUES (?, ?, ?) ON CONFLICT (run_id, part) DO UPDATE "
+                "SET data = excluded.data",
+                (run_id, part, data),
+            )
+            db.execute(
+                "DELETE FROM run_data WHERE run_id NOT IN (SELECT run_id FROM runs "
+                "ORDER BY started DESC, run_id DESC LIMIT ?) AND run_id != ?",
+                (keep_runs, run_id),
+            )
+
+    def run_data(self, run_id: str, part: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT data FROM run_data WHERE run_id = ? AND part = ?", (run_id, part)
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def sent_rows(self, run_id: str) -> list[tuple[int, int, str | None, str | None]]:
+        """(batch id, sheet row, outcome or None while in flight, HubSpot id) of every row the
+        run sent, in the order sent: a row sent twice (a retry) ends with its last outcome."""
+        return [
+            (batch_id, row.source_row, outcome, hid)
+            for batch_id, items in self._db.execute(
+                "SELECT batch_id, items FROM batches WHERE run_id = ? ORDER BY batch_id", (run_id,)
+            ).fetchall()
+            for row, outcome, hid in self._rows_of(batch_id, items)
+        ]
 
     # --- rows ---------------------------------------------------------------------------------
 

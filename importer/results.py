@@ -426,7 +426,7 @@ def _summary_sheet(ws: _Sheet, summary: RunSummary, result_sheets: list[str], li
         ("Portal", summary.portal or "unknown (the journal is kept per base URL)"),
         ("Started", local.strftime("%Y-%m-%d %H:%M:%S %Z")),
         ("Finished", finished.strftime("%Y-%m-%d %H:%M:%S %Z") if finished else ""),
-        ("Duration (s)", round(summary.duration, 1)),
+        ("Duration (s)", round(summary.duration, 1) if finished else ""),
         ("Rows", summary.rows),
         ("Requests sent", summary.requests),
         ("Stopped early", summary.stopped_by or "no"),

@@ -45,6 +45,7 @@ from .results import (
     write_results,
     write_retry_file,
 )
+from .rundata import keep_input, keep_outcome
 from .schema import read_schema, resolve, resolve_offline
 from .upload import DEFAULT_CONCURRENCY, Uploader
 from .validate import RowIssue, validate
@@ -202,6 +203,24 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
                 log.info("the journal's %d row keys now name their property, %s", upgraded, prop)
         if portal is not None and not options.plan_only:
             journal.set_meta("portal", json.dumps(portal.as_json()))
+        summary = RunSummary(
+            run_id=run_id,
+            object_type=mapping.object_type,
+            input_file=options.input_file,
+            sheet=table.sheet,
+            mapping_file=str(options.mapping_file),
+            base_url=options.base_url,
+            api_version=client.paths.version,
+            portal=portal.describe() if portal is not None else None,
+            mode=f"{mode.value} (plan only: nothing was sent)" if options.plan_only else mode.value,
+            journal=journal.path,
+            started=started,
+            record_link=_record_link(mapping.object_type, portal),
+        )
+        if not options.plan_only:
+            # Before the first request: whatever becomes of this process, `show RUN --out`
+            # can write the run's workbook from the journal.
+            keep_input(journal, run_id, table.frame, validated.issues, summary)
         results, stopped_by, requests = _sync(
             options, client, mapping, journal, run_id, rows, mode, progress
         )
@@ -220,34 +239,13 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             )
             del results
             counts = {str(k): int(n) for k, n in outcome["status"].value_counts().items()}
-            summary = RunSummary(
-                run_id=run_id,
-                object_type=mapping.object_type,
-                input_file=options.input_file,
-                sheet=table.sheet,
-                mapping_file=str(options.mapping_file),
-                base_url=options.base_url,
-                api_version=client.paths.version,
-                portal=portal.describe() if portal is not None else None,
-                mode=f"{mode.value} (plan only: nothing was sent)"
-                if options.plan_only
-                else mode.value,
-                journal=journal.path,
-                started=started,
-                finished=dt.datetime.now(dt.UTC),
-                counts={s.value: counts.get(s.value, 0) for s in RowStatus},
-                rows=len(outcome),
-                requests=requests,
-                stopped_by=str(stopped_by) if stopped_by else None,
-            )
-            summary.record_link = _record_link(mapping.object_type, portal)
-            summary.retry_file = write_retry_file(
-                options.retry_out or retry_path(out.parent / options.input_file.name, started),
-                table,
-                outcome,
-            )
-            summary.workbook = write_results(out, summary, outcome, table.frame, issues)
+            summary.finished = dt.datetime.now(dt.UTC)
+            summary.counts = {s.value: counts.get(s.value, 0) for s in RowStatus}
+            summary.rows = len(outcome)
+            summary.requests = requests
+            summary.stopped_by = str(stopped_by) if stopped_by else None
             if not options.plan_only:
+                keep_outcome(journal, run_id, outcome, summary)
                 if scope is not None:
                     unsettled = sum(summary.counts.get(s.value, 0) for s in _UNSETTLED)
                     journal.record_keyless_import(
@@ -260,16 +258,37 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
                         },
                     )
                 journal.finish_run(
-                    run_id,
-                    counts=summary.counts,
-                    workbook=str(summary.workbook),
-                    stopped_by=summary.stopped_by,
+                    run_id, counts=summary.counts, workbook=None, stopped_by=summary.stopped_by
                 )
+            try:
+                summary.retry_file = write_retry_file(
+                    options.retry_out or retry_path(out.parent / options.input_file.name, started),
+                    table,
+                    outcome,
+                )
+                summary.workbook = write_results(out, summary, outcome, table.frame, issues)
+            except OSError as exc:
+                raise _not_written(exc, run_id, options.plan_only) from exc
+            if not options.plan_only:
+                journal.record_workbook(run_id, str(summary.workbook))
     finally:
         journal.close()
         client.close()
     log.info("results written to %s", summary.workbook)
     return RunResult(summary=summary, issues=issues, stopped_by=stopped_by)
+
+
+def _not_written(exc: OSError, run_id: str, plan_only: bool) -> ConfigError:
+    """A results file could not be written after the run: say where its results are."""
+    where = f" {exc.filename}" if exc.filename else ""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    then = (
+        "nothing was sent; run again once it can be written"
+        if plan_only
+        else f"every row's result is in the journal: once there is room, "
+        f"`hubspot-import show {run_id} --out FILE.xlsx` writes the workbook"
+    )
+    return ConfigError(f"could not write the results{where} ({reason}); {then}")
 
 
 def _sync(
