@@ -214,8 +214,8 @@ def test_numbers_formatted_with_zero_padding_read_as_excel_shows_them(tmp_path: 
     assert frame["Count"].tolist() == ["7", "8"]  # a plain number stays as it is
 
 
-def test_a_stray_cell_at_the_end_of_the_sheet_is_named_not_a_crash(
-    run_cli: Runner, tmp_path: Path
+def test_a_stray_cell_at_the_end_of_the_sheet_is_read_without_the_grid(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     import openpyxl
 
@@ -223,13 +223,27 @@ def test_a_stray_cell_at_the_end_of_the_sheet_is_named_not_a_crash(
     sheet = book.active
     sheet.append(["Email", "Name", "City"])
     sheet.append(["a@example.com", "Ann", "Oslo"])
+    sheet.append(["b@example.com", 421, "Bergen"])
+    sheet["B3"].number_format = "00000"
+    sheet["C4"] = "#N/A"
+    sheet["C4"].data_type = "e"
     sheet["XFD1048576"] = "stray"
     book.save(tmp_path / "c.xlsx")
+    # Read cell by cell: calamine would reserve the whole grid (512 GB) and abort.
     result = run_cli("check", "-m", write_mapping(tmp_path / "m.yaml", TEXT_MAPPING),
-                     tmp_path / "c.xlsx")  # fmt: skip
-    assert result.code == 2
-    assert "the sheet's used range reaches XFD1048576" in result.message
-    assert "press Ctrl+End to find it" in result.message
+                     tmp_path / "c.xlsx", "--base-url", sandbox.url,
+                     "--out", tmp_path / "r.xlsx")  # fmt: skip
+    assert result.code == 1, result.message
+    assert "the used range reaches XFD1048576" in caplog.text
+    assert "Ctrl+End in Excel finds it" in caplog.text
+    rows = {r["source_row"]: r for r in read_sheet(tmp_path / "r.xlsx")}
+    assert sorted(rows) == [2, 3, 4, 1048576]  # the stray cell's row is there, not lost
+    assert rows[2]["status"] == "would_create"
+    assert rows[3]["Name"] == "00421"  # as Excel shows it
+    assert rows[4]["status"] == "invalid"
+    assert "#N/A" in rows[4]["message"]
+    assert rows[1048576]["Column XFD"] == "stray"
+    assert rows[1048576]["status"] == "invalid"
 
 
 def test_an_empty_cell_of_merged_cells_says_where_the_value_is(
@@ -250,3 +264,42 @@ def test_an_empty_cell_of_merged_cells_says_where_the_value_is(
         "cell A3 (Email): the cell is part of the merged cells A2:A3, whose value Excel keeps in "
         "A2 only; unmerge the cells and fill each one, then save"
     ) in result.err
+
+
+def test_a_stray_cell_in_a_sheet_without_a_used_range_is_found_in_the_xml(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Excel always writes a sheet's <dimension>; other writers (openpyxl's write-only mode)
+    do not, and calamine would then size its grid from the farthest cell alone."""
+    import zipfile
+
+    import openpyxl
+
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("Data")
+    sheet.append(["SKU", "Name"])
+    for i in range(3):
+        sheet.append([f"{i:05d}", f"Product {i}"])
+    book.save(tmp_path / "plain.xlsx")
+    with (
+        zipfile.ZipFile(tmp_path / "plain.xlsx") as src,
+        zipfile.ZipFile(tmp_path / "stray.xlsx", "w", zipfile.ZIP_DEFLATED) as out,
+    ):
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                assert b"<dimension" not in data
+                data = data.replace(
+                    b"</sheetData>",
+                    b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c>'
+                    b"</row></sheetData>",
+                )
+            out.writestr(item, data)
+    table = load_table(tmp_path / "stray.xlsx")
+    assert "the used range reaches XFD1048576" in caplog.text
+    assert table.frame["SKU"].tolist()[:3] == ["00000", "00001", "00002"]
+    assert table.frame.loc[1048576, "Column XFD"] == "x"
+    # The same sheet without the stray cell is read as a grid, with no warning.
+    caplog.clear()
+    assert len(load_table(tmp_path / "plain.xlsx").frame) == 3
+    assert "used range" not in caplog.text
