@@ -17,6 +17,8 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "EMAIL_PROPERTIES",
     "LEGACY_API",
+    "MAX_ASSOCIATION_INPUTS",
+    "MAX_ASSOCIATION_READS",
     "MAX_BATCH_INPUTS",
     "MAX_TEXT_LENGTH",
     "OBJECT_TYPE_IDS",
@@ -24,11 +26,16 @@ __all__ = [
     "AssociationCategory",
     "canonical_object_type",
     "epoch_seconds",
+    "reverse_type_id",
     "stored_value",
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.hubapi.com"
 MAX_BATCH_INPUTS: Final = 100
+MAX_ASSOCIATION_INPUTS: Final = 100
+"""Inputs per association create/archive request: not documented by HubSpot, 100 is safe."""
+MAX_ASSOCIATION_READS: Final = 1000
+"""Ids per association batch/read request."""
 MAX_TEXT_LENGTH: Final = 65_536
 RATE_LIMIT_INTERVAL_MS: Final = 10_000
 SEARCH_RATE_PER_SECOND: Final = 5
@@ -152,6 +159,17 @@ DEFAULT_ASSOCIATION_TYPES: Final[dict[str, dict[str, int]]] = {
     "deals": {"carts": 1346, "line_items": 19, "contacts": 3, "companies": 341},
     "products": {},
 }
+
+
+def reverse_type_id(from_type: str, to_type: str, category: str, type_id: int) -> int:
+    """The type id of the same association read from the other end: HubSpot's default types
+    come in pairs (cart -> contact 586, contact -> cart 587). Others are returned as given."""
+    if (
+        category == "HUBSPOT_DEFINED"
+        and DEFAULT_ASSOCIATION_TYPES.get(from_type, {}).get(to_type) == type_id
+    ):
+        return DEFAULT_ASSOCIATION_TYPES.get(to_type, {}).get(from_type, type_id)
+    return type_id
 
 
 EMAIL_PROPERTIES: Final = frozenset({("contacts", "email")})

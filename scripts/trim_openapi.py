@@ -33,6 +33,13 @@ SOURCES = {
     ],
     "properties.v3.json": ["CollectionResponsePropertyNoPaging"],
     "associationsSchema.v4.json": ["CollectionResponseAssociationSpecWithLabelNoPaging"],
+    "associations.v4.json": [
+        "BatchResponseLabelsBetweenObjectPair",
+        "BatchResponseLabelsBetweenObjectPairWithErrors",
+        "BatchResponsePublicDefaultAssociation",
+        "BatchResponsePublicAssociationMultiWithLabel",
+        "BatchResponsePublicAssociationMultiWithLabelWithErrors",
+    ],
 }
 NULLABLE_PROPERTY_VALUES = (
     "SimplePublicObject",
@@ -109,7 +116,7 @@ def main(folder: Path) -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$comment": (
             "Trimmed from HubSpot's public OpenAPI specs (objects v3, properties v3, "
-            "associations schema v4; HubSpot's public API spec collection, commit "
+            "associations and associations schema v4; HubSpot's public API spec collection, commit "
             "99893791383254f52aa07662baeb98aad65cc710) by scripts/trim_openapi.py; account "
             "details from HubSpot's 2026-03 API reference. Property values may be null, "
             "as HubSpot answers for requested properties without a value."

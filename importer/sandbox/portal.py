@@ -339,6 +339,25 @@ class Portal:
         """The type's property definitions (every type the portal has, has some)."""
         return self.properties.get(object_type) or {p.name: p for p in _SYSTEM}
 
+    def custom_type_id(self, object_type: str) -> str:
+        """A custom object's type id (`2-4242424`), or the name back when it has none."""
+        return next(
+            (i for i, name in self.custom_object_ids.items() if name == object_type and "-" in i),
+            object_type,
+        )
+
+    def label_of(self, from_type: str, to_type: str, category: str, type_id: int) -> str | None:
+        """The label of an association type between two object types (None: unlabelled)."""
+        return next(
+            (
+                lab.label
+                for lab in self.labels
+                if (lab.from_type, lab.to_type, lab.category, lab.type_id)
+                == (from_type, to_type, category, type_id)
+            ),
+            None,
+        )
+
     def association_target(self, from_type: str, category: str, type_id: int) -> str | None:
         """The object type an association type id points at from `from_type`, if valid."""
         if category == "HUBSPOT_DEFINED":

@@ -35,7 +35,9 @@ from ..hubspot import (
     AssociationCategory,
     stored_value,
 )
+from .associations import associations_batch
 from .portal import SEED_CONTACTS, SEED_DEALS, Portal, PropertyDef, default_portal
+from .replies import Reply, error, standard_error
 from .search import SearchIndex, SearchQuery, SearchRefused
 from .store import Record, Store, now_iso
 
@@ -106,6 +108,8 @@ class SandboxConfig:
     ones; off, they answer 404 as after HubSpot's sunset (v4 30 March 2027, v3 September)."""
     api_versions: tuple[str, ...] = (DEFAULT_API_VERSION,)
     """Date versions served (/crm/objects/2026-03/...); others answer 404."""
+    association_page_size: int = 500
+    """Links per id in one page of an association batch read (HubSpot pages them)."""
     search_lag: float = 0.0
     """Seconds before a write is seen by search (HubSpot's search lags writes by seconds)."""
     search_rate_limit: int = SEARCH_RATE_PER_SECOND
@@ -152,16 +156,6 @@ class Received:
             return orjson.loads(self.raw) if self.raw else None
         except orjson.JSONDecodeError:
             return None
-
-
-def _error(message: str, category: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "status": "error",
-        "message": message,
-        "correlationId": str(uuid.uuid4()),
-        "category": category,
-        **extra,
-    }
 
 
 # Linux's SO_TIMESTAMPNS: the kernel stamps each packet as it arrives. Python has no constant.
@@ -220,17 +214,6 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class _Reply(Exception):
-    """Raised inside a handler to answer at once."""
-
-    def __init__(
-        self, status: int, body: dict[str, Any] | None, headers: dict[str, str] | None = None
-    ) -> None:
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
-
-
 @dataclass(frozen=True, kw_only=True)
 class _Tenant:
     """One portal behind the sandbox's base URL: its schema, records and search index."""
@@ -278,7 +261,7 @@ class Sandbox:
         self._fault_rng = random.Random(self.config.seed + 1)
         self.faults: Counter[str] = Counter()
         """Random faults injected so far, by kind: tests check they really happened."""
-        self._write_lock = threading.Lock()  # unique checks and writes happen as one step
+        self.write_lock = threading.Lock()  # unique checks and writes happen as one step
         self._window: deque[float] = deque()
         self._daily_used = 0
         self._server = _Server((host, port), _make_handler(self))
@@ -319,7 +302,7 @@ class Sandbox:
 
     def merge(self, object_type: str, loser: str, winner: str) -> None:
         """Merge two records of the home portal, as a person does in HubSpot's app."""
-        with self._write_lock:
+        with self.write_lock:
             self._home.store.merge(object_type, loser, winner)
 
     def tenant(self, portal_id: int) -> _Tenant:
@@ -464,9 +447,9 @@ class Sandbox:
         """The request's token, or a 401."""
         token = header[7:].strip() if header and header.startswith("Bearer ") else ""
         if not token:
-            raise _Reply(
+            raise Reply(
                 401,
-                _error(
+                error(
                     "Authentication credentials not found. This API supports OAuth 2.0 "
                     "authentication and you can find more details at "
                     "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
@@ -474,9 +457,9 @@ class Sandbox:
                 ),
             )
         if self.config.token is not None and token != self.config.token:
-            raise _Reply(
+            raise Reply(
                 401,
-                _error(
+                error(
                     "The OAuth token used to make this call is invalid.", "INVALID_AUTHENTICATION"
                 ),
             )
@@ -487,9 +470,9 @@ class Sandbox:
             scopes = [f"crm.objects.{object_type}.write"]
             if object_type == "products":
                 scopes = ["e-commerce", "crm.objects.products.write"]
-            raise _Reply(
+            raise Reply(
                 403,
-                _error(
+                error(
                     "This app hasn't been granted all required scopes to make this call. Read more "
                     "about required scopes here: https://developers.hubspot.com/scopes.",
                     "MISSING_SCOPES",
@@ -517,9 +500,7 @@ class Sandbox:
     def object_type(self, name: str) -> str:
         resolved = self.portal.object_type(name)
         if resolved is None:
-            raise _Reply(
-                400, _error(f"Unable to infer object type from: {name}", "VALIDATION_ERROR")
-            )
+            raise Reply(400, error(f"Unable to infer object type from: {name}", "VALIDATION_ERROR"))
         return resolved
 
     def _whole_batch_400(self, traces: list[Any], errors: list[tuple[int, dict[str, Any]]]) -> None:
@@ -529,9 +510,9 @@ class Sandbox:
         )
         if errors and not (all_traced and self.config.multi_status):
             first = errors[0][1]
-            raise _Reply(
+            raise Reply(
                 400,
-                _error(
+                error(
                     first["message"],
                     first.get("category", "VALIDATION_ERROR"),
                     errors=first.get("errors", []),
@@ -560,7 +541,7 @@ class Sandbox:
             return ok_status, reply
         reply["numErrors"] = len(errors)
         reply["errors"] = [
-            _standard_error(
+            standard_error(
                 {**err, "context": {**err.get("context", {}), "objectWriteTraceId": [traces[i]]}}
             )
             for i, err in errors
@@ -617,7 +598,7 @@ class Sandbox:
         started = now_iso()
         inputs = self._inputs(body)
         traces = [item.get("objectWriteTraceId") for item in inputs]
-        with self._write_lock:
+        with self.write_lock:
             checked = [self._check_input(object_type, i, item) for i, item in enumerate(inputs)]
             conflicts = self._conflicts(object_type, [c[0] for c in checked], [None] * len(inputs))
             errors = [
@@ -646,13 +627,13 @@ class Sandbox:
         """The record id each input addresses (by id, or by a unique idProperty)."""
         props = {item.get("idProperty") for item in inputs} - {None}
         if len(props) > 1:
-            raise _Reply(400, _error("All inputs must use the same idProperty", "VALIDATION_ERROR"))
+            raise Reply(400, error("All inputs must use the same idProperty", "VALIDATION_ERROR"))
         prop = props.pop() if props else None
         ids = [str(_normalised(object_type, str(prop), str(i.get("id", "")))) for i in inputs]
         if len(set(ids)) != len(ids):
-            raise _Reply(
+            raise Reply(
                 400,
-                _error(
+                error(
                     f"Duplicate IDs found in batch input: {ids}. IDs must be unique",
                     "VALIDATION_ERROR",
                 ),
@@ -663,9 +644,9 @@ class Sandbox:
             merged = self.store.merged_into(object_type, [i for i in ids if i not in present])
             return [i if i in present else merged.get(i) for i in ids]
         if prop not in self._unique_props(object_type):
-            raise _Reply(
+            raise Reply(
                 400,
-                _error(
+                error(
                     f"Unable to perform {verb} by non-unique property: {prop}", "VALIDATION_ERROR"
                 ),
             )
@@ -676,7 +657,7 @@ class Sandbox:
         started = now_iso()
         inputs = self._inputs(body)
         traces = [item.get("objectWriteTraceId") for item in inputs]
-        with self._write_lock:
+        with self.write_lock:
             targets = self._resolve(object_type, inputs, "update")
             checked = [
                 self._check_input(object_type, i, item, associations=False)
@@ -686,7 +667,7 @@ class Sandbox:
             errors: list[tuple[int, dict[str, Any]]] = []
             for i, ((_, _, err), target) in enumerate(zip(checked, targets, strict=True)):
                 if target is None:
-                    err = _error(
+                    err = error(
                         "Could not find the object to update. Check that the id is valid.",
                         "OBJECT_NOT_FOUND",
                         context={"ids": [str(inputs[i].get("id"))]},
@@ -710,14 +691,14 @@ class Sandbox:
         traces = [item.get("objectWriteTraceId") for item in inputs]
         prop = inputs[0].get("idProperty") if inputs else None
         if inputs and (not prop or prop not in self._unique_props(object_type)):
-            raise _Reply(
+            raise Reply(
                 400,
-                _error(
+                error(
                     f"Unable to perform update/upsert by non-unique property: {prop}",
                     "VALIDATION_ERROR",
                 ),
             )
-        with self._write_lock:
+        with self.write_lock:
             targets = self._resolve(object_type, inputs, "update/upsert")
             checked = [
                 self._check_input(object_type, i, item, associations=False)
@@ -745,37 +726,37 @@ class Sandbox:
 
     def batch_archive(self, object_type: str, body: Any) -> tuple[int, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
-            raise _Reply(400, _error("Invalid input JSON: expected inputs", "VALIDATION_ERROR"))
+            raise Reply(400, error("Invalid input JSON: expected inputs", "VALIDATION_ERROR"))
         if len(body["inputs"]) > MAX_BATCH_INPUTS:
-            raise _Reply(
+            raise Reply(
                 400,
-                _error(
+                error(
                     f"The maximum number of inputs supported in a batch is {MAX_BATCH_INPUTS}.",
                     "VALIDATION_ERROR",
                 ),
             )
-        with self._write_lock:
+        with self.write_lock:
             self.store.archive(object_type, [str(i.get("id", "")) for i in body["inputs"]])
         return 204, None
 
     def batch_read(self, object_type: str, body: Any) -> tuple[int, Any]:
         started = now_iso()
         if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
-            raise _Reply(400, _error("Invalid input JSON: expected inputs", "VALIDATION_ERROR"))
+            raise Reply(400, error("Invalid input JSON: expected inputs", "VALIDATION_ERROR"))
         inputs = body["inputs"]
         if len(inputs) > MAX_BATCH_INPUTS:
-            raise _Reply(
+            raise Reply(
                 400,
-                _error(
+                error(
                     f"The maximum number of inputs supported in a batch is {MAX_BATCH_INPUTS}.",
                     "VALIDATION_ERROR",
                 ),
             )
         for n, item in enumerate(inputs):
             if not isinstance(item, dict) or not isinstance(item.get("id"), str | int):
-                raise _Reply(
+                raise Reply(
                     400,
-                    _error(
+                    error(
                         f"Invalid input JSON: inputs[{n}] must be an object with an id.",
                         "VALIDATION_ERROR",
                     ),
@@ -784,8 +765,8 @@ class Sandbox:
         if wanted is not None and (
             not isinstance(wanted, list) or not all(isinstance(p, str) for p in wanted)
         ):
-            raise _Reply(
-                400, _error("Invalid input JSON: properties must be a list", "VALIDATION_ERROR")
+            raise Reply(
+                400, error("Invalid input JSON: properties must be a list", "VALIDATION_ERROR")
             )
         prop = body.get("idProperty")
         ids = [str(i["id"]) for i in inputs]
@@ -810,7 +791,7 @@ class Sandbox:
             return 200, reply
         reply["numErrors"] = 1
         reply["errors"] = [
-            _standard_error(
+            standard_error(
                 {
                     "status": "error",
                     "category": "OBJECT_NOT_FOUND",
@@ -842,7 +823,7 @@ class Sandbox:
         try:
             query = SearchQuery(body)
         except SearchRefused as exc:
-            raise _Reply(400, _error(str(exc), "VALIDATION_ERROR")) from None
+            raise Reply(400, error(str(exc), "VALIDATION_ERROR")) from None
         hits = [r for r in self.search_index.records(object_type) if query.matches(r["properties"])]
         page = hits[query.after : query.after + query.limit]
         wanted = query.properties or None
@@ -857,18 +838,18 @@ class Sandbox:
 
     def _inputs(self, body: Any) -> list[dict[str, Any]]:
         if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
-            raise _Reply(
+            raise Reply(
                 400,
-                _error(
+                error(
                     "Invalid input JSON: expected an object with an inputs array.",
                     "VALIDATION_ERROR",
                 ),
             )
         inputs: list[Any] = body["inputs"]
         if len(inputs) > MAX_BATCH_INPUTS:
-            raise _Reply(
+            raise Reply(
                 400,
-                _error(
+                error(
                     f"The maximum number of inputs supported in a batch is {MAX_BATCH_INPUTS}. The "
                     f"number of inputs provided was {len(inputs)}.",
                     "VALIDATION_ERROR",
@@ -876,9 +857,9 @@ class Sandbox:
             )
         for n, item in enumerate(inputs):
             if not isinstance(item, dict) or not isinstance(item.get("properties", {}), dict):
-                raise _Reply(
+                raise Reply(
                     400,
-                    _error(
+                    error(
                         f"Invalid input JSON: inputs[{n}] must be an object "
                         "with a properties object.",
                         "VALIDATION_ERROR",
@@ -887,9 +868,9 @@ class Sandbox:
             for name, value in item.get("properties", {}).items():
                 if not isinstance(value, str):
                     kind = type(value).__name__.replace("int", "number").replace("float", "number")
-                    raise _Reply(
+                    raise Reply(
                         400,
-                        _error(
+                        error(
                             f"Invalid input JSON: inputs[{n}].properties.{name} must be a string, "
                             f"not a {kind}.",
                             "VALIDATION_ERROR",
@@ -1013,9 +994,9 @@ class Sandbox:
         rid: str | None = record_id
         if read.id_property and read.id_property != "hs_object_id":
             if read.id_property not in self._unique_props(object_type):
-                raise _Reply(
+                raise Reply(
                     400,
-                    _error(
+                    error(
                         f"Unable to read by non-unique property: {read.id_property}",
                         "VALIDATION_ERROR",
                     ),
@@ -1028,9 +1009,9 @@ class Sandbox:
             rid = self.store.merged_into(object_type, [rid]).get(rid, rid)
         record = self.store.get(object_type, rid, archived=read.archived) if rid else None
         if record is None:
-            raise _Reply(
+            raise Reply(
                 404,
-                _error("Object not found. objectId are usually numeric.", "OBJECT_NOT_FOUND"),
+                error("Object not found. objectId are usually numeric.", "OBJECT_NOT_FOUND"),
             )
         return self.with_links(object_type, record, read)
 
@@ -1059,9 +1040,9 @@ class Sandbox:
         return {**shaped, "associations": links} if links else shaped
 
 
-def _rate_limited(policy: str, retry_after: float | None) -> _Reply:
+def _rate_limited(policy: str, retry_after: float | None) -> Reply:
     """HubSpot's 429 for a spent limit (`policy`: TEN_SECONDLY_ROLLING, SECONDLY, DAILY)."""
-    return _Reply(
+    return Reply(
         429,
         {
             "status": "error",
@@ -1074,14 +1055,14 @@ def _rate_limited(policy: str, retry_after: float | None) -> _Reply:
     )
 
 
-def _fault_reply(fault: Fault, status: int) -> _Reply:
-    return _Reply(
-        status, fault.body or _error(HTTPStatus(status).phrase, "INTERNAL_ERROR"), fault.headers
+def _fault_reply(fault: Fault, status: int) -> Reply:
+    return Reply(
+        status, fault.body or error(HTTPStatus(status).phrase, "INTERNAL_ERROR"), fault.headers
     )
 
 
-def _not_found(path: str) -> _Reply:
-    return _Reply(404, _error(f"Resource not found: {path}", "RESOURCE_NOT_FOUND"))
+def _not_found(path: str) -> Reply:
+    return Reply(404, error(f"Resource not found: {path}", "RESOURCE_NOT_FOUND"))
 
 
 def _singular(object_type: str) -> str:
@@ -1091,9 +1072,7 @@ def _singular(object_type: str) -> str:
 def _query_int(query: dict[str, list[str]], name: str, default: int) -> int:
     value = query.get(name, [str(default)])[0]
     if not value.isdigit():
-        raise _Reply(
-            400, _error(f"{name} must be a whole number, not {value!r}", "VALIDATION_ERROR")
-        )
+        raise Reply(400, error(f"{name} must be a whole number, not {value!r}", "VALIDATION_ERROR"))
     return int(value)
 
 
@@ -1109,8 +1088,8 @@ class _ReadQuery:
         self.associations = listed("associations")
         archived = query.get("archived", ["false"])[0].lower()
         if archived not in ("true", "false"):
-            raise _Reply(
-                400, _error(f"archived must be true or false, not {archived!r}", "VALIDATION_ERROR")
+            raise Reply(
+                400, error(f"archived must be true or false, not {archived!r}", "VALIDATION_ERROR")
             )
         self.archived = archived == "true"
         self.id_property = query.get("idProperty", [None])[0]
@@ -1173,22 +1152,11 @@ def _normalised(object_type: str, name: str, value: Any) -> Any:
     return stored_value(object_type, name, value) if isinstance(value, str) else value
 
 
-def _standard_error(err: dict[str, Any]) -> dict[str, Any]:
-    """A per-input error of a 207 answer with every field HubSpot's StandardError has."""
-    return {
-        "status": err.get("status", "error"),
-        "category": err.get("category", "VALIDATION_ERROR"),
-        "message": err.get("message", ""),
-        "context": err.get("context", {}),
-        "errors": [
-            {k: v for k, v in e.items() if k in ("message", "code", "context", "in")}
-            for e in err.get("errors", [])
-        ],
-        "links": err.get("links", {}),
-    }
-
-
 _LABELS = re.compile(r"^/crm/(?:v4/associations|associations/v4)/([^/]+)/([^/]+)/labels$")
+_ASSOCIATIONS_BATCH = re.compile(
+    r"^/crm/(?:v4/associations|associations/v4)/([^/]+)/([^/]+)/batch/"
+    r"(create|associate/default|archive|labels/archive|read)$"
+)
 _ROUTES = [
     ("POST", re.compile(r"^/crm/v3/objects/([^/]+)/batch/create$"), "create"),
     ("POST", re.compile(r"^/crm/v3/objects/([^/]+)/batch/update$"), "update"),
@@ -1255,9 +1223,9 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             try:
                 path = sandbox.canonical_path(split.path)
                 if chance == "error":
-                    raise _Reply(
+                    raise Reply(
                         503,
-                        _error(
+                        error(
                             "The service is temporarily unavailable (sandbox fault injection).",
                             "SERVICE_UNAVAILABLE",
                         ),
@@ -1271,19 +1239,17 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 else:
                     sandbox.admit(arrived)
                 if bad_json is not None:
-                    raise _Reply(400, _error(f"Invalid input JSON: {bad_json}", "VALIDATION_ERROR"))
+                    raise Reply(400, error(f"Invalid input JSON: {bad_json}", "VALIDATION_ERROR"))
                 try:
                     status, reply = self._route(
                         method, path, split.path, parse_qs(split.query), body, fault
                     )
-                except (_Reply, ConnectionError):
+                except (Reply, ConnectionError):
                     raise
                 except Exception:
                     # HubSpot answers what it cannot handle with a 500, never a closed socket.
                     log.exception("sandbox: %s %s failed", method, split.path)
-                    raise _Reply(
-                        500, _error("Internal error (sandbox).", "INTERNAL_ERROR")
-                    ) from None
+                    raise Reply(500, error("Internal error (sandbox).", "INTERNAL_ERROR")) from None
                 # `latency` is the whole time HubSpot takes to answer, the work included.
                 rest = sandbox.config.latency - (time.monotonic() - arrived)
                 if rest > 0:
@@ -1291,15 +1257,15 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 if fault is not None and fault.after and fault.status is not None:
                     raise _fault_reply(fault, fault.status)  # carried out, then answered an error
                 if chance == "late_error":
-                    raise _Reply(
+                    raise Reply(
                         504,
-                        _error(
+                        error(
                             "The gateway timed out (sandbox fault injection: the request was "
                             "carried out).",
                             "GATEWAY_TIMEOUT",
                         ),
                     )
-            except _Reply as r:
+            except Reply as r:
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self._send(r.status, r.body, r.headers, search=search)
                 return
@@ -1338,6 +1304,13 @@ def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 from_type = sandbox.object_type(labels.group(1))
                 to_type = sandbox.object_type(labels.group(2))
                 return 200, {"results": sandbox.portal.association_labels(from_type, to_type)}
+            batch = _ASSOCIATIONS_BATCH.match(path)
+            if method == "POST" and batch:
+                from_type = sandbox.object_type(batch.group(1))
+                to_type = sandbox.object_type(batch.group(2))
+                if batch.group(3) != "read":
+                    sandbox.require_scope(from_type)
+                return associations_batch(sandbox, from_type, to_type, batch.group(3), body)
             for verb, pattern, name in _ROUTES:
                 match = pattern.match(path)
                 if verb != method or not match:

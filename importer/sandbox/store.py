@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from ..hubspot import DEFAULT_ASSOCIATION_TYPES, reverse_type_id
+
 __all__ = ["Record", "Store", "now_iso"]
 
 FIRST_ID = 10_000_000_001
@@ -348,8 +350,76 @@ class Store:
                 (object_type, rid, to_type, "HUBSPOT_DEFINED"),
             ).fetchall()
         return [(r[0], r[1], int(r[2]), True) for r in outgoing] + [
-            (r[0], r[1], int(r[2]), False) for r in incoming
+            (r[0], r[1], reverse_type_id(to_type, object_type, r[1], int(r[2])), False)
+            for r in incoming
         ]
+
+    def link(
+        self, from_type: str, from_id: str, to_type: str, to_id: str, types: list[tuple[str, int]]
+    ) -> list[tuple[str, int]]:
+        """Add the `types` (category, type id) a pair lacks; a type it has is not repeated.
+        Returns the pair's types afterwards, as seen from `from_type`."""
+        with self._lock:
+            have = set(self._pair_types(from_type, from_id, to_type, to_id))
+            new = [(c, n) for c, n in dict.fromkeys(types) if (c, n) not in have]
+            self._db.executemany(
+                "INSERT INTO associations VALUES (?, ?, ?, ?, ?, ?)",
+                [(from_type, from_id, to_type, to_id, c, n) for c, n in new],
+            )
+            return self._pair_types(from_type, from_id, to_type, to_id)
+
+    def unlink(
+        self,
+        from_type: str,
+        from_id: str,
+        to_type: str,
+        to_id: str,
+        types: list[tuple[str, int]] | None = None,
+    ) -> None:
+        """Remove the pair's `types`, or every type between them (None). Removing the
+        unlabelled HUBSPOT_DEFINED type removes the pair's labelled ones too, as in HubSpot."""
+        default = DEFAULT_ASSOCIATION_TYPES.get(from_type, {}).get(to_type)
+        if types is not None and ("HUBSPOT_DEFINED", default) not in types:
+            reverse = [(c, reverse_type_id(from_type, to_type, c, n)) for c, n in types]
+            with self._lock:
+                self._db.executemany(
+                    "DELETE FROM associations WHERE from_type = ? AND from_id = ? AND "
+                    "to_type = ? AND to_id = ? AND category = ? AND type_id = ?",
+                    [(from_type, from_id, to_type, to_id, c, n) for c, n in types]
+                    + [(to_type, to_id, from_type, from_id, c, n) for c, n in reverse],
+                )
+            return
+        with self._lock:
+            self._db.executemany(
+                "DELETE FROM associations WHERE from_type = ? AND from_id = ? AND "
+                "to_type = ? AND to_id = ?",
+                [(from_type, from_id, to_type, to_id), (to_type, to_id, from_type, from_id)],
+            )
+
+    def pair_types(
+        self, from_type: str, from_id: str, to_type: str, to_id: str
+    ) -> list[tuple[str, int]]:
+        with self._lock:
+            return self._pair_types(from_type, from_id, to_type, to_id)
+
+    def _pair_types(
+        self, from_type: str, from_id: str, to_type: str, to_id: str
+    ) -> list[tuple[str, int]]:
+        """A pair's types as seen from `from_type`: its own rows, and HUBSPOT_DEFINED rows
+        stored from the other end (read with this end's type id)."""
+        rows = self._db.execute(
+            "SELECT category, type_id FROM associations WHERE from_type = ? AND from_id = ? "
+            "AND to_type = ? AND to_id = ?",
+            (from_type, from_id, to_type, to_id),
+        ).fetchall()
+        found = [(str(c), int(n)) for c, n in rows]
+        for c, n in self._db.execute(
+            "SELECT category, type_id FROM associations WHERE from_type = ? AND from_id = ? "
+            "AND to_type = ? AND to_id = ? AND category = 'HUBSPOT_DEFINED'",
+            (to_type, to_id, from_type, from_id),
+        ).fetchall():
+            found.append((str(c), reverse_type_id(to_type, from_type, str(c), int(n))))
+        return list(dict.fromkeys(found))
 
     @staticmethod
     def _record(

@@ -1,0 +1,274 @@
+"""The sandbox's associations batch API (`/crm/associations/{version}/{from}/{to}/batch/...`
+and `/crm/v4/associations/...`): create, associate/default, archive, labels/archive, read.
+
+As in HubSpot: type ids are checked against the object pair; creating a pair that exists adds
+only the types it lacks; archive removes every type between a pair, labels/archive only those
+named (the unlabelled default type takes the labelled ones with it); HUBSPOT_DEFINED links read
+from both ends; reads page per id; unknown ids are per-input errors of a 207.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..hubspot import (
+    DEFAULT_ASSOCIATION_TYPES,
+    MAX_ASSOCIATION_INPUTS,
+    MAX_ASSOCIATION_READS,
+    OBJECT_TYPE_IDS,
+    AssociationCategory,
+)
+from .replies import Reply, error, standard_error
+from .store import now_iso
+
+if TYPE_CHECKING:
+    from .server import Sandbox
+
+__all__ = ["OPERATIONS", "associations_batch"]
+
+OPERATIONS = ("create", "associate/default", "archive", "labels/archive", "read")
+
+
+def associations_batch(
+    sandbox: Sandbox, from_type: str, to_type: str, operation: str, body: Any
+) -> tuple[int, Any]:
+    started = now_iso()
+    limit = MAX_ASSOCIATION_READS if operation == "read" else MAX_ASSOCIATION_INPUTS
+    inputs = _inputs(body, limit)
+    if operation == "read":
+        return _read(sandbox, from_type, to_type, inputs, started)
+    errors: list[dict[str, Any]] = []
+    done: list[dict[str, Any]] = []
+    with sandbox.write_lock:
+        for n, item in enumerate(inputs):
+            from_id = _id(item.get("from"), n, "from")
+            targets = item.get("to")
+            if operation == "archive":
+                if not isinstance(targets, list):
+                    raise _bad(f"inputs[{n}].to must be an array of objects with an id")
+                for m, target in enumerate(targets):
+                    sandbox.store.unlink(from_type, from_id, to_type, _id(target, n, f"to[{m}]"))
+                continue
+            to_id = _id(targets, n, "to")
+            types = (
+                [("HUBSPOT_DEFINED", _default_type(from_type, to_type))]
+                if operation == "associate/default"
+                else _types(item.get("types"), n)
+            )
+            problem = _problem(sandbox, from_type, from_id, to_type, to_id, types)
+            if problem is not None:
+                errors.append(problem)
+                continue
+            if operation == "labels/archive":
+                sandbox.store.unlink(from_type, from_id, to_type, to_id, types)
+                continue
+            now = sandbox.store.link(from_type, from_id, to_type, to_id, types)
+            done.append(_result(sandbox, operation, from_type, from_id, to_type, to_id, now))
+    if operation in ("archive", "labels/archive") and not errors:
+        return 204, None
+    if operation in ("archive", "labels/archive"):
+        raise Reply(400, errors[0])
+    reply: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": done,
+        "startedAt": started,
+        "completedAt": now_iso(),
+    }
+    if errors:
+        reply["numErrors"] = len(errors)
+        reply["errors"] = [standard_error(e) for e in errors]
+        return 207, reply
+    return (201 if operation == "create" else 200), reply
+
+
+def _inputs(body: Any, limit: int) -> list[dict[str, Any]]:
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+        raise _bad("expected an object with an inputs array.")
+    inputs: list[Any] = body["inputs"]
+    if len(inputs) > limit:
+        raise Reply(
+            400,
+            error(
+                f"The maximum number of inputs supported in a batch is {limit}. The number of "
+                f"inputs provided was {len(inputs)}.",
+                "VALIDATION_ERROR",
+            ),
+        )
+    for n, item in enumerate(inputs):
+        if not isinstance(item, dict):
+            raise _bad(f"inputs[{n}] must be an object.")
+    return inputs
+
+
+def _bad(detail: str) -> Reply:
+    return Reply(400, error(f"Invalid input JSON: {detail}", "VALIDATION_ERROR"))
+
+
+def _id(value: Any, n: int, field: str) -> str:
+    if not isinstance(value, dict) or not isinstance(value.get("id"), str | int):
+        raise _bad(f"inputs[{n}].{field} must be an object with an id.")
+    return str(value["id"])
+
+
+def _types(raw: Any, n: int) -> list[tuple[str, int]]:
+    if not isinstance(raw, list) or not raw:
+        raise _bad(f"inputs[{n}].types must be a non-empty array.")
+    types = []
+    for t in raw:
+        category = t.get("associationCategory") if isinstance(t, dict) else None
+        type_id = t.get("associationTypeId") if isinstance(t, dict) else None
+        if category not in AssociationCategory.__members__ or not isinstance(type_id, int):
+            raise _bad(
+                f"inputs[{n}].types: each needs an associationCategory "
+                f"({', '.join(AssociationCategory.__members__)}) and an integer associationTypeId."
+            )
+        types.append((str(category), type_id))
+    return types
+
+
+def _default_type(from_type: str, to_type: str) -> int:
+    default = DEFAULT_ASSOCIATION_TYPES.get(from_type, {}).get(to_type)
+    if default is None:
+        raise Reply(
+            400,
+            error(
+                f"There is no default association type from {from_type} to {to_type}.",
+                "VALIDATION_ERROR",
+            ),
+        )
+    return default
+
+
+def _problem(
+    sandbox: Sandbox,
+    from_type: str,
+    from_id: str,
+    to_type: str,
+    to_id: str,
+    types: list[tuple[str, int]],
+) -> dict[str, Any] | None:
+    """Why one input cannot be carried out (HubSpot's per-input error), or None."""
+    wrong = [
+        str(n) for c, n in types if sandbox.portal.association_target(from_type, c, n) != to_type
+    ]
+    if wrong:
+        context = {"INVALID_ASSOCIATION_TYPE_ID": wrong}
+        message = (
+            f"association type id {', '.join(wrong)} does not go from {from_type} to {to_type}"
+        )
+    else:
+        missing = [
+            i
+            for kind, i in ((from_type, from_id), (to_type, to_id))
+            if not sandbox.store.exists(kind, [i])
+        ]
+        if not missing:
+            return None
+        context = {"INVALID_OBJECT_IDS": missing}
+        message = f"No object with id {', '.join(missing)} exists"
+    return {
+        "status": "error",
+        "category": "VALIDATION_ERROR",
+        "message": f"One or more associations are invalid ({message})",
+        "errors": [{"message": message, "code": "INVALID_ASSOCIATION", "context": context}],
+        "context": context,
+    }
+
+
+def _type_id(object_type: str, sandbox: Sandbox) -> str:
+    return OBJECT_TYPE_IDS.get(object_type) or sandbox.portal.custom_type_id(object_type)
+
+
+def _result(
+    sandbox: Sandbox,
+    operation: str,
+    from_type: str,
+    from_id: str,
+    to_type: str,
+    to_id: str,
+    types: list[tuple[str, int]],
+) -> dict[str, Any]:
+    if operation == "associate/default":
+        return {
+            "from": {"id": from_id},
+            "to": {"id": to_id},
+            "associationSpec": {
+                "associationCategory": "HUBSPOT_DEFINED",
+                "associationTypeId": _default_type(from_type, to_type),
+            },
+        }
+    return {
+        "fromObjectTypeId": _type_id(from_type, sandbox),
+        "fromObjectId": from_id,
+        "toObjectTypeId": _type_id(to_type, sandbox),
+        "toObjectId": to_id,
+        "labels": [
+            label
+            for c, n in types
+            if (label := sandbox.portal.label_of(from_type, to_type, c, n)) is not None
+        ],
+    }
+
+
+def _read(
+    sandbox: Sandbox, from_type: str, to_type: str, inputs: list[dict[str, Any]], started: str
+) -> tuple[int, Any]:
+    page = sandbox.config.association_page_size
+    results, missing = [], []
+    for n, item in enumerate(inputs):
+        if not isinstance(item.get("id"), str | int):
+            raise _bad(f"inputs[{n}] must be an object with an id.")
+        rid = str(item["id"])
+        if not sandbox.store.exists(from_type, [rid]):
+            missing.append(rid)
+            continue
+        by_target: dict[str, list[tuple[str, int]]] = {}
+        for to_id, category, type_id, _ in sandbox.store.linked(from_type, rid, to_type):
+            by_target.setdefault(to_id, [])
+            if (category, type_id) not in by_target[to_id]:
+                by_target[to_id].append((category, type_id))
+        ordered = sorted(by_target, key=lambda i: (len(i), i))
+        after = str(item.get("after") or "")
+        start = ordered.index(after) + 1 if after in ordered else 0
+        chunk = ordered[start : start + page]
+        entry: dict[str, Any] = {
+            "from": {"id": rid},
+            "to": [
+                {
+                    "toObjectId": to_id,
+                    "associationTypes": [
+                        {"category": c, "typeId": t}
+                        | (
+                            {"label": label}
+                            if (label := sandbox.portal.label_of(from_type, to_type, c, t))
+                            else {}
+                        )
+                        for c, t in by_target[to_id]
+                    ],
+                }
+                for to_id in chunk
+            ],
+        }
+        if start + page < len(ordered):
+            entry["paging"] = {"next": {"after": chunk[-1]}}
+        results.append(entry)
+    reply: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": started,
+        "completedAt": now_iso(),
+    }
+    if not missing:
+        return 200, reply
+    reply["numErrors"] = len(missing)
+    reply["errors"] = [
+        standard_error(
+            {
+                "category": "OBJECT_NOT_FOUND",
+                "message": f"No {from_type} with id {rid} exists",
+                "context": {"fromObjectId": [rid]},
+            }
+        )
+        for rid in missing
+    ]
+    return 207, reply
