@@ -48,6 +48,7 @@ from .hubspot import (
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
     LEGACY_API,
+    MAX_ASSOCIATION_INPUTS,
     MAX_BATCH_INPUTS,
     SEARCH_RATE_PER_SECOND,
     ApiPaths,
@@ -280,6 +281,13 @@ IMPORT_OPTIONS = _options(
     help="Records per batch request (HubSpot allows at most 100).",
 )
 @click.option(
+    "--association-batch-size",
+    type=click.IntRange(1, MAX_ASSOCIATION_INPUTS),
+    default=MAX_ASSOCIATION_INPUTS,
+    show_default=True,
+    help="Links per associations batch request (create or remove).",
+)
+@click.option(
     "--forget-uncertain",
     is_flag=True,
     help="Forget rows an earlier run left uncertain (after you checked HubSpot), so "
@@ -308,6 +316,7 @@ IMPORT_OPTIONS = _options(
 def run(
     dry_run: bool,
     batch_size: int,
+    association_batch_size: int,
     forget_uncertain: bool,
     concurrency: int,
     max_rps: float | None,
@@ -316,12 +325,13 @@ def run(
     """Import INPUT (CSV, XLSX, XLSM, XLS, ODS) into HubSpot as MAPPING describes.
 
     Exit codes: 0 every row created, updated, unchanged or skipped; 1 some rows invalid,
-    failed, uncertain or not sent; 2 configuration, input or authentication error; 3 another
-    run holds the lock.
+    failed, incomplete, uncertain or not sent; 2 configuration, input or authentication
+    error; 3 another run holds the lock.
     """
     return _execute(
         plan_only=dry_run,
         batch_size=batch_size,
+        association_batch_size=association_batch_size,
         forget_uncertain=forget_uncertain,
         concurrency=concurrency,
         max_rps=max_rps,
@@ -475,6 +485,7 @@ def _execute(
     log_file: Path | None,
     verbose: bool,
     batch_size: int = MAX_BATCH_INPUTS,
+    association_batch_size: int = MAX_ASSOCIATION_INPUTS,
     forget_uncertain: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
     max_rps: float | None = None,
@@ -518,6 +529,7 @@ def _execute(
             import_again=import_again,
             verify=verify,
             batch_size=batch_size,
+            association_batch_size=association_batch_size,
             mode=SyncMode(mode) if mode else None,
             state_dir=state_dir,
             forget_uncertain=forget_uncertain,

@@ -100,6 +100,29 @@ CREATE TABLE IF NOT EXISTS run_data (
     data BLOB NOT NULL,
     PRIMARY KEY (run_id, part)
 );
+CREATE TABLE IF NOT EXISTS links (
+    -- The links this tool made and that HubSpot confirmed: per row, per association of the
+    -- mapping (`links.association_id`), each target id with the types sent.
+    row_key TEXT NOT NULL,
+    association TEXT NOT NULL,
+    from_id TEXT NOT NULL,
+    to_id TEXT NOT NULL,
+    types TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    PRIMARY KEY (row_key, association, to_id)
+);
+CREATE TABLE IF NOT EXISTS link_changes (
+    -- Every link a run added or removed, for undo.
+    run_id TEXT NOT NULL,
+    from_type TEXT NOT NULL,
+    to_type TEXT NOT NULL,
+    from_id TEXT NOT NULL,
+    to_id TEXT NOT NULL,
+    types TEXT NOT NULL,
+    change TEXT NOT NULL,  -- 'add' or 'remove'
+    undone INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS link_changes_run ON link_changes (run_id);
 CREATE TABLE IF NOT EXISTS undone (
     run_id TEXT NOT NULL,
     hubspot_id TEXT NOT NULL,
@@ -681,6 +704,82 @@ class Journal:
             record["counts"] = json.loads(record["counts"]) if record["counts"] else {}
             out.append(record)
         return out
+
+    # --- links ---------------------------------------------------------------------------------
+
+    def made_links(self, association: str, row_keys: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Row key -> {target id: record id it was made from} of the links this tool made for
+        `association`."""
+        wanted = list(row_keys)
+        found: dict[str, dict[str, str]] = {}
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            for key, to_id, from_id in self._db.execute(
+                f"SELECT row_key, to_id, from_id FROM links WHERE association = ? "
+                f"AND row_key IN ({marks})",
+                (association, *chunk),
+            ):
+                found.setdefault(key, {})[to_id] = from_id
+        return found
+
+    def record_links(
+        self,
+        run_id: str,
+        association: str,
+        link_types: str,
+        *,
+        from_type: str,
+        to_type: str,
+        added: Sequence[tuple[str, str, str]] = (),
+        removed: Sequence[tuple[str, str, str]] = (),
+        made: bool = True,
+    ) -> None:
+        """Links HubSpot confirmed: (row key, from id, to id) added and removed. `made=False`:
+        made with the record (inline on batch/create), so not a change of their own to undo."""
+        with self._txn() as db:
+            db.executemany(
+                "INSERT INTO links VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (row_key, association, "
+                "to_id) DO UPDATE SET from_id = excluded.from_id, types = excluded.types, "
+                "run_id = excluded.run_id",
+                [(key, association, f, t, link_types, run_id) for key, f, t in added],
+            )
+            db.executemany(
+                "DELETE FROM links WHERE row_key = ? AND association = ? AND to_id = ?",
+                [(key, association, t) for key, _, t in removed],
+            )
+            if made:
+                db.executemany(
+                    "INSERT INTO link_changes (run_id, from_type, to_type, from_id, to_id, types, "
+                    "change) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(run_id, from_type, to_type, f, t, link_types, "add") for _, f, t in added]
+                    + [
+                        (run_id, from_type, to_type, f, t, link_types, "remove")
+                        for _, f, t in removed
+                    ],
+                )
+
+    def link_changes(self, run_id: str) -> list[dict[str, Any]]:
+        """The links `run_id` added or removed and no undo has reverted yet."""
+        cur = self._db.execute(
+            "SELECT rowid, from_type, to_type, from_id, to_id, types, change FROM link_changes "
+            "WHERE run_id = ? AND undone = 0 ORDER BY rowid",
+            (run_id,),
+        )
+        names = [c[0] for c in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def link_changes_undone(self, rowids: Sequence[int]) -> None:
+        with self._txn() as db:
+            db.executemany(
+                "UPDATE link_changes SET undone = 1 WHERE rowid = ?", [(r,) for r in rowids]
+            )
+            # What undo put back is no longer a link this tool made, nor one it removed.
+            db.executemany(
+                "DELETE FROM links WHERE (from_id, to_id) IN (SELECT from_id, to_id FROM "
+                "link_changes WHERE rowid = ? AND change = 'add')",
+                [(r,) for r in rowids],
+            )
 
     def keep_run_data(self, run_id: str, part: str, data: bytes, *, keep_runs: int) -> None:
         """Keep `data` for `run_id`; the data of all but the newest `keep_runs` runs goes."""

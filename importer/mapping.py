@@ -27,6 +27,7 @@ __all__ = [
     "AssociationSpec",
     "AssociationTypeSpec",
     "ColumnSpec",
+    "LinkPolicy",
     "Mapping",
     "PropertyType",
     "SyncMode",
@@ -46,6 +47,14 @@ class SyncMode(StrEnum):
     CREATE = "create"  # create new rows; update rows an earlier run created that changed
     UPSERT = "upsert"  # batch/upsert on the key's unique property
     UPDATE = "update"  # update only records the journal or the key property can find
+
+
+class LinkPolicy(StrEnum):
+    """What a run does with links a cell no longer lists (`sync:` on an association)."""
+
+    SYNC = "sync"  # remove the links this mapping made that the cell no longer lists
+    ADD = "add"  # only ever add
+    REPLACE = "replace"  # the cell is the whole truth: remove anyone's other links of its types
 
 
 class PropertyType(StrEnum):
@@ -92,6 +101,17 @@ class AssociationTypeSpec:
         return {"associationCategory": self.category.value, "associationTypeId": self.type_id}
 
 
+def _inferred_target(object_type: str, types: Sequence[AssociationTypeSpec]) -> str | None:
+    """The object type a HUBSPOT_DEFINED type id of the list points at from `object_type`."""
+    defaults = DEFAULT_ASSOCIATION_TYPES.get(canonical_object_type(object_type), {})
+    for t in types:
+        if t.category is AssociationCategory.HUBSPOT_DEFINED:
+            found = next((to for to, tid in defaults.items() if tid == t.type_id), None)
+            if found is not None:
+                return found
+    return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class AssociationSpec:
     """A column of target record ids, each becoming one association entry with `types`."""
@@ -101,6 +121,8 @@ class AssociationSpec:
     separator: str = DEFAULT_SEPARATOR
     required: bool = False
     to: str | None = None
+    """The target object type (inferred from a HUBSPOT_DEFINED type when not given)."""
+    sync: LinkPolicy = LinkPolicy.SYNC
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,7 +219,7 @@ def load_mapping(path: Path) -> Mapping:
 
 _TOP_KEYS = ("object_type", "key", "mode", "columns", "constants", "associations", "clear_empty")
 _COLUMN_KEYS = ("property", "type", "required", "format", "options", "timezone", "clear_empty")
-_ASSOC_KEYS = ("column", "separator", "types", "required", "to")
+_ASSOC_KEYS = ("column", "separator", "types", "required", "to", "sync")
 _TYPE_KEYS = ("associationCategory", "associationTypeId", "label")
 
 
@@ -360,9 +382,24 @@ class _Parser:
         to = spec.get("to")
         if to is not None:
             to = canonical_object_type(str(to))
+        before = len(self.problems)
         types = self.association_types(path, spec.get("types"), object_type, to)
+        if to is None:
+            to = _inferred_target(object_type, types)
+        if to is None and types and len(self.problems) == before:
+            self.fail(
+                f"{path}.to",
+                "required: the object type the ids point at (e.g. `to: contacts`); HubSpot's "
+                "associations API needs it, and no HUBSPOT_DEFINED type in `types` names it",
+            )
+        sync = self.choice(f"{path}.sync", spec.get("sync", "sync"), LinkPolicy, "policy")
         return AssociationSpec(
-            column=str(column).strip(), types=types, separator=separator, required=required, to=to
+            column=str(column).strip(),
+            types=types,
+            separator=separator,
+            required=required,
+            to=to,
+            sync=sync or LinkPolicy.SYNC,
         )
 
     def association_types(

@@ -20,6 +20,7 @@ class RowStatus(StrEnum):
     SKIPPED = "skipped"
     INVALID = "invalid"
     FAILED = "failed"
+    INCOMPLETE = "incomplete"  # written, but some of its links were refused (message: which)
     NOT_SENT = "not_sent"
     UNCERTAIN = "uncertain"
     WOULD_CREATE = "would_create"  # check / --dry-run: nothing was sent

@@ -149,6 +149,10 @@ class Prepared(Sequence[PreparedRow]):
     def __len__(self) -> int:
         return len(self.rows)
 
+    def targets(self, association: int, i: int) -> list[str]:
+        """The target ids row `i`'s cell lists for the mapping's `association`-th association."""
+        return list(self._associations[association].targets[i])
+
     @property
     def property_names(self) -> list[str]:
         """Every property a row may send (mapped columns and constants)."""

@@ -57,7 +57,9 @@ __all__ = [
 RESULT_COLUMNS = ("source_row", "status", "hubspot_id", "message")
 EXCEL_MAX_ROWS = 1_048_576
 STATUS_ORDER = tuple(s.value for s in RowStatus)
-RETRY_STATUSES = frozenset({RowStatus.INVALID.value, RowStatus.FAILED.value})
+RETRY_STATUSES = frozenset(
+    {RowStatus.INVALID.value, RowStatus.FAILED.value, RowStatus.INCOMPLETE.value}
+)
 WIDTH_SAMPLE = 1_000
 ROWS_PER_CHUNK = 20_000
 """Rows of a Results sheet built and compressed at a time (~10 MB of XML)."""
@@ -78,6 +80,7 @@ STATUS_COLOURS: dict[str, tuple[str, str]] = {
     "failed": _RED,
     "uncertain": _AMBER,
     "not_sent": _AMBER,
+    "incomplete": _AMBER,
     "would_create": _GREEN,
     "would_update": _GREEN,
 }

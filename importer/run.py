@@ -21,7 +21,13 @@ from .client import (
     RateLimiter,
     RetryPolicy,
 )
-from .hubspot import DEFAULT_API_VERSION, DEFAULT_BASE_URL, MAX_BATCH_INPUTS, OBJECT_TYPE_IDS
+from .hubspot import (
+    DEFAULT_API_VERSION,
+    DEFAULT_BASE_URL,
+    MAX_ASSOCIATION_INPUTS,
+    MAX_BATCH_INPUTS,
+    OBJECT_TYPE_IDS,
+)
 from .journal import (
     Journal,
     KnownRow,
@@ -30,6 +36,7 @@ from .journal import (
     default_state_dir,
     journal_path,
 )
+from .links import apply_links, plan_links
 from .load import load_table
 from .mapping import Mapping, SyncMode, load_mapping
 from .outcome import RowResult, RowStatus, results_frame
@@ -47,7 +54,7 @@ from .results import (
 )
 from .rundata import keep_input, keep_outcome
 from .schema import read_schema, resolve, resolve_offline
-from .upload import DEFAULT_CONCURRENCY, Uploader
+from .upload import DEFAULT_CONCURRENCY, Uploader, in_parallel
 from .validate import RowIssue, validate
 from .verify import Drift, apply_drift, verify
 
@@ -95,6 +102,8 @@ class RunOptions:
     plan_only: bool = False
     """`check` and `--dry-run`: everything but sending; the workbook shows what would happen."""
     batch_size: int = MAX_BATCH_INPUTS
+    association_batch_size: int = MAX_ASSOCIATION_INPUTS
+    """Inputs per associations batch request (at most 100)."""
     search_settle: float = DEFAULT_SEARCH_SETTLE
     """Seconds after a write by which HubSpot's search is trusted to find it (lookups by a
     key property without unique values, after a lost answer)."""
@@ -363,7 +372,49 @@ def _sync(
     if progress is not None:
         progress(0, total)
     report = uploader.execute(plan.actions)
-    return {**plan.settled, **report.results}, report.stopped_by, client.requests_sent
+    results = {**plan.settled, **report.results}
+    stopped_by = report.stopped_by
+    if mapping.associations:
+        created = {
+            plan.actions.prepared.rows[p]
+            for p, op in zip(plan.actions.positions, plan.actions.operations, strict=True)
+            if op is Operation.CREATE
+        }
+        inline = frozenset(r for r in created if results[r].status is RowStatus.CREATED)
+        links = plan_links(
+            mapping,
+            rows,
+            journal,
+            results,
+            inline_rows=inline,
+            client=client if stopped_by is None else None,
+        )
+        if stopped_by is not None:
+            links.changes.clear()  # the next run sends them, from the journal
+        elif links.changes:
+            log.info(
+                "links: %d rows to change (%s)",
+                len({c.row for c in links.changes}),
+                ", ".join(
+                    f"{sum(len(c.add) for c in links.changes if c.association == k)} to add and "
+                    f"{sum(len(c.remove) for c in links.changes if c.association == k)} to remove "
+                    f"for {a.column}"
+                    for k, a in enumerate(mapping.associations)
+                ),
+            )
+        _, link_stop = apply_links(
+            links,
+            mapping,
+            journal,
+            client,
+            run_id,
+            results,
+            batch_size=options.association_batch_size,
+            senders=uploader.senders(),
+            run_in_parallel=in_parallel,
+        )
+        stopped_by = stopped_by or link_stop
+    return results, stopped_by, client.requests_sent
 
 
 def _plan_only(

@@ -39,7 +39,7 @@ from .payload import PreparedRow
 from .plan import Action, Actions, Operation
 from .reconcile import DEFAULT_SEARCH_SETTLE, Finder
 
-__all__ = ["UploadReport", "Uploader", "chunks"]
+__all__ = ["UploadReport", "Uploader", "chunks", "in_parallel"]
 
 _EXISTING_ID = re.compile(r"Existing ID: ?(\d+)", re.IGNORECASE)
 
@@ -60,6 +60,7 @@ class UploadReport:
 
 _T = TypeVar("_T")
 _Job = tuple[Operation, list[int]]
+_W = TypeVar("_W")
 """One batch to send: its operation and the indices of its actions."""
 
 
@@ -102,8 +103,13 @@ def _batch_row(action: Action) -> BatchRow:
     )
 
 
+def in_parallel(work: Callable[[_W], None], jobs: Sequence[_W], senders: int) -> None:
+    """Run `work` on every job from `senders` threads (see `_in_parallel`)."""
+    _in_parallel(work, jobs, senders, threading.Event())
+
+
 def _in_parallel(
-    work: Callable[[_Job], None], jobs: Sequence[_Job], senders: int, stop: threading.Event
+    work: Callable[[_W], None], jobs: Sequence[_W], senders: int, stop: threading.Event
 ) -> None:
     """Run `work` on every job from `senders` threads, each taking the next job when done
     with one; returns once every thread has finished, raising the first error any raised.
@@ -277,10 +283,7 @@ class Uploader:
             with lock:
                 self.on_progress(len(batch))
 
-        senders = min(
-            self.concurrency or min(MAX_SENDERS, max(8, self.client.limiter.max_requests)),
-            len(batches),
-        )
+        senders = min(self.senders(), len(batches))
         # No cyclic collection while batches are sent. Each full collection rescans what
         # exists (the plan, the rows, the results so far) and stalls every sender for 10 to
         # 200 ms, which the rolling window then carries into every later window. Sending makes
@@ -315,6 +318,11 @@ class Uploader:
                         row=row, status=RowStatus.NOT_SENT, message=reason
                     )
         return report
+
+    def senders(self) -> int:
+        """Requests in flight at once: as set, or as many as the learned limit allows in one
+        window (8 to MAX_SENDERS)."""
+        return self.concurrency or min(MAX_SENDERS, max(8, self.client.limiter.max_requests))
 
     def _body(self, action: Action, operation: Operation, trace: str) -> dict[str, Any]:
         r = action.row

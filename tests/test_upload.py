@@ -616,6 +616,7 @@ def test_statuses_are_the_documented_ones() -> None:
         "skipped",
         "invalid",
         "failed",
+        "incomplete",
         "not_sent",
         "uncertain",
         "would_create",

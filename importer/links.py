@@ -1,0 +1,328 @@
+"""Link stage: keep each row's associations as its cells say, through HubSpot's associations
+batch API, once the records are written.
+
+Create mode links new records inline on `batch/create` (one request); everything else goes
+through `/crm/associations/{version}/{from}/{to}/batch/create` and `.../batch/labels/archive`:
+upserts and updates (their inputs have no `associations`), changed cells on reruns, records
+found by a lookup after a lost answer, and links refused earlier.
+
+What to send comes from the journal, which keeps the links this tool made per row
+(`Journal.made_links`), so a run with nothing changed sends nothing. Per association, the
+mapping's `sync:` decides what goes:
+- `sync`: links this mapping made that the cell no longer lists (others' links stay);
+- `add`: nothing, ever;
+- `replace`: every link of the association's types to the target type that the cell does not
+  list, whoever made it (read from HubSpot, 1,000 records a request).
+Both writes are idempotent (creating a pair that exists adds nothing; removing a missing one
+removes nothing), so a link whose answer was lost is simply sent again by the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ._errors import HubSpotError, UncertainDelivery
+from .client import HubSpotClient, Verdict
+from .hubspot import MAX_ASSOCIATION_INPUTS, MAX_ASSOCIATION_READS
+from .journal import Journal
+from .mapping import AssociationSpec, LinkPolicy, Mapping
+from .outcome import RowResult, RowStatus
+from .payload import Prepared
+
+__all__ = ["LinkChange", "LinkPlan", "apply_links", "association_id", "plan_links"]
+
+log = logging.getLogger(__name__)
+
+LINKED = frozenset({RowStatus.CREATED, RowStatus.UPDATED, RowStatus.UNCHANGED})
+"""Rows whose record exists once the object writes are done: their links are kept in sync."""
+
+
+def association_id(spec: AssociationSpec) -> str:
+    """Names one association of a mapping in the journal: its column and target type."""
+    return f"{spec.column}->{spec.to}"
+
+
+def _types_json(spec: AssociationSpec) -> list[dict[str, Any]]:
+    return [t.as_json() for t in spec.types]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChange:
+    """One row's link changes for one association."""
+
+    row: int
+    row_key: str
+    from_id: str
+    association: int
+    """Index into the mapping's associations."""
+    add: tuple[str, ...]
+    remove: tuple[str, ...]
+
+
+@dataclass(kw_only=True)
+class LinkPlan:
+    changes: list[LinkChange] = field(default_factory=list)
+    inline: dict[int, list[tuple[str, str, str]]] = field(default_factory=dict)
+    """Association -> (row key, record id, target id) made with the record by batch/create."""
+    reads: int = 0
+    """Requests spent reading links (the `replace` policy)."""
+
+    def describe(self, mapping: Mapping) -> dict[int, str]:
+        """Row -> `+ contacts 1007, - contacts 1001`: what the plan changes."""
+        said: dict[int, list[str]] = {}
+        for c in self.changes:
+            to = mapping.associations[c.association].to
+            said.setdefault(c.row, []).extend(
+                [f"+ {to} {t}" for t in c.add] + [f"- {to} {t}" for t in c.remove]
+            )
+        return {row: "links: " + ", ".join(parts) for row, parts in said.items()}
+
+
+def plan_links(
+    mapping: Mapping,
+    prepared: Prepared,
+    journal: Journal,
+    results: dict[int, RowResult],
+    *,
+    inline_rows: frozenset[int] = frozenset(),
+    client: HubSpotClient | None = None,
+) -> LinkPlan:
+    """What to add and remove so each row's links match its cells.
+
+    `inline_rows`: rows created this run by batch/create, whose links went with them.
+    `client`: reads current links for `replace`; None (a dry run) plans from the journal."""
+    plan = LinkPlan()
+    if not mapping.associations:
+        return plan
+    positions = {row: i for i, row in enumerate(prepared.rows)}
+    rows = [
+        (row, positions[row], r.hubspot_id)
+        for row, r in results.items()
+        if r.status in LINKED and r.hubspot_id and row in positions
+    ]
+    for k, spec in enumerate(mapping.associations):
+        made = journal.made_links(association_id(spec), (prepared.keys[i] for _, i, _ in rows))
+        current = (
+            _current_links(client, mapping.object_type, spec, [hid for _, _, hid in rows])
+            if spec.sync is LinkPolicy.REPLACE and client is not None
+            else None
+        )
+        if current is not None:
+            plan.reads += -(-len(rows) // MAX_ASSOCIATION_READS)
+        for row, i, hid in rows:
+            key = prepared.keys[i]
+            wanted = list(dict.fromkeys(prepared.targets(k, i)))
+            if row in inline_rows:
+                plan.inline.setdefault(k, []).extend((key, hid, t) for t in wanted)
+                continue
+            # Links made from another record (the row's record was re-created) are not its.
+            ours = {t for t, f in made.get(key, {}).items() if f == hid}
+            there = ours | (current.get(hid, set()) if current is not None else set())
+            add = tuple(t for t in wanted if t not in ours)
+            remove: tuple[str, ...] = ()
+            if spec.sync is not LinkPolicy.ADD:
+                remove = tuple(sorted(there - set(wanted), key=lambda t: (len(t), t)))
+            if add or remove:
+                plan.changes.append(
+                    LinkChange(
+                        row=row, row_key=key, from_id=hid, association=k, add=add, remove=remove
+                    )
+                )
+    return plan
+
+
+def _current_links(
+    client: HubSpotClient, from_type: str, spec: AssociationSpec, ids: list[str]
+) -> dict[str, set[str]]:
+    """Record id -> targets it is linked to with any of the association's types (paged)."""
+    types = {(t.category.value, t.type_id) for t in spec.types}
+    found: dict[str, set[str]] = {}
+    path = client.paths.associations_batch(from_type, str(spec.to), "read")
+    pending = [{"id": i} for i in dict.fromkeys(ids)]
+    for _ in range(100_000):  # bounded: each page moves on, and a record has finite links
+        if not pending:
+            break
+        batch, pending = pending[:MAX_ASSOCIATION_READS], pending[MAX_ASSOCIATION_READS:]
+        reply = client.request("POST", path, {"inputs": batch})
+        if reply.verdict not in (Verdict.SUCCESS, Verdict.PARTIAL):
+            raise HubSpotError(
+                f"could not read the {spec.to} links of {from_type} records: HTTP "
+                f"{reply.status}: {reply.body.get('message', '')}"
+            )
+        for result in reply.body.get("results") or []:
+            rid = str(result["from"]["id"])
+            for target in result.get("to") or []:
+                kinds = {(a.get("category"), a.get("typeId")) for a in target["associationTypes"]}
+                if kinds & types:
+                    found.setdefault(rid, set()).add(str(target["toObjectId"]))
+            after = ((result.get("paging") or {}).get("next") or {}).get("after")
+            if after:
+                pending.append({"id": rid, "after": str(after)})
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    association: int
+    operation: str  # "create" or "labels/archive"
+    items: tuple[tuple[LinkChange, str], ...]
+    """(change, target id) per input."""
+
+
+def apply_links(
+    plan: LinkPlan,
+    mapping: Mapping,
+    journal: Journal,
+    client: HubSpotClient,
+    run_id: str,
+    results: dict[int, RowResult],
+    *,
+    batch_size: int = MAX_ASSOCIATION_INPUTS,
+    senders: int = 8,
+    run_in_parallel: Callable[[Callable[[_Job], None], Sequence[_Job], int], None] | None = None,
+) -> tuple[int, HubSpotError | None]:
+    """Send the plan's link changes, record what HubSpot confirmed, and update `results`:
+    a row whose links changed is `updated` (if it was `unchanged`), one with a refused link
+    `incomplete`. Returns the requests sent and the error that stopped it, if any."""
+    for k, made in plan.inline.items():
+        spec = mapping.associations[k]
+        journal.record_links(
+            run_id,
+            association_id(spec),
+            orjson.dumps(_types_json(spec)).decode(),
+            from_type=mapping.object_type,
+            to_type=str(spec.to),
+            added=made,
+            made=False,
+        )
+    if not plan.changes:
+        return 0, None
+    jobs: list[_Job] = []
+    for k in range(len(mapping.associations)):
+        for operation, side in (("create", "add"), ("labels/archive", "remove")):
+            items = [(c, t) for c in plan.changes if c.association == k for t in getattr(c, side)]
+            for start in range(0, len(items), batch_size):
+                jobs.append(_Job(k, operation, tuple(items[start : start + batch_size])))
+    refused: dict[tuple[int, str, str], str] = {}
+    lock = threading.Lock()
+    sent = 0
+    stopped: list[HubSpotError] = []
+
+    def work(job: _Job) -> None:
+        nonlocal sent
+        if stopped:
+            return
+        spec = mapping.associations[job.association]
+        try:
+            failures = _send(client, mapping.object_type, spec, job)
+        except HubSpotError as exc:
+            with lock:
+                stopped.append(exc)
+            failures = {(c.from_id, t): f"not confirmed ({exc})" for c, t in job.items}
+        ok_add = [(c.row_key, c.from_id, t) for c, t in job.items if (c.from_id, t) not in failures]
+        link_types = orjson.dumps(_types_json(spec)).decode()
+        journal.record_links(
+            run_id,
+            association_id(spec),
+            link_types,
+            from_type=mapping.object_type,
+            to_type=str(spec.to),
+            added=ok_add if job.operation == "create" else (),
+            removed=ok_add if job.operation != "create" else (),
+        )
+        with lock:
+            sent += 1
+            for (from_id, t), why in failures.items():
+                refused[(job.association, from_id, t)] = why
+
+    if run_in_parallel is not None and senders > 1 and len(jobs) > 1:
+        run_in_parallel(work, jobs, min(senders, len(jobs)))
+    else:
+        for job in jobs:
+            work(job)
+    _settle_rows(plan, mapping, results, refused)
+    return sent, stopped[0] if stopped else None
+
+
+def _send(
+    client: HubSpotClient, from_type: str, spec: AssociationSpec, job: _Job
+) -> dict[tuple[str, str], str]:
+    """Send one batch; (from id, to id) -> why, for each input HubSpot refused."""
+    types = _types_json(spec)
+    inputs = [{"from": {"id": c.from_id}, "to": {"id": t}, "types": types} for c, t in job.items]
+    path = client.paths.associations_batch(from_type, str(spec.to), job.operation)
+    try:
+        reply = client.request("POST", path, {"inputs": inputs})
+    except UncertainDelivery as exc:
+        return {(c.from_id, t): f"not confirmed ({exc}); the next run sends it again"
+                for c, t in job.items}  # fmt: skip
+    if reply.verdict is Verdict.SUCCESS:
+        return {}
+    body = reply.body if isinstance(reply.body, dict) else {}
+    errors = [e for e in body.get("errors") or [body] if isinstance(e, dict)]
+
+    def naming(c: LinkChange, t: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in errors
+            if {c.from_id, t} & {str(i) for i in _context(e).get("INVALID_OBJECT_IDS", [])}
+        ]
+
+    if reply.verdict is Verdict.PARTIAL and "results" in body:
+        # A 207 lists the pairs carried out: every other input failed.
+        done = {(str(r.get("fromObjectId")), str(r.get("toObjectId"))) for r in body["results"]}
+        failed = [(c, t) for c, t in job.items if (c.from_id, t) not in done]
+    elif any(_context(e).get("INVALID_OBJECT_IDS") for e in errors):
+        failed = [(c, t) for c, t in job.items if naming(c, t)]
+    else:
+        failed = list(job.items)  # refused as a whole
+    failures: dict[tuple[str, str], str] = {}
+    for c, t in failed:
+        why = (naming(c, t) or errors or [{}])[0].get("message") or f"HTTP {reply.status}"
+        failures[(c.from_id, t)] = str(why)
+    return failures
+
+
+def _context(error: dict[str, Any]) -> dict[str, Any]:
+    context = error.get("context")
+    return context if isinstance(context, dict) else {}
+
+
+def _settle_rows(
+    plan: LinkPlan,
+    mapping: Mapping,
+    results: dict[int, RowResult],
+    refused: dict[tuple[int, str, str], str],
+) -> None:
+    said: dict[int, list[str]] = {}
+    bad: dict[int, list[str]] = {}
+    for c in plan.changes:
+        to = mapping.associations[c.association].to
+        for sign, targets in (("+", c.add), ("-", c.remove)):
+            for t in targets:
+                why = refused.get((c.association, c.from_id, t))
+                if why is None:
+                    said.setdefault(c.row, []).append(f"{sign} {to} {t}")
+                else:
+                    verb = "linking" if sign == "+" else "unlinking"
+                    bad.setdefault(c.row, []).append(f"{verb} {to} {t} was refused: {why}")
+    for row in {*said, *bad}:
+        before = results[row]
+        status = before.status
+        if row in bad:
+            status = RowStatus.INCOMPLETE
+        elif status is RowStatus.UNCHANGED:
+            status = RowStatus.UPDATED
+        parts = [before.message] if before.message else []
+        if row in said:
+            parts.append("links: " + ", ".join(said[row]))
+        parts += bad.get(row, [])
+        results[row] = RowResult(
+            row=row, status=status, hubspot_id=before.hubspot_id, message="; ".join(parts)
+        )
