@@ -315,11 +315,12 @@ def _settle_rows(
     for row in {*said, *bad}:
         before = results[row]
         status = before.status
+        # "unchanged since run ..." no longer holds of a row whose links changed.
+        parts = [before.message] if before.message and status is not RowStatus.UNCHANGED else []
         if row in bad:
             status = RowStatus.INCOMPLETE
         elif status is RowStatus.UNCHANGED:
             status = RowStatus.UPDATED
-        parts = [before.message] if before.message else []
         if row in said:
             parts.append("links: " + ", ".join(said[row]))
         parts += bad.get(row, [])

@@ -1,0 +1,183 @@
+"""Associations in every mode, kept in sync night after night: what each policy adds and
+removes, links made by others, refused links (`incomplete`), and runs that send nothing."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from importer.sandbox import Sandbox
+
+from .conftest import ROOT, CliRun, read_sheet, write_csv, write_mapping
+
+Runner = Callable[..., CliRun]
+
+CARTS = """\
+object_type: carts
+key: Ref
+columns:
+  Ref: hs_external_cart_id
+  Name: hs_cart_name
+associations:
+  - column: Contacts
+    separator: ";"
+    {to}
+    sync: {policy}
+    types:
+      - {{associationCategory: HUBSPOT_DEFINED, associationTypeId: 586}}
+"""
+
+
+def links(box: Sandbox, cart_id: str) -> set[str]:
+    """The contacts a cart is linked to, as HubSpot reads them (either end's links)."""
+    return {to for to, _, _, _ in box.store.linked("carts", cart_id, "contacts")}
+
+
+def cart_ids(box: Sandbox) -> dict[str, str]:
+    return {r["properties"]["hs_external_cart_id"]: r["id"] for r in box.records("carts")}
+
+
+def link_requests(box: Sandbox, since: int = 0) -> list[str]:
+    return [
+        r.path for r in box.received[since:] if "/associations/" in r.path and "/batch/" in r.path
+    ]
+
+
+def writes(box: Sandbox, since: int = 0) -> list[str]:
+    return [
+        r.path
+        for r in box.received[since:]
+        if r.method == "POST" and not r.path.endswith("/search")
+    ]
+
+
+def run_args(data: Path, mapping: Path, box: Sandbox, tmp: Path, *extra: Any) -> list[Any]:
+    return ["run", "-m", mapping, data, "--base-url", box.url, "--state-dir", tmp / "state",
+            "--out", tmp / "out.xlsx", *extra]  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["create", "upsert", "update"])
+def test_the_demo_carts_are_linked_in_every_mode(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner, mode: str
+) -> None:
+    data, mapping = ROOT / "data" / "carts.csv", ROOT / "mappings" / "carts.yaml"
+    with data.open(encoding="utf-8") as fh:
+        wanted = {
+            r["Cart ref"]: set(r["Contact ids"].split(";")) - {""} for r in csv.DictReader(fh)
+        }
+    if mode == "update":
+        # The records exist (created by an import without links); update mode links them.
+        plain = write_mapping(tmp_path / "plain.yaml", "object_type: carts\nkey: Cart ref\n"
+                              "columns:\n  Cart ref: hs_external_cart_id\n"
+                              "  Status: {property: hs_cart_status, required: true}\n")  # fmt: skip
+        first = run_cli(*run_args(data, plain, sandbox, tmp_path / "plain"))
+        assert first.code == 0, first.message
+        assert all(not links(sandbox, i) for i in cart_ids(sandbox).values())
+    result = run_cli(*run_args(data, mapping, sandbox, tmp_path, "--mode", mode))
+    assert result.code == 0, result.message
+    ids = cart_ids(sandbox)
+    assert len(ids) == 60
+    assert {ref: links(sandbox, i) for ref, i in ids.items()} == wanted
+    if mode == "create":
+        assert link_requests(sandbox) == []  # inline on batch/create: no request of their own
+    else:
+        assert link_requests(sandbox)  # through the associations batch API
+    # The next run has nothing to send, links included.
+    before = len(sandbox.received)
+    again = run_cli(*run_args(data, mapping, sandbox, tmp_path, "--mode", mode))
+    assert again.code == 0, again.message
+    assert writes(sandbox, before) == []
+    assert {r["status"] for r in read_sheet(tmp_path / "out.xlsx")} == {"unchanged"}
+
+
+def three_carts(path: Path, contacts: dict[str, str]) -> Path:
+    return write_csv(
+        path, [["Ref", "Name", "Contacts"], *[[r, f"Cart {r}", c] for r, c in contacts.items()]]
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "c1", "c2"),
+    [
+        # Ours: 1001 -> 1007 on C1, 1002 -> 1003;1004 on C2. A colleague linked C1 to 1005.
+        ("sync", {"1007", "1005"}, {"1003", "1004"}),
+        ("add", {"1001", "1007", "1005"}, {"1002", "1003", "1004"}),
+        ("replace", {"1007"}, {"1003", "1004"}),
+    ],
+)
+def test_changed_cells_are_applied_by_policy_and_others_links_respected(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner, policy: str, c1: set[str], c2: set[str]
+) -> None:
+    mapping = write_mapping(tmp_path / "m.yaml", CARTS.format(to="", policy=policy))
+    data = three_carts(tmp_path / "c.csv", {"C1": "1001", "C2": "1002", "C3": "1009"})
+    assert run_cli(*run_args(data, mapping, sandbox, tmp_path)).code == 0
+    ids = cart_ids(sandbox)
+    sandbox.store.link("carts", ids["C1"], "contacts", "1005", [("HUBSPOT_DEFINED", 586)])
+
+    data = three_carts(tmp_path / "c.csv", {"C1": "1007", "C2": "1003;1004", "C3": "1009"})
+    before = len(sandbox.received)
+    second = run_cli(*run_args(data, mapping, sandbox, tmp_path))
+    assert second.code == 0, second.message
+    assert links(sandbox, ids["C1"]) == c1
+    assert links(sandbox, ids["C2"]) == c2
+    assert links(sandbox, ids["C3"]) == {"1009"}
+    rows = {r["Ref"]: r for r in read_sheet(tmp_path / "out.xlsx")}
+    assert rows["C1"]["status"] == "updated"  # an association change alone
+    assert "+ contacts 1007" in rows["C1"]["message"]
+    assert ("- contacts 1001" in rows["C1"]["message"]) == (policy != "add")
+    assert ("- contacts 1005" in rows["C1"]["message"]) == (policy == "replace")
+    assert rows["C3"]["status"] == "unchanged"
+    sent = link_requests(sandbox, before)
+    # One create and (but for add) one removal: the minimum for 2 rows' changes.
+    assert sum(p.endswith("/batch/create") for p in sent) == 1
+    assert sum(p.endswith("/batch/labels/archive") for p in sent) == (0 if policy == "add" else 1)
+    assert not any(p.endswith("/batch/archive") for p in sent)  # never every label of a pair
+
+    before = len(sandbox.received)
+    third = run_cli(*run_args(data, mapping, sandbox, tmp_path))
+    assert third.code == 0
+    link_writes = [p for p in link_requests(sandbox, before) if not p.endswith("/read")]
+    assert link_writes == []
+    if policy != "replace":  # replace reads every night: others' links may have appeared
+        assert writes(sandbox, before) == []
+
+
+def test_a_refused_link_makes_the_row_incomplete_and_a_later_run_links_it(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    mapping = write_mapping(tmp_path / "m.yaml", CARTS.format(to="to: contacts", policy="sync"))
+    data = three_carts(tmp_path / "c.csv", {"C1": "1001;999999", "C2": "1002", "C3": ""})
+    result = run_cli(*run_args(data, mapping, sandbox, tmp_path, "--mode", "upsert"))
+    assert result.code == 1
+    rows = {r["Ref"]: r for r in read_sheet(tmp_path / "out.xlsx")}
+    assert rows["C1"]["status"] == "incomplete"
+    assert rows["C1"]["hubspot_id"]
+    assert "linking contacts 999999 was refused" in rows["C1"]["message"]
+    assert rows["C2"]["status"] == "created"
+    ids = cart_ids(sandbox)
+    assert links(sandbox, ids["C1"]) == {"1001"}
+
+    sandbox.store.seed("contacts", [("999999", {"email": "late@example.com"})])
+    later = run_cli(*run_args(data, mapping, sandbox, tmp_path, "--mode", "upsert"))
+    assert later.code == 0, later.message
+    assert links(sandbox, ids["C1"]) == {"1001", "999999"}
+    rows = {r["Ref"]: r for r in read_sheet(tmp_path / "out.xlsx")}
+    assert rows["C1"]["status"] == "updated"
+    assert rows["C1"]["message"] == "links: + contacts 999999"
+
+
+def test_a_mapping_whose_target_cannot_be_known_names_to(tmp_path: Path, run_cli: Runner) -> None:
+    mapping = write_mapping(
+        tmp_path / "m.yaml",
+        "object_type: carts\ncolumns: {Ref: hs_external_cart_id}\nassociations:\n"
+        "  - column: Buyers\n"
+        "    types: [{associationCategory: USER_DEFINED, associationTypeId: 12}]\n",
+    )
+    data = three_carts(tmp_path / "c.csv", {"C1": "1001"})
+    result = run_cli("check", "-m", mapping, data, "--base-url", "http://127.0.0.1:9")
+    assert result.code == 2
+    assert "associations[0].to: required" in result.message
