@@ -438,7 +438,8 @@ def _plan_only(
     actions = plan.actions
     plain = not in_flight and not actions.has_notes
     if plain and all(op is Operation.CREATE for op in set(actions.operations)):
-        return results, None, client.requests_sent  # every row would be created as it is
+        # Every row would be created as it is (and the others' links may change).
+        return _link_changes(results, mapping, rows, journal), None, client.requests_sent
     for position, operation in zip(actions.positions, actions.operations, strict=True):
         note = actions.note(position)
         if operation is Operation.CREATE and not in_flight and not note:
@@ -469,7 +470,33 @@ def _plan_only(
                 message=f"upsert: updates the record instead if HubSpot has one whose {key} is "
                 f"{rows.key_values[position]}",
             )
-    return results, None, client.requests_sent
+    return _link_changes(results, mapping, rows, journal), None, client.requests_sent
+
+
+def _link_changes(
+    results: dict[int, RowResult], mapping: Mapping, rows: Prepared, journal: Journal
+) -> dict[int, RowResult]:
+    """A plan's results with the link changes of the records that exist (`+ contacts 1007,
+    - contacts 1001`), from the journal alone: an unchanged row whose links would change
+    would be updated."""
+    if not mapping.associations:
+        return results
+    existing = {
+        row: RowResult(row=row, status=RowStatus.UNCHANGED, hubspot_id=r.hubspot_id)
+        for row, r in results.items()
+        if r.hubspot_id and r.status in (RowStatus.UNCHANGED, RowStatus.WOULD_UPDATE)
+    }
+    said = plan_links(mapping, rows, journal, existing).describe(mapping)
+    for row, links in said.items():
+        before = results[row]
+        unchanged = before.status is RowStatus.UNCHANGED
+        results[row] = RowResult(
+            row=row,
+            status=RowStatus.WOULD_UPDATE if unchanged else before.status,
+            hubspot_id=before.hubspot_id,
+            message=links if unchanged or not before.message else f"{before.message}; {links}",
+        )
+    return results
 
 
 def _plan(

@@ -181,3 +181,25 @@ def test_a_mapping_whose_target_cannot_be_known_names_to(tmp_path: Path, run_cli
     result = run_cli("check", "-m", mapping, data, "--base-url", "http://127.0.0.1:9")
     assert result.code == 2
     assert "associations[0].to: required" in result.message
+
+
+def test_check_and_dry_run_show_the_link_changes_from_the_journal_alone(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    mapping = write_mapping(tmp_path / "m.yaml", CARTS.format(to="", policy="sync"))
+    data = three_carts(tmp_path / "c.csv", {"C1": "1001", "C2": "1002", "C3": "1009"})
+    assert run_cli(*run_args(data, mapping, sandbox, tmp_path)).code == 0
+    data = three_carts(tmp_path / "c.csv", {"C1": "1007", "C2": "1002;1003", "C3": "1009"})
+    before = len(sandbox.received)
+    for command in (["check"], ["run", "--dry-run"]):
+        out = tmp_path / "plan.xlsx"
+        shown = run_cli(*command, "-m", mapping, data, "--base-url", sandbox.url,
+                        "--state-dir", tmp_path / "state", "--out", out)  # fmt: skip
+        assert shown.code == 0, shown.message
+        rows = {r["Ref"]: r for r in read_sheet(tmp_path / "plan.xlsx")}
+        assert rows["C1"]["status"] == "would_update"
+        assert rows["C1"]["message"] == "links: + contacts 1007, - contacts 1001"
+        assert rows["C2"]["message"] == "links: + contacts 1003"
+        assert rows["C3"]["status"] == "unchanged"
+    assert writes(sandbox, before) == []
+    assert link_requests(sandbox, before) == []  # no association read either
