@@ -889,7 +889,8 @@ def show(run_id: str, state_dir: Path | None, out: Path | None) -> int:
 def undo(
     run_id: str, state_dir: Path | None, yes: bool, base_url: str | None, api_version: str
 ) -> int:
-    """Archive the records RUN created; records it updated are listed but not touched."""
+    """Archive the records RUN created and revert the links it changed on other records;
+    the properties of records it updated are listed but not touched."""
     plan = plan_undo(state_dir or default_state_dir(), run_id)
     r = plan.run
     if r.get("undone"):
@@ -915,7 +916,13 @@ def undo(
             f"Updated records are left as they are (their earlier values are not "
             f"known): {ids}{more}."
         )
-    if not plan.created:
+    if plan.links:
+        added = sum(c["change"] == "add" for c in plan.links)
+        click.echo(
+            f"It also added {added} and removed {len(plan.links) - added} links of records it "
+            "did not create: undo removes those it added and puts back those it removed."
+        )
+    if not plan.created and not plan.links:
         click.echo("Nothing to archive.")
         return EXIT_OK
     demo_db = Path(r["journal"]).parent / SANDBOX_DB
@@ -927,7 +934,10 @@ def undo(
                 "not on a terminal, so no one can confirm: add --yes to archive "
                 f"{len(plan.created)} records"
             )
-        if not click.confirm(f"Archive these {len(plan.created)} records in {target}?"):
+        what = f"Archive these {len(plan.created)} records" + (
+            f" and revert {len(plan.links)} links" if plan.links else ""
+        )
+        if not click.confirm(f"{what} in {target}?"):
             click.echo("Nothing was archived.")
             return EXIT_OK
     with contextlib.ExitStack() as stack:
@@ -941,7 +951,10 @@ def undo(
 
             target = stack.enter_context(Sandbox(SandboxConfig(db=demo_db))).url
         archived = _undo_at(plan, target, api_version, local_token=SANDBOX_TOKEN)
-    click.echo(f"Archived {archived} {r['object_type']} created by run {r['run_id']}.")
+    click.echo(
+        f"Archived {archived} {r['object_type']} created by run {r['run_id']}"
+        + (f"; reverted {len(plan.links)} links." if plan.links else ".")
+    )
     return EXIT_OK
 
 

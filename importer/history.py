@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigError, HubSpotError, UncertainDelivery
 from .account import PortalInfo
 from .client import HubSpotClient, Verdict, error_message
-from .hubspot import MAX_BATCH_INPUTS
+from .hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS
 from .journal import Journal
 
 __all__ = ["UndoPlan", "find_run", "list_runs", "plan_undo", "undo_run"]
@@ -68,6 +68,9 @@ class UndoPlan:
     """Records the run updated: listed, never touched (their old values are not known)."""
     archived_before: int = 0
     """Records an earlier undo of this run archived before it stopped."""
+    links: list[dict[str, Any]] = field(default_factory=list)
+    """Links the run added to or removed from records it did not create (see
+    `Journal.link_changes`): undo removes what it added and puts back what it removed."""
 
 
 def plan_undo(state_dir: Path, run_id: str) -> UndoPlan:
@@ -76,14 +79,18 @@ def plan_undo(state_dir: Path, run_id: str) -> UndoPlan:
     try:
         written = journal.written_by(run["run_id"])
         done = journal.archived_by_undo(run["run_id"])
+        changes = journal.link_changes(run["run_id"])
     finally:
         journal.close()
     left = [(key, hid) for key, hid in written["created"] if hid not in done]
+    # The links of records the run created go with them when they are archived.
+    created = {hid for _, hid in written["created"]}
     return UndoPlan(
         run=run,
         created=left,
         updated=written["updated"],
         archived_before=len(written["created"]) - len(left),
+        links=[c for c in changes if c["from_id"] not in created],
     )
 
 
@@ -105,6 +112,31 @@ def _archive(client: HubSpotClient, path: str, ids: list[str]) -> None:
                 status=reply.status,
             )
         return
+
+
+def _revert_links(client: HubSpotClient, journal: Journal, changes: list[dict[str, Any]]) -> None:
+    """Remove the links a run added, put back those it removed (both idempotent); each
+    batch is recorded as reverted once HubSpot confirms it."""
+    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    for c in changes:
+        groups.setdefault((c["from_type"], c["to_type"], c["types"], c["change"]), []).append(c)
+    for (from_type, to_type, types, change), items in groups.items():
+        operation = "labels/archive" if change == "add" else "create"
+        path = client.paths.associations_batch(from_type, to_type, operation)
+        for start in range(0, len(items), MAX_ASSOCIATION_INPUTS):
+            chunk = items[start : start + MAX_ASSOCIATION_INPUTS]
+            inputs = [
+                {"from": {"id": c["from_id"]}, "to": {"id": c["to_id"]}, "types": json.loads(types)}
+                for c in chunk
+            ]
+            reply = client.request("POST", path, {"inputs": inputs})
+            if reply.verdict not in (Verdict.SUCCESS, Verdict.PARTIAL):
+                raise HubSpotError(
+                    f"HubSpot refused to revert {len(chunk)} {to_type} links: "
+                    f"{error_message(reply.body, reply.status)}",
+                    status=reply.status,
+                )
+            journal.link_changes_undone([c["rowid"] for c in chunk])
 
 
 def undo_run(
@@ -138,6 +170,7 @@ def undo_run(
                 f"archive; run `hubspot-import undo {run['run_id']}` again to finish it.",
                 status=exc.status,
             ) from exc
+        _revert_links(client, journal, plan.links)
         if not plan.created:
             journal.record_undo(run["run_id"], [], complete=True)
     finally:

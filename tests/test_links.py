@@ -203,3 +203,30 @@ def test_check_and_dry_run_show_the_link_changes_from_the_journal_alone(
         assert rows["C3"]["status"] == "unchanged"
     assert writes(sandbox, before) == []
     assert link_requests(sandbox, before) == []  # no association read either
+
+
+def test_undo_reverts_the_links_a_run_changed_on_records_it_did_not_create(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    from importer.history import list_runs
+
+    mapping = write_mapping(tmp_path / "m.yaml", CARTS.format(to="", policy="sync"))
+    data = three_carts(tmp_path / "c.csv", {"C1": "1001", "C2": "1002", "C3": "1009"})
+    assert run_cli(*run_args(data, mapping, sandbox, tmp_path)).code == 0
+    ids = cart_ids(sandbox)
+    data = three_carts(tmp_path / "c.csv", {"C1": "1007", "C2": "1002", "C3": "1009", "C4": "1004"})
+    assert run_cli(*run_args(data, mapping, sandbox, tmp_path)).code == 0
+    assert links(sandbox, ids["C1"]) == {"1007"}
+    second = list_runs(tmp_path / "state")[0]["run_id"]
+
+    undone = run_cli("undo", second, "--yes", "--state-dir", tmp_path / "state")
+    assert undone.code == 0, undone.message
+    assert "added 1 and removed 1 links of records it did not create" in undone.out
+    assert "reverted 2 links" in undone.out
+    assert links(sandbox, ids["C1"]) == {"1001"}
+    assert links(sandbox, ids["C2"]) == {"1002"}
+    assert set(cart_ids(sandbox)) == {"C1", "C2", "C3"}  # C4, which the run created, archived
+    # An undo is done once: a second says so and changes nothing.
+    assert (
+        "already undone" in run_cli("undo", second, "--yes", "--state-dir", tmp_path / "state").out
+    )
