@@ -594,6 +594,7 @@ def _write_summary(path: Path, result: RunResult, code: int) -> None:
         "rows": s.rows,
         "counts": s.counts,
         "requests": s.requests,
+        "association_requests": s.link_requests,
         "stopped_by": s.stopped_by,
         "workbook": str(s.workbook) if s.workbook else None,
         "journal": str(s.journal) if s.journal else None,

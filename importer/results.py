@@ -107,6 +107,8 @@ class RunSummary:
     counts: dict[str, int] = field(default_factory=dict)
     rows: int = 0
     requests: int = 0
+    link_requests: int = 0
+    """Of `requests`, those to the associations API (links added, removed or read)."""
     stopped_by: str | None = None
     workbook: Path | None = None
     retry_file: Path | None = None
@@ -432,6 +434,7 @@ def _summary_sheet(ws: _Sheet, summary: RunSummary, result_sheets: list[str], li
         ("Duration (s)", round(summary.duration, 1) if finished else ""),
         ("Rows", summary.rows),
         ("Requests sent", summary.requests),
+        ("Association requests", summary.link_requests),
         ("Stopped early", summary.stopped_by or "no"),
         ("Retry file", str(summary.retry_file or "none: no invalid or failed rows")),
         ("Journal", str(summary.journal or "")),

@@ -231,7 +231,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             # can write the run's workbook from the journal.
             keep_input(journal, run_id, table.frame, validated.issues, summary)
         results, stopped_by, requests = _sync(
-            options, client, mapping, journal, run_id, rows, mode, progress
+            options, client, mapping, journal, run_id, rows, mode, progress, summary
         )
         # What was sent is written down whatever happens now: a signal waits until it is.
         with _shutdown.deferred():
@@ -309,6 +309,7 @@ def _sync(
     rows: Prepared,
     mode: SyncMode,
     progress: Progress | None,
+    summary: RunSummary,
 ) -> tuple[dict[int, RowResult], HubSpotError | RunInterrupted | None, int]:
     """Settle what a crashed run left open, plan from the journal, send; a result per row."""
     uploader = Uploader(
@@ -402,7 +403,7 @@ def _sync(
                     for k, a in enumerate(mapping.associations)
                 ),
             )
-        _, link_stop = apply_links(
+        summary.link_requests, link_stop = apply_links(
             links,
             mapping,
             journal,
@@ -413,6 +414,7 @@ def _sync(
             senders=uploader.senders(),
             run_in_parallel=in_parallel,
         )
+        summary.link_requests += links.reads
         stopped_by = stopped_by or link_stop
     return results, stopped_by, client.requests_sent
 

@@ -176,6 +176,7 @@ def test_too_long_text(tmp_path: Path) -> None:
 def test_association_ids_must_be_numbers(tmp_path: Path) -> None:
     assoc = {
         "column": "Contacts",
+        "to": "contacts",
         "types": [{"associationCategory": "USER_DEFINED", "associationTypeId": 12}],
     }
     result = check(
