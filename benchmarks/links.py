@@ -27,10 +27,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from upload import Shape, sandbox_for  # noqa: E402  (the benchmark next door)
+from upload import Shape, sandbox_for
 
-import importer.run  # noqa: E402
-from importer import RunOptions, run_import  # noqa: E402
+import importer.run
+from importer import RunOptions, run_import
 
 MAPPING = """\
 object_type: carts
@@ -106,6 +106,7 @@ def main() -> int:
             return time.perf_counter() - start, result.summary
 
         _, first = run(carts(tmp / "first.csv", n, 0))
+        time.sleep(2 * shape.window)  # the next night: run 1's requests have left the window
         seconds, second = run(carts(tmp / "second.csv", n, 5))
         _, third = run(carts(tmp / "third.csv", n, 5))
 
@@ -131,7 +132,9 @@ def main() -> int:
     )
     if sent != minimum:
         failures.append(f"{sent} association requests, not the minimum {minimum}")
-    if link_s > 1.10 * bound:
+    # Within a window or two, the bound is one latency and fixed costs dominate: judged from
+    # 5 windows of requests on (the full run's 400 requests are 8).
+    if sent >= 5 * shape.limit and link_s > 1.10 * bound:
         failures.append(f"link stage {link_s / bound:.3f}x the bound (target 1.10)")
     if second.counts["updated"] != n:
         failures.append(f"{second.counts['updated']} rows updated, not {n}")

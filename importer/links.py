@@ -19,6 +19,7 @@ removes nothing), so a link whose answer was lost is simply sent again by the ne
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -242,7 +243,18 @@ def apply_links(
                 refused[(job.association, from_id, t)] = why
 
     if run_in_parallel is not None and senders > 1 and len(jobs) > 1:
-        run_in_parallel(work, jobs, min(senders, len(jobs)))
+        # As the uploader does: the first burst goes out together, not trickling while the
+        # senders start, which every later window of the rolling limit would repeat.
+        client.limiter.start_together(min(senders, len(jobs)))
+        # No cyclic collection while sending, as in the uploader: a full collection stalls
+        # every sender, and the rolling window carries the stall into every later window.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            run_in_parallel(work, jobs, min(senders, len(jobs)))
+        finally:
+            if collecting:
+                gc.enable()
     else:
         for job in jobs:
             work(job)

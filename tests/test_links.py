@@ -116,7 +116,7 @@ def test_changed_cells_are_applied_by_policy_and_others_links_respected(
     data = three_carts(tmp_path / "c.csv", {"C1": "1001", "C2": "1002", "C3": "1009"})
     assert run_cli(*run_args(data, mapping, sandbox, tmp_path)).code == 0
     ids = cart_ids(sandbox)
-    sandbox.store.link("carts", ids["C1"], "contacts", "1005", [("HUBSPOT_DEFINED", 586)])
+    sandbox.store.link("carts", "contacts", [(ids["C1"], "1005", [("HUBSPOT_DEFINED", 586)])])
 
     data = three_carts(tmp_path / "c.csv", {"C1": "1007", "C2": "1003;1004", "C3": "1009"})
     before = len(sandbox.received)

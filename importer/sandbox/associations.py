@@ -39,34 +39,53 @@ def associations_batch(
         return _read(sandbox, from_type, to_type, inputs, started)
     errors: list[dict[str, Any]] = []
     done: list[dict[str, Any]] = []
-    with sandbox.write_lock:
+    if operation == "archive":
+        pairs: list[tuple[str, str, list[tuple[str, int]] | None]] = []
         for n, item in enumerate(inputs):
             from_id = _id(item.get("from"), n, "from")
             targets = item.get("to")
-            if operation == "archive":
-                if not isinstance(targets, list):
-                    raise _bad(f"inputs[{n}].to must be an array of objects with an id")
-                for m, target in enumerate(targets):
-                    sandbox.store.unlink(from_type, from_id, to_type, _id(target, n, f"to[{m}]"))
-                continue
-            to_id = _id(targets, n, "to")
-            types = (
-                [("HUBSPOT_DEFINED", _default_type(from_type, to_type))]
-                if operation == "associate/default"
-                else _types(item.get("types"), n)
+            if not isinstance(targets, list):
+                raise _bad(f"inputs[{n}].to must be an array of objects with an id")
+            pairs += [(from_id, _id(t, n, f"to[{m}]"), None) for m, t in enumerate(targets)]
+        with sandbox.write_lock:
+            sandbox.store.unlink(from_type, to_type, pairs)
+        return 204, None
+    parsed = [
+        (
+            _id(item.get("from"), n, "from"),
+            _id(item.get("to"), n, "to"),
+            [("HUBSPOT_DEFINED", _default_type(from_type, to_type))]
+            if operation == "associate/default"
+            else _types(item.get("types"), n),
+        )
+        for n, item in enumerate(inputs)
+    ]
+    with sandbox.write_lock:
+        present = {
+            kind: sandbox.store.exists(kind, ids)
+            for kind, ids in (
+                (from_type, [f for f, _, _ in parsed]),
+                (to_type, [t for _, t, _ in parsed]),
             )
-            problem = _problem(sandbox, from_type, from_id, to_type, to_id, types)
+        }
+        good = []
+        for from_id, to_id, types in parsed:
+            problem = _problem(sandbox, from_type, from_id, to_type, to_id, types, present)
             if problem is not None:
                 errors.append(problem)
-                continue
-            if operation == "labels/archive":
-                sandbox.store.unlink(from_type, from_id, to_type, to_id, types)
-                continue
-            now = sandbox.store.link(from_type, from_id, to_type, to_id, types)
-            done.append(_result(sandbox, operation, from_type, from_id, to_type, to_id, now))
-    if operation in ("archive", "labels/archive") and not errors:
+            else:
+                good.append((from_id, to_id, types))
+        if operation == "labels/archive":
+            sandbox.store.unlink(from_type, to_type, [(f, t, list(k)) for f, t, k in good])
+        else:
+            after = sandbox.store.link(from_type, to_type, good)
+            done = [
+                _result(sandbox, operation, from_type, f, to_type, t, now)
+                for (f, t, _), now in zip(good, after, strict=True)
+            ]
+    if operation == "labels/archive" and not errors:
         return 204, None
-    if operation in ("archive", "labels/archive"):
+    if operation == "labels/archive":
         raise Reply(400, errors[0])
     reply: dict[str, Any] = {
         "status": "COMPLETE",
@@ -146,8 +165,10 @@ def _problem(
     to_type: str,
     to_id: str,
     types: list[tuple[str, int]],
+    present: dict[str, set[str]],
 ) -> dict[str, Any] | None:
-    """Why one input cannot be carried out (HubSpot's per-input error), or None."""
+    """Why one input cannot be carried out (HubSpot's per-input error), or None.
+    `present`: the ids of the batch that exist, per object type."""
     wrong = [
         str(n) for c, n in types if sandbox.portal.association_target(from_type, c, n) != to_type
     ]
@@ -158,9 +179,7 @@ def _problem(
         )
     else:
         missing = [
-            i
-            for kind, i in ((from_type, from_id), (to_type, to_id))
-            if not sandbox.store.exists(kind, [i])
+            i for kind, i in ((from_type, from_id), (to_type, to_id)) if i not in present[kind]
         ]
         if not missing:
             return None

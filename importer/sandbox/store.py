@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS associations (
     category TEXT NOT NULL,
     type_id INTEGER NOT NULL
 );
+-- Links are read and changed by pair, from either end.
+CREATE INDEX IF NOT EXISTS associations_from ON associations (from_type, from_id, to_type, to_id);
+CREATE INDEX IF NOT EXISTS associations_to ON associations (to_type, to_id, from_type, from_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS merges (
     object_type TEXT NOT NULL,
@@ -355,71 +358,97 @@ class Store:
         ]
 
     def link(
-        self, from_type: str, from_id: str, to_type: str, to_id: str, types: list[tuple[str, int]]
-    ) -> list[tuple[str, int]]:
-        """Add the `types` (category, type id) a pair lacks; a type it has is not repeated.
-        Returns the pair's types afterwards, as seen from `from_type`."""
-        with self._lock:
-            have = set(self._pair_types(from_type, from_id, to_type, to_id))
-            new = [(c, n) for c, n in dict.fromkeys(types) if (c, n) not in have]
-            self._db.executemany(
-                "INSERT INTO associations VALUES (?, ?, ?, ?, ?, ?)",
-                [(from_type, from_id, to_type, to_id, c, n) for c, n in new],
-            )
-            return self._pair_types(from_type, from_id, to_type, to_id)
-
-    def unlink(
         self,
         from_type: str,
-        from_id: str,
         to_type: str,
-        to_id: str,
-        types: list[tuple[str, int]] | None = None,
-    ) -> None:
-        """Remove the pair's `types`, or every type between them (None). Removing the
-        unlabelled HUBSPOT_DEFINED type removes the pair's labelled ones too, as in HubSpot."""
-        default = DEFAULT_ASSOCIATION_TYPES.get(from_type, {}).get(to_type)
-        if types is not None and ("HUBSPOT_DEFINED", default) not in types:
-            reverse = [(c, reverse_type_id(from_type, to_type, c, n)) for c, n in types]
-            with self._lock:
-                self._db.executemany(
-                    "DELETE FROM associations WHERE from_type = ? AND from_id = ? AND "
-                    "to_type = ? AND to_id = ? AND category = ? AND type_id = ?",
-                    [(from_type, from_id, to_type, to_id, c, n) for c, n in types]
-                    + [(to_type, to_id, from_type, from_id, c, n) for c, n in reverse],
-                )
-            return
+        pairs: list[tuple[str, str, list[tuple[str, int]]]],
+    ) -> list[list[tuple[str, int]]]:
+        """Add to each (from id, to id) pair the `types` (category, type id) it lacks; a type
+        a pair has is not repeated. Returns each pair's types afterwards, seen from `from_type`."""
         with self._lock:
-            self._db.executemany(
-                "DELETE FROM associations WHERE from_type = ? AND from_id = ? AND "
-                "to_type = ? AND to_id = ?",
-                [(from_type, from_id, to_type, to_id), (to_type, to_id, from_type, from_id)],
-            )
+            have = self._pairs(from_type, to_type, {f for f, _, _ in pairs})
+            rows = []
+            after = []
+            for from_id, to_id, types in pairs:
+                now = have.setdefault((from_id, to_id), [])
+                for c, n in types:
+                    if (c, n) not in now:
+                        now.append((c, n))
+                        rows.append((from_type, from_id, to_type, to_id, c, n))
+                after.append(list(now))
+            self._db.executemany("INSERT INTO associations VALUES (?, ?, ?, ?, ?, ?)", rows)
+            return after
 
     def pair_types(
         self, from_type: str, from_id: str, to_type: str, to_id: str
     ) -> list[tuple[str, int]]:
         with self._lock:
-            return self._pair_types(from_type, from_id, to_type, to_id)
+            return self._pairs(from_type, to_type, {from_id}).get((from_id, to_id), [])
 
-    def _pair_types(
-        self, from_type: str, from_id: str, to_type: str, to_id: str
-    ) -> list[tuple[str, int]]:
-        """A pair's types as seen from `from_type`: its own rows, and HUBSPOT_DEFINED rows
-        stored from the other end (read with this end's type id)."""
-        rows = self._db.execute(
-            "SELECT category, type_id FROM associations WHERE from_type = ? AND from_id = ? "
-            "AND to_type = ? AND to_id = ?",
-            (from_type, from_id, to_type, to_id),
-        ).fetchall()
-        found = [(str(c), int(n)) for c, n in rows]
-        for c, n in self._db.execute(
-            "SELECT category, type_id FROM associations WHERE from_type = ? AND from_id = ? "
-            "AND to_type = ? AND to_id = ? AND category = 'HUBSPOT_DEFINED'",
-            (to_type, to_id, from_type, from_id),
-        ).fetchall():
-            found.append((str(c), reverse_type_id(to_type, from_type, str(c), int(n))))
-        return list(dict.fromkeys(found))
+    def _pairs(
+        self, from_type: str, to_type: str, from_ids: set[str]
+    ) -> dict[tuple[str, str], list[tuple[str, int]]]:
+        """(from id, to id) -> types, for every pair of the given records to `to_type`: their
+        own rows, and HUBSPOT_DEFINED rows stored from the other end (with this end's id)."""
+        found: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        wanted = list(from_ids)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for f, t, c, n in self._db.execute(
+                f"SELECT from_id, to_id, category, type_id FROM associations WHERE "
+                f"from_type = ? AND to_type = ? AND from_id IN ({marks})",
+                (from_type, to_type, *chunk),
+            ):
+                kinds = found.setdefault((f, t), [])
+                if (c, int(n)) not in kinds:
+                    kinds.append((c, int(n)))
+            for t, f, c, n in self._db.execute(
+                f"SELECT from_id, to_id, category, type_id FROM associations WHERE "
+                f"from_type = ? AND to_type = ? AND to_id IN ({marks}) "
+                f"AND category = 'HUBSPOT_DEFINED'",
+                (to_type, from_type, *chunk),
+            ):
+                kind = (c, reverse_type_id(to_type, from_type, c, int(n)))
+                kinds = found.setdefault((f, t), [])
+                if kind not in kinds:
+                    kinds.append(kind)
+        return found
+
+    def unlink(
+        self,
+        from_type: str,
+        to_type: str,
+        pairs: list[tuple[str, str, list[tuple[str, int]] | None]],
+    ) -> None:
+        """Remove from each (from id, to id) pair its `types`, or every type between them
+        (None). Removing the unlabelled HUBSPOT_DEFINED type removes the pair's labelled ones
+        too, as in HubSpot."""
+        default = DEFAULT_ASSOCIATION_TYPES.get(from_type, {}).get(to_type)
+        some: list[tuple[str, str, str, str, str, int]] = []
+        every: list[tuple[str, str, str, str]] = []
+        for from_id, to_id, types in pairs:
+            if types is None or ("HUBSPOT_DEFINED", default) in types:
+                every += [
+                    (from_type, from_id, to_type, to_id),
+                    (to_type, to_id, from_type, from_id),
+                ]
+                continue
+            for c, n in types:
+                some.append((from_type, from_id, to_type, to_id, c, n))
+                back = reverse_type_id(from_type, to_type, c, n)
+                some.append((to_type, to_id, from_type, from_id, c, back))
+        with self._lock:
+            self._db.executemany(
+                "DELETE FROM associations WHERE from_type = ? AND from_id = ? AND to_type = ? "
+                "AND to_id = ? AND category = ? AND type_id = ?",
+                some,
+            )
+            self._db.executemany(
+                "DELETE FROM associations WHERE from_type = ? AND from_id = ? AND to_type = ? "
+                "AND to_id = ?",
+                every,
+            )
 
     @staticmethod
     def _record(
