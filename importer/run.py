@@ -381,7 +381,11 @@ def _sync(
             for p, op in zip(plan.actions.positions, plan.actions.operations, strict=True)
             if op is Operation.CREATE
         }
-        inline = frozenset(r for r in created if results[r].status is RowStatus.CREATED)
+        inline = frozenset(
+            r
+            for r in created
+            if results[r].status is RowStatus.CREATED and r not in uploader.unlinked
+        )
         links = plan_links(
             mapping,
             rows,

@@ -180,6 +180,8 @@ class Uploader:
         self.concurrency = concurrency
         self.mode = mode
         self.on_progress = on_progress or (lambda n: None)
+        self.unlinked: dict[int, Action] = {}
+        """Rows created without their links, which HubSpot refused inline (by sheet row)."""
         key_prop = mapping.key_property
         self.finder = (
             Finder(client, mapping.object_type, key_prop, settle=search_settle)
@@ -531,6 +533,7 @@ class Uploader:
         failed: dict[int, str] = {}
         gone: dict[int, Action] = {}
         adopt: dict[int, Action] = {}
+        unlinked: dict[int, Action] = {}
         for err in body.get("errors") or []:
             if not isinstance(err, dict):
                 continue
@@ -545,6 +548,20 @@ class Uploader:
                     and err.get("category") == "OBJECT_NOT_FOUND"
                 ):
                     gone[action.row.row] = action
+                if (
+                    operation is Operation.CREATE
+                    and action.row.associations
+                    and _refuses_links(err)
+                ):
+                    # One bad link must not keep the record out: create it without its links,
+                    # which the link stage then sends on their own (the refused ones make the
+                    # row incomplete, naming them).
+                    unlinked[action.row.row] = replace(
+                        action,
+                        row=replace(action.row, associations=()),
+                        note=action.note,
+                    )
+                    continue
                 held = self._existing_id(err)
                 if operation is Operation.CREATE and held is not None:
                     adopt[action.row.row] = replace(
@@ -596,7 +613,19 @@ class Uploader:
                     ),
                     Outcome.LOST,
                 )
-        handled = set(gone) | set(adopt)
+        if unlinked:
+            self.unlinked.update(unlinked)
+            follow.append((Operation.CREATE, list(unlinked.values())))
+            for row, action in unlinked.items():
+                failed.pop(row, None)
+                settle(
+                    action,
+                    _not_sent(
+                        row, "HubSpot refused its links; creating it without them was not sent"
+                    ),
+                    Outcome.LOST,
+                )
+        handled = set(gone) | set(adopt) | set(unlinked)
         pending = [a for a in batch if a.row.row not in failed]
         matched, unmatched = self._match(pending, list(body.get("results") or []))
         status = str(body.get("status", "COMPLETE")).upper()
@@ -747,6 +776,17 @@ class Uploader:
             best = max(open_, key=lambda a: len(a.row.properties))
             matched[best.row.row] = result
         return matched, left
+
+
+def _refuses_links(err: dict[str, Any]) -> bool:
+    """Whether a create's error is about its associations (an unknown id, a wrong type)."""
+    found = [err, *[e for e in err.get("errors") or [] if isinstance(e, dict)]]
+    return any(
+        e.get("code") == "INVALID_ASSOCIATION"
+        or "associations are invalid" in str(e.get("message", ""))
+        or {"INVALID_OBJECT_IDS", "INVALID_ASSOCIATION_TYPE_ID"} & set(e.get("context") or {})
+        for e in found
+    )
 
 
 def _tally(outcomes: Sequence[tuple[BatchRow, Outcome, str | None]]) -> str:

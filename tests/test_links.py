@@ -230,3 +230,20 @@ def test_undo_reverts_the_links_a_run_changed_on_records_it_did_not_create(
     assert (
         "already undone" in run_cli("undo", second, "--yes", "--state-dir", tmp_path / "state").out
     )
+
+
+def test_in_create_mode_a_refused_inline_link_does_not_keep_the_record_out(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    mapping = write_mapping(tmp_path / "m.yaml", CARTS.format(to="", policy="sync"))
+    data = three_carts(tmp_path / "c.csv", {"C1": "1001;999999", "C2": "1002", "C3": "1003"})
+    result = run_cli(*run_args(data, mapping, sandbox, tmp_path))
+    assert result.code == 1
+    rows = {r["Ref"]: r for r in read_sheet(tmp_path / "out.xlsx")}
+    assert rows["C1"]["status"] == "incomplete"
+    assert "linking contacts 999999 was refused" in rows["C1"]["message"]
+    assert [rows[r]["status"] for r in ("C2", "C3")] == ["created", "created"]
+    ids = cart_ids(sandbox)
+    assert links(sandbox, ids["C1"]) == {"1001"}
+    assert links(sandbox, ids["C2"]) == {"1002"}  # inline, with its record
+    assert len(ids) == 3
