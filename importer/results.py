@@ -441,7 +441,7 @@ def _summary_sheet(ws: _Sheet, summary: RunSummary, result_sheets: list[str], li
         ("Results", ", ".join(result_sheets)),
         ("Record links", links),
     ]
-    ws.widths([16, 70, 4, 14, 10])
+    ws.widths([20, 70, 4, 14, 10])
     ws.printable()
     ws.ws.append([ws.cell(f"hubspot-import run {summary.run_id}", bold=True)])
     ws.append([])
