@@ -29,7 +29,9 @@ __all__ = [
     "ColumnSpec",
     "LinkPolicy",
     "Mapping",
+    "OnMissing",
     "PropertyType",
+    "Reference",
     "SyncMode",
     "load_mapping",
     "parse_mapping",
@@ -55,6 +57,22 @@ class LinkPolicy(StrEnum):
     SYNC = "sync"  # remove the links this mapping made that the cell no longer lists
     ADD = "add"  # only ever add
     REPLACE = "replace"  # the cell is the whole truth: remove anyone's other links of its types
+
+
+class OnMissing(StrEnum):
+    """What a reference whose key no record has does to its row (`on_missing:`)."""
+
+    INVALID = "invalid"  # the row is invalid, the cell named
+    SKIP = "skip"  # the reference is left out, and the row's message says so
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reference:
+    """A cell that names another record by a key: `to` (object type) and `by` (property)."""
+
+    to: str
+    by: str
+    on_missing: OnMissing = OnMissing.INVALID
 
 
 class PropertyType(StrEnum):
@@ -88,6 +106,8 @@ class ColumnSpec:
     clear_empty: bool = False
     """A cell emptied since the last run clears HubSpot's value (sends ""); otherwise an empty
     cell leaves HubSpot's value as it is."""
+    reference: Reference | None = None
+    """`to:` and `by:`: the cell holds a key of another record, and its HubSpot id is sent."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +143,8 @@ class AssociationSpec:
     to: str | None = None
     """The target object type (inferred from a HUBSPOT_DEFINED type when not given)."""
     sync: LinkPolicy = LinkPolicy.SYNC
+    reference: Reference | None = None
+    """`by:`: the cell holds keys of the target records (their `by` property), not ids."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,6 +164,12 @@ class Mapping:
     @property
     def key_property(self) -> str | None:
         return self.by_column[self.key].property if self.key is not None else None
+
+    @property
+    def references(self) -> list[Reference]:
+        """The references of its columns and associations (`to:` with `by:`)."""
+        found = [c.reference for c in self.columns] + [a.reference for a in self.associations]
+        return [r for r in found if r is not None]
 
     @property
     def clearing(self) -> frozenset[str]:
@@ -218,8 +246,19 @@ def load_mapping(path: Path) -> Mapping:
 # --- parsing ---------------------------------------------------------------------------------
 
 _TOP_KEYS = ("object_type", "key", "mode", "columns", "constants", "associations", "clear_empty")
-_COLUMN_KEYS = ("property", "type", "required", "format", "options", "timezone", "clear_empty")
-_ASSOC_KEYS = ("column", "separator", "types", "required", "to", "sync")
+_COLUMN_KEYS = (
+    "property",
+    "type",
+    "required",
+    "format",
+    "options",
+    "timezone",
+    "clear_empty",
+    "to",
+    "by",
+    "on_missing",
+)
+_ASSOC_KEYS = ("column", "separator", "types", "required", "to", "sync", "by", "on_missing")
 _TYPE_KEYS = ("associationCategory", "associationTypeId", "label")
 
 
@@ -330,16 +369,47 @@ class _Parser:
         except (ZoneInfoNotFoundError, ValueError):
             self.fail(f"{path}.timezone", f"{tz!r} is not a time zone (e.g. UTC, Europe/Paris)")
             tz = "UTC"
+        reference = self.reference(path, spec, to=spec.get("to"), column=True)
+        if reference is not None and "type" in spec and ptype is not PropertyType.STRING:
+            self.fail(f"{path}.type", "a column with `to:` and `by:` holds keys: leave out type")
         return ColumnSpec(
-            type_given="type" in spec,
+            type_given="type" in spec or reference is not None,
             column=name,
             property=prop.strip(),
-            type=ptype,
+            type=PropertyType.STRING if reference is not None else ptype,
             required=required,
             format=fmt,
             options=options,
             timezone=str(tz),
             clear_empty=clears,
+            reference=reference,
+        )
+
+    def reference(
+        self, path: str, spec: dict[str, Any], *, to: Any, column: bool
+    ) -> Reference | None:
+        """`to:` + `by:` (+ `on_missing:`) as a Reference; None when `by:` is not given."""
+        by = spec.get("by")
+        if by is None:
+            if "on_missing" in spec:
+                self.fail(f"{path}.on_missing", "only a reference (with `by:`) takes on_missing")
+            if column and "to" in spec:
+                self.fail(f"{path}.by", "required with `to:`: the property of the other record "
+                          "that the cell holds (e.g. by: hs_sku)")  # fmt: skip
+            return None
+        if not isinstance(by, str) or not by.strip():
+            self.fail(f"{path}.by", "give the property of the other record the cell holds")
+            return None
+        if not isinstance(to, str) or not to.strip():
+            self.fail(f"{path}.to", "required with `by:`: the object type the cell names")
+            return None
+        on_missing = self.choice(
+            f"{path}.on_missing", spec.get("on_missing", "invalid"), OnMissing, "choice"
+        )
+        return Reference(
+            to=canonical_object_type(to.strip()),
+            by=by.strip(),
+            on_missing=on_missing or OnMissing.INVALID,
         )
 
     def date_format(self, path: str, fmt: Any, ptype: PropertyType | None) -> str | None:
@@ -393,6 +463,7 @@ class _Parser:
                 "associations API needs it, and no HUBSPOT_DEFINED type in `types` names it",
             )
         sync = self.choice(f"{path}.sync", spec.get("sync", "sync"), LinkPolicy, "policy")
+        reference = self.reference(path, spec, to=to, column=False)
         return AssociationSpec(
             column=str(column).strip(),
             types=types,
@@ -400,6 +471,7 @@ class _Parser:
             required=required,
             to=to,
             sync=sync or LinkPolicy.SYNC,
+            reference=reference,
         )
 
     def association_types(

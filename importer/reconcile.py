@@ -55,6 +55,8 @@ class Finder:
         self._unique: bool | None = None
         self.created: dict[str, str] = {}
         """Record id -> its createdate, for the records found so far."""
+        self.holders: dict[str, set[str]] = {}
+        """Value -> every record id that holds it, for values more than one record holds."""
 
     def find(self, values: Sequence[str], written: float | None = None) -> dict[str, str] | None:
         """Value (as HubSpot stores it) -> record id for the values HubSpot has; None if it
@@ -178,6 +180,7 @@ class Finder:
             if created:
                 self.created[str(result["id"])] = str(created)
             if key in found and found[key] != str(result["id"]):
+                self.holders.setdefault(key, {found[key]}).add(str(result["id"]))
                 log.warning(
                     "%s %r is held by more than one record (%s, %s)",
                     self.prop,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import json
 import logging
@@ -44,6 +45,7 @@ from .outputs import prepare_file, prepare_folder, prepare_workbook
 from .payload import Prepared, build_rows, journal_key
 from .plan import Operation, Plan, make_plan
 from .reconcile import DEFAULT_SEARCH_SETTLE
+from .references import Known, Resolver, resolve_references
 from .results import (
     RunSummary,
     default_results_path,
@@ -103,6 +105,9 @@ class RunOptions:
     """`check` and `--dry-run`: everything but sending; the workbook shows what would happen."""
     batch_size: int = MAX_BATCH_INPUTS
     association_batch_size: int = MAX_ASSOCIATION_INPUTS
+    known: Known = field(default_factory=dict)
+    """Keys of records earlier steps of a plan imported (see references.Known)."""
+    known_where: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     """Inputs per associations batch request (at most 100)."""
     search_settle: float = DEFAULT_SEARCH_SETTLE
     """Seconds after a write by which HubSpot's search is trusted to find it (lookups by a
@@ -170,6 +175,15 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
         if options.portal_check:
             schema = read_schema(client, mapping.object_type)
             mapping = resolve(mapping, schema)
+            for ref in {(r.to, r.by): r for r in mapping.references}.values():
+                target = schema if ref.to == mapping.object_type else read_schema(client, ref.to)
+                if ref.by != "hs_object_id" and ref.by not in target.properties:
+                    near = difflib.get_close_matches(ref.by, list(target.properties), n=3)
+                    hint = f" (did you mean {', '.join(near)}?)" if near else ""
+                    raise ConfigError(
+                        f"{options.mapping_file}: `by: {ref.by}` is not a {ref.to} property in "
+                        f"this portal{hint}"
+                    )
             key_info = schema.properties.get(mapping.key_property or "")
             if mode is SyncMode.UPSERT and key_info is not None and not key_info.unique:
                 raise ConfigError(
@@ -179,6 +193,25 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
                 )
 
         validated = validate(table, mapping)
+        if mapping.references:
+            journal_base = options.journal_base or options.base_url
+            resolver = Resolver(
+                client,
+                journals={
+                    ref.to: journal_path(
+                        state_dir,
+                        journal_base,
+                        ref.to,
+                        portal.portal_id if portal is not None else None,
+                    )
+                    for ref in mapping.references
+                },
+                known=options.known,
+                where_known=options.known_where,
+            )
+            validated = resolve_references(validated, mapping, table, resolver)
+            if resolver.lookups:
+                log.info("looked %d keys up in HubSpot", resolver.lookups)
         log.info(
             "%d rows valid, %d invalid (%d cell issues)",
             len(validated.values),
@@ -236,9 +269,17 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
         # What was sent is written down whatever happens now: a signal waits until it is.
         with _shutdown.deferred():
             issues = validated.issues
+            notes = validated.notes
             # The payloads, the mapped values and the per-row results are done with: let them go
             # before the workbook is written, which is when a large run's memory peaks.
             del rows, validated
+            for row, note in notes.items():
+                if row in results:
+                    r = results[row]
+                    said = f"{r.message}; {note}" if r.message else note
+                    results[row] = RowResult(
+                        row=row, status=r.status, hubspot_id=r.hubspot_id, message=said
+                    )
             for row, messages in _issue_messages(issues).items():
                 results[row] = RowResult(row=row, status=RowStatus.INVALID, message=messages)
             outcome = results_frame(

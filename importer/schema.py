@@ -241,6 +241,9 @@ def _column(spec: ColumnSpec, schema: PortalSchema, problems: list[str]) -> Colu
             "imported; remove it from the mapping"
         )
         return None
+    if spec.reference is not None:
+        # The cell holds another record's key; the id sent is a record id, whatever the type.
+        return dataclasses.replace(spec, unique=info.unique)
     portal_type = _TYPES.get(info.type, PropertyType.STRING)
     kind = spec.type if spec.type_given else portal_type
     if kind not in _COMPATIBLE[portal_type]:

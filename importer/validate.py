@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
@@ -55,6 +55,9 @@ class Problem(StrEnum):
     EXTRA_CELLS = "extra_cells"
     EXCEL_ERROR = "excel_error"
     NO_SAVED_VALUE = "no_saved_value"
+    NOT_FOUND = "not_found"  # a reference's key that no record has
+    AMBIGUOUS = "ambiguous"  # a reference's key that several records have
+    DEPENDS_ON = "depends_on"  # refers to a row of this run that is invalid or failed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +88,8 @@ class Validated:
     """Association column -> target ids per valid row, aligned with `values`."""
     issues: tuple[RowIssue, ...]
     invalid_rows: frozenset[int]
+    notes: dict[int, str] = field(default_factory=dict)
+    """Sheet row -> what the workbook says of it beside its status (references left out)."""
 
 
 class _Cells:
@@ -325,15 +330,16 @@ class _AssociationRules:
                     name=Problem.REQUIRED.value,
                 )
             )
-        checks.append(
-            pandera.Check(
-                lambda _: (
-                    ~c.filled
-                    | c.by_value(lambda v: all(map(RECORD_ID_RE.fullmatch, self.parts(v))))
-                ),
-                name=Problem.NOT_A_RECORD_ID.value,
+        if self.spec.reference is None:  # keys (`by:`) are resolved to ids later
+            checks.append(
+                pandera.Check(
+                    lambda _: (
+                        ~c.filled
+                        | c.by_value(lambda v: all(map(RECORD_ID_RE.fullmatch, self.parts(v))))
+                    ),
+                    name=Problem.NOT_A_RECORD_ID.value,
+                )
             )
-        )
         return checks
 
     def convert(self, positions: np.ndarray | None) -> list[list[str]]:
