@@ -59,6 +59,7 @@ from .load import load_table
 from .mapping import SyncMode
 from .outcome import GOOD_STATUSES
 from .outputs import prepare_file, prepare_folder, prepare_workbook
+from .plans import PlanResult, run_plan
 from .reconcile import DEFAULT_SEARCH_SETTLE
 from .run import RunOptions, RunResult, run_import
 from .rundata import rewrite_workbook
@@ -180,14 +181,20 @@ TARGET_OPTIONS = _options(
     click.option("--verbose", "-v", is_flag=True, help="Log each batch and retry."),
 )
 IMPORT_OPTIONS = _options(
-    click.argument("input_file", metavar="INPUT", type=click.Path(path_type=Path)),
+    click.argument("input_file", metavar="INPUT", type=click.Path(path_type=Path), required=False),
     click.option(
         "--mapping",
         "-m",
         "mapping_file",
-        required=True,
         type=click.Path(path_type=Path),
         help="Mapping YAML: object type, column -> property, associations.",
+    ),
+    click.option(
+        "--plan",
+        "plan_file",
+        type=click.Path(path_type=Path),
+        help="Plan YAML: several mappings, each with its sheet or file, run in the order their "
+        "references need, into one results workbook (instead of --mapping and INPUT).",
     ),
     click.option("--sheet", help="Excel sheet name (or 1-based number). Default: the first sheet."),
     click.option(
@@ -464,8 +471,9 @@ def _target(
 def _execute(
     *,
     plan_only: bool,
-    input_file: Path,
-    mapping_file: Path,
+    input_file: Path | None,
+    mapping_file: Path | None,
+    plan_file: Path | None,
     sheet: str | None,
     encoding: str | None,
     out: Path | None,
@@ -490,13 +498,25 @@ def _execute(
     concurrency: int = DEFAULT_CONCURRENCY,
     max_rps: float | None = None,
 ) -> int:
+    if plan_file is not None and (mapping_file is not None or input_file is not None):
+        raise ConfigError(
+            "--plan names the mappings and inputs itself: give --plan alone, or --mapping "
+            "and INPUT without it"
+        )
+    if plan_file is None and (mapping_file is None or input_file is None):
+        missing = "--mapping" if mapping_file is None else "INPUT"
+        raise ConfigError(
+            f"{missing} is missing: give --mapping MAPPING and INPUT (the spreadsheet), or "
+            "--plan PLAN"
+        )
     if plan_only and forget_uncertain:
         raise ConfigError(
             "--dry-run changes nothing, so it cannot forget uncertain rows: run without "
             "--dry-run to forget them (or without --forget-uncertain to see the plan)"
         )
+    reads = tuple(p for p in (input_file, mapping_file, plan_file) if p is not None)
     if summary_json is not None:
-        prepare_file(summary_json, "--summary-json", keep=(input_file, mapping_file))
+        prepare_file(summary_json, "--summary-json", keep=reads)
     sandbox_db = None
     if sandbox:
         # The demo keeps its sandbox's records beside its journal, so a second run tells the
@@ -516,8 +536,8 @@ def _execute(
         )
         console, base_url, token = target
         options = RunOptions(
-            input_file=input_file,
-            mapping_file=mapping_file,
+            input_file=input_file or Path(),
+            mapping_file=mapping_file or Path(),
             token=token,
             sheet=sheet,
             encoding=encoding,
@@ -541,13 +561,22 @@ def _execute(
             concurrency=concurrency,
             max_rps=max_rps,
         )
-        with _progress(console) as progress:
-            result = run_import(options, progress=progress)
-        with _shutdown.deferred():  # what was done is reported, whatever arrives meanwhile
-            code = _report(result)
-            if summary_json is not None:
-                _write_summary(summary_json, result, code)
-                _SUMMARY_WRITTEN.add(summary_json)
+        if plan_file is not None:
+            with _progress(console) as progress:
+                planned = run_plan(plan_file, options, out=out, progress=lambda _: progress)
+            with _shutdown.deferred():
+                code = _report_plan(planned)
+                if summary_json is not None:
+                    _write_plan_summary(summary_json, plan_file, planned, code)
+                    _SUMMARY_WRITTEN.add(summary_json)
+        else:
+            with _progress(console) as progress:
+                result = run_import(options, progress=progress)
+            with _shutdown.deferred():  # what was done is reported, whatever arrives meanwhile
+                code = _report(result)
+                if summary_json is not None:
+                    _write_summary(summary_json, result, code)
+                    _SUMMARY_WRITTEN.add(summary_json)
         late = _shutdown.take_pending()
         if late is not None:
             log.warning(
@@ -602,6 +631,60 @@ def _write_summary(path: Path, result: RunResult, code: int) -> None:
         "error": s.stopped_by,
     }
     _write_json(path, data)
+
+
+def _report_plan(planned: PlanResult) -> int:
+    """Each step's issues and counts, the workbook; the worst step's exit code."""
+    codes = []
+    for step in planned.steps:
+        s = step.summary
+        where = f"{s.input_file.name}" + (f", sheet {s.sheet}" if s.sheet else "")
+        for issue in step.issues[:ISSUES_SHOWN]:
+            click.echo(issue.describe(where), err=True)
+        if len(step.issues) > ISSUES_SHOWN:
+            click.echo(f"... and {len(step.issues) - ISSUES_SHOWN} more in {step.name}.", err=True)
+        counts = ", ".join(f"{n} {status}" for status, n in s.counts.items() if n)
+        click.echo(f"{step.name} ({s.object_type}): {s.rows} rows: {counts or 'nothing to do'}.")
+        good = sum(n for status, n in s.counts.items() if status in GOOD_STATUSES)
+        codes.append(EXIT_OK if good == s.rows else EXIT_ROWS)
+    if planned.stopped_by is not None:
+        click.echo(f"hubspot-import: stopped: {planned.stopped_by}", err=True)
+        if isinstance(planned.stopped_by, AuthError):
+            codes.append(EXIT_ERROR)
+        if isinstance(planned.stopped_by, RunInterrupted):
+            return EXIT_SIGNAL_BASE + planned.stopped_by.signum
+    click.echo(f"Results: {planned.workbook}")
+    if planned.retry_file is not None:
+        click.echo(f"Retry file (the rows to fix, a sheet per step): {planned.retry_file}")
+    return max(codes, default=EXIT_OK)
+
+
+def _write_plan_summary(path: Path, plan_file: Path, planned: PlanResult, code: int) -> None:
+    steps = [
+        {
+            "step": step.name,
+            "run_id": step.summary.run_id,
+            "object_type": step.summary.object_type,
+            "input_file": str(step.summary.input_file),
+            "sheet": step.summary.sheet,
+            "rows": step.summary.rows,
+            "counts": step.summary.counts,
+            "requests": step.summary.requests,
+            "association_requests": step.summary.link_requests,
+        }
+        for step in planned.steps
+    ]
+    _write_json(
+        path,
+        {
+            "plan": str(plan_file),
+            "exit_code": code,
+            "steps": steps,
+            "workbook": str(planned.workbook),
+            "retry_file": str(planned.retry_file) if planned.retry_file else None,
+            "stopped_by": str(planned.stopped_by) if planned.stopped_by else None,
+        },
+    )
 
 
 def _report(result: RunResult) -> int:

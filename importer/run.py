@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from . import _shutdown
 from ._errors import ConfigError, HubSpotError, RunInterrupted
 from .account import PortalInfo, identify_portal
@@ -38,7 +40,7 @@ from .journal import (
     journal_path,
 )
 from .links import apply_links, plan_links
-from .load import load_table
+from .load import Table, load_table
 from .mapping import Mapping, SyncMode, load_mapping
 from .outcome import RowResult, RowStatus, results_frame
 from .outputs import prepare_file, prepare_folder, prepare_workbook
@@ -105,6 +107,8 @@ class RunOptions:
     """`check` and `--dry-run`: everything but sending; the workbook shows what would happen."""
     batch_size: int = MAX_BATCH_INPUTS
     association_batch_size: int = MAX_ASSOCIATION_INPUTS
+    write_outputs: bool = True
+    """False for a step of a plan, whose runner writes one workbook for every step."""
     known: Known = field(default_factory=dict)
     """Keys of records earlier steps of a plan imported (see references.Known)."""
     known_where: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
@@ -121,6 +125,11 @@ class RunResult:
     summary: RunSummary
     issues: tuple[RowIssue, ...]
     stopped_by: HubSpotError | RunInterrupted | None
+    outcome: pd.DataFrame | None = None
+    """Status, hubspot_id and message per sheet row (kept for a plan's workbook)."""
+    table: Table | None = None
+    """The sheet as read (kept for a plan's workbook and retry file)."""
+    key_property: str | None = None
 
 
 def new_run_id(now: dt.datetime) -> str:
@@ -138,8 +147,12 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
     # Everything this run writes can be written: checked (folders made) before HubSpot is
     # asked anything, so a run that creates records can always say which.
     keep = (options.input_file, options.mapping_file)
-    out = prepare_workbook(
-        options.out or default_results_path(options.input_file, started), keep=keep
+    out = (
+        prepare_workbook(
+            options.out or default_results_path(options.input_file, started), keep=keep
+        )
+        if options.write_outputs
+        else Path(".")
     )
     if options.retry_out is not None:
         prepare_file(options.retry_out, "the retry file", keep=keep)
@@ -310,22 +323,33 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
                 journal.finish_run(
                     run_id, counts=summary.counts, workbook=None, stopped_by=summary.stopped_by
                 )
-            try:
-                summary.retry_file = write_retry_file(
-                    options.retry_out or retry_path(out.parent / options.input_file.name, started),
-                    table,
-                    outcome,
-                )
-                summary.workbook = write_results(out, summary, outcome, table.frame, issues)
-            except OSError as exc:
-                raise _not_written(exc, run_id, options.plan_only) from exc
-            if not options.plan_only:
-                journal.record_workbook(run_id, str(summary.workbook))
+            if options.write_outputs:
+                try:
+                    summary.retry_file = write_retry_file(
+                        options.retry_out
+                        or retry_path(out.parent / options.input_file.name, started),
+                        table,
+                        outcome,
+                    )
+                    summary.workbook = write_results(out, summary, outcome, table.frame, issues)
+                except OSError as exc:
+                    raise _not_written(exc, run_id, options.plan_only) from exc
+                if not options.plan_only:
+                    journal.record_workbook(run_id, str(summary.workbook))
     finally:
         journal.close()
         client.close()
-    log.info("results written to %s", summary.workbook)
-    return RunResult(summary=summary, issues=issues, stopped_by=stopped_by)
+    if options.write_outputs:
+        log.info("results written to %s", summary.workbook)
+        return RunResult(summary=summary, issues=issues, stopped_by=stopped_by)
+    return RunResult(
+        summary=summary,
+        issues=issues,
+        stopped_by=stopped_by,
+        outcome=outcome,
+        table=table,
+        key_property=mapping.key_property,
+    )
 
 
 def _not_written(exc: OSError, run_id: str, plan_only: bool) -> ConfigError:

@@ -1,7 +1,8 @@
 # ruff: noqa: RUF001  (non-ASCII dashes are the point of the demo data)
 """Rebuild the shipped demo data: data/products.xlsx and data/carts.csv (deterministic).
 
-python scripts/make_demo_data.py
+python scripts/make_demo_data.py          # every file
+python scripts/make_demo_data.py shop     # data/shop.xlsx only
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import random
+import sys
 from pathlib import Path
 
 from openpyxl import Workbook
@@ -127,13 +129,67 @@ def make_carts(path: Path, rng: random.Random) -> None:
             )
 
 
+SHOP_PRODUCTS = 24
+SHOP_ORDERS = 40
+CUSTOMERS = [
+    # The sandbox's demo contacts, as a shop's export writes them (case and spaces vary).
+    "ada.lovelace@example.com",
+    "Alan.Turing@example.com",
+    "grace.hopper@example.com ",
+    "LINUS.TORVALDS@EXAMPLE.COM",
+    "margaret.hamilton@example.com",
+    "dennis.ritchie@example.com",
+    "barbara.liskov@example.com",
+    "ken.thompson@example.com",
+]
+
+
+def make_shop(path: Path, rng: random.Random) -> None:
+    """A whole shop export: Products, Orders (customers by email) and Order lines (products by
+    SKU, orders by order reference), for `hubspot-import run --plan mappings/shop/plan.yaml`."""
+    wb = Workbook()
+    products = wb.active
+    products.title = "Products"
+    products.append(["SKU", "Name", "Price"])
+    catalogue = []
+    for i in range(SHOP_PRODUCTS):
+        item, _ = ITEMS[i % len(ITEMS)]
+        sku = f"SH-{i + 1:04d}"
+        price = round(rng.uniform(5, 120), 2)
+        catalogue.append((sku, f"{item} – shop {i + 1}", price))
+        products.append([sku, f"{item} – shop {i + 1}", price])
+    orders = wb.create_sheet("Orders")
+    orders.append(["Order ref", "Customer email", "Placed", "Total"])
+    lines = wb.create_sheet("Order lines")
+    lines.append(["Line ref", "Order ref", "SKU", "Quantity", "Unit price"])
+    for n in range(SHOP_ORDERS):
+        ref = f"WEB-{10_001 + n}"
+        picked = rng.sample(catalogue, rng.randint(1, 4))
+        total = 0.0
+        for k, (sku, _, price) in enumerate(picked, start=1):
+            quantity = rng.randint(1, 3)
+            total += quantity * price
+            lines.append([f"{ref}/{k}", ref, sku, quantity, price])
+        placed = dt.date(2026, 11, 1) + dt.timedelta(days=n % 28)
+        orders.append([ref, rng.choice(CUSTOMERS), placed, round(total, 2)])
+    for ws in wb.worksheets:
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+    wb.save(path)
+
+
 def main() -> None:
     DATA.mkdir(exist_ok=True)
+    if sys.argv[1:] == ["shop"]:
+        make_shop(DATA / "shop.xlsx", random.Random(SEED + 2))
+        print(f"wrote {DATA / 'shop.xlsx'}")
+        return
     make_products(DATA / "products.xlsx", random.Random(SEED))
     make_carts(DATA / "carts.csv", random.Random(SEED + 1))
+    make_shop(DATA / "shop.xlsx", random.Random(SEED + 2))
     print(
-        f"wrote {DATA / 'products.xlsx'} ({PRODUCT_ROWS} rows) and "
-        f"{DATA / 'carts.csv'} ({CART_ROWS} rows)"
+        f"wrote {DATA / 'products.xlsx'} ({PRODUCT_ROWS} rows), "
+        f"{DATA / 'carts.csv'} ({CART_ROWS} rows) and {DATA / 'shop.xlsx'}"
     )
 
 

@@ -1,0 +1,249 @@
+"""A plan's one results workbook: Summary (a line per step), a Results sheet per step (the
+same columns as a single run's), and one Issues sheet whose cells name their sheets; and its
+retry workbook, a sheet per step holding that step's bad rows under the step's sheet name."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from openpyxl import Workbook
+
+from ._errors import ConfigError
+from ._sheetxml import StreamedSheet, splice
+from .load import Table
+from .outcome import RowStatus
+from .results import (
+    EXCEL_MAX_ROWS,
+    RESULT_COLUMNS,
+    RETRY_STATUSES,
+    STATUS_COLOURS,
+    RunSummary,
+    _atomic,
+    _column_widths,
+    _results_sheet,
+    _Sheet,
+)
+from .validate import RowIssue
+
+__all__ = ["StepResult", "write_plan_results", "write_plan_retry"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepResult:
+    """What one step of a plan did, for the plan's workbook."""
+
+    name: str
+    """The step's sheet (or file) name: `Order lines`."""
+    summary: RunSummary
+    outcome: pd.DataFrame
+    table: Table
+    issues: tuple[RowIssue, ...]
+
+
+_NOT_IN_SHEET_NAMES = re.compile(r"[\[\]:*?/\\]")
+
+
+def _sheet_names(steps: Sequence[StepResult]) -> list[str]:
+    """`Results <step>`, unique and within Excel's 31 characters."""
+    names: list[str] = []
+    for step in steps:
+        base = _NOT_IN_SHEET_NAMES.sub(" ", f"Results {step.name}")[:31]
+        name, n = base, 2
+        while name.lower() in {x.lower() for x in names}:
+            name = f"{base[: 31 - len(str(n)) - 1]} {n}"
+            n += 1
+        names.append(name)
+    return names
+
+
+def _cell(step: StepResult, issue: RowIssue) -> str:
+    """The issue's cell with its sheet: `'Order lines'!C7` (a CSV's named by its step)."""
+    if "!" in issue.cell:
+        return issue.cell
+    sheet = step.name if step.name.replace("_", "").isalnum() else f"'{step.name}'"
+    return f"{sheet}!{issue.cell}"
+
+
+def write_plan_results(
+    path: Path,
+    *,
+    plan_file: Path,
+    started: dt.datetime,
+    finished: dt.datetime,
+    steps: Sequence[StepResult],
+    stopped_by: str | None = None,
+) -> Path:
+    """Write the plan's workbook to `path` (atomically)."""
+    for step in steps:
+        if len(step.outcome) > EXCEL_MAX_ROWS - 1:
+            raise ConfigError(
+                f"step {step.name} has {len(step.outcome):,} rows, more than one Excel sheet "
+                "holds: import that sheet on its own (`run --mapping`), which continues on "
+                "Results (2)"
+            )
+    wb = Workbook(write_only=True)
+    names = _sheet_names(steps)
+    _summary(_Sheet(wb.create_sheet("Summary")), plan_file, started, finished, steps, names,
+             stopped_by)  # fmt: skip
+    # Issues of every step, in step order; each row's first issue is linked from its message.
+    first_issue: list[dict[int, int]] = []
+    line = 2
+    for step in steps:
+        firsts: dict[int, int] = {}
+        for issue in step.issues:
+            firsts.setdefault(issue.row, line)
+            line += 1
+        first_issue.append(firsts)
+    streamed: dict[str, Callable[[bytes], StreamedSheet]] = {}
+    for step, name, firsts in zip(steps, names, first_issue, strict=True):
+        source = step.table.frame
+        header = [*RESULT_COLUMNS, *[str(c) for c in source.columns]]
+        ws = _Sheet(wb.create_sheet(name))
+        ws.ws.freeze_panes = "B2"
+        ws.widths(_column_widths(header, step.outcome, source))
+        ws.printable(repeat_header=True)
+        ws.append(header, bold=True)
+        ws.ws.append(
+            [
+                ws.cell("issue", link=""),
+                ws.cell("id", link=""),
+                *[ws.cell(s, fill=c, align="center") for s, c in STATUS_COLOURS.items()],
+            ]
+        )
+        streamed[name] = functools.partial(
+            _results_sheet,
+            header=header,
+            outcome=step.outcome,
+            source=source,
+            record_link=step.summary.record_link,
+            first_issue=firsts,
+        )
+    _issues(_Sheet(wb.create_sheet("Issues")), steps, names)
+    template = io.BytesIO()
+    wb.save(template)
+    with _atomic(path) as tmp:
+        splice(template.getvalue(), tmp, streamed)
+    return path
+
+
+def _summary(
+    ws: _Sheet,
+    plan_file: Path,
+    started: dt.datetime,
+    finished: dt.datetime,
+    steps: Sequence[StepResult],
+    names: list[str],
+    stopped_by: str | None,
+) -> None:
+    ws.widths([18, 14, 28, 18, 10, *[11] * len(RowStatus), 10, 24])
+    ws.printable()
+    ws.ws.append([ws.cell(f"hubspot-import plan {plan_file.name}", bold=True)])
+    ws.append([])
+    first = steps[0].summary if steps else None
+    facts: list[tuple[str, Any]] = [
+        ("Plan", str(plan_file)),
+        ("HubSpot", first.base_url if first else ""),
+        ("API version", first.api_version if first else ""),
+        ("Portal", (first.portal if first else None) or "unknown"),
+        ("Started", started.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")),
+        ("Finished", finished.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")),
+        ("Duration (s)", round((finished - started).total_seconds(), 1)),
+        ("Stopped early", stopped_by or "no"),
+    ]
+    for name, value in facts:
+        ws.ws.append([ws.cell(name, bold=True), ws.cell(value, align="left")])
+    ws.append([])
+    header = [
+        "Step", "Object type", "Input", "Sheet", "Mode",
+        *[s.value for s in RowStatus], "Requests", "Results",
+    ]  # fmt: skip
+    ws.append(header, bold=True)
+    totals = dict.fromkeys([s.value for s in RowStatus], 0)
+    for step, sheet in zip(steps, names, strict=True):
+        s = step.summary
+        for status in totals:
+            totals[status] += s.counts.get(status, 0)
+        ws.ws.append(
+            [
+                ws.cell(step.name),
+                ws.cell(s.object_type),
+                ws.cell(Path(s.input_file).name),
+                ws.cell(s.sheet or "(CSV)"),
+                ws.cell(s.mode),
+                *[
+                    ws.cell(s.counts.get(st.value, 0), fill=STATUS_COLOURS.get(st.value)
+                            if s.counts.get(st.value, 0) else None, align="left")
+                    for st in RowStatus
+                ],
+                ws.cell(s.requests, align="left"),
+                ws.cell(sheet, link=f"#'{sheet}'!A1"),
+            ]
+        )  # fmt: skip
+    ws.ws.append(
+        [ws.cell("All steps", bold=True), "", "", "", "",
+         *[ws.cell(n, bold=True, align="left") for n in totals.values()],
+         ws.cell(sum(step.summary.requests for step in steps), bold=True, align="left")]
+    )  # fmt: skip
+
+
+def _issues(ws: _Sheet, steps: Sequence[StepResult], names: list[str]) -> None:
+    ws.ws.freeze_panes = "A2"
+    ws.widths([22, 11, 18, 24, 16, 50, 50])
+    ws.printable(repeat_header=True)
+    ws.append(["cell", "source_row", "column", "value", "problem", "message", "hint"], bold=True)
+    count = 0
+    for step, sheet in zip(steps, names, strict=True):
+        position = {row: p for p, row in enumerate(step.outcome.index.tolist())}
+        for issue in step.issues:
+            count += 1
+            p = position.get(issue.row)
+            back: Any = (
+                ws.cell(issue.row, link=f"#'{sheet}'!A{p + 2}") if p is not None else issue.row
+            )
+            ws.ws.append(
+                [
+                    ws.cell(_cell(step, issue)),
+                    back,
+                    ws.cell(issue.column),
+                    ws.cell(issue.value),
+                    issue.problem.value,
+                    ws.cell(issue.message),
+                    ws.cell(issue.hint),
+                ]
+            )
+    ws.ws.auto_filter.ref = f"A1:G{count + 1}"
+
+
+def write_plan_retry(path: Path, steps: Sequence[StepResult]) -> Path | None:
+    """The bad rows of every step (invalid, failed, incomplete), a sheet per step named as
+    the step's sheet, with the input's columns as text: fix them and run the plan with this
+    file as its `input`. None when there are none."""
+    bad = []
+    for step in steps:
+        wanted = step.outcome.index[step.outcome["status"].isin(RETRY_STATUSES)]
+        if len(wanted):
+            bad.append((step, step.table.frame.loc[wanted]))
+    if not bad:
+        return None
+    wb = Workbook(write_only=True)
+    used: set[str] = set()
+    for step, rows in bad:
+        name = _NOT_IN_SHEET_NAMES.sub(" ", step.table.sheet or step.name)[:31]
+        if name.lower() in used:
+            continue  # two steps of one sheet: its rows are the same rows
+        used.add(name.lower())
+        ws = _Sheet(wb.create_sheet(name))
+        ws.append([str(c) for c in rows.columns], bold=True)
+        for values in rows.itertuples(index=False, name=None):
+            ws.ws.append([ws.cell(v) for v in values])
+    with _atomic(path) as tmp:
+        wb.save(tmp)
+    return path

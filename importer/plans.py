@@ -1,0 +1,312 @@
+"""Plans: one workbook (or several files), several objects, linked by business keys.
+
+A plan file lists steps, each a mapping and the sheet (or file) it reads:
+
+    input: shop.xlsx            # default input of every step, relative to the plan file
+    steps:
+      - mapping: products.yaml  # relative to the plan file
+        sheet: Products
+      - mapping: line_items.yaml
+        sheet: Order lines
+        # input: lines.csv      # a step may read its own file
+
+Steps run in the order their references require (a step whose mapping refers to an object type
+another step imports runs after it), whatever their order in the file; a cycle is an error
+naming it. Each step is one run of the pipeline (its own journal, per portal and object type);
+the keys each step imported are handed to the steps after it, so references to this run's rows
+need no lookup, and a row referring to a row that was not imported is invalid, naming it.
+The plan writes one results workbook and one retry workbook for every step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ._errors import ConfigError, HubSpotError, RunInterrupted
+from .hubspot import stored_value
+from .load import load_table
+from .mapping import Mapping, _UniqueKeyLoader, load_mapping
+from .outcome import RowStatus, results_frame
+from .outputs import prepare_file, prepare_workbook
+from .plan_results import StepResult, write_plan_results, write_plan_retry
+from .results import RunSummary
+from .run import RunOptions, RunResult, new_run_id, run_import
+
+__all__ = ["PlanFile", "PlanResult", "Step", "load_plan", "run_plan"]
+
+log = logging.getLogger(__name__)
+
+_PLAN_KEYS = ("input", "steps")
+_STEP_KEYS = ("mapping", "sheet", "input")
+_IMPORTED = (RowStatus.CREATED, RowStatus.UPDATED, RowStatus.UNCHANGED, RowStatus.INCOMPLETE)
+_WOULD_BE = (RowStatus.WOULD_CREATE, RowStatus.WOULD_UPDATE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    mapping_file: Path
+    mapping: Mapping
+    input_file: Path
+    sheet: str | None
+
+    @property
+    def name(self) -> str:
+        return self.sheet or self.input_file.stem
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanFile:
+    path: Path
+    steps: tuple[Step, ...]
+    """In the order they run."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanResult:
+    steps: tuple[StepResult, ...]
+    results: tuple[RunResult | None, ...]
+    """Each step's run, None for a step not run (an earlier one stopped)."""
+    workbook: Path
+    retry_file: Path | None
+    stopped_by: HubSpotError | RunInterrupted | None
+
+
+def load_plan(path: Path) -> PlanFile:
+    """Read a plan file and its mappings, every mistake named; steps in the order they run."""
+    path = Path(path)
+    where = str(path)
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such plan file; check the --plan path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot be read ({exc})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{where}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: a plan is a mapping with `steps:` (and `input:`)")
+    problems += [f"{k}: not a plan key (keys: input, steps)" for k in data if k not in _PLAN_KEYS]
+    base = path.parent
+    default_input = data.get("input")
+    raw_steps = data.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        problems.append("steps: required: a list of {mapping, sheet, input}")
+        raw_steps = []
+    steps: list[Step] = []
+    for n, raw in enumerate(raw_steps):
+        at = f"steps[{n}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{at}: give {{mapping: ..., sheet: ...}}")
+            continue
+        problems += [
+            f"{at}.{k}: not a step key (keys: mapping, sheet, input)"
+            for k in raw
+            if k not in _STEP_KEYS
+        ]
+        mapping_name, input_name = raw.get("mapping"), raw.get("input", default_input)
+        if not isinstance(mapping_name, str) or not mapping_name.strip():
+            problems.append(f"{at}.mapping: required: the mapping file, relative to the plan")
+            continue
+        if not isinstance(input_name, str) or not input_name.strip():
+            problems.append(f"{at}.input: required here, or `input:` at the top of the plan")
+            continue
+        mapping_file, input_file = base / mapping_name, base / input_name
+        if not input_file.is_file():
+            problems.append(f"{at}.input: {input_file} is not a file")
+        sheet = raw.get("sheet")
+        try:
+            mapping = load_mapping(mapping_file)
+        except ConfigError as exc:
+            problems.append(f"{at}.mapping: {exc}")
+            continue
+        steps.append(
+            Step(
+                mapping_file=mapping_file,
+                mapping=mapping,
+                input_file=input_file,
+                sheet=str(sheet) if sheet is not None else None,
+            )
+        )
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems)
+        noun = "mistake" if len(problems) == 1 else "mistakes"
+        raise ConfigError(f"{where}: {len(problems)} {noun} in the plan:\n{listed}")
+    return PlanFile(path=path, steps=tuple(_ordered(steps, where)))
+
+
+def _ordered(steps: list[Step], where: str) -> list[Step]:
+    """Steps after the steps whose object types they refer to (a stable topological order)."""
+    after: dict[int, set[int]] = {}
+    for i, step in enumerate(steps):
+        targets = {r.to for r in step.mapping.references}
+        after[i] = {
+            j for j, other in enumerate(steps) if j != i and other.mapping.object_type in targets
+        }
+    done: list[int] = []
+    state: dict[int, str] = {}
+
+    def visit(i: int, trail: list[int]) -> None:
+        if state.get(i) == "done":
+            return
+        if state.get(i) == "visiting":
+            loop = [*trail[trail.index(i) :], i]
+            names = " -> ".join(f"{steps[j].name} ({steps[j].mapping.object_type})" for j in loop)
+            raise ConfigError(
+                f"{where}: the steps refer to each other in a cycle: {names}. Import one side "
+                "without the reference first, or refer to records HubSpot already has."
+            )
+        state[i] = "visiting"
+        for j in sorted(after[i]):
+            visit(j, [*trail, i])
+        state[i] = "done"
+        done.append(i)
+
+    for i in range(len(steps)):
+        visit(i, [])
+    return [steps[i] for i in done]
+
+
+def run_plan(
+    plan_file: Path,
+    options: RunOptions,
+    *,
+    out: Path | None = None,
+    progress: Callable[[str], Callable[[int, int], None] | None] | None = None,
+) -> PlanResult:
+    """Run every step of the plan (with `options` for all but the input, mapping and sheet),
+    then write one results workbook (and a retry workbook when rows need fixing)."""
+    plan = load_plan(plan_file)
+    started = dt.datetime.now(dt.UTC)
+    keep = (plan.path, *[s.input_file for s in plan.steps], *[s.mapping_file for s in plan.steps])
+    stamp = started.astimezone().strftime("%Y%m%d-%H%M%S")
+    out = prepare_workbook(out or plan.path.with_name(f"{plan.path.stem}-results-{stamp}.xlsx"),
+                           keep=keep)  # fmt: skip
+    retry = prepare_file(
+        options.retry_out or out.with_name(f"{plan.path.stem}-retry-{stamp}.xlsx"),
+        "the retry file",
+        keep=keep,
+    )
+    known: dict[tuple[str, str], dict[str, str | None]] = {}
+    where: dict[tuple[str, str], dict[str, str]] = {}
+    done: list[StepResult] = []
+    runs: list[RunResult | None] = []
+    stopped: HubSpotError | RunInterrupted | None = None
+    for step in plan.steps:
+        if stopped is not None:
+            done.append(_not_run(step, options, stopped))
+            runs.append(None)
+            continue
+        log.info("step %s: %s from %s", step.name, step.mapping.object_type, step.input_file.name)
+        result = run_import(
+            dataclasses.replace(
+                options,
+                input_file=step.input_file,
+                mapping_file=step.mapping_file,
+                sheet=step.sheet,
+                out=None,
+                retry_out=None,
+                write_outputs=False,
+                known=known,
+                known_where=where,
+            ),
+            progress=progress(step.name) if progress is not None else None,
+        )
+        assert result.outcome is not None
+        assert result.table is not None
+        runs.append(result)
+        done.append(
+            StepResult(
+                name=step.name,
+                summary=result.summary,
+                outcome=result.outcome,
+                table=result.table,
+                issues=result.issues,
+            )
+        )
+        _remember(step, result, known, where, plan_only=options.plan_only)
+        stopped = result.stopped_by
+    finished = dt.datetime.now(dt.UTC)
+    workbook = write_plan_results(
+        out,
+        plan_file=plan.path,
+        started=started,
+        finished=finished,
+        steps=done,
+        stopped_by=str(stopped) if stopped else None,
+    )
+    retry_file = write_plan_retry(retry, done)
+    return PlanResult(
+        steps=tuple(done),
+        results=tuple(runs),
+        workbook=workbook,
+        retry_file=retry_file,
+        stopped_by=stopped,
+    )
+
+
+def _remember(
+    step: Step,
+    result: RunResult,
+    known: dict[tuple[str, str], dict[str, str | None]],
+    where: dict[tuple[str, str], dict[str, str]],
+    *,
+    plan_only: bool,
+) -> None:
+    """The step's keys -> record ids, for the steps after it (None: the row was not imported;
+    in a dry run, rows that would be imported count as imported)."""
+    mapping, table, outcome = step.mapping, result.table, result.outcome
+    if mapping.key is None or mapping.key_property is None or table is None or outcome is None:
+        return
+    prop, kind = mapping.key_property, mapping.object_type
+    ids: dict[str, str | None] = known.setdefault((kind, prop), {})
+    cells: dict[str, str] = where.setdefault((kind, prop), {})
+    imported = {s.value for s in _IMPORTED} | ({s.value for s in _WOULD_BE} if plan_only else set())
+    keys = table.frame[mapping.key].tolist()
+    for row, key, status, hid in zip(
+        outcome.index.tolist(),
+        keys,
+        outcome["status"].tolist(),
+        outcome["hubspot_id"].tolist(),
+        strict=True,
+    ):
+        if not isinstance(key, str) or not key.strip():
+            continue
+        stored = stored_value(kind, prop, key.strip())
+        ids[stored] = (hid or "(new)") if status in imported else None
+        cells[stored] = table.cell_ref(row, mapping.key)
+
+
+def _not_run(step: Step, options: RunOptions, why: Any) -> StepResult:
+    """A step after one that stopped: every row of its sheet `not_sent`."""
+    table = load_table(step.input_file, sheet=step.sheet, encoding=options.encoding)
+    message = f"not sent: the plan stopped at an earlier step ({why})"
+    outcome = results_frame({}, table.frame.index, otherwise=RowStatus.NOT_SENT)
+    outcome["message"] = message
+    counts = {s.value: 0 for s in RowStatus}
+    counts[RowStatus.NOT_SENT.value] = len(outcome)
+    now = dt.datetime.now(dt.UTC)
+    summary = RunSummary(
+        run_id=new_run_id(now),
+        object_type=step.mapping.object_type,
+        input_file=step.input_file,
+        sheet=table.sheet,
+        mapping_file=str(step.mapping_file),
+        base_url=options.base_url,
+        started=now,
+        finished=now,
+        counts=counts,
+        rows=len(outcome),
+        stopped_by=message,
+    )
+    return StepResult(name=step.name, summary=summary, outcome=outcome, table=table, issues=())
