@@ -503,6 +503,8 @@ def _execute(
             "--plan names the mappings and inputs itself: give --plan alone, or --mapping "
             "and INPUT without it"
         )
+    if plan_file is not None and sheet is not None:
+        raise ConfigError("--sheet is for one sheet: in a plan, each step names its own `sheet:`")
     if plan_file is None and (mapping_file is None or input_file is None):
         missing = "--mapping" if mapping_file is None else "INPUT"
         raise ConfigError(
