@@ -16,6 +16,7 @@ from .journal import Journal
 from .load import Table, load_table
 from .mapping import Mapping, SyncMode, load_mapping, parse_mapping
 from .outcome import RowResult, RowStatus
+from .plans import PlanResult, load_plan, run_plan
 from .results import RunSummary
 from .run import RunOptions, RunResult, run_import
 from .validate import Problem, RowIssue, Validated, validate
@@ -31,6 +32,7 @@ __all__ = [
     "LockHeld",
     "Mapping",
     "MappingError",
+    "PlanResult",
     "Problem",
     "RateLimitStop",
     "RowIssue",
@@ -44,8 +46,10 @@ __all__ = [
     "UncertainDelivery",
     "Validated",
     "load_mapping",
+    "load_plan",
     "load_table",
     "parse_mapping",
     "run_import",
+    "run_plan",
     "validate",
 ]

@@ -143,7 +143,7 @@ def _summary(
     names: list[str],
     stopped_by: str | None,
 ) -> None:
-    ws.widths([18, 14, 28, 18, 10, *[11] * len(RowStatus), 10, 24])
+    ws.widths([14, 12, 12, 12, 8, *[13] * len(RowStatus), 10, 22])
     ws.printable()
     ws.ws.append([ws.cell(f"hubspot-import plan {plan_file.name}", bold=True)])
     ws.append([])

@@ -1,4 +1,5 @@
-"""Rebuild docs/workbook-summary.png and docs/workbook-results.png from a real run.
+"""Rebuild docs/workbook-summary.png, docs/workbook-results.png and docs/plan-summary.png
+from real runs.
 
 python scripts/screenshots.py      # needs LibreOffice (soffice) and poppler's pdftoppm
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import openpyxl
 
-from importer import RunOptions, run_import
+from importer import RunOptions, run_import, run_plan
 from importer.sandbox import Sandbox, SandboxConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +74,34 @@ def main() -> int:
             )  # fmt: skip
             shutil.copy(tmp / f"{name}.png", DOCS / f"{name}.png")
             print(f"wrote {DOCS / f'{name}.png'}")
+        # The shipped shop plan: its Summary sheet, a line per step.
+        plan_out = tmp / "shop-results.xlsx"
+        run_plan(
+            ROOT / "mappings" / "shop" / "plan.yaml",
+            RunOptions(
+                input_file=Path(),
+                mapping_file=Path(),
+                token="pat-screenshots",
+                base_url=box.url,
+                state_dir=tmp / "state",
+            ),
+            out=plan_out,
+        )
+        subprocess.run(
+            ["soffice", "--headless", "--convert-to", "pdf", "--outdir", str(tmp), str(plan_out)],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        subprocess.run(
+            ["pdftoppm", "-png", "-r", "200", "-f", "1", "-l", "1", "-x", "130", "-y", "190",
+             "-W", "1950", "-H", "290", "-singlefile", str(tmp / "shop-results.pdf"),
+             str(tmp / "plan-summary")],
+            check=True,
+            timeout=120,
+        )  # fmt: skip
+        shutil.copy(tmp / "plan-summary.png", DOCS / "plan-summary.png")
+        print(f"wrote {DOCS / 'plan-summary.png'}")
     return 0
 
 
