@@ -96,7 +96,7 @@ key: Cart ref
         "constants, associations, clear_empty)",
         "object_type: 'product' is not an object type; did you mean 'products'?",
         "columns.Price.tpye: unknown key; did you mean 'type'? (allowed: property, type, required, "
-        "format, options, timezone, clear_empty)",
+        "format, options, timezone, clear_empty, to, by, on_missing)",
         "columns.Total.type: 'numbr' is not a type; did you mean 'number'? (allowed: string, "
         "number, bool, date, datetime, enumeration)",
         "columns.Created.format: 'DD/MM/YYYY' is not a strftime format such as \"%d/%m/%Y\"",
