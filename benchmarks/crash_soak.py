@@ -29,8 +29,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from importer.journal import Journal, journal_path
 from importer.sandbox import Sandbox, SandboxConfig
+from importer.state.journal import Journal, journal_path
 
 MAPPING = """\
 object_type: products

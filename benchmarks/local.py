@@ -100,8 +100,8 @@ def measure(what: str, path: str, folder: str) -> dict[str, float]:
     import python_calamine  # noqa: F401
 
     import importer.cli
-    import importer.run  # noqa: F401
-    from importer._text import use_system_allocator
+    import importer.pipeline.run  # noqa: F401
+    from importer.sheets._text import use_system_allocator
 
     use_system_allocator()  # as the CLI does, for every figure (floors included)
 
@@ -124,7 +124,7 @@ def measure(what: str, path: str, folder: str) -> dict[str, float]:
         wb = CalamineWorkbook.from_path(path)
         wb.get_sheet_by_name(wb.sheet_names[0]).to_python()
     elif what == "load":
-        from importer.load import load_table
+        from importer.sheets.load import load_table
 
         load_table(Path(path))
     elif what == "dry_run":

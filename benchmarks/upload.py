@@ -29,13 +29,13 @@ from pathlib import Path
 
 import requests
 
-from importer.client import HubSpotClient, RetryPolicy
-from importer.hubspot import ApiPaths
-from importer.journal import Journal
-from importer.mapping import parse_mapping
-from importer.payload import PreparedRow
-from importer.plan import Action, Operation
-from importer.upload import DEFAULT_CONCURRENCY, Uploader
+from importer.api.client import HubSpotClient, RetryPolicy
+from importer.api.hubspot import ApiPaths
+from importer.pipeline.mapping import parse_mapping
+from importer.pipeline.payload import PreparedRow
+from importer.pipeline.plan import Action, Operation
+from importer.pipeline.upload import DEFAULT_CONCURRENCY, Uploader
+from importer.state.journal import Journal
 
 BATCH = 100
 TOKEN = "pat-benchmark"

@@ -12,14 +12,14 @@ from ._errors import (
     RateLimitStop,
     UncertainDelivery,
 )
-from .journal import Journal
-from .load import Table, load_table
-from .mapping import Mapping, SyncMode, load_mapping, parse_mapping
-from .outcome import RowResult, RowStatus
-from .plans import PlanResult, load_plan, run_plan
-from .results import RunSummary
-from .run import RunOptions, RunResult, run_import
-from .validate import Problem, RowIssue, Validated, validate
+from .pipeline.mapping import Mapping, SyncMode, load_mapping, parse_mapping
+from .pipeline.outcome import RowResult, RowStatus
+from .pipeline.plans import PlanResult, load_plan, run_plan
+from .pipeline.run import RunOptions, RunResult, run_import
+from .pipeline.validate import Problem, RowIssue, Validated, validate
+from .sheets.load import Table, load_table
+from .sheets.results import RunSummary
+from .state.journal import Journal
 
 __all__ = [
     "AuthError",

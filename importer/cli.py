@@ -39,11 +39,8 @@ from ._errors import (
     LockHeld,
     RunInterrupted,
 )
-from ._text import use_system_allocator
-from .client import DEFAULT_TIMEOUT, HubSpotClient, RetryPolicy
-from .draft import draft_mapping
-from .history import UndoPlan, list_runs, plan_undo, undo_run
-from .hubspot import (
+from .api.client import DEFAULT_TIMEOUT, HubSpotClient, RetryPolicy
+from .api.hubspot import (
     API_VERSION_ENV,
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
@@ -54,17 +51,20 @@ from .hubspot import (
     ApiPaths,
     canonical_object_type,
 )
-from .journal import default_state_dir
-from .load import load_table
-from .mapping import SyncMode
-from .outcome import GOOD_STATUSES
-from .outputs import prepare_file, prepare_folder, prepare_workbook
-from .plans import PlanResult, run_plan
-from .reconcile import DEFAULT_SEARCH_SETTLE
-from .run import RunOptions, RunResult, run_import
-from .rundata import rewrite_workbook
-from .schema import read_schema
-from .upload import DEFAULT_CONCURRENCY
+from .api.reconcile import DEFAULT_SEARCH_SETTLE
+from .pipeline.draft import draft_mapping
+from .pipeline.mapping import SyncMode
+from .pipeline.outcome import GOOD_STATUSES
+from .pipeline.plans import PlanResult, run_plan
+from .pipeline.run import RunOptions, RunResult, run_import
+from .pipeline.schema import read_schema
+from .pipeline.upload import DEFAULT_CONCURRENCY
+from .sheets._text import use_system_allocator
+from .sheets.load import load_table
+from .sheets.outputs import prepare_file, prepare_folder, prepare_workbook
+from .state.history import UndoPlan, list_runs, plan_undo, undo_run
+from .state.journal import default_state_dir
+from .state.rundata import rewrite_workbook
 
 __all__ = [
     "EXIT_ERROR",

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-import importer.run
-from importer.journal import journal_path
+import importer.pipeline.run
 from importer.sandbox import Sandbox
+from importer.state.journal import journal_path
 
 from .conftest import TOKEN, CliRun, read_sheet, write_csv, write_mapping
 
@@ -205,7 +205,7 @@ def test_a_bug_is_exit_4_with_one_line_and_a_report(
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(importer.run, "validate", broken)  # a stand-in for a real bug
+    monkeypatch.setattr(importer.pipeline.run, "validate", broken)  # a stand-in for a real bug
     data, mapping = inputs
     log_file = tmp_path / "import.log"
     result = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url, "--log-file", log_file)
@@ -298,7 +298,7 @@ def test_undo_of_a_run_whose_sandbox_is_gone_says_so_at_once(
 def test_one_lock_per_portal_and_object_type_whatever_the_state_folder(
     run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    from importer.journal import Journal
+    from importer.state.journal import Journal
 
     data, mapping = inputs
     holder = Journal(

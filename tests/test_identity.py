@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from importer.journal import BatchRow, Journal, Outcome, journal_path
-from importer.payload import values_hash
+from importer.pipeline.payload import values_hash
 from importer.sandbox import Fault, Sandbox
+from importer.state.journal import BatchRow, Journal, Outcome, journal_path
 
 from .conftest import CliRun, read_sheet, write_csv, write_mapping
 

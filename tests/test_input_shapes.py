@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from importer.load import load_table
 from importer.sandbox import Sandbox
+from importer.sheets.load import load_table
 
 from .conftest import CliRun, read_sheet, write_mapping, write_xlsx
 

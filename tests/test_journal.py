@@ -6,7 +6,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from importer.journal import BatchRow, Journal, Outcome
+from importer.state.journal import BatchRow, Journal, Outcome
 
 
 def _rows(batch: int, n: int = 3) -> list[BatchRow]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from importer.journal import BatchRow, Journal, Outcome, journal_path
-from importer.payload import values_hash
+from importer.pipeline.payload import values_hash
 from importer.sandbox import Sandbox
+from importer.state.journal import BatchRow, Journal, Outcome, journal_path
 
 from .conftest import CliRun, write_csv, write_mapping
 

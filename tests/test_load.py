@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from importer import InputFileError, load_table
-from importer.load import column_letter
+from importer.sheets.load import column_letter
 
 from .conftest import write_csv, write_xlsx
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from importer import RunOptions, RunResult, run_import
-from importer.client import HubSpotClient, RetryPolicy
-from importer.reconcile import Finder
+from importer.api.client import HubSpotClient, RetryPolicy
+from importer.api.reconcile import Finder
 from importer.sandbox import Fault, Sandbox
 
 from .conftest import TOKEN, creates, read_sheet, write_csv, write_mapping

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from importer import MappingError, load_mapping, parse_mapping
-from importer.hubspot import AssociationCategory
-from importer.mapping import PropertyType
+from importer.api.hubspot import AssociationCategory
+from importer.pipeline.mapping import PropertyType
 
 from .conftest import ROOT
 

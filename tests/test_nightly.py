@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from importer import RunOptions, run_import
-from importer.client import RetryPolicy
-from importer.journal import Journal, journal_path
+from importer.api.client import RetryPolicy
 from importer.sandbox import Sandbox
+from importer.state.journal import Journal, journal_path
 
 from .conftest import TOKEN, CliRun, read_sheet, write_csv, write_mapping
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-import importer.payload
+import importer.pipeline.payload
 from importer import load_table, parse_mapping, validate
-from importer.payload import Prepared, build_rows, values_hash
+from importer.pipeline.payload import Prepared, build_rows, values_hash
 
 from .conftest import write_csv
 
@@ -39,7 +39,7 @@ def prepare(tmp_path: Path, mapping: dict[str, Any], rows: list[list[str]]) -> P
 def test_fingerprints_match_the_properties_sent(
     tmp_path: Path, constants: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer.payload, "HASH_CHUNK", 4)  # chunk edges inside the sheet
+    monkeypatch.setattr(importer.pipeline.payload, "HASH_CHUNK", 4)  # chunk edges inside the sheet
     rows = [[f"{i:03d}", a, b] for i, (a, b) in enumerate(zip(AWKWARD, AWKWARD[::-1], strict=True))]
     prepared = prepare(
         tmp_path,

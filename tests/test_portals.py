@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from importer import HubSpotImportError, RunOptions
-from importer.journal import journal_path
 from importer.sandbox import Fault, Sandbox
+from importer.state.journal import journal_path
 
 from .conftest import CliRun, read_sheet, write_csv, write_mapping
 
@@ -110,7 +110,7 @@ def _old_journal(state: Path, url: str, portal: int | None) -> Path:
     """A journal as an earlier version kept it: per base URL, with one row synced."""
     path = journal_path(state, url, "products")
     path.parent.mkdir(parents=True, exist_ok=True)
-    from importer.journal import Journal
+    from importer.state.journal import Journal
 
     journal = Journal(path)
     if portal is not None:
@@ -276,7 +276,7 @@ def test_a_journal_opened_by_another_version_keeps_working(tmp_path: Path) -> No
     path = tmp_path / "j.sqlite"
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    from importer.journal import Journal
+    from importer.state.journal import Journal
 
     journal = Journal(path)
     assert journal.archived_by_undo("nope") == set()

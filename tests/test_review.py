@@ -10,10 +10,10 @@ from typing import Any
 import openpyxl
 import pytest
 
-import importer.results
-from importer.history import list_runs
+import importer.sheets.results
 from importer.sandbox import Sandbox
 from importer.sandbox.portal import PropertyDef
+from importer.state.history import list_runs
 
 from .conftest import CliRun, read_sheet, write_csv, write_mapping, write_xlsx
 
@@ -215,7 +215,7 @@ def test_no_retry_file_when_every_row_went_through(
 def test_results_continue_on_further_sheets_past_the_row_limit(
     run_cli: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer.results, "EXCEL_MAX_ROWS", 11)  # 10 rows per sheet
+    monkeypatch.setattr(importer.sheets.results, "EXCEL_MAX_ROWS", 11)  # 10 rows per sheet
     rows = [["SKU", "Name", "Price", "Note"]] + [[f"{i:03d}", "n", "1", ""] for i in range(25)]
     data = write_csv(tmp_path / "big.csv", rows)
     assert (
@@ -239,7 +239,7 @@ def test_results_continue_on_further_sheets_past_the_row_limit(
 def test_record_links_stop_at_excels_limit_per_sheet(
     run_cli: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer.results, "MAX_LINKS_PER_SHEET", 4)
+    monkeypatch.setattr(importer.sheets.results, "MAX_LINKS_PER_SHEET", 4)
     rows = [["SKU", "Name", "Price", "Note"]] + [[f"{i:03d}", "n", "1", ""] for i in range(6)]
     rows[3][2] = "bad"  # an invalid row: its link to the Issues sheet comes first
     data = write_csv(tmp_path / "l.csv", rows)
@@ -286,7 +286,7 @@ def test_cells_come_back_as_written(tmp_path: Path, values: list[str]) -> None:
     import pandas as pd
     from python_calamine import CalamineWorkbook
 
-    from importer.results import RunSummary, write_results
+    from importer.sheets.results import RunSummary, write_results
 
     summary = RunSummary(
         run_id="r",
@@ -323,18 +323,18 @@ def test_a_failed_write_leaves_the_previous_workbook_whole(
 ) -> None:
     import pandas as pd
 
-    from importer.results import RunSummary, write_results
+    from importer.sheets.results import RunSummary, write_results
 
     out = tmp_path / "o.xlsx"
     out.write_bytes(b"previous workbook")
 
-    splice = importer.results.splice
+    splice = importer.sheets.results.splice
 
     def broken_splice(template: bytes, path: Path, sheets: Any) -> None:
         splice(template, path, sheets)  # the temporary file is written in full...
         raise OSError("disk full")  # ...and the process fails before the rename
 
-    monkeypatch.setattr(importer.results, "splice", broken_splice)
+    monkeypatch.setattr(importer.sheets.results, "splice", broken_splice)
     summary = RunSummary(
         run_id="r",
         object_type="products",
@@ -457,7 +457,7 @@ def test_unknown_run(run_cli: Runner, tmp_path: Path) -> None:
 def test_one_tricky_value_in_a_column_sends_it_the_careful_way(value: str) -> None:
     """The column-at-a-time check must notice a single value that needs escaping, removing
     characters or keeping whitespace, wherever it sits in the column."""
-    from importer._sheetxml import _inline, text_cells
+    from importer.sheets._sheetxml import _inline, text_cells
 
     for column in ([value], ["plain", value], [value, "plain"], ["a", value, "b"]):
         assert text_cells(column) == [_inline(v, "").encode() for v in column]
@@ -469,7 +469,7 @@ def test_input_columns_write_each_cell_as_text_cells_would(value: str) -> None:
     """The row-joined input cells (made from Arrow columns) equal cell-by-cell markup."""
     import pyarrow as pa
 
-    from importer._sheetxml import EMPTY_INLINE, TextColumns, text_cells
+    from importer.sheets._sheetxml import EMPTY_INLINE, TextColumns, text_cells
 
     columns = [["plain", value, "b"], [value, "", value]]
     made = TextColumns([pa.array(c, type=pa.large_string()) for c in columns])

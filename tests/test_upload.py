@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from importer import AuthError, ConfigError, RowStatus, RunOptions, RunResult, run_import
-from importer.client import (
+from importer.api.client import (
     HubSpotClient,
     RateLimiter,
     RetryPolicy,
@@ -20,9 +20,9 @@ from importer.client import (
     classify,
     error_message,
 )
-from importer.plan import Operation
+from importer.pipeline.plan import Operation
+from importer.pipeline.upload import _in_parallel
 from importer.sandbox import Fault, Sandbox
-from importer.upload import _in_parallel
 
 from .conftest import TOKEN, creates, read_sheet, write_csv, write_mapping
 

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
 
-from ..hubspot import (
+from ..api.hubspot import (
     DEFAULT_API_VERSION,
     MAX_BATCH_INPUTS,
     MAX_TEXT_LENGTH,

@@ -16,10 +16,11 @@ from typing import Any
 import pandas as pd
 from openpyxl import Workbook
 
-from ._errors import ConfigError
+from .._errors import ConfigError
+from ..pipeline.outcome import RowStatus
+from ..pipeline.validate import RowIssue
 from ._sheetxml import StreamedSheet, splice
 from .load import Table
-from .outcome import RowStatus
 from .results import (
     EXCEL_MAX_ROWS,
     RESULT_COLUMNS,
@@ -31,7 +32,6 @@ from .results import (
     _results_sheet,
     _Sheet,
 )
-from .validate import RowIssue
 
 __all__ = ["StepResult", "write_plan_results", "write_plan_retry"]
 

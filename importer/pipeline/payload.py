@@ -19,8 +19,8 @@ from typing import Any, overload
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._text import arrow
-from .hubspot import stored_value
+from ..api.hubspot import stored_value
+from ..sheets._text import arrow
 from .mapping import Mapping
 from .validate import Validated
 

@@ -21,9 +21,9 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from ._errors import ConfigError, HubSpotError, RunInterrupted
-from ._shutdown import Stop, signal_name
-from .client import (
+from .._errors import ConfigError, HubSpotError, RunInterrupted
+from .._shutdown import Stop, signal_name
+from ..api.client import (
     MAX_SENDERS,
     HubSpotClient,
     UncertainDelivery,
@@ -31,13 +31,13 @@ from .client import (
     error_message,
     route_missing,
 )
-from .hubspot import MAX_BATCH_INPUTS, stored_value
-from .journal import BatchRow, Journal, OpenBatch, Outcome
+from ..api.hubspot import MAX_BATCH_INPUTS, stored_value
+from ..api.reconcile import DEFAULT_SEARCH_SETTLE, Finder
+from ..state.journal import BatchRow, Journal, OpenBatch, Outcome
 from .mapping import Mapping, SyncMode
 from .outcome import RowResult, RowStatus
 from .payload import PreparedRow
 from .plan import Action, Actions, Operation
-from .reconcile import DEFAULT_SEARCH_SETTLE, Finder
 
 __all__ = ["UploadReport", "Uploader", "chunks", "in_parallel"]
 

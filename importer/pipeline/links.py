@@ -28,10 +28,10 @@ from typing import Any
 
 import orjson
 
-from ._errors import HubSpotError, UncertainDelivery
-from .client import HubSpotClient, Verdict
-from .hubspot import MAX_ASSOCIATION_INPUTS, MAX_ASSOCIATION_READS
-from .journal import Journal
+from .._errors import HubSpotError, UncertainDelivery
+from ..api.client import HubSpotClient, Verdict
+from ..api.hubspot import MAX_ASSOCIATION_INPUTS, MAX_ASSOCIATION_READS
+from ..state.journal import Journal
 from .mapping import AssociationSpec, LinkPolicy, Mapping
 from .outcome import RowResult, RowStatus
 from .payload import Prepared

@@ -10,7 +10,7 @@ from typing import overload
 
 import orjson
 
-from .journal import KnownRow, RowState
+from ..state.journal import KnownRow, RowState
 from .mapping import SyncMode as Mode
 from .outcome import RowResult, RowStatus
 from .payload import Prepared, PreparedRow

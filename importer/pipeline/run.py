@@ -15,40 +15,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import _shutdown
-from ._errors import ConfigError, HubSpotError, RunInterrupted
-from .account import PortalInfo, identify_portal
-from .client import (
+from .. import _shutdown
+from .._errors import ConfigError, HubSpotError, RunInterrupted
+from ..api.account import PortalInfo, identify_portal
+from ..api.client import (
     DEFAULT_TIMEOUT,
     HubSpotClient,
     RateLimiter,
     RetryPolicy,
 )
-from .hubspot import (
+from ..api.hubspot import (
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
     MAX_ASSOCIATION_INPUTS,
     MAX_BATCH_INPUTS,
     OBJECT_TYPE_IDS,
 )
-from .journal import (
-    Journal,
-    KnownRow,
-    RowState,
-    adopt_base_url_journal,
-    default_state_dir,
-    journal_path,
-)
-from .links import apply_links, plan_links
-from .load import Table, load_table
-from .mapping import Mapping, SyncMode, load_mapping
-from .outcome import RowResult, RowStatus, results_frame
-from .outputs import prepare_file, prepare_folder, prepare_workbook
-from .payload import Prepared, build_rows, journal_key
-from .plan import Operation, Plan, make_plan
-from .reconcile import DEFAULT_SEARCH_SETTLE
-from .references import Known, Resolver, resolve_references
-from .results import (
+from ..api.reconcile import DEFAULT_SEARCH_SETTLE
+from ..api.verify import Drift, apply_drift, verify
+from ..sheets.load import Table, load_table
+from ..sheets.outputs import prepare_file, prepare_folder, prepare_workbook
+from ..sheets.results import (
     RunSummary,
     default_results_path,
     record_url,
@@ -56,11 +43,24 @@ from .results import (
     write_results,
     write_retry_file,
 )
-from .rundata import keep_input, keep_outcome
+from ..state.journal import (
+    Journal,
+    KnownRow,
+    RowState,
+    adopt_base_url_journal,
+    default_state_dir,
+    journal_path,
+)
+from ..state.rundata import keep_input, keep_outcome
+from .links import apply_links, plan_links
+from .mapping import Mapping, SyncMode, load_mapping
+from .outcome import RowResult, RowStatus, results_frame
+from .payload import Prepared, build_rows, journal_key
+from .plan import Operation, Plan, make_plan
+from .references import Known, Resolver, resolve_references
 from .schema import read_schema, resolve, resolve_offline
 from .upload import DEFAULT_CONCURRENCY, Uploader, in_parallel
 from .validate import RowIssue, validate
-from .verify import Drift, apply_drift, verify
 
 __all__ = ["Progress", "RunOptions", "RunResult", "run_import"]
 

@@ -24,15 +24,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ._errors import HubSpotError
-from ._text import text_series
-from .client import HubSpotClient
-from .hubspot import stored_value
-from .journal import Journal, RowState
-from .load import Table
+from .._errors import HubSpotError
+from ..api.client import HubSpotClient
+from ..api.hubspot import stored_value
+from ..api.reconcile import Finder
+from ..sheets._text import text_series
+from ..sheets.load import Table
+from ..state.journal import Journal, RowState
 from .mapping import Mapping, OnMissing, Reference
 from .payload import journal_key
-from .reconcile import Finder
 from .validate import Problem, RowIssue, Validated
 
 __all__ = ["Known", "Resolver", "resolve_references"]

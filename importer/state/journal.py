@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 import platformdirs
 
-from ._errors import ConfigError, LockHeld
+from .._errors import ConfigError, LockHeld
 
 __all__ = [
     "BatchRow",

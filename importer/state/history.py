@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._errors import ConfigError, HubSpotError, UncertainDelivery
-from .account import PortalInfo
-from .client import HubSpotClient, Verdict, error_message
-from .hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS
+from .._errors import ConfigError, HubSpotError, UncertainDelivery
+from ..api.account import PortalInfo
+from ..api.client import HubSpotClient, Verdict, error_message
+from ..api.hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS
 from .journal import Journal
 
 __all__ = ["UndoPlan", "find_run", "list_runs", "plan_undo", "undo_run"]

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from ._errors import MappingError
-from .hubspot import (
+from .._errors import MappingError
+from ..api.hubspot import (
     DEFAULT_ASSOCIATION_TYPES,
     OBJECT_TYPE_IDS,
     AssociationCategory,

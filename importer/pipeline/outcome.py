@@ -8,7 +8,7 @@ from enum import StrEnum
 import pandas as pd
 import pyarrow as pa
 
-from ._text import text_series
+from ..sheets._text import text_series
 
 __all__ = ["GOOD_STATUSES", "RowResult", "RowStatus", "results_frame"]
 

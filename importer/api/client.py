@@ -19,7 +19,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from ._errors import AuthError, HubSpotUnavailable, RateLimitStop, UncertainDelivery
+from .._errors import AuthError, HubSpotUnavailable, RateLimitStop, UncertainDelivery
 from .hubspot import (
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,

@@ -21,12 +21,12 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from ._errors import ConfigError
-from ._text import arrow, text_series
+from .._errors import ConfigError
+from ..pipeline.outcome import RowStatus
+from ..pipeline.validate import Problem, RowIssue
+from ..sheets._text import arrow, text_series
+from ..sheets.results import RunSummary, write_results
 from .journal import Journal, Outcome
-from .outcome import RowStatus
-from .results import RunSummary, write_results
-from .validate import Problem, RowIssue
 
 __all__ = ["KEPT_RUNS", "keep_input", "keep_outcome", "rewrite_workbook"]
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ._errors import ConfigError
-from .hubspot import DEFAULT_ASSOCIATION_TYPES
-from .load import Table
+from .._errors import ConfigError
+from ..api.hubspot import DEFAULT_ASSOCIATION_TYPES
+from ..sheets.load import Table
 from .schema import PortalSchema, PropertyInfo
 
 __all__ = ["Match", "draft_mapping", "match_columns"]

@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
-from ._text import Distinct, arrow, flags, text_series, trimmed, whole
-from .hubspot import MAX_TEXT_LENGTH
-from .load import NO_SAVED_VALUE, Table
+from ..api.hubspot import MAX_TEXT_LENGTH
+from ..sheets._text import Distinct, arrow, flags, text_series, trimmed, whole
+from ..sheets.load import NO_SAVED_VALUE, Table
 from .mapping import DEFAULT_DATE_FORMAT, AssociationSpec, ColumnSpec, Mapping, PropertyType
 
 __all__ = ["Problem", "RowIssue", "Validated", "validate"]

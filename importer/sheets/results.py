@@ -28,6 +28,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.hyperlink import Hyperlink
 
+from ..api.hubspot import DEFAULT_API_VERSION
+from ..pipeline.outcome import RowStatus
+from ..pipeline.validate import RowIssue
 from ._sheetxml import (
     Link,
     StreamedSheet,
@@ -39,10 +42,7 @@ from ._sheetxml import (
     text_cells,
 )
 from ._text import arrow
-from .hubspot import DEFAULT_API_VERSION
 from .load import Table
-from .outcome import RowStatus
-from .validate import RowIssue
 
 __all__ = [
     "RESULT_COLUMNS",

@@ -30,14 +30,14 @@ from typing import Any
 
 import yaml
 
-from ._errors import ConfigError, HubSpotError, RunInterrupted
-from .hubspot import stored_value
-from .load import load_table
+from .._errors import ConfigError, HubSpotError, RunInterrupted
+from ..api.hubspot import stored_value
+from ..sheets.load import load_table
+from ..sheets.outputs import prepare_file, prepare_workbook
+from ..sheets.plan_results import StepResult, write_plan_results, write_plan_retry
+from ..sheets.results import RunSummary
 from .mapping import Mapping, _UniqueKeyLoader, load_mapping
 from .outcome import RowStatus, results_frame
-from .outputs import prepare_file, prepare_workbook
-from .plan_results import StepResult, write_plan_results, write_plan_retry
-from .results import RunSummary
 from .run import RunOptions, RunResult, new_run_id, run_import
 
 __all__ = ["PlanFile", "PlanResult", "Step", "load_plan", "run_plan"]

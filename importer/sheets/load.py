@@ -25,7 +25,7 @@ import pyarrow as pa
 from isal import isal_zlib
 from pyarrow import csv as pa_csv
 
-from ._errors import InputFileError
+from .._errors import InputFileError
 from ._text import TEXT, arrow, blank, text_series
 
 __all__ = ["EXCEL_SUFFIXES", "Table", "column_letter", "load_table"]
