@@ -3,17 +3,24 @@ a second run that writes nothing, bad keys named by cell, and plan files that ar
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
+import requests
 
 from importer.sandbox import Sandbox
 
-from .conftest import ROOT, CliRun, read_sheet, write_mapping
+from .conftest import ROOT, TOKEN, CliRun, read_sheet, write_csv, write_mapping
 
 Runner = Callable[..., CliRun]
 
@@ -176,3 +183,87 @@ def test_plan_and_mapping_together_are_refused(tmp_path: Path, run_cli: Runner) 
     missing = run_cli("run", tmp_path / "d.csv")
     assert missing.code == 2
     assert "--mapping is missing" in missing.message
+
+
+def test_keys_of_records_this_machine_never_imported_are_read_or_searched(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    """No journal knows them: a unique property is read (batch/read), another searched."""
+    body = {
+        "inputs": [{"properties": {"hs_sku": f"E-{i}", "name": f"Elsewhere {i}"}} for i in range(3)]
+    }
+    made = requests.post(
+        f"{sandbox.url}/crm/objects/2026-03/products/batch/create",
+        json=body,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=10,
+    )
+    assert made.status_code == 201
+    ids = {r["properties"]["hs_sku"]: r["id"] for r in made.json()["results"]}
+    mapping = write_mapping(
+        tmp_path / "l.yaml",
+        "object_type: line_items\nkey: Line\ncolumns:\n  Line: name\n"
+        "  SKU: {property: hs_product_id, to: products, by: hs_sku}\n",
+    )
+    named = write_mapping(
+        tmp_path / "n.yaml",
+        "object_type: line_items\nkey: Line\ncolumns:\n  Line: name\n"
+        "  Product: {property: hs_product_id, to: products, by: name}\n",
+    )
+    data = write_csv(tmp_path / "l.csv", [["Line", "SKU", "Product"], ["L1", "E-1", "Elsewhere 2"]])
+    before = len(sandbox.received)
+    for mapping_file, suffix in ((mapping, "a"), (named, "b")):
+        result = run_cli("run", "-m", mapping_file, data, "--base-url", sandbox.url,
+                         "--state-dir", tmp_path / f"state-{suffix}", "--search-settle", "0",
+                         "--out", tmp_path / f"{suffix}.xlsx")  # fmt: skip
+        assert result.code == 0, result.message
+    paths = [r.path for r in sandbox.received[before:] if r.method == "POST"]
+    assert "/crm/objects/2026-03/products/batch/read" in paths  # hs_sku: unique in the portal
+    assert "/crm/objects/2026-03/products/search" in paths  # name: not unique, so searched
+    products = sorted(r["properties"]["hs_product_id"] for r in sandbox.records("line_items"))
+    assert products == sorted([ids["E-1"], ids["E-2"]])
+
+
+def test_a_crash_between_steps_and_the_rerun_lose_nothing_and_duplicate_nothing(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    box = make_sandbox(latency=0.2)
+    plan = shop(tmp_path)
+    args = ["run", "--plan", str(plan), "--base-url", box.url, "--state-dir",
+            str(tmp_path / "state"), "--batch-size", "10", "--concurrency", "2"]  # fmt: skip
+    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "importer", *args, "--out", str(tmp_path / "killed.xlsx")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    # Orders and products done, the order lines under way: between and within steps.
+    while time.monotonic() < deadline and victim.poll() is None:
+        if len(box.records("line_items")) >= 20:
+            break
+        time.sleep(0.02)
+    assert victim.poll() is None, "the plan finished before it could be killed"
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait(timeout=30) == -signal.SIGKILL
+    assert 0 < len(box.records("line_items")) < 101
+
+    rerun = subprocess.run(
+        [sys.executable, "-m", "importer", *args, "--out", str(tmp_path / "rerun.xlsx")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    names = Counter(r["properties"]["name"] for r in box.records("line_items"))
+    assert len(names) == 101
+    assert set(names.values()) == {1}  # no duplicate
+    assert len(box.records("orders")) == 40
+    assert len(box.records("products")) == 24
+    orders = {r["properties"]["hs_external_order_id"]: r["id"] for r in box.records("orders")}
+    for item in box.records("line_items"):
+        order_ref = item["properties"]["name"].split("/")[0]
+        assert linked(box, "line_items", item["id"], "orders") == {orders[order_ref]}
