@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from .._errors import ConfigError, HubSpotError, RunInterrupted
+from ..api.client import RateLimiter
 from ..api.hubspot import stored_value
 from ..sheets.load import load_table
 from ..sheets.outputs import prepare_file, prepare_workbook
@@ -199,6 +200,11 @@ def run_plan(
     )
     known: dict[tuple[str, str], dict[str, str | None]] = {}
     where: dict[tuple[str, str], dict[str, str]] = {}
+    # One limiter for every step: HubSpot's window counts them all, and a step that started
+    # with an empty window of its own would meet the last step's requests as 429s.
+    options = dataclasses.replace(
+        options, limiter=options.limiter or RateLimiter(max_rps=options.max_rps)
+    )
     done: list[StepResult] = []
     runs: list[RunResult | None] = []
     stopped: HubSpotError | RunInterrupted | None = None

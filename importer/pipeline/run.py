@@ -107,6 +107,8 @@ class RunOptions:
     """`check` and `--dry-run`: everything but sending; the workbook shows what would happen."""
     batch_size: int = MAX_BATCH_INPUTS
     association_batch_size: int = MAX_ASSOCIATION_INPUTS
+    limiter: RateLimiter | None = field(default=None, repr=False)
+    """Shared by the steps of a plan: HubSpot counts one window for all of them."""
     write_outputs: bool = True
     """False for a step of a plan, whose runner writes one workbook for every step."""
     known: Known = field(default_factory=dict)
@@ -169,7 +171,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
         api_version=options.api_version,
         retry=options.retry,
         timeout=options.timeout,
-        limiter=RateLimiter(max_rps=options.max_rps),
+        limiter=options.limiter or RateLimiter(max_rps=options.max_rps),
     )
     try:
         # The journal belongs to the portal the token reaches: asked of HubSpot once (a read)
