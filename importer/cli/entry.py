@@ -1,0 +1,137 @@
+"""`main`: every exit code, the summary file and the log line, whatever happens."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from .. import _shutdown
+from .._errors import (
+    AuthError,
+    ConfigError,
+    HubSpotImportError,
+    InputFileError,
+    LockHeld,
+)
+from ..sheets._text import use_system_allocator
+from ..state.journal import default_state_dir
+from .common import (
+    _SUMMARY_WRITTEN,
+    EXIT_ERROR,
+    EXIT_INTERNAL,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_ROWS,
+    EXIT_SIGNAL_BASE,
+    _write_json,
+    cli,
+)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (tests call this directly). Whatever the exit,
+    --summary-json is written and the error line also goes to --log-file."""
+    use_system_allocator()
+    args = list(argv) if argv is not None else sys.argv[1:]
+    restore = _shutdown.install()
+    _SUMMARY_WRITTEN.clear()
+    started = dt.datetime.now(dt.UTC)
+    try:
+        code, error = _main(args)
+    finally:
+        restore()
+    summary = _option_value(args, "--summary-json")
+    if summary and Path(summary) not in _SUMMARY_WRITTEN:
+        with contextlib.suppress(OSError):
+            _write_json(
+                Path(summary),
+                {
+                    "run_id": None,
+                    "exit_code": code,
+                    "error": error,
+                    "started": started.isoformat(),
+                    "finished": dt.datetime.now(dt.UTC).isoformat(),
+                },
+            )
+    log_file = _option_value(args, "--log-file")
+    if error and log_file:
+        with contextlib.suppress(OSError), Path(log_file).open("a", encoding="utf-8") as fh:
+            stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%dT%H:%M:%S%z")
+            fh.write(f"{stamp} ERROR {error}\n")
+    return code
+
+
+def _main(args: list[str]) -> tuple[int, str | None]:
+    """The exit code, and the error said to the user (None for a run that got to its end)."""
+
+    def said(code: int, message: str) -> tuple[int, str]:
+        click.echo(message, err=True)
+        return code, message.removeprefix("hubspot-import: ")
+
+    try:
+        rv = cli.main(args=args, prog_name="hubspot-import", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code), None
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_ERROR, exc.format_message()
+    except click.Abort:
+        return said(EXIT_ERROR, "hubspot-import: interrupted")
+    except _shutdown.Stop as exc:
+        # Before the upload (or in a lookup before it): nothing new was sent.
+        name = _shutdown.signal_name(exc.signum)
+        return said(EXIT_SIGNAL_BASE + exc.signum, f"hubspot-import: stopped by {name}")
+    except LockHeld as exc:
+        return said(EXIT_LOCKED, f"hubspot-import: {exc}")
+    except (ConfigError, InputFileError, AuthError) as exc:
+        return said(EXIT_ERROR, f"hubspot-import: error: {exc}")
+    except HubSpotImportError as exc:
+        return said(EXIT_ROWS, f"hubspot-import: error: {exc}")
+    except Exception as exc:
+        where = _crash_report(args, exc)
+        return said(
+            EXIT_INTERNAL,
+            f"hubspot-import: internal error ({type(exc).__name__}: {exc}). This is a bug in "
+            f"hubspot-import, not in your file; the details are in {where}.",
+        )
+    return (rv if isinstance(rv, int) else EXIT_OK), None
+
+
+def _option_value(args: list[str], name: str) -> str | None:
+    """An option's value from the command line as typed (--name VALUE or --name=VALUE)."""
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _crash_report(args: list[str], exc: Exception) -> str:
+    """The traceback, for whoever fixes the bug: appended to --log-file, else a file of its
+    own in the state folder (never the token: it is not in a traceback's text)."""
+    text = "".join(traceback.format_exception(exc))
+    log_file = _option_value(args, "--log-file")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = Path(log_file) if log_file else default_state_dir() / f"crash-{stamp}.txt"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("a", encoding="utf-8") as fh:
+            fh.write(f"{stamp} internal error in: hubspot-import {' '.join(args)}\n{text}")
+    except OSError:
+        return "(no file could be written; run again with --verbose)"
+    return str(target)
+
+
+def entry_point() -> None:
+    sys.exit(main())
