@@ -267,3 +267,17 @@ def test_a_crash_between_steps_and_the_rerun_lose_nothing_and_duplicate_nothing(
     for item in box.records("line_items"):
         order_ref = item["properties"]["name"].split("/")[0]
         assert linked(box, "line_items", item["id"], "orders") == {orders[order_ref]}
+
+
+def test_keys_no_step_imports_are_looked_up_before_anything_is_written(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    plan = shop(tmp_path)
+    result = run(run_cli, sandbox, tmp_path, plan)
+    assert result.code == 0, result.message
+    posts = [r.path for r in sandbox.received if r.method == "POST"]
+    first_write = next(i for i, p in enumerate(posts) if p.endswith("/batch/create"))
+    lookups = [i for i, p in enumerate(posts) if p.endswith(("/batch/read", "/search"))]
+    assert lookups  # the customers, by email
+    assert max(lookups) < first_write
+    assert posts.count("/crm/objects/2026-03/contacts/batch/read") == 1  # each key once

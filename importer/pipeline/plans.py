@@ -31,14 +31,17 @@ from typing import Any
 import yaml
 
 from .._errors import ConfigError, HubSpotError, RunInterrupted
-from ..api.client import RateLimiter
+from ..api.account import identify_portal
+from ..api.client import HubSpotClient, RateLimiter
 from ..api.hubspot import stored_value
 from ..sheets.load import load_table
 from ..sheets.outputs import prepare_file, prepare_workbook
 from ..sheets.plan_results import StepResult, write_plan_results, write_plan_retry
 from ..sheets.results import RunSummary
-from .mapping import Mapping, _UniqueKeyLoader, load_mapping
+from ..state.journal import default_state_dir, journal_path
+from .mapping import Mapping, Reference, _UniqueKeyLoader, load_mapping
 from .outcome import RowStatus, results_frame
+from .references import Resolver, cell_keys
 from .run import RunOptions, RunResult, new_run_id, run_import
 
 __all__ = ["PlanFile", "PlanResult", "Step", "load_plan", "run_plan"]
@@ -208,6 +211,9 @@ def run_plan(
     done: list[StepResult] = []
     runs: list[RunResult | None] = []
     stopped: HubSpotError | RunInterrupted | None = None
+    # Keys of records no step imports (customers by email, say) are looked up before any
+    # step writes: a lookup that fails stops the plan with nothing written.
+    options = dataclasses.replace(options, prefetched=_look_up_first(plan, options))
     for step in plan.steps:
         if stopped is not None:
             done.append(_not_run(step, options, stopped))
@@ -259,6 +265,54 @@ def run_plan(
         retry_file=retry_file,
         stopped_by=stopped,
     )
+
+
+def _look_up_first(
+    plan: PlanFile, options: RunOptions
+) -> dict[tuple[str, str], dict[str, list[str]]]:
+    """(object type, property) -> stored key -> ids, for every reference of every step to an
+    object type no step imports; each distinct key once."""
+    imported = {s.mapping.object_type for s in plan.steps}
+    wanted: dict[tuple[str, str], set[str]] = {}
+    for step in plan.steps:
+        if not any(r.to not in imported for r in step.mapping.references):
+            continue
+        table = load_table(step.input_file, sheet=step.sheet, encoding=options.encoding)
+        for target, keys in cell_keys(table, step.mapping).items():
+            if target[0] not in imported:
+                wanted.setdefault(target, set()).update(keys)
+    if not wanted:
+        return {}
+    state_dir = options.state_dir or default_state_dir()
+    client = HubSpotClient(
+        token=options.token,
+        base_url=options.base_url,
+        api_version=options.api_version,
+        retry=options.retry,
+        timeout=options.timeout,
+        limiter=options.limiter,
+    )
+    try:
+        portal = identify_portal(client, options.token, state_dir, portal_id=options.portal_id)
+        base = options.journal_base or options.base_url
+        resolver = Resolver(
+            client,
+            journals={
+                to: journal_path(state_dir, base, to, portal.portal_id if portal else None)
+                for to, _ in wanted
+            },
+        )
+        found: dict[tuple[str, str], dict[str, list[str]]] = {}
+        for (to, by), keys in wanted.items():
+            answer = resolver.find(Reference(to=to, by=by), keys)
+            found[(to, by)] = {k: ids for k, ids in answer.items() if ids is not None}
+        log.info(
+            "looked up %d keys of records no step imports, before anything is written",
+            sum(len(k) for k in wanted.values()),
+        )
+        return found
+    finally:
+        client.close()
 
 
 def _remember(

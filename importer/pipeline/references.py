@@ -35,7 +35,7 @@ from .mapping import Mapping, OnMissing, Reference
 from .payload import journal_key
 from .validate import Problem, RowIssue, Validated
 
-__all__ = ["Known", "Resolver", "resolve_references"]
+__all__ = ["Known", "Resolver", "cell_keys", "resolve_references"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ class Resolver:
     known: Known = field(default_factory=dict)
     where_known: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     """(object type, property) -> key -> where the earlier step's row is (`Products!A7`)."""
+    prefetched: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
+    """(object type, property) -> stored key -> ids, looked up before a plan wrote anything."""
     lookups: int = 0
     """Keys asked of HubSpot."""
 
@@ -63,10 +65,13 @@ class Resolver:
         wanted = {stored_value(ref.to, ref.by, k) for k in keys if k}
         found: dict[str, list[str] | None] = {}
         earlier = self.known.get((ref.to, ref.by), {})
+        ahead = self.prefetched.get((ref.to, ref.by), {})
         for key in wanted:
             if key in earlier:
                 hid = earlier[key]
                 found[key] = [hid] if hid else None
+            elif key in ahead:
+                found[key] = list(ahead[key])
         rest = [k for k in wanted if k not in found]
         path = self.journals.get(ref.to)
         if rest and path is not None and path.exists():
@@ -199,6 +204,28 @@ def resolve_references(
         invalid_rows=validated.invalid_rows | frozenset(bad),
         notes=merged_notes,
     )
+
+
+def cell_keys(table: Table, mapping: Mapping) -> dict[tuple[str, str], set[str]]:
+    """The keys a sheet's reference cells hold, per (object type, property), as HubSpot
+    stores them: what a plan looks up before its first write."""
+    keys: dict[tuple[str, str], set[str]] = {}
+    for column in mapping.columns:
+        ref = column.reference
+        if ref is not None and column.column in table.frame:
+            cells = table.frame[column.column].dropna().astype(str).str.strip()
+            keys.setdefault((ref.to, ref.by), set()).update(
+                stored_value(ref.to, ref.by, c) for c in cells if c
+            )
+    for link in mapping.associations:
+        ref = link.reference
+        if ref is not None and link.column in table.frame:
+            for cell in table.frame[link.column].dropna().astype(str):
+                parts = (p.strip() for p in cell.split(link.separator))
+                keys.setdefault((ref.to, ref.by), set()).update(
+                    stored_value(ref.to, ref.by, p) for p in parts if p
+                )
+    return keys
 
 
 def known_keys(

@@ -114,6 +114,8 @@ class RunOptions:
     known: Known = field(default_factory=dict)
     """Keys of records earlier steps of a plan imported (see references.Known)."""
     known_where: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    prefetched: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
+    """Keys of records no step of the plan imports, looked up before its first write."""
     """Inputs per associations batch request (at most 100)."""
     search_settle: float = DEFAULT_SEARCH_SETTLE
     """Seconds after a write by which HubSpot's search is trusted to find it (lookups by a
@@ -223,6 +225,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
                 },
                 known=options.known,
                 where_known=options.known_where,
+                prefetched=options.prefetched,
             )
             validated = resolve_references(validated, mapping, table, resolver)
             if resolver.lookups:
