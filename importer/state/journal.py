@@ -9,19 +9,16 @@ crashed run never heard back from, and is reconciled before anything else is sen
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import json
 import os
 import re
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +26,19 @@ import orjson
 import platformdirs
 
 from .._errors import ConfigError, LockHeld
+from .links_table import LinkTables
+from .records import (
+    _ROW_STATES,
+    BatchRow,
+    BatchState,
+    KnownRow,
+    OpenBatch,
+    Outcome,
+    RowState,
+    _machine_lock_path,
+    _now,
+    _take_lock,
+)
 
 __all__ = [
     "BatchRow",
@@ -137,127 +147,6 @@ KEY_FORMAT = "2"
 """Row keys name their property: `key:<property>=<value>` (format 1: `key:<value>`)."""
 
 
-class RowState(StrEnum):
-    SYNCED = "synced"  # HubSpot has the record; hubspot_id and the hash of what was sent
-    UNCERTAIN = "uncertain"  # a create may or may not have happened; never created again
-
-
-class Outcome(StrEnum):
-    """What became of one row of one batch."""
-
-    CREATED = "created"
-    UPDATED = "updated"
-    FOUND = "found"  # the answer was lost, and a lookup found the record: it was created
-    UNCERTAIN = "uncertain"
-    FAILED = "failed"  # HubSpot refused it: nothing to remember
-    LOST = "lost"  # not carried out (or not known to be): the next plan sends it again
-    GONE = "gone"  # the record the journal knew is no longer in HubSpot: forget it
-
-
-_ROW_STATES = {
-    Outcome.CREATED: RowState.SYNCED,
-    Outcome.UPDATED: RowState.SYNCED,
-    Outcome.FOUND: RowState.SYNCED,
-    Outcome.UNCERTAIN: RowState.UNCERTAIN,
-}
-"""What the journal remembers of a row after each outcome (nothing after the others)."""
-
-
-class BatchState(StrEnum):
-    SENT = "sent"
-    CONFIRMED = "confirmed"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class KnownRow:
-    state: RowState
-    hubspot_id: str | None
-    sent_hash: str | None
-    run_id: str
-    updated: str | None = None
-    """When the journal last changed this row (ISO 8601, UTC)."""
-    sent: str | None = None
-    """What HubSpot holds from this tool for the row: its properties as JSON (None in rows
-    an older version wrote)."""
-
-    @property
-    def updated_epoch(self) -> float | None:
-        return _epoch(self.updated)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class BatchRow:
-    row_key: str
-    key_value: str | None
-    trace_id: str
-    sent_hash: str
-    source_row: int
-    record_id: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class OpenBatch:
-    batch_id: int
-    run_id: str
-    operation: str
-    rows: tuple[BatchRow, ...]
-    created: str | None = None
-    """When the batch was recorded, just before it was sent (ISO 8601, UTC)."""
-
-    @property
-    def created_epoch(self) -> float | None:
-        return _epoch(self.created)
-
-
-def _epoch(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(stamp)
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
-
-
-MACHINE_LOCKS = "hubspot-import-locks"
-"""A folder in the system's temporary folder, shared by every user and state folder."""
-
-
-def _machine_lock_path(journal: Path) -> Path | None:
-    """One lock per portal and object type on this machine, named as the journal is; None
-    when the shared folder cannot be made (the journal's own lock still holds)."""
-    folder = Path(tempfile.gettempdir()) / MACHINE_LOCKS
-    try:
-        if not folder.is_dir():
-            folder.mkdir(exist_ok=True)
-            folder.chmod(0o1777)  # every user may lock, none may remove another's lock
-    except OSError:
-        return None
-    return folder / journal.with_suffix(".lock").name
-
-
-def _take_lock(lock_path: Path) -> Any:
-    try:
-        fh = lock_path.open("a+", encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot open the lock file {lock_path} ({exc.strerror})") from exc
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        holder = fh.read().strip() or "another process"
-        fh.close()
-        raise LockHeld(
-            f"another import is running against this portal and object type ({holder}); "
-            f"it holds {lock_path}. Wait for it to finish, or check that it is still alive."
-        ) from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"pid {os.getpid()} since {_now()}")
-    fh.flush()
-    return fh
-
-
 def _unusable(path: Path, exc: sqlite3.Error) -> ConfigError:
     """A journal that cannot be opened: said with what to do; never deleted here."""
     if "locked" in str(exc):
@@ -327,10 +216,6 @@ def adopt_base_url_journal(
     for suffix in ("-wal", "-shm"):
         Path(f"{old}{suffix}").unlink(missing_ok=True)
     return f"moved the journal {old} to {new}: journals are now kept per portal"
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 def _items(rows: Iterable[tuple[BatchRow, Outcome | None, str | None]]) -> str:
@@ -406,7 +291,7 @@ class _Job:
         self.error: BaseException | None = None
 
 
-class Journal:
+class Journal(LinkTables):
     """The journal file; every method is one transaction."""
 
     def __init__(self, path: Path, *, lock: bool = False) -> None:
@@ -704,113 +589,6 @@ class Journal:
             record["counts"] = json.loads(record["counts"]) if record["counts"] else {}
             out.append(record)
         return out
-
-    # --- links ---------------------------------------------------------------------------------
-
-    def made_links(self, association: str, row_keys: Iterable[str]) -> dict[str, dict[str, str]]:
-        """Row key -> {target id: record id it was made from} of the links this tool made for
-        `association`."""
-        wanted = list(row_keys)
-        found: dict[str, dict[str, str]] = {}
-        for start in range(0, len(wanted), 900):
-            chunk = wanted[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            for key, to_id, from_id in self._db.execute(
-                f"SELECT row_key, to_id, from_id FROM links WHERE association = ? "
-                f"AND row_key IN ({marks})",
-                (association, *chunk),
-            ):
-                found.setdefault(key, {})[to_id] = from_id
-        return found
-
-    def record_links(
-        self,
-        run_id: str,
-        association: str,
-        link_types: str,
-        *,
-        from_type: str,
-        to_type: str,
-        added: Sequence[tuple[str, str, str]] = (),
-        removed: Sequence[tuple[str, str, str]] = (),
-        made: bool = True,
-    ) -> None:
-        """Links HubSpot confirmed: (row key, from id, to id) added and removed. `made=False`:
-        made with the record (inline on batch/create), so not a change of their own to undo."""
-        with self._txn() as db:
-            db.executemany(
-                "INSERT INTO links VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (row_key, association, "
-                "to_id) DO UPDATE SET from_id = excluded.from_id, types = excluded.types, "
-                "run_id = excluded.run_id",
-                [(key, association, f, t, link_types, run_id) for key, f, t in added],
-            )
-            db.executemany(
-                "DELETE FROM links WHERE row_key = ? AND association = ? AND to_id = ?",
-                [(key, association, t) for key, _, t in removed],
-            )
-            if made:
-                db.executemany(
-                    "INSERT INTO link_changes (run_id, from_type, to_type, from_id, to_id, types, "
-                    "change) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(run_id, from_type, to_type, f, t, link_types, "add") for _, f, t in added]
-                    + [
-                        (run_id, from_type, to_type, f, t, link_types, "remove")
-                        for _, f, t in removed
-                    ],
-                )
-
-    def link_changes(self, run_id: str) -> list[dict[str, Any]]:
-        """The links `run_id` added or removed and no undo has reverted yet."""
-        cur = self._db.execute(
-            "SELECT rowid, from_type, to_type, from_id, to_id, types, change FROM link_changes "
-            "WHERE run_id = ? AND undone = 0 ORDER BY rowid",
-            (run_id,),
-        )
-        names = [c[0] for c in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-    def link_changes_undone(self, rowids: Sequence[int]) -> None:
-        with self._txn() as db:
-            db.executemany(
-                "UPDATE link_changes SET undone = 1 WHERE rowid = ?", [(r,) for r in rowids]
-            )
-            # What undo put back is no longer a link this tool made, nor one it removed.
-            db.executemany(
-                "DELETE FROM links WHERE (from_id, to_id) IN (SELECT from_id, to_id FROM "
-                "link_changes WHERE rowid = ? AND change = 'add')",
-                [(r,) for r in rowids],
-            )
-
-    def keep_run_data(self, run_id: str, part: str, data: bytes, *, keep_runs: int) -> None:
-        """Keep `data` for `run_id`; the data of all but the newest `keep_runs` runs goes."""
-        with self._txn() as db:
-            db.execute(
-                "INSERT INTO run_data VALUES (?, ?, ?) ON CONFLICT (run_id, part) DO UPDATE "
-                "SET data = excluded.data",
-                (run_id, part, data),
-            )
-            db.execute(
-                "DELETE FROM run_data WHERE run_id NOT IN (SELECT run_id FROM runs "
-                "ORDER BY started DESC, run_id DESC LIMIT ?) AND run_id != ?",
-                (keep_runs, run_id),
-            )
-
-    def run_data(self, run_id: str, part: str) -> bytes | None:
-        row = self._db.execute(
-            "SELECT data FROM run_data WHERE run_id = ? AND part = ?", (run_id, part)
-        ).fetchone()
-        return bytes(row[0]) if row else None
-
-    def sent_rows(self, run_id: str) -> list[tuple[int, int, str | None, str | None]]:
-        """(batch id, sheet row, outcome or None while in flight, HubSpot id) of every row the
-        run sent, in the order sent: a row sent twice (a retry) ends with its last outcome."""
-        return [
-            (batch_id, row.source_row, outcome, hid)
-            for batch_id, items in self._db.execute(
-                "SELECT batch_id, items FROM batches WHERE run_id = ? ORDER BY batch_id", (run_id,)
-            ).fetchall()
-            for row, outcome, hid in self._rows_of(batch_id, items)
-        ]
 
     # --- rows ---------------------------------------------------------------------------------
 

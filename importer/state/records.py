@@ -1,0 +1,140 @@
+"""What the journal holds, as values (row states, batch outcomes, known rows, batch rows),
+and the machine-wide lock beside each journal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import os
+import tempfile
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from .._errors import ConfigError, LockHeld
+
+
+class RowState(StrEnum):
+    SYNCED = "synced"  # HubSpot has the record; hubspot_id and the hash of what was sent
+    UNCERTAIN = "uncertain"  # a create may or may not have happened; never created again
+
+
+class Outcome(StrEnum):
+    """What became of one row of one batch."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    FOUND = "found"  # the answer was lost, and a lookup found the record: it was created
+    UNCERTAIN = "uncertain"
+    FAILED = "failed"  # HubSpot refused it: nothing to remember
+    LOST = "lost"  # not carried out (or not known to be): the next plan sends it again
+    GONE = "gone"  # the record the journal knew is no longer in HubSpot: forget it
+
+
+_ROW_STATES = {
+    Outcome.CREATED: RowState.SYNCED,
+    Outcome.UPDATED: RowState.SYNCED,
+    Outcome.FOUND: RowState.SYNCED,
+    Outcome.UNCERTAIN: RowState.UNCERTAIN,
+}
+"""What the journal remembers of a row after each outcome (nothing after the others)."""
+
+
+class BatchState(StrEnum):
+    SENT = "sent"
+    CONFIRMED = "confirmed"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class KnownRow:
+    state: RowState
+    hubspot_id: str | None
+    sent_hash: str | None
+    run_id: str
+    updated: str | None = None
+    """When the journal last changed this row (ISO 8601, UTC)."""
+    sent: str | None = None
+    """What HubSpot holds from this tool for the row: its properties as JSON (None in rows
+    an older version wrote)."""
+
+    @property
+    def updated_epoch(self) -> float | None:
+        return _epoch(self.updated)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BatchRow:
+    row_key: str
+    key_value: str | None
+    trace_id: str
+    sent_hash: str
+    source_row: int
+    record_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenBatch:
+    batch_id: int
+    run_id: str
+    operation: str
+    rows: tuple[BatchRow, ...]
+    created: str | None = None
+    """When the batch was recorded, just before it was sent (ISO 8601, UTC)."""
+
+    @property
+    def created_epoch(self) -> float | None:
+        return _epoch(self.created)
+
+
+def _epoch(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+
+
+MACHINE_LOCKS = "hubspot-import-locks"
+"""A folder in the system's temporary folder, shared by every user and state folder."""
+
+
+def _machine_lock_path(journal: Path) -> Path | None:
+    """One lock per portal and object type on this machine, named as the journal is; None
+    when the shared folder cannot be made (the journal's own lock still holds)."""
+    folder = Path(tempfile.gettempdir()) / MACHINE_LOCKS
+    try:
+        if not folder.is_dir():
+            folder.mkdir(exist_ok=True)
+            folder.chmod(0o1777)  # every user may lock, none may remove another's lock
+    except OSError:
+        return None
+    return folder / journal.with_suffix(".lock").name
+
+
+def _take_lock(lock_path: Path) -> Any:
+    try:
+        fh = lock_path.open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot open the lock file {lock_path} ({exc.strerror})") from exc
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise LockHeld(
+            f"another import is running against this portal and object type ({holder}); "
+            f"it holds {lock_path}. Wait for it to finish, or check that it is still alive."
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()} since {_now()}")
+    fh.flush()
+    return fh
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
