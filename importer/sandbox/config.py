@@ -1,0 +1,103 @@
+"""What a sandbox is started with: its settings, the faults to inject, and what it received."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..api.hubspot import (
+    DEFAULT_API_VERSION,
+    SEARCH_RATE_PER_SECOND,
+)
+
+
+@dataclass(kw_only=True)
+class SandboxConfig:
+    """How the emulated account behaves. Defaults are a Professional portal's limits."""
+
+    token: str | None = None
+    """Accept only this bearer token (None: any non-empty token)."""
+    denied_object_types: set[str] = field(default_factory=set)
+    """Object types the token lacks write scopes for (403 MISSING_SCOPES)."""
+    multi_status: bool = True
+    """Answer per-input errors with 207 when every input has a unique trace id; when off, any
+    bad input fails the whole batch with 400 (as HubSpot does without trace ids)."""
+    echo_trace_ids: bool = False
+    """Whether created results echo objectWriteTraceId (UNVERIFIED for HubSpot: off)."""
+    rate_limit: int = 190
+    rate_interval_ms: int = 10_000
+    daily_limit: int = 1_000_000
+    retry_after: bool = False
+    """Send Retry-After on 429 (UNVERIFIED for HubSpot: off)."""
+    latency: float = 0.0
+    error_rate: float = 0.0
+    """Share of write/read requests answered 503 before being processed."""
+    drop_rate: float = 0.0
+    """Share of write/read requests processed, then the connection closed with no answer."""
+    hang_rate: float = 0.0
+    """Share of write/read requests processed, then answered only after `hang_seconds`."""
+    hang_seconds: float = 5.0
+    seed: int = 0
+    """Seeds the result shuffling and the random faults, so a failing test can be replayed."""
+    late_error_rate: float = 0.0
+    """Share of write requests carried out, then answered 504 as HubSpot's gateway does when
+    it times out while the write goes through (a create answered so may not be resent)."""
+    db: Path | None = None
+    seed_records: bool = True
+    legacy_paths: bool = True
+    """Serve the numbered paths (/crm/v3, /crm/v4, /account-info/v3) beside the date-based
+    ones; off, they answer 404 as after HubSpot's sunset (v4 30 March 2027, v3 September)."""
+    api_versions: tuple[str, ...] = (DEFAULT_API_VERSION,)
+    """Date versions served (/crm/objects/2026-03/...); others answer 404."""
+    association_page_size: int = 500
+    """Links per id in one page of an association batch read (HubSpot pages them)."""
+    search_lag: float = 0.0
+    """Seconds before a write is seen by search (HubSpot's search lags writes by seconds)."""
+    search_rate_limit: int = SEARCH_RATE_PER_SECOND
+    """Search requests allowed per second per token (429 past it)."""
+    portals: dict[str, int] = field(default_factory=dict)
+    """Tokens of other portals behind the same base URL (token -> portal id), as every portal
+    of a HubSpot region shares api.hubapi.com: each has its own records. Other tokens reach
+    the home portal."""
+    account_types: dict[int, str] = field(default_factory=dict)
+    """accountType per portal id (STANDARD, SANDBOX, DEVELOPER_TEST, APP_DEVELOPER)."""
+
+
+@dataclass(kw_only=True)
+class Fault:
+    """A scripted misbehaviour for the next `times` requests whose path contains `path`."""
+
+    status: int | None = None
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False
+    """Close the connection without answering (the request is not processed)."""
+    after: bool = False
+    """With `status` or `drop`: carry the request out first, then answer so (or not at all)."""
+    canceled: bool = False
+    """Process the batch but stop halfway: only the first half is created, status CANCELED."""
+    times: int = 1
+    path: str = "/batch/"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Received:
+    """A request as it arrived. Its body is kept as bytes and parsed when asked for: the
+    parsed bodies of a long run (millions of objects) would slow every garbage collection of
+    the sandbox, and with it every answer."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    raw: bytes = b""
+
+    @cached_property
+    def body(self) -> Any:
+        try:
+            return orjson.loads(self.raw) if self.raw else None
+        except orjson.JSONDecodeError:
+            return None
