@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -408,6 +410,40 @@ def test_a_sender_error_stops_the_rest_and_is_raised_once_all_have_ended() -> No
     assert 3 in started
     assert len(started) < 50  # the rest were never taken (each takes 10 ms; 4 senders)
     assert not [t for t in threading.enumerate() if t.name.startswith("upload-")]
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_a_signal_waits_for_every_batch_in_flight_to_settle(attempt: int) -> None:
+    """SIGINT arrives while the senders wait for their answers: no new batch is taken, and
+    the interrupt propagates only once every batch in flight has settled. (Python 3.11's
+    Thread.join, interrupted by a signal, can mark a running thread as stopped, so joining
+    it again returned at once and the run reported batches in flight as not sent.)"""
+    from importer import _shutdown
+
+    jobs = [(Operation.CREATE, [i]) for i in range(40)]
+    started: list[int] = []
+    settled: list[int] = []
+
+    def work(job: tuple[Operation, list[int]]) -> None:
+        started.append(job[1][0])
+        # An answer on its way; the first sender's (the one the interrupted join waited on)
+        # takes longest.
+        time.sleep(0.4 if job[1][0] == 0 else 0.1 + 0.02 * attempt)
+        settled.append(job[1][0])
+
+    restore = _shutdown.install()
+    timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
+    try:
+        timer.start()
+        stop = threading.Event()
+        with pytest.raises(_shutdown.Stop):
+            _in_parallel(work, jobs, 4, stop)
+        assert stop.is_set()
+        assert sorted(settled) == sorted(started)  # every batch taken was settled
+        assert len(started) < 40  # and no new one was taken
+    finally:
+        timer.cancel()
+        restore()
 
 
 def test_rate_limiter_bursts_to_the_limit_and_keeps_the_rolling_window() -> None:

@@ -9,6 +9,7 @@ before anything is sent again, so no row is created twice.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import re
@@ -124,8 +125,9 @@ def _in_parallel(
     queue = iter(jobs)
     taking = threading.Lock()
     failures: list[BaseException] = []
+    finished = [threading.Event() for _ in range(senders)]
 
-    def sender() -> None:
+    def sender(n: int) -> None:
         try:
             while not stop.is_set():
                 with taking:
@@ -136,20 +138,35 @@ def _in_parallel(
         except BaseException as exc:  # raised again below, once every sender is done
             stop.set()
             failures.append(exc)
+        finally:
+            finished[n].set()
 
     threads = [
-        threading.Thread(target=sender, name=f"upload-{n}", daemon=True) for n in range(senders)
+        threading.Thread(target=sender, args=(n,), name=f"upload-{n}", daemon=True)
+        for n in range(senders)
     ]
     for thread in threads:
         thread.start()
     try:
-        for thread in threads:
-            thread.join()
+        for done in finished:
+            done.wait()
     except BaseException:
+        # A signal: take no new batch, and wait for those in flight to settle. Not by
+        # Thread.join(): in Python 3.11 a join interrupted by a signal can leave the thread
+        # marked as stopped while it still runs (bpo-45274's fix), so the next join returns
+        # at once and the run would report a batch in flight as not sent. Each sender says
+        # itself when it is done; a further signal does not cut that wait short.
         stop.set()
-        for thread in threads:
-            thread.join()
+        for done in finished:
+            while not done.is_set():
+                with contextlib.suppress(KeyboardInterrupt):
+                    done.wait(0.1)
+        for thread in threads:  # each is past its last statement: these return at once
+            with contextlib.suppress(KeyboardInterrupt):
+                thread.join(1.0)
         raise
+    for thread in threads:
+        thread.join()
     if failures:
         raise failures[0]
 
