@@ -32,7 +32,7 @@ import yaml
 
 from .._errors import ConfigError, HubSpotError, RunInterrupted
 from ..api.account import identify_portal
-from ..api.client import HubSpotClient, RateLimiter
+from ..api.client import RateLimiter
 from ..api.hubspot import stored_value
 from ..sheets.load import load_table
 from ..sheets.outputs import prepare_file, prepare_workbook
@@ -42,7 +42,7 @@ from ..state.journal import default_state_dir, journal_path
 from .mapping import Mapping, Reference, _UniqueKeyLoader, load_mapping
 from .outcome import RowStatus, results_frame
 from .references import Resolver, cell_keys
-from .run import RunOptions, RunResult, new_run_id, run_import
+from .run import RunOptions, RunResult, client_for, new_run_id, run_import
 
 __all__ = ["PlanFile", "PlanResult", "Step", "load_plan", "run_plan"]
 
@@ -284,14 +284,7 @@ def _look_up_first(
     if not wanted:
         return {}
     state_dir = options.state_dir or default_state_dir()
-    client = HubSpotClient(
-        token=options.token,
-        base_url=options.base_url,
-        api_version=options.api_version,
-        retry=options.retry,
-        timeout=options.timeout,
-        limiter=options.limiter,
-    )
+    client = client_for(options)
     try:
         portal = identify_portal(client, options.token, state_dir, portal_id=options.portal_id)
         base = options.journal_base or options.base_url

@@ -60,7 +60,7 @@ from .plan import Operation, Plan, make_plan
 from .references import Known, Resolver, resolve_references
 from .schema import read_schema, resolve, resolve_offline
 from .upload import DEFAULT_CONCURRENCY, Uploader, in_parallel
-from .validate import RowIssue, validate
+from .validate import RowIssue, issue_messages, validate
 
 __all__ = ["Progress", "RunOptions", "RunResult", "run_import"]
 
@@ -136,6 +136,19 @@ class RunResult:
     key_property: str | None = None
 
 
+def client_for(options: RunOptions) -> HubSpotClient:
+    """The HubSpot client a run (or a plan's lookups) sends with, paced by the options'
+    limiter when a plan shares one."""
+    return HubSpotClient(
+        token=options.token,
+        base_url=options.base_url,
+        api_version=options.api_version,
+        retry=options.retry,
+        timeout=options.timeout,
+        limiter=options.limiter or RateLimiter(max_rps=options.max_rps),
+    )
+
+
 def new_run_id(now: dt.datetime) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
 
@@ -167,14 +180,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
     log.info("loaded %d rows from %s", len(table.frame), table.where())
     if not options.portal_check:
         mapping = resolve_offline(mapping)
-    client = HubSpotClient(
-        token=options.token,
-        base_url=options.base_url,
-        api_version=options.api_version,
-        retry=options.retry,
-        timeout=options.timeout,
-        limiter=options.limiter or RateLimiter(max_rps=options.max_rps),
-    )
+    client = client_for(options)
     try:
         # The journal belongs to the portal the token reaches: asked of HubSpot once (a read)
         # and remembered; then the lock, before anything else is read or sent.
@@ -298,7 +304,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
                     results[row] = RowResult(
                         row=row, status=r.status, hubspot_id=r.hubspot_id, message=said
                     )
-            for row, messages in _issue_messages(issues).items():
+            for row, messages in issue_messages(issues).items():
                 results[row] = RowResult(row=row, status=RowStatus.INVALID, message=messages)
             outcome = results_frame(
                 results,
@@ -657,13 +663,3 @@ def _record_link(object_type: str, portal: PortalInfo | None) -> str | None:
     if type_id is None or portal is None:
         return None
     return record_url(portal.ui_domain, portal.portal_id, type_id)
-
-
-def _issue_messages(issues: tuple[RowIssue, ...]) -> dict[int, str]:
-    by_row: dict[int, list[str]] = {}
-    for issue in issues:
-        cell = issue.cell.split("!")[-1]
-        by_row.setdefault(issue.row, []).append(
-            f"{cell} ({issue.column}): {issue.message}; {issue.hint}"
-        )
-    return {row: " | ".join(msgs) for row, msgs in by_row.items()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -349,6 +349,17 @@ class _AssociationRules:
         # A list per row (the payload takes them as they are); rows with the same cell share
         # nothing, so a row's list can be changed without touching another's.
         return [list(targets[i]) for i in codes.to_numpy(zero_copy_only=False).tolist()]
+
+
+def issue_messages(issues: Sequence[RowIssue]) -> dict[int, str]:
+    """Each invalid row's message in the workbook: its bad cells, what is wrong, how to fix."""
+    by_row: dict[int, list[str]] = {}
+    for issue in issues:
+        cell = issue.cell.split("!")[-1]
+        by_row.setdefault(issue.row, []).append(
+            f"{cell} ({issue.column}): {issue.message}; {issue.hint}"
+        )
+    return {row: " | ".join(msgs) for row, msgs in by_row.items()}
 
 
 def validate(table: Table, mapping: Mapping) -> Validated:

@@ -5,7 +5,6 @@ retry workbook, a sheet per step holding that step's bad rows under the step's s
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import io
 import re
 from collections.abc import Callable, Sequence
@@ -29,8 +28,9 @@ from .results import (
     RunSummary,
     _atomic,
     _column_widths,
-    _results_sheet,
     _Sheet,
+    add_results_sheet,
+    add_rows_sheet,
 )
 
 __all__ = ["StepResult", "write_plan_results", "write_plan_retry"]
@@ -106,21 +106,11 @@ def write_plan_results(
     for step, name, firsts in zip(steps, names, first_issue, strict=True):
         source = step.table.frame
         header = [*RESULT_COLUMNS, *[str(c) for c in source.columns]]
-        ws = _Sheet(wb.create_sheet(name))
-        ws.ws.freeze_panes = "B2"
-        ws.widths(_column_widths(header, step.outcome, source))
-        ws.printable(repeat_header=True)
-        ws.append(header, bold=True)
-        ws.ws.append(
-            [
-                ws.cell("issue", link=""),
-                ws.cell("id", link=""),
-                *[ws.cell(s, fill=c, align="center") for s, c in STATUS_COLOURS.items()],
-            ]
-        )
-        streamed[name] = functools.partial(
-            _results_sheet,
+        streamed[name] = add_results_sheet(
+            wb,
+            name,
             header=header,
+            widths=_column_widths(header, step.outcome, source),
             outcome=step.outcome,
             source=source,
             record_link=step.summary.record_link,
@@ -240,10 +230,7 @@ def write_plan_retry(path: Path, steps: Sequence[StepResult]) -> Path | None:
         if name.lower() in used:
             continue  # two steps of one sheet: its rows are the same rows
         used.add(name.lower())
-        ws = _Sheet(wb.create_sheet(name))
-        ws.append([str(c) for c in rows.columns], bold=True)
-        for values in rows.itertuples(index=False, name=None):
-            ws.ws.append([ws.cell(v) for v in values])
+        add_rows_sheet(wb, name, rows)
     with _atomic(path) as tmp:
         wb.save(tmp)
     return path

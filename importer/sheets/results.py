@@ -260,25 +260,12 @@ def write_results(
     widths = _column_widths(header, outcome, source)
     streamed: dict[str, Callable[[bytes], StreamedSheet]] = {}
     for n, name in enumerate(sheet_names):
-        ws = _Sheet(wb.create_sheet(name))
-        ws.ws.freeze_panes = "B2"
-        ws.widths(widths)
-        ws.printable(repeat_header=True)
         chunk = slice(n * per_sheet, (n + 1) * per_sheet)
-        ws.append(header, bold=True)
-        # The template row: one cell of each style the streamed rows use.
-        ws.ws.append(
-            [
-                ws.cell("issue", link=""),
-                ws.cell("id", link=""),
-                *[ws.cell(s, fill=c, align="center") for s, c in STATUS_COLOURS.items()],
-            ]
-        )
-        rows = len(outcome.iloc[chunk])
-        ws.ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{rows + 1}"
-        streamed[name] = functools.partial(
-            _results_sheet,
+        streamed[name] = add_results_sheet(
+            wb,
+            name,
             header=header,
+            widths=widths,
             outcome=outcome.iloc[chunk],
             source=source.iloc[chunk],
             record_link=summary.record_link,
@@ -290,6 +277,43 @@ def write_results(
     with _atomic(path) as tmp:
         splice(template.getvalue(), tmp, streamed)
     return path
+
+
+def add_results_sheet(
+    wb: Workbook,
+    name: str,
+    *,
+    header: list[str],
+    widths: Sequence[float],
+    outcome: pd.DataFrame,
+    source: pd.DataFrame,
+    record_link: str | None,
+    first_issue: dict[int, int],
+) -> Callable[[bytes], StreamedSheet]:
+    """A Results sheet's settings, header and style template in `wb`; returns what streams
+    its rows (`outcome` beside `source`) into the saved workbook."""
+    ws = _Sheet(wb.create_sheet(name))
+    ws.ws.freeze_panes = "B2"
+    ws.widths(widths)
+    ws.printable(repeat_header=True)
+    ws.append(header, bold=True)
+    # The template row: one cell of each style the streamed rows use.
+    ws.ws.append(
+        [
+            ws.cell("issue", link=""),
+            ws.cell("id", link=""),
+            *[ws.cell(s, fill=c, align="center") for s, c in STATUS_COLOURS.items()],
+        ]
+    )
+    ws.ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{len(outcome) + 1}"
+    return functools.partial(
+        _results_sheet,
+        header=header,
+        outcome=outcome,
+        source=source,
+        record_link=record_link,
+        first_issue=first_issue,
+    )
 
 
 @contextlib.contextmanager
@@ -513,6 +537,15 @@ def _issues_sheet(
     ws.ws.auto_filter.ref = f"A1:G{len(issues) + 1}"
 
 
+def add_rows_sheet(wb: Workbook, name: str, rows: pd.DataFrame) -> None:
+    """A sheet of input rows as they were read: the header, then every cell as text (a SKU
+    00420 stays 00420), to fix and feed back in."""
+    ws = _Sheet(wb.create_sheet(name))
+    ws.append([str(c) for c in rows.columns], bold=True)
+    for values in rows.itertuples(index=False, name=None):
+        ws.ws.append([ws.cell(v) for v in values])
+
+
 def write_retry_file(path: Path, table: Table, outcome: pd.DataFrame) -> Path | None:
     """The input's own rows that were invalid or failed, in the input's format, to fix and
     feed straight back in. None when there are no such rows."""
@@ -529,9 +562,6 @@ def write_retry_file(path: Path, table: Table, outcome: pd.DataFrame) -> Path | 
                 writer.writerows(rows.itertuples(index=False, name=None))
         else:
             wb = Workbook(write_only=True)
-            ws = _Sheet(wb.create_sheet(table.sheet or "Sheet1"))
-            ws.append([str(c) for c in rows.columns], bold=True)
-            for values in rows.itertuples(index=False, name=None):
-                ws.ws.append([ws.cell(v) for v in values])  # text cells: 00420 stays 00420
+            add_rows_sheet(wb, table.sheet or "Sheet1", rows)
             wb.save(tmp)
     return path

@@ -22,8 +22,8 @@ import pandas as pd
 import pyarrow as pa
 
 from .._errors import ConfigError
-from ..pipeline.outcome import RowStatus
-from ..pipeline.validate import Problem, RowIssue
+from ..pipeline.outcome import RowResult, RowStatus, results_frame
+from ..pipeline.validate import Problem, RowIssue, issue_messages
 from ..sheets._text import arrow, text_series
 from ..sheets.results import RunSummary, write_results
 from .journal import Journal, Outcome
@@ -130,31 +130,21 @@ def _rebuilt_outcome(
 ) -> tuple[pd.DataFrame, int]:
     """Each row's status from what the journal recorded of the run's batches, and how many
     batches it sent."""
-    status = dict.fromkeys(index.tolist(), RowStatus.NOT_SENT.value)
-    message = dict.fromkeys(index.tolist(), _NOT_REACHED)
-    ids = dict.fromkeys(index.tolist(), "")
+    results = {
+        row: RowResult(row=row, status=RowStatus.NOT_SENT, message=_NOT_REACHED)
+        for row in index.tolist()
+    }
     sent = journal.sent_rows(run_id)
     for _, source_row, outcome, hubspot_id in sent:
-        if source_row not in status:
-            continue
-        found, said = _STATUS_OF.get(Outcome(outcome), _IN_FLIGHT) if outcome else _IN_FLIGHT
-        status[source_row], message[source_row] = found.value, said
-        ids[source_row] = hubspot_id or ""
-    for issue in issues:
-        status[issue.row] = RowStatus.INVALID.value
-        message[issue.row] = ""
-    for issue in issues:
-        where = issue.cell.split("!")[-1]
-        text = f"{where} ({issue.column}): {issue.message}"
-        message[issue.row] = f"{message[issue.row]}; {text}" if message[issue.row] else text
-    columns = {"status": status, "hubspot_id": ids, "message": message}
-    frame = pd.DataFrame(
-        {
-            name: text_series(pa.array(list(values.values()), type=pa.large_string()), index)
-            for name, values in columns.items()
-        },
-        index=index,
-    )
+        if source_row in results:
+            found, said = _STATUS_OF.get(Outcome(outcome), _IN_FLIGHT) if outcome else _IN_FLIGHT
+            results[source_row] = RowResult(
+                row=source_row, status=found, hubspot_id=hubspot_id or "", message=said
+            )
+    # Invalid rows say what the run's own workbook said of them.
+    for row, message in issue_messages(issues).items():
+        results[row] = RowResult(row=row, status=RowStatus.INVALID, message=message)
+    frame = results_frame(results, index)
     return frame, len({batch for batch, *_ in sent})
 
 
