@@ -247,3 +247,74 @@ def test_in_create_mode_a_refused_inline_link_does_not_keep_the_record_out(
     assert links(sandbox, ids["C1"]) == {"1001"}
     assert links(sandbox, ids["C2"]) == {"1002"}  # inline, with its record
     assert len(ids) == 3
+
+
+def test_a_link_request_answered_504_after_it_was_carried_out_is_sent_again_harmlessly(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    """Links are idempotent: a 5xx after the work committed is retried, nothing doubles."""
+    from importer.sandbox import Fault
+
+    mapping = write_mapping(tmp_path / "m.yaml", CARTS.format(to="", policy="sync"))
+    data = three_carts(tmp_path / "c.csv", {"C1": "1001;1002", "C2": "1003", "C3": "1004"})
+    sandbox.inject(Fault(status=504, after=True, path="/contacts/batch/create"))
+    result = run_cli(*run_args(data, mapping, sandbox, tmp_path, "--mode", "upsert"))
+    assert result.code == 0, result.message
+    creates = [p for p in link_requests(sandbox) if p.endswith("/batch/create")]
+    assert len(creates) == 2  # the one answered 504, and its resend
+    ids = cart_ids(sandbox)
+    assert len(ids) == 3
+    assert links(sandbox, ids["C1"]) == {"1001", "1002"}
+    pairs = sandbox.store.pair_types("carts", ids["C1"], "contacts", "1001")
+    assert pairs == [("HUBSPOT_DEFINED", 586)]  # once, not twice
+    before = len(sandbox.received)
+    assert run_cli(*run_args(data, mapping, sandbox, tmp_path, "--mode", "upsert")).code == 0
+    assert writes(sandbox, before) == []
+
+
+def test_sigterm_during_the_link_stage_records_what_was_linked_and_the_rerun_links_the_rest(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import TOKEN
+
+    box = make_sandbox(latency=0.3)
+    mapping = write_mapping(tmp_path / "m.yaml", CARTS.format(to="", policy="sync"))
+    refs = {f"C{i}": f"{1001 + i % 20}" for i in range(60)}
+    data = three_carts(tmp_path / "c.csv", refs)
+    extra = ("--mode", "upsert", "--association-batch-size", "5", "--concurrency", "1")
+    args = [str(a) for a in run_args(data, mapping, box, tmp_path, *extra)]
+    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
+    with subprocess.Popen([sys.executable, "-m", "importer", *args], env=env,
+                          stderr=subprocess.PIPE, text=True) as victim:  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not link_requests(box):
+            time.sleep(0.01)
+        time.sleep(0.5)  # a few link batches in, most to go
+        victim.send_signal(signal.SIGTERM)
+        _, err = victim.communicate(timeout=60)
+    assert victim.returncode == 143, err
+    rows = read_sheet(tmp_path / "out.xlsx")
+    assert sorted(r["Ref"] for r in rows) == sorted(refs)  # every row once
+    ids = cart_ids(box)
+    assert len(ids) == 60  # every record was written before the link stage
+    assert all(r["hubspot_id"] == ids[r["Ref"]] for r in rows)
+    linked_now = {ref for ref, rid in ids.items() if links(box, rid)}
+    said_linked = {r["Ref"] for r in rows if "links: +" in (r["message"] or "")}
+    said_left = {r["Ref"] for r in rows if "links not sent" in (r["message"] or "")}
+    assert said_linked <= linked_now  # never claims a link HubSpot does not hold
+    assert said_left  # the stop came mid-stage
+    assert said_linked | said_left == set(refs)
+
+    again = subprocess.run([sys.executable, "-m", "importer", *args], env=env,
+                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert {ref: links(box, rid) for ref, rid in cart_ids(box).items()} == {
+        ref: {contact} for ref, contact in refs.items()
+    }
+    assert len(cart_ids(box)) == 60  # nothing created twice

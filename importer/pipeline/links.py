@@ -28,7 +28,8 @@ from typing import Any
 
 import orjson
 
-from .._errors import HubSpotError, UncertainDelivery
+from .._errors import HubSpotError, RunInterrupted, UncertainDelivery
+from .._shutdown import Stop, signal_name
 from ..api.client import HubSpotClient, Verdict
 from ..api.hubspot import MAX_ASSOCIATION_INPUTS, MAX_ASSOCIATION_READS
 from ..state.journal import Journal
@@ -187,7 +188,7 @@ def apply_links(
     batch_size: int = MAX_ASSOCIATION_INPUTS,
     senders: int = 8,
     run_in_parallel: Callable[[Callable[[_Job], None], Sequence[_Job], int], None] | None = None,
-) -> tuple[int, HubSpotError | None]:
+) -> tuple[int, HubSpotError | RunInterrupted | None]:
     """Send the plan's link changes, record what HubSpot confirmed, and update `results`:
     a row whose links changed is `updated` (if it was `unchanged`), one with a refused link
     `incomplete`. Returns the requests sent and the error that stopped it, if any."""
@@ -211,6 +212,7 @@ def apply_links(
             for start in range(0, len(items), batch_size):
                 jobs.append(_Job(k, operation, tuple(items[start : start + batch_size])))
     refused: dict[tuple[int, str, str], str] = {}
+    done: set[tuple[int, str, str]] = set()
     lock = threading.Lock()
     sent = 0
     stopped: list[HubSpotError] = []
@@ -241,25 +243,33 @@ def apply_links(
             sent += 1
             for (from_id, t), why in failures.items():
                 refused[(job.association, from_id, t)] = why
+            done.update((job.association, c.from_id, t) for c, t in job.items)
 
-    if run_in_parallel is not None and senders > 1 and len(jobs) > 1:
-        # As the uploader does: the first burst goes out together, not trickling while the
-        # senders start, which every later window of the rolling limit would repeat.
-        client.limiter.start_together(min(senders, len(jobs)))
-        # No cyclic collection while sending, as in the uploader: a full collection stalls
-        # every sender, and the rolling window carries the stall into every later window.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            run_in_parallel(work, jobs, min(senders, len(jobs)))
-        finally:
-            if collecting:
-                gc.enable()
-    else:
-        for job in jobs:
-            work(job)
-    _settle_rows(plan, mapping, results, refused)
-    return sent, stopped[0] if stopped else None
+    interrupted: RunInterrupted | None = None
+    try:
+        if run_in_parallel is not None and senders > 1 and len(jobs) > 1:
+            # As the uploader does: the first burst goes out together, not trickling while
+            # the senders start, which every later window of the rolling limit would repeat.
+            client.limiter.start_together(min(senders, len(jobs)))
+            # No cyclic collection while sending, as in the uploader: a full collection
+            # stalls every sender, and the rolling window carries it into every later window.
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                run_in_parallel(work, jobs, min(senders, len(jobs)))
+            finally:
+                if collecting:
+                    gc.enable()
+        else:
+            for job in jobs:
+                work(job)
+    except Stop as signalled:
+        # The batches in flight have settled (links are idempotent: one cut short in this
+        # thread is sent again by the next run); the rest are not sent.
+        interrupted = RunInterrupted(signalled.signum, signal_name(signalled.signum))
+        log.warning("%s", interrupted)
+    _settle_rows(plan, mapping, results, refused, done)
+    return sent, interrupted or (stopped[0] if stopped else None)
 
 
 def _send(
@@ -311,31 +321,45 @@ def _settle_rows(
     mapping: Mapping,
     results: dict[int, RowResult],
     refused: dict[tuple[int, str, str], str],
+    done: set[tuple[int, str, str]],
 ) -> None:
+    """Each row's result with its links: those HubSpot confirmed, those it refused (the row
+    is incomplete), and those not sent because the run stopped (the next run sends them)."""
     said: dict[int, list[str]] = {}
     bad: dict[int, list[str]] = {}
+    left: dict[int, list[str]] = {}
     for c in plan.changes:
         to = mapping.associations[c.association].to
         for sign, targets in (("+", c.add), ("-", c.remove)):
             for t in targets:
                 why = refused.get((c.association, c.from_id, t))
-                if why is None:
+                if (c.association, c.from_id, t) not in done:
+                    left.setdefault(c.row, []).append(f"{sign} {to} {t}")
+                elif why is None:
                     said.setdefault(c.row, []).append(f"{sign} {to} {t}")
                 else:
                     verb = "linking" if sign == "+" else "unlinking"
                     bad.setdefault(c.row, []).append(f"{verb} {to} {t} was refused: {why}")
-    for row in {*said, *bad}:
+    for row in {*said, *bad, *left}:
         before = results[row]
         status = before.status
+        changed = row in said or row in bad
         # "unchanged since run ..." no longer holds of a row whose links changed.
-        parts = [before.message] if before.message and status is not RowStatus.UNCHANGED else []
+        keep = before.message and not (changed and status is RowStatus.UNCHANGED)
+        parts = [before.message] if keep else []
         if row in bad:
             status = RowStatus.INCOMPLETE
-        elif status is RowStatus.UNCHANGED:
+        elif changed and status is RowStatus.UNCHANGED:
             status = RowStatus.UPDATED
         if row in said:
             parts.append("links: " + ", ".join(said[row]))
         parts += bad.get(row, [])
+        if row in left:
+            parts.append(
+                "links not sent, the run stopped first: "
+                + ", ".join(left[row])
+                + " (the next run sends them)"
+            )
         results[row] = RowResult(
             row=row, status=status, hubspot_id=before.hubspot_id, message="; ".join(parts)
         )
