@@ -180,3 +180,41 @@ def test_a_misspelt_by_is_named_before_anything_is_sent(
         in result.message
     )
     assert sandbox.records("line_items") == []
+
+
+def test_a_key_search_has_not_caught_up_with_is_invalid_then_found_by_the_next_run(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path, run_cli: Runner
+) -> None:
+    """Search lags writes: a product made a moment ago elsewhere is not found by name yet.
+    The row is invalid (written nowhere, with no guessed id), and the next run links it."""
+    import time
+
+    import requests
+
+    from .conftest import TOKEN
+
+    box = make_sandbox(search_lag=1.0)
+    made = requests.post(
+        f"{box.url}/crm/objects/2026-03/products/batch/create",
+        json={"inputs": [{"properties": {"hs_sku": "N-1", "name": "Fresh mug"}}]},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=10,
+    )
+    product = made.json()["results"][0]["id"]
+    mapping = write_mapping(
+        tmp_path / "l.yaml",
+        "object_type: line_items\nkey: Line\ncolumns:\n  Line: name\n"
+        "  Product: {property: hs_product_id, to: products, by: name}\n",
+    )
+    lines = write_csv(tmp_path / "lines.csv", [["Line", "Product"], ["L1", "Fresh mug"]])
+    first = run(run_cli, box, tmp_path, mapping, lines, "--search-settle", "0")
+    assert first.code == 1
+    (row,) = read_sheet(tmp_path / "lines-out.xlsx")
+    assert row["status"] == "invalid"
+    assert 'no products record has name "Fresh mug"' in row["message"]
+    assert box.records("line_items") == []
+    time.sleep(1.2)  # search catches up
+    second = run(run_cli, box, tmp_path, mapping, lines, "--search-settle", "0")
+    assert second.code == 0, second.message
+    (item,) = box.records("line_items")
+    assert item["properties"]["hs_product_id"] == product
