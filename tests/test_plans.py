@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from importer.sandbox import Sandbox
+from importer.state.plan_journal import list_plan_runs
 
 from .conftest import ROOT, TOKEN, CliRun, read_sheet, write_csv, write_mapping
 
@@ -248,6 +249,28 @@ def test_a_crash_between_steps_and_the_rerun_lose_nothing_and_duplicate_nothing(
     victim.send_signal(signal.SIGKILL)
     assert victim.wait(timeout=30) == -signal.SIGKILL
     assert 0 < len(box.records("line_items")) < 101
+
+    # The killed plan's workbook, from its journals: every row once; every record HubSpot
+    # holds is a row said created (with its id) or uncertain (sent, no answer recorded).
+    (killed,) = list_plan_runs(tmp_path / "state")
+    assert not killed["finished"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "importer", "show", killed["plan_run_id"], "--state-dir",
+         str(tmp_path / "state"), "--out", str(tmp_path / "rebuilt.xlsx")],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    lines = read_sheet(tmp_path / "rebuilt.xlsx", "Results Order lines")
+    assert len(lines) == 101
+    assert Counter(r["Line ref"] for r in lines).most_common(1)[0][1] == 1
+    held = {r["id"] for r in box.records("line_items")}
+    created = {r["hubspot_id"] for r in lines if r["status"] == "created"}
+    uncertain = [r for r in lines if r["status"] == "uncertain"]  # no id known: looked up later
+    assert created <= held
+    assert len(held) <= len(created) + len(uncertain)
+    assert {r["status"] for r in read_sheet(tmp_path / "rebuilt.xlsx", "Results Orders")} == {
+        "created"
+    }
 
     rerun = subprocess.run(
         [sys.executable, "-m", "importer", *args, "--out", str(tmp_path / "rerun.xlsx")],

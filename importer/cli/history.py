@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
@@ -18,6 +19,13 @@ from ..api.client import HubSpotClient, RetryPolicy
 from ..sheets.outputs import prepare_workbook
 from ..state.history import UndoPlan, list_runs, plan_undo, undo_run
 from ..state.journal import default_state_dir
+from ..state.plan_history import (
+    find_plan_run,
+    is_plan_run_id,
+    plan_steps_undo,
+    rewrite_plan_workbook,
+)
+from ..state.plan_journal import PlanJournal, list_plan_runs
 from ..state.rundata import rewrite_workbook
 from .common import (
     API_VERSION_OPTION,
@@ -42,26 +50,52 @@ from .common import (
     help="Show at most this many runs, newest first.",
 )
 def runs(state_dir: Path | None, limit: int) -> int:
-    """List past runs from the journals: id, when, object, input, counts, workbook."""
-    found = list_runs(state_dir or default_state_dir())
-    if not found:
+    """List past runs from the journals: id, when, object, input, counts, workbook. A plan's
+    run is one entry, with a line per step."""
+    state = state_dir or default_state_dir()
+    plans = list_plan_runs(state)
+    in_plan = {step["run_id"] for p in plans for step in p["steps"]}
+    entries: list[tuple[str, dict[str, Any]]] = [("plan", p) for p in plans]
+    entries += [("run", r) for r in list_runs(state) if r["run_id"] not in in_plan]
+    if not entries:
         click.echo("No runs recorded yet.")
         return EXIT_OK
-    for r in found[:limit]:
-        state = (
+    entries.sort(key=lambda e: e[1]["started"], reverse=True)
+    for kind, r in entries[:limit]:
+        state_note = (
             f" [undone {r['undone']}]"
             if r.get("undone")
             else ("" if r.get("finished") else " [did not finish]")
         )
         portal = f"  portal {r['portal']}" if r.get("portal") else ""
+        if kind == "plan":
+            click.echo(
+                f"{r['plan_run_id']}  {r['started']}  plan {r['plan_file']} "
+                f"({len(r['steps'])} steps){state_note}{portal}"
+            )
+            for step in r["steps"]:
+                click.echo(f"    {_step_line(step)}")
+            click.echo(f"    workbook: {r.get('workbook') or '-'}")
+            continue
         click.echo(
             f"{r['run_id']}  {r['started']}  {r['object_type']} ({r['mode']})  "
-            f"{r['input_file']}{state}{portal}"
+            f"{r['input_file']}{state_note}{portal}"
         )
         click.echo(f"    {_counts_text(r['counts'])}; workbook: {r.get('workbook') or '-'}")
-    if len(found) > limit:
-        click.echo(f"... and {len(found) - limit} older runs (--limit to see more)")
+    if len(entries) > limit:
+        click.echo(f"... and {len(entries) - limit} older runs (--limit to see more)")
     return EXIT_OK
+
+
+def _step_line(step: dict[str, Any]) -> str:
+    """`Orders (orders), run 20261202T...: 40 created` for a step of a plan run."""
+    said = {
+        "done": _counts_text(step["counts"]) if step["counts"] else "nothing to do",
+        "running": "did not finish",
+        "waiting": "not reached",
+        "not run": f"not run: {_counts_text(step['counts'])}",
+    }.get(step["state"], step["state"])
+    return f"{step['name']} ({step['object_type']}), run {step['run_id']}: {said}"
 
 
 @cli.command()
@@ -74,8 +108,12 @@ def runs(state_dir: Path | None, limit: int) -> int:
     "(when the run's own could not be written, or the run was stopped).",
 )
 def show(run_id: str, state_dir: Path | None, out: Path | None) -> int:
-    """Print one run's summary (RUN: its id, or the start of it)."""
-    plan = plan_undo(state_dir or default_state_dir(), run_id)
+    """Print one run's summary (RUN: its id, or the start of it; a plan run's id starts with
+    `plan-`)."""
+    state = state_dir or default_state_dir()
+    if is_plan_run_id(run_id):
+        return _show_plan(state, find_plan_run(state, run_id), out)
+    plan = plan_undo(state, run_id)
     r = plan.run
     if out is not None:
         keep = (Path(r["input_file"]), Path(r["mapping_file"]))
@@ -105,7 +143,7 @@ def show(run_id: str, state_dir: Path | None, out: Path | None) -> int:
         ("Records created", len(plan.created)),
         ("Records updated", len(plan.updated)),
         ("Stopped early", r["stopped_by"] or "no"),
-        ("Workbook", r["workbook"] or "-"),
+        ("Workbook", r["workbook"] or _plan_workbook(state, r["run_id"])),
         ("Journal", r["journal"]),
         (
             "Undone",
@@ -119,6 +157,53 @@ def show(run_id: str, state_dir: Path | None, out: Path | None) -> int:
     ]
     for name, value in fields:
         click.echo(f"{name + ':':17}{value}")
+    return EXIT_OK
+
+
+def _plan_workbook(state_dir: Path, run_id: str) -> str:
+    """For a step of a plan: the plan run it belongs to, whose workbook holds its rows."""
+    for p in list_plan_runs(state_dir):
+        if any(step["run_id"] == run_id for step in p["steps"]):
+            return f"{p.get('workbook') or '-'} (a step of plan run {p['plan_run_id']})"
+    return "-"
+
+
+def _show_plan(state_dir: Path, r: dict[str, Any], out: Path | None) -> int:
+    if out is not None:
+        keep = (
+            Path(r["plan_file"]),
+            *[Path(s["input_file"]) for s in r["steps"]],
+            *[Path(s["mapping_file"]) for s in r["steps"]],
+        )
+        written = rewrite_plan_workbook(state_dir, r, prepare_workbook(out, keep=keep))
+        click.echo(
+            f"Wrote the results workbook of plan run {r['plan_run_id']} to {written}"
+            + (
+                ""
+                if r.get("finished")
+                else " (the plan did not finish: rows it sent have what the journals recorded "
+                "of them, the rest are not_sent)"
+            )
+        )
+        return EXIT_OK
+    fields = [
+        ("Plan run id", r["plan_run_id"]),
+        ("Plan", r["plan_file"]),
+        ("HubSpot", r["base_url"]),
+        ("Portal", r.get("portal") or "unknown (journals kept per base URL)"),
+        ("Started", r["started"]),
+        ("Finished", r["finished"] or "did not finish"),
+        ("Stopped early", r["stopped_by"] or "no"),
+        ("Workbook", r["workbook"] or "-"),
+        ("Retry file", r["retry_file"] or "-"),
+        ("Plan journal", r["plan_journal"]),
+        ("Undone", r["undone"] or "no"),
+    ]
+    for name, value in fields:
+        click.echo(f"{name + ':':17}{value}")
+    click.echo("Steps, in the order they ran (`hubspot-import show RUN` for one):")
+    for n, step in enumerate(r["steps"], 1):
+        click.echo(f"  {n}. {_step_line(step)}")
     return EXIT_OK
 
 
@@ -136,8 +221,12 @@ def undo(
     run_id: str, state_dir: Path | None, yes: bool, base_url: str | None, api_version: str
 ) -> int:
     """Archive the records RUN created and revert the links it changed on other records;
-    the properties of records it updated are listed but not touched."""
-    plan = plan_undo(state_dir or default_state_dir(), run_id)
+    the properties of records it updated are listed but not touched. A plan run (`plan-...`)
+    is undone step by step, the last step first."""
+    state = state_dir or default_state_dir()
+    if is_plan_run_id(run_id):
+        return _undo_plan(state, find_plan_run(state, run_id), yes, base_url, api_version)
+    plan = plan_undo(state, run_id)
     r = plan.run
     if r.get("undone"):
         click.echo(
@@ -150,58 +239,135 @@ def undo(
         f"{len(plan.created) + plan.archived_before} {r['object_type']} and updated "
         f"{len(plan.updated)}."
     )
-    if plan.archived_before:
-        click.echo(
-            f"An earlier undo archived {plan.archived_before} of them and stopped; "
-            f"{len(plan.created)} are left to archive."
-        )
-    if plan.updated:
-        ids = ", ".join(hid for _, hid in plan.updated[:20])
-        more = f" and {len(plan.updated) - 20} more" if len(plan.updated) > 20 else ""
-        click.echo(
-            f"Updated records are left as they are (their earlier values are not "
-            f"known): {ids}{more}."
-        )
-    if plan.links:
-        added = sum(c["change"] == "add" for c in plan.links)
-        click.echo(
-            f"It also added {added} and removed {len(plan.links) - added} links of records it "
-            "did not create: undo removes those it added and puts back those it removed."
-        )
+    _describe_undo(plan)
     if not plan.created and not plan.links:
         click.echo("Nothing to archive.")
         return EXIT_OK
-    demo_db = Path(r["journal"]).parent / SANDBOX_DB
-    demo = base_url is None and Path(r["journal"]).name.startswith(f"{SANDBOX_JOURNAL}-")
-    target = base_url or ("the demo sandbox" if demo else r["base_url"])
-    if not yes:
-        if not sys.stdin.isatty():
-            raise ConfigError(
-                "not on a terminal, so no one can confirm: add --yes to archive "
-                f"{len(plan.created)} records"
-            )
-        what = f"Archive these {len(plan.created)} records" + (
-            f" and revert {len(plan.links)} links" if plan.links else ""
-        )
-        if not click.confirm(f"{what} in {target}?"):
+    what = f"Archive these {len(plan.created)} records" + (
+        f" and revert {len(plan.links)} links" if plan.links else ""
+    )
+    with contextlib.ExitStack() as stack:
+        target = _undo_target(stack, r, base_url, yes=yes, what=what)
+        if target is None:
             click.echo("Nothing was archived.")
             return EXIT_OK
-    with contextlib.ExitStack() as stack:
-        if demo:
-            if not demo_db.exists():
-                raise ConfigError(
-                    f"run {r['run_id']} imported into the demo sandbox, whose records "
-                    f"({demo_db}) are gone: there is nothing left to undo"
-                )
-            from ..sandbox import Sandbox, SandboxConfig
-
-            target = stack.enter_context(Sandbox(SandboxConfig(db=demo_db))).url
         archived = _undo_at(plan, target, api_version, local_token=SANDBOX_TOKEN)
     click.echo(
         f"Archived {archived} {r['object_type']} created by run {r['run_id']}"
         + (f"; reverted {len(plan.links)} links." if plan.links else ".")
     )
     return EXIT_OK
+
+
+def _describe_undo(plan: UndoPlan, indent: str = "") -> None:
+    if plan.archived_before:
+        click.echo(
+            f"{indent}An earlier undo archived {plan.archived_before} of them and stopped; "
+            f"{len(plan.created)} are left to archive."
+        )
+    if plan.updated:
+        ids = ", ".join(hid for _, hid in plan.updated[:20])
+        more = f" and {len(plan.updated) - 20} more" if len(plan.updated) > 20 else ""
+        click.echo(
+            f"{indent}Updated records are left as they are (their earlier values are not "
+            f"known): {ids}{more}."
+        )
+    if plan.links:
+        added = sum(c["change"] == "add" for c in plan.links)
+        click.echo(
+            f"{indent}It also added {added} and removed {len(plan.links) - added} links of "
+            "records it did not create: undo removes those it added and puts back those it "
+            "removed."
+        )
+
+
+def _undo_target(
+    stack: contextlib.ExitStack[Any],
+    run: dict[str, Any],
+    base_url: str | None,
+    *,
+    yes: bool,
+    what: str,
+) -> str | None:
+    """Where to undo (the run's HubSpot, or the demo sandbox started again on its records),
+    once confirmed; None when the user says no."""
+    demo_db = Path(run["journal"]).parent / SANDBOX_DB
+    demo = base_url is None and Path(run["journal"]).name.startswith(f"{SANDBOX_JOURNAL}-")
+    target = base_url or ("the demo sandbox" if demo else run["base_url"])
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError(
+                f"not on a terminal, so no one can confirm: add --yes to {what[0].lower()}"
+                f"{what[1:]}"
+            )
+        if not click.confirm(f"{what} in {target}?"):
+            return None
+    if demo:
+        if not demo_db.exists():
+            raise ConfigError(
+                f"run {run['run_id']} imported into the demo sandbox, whose records "
+                f"({demo_db}) are gone: there is nothing left to undo"
+            )
+        from ..sandbox import Sandbox, SandboxConfig
+
+        return str(stack.enter_context(Sandbox(SandboxConfig(db=demo_db))).url)
+    return target
+
+
+def _undo_plan(
+    state_dir: Path,
+    plan_run: dict[str, Any],
+    yes: bool,
+    base_url: str | None,
+    api_version: str,
+) -> int:
+    pid = plan_run["plan_run_id"]
+    if plan_run.get("undone"):
+        click.echo(f"Plan run {pid} was already undone at {plan_run['undone']}.")
+        return EXIT_OK
+    steps = plan_steps_undo(state_dir, plan_run)
+    left = [p for p in steps if not p.run.get("undone") and (p.created or p.links)]
+    click.echo(f"Plan run {pid} ({plan_run['started']}, {plan_run['plan_file']}):")
+    for p in steps:
+        r = p.run
+        done = f" [undone {r['undone']}]" if r.get("undone") else ""
+        click.echo(
+            f"  {r['object_type']}, run {r['run_id']}: created "
+            f"{len(p.created) + p.archived_before}, updated {len(p.updated)}{done}"
+        )
+        if not r.get("undone"):
+            _describe_undo(p, indent="    ")
+    if not left:
+        click.echo("Nothing to archive.")
+        _mark_undone(plan_run)
+        return EXIT_OK
+    records = sum(len(p.created) for p in left)
+    links = sum(len(p.links) for p in left)
+    what = f"Archive these {records} records" + (f" and revert {links} links" if links else "")
+    what += f" (step by step, {left[0].run['object_type']} first)"
+    with contextlib.ExitStack() as stack:
+        target = _undo_target(stack, left[0].run, base_url, yes=yes, what=what)
+        if target is None:
+            click.echo("Nothing was archived.")
+            return EXIT_OK
+        for p in left:
+            archived = _undo_at(p, target, api_version, local_token=SANDBOX_TOKEN)
+            reverted = f"; reverted {len(p.links)} links." if p.links else "."
+            click.echo(
+                f"Archived {archived} {p.run['object_type']} created by run "
+                f"{p.run['run_id']}{reverted}"
+            )
+    _mark_undone(plan_run)
+    click.echo(f"Plan run {pid} is undone.")
+    return EXIT_OK
+
+
+def _mark_undone(plan_run: dict[str, Any]) -> None:
+    journal = PlanJournal(Path(plan_run["plan_journal"]))
+    try:
+        journal.record_undone(plan_run["plan_run_id"])
+    finally:
+        journal.close()
 
 
 def _undo_at(plan: UndoPlan, target: str, api_version: str, *, local_token: str) -> int:

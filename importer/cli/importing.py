@@ -13,6 +13,8 @@ from .. import _shutdown
 from .._errors import (
     AuthError,
     ConfigError,
+    InputFileError,
+    LockHeld,
     RunInterrupted,
 )
 from ..api.client import DEFAULT_TIMEOUT, HubSpotClient, RetryPolicy
@@ -34,6 +36,7 @@ from ..state.journal import default_state_dir
 from .common import (
     _SUMMARY_WRITTEN,
     EXIT_ERROR,
+    EXIT_LOCKED,
     EXIT_OK,
     EXIT_ROWS,
     EXIT_SIGNAL_BASE,
@@ -363,13 +366,17 @@ def _report_plan(planned: PlanResult) -> int:
         codes.append(EXIT_OK if good == s.rows else EXIT_ROWS)
     if planned.stopped_by is not None:
         click.echo(f"hubspot-import: stopped: {planned.stopped_by}", err=True)
-        if isinstance(planned.stopped_by, AuthError):
+        if isinstance(planned.stopped_by, AuthError | ConfigError | InputFileError):
             codes.append(EXIT_ERROR)
+        if isinstance(planned.stopped_by, LockHeld):
+            codes.append(EXIT_LOCKED)
         if isinstance(planned.stopped_by, RunInterrupted):
             return EXIT_SIGNAL_BASE + planned.stopped_by.signum
     click.echo(f"Results: {planned.workbook}")
     if planned.retry_file is not None:
         click.echo(f"Retry file (the rows to fix, a sheet per step): {planned.retry_file}")
+    if planned.plan_run_id is not None:
+        click.echo(f"Plan run: {planned.plan_run_id} (hubspot-import show {planned.plan_run_id})")
     return max(codes, default=EXIT_OK)
 
 
@@ -392,6 +399,7 @@ def _write_plan_summary(path: Path, plan_file: Path, planned: PlanResult, code: 
         path,
         {
             "plan": str(plan_file),
+            "plan_run_id": planned.plan_run_id,
             "exit_code": code,
             "steps": steps,
             "workbook": str(planned.workbook),

@@ -28,17 +28,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
-from .._errors import ConfigError, HubSpotError, RunInterrupted
+from .._errors import ConfigError, HubSpotError, InputFileError, LockHeld, RunInterrupted
 from ..api.account import identify_portal
 from ..api.client import RateLimiter
 from ..api.hubspot import stored_value
-from ..sheets.load import load_table
-from ..sheets.outputs import prepare_file, prepare_workbook
+from ..sheets.load import Table, load_table
+from ..sheets.outputs import prepare_file, prepare_folder, prepare_workbook
 from ..sheets.plan_results import StepResult, write_plan_results, write_plan_retry
 from ..sheets.results import RunSummary
 from ..state.journal import default_state_dir, journal_path
+from ..state.plan_journal import PLAN_RUN_PREFIX, PlanJournal, PlannedStep, plan_journal_path
 from .mapping import Mapping, Reference, _UniqueKeyLoader, load_mapping
 from .outcome import RowStatus, results_frame
 from .references import Resolver, cell_keys
@@ -52,6 +54,10 @@ _PLAN_KEYS = ("input", "steps")
 _STEP_KEYS = ("mapping", "sheet", "input")
 _IMPORTED = (RowStatus.CREATED, RowStatus.UPDATED, RowStatus.UNCHANGED, RowStatus.INCOMPLETE)
 _WOULD_BE = (RowStatus.WOULD_CREATE, RowStatus.WOULD_UPDATE)
+
+
+StopReason = HubSpotError | RunInterrupted | ConfigError | InputFileError | LockHeld
+"""What stopped a plan part way: HubSpot, a signal, or a later step that could not run."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,7 +86,9 @@ class PlanResult:
     """Each step's run, None for a step not run (an earlier one stopped)."""
     workbook: Path
     retry_file: Path | None
-    stopped_by: HubSpotError | RunInterrupted | None
+    stopped_by: StopReason | None
+    plan_run_id: str | None = None
+    """The plan run's id in its plan journal (None when nothing was sent: check, dry run)."""
 
 
 def load_plan(path: Path) -> PlanFile:
@@ -189,7 +197,8 @@ def run_plan(
     progress: Callable[[str], Callable[[int, int], None] | None] | None = None,
 ) -> PlanResult:
     """Run every step of the plan (with `options` for all but the input, mapping and sheet),
-    then write one results workbook (and a retry workbook when rows need fixing)."""
+    then write one results workbook (and a retry workbook when rows need fixing). The plan run
+    is recorded in the plan's journal (see state.plan_journal), unless nothing is sent."""
     plan = load_plan(plan_file)
     started = dt.datetime.now(dt.UTC)
     keep = (plan.path, *[s.input_file for s in plan.steps], *[s.mapping_file for s in plan.steps])
@@ -201,39 +210,76 @@ def run_plan(
         "the retry file",
         keep=keep,
     )
-    known: dict[tuple[str, str], dict[str, str | None]] = {}
-    where: dict[tuple[str, str], dict[str, str]] = {}
     # One limiter for every step: HubSpot's window counts them all, and a step that started
     # with an empty window of its own would meet the last step's requests as 429s.
     options = dataclasses.replace(
         options, limiter=options.limiter or RateLimiter(max_rps=options.max_rps)
     )
+    record = None if options.plan_only else _PlanRecord.open(plan, options, started)
+    try:
+        planned = _run_steps(plan, options, started, out, retry, record, progress)
+    except BaseException as exc:
+        if record is not None:
+            record.close(stopped_by=str(exc) or type(exc).__name__)
+        raise
+    if record is not None:
+        record.close()
+    return planned
+
+
+def _run_steps(
+    plan: PlanFile,
+    options: RunOptions,
+    started: dt.datetime,
+    out: Path,
+    retry: Path,
+    record: _PlanRecord | None,
+    progress: Callable[[str], Callable[[int, int], None] | None] | None,
+) -> PlanResult:
+    known: dict[tuple[str, str], dict[str, str | None]] = {}
+    where: dict[tuple[str, str], dict[str, str]] = {}
     done: list[StepResult] = []
     runs: list[RunResult | None] = []
-    stopped: HubSpotError | RunInterrupted | None = None
+    stopped: StopReason | None = None
     # Keys of records no step imports (customers by email, say) are looked up before any
     # step writes: a lookup that fails stops the plan with nothing written.
     options = dataclasses.replace(options, prefetched=_look_up_first(plan, options))
-    for step in plan.steps:
+    for position, step in enumerate(plan.steps):
         if stopped is not None:
             done.append(_not_run(step, options, stopped))
             runs.append(None)
+            if record is not None:
+                record.step_ended(position, done[-1], ran=False)
             continue
         log.info("step %s: %s from %s", step.name, step.mapping.object_type, step.input_file.name)
-        result = run_import(
-            dataclasses.replace(
-                options,
-                input_file=step.input_file,
-                mapping_file=step.mapping_file,
-                sheet=step.sheet,
-                out=None,
-                retry_out=None,
-                write_outputs=False,
-                known=known,
-                known_where=where,
-            ),
-            progress=progress(step.name) if progress is not None else None,
-        )
+        if record is not None:
+            record.step_started(position)
+        try:
+            result = run_import(
+                dataclasses.replace(
+                    options,
+                    input_file=step.input_file,
+                    mapping_file=step.mapping_file,
+                    sheet=step.sheet,
+                    out=None,
+                    retry_out=None,
+                    write_outputs=False,
+                    known=known,
+                    known_where=where,
+                    run_id=record.run_ids[position] if record is not None else None,
+                ),
+                progress=progress(step.name) if progress is not None else None,
+            )
+        except (ConfigError, InputFileError, LockHeld) as exc:
+            if not any(r is not None and r.summary.requests for r in runs):
+                raise  # nothing of the plan was sent: said as a single run says it
+            # Earlier steps wrote records: the plan's workbook must say which.
+            stopped = exc
+            done.append(_not_run(step, options, exc, itself=True))
+            runs.append(None)
+            if record is not None:
+                record.step_ended(position, done[-1], ran=False)
+            continue
         assert result.outcome is not None
         assert result.table is not None
         runs.append(result)
@@ -246,25 +292,130 @@ def run_plan(
                 issues=result.issues,
             )
         )
+        if record is not None:
+            record.step_ended(position, done[-1], ran=True)
         _remember(step, result, known, where, plan_only=options.plan_only)
         stopped = result.stopped_by
     finished = dt.datetime.now(dt.UTC)
-    workbook = write_plan_results(
-        out,
-        plan_file=plan.path,
-        started=started,
-        finished=finished,
-        steps=done,
-        stopped_by=str(stopped) if stopped else None,
-    )
-    retry_file = write_plan_retry(retry, done)
+    if record is not None:
+        # Before the files: a plan whose workbook cannot be written is still recorded as over.
+        record.finish(stopped)
+    try:
+        workbook = write_plan_results(
+            out,
+            plan_file=plan.path,
+            started=started,
+            finished=finished,
+            steps=done,
+            stopped_by=str(stopped) if stopped else None,
+            plan_run_id=record.plan_run_id if record is not None else None,
+        )
+        retry_file = write_plan_retry(retry, done)
+    except OSError as exc:
+        raise _not_written(exc, record) from exc
+    if record is not None:
+        record.files(workbook, retry_file)
     return PlanResult(
         steps=tuple(done),
         results=tuple(runs),
         workbook=workbook,
         retry_file=retry_file,
         stopped_by=stopped,
+        plan_run_id=record.plan_run_id if record is not None else None,
     )
+
+
+def _not_written(exc: OSError, record: _PlanRecord | None) -> ConfigError:
+    where = f" {exc.filename}" if exc.filename else ""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    then = (
+        "nothing was sent; run again once it can be written"
+        if record is None
+        else "every row's result is in the journals: once there is room, "
+        f"`hubspot-import show {record.plan_run_id} --out FILE.xlsx` writes the workbook"
+    )
+    return ConfigError(f"could not write the plan's results{where} ({reason}); {then}")
+
+
+class _PlanRecord:
+    """The plan run in its plan journal: opened (and locked) before anything is sent."""
+
+    def __init__(self, journal: PlanJournal, plan_run_id: str, run_ids: list[str]) -> None:
+        self.journal = journal
+        self.plan_run_id = plan_run_id
+        self.run_ids = run_ids
+        self._finished = False
+
+    @classmethod
+    def open(cls, plan: PlanFile, options: RunOptions, started: dt.datetime) -> _PlanRecord:
+        state_dir = prepare_folder(options.state_dir or default_state_dir(), "--state-dir")
+        client = client_for(options)
+        try:
+            portal = identify_portal(client, options.token, state_dir, portal_id=options.portal_id)
+        finally:
+            client.close()
+        base = options.journal_base or options.base_url
+        portal_id = portal.portal_id if portal is not None else None
+        journal = PlanJournal(plan_journal_path(state_dir, base, plan.path, portal_id), lock=True)
+        plan_run_id = f"{PLAN_RUN_PREFIX}{new_run_id(started)}"
+        run_ids = [new_run_id(started) for _ in plan.steps]
+        try:
+            journal.start(
+                plan_run_id,
+                plan_file=plan.path,
+                base_url=options.base_url,
+                portal=portal.describe() if portal is not None else None,
+                steps=[
+                    PlannedStep(
+                        name=step.name,
+                        object_type=step.mapping.object_type,
+                        input_file=str(step.input_file),
+                        sheet=step.sheet,
+                        mapping_file=str(step.mapping_file),
+                        journal=str(
+                            journal_path(state_dir, base, step.mapping.object_type, portal_id)
+                        ),
+                        run_id=run_id,
+                    )
+                    for step, run_id in zip(plan.steps, run_ids, strict=True)
+                ],
+            )
+        except BaseException:
+            journal.close()
+            raise
+        return cls(journal, plan_run_id, run_ids)
+
+    def step_started(self, position: int) -> None:
+        self.journal.step_started(self.plan_run_id, position)
+
+    def step_ended(self, position: int, step: StepResult, *, ran: bool) -> None:
+        self.journal.step_ended(
+            self.plan_run_id,
+            position,
+            ran=ran,
+            counts=step.summary.counts,
+            requests=step.summary.requests,
+            note=step.summary.stopped_by,
+        )
+
+    def finish(self, stopped: StopReason | None) -> None:
+        self.journal.finish(self.plan_run_id, stopped_by=str(stopped) if stopped else None)
+        self._finished = True
+
+    def files(self, workbook: Path, retry_file: Path | None) -> None:
+        self.journal.record_files(
+            self.plan_run_id,
+            workbook=str(workbook),
+            retry_file=str(retry_file) if retry_file is not None else None,
+        )
+
+    def close(self, *, stopped_by: str | None = None) -> None:
+        """Release the plan's lock; a plan that raised is recorded as stopped by it."""
+        try:
+            if not self._finished:
+                self.journal.finish(self.plan_run_id, stopped_by=stopped_by)
+        finally:
+            self.journal.close()
 
 
 def _look_up_first(
@@ -340,10 +491,24 @@ def _remember(
         cells[stored] = table.cell_ref(row, mapping.key)
 
 
-def _not_run(step: Step, options: RunOptions, why: Any) -> StepResult:
-    """A step after one that stopped: every row of its sheet `not_sent`."""
-    table = load_table(step.input_file, sheet=step.sheet, encoding=options.encoding)
-    message = f"not sent: the plan stopped at an earlier step ({why})"
+def _not_run(step: Step, options: RunOptions, why: Any, *, itself: bool = False) -> StepResult:
+    """A step after one that stopped (or, `itself`, a step that could not start after earlier
+    steps had written): every row of its sheet `not_sent`. A sheet that cannot be read at all
+    is a line of the Summary with no rows, saying why."""
+    message = (
+        f"not sent: this step could not run ({why})"
+        if itself
+        else f"not sent: the plan stopped at an earlier step ({why})"
+    )
+    try:
+        table = load_table(step.input_file, sheet=step.sheet, encoding=options.encoding)
+    except InputFileError:
+        table = Table(
+            frame=pd.DataFrame(index=pd.Index([], dtype="int64")),
+            source=step.input_file,
+            sheet=step.sheet,
+            letters={},
+        )
     outcome = results_frame({}, table.frame.index, otherwise=RowStatus.NOT_SENT)
     outcome["message"] = message
     counts = {s.value: 0 for s in RowStatus}

@@ -107,6 +107,7 @@ class RunOptions:
     """`check` and `--dry-run`: everything but sending; the workbook shows what would happen."""
     batch_size: int = MAX_BATCH_INPUTS
     association_batch_size: int = MAX_ASSOCIATION_INPUTS
+    """Inputs per associations batch request (at most 100)."""
     limiter: RateLimiter | None = field(default=None, repr=False)
     """Shared by the steps of a plan: HubSpot counts one window for all of them."""
     write_outputs: bool = True
@@ -116,7 +117,8 @@ class RunOptions:
     known_where: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     prefetched: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
     """Keys of records no step of the plan imports, looked up before its first write."""
-    """Inputs per associations batch request (at most 100)."""
+    run_id: str | None = None
+    """Given by a plan, which writes it in its own journal before the step sends anything."""
     search_settle: float = DEFAULT_SEARCH_SETTLE
     """Seconds after a write by which HubSpot's search is trusted to find it (lookups by a
     key property without unique values, after a lost answer)."""
@@ -158,7 +160,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
     when the mapping, file or token is unusable, and LockHeld when another run is going;
     otherwise always writes the workbook and records the run in the journal."""
     started = dt.datetime.now(dt.UTC)
-    run_id = new_run_id(started)
+    run_id = options.run_id or new_run_id(started)
     mapping = load_mapping(options.mapping_file)
     mode = options.mode or mapping.mode
     # Everything this run writes can be written: checked (folders made) before HubSpot is

@@ -77,9 +77,10 @@ def write_plan_results(
     *,
     plan_file: Path,
     started: dt.datetime,
-    finished: dt.datetime,
+    finished: dt.datetime | None,
     steps: Sequence[StepResult],
     stopped_by: str | None = None,
+    plan_run_id: str | None = None,
 ) -> Path:
     """Write the plan's workbook to `path` (atomically)."""
     for step in steps:
@@ -92,7 +93,7 @@ def write_plan_results(
     wb = Workbook(write_only=True)
     names = _sheet_names(steps)
     _summary(_Sheet(wb.create_sheet("Summary")), plan_file, started, finished, steps, names,
-             stopped_by)  # fmt: skip
+             stopped_by, plan_run_id)  # fmt: skip
     # Issues of every step, in step order; each row's first issue is linked from its message.
     first_issue: list[dict[int, int]] = []
     line = 2
@@ -128,10 +129,11 @@ def _summary(
     ws: _Sheet,
     plan_file: Path,
     started: dt.datetime,
-    finished: dt.datetime,
+    finished: dt.datetime | None,
     steps: Sequence[StepResult],
     names: list[str],
     stopped_by: str | None,
+    plan_run_id: str | None,
 ) -> None:
     ws.widths([14, 12, 12, 12, 8, *[13] * len(RowStatus), 10, 22])
     ws.printable()
@@ -140,12 +142,18 @@ def _summary(
     first = steps[0].summary if steps else None
     facts: list[tuple[str, Any]] = [
         ("Plan", str(plan_file)),
+        ("Plan run", plan_run_id or "none (nothing was sent)"),
         ("HubSpot", first.base_url if first else ""),
         ("API version", first.api_version if first else ""),
         ("Portal", (first.portal if first else None) or "unknown"),
         ("Started", started.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")),
-        ("Finished", finished.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")),
-        ("Duration (s)", round((finished - started).total_seconds(), 1)),
+        (
+            "Finished",
+            finished.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+            if finished
+            else "did not finish",
+        ),
+        ("Duration (s)", round((finished - started).total_seconds(), 1) if finished else ""),
         ("Stopped early", stopped_by or "no"),
     ]
     for name, value in facts:

@@ -114,7 +114,7 @@ def _machine_lock_path(journal: Path) -> Path | None:
     return folder / journal.with_suffix(".lock").name
 
 
-def _take_lock(lock_path: Path) -> Any:
+def _take_lock(lock_path: Path, what: str = "this portal and object type") -> Any:
     try:
         fh = lock_path.open("a+", encoding="utf-8")
     except OSError as exc:
@@ -126,7 +126,7 @@ def _take_lock(lock_path: Path) -> Any:
         holder = fh.read().strip() or "another process"
         fh.close()
         raise LockHeld(
-            f"another import is running against this portal and object type ({holder}); "
+            f"another import is running against {what} ({holder}); "
             f"it holds {lock_path}. Wait for it to finish, or check that it is still alive."
         ) from None
     fh.seek(0)

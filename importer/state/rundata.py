@@ -28,7 +28,7 @@ from ..sheets._text import arrow, text_series
 from ..sheets.results import RunSummary, write_results
 from .journal import Journal, Outcome
 
-__all__ = ["KEPT_RUNS", "keep_input", "keep_outcome", "rewrite_workbook"]
+__all__ = ["KEPT_RUNS", "KeptRun", "keep_input", "keep_outcome", "kept_run", "rewrite_workbook"]
 
 KEPT_RUNS = 30
 """The newest runs of a journal whose workbook can be written again; older runs' data goes."""
@@ -148,9 +148,20 @@ def _rebuilt_outcome(
     return frame, len({batch for batch, *_ in sent})
 
 
-def rewrite_workbook(run: dict[str, Any], out: Path) -> tuple[Path, bool]:
-    """Write `run`'s results workbook to `out` from its journal. Returns the path and whether
-    the run's own outcome was kept (False: rebuilt from its batches, the run did not finish)."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeptRun:
+    """What a run's results workbook is written from, as its journal kept it."""
+
+    summary: RunSummary
+    outcome: pd.DataFrame
+    source: pd.DataFrame
+    issues: list[RowIssue]
+    finished: bool
+    """False: the run did not finish, and its outcome was rebuilt from its batches."""
+
+
+def kept_run(run: dict[str, Any]) -> KeptRun:
+    """`run` (a row of its journal's runs, with `journal`) as its journal kept it."""
     journal = Journal(Path(run["journal"]))
     try:
         kept = journal.run_data(run["run_id"], "input")
@@ -184,7 +195,21 @@ def rewrite_workbook(run: dict[str, Any], out: Path) -> tuple[Path, bool]:
     finally:
         journal.close()
     summary = _summary(summary_facts, outcome, rebuilt=finished is None)
-    return write_results(out, summary, outcome, source, issues), finished is not None
+    return KeptRun(
+        summary=summary,
+        outcome=outcome,
+        source=source,
+        issues=issues,
+        finished=finished is not None,
+    )
+
+
+def rewrite_workbook(run: dict[str, Any], out: Path) -> tuple[Path, bool]:
+    """Write `run`'s results workbook to `out` from its journal. Returns the path and whether
+    the run's own outcome was kept (False: rebuilt from its batches, the run did not finish)."""
+    kept = kept_run(run)
+    written = write_results(out, kept.summary, kept.outcome, kept.source, kept.issues)
+    return written, kept.finished
 
 
 def _summary(facts: dict[str, Any], outcome: pd.DataFrame, *, rebuilt: bool) -> RunSummary:

@@ -1,0 +1,113 @@
+"""The plan journal: a plan run is one entry of `runs`, `show` names its steps and writes its
+workbook again, `undo` takes it back step by step, and a second run of the same plan waits."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import openpyxl
+
+from importer.sandbox import Sandbox
+from importer.state.plan_journal import list_plan_runs
+
+from .conftest import CliRun, read_sheet
+from .test_plans import run, shop
+
+Runner = Callable[..., CliRun]
+
+
+def spoil(plan: Path) -> None:
+    """An unknown SKU and an unknown customer: issues on two steps."""
+    path = plan.parents[2] / "data" / "shop.xlsx"
+    book = openpyxl.load_workbook(path)
+    book["Order lines"]["C2"] = "X-999"
+    book["Orders"]["B3"] = "nobody@example.com"
+    book.save(path)
+
+
+def test_a_plan_run_is_one_entry_and_its_workbook_can_be_written_again(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    plan = shop(tmp_path)
+    spoil(plan)
+    state = tmp_path / "state"
+    result = run(run_cli, sandbox, tmp_path, plan, "--summary-json", tmp_path / "s.json")
+    assert result.code == 1, result.message
+    summary = json.loads((tmp_path / "s.json").read_text())
+    (recorded,) = list_plan_runs(state)
+    assert summary["plan_run_id"] == recorded["plan_run_id"]
+    assert recorded["plan_run_id"].startswith("plan-")
+    assert [s["run_id"] for s in recorded["steps"]] == [s["run_id"] for s in summary["steps"]]
+    assert all(s["state"] == "done" for s in recorded["steps"])
+    assert recorded["workbook"] == str(tmp_path / "out.xlsx")
+
+    listed = run_cli("runs", "--state-dir", state)
+    assert listed.code == 0
+    # One entry for the plan, its steps beneath it; the step runs are not listed again.
+    assert listed.out.count(recorded["plan_run_id"]) == 1
+    for step in recorded["steps"]:
+        assert listed.out.count(step["run_id"]) == 1
+    assert "Order lines (line_items), run " in listed.out
+
+    shown = run_cli("show", "plan-", "--state-dir", state)
+    assert shown.code == 0, shown.message
+    assert "Plan journal:" in shown.out
+    assert "3. Order lines (line_items)" in shown.out
+    # A step's own `show` points at the plan's workbook.
+    step = run_cli("show", recorded["steps"][0]["run_id"], "--state-dir", state)
+    assert f"(a step of plan run {recorded['plan_run_id']})" in step.out
+
+    again = run_cli("show", recorded["plan_run_id"], "--state-dir", state, "--out",
+                    tmp_path / "again.xlsx")  # fmt: skip
+    assert again.code == 0, again.message
+    own = openpyxl.load_workbook(tmp_path / "out.xlsx").sheetnames
+    assert openpyxl.load_workbook(tmp_path / "again.xlsx").sheetnames == own
+    for sheet in own[1:]:
+        assert read_sheet(tmp_path / "again.xlsx", sheet) == read_sheet(
+            tmp_path / "out.xlsx", sheet
+        )
+
+
+def test_undo_of_a_plan_run_archives_its_records_last_step_first(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    plan = shop(tmp_path)
+    state = tmp_path / "state"
+    assert run(run_cli, sandbox, tmp_path, plan).code == 0
+    (recorded,) = list_plan_runs(state)
+    before = len(sandbox.received)
+    undone = run_cli("undo", recorded["plan_run_id"], "--state-dir", state, "--yes",
+                     "--base-url", sandbox.url)  # fmt: skip
+    assert undone.code == 0, undone.message
+    for kind in ("line_items", "orders", "products"):
+        assert sandbox.records(kind) == []
+    archives = [r.path.split("/")[-3] for r in sandbox.received[before:]
+                if r.path.endswith("/batch/archive")]  # fmt: skip
+    assert archives[0] == "line_items"  # the lines go before what they point at
+    assert set(archives) == {"line_items", "orders", "products"}
+    assert list_plan_runs(state)[0]["undone"]
+    twice = run_cli("undo", recorded["plan_run_id"], "--state-dir", state, "--yes")
+    assert twice.code == 0
+    assert "already undone" in twice.out
+    # The records can be imported again: the journals forgot what undo archived.
+    assert run(run_cli, sandbox, tmp_path, plan).code == 0
+    assert len(sandbox.records("line_items")) == 101
+
+
+def test_a_second_run_of_the_same_plan_stops_before_sending_anything(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    plan = shop(tmp_path)
+    state = tmp_path / "state"
+    assert run(run_cli, sandbox, tmp_path, plan).code == 0
+    (lock,) = (state / "plans").glob("*.lock")
+    with lock.open("a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        before = len(sandbox.received)
+        second = run(run_cli, sandbox, tmp_path, plan)
+    assert second.code == 3
+    assert "another import is running against this plan and portal" in second.message
+    assert not [r for r in sandbox.received[before:] if r.method == "POST"]
