@@ -111,3 +111,56 @@ def test_a_second_run_of_the_same_plan_stops_before_sending_anything(
     assert second.code == 3
     assert "another import is running against this plan and portal" in second.message
     assert not [r for r in sandbox.received[before:] if r.method == "POST"]
+
+
+def test_a_mistake_in_the_last_step_stops_the_plan_before_anything_is_written(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    plan = shop(tmp_path)
+    lines = plan.with_name("line_items.yaml")
+    lines.write_text(lines.read_text().replace("by: hs_sku}", "by: hs_skuu}"))
+    result = run(run_cli, sandbox, tmp_path, plan)
+    assert result.code == 2
+    assert "`by: hs_skuu` is not a products property in this portal" in result.message
+    assert "did you mean hs_sku" in result.message
+    assert not [r for r in sandbox.received if r.path.endswith(("/batch/create", "/batch/upsert"))]
+
+    lines.write_text(lines.read_text().replace("by: hs_skuu}", "by: hs_sku}"))
+    path = tmp_path / "data" / "shop.xlsx"
+    book = openpyxl.load_workbook(path)
+    book["Order lines"]["C1"] = "Sku code"  # the mapping's SKU column is gone
+    book.save(path)
+    result = run(run_cli, sandbox, tmp_path, plan)
+    assert result.code == 2
+    assert "SKU" in result.message and "Order lines" in result.message
+    assert not [r for r in sandbox.received if r.path.endswith("/batch/create")]
+
+
+def test_a_step_that_cannot_start_after_others_wrote_is_reported_in_the_workbook(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    plan = shop(tmp_path)
+    state = tmp_path / "state"
+    # A check names the journals; then a single-sheet import of order lines (here: its lock)
+    # holds their journal while the plan runs.
+    first = run_cli("check", "--plan", plan, "--base-url", sandbox.url, "--state-dir", state,
+                    "--out", tmp_path / "check.xlsx")  # fmt: skip
+    assert first.code == 0, first.message
+    (journal,) = state.glob("*-line_items.sqlite")
+    with journal.with_suffix(".lock").open("a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = run(run_cli, sandbox, tmp_path, plan)
+    assert result.code == 3, result.message
+    assert len(sandbox.records("orders")) == 40  # the steps before it wrote
+    assert sandbox.records("line_items") == []
+    rows = read_sheet(tmp_path / "out.xlsx", "Results Order lines")
+    assert len(rows) == 101
+    assert {r["status"] for r in rows} == {"not_sent"}
+    assert "this step could not run (another import is running" in rows[0]["message"]
+    (recorded,) = list_plan_runs(state)
+    assert [s["state"] for s in recorded["steps"]] == ["done", "done", "not run"]
+    # Once the lock is free, the rerun sends only the lines.
+    again = run(run_cli, sandbox, tmp_path, plan)
+    assert again.code == 0, again.message
+    assert len(sandbox.records("line_items")) == 101
+    assert len(sandbox.records("orders")) == 40

@@ -247,7 +247,8 @@ def undo(
         f" and revert {len(plan.links)} links" if plan.links else ""
     )
     with contextlib.ExitStack() as stack:
-        target = _undo_target(stack, r, base_url, yes=yes, what=what)
+        needs = f"archive {len(plan.created)} records"
+        target = _undo_target(stack, r, base_url, yes=yes, what=what, needs=needs)
         if target is None:
             click.echo("Nothing was archived.")
             return EXIT_OK
@@ -288,6 +289,7 @@ def _undo_target(
     *,
     yes: bool,
     what: str,
+    needs: str,
 ) -> str | None:
     """Where to undo (the run's HubSpot, or the demo sandbox started again on its records),
     once confirmed; None when the user says no."""
@@ -296,10 +298,7 @@ def _undo_target(
     target = base_url or ("the demo sandbox" if demo else run["base_url"])
     if not yes:
         if not sys.stdin.isatty():
-            raise ConfigError(
-                f"not on a terminal, so no one can confirm: add --yes to {what[0].lower()}"
-                f"{what[1:]}"
-            )
+            raise ConfigError(f"not on a terminal, so no one can confirm: add --yes to {needs}")
         if not click.confirm(f"{what} in {target}?"):
             return None
     if demo:
@@ -346,7 +345,8 @@ def _undo_plan(
     what = f"Archive these {records} records" + (f" and revert {links} links" if links else "")
     what += f" (step by step, {left[0].run['object_type']} first)"
     with contextlib.ExitStack() as stack:
-        target = _undo_target(stack, left[0].run, base_url, yes=yes, what=what)
+        needs = f"archive {records} records of plan run {pid}"
+        target = _undo_target(stack, left[0].run, base_url, yes=yes, what=what, needs=needs)
         if target is None:
             click.echo("Nothing was archived.")
             return EXIT_OK

@@ -45,6 +45,7 @@ from .mapping import Mapping, Reference, _UniqueKeyLoader, load_mapping
 from .outcome import RowStatus, results_frame
 from .references import Resolver, cell_keys
 from .run import RunOptions, RunResult, client_for, new_run_id, run_import
+from .schema import PortalSchema, check_mapping, resolve_offline
 
 __all__ = ["PlanFile", "PlanResult", "Step", "load_plan", "run_plan"]
 
@@ -89,6 +90,11 @@ class PlanResult:
     stopped_by: StopReason | None
     plan_run_id: str | None = None
     """The plan run's id in its plan journal (None when nothing was sent: check, dry run)."""
+    portal_reads: int = 0
+    """Requests the plan made itself before its steps, to read the portal: which portal the
+    token reaches, each object type's properties and association labels."""
+    lookup_requests: int = 0
+    """Requests the plan made itself before its steps, to look up keys no step imports."""
 
 
 def load_plan(path: Path) -> PlanFile:
@@ -241,12 +247,15 @@ def _run_steps(
     done: list[StepResult] = []
     runs: list[RunResult | None] = []
     stopped: StopReason | None = None
+    checked, tables, portal_reads = _check_first(plan, options)
     # Keys of records no step imports (customers by email, say) are looked up before any
     # step writes: a lookup that fails stops the plan with nothing written.
-    options = dataclasses.replace(options, prefetched=_look_up_first(plan, options))
+    prefetched, lookups = _look_up_first(plan, options, tables)
+    options = dataclasses.replace(options, prefetched=prefetched)
     for position, step in enumerate(plan.steps):
+        table = tables.pop(position)  # each sheet is let go once its step is over
         if stopped is not None:
-            done.append(_not_run(step, options, stopped))
+            done.append(_not_run(step, options, stopped, table=table))
             runs.append(None)
             if record is not None:
                 record.step_ended(position, done[-1], ran=False)
@@ -267,6 +276,8 @@ def _run_steps(
                     known=known,
                     known_where=where,
                     run_id=record.run_ids[position] if record is not None else None,
+                    table=table,
+                    checked_mapping=checked[position],
                 ),
                 progress=progress(step.name) if progress is not None else None,
             )
@@ -275,7 +286,7 @@ def _run_steps(
                 raise  # nothing of the plan was sent: said as a single run says it
             # Earlier steps wrote records: the plan's workbook must say which.
             stopped = exc
-            done.append(_not_run(step, options, exc, itself=True))
+            done.append(_not_run(step, options, exc, itself=True, table=table))
             runs.append(None)
             if record is not None:
                 record.step_ended(position, done[-1], ran=False)
@@ -322,6 +333,8 @@ def _run_steps(
         retry_file=retry_file,
         stopped_by=stopped,
         plan_run_id=record.plan_run_id if record is not None else None,
+        portal_reads=portal_reads + (record.requests if record is not None else 0),
+        lookup_requests=lookups,
     )
 
 
@@ -340,10 +353,14 @@ def _not_written(exc: OSError, record: _PlanRecord | None) -> ConfigError:
 class _PlanRecord:
     """The plan run in its plan journal: opened (and locked) before anything is sent."""
 
-    def __init__(self, journal: PlanJournal, plan_run_id: str, run_ids: list[str]) -> None:
+    def __init__(
+        self, journal: PlanJournal, plan_run_id: str, run_ids: list[str], requests: int
+    ) -> None:
         self.journal = journal
         self.plan_run_id = plan_run_id
         self.run_ids = run_ids
+        self.requests = requests
+        """Requests sent to learn the portal (none once it is remembered)."""
         self._finished = False
 
     @classmethod
@@ -352,6 +369,7 @@ class _PlanRecord:
         client = client_for(options)
         try:
             portal = identify_portal(client, options.token, state_dir, portal_id=options.portal_id)
+            requests = client.requests_sent
         finally:
             client.close()
         base = options.journal_base or options.base_url
@@ -383,7 +401,7 @@ class _PlanRecord:
         except BaseException:
             journal.close()
             raise
-        return cls(journal, plan_run_id, run_ids)
+        return cls(journal, plan_run_id, run_ids, requests)
 
     def step_started(self, position: int) -> None:
         self.journal.step_started(self.plan_run_id, position)
@@ -418,26 +436,59 @@ class _PlanRecord:
             self.journal.close()
 
 
-def _look_up_first(
+def _check_first(
     plan: PlanFile, options: RunOptions
-) -> dict[tuple[str, str], dict[str, list[str]]]:
+) -> tuple[list[Mapping], dict[int, Table], int]:
+    """Every step's sheet read and its columns checked, and every mapping checked against the
+    portal (each object type's properties read once), before the plan writes anything: a
+    mistake in its last step stops it with nothing written. Returns the checked mappings, the
+    sheets by step, and the requests sent."""
+    tables: dict[int, Table] = {}
+    for n, step in enumerate(plan.steps):
+        table = load_table(step.input_file, sheet=step.sheet, encoding=options.encoding)
+        step.mapping.check_columns(table.columns, table.where(), table.duplicate_headers)
+        tables[n] = table
+    if not options.portal_check:
+        return [resolve_offline(step.mapping) for step in plan.steps], tables, 0
+    schemas: dict[str, PortalSchema] = {}
+    client = client_for(options)
+    try:
+        checked = [
+            check_mapping(
+                client,
+                step.mapping,
+                mode=options.mode or step.mapping.mode,
+                source=str(step.mapping_file),
+                schemas=schemas,
+            )
+            for step in plan.steps
+        ]
+        requests = client.requests_sent
+    finally:
+        client.close()
+    return checked, tables, requests
+
+
+def _look_up_first(
+    plan: PlanFile, options: RunOptions, tables: dict[int, Table]
+) -> tuple[dict[tuple[str, str], dict[str, list[str]]], int]:
     """(object type, property) -> stored key -> ids, for every reference of every step to an
-    object type no step imports; each distinct key once."""
+    object type no step imports; each distinct key once. And the requests sent for them."""
     imported = {s.mapping.object_type for s in plan.steps}
     wanted: dict[tuple[str, str], set[str]] = {}
-    for step in plan.steps:
+    for n, step in enumerate(plan.steps):
         if not any(r.to not in imported for r in step.mapping.references):
             continue
-        table = load_table(step.input_file, sheet=step.sheet, encoding=options.encoding)
-        for target, keys in cell_keys(table, step.mapping).items():
+        for target, keys in cell_keys(tables[n], step.mapping).items():
             if target[0] not in imported:
                 wanted.setdefault(target, set()).update(keys)
     if not wanted:
-        return {}
+        return {}, 0
     state_dir = options.state_dir or default_state_dir()
     client = client_for(options)
     try:
         portal = identify_portal(client, options.token, state_dir, portal_id=options.portal_id)
+        before = client.requests_sent
         base = options.journal_base or options.base_url
         resolver = Resolver(
             client,
@@ -454,7 +505,7 @@ def _look_up_first(
             "looked up %d keys of records no step imports, before anything is written",
             sum(len(k) for k in wanted.values()),
         )
-        return found
+        return found, client.requests_sent - before
     finally:
         client.close()
 
@@ -491,7 +542,9 @@ def _remember(
         cells[stored] = table.cell_ref(row, mapping.key)
 
 
-def _not_run(step: Step, options: RunOptions, why: Any, *, itself: bool = False) -> StepResult:
+def _not_run(
+    step: Step, options: RunOptions, why: Any, *, itself: bool = False, table: Table | None = None
+) -> StepResult:
     """A step after one that stopped (or, `itself`, a step that could not start after earlier
     steps had written): every row of its sheet `not_sent`. A sheet that cannot be read at all
     is a line of the Summary with no rows, saying why."""
@@ -501,7 +554,7 @@ def _not_run(step: Step, options: RunOptions, why: Any, *, itself: bool = False)
         else f"not sent: the plan stopped at an earlier step ({why})"
     )
     try:
-        table = load_table(step.input_file, sheet=step.sheet, encoding=options.encoding)
+        table = table or load_table(step.input_file, sheet=step.sheet, encoding=options.encoding)
     except InputFileError:
         table = Table(
             frame=pd.DataFrame(index=pd.Index([], dtype="int64")),

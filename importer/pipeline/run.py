@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 import json
 import logging
@@ -58,7 +57,7 @@ from .outcome import RowResult, RowStatus, results_frame
 from .payload import Prepared, build_rows, journal_key
 from .plan import Operation, Plan, make_plan
 from .references import Known, Resolver, resolve_references
-from .schema import read_schema, resolve, resolve_offline
+from .schema import check_mapping, resolve_offline
 from .upload import DEFAULT_CONCURRENCY, Uploader, in_parallel
 from .validate import RowIssue, issue_messages, validate
 
@@ -119,6 +118,11 @@ class RunOptions:
     """Keys of records no step of the plan imports, looked up before its first write."""
     run_id: str | None = None
     """Given by a plan, which writes it in its own journal before the step sends anything."""
+    table: Table | None = field(default=None, repr=False)
+    """The sheet, when a plan's check before its first write has read it already."""
+    checked_mapping: Mapping | None = field(default=None, repr=False)
+    """The mapping as checked against the portal (or offline) by a plan before its first
+    write; the step does not check it again."""
     search_settle: float = DEFAULT_SEARCH_SETTLE
     """Seconds after a write by which HubSpot's search is trusted to find it (lookups by a
     key property without unique values, after a lost answer)."""
@@ -177,10 +181,12 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
         prepare_file(options.retry_out, "the retry file", keep=keep)
     state_dir = prepare_folder(options.state_dir or default_state_dir(), "--state-dir")
     # What can be checked here is, before HubSpot is asked anything.
-    table = load_table(options.input_file, sheet=options.sheet, encoding=options.encoding)
+    table = options.table or load_table(
+        options.input_file, sheet=options.sheet, encoding=options.encoding
+    )
     mapping.check_columns(table.columns, table.where(), table.duplicate_headers)
     log.info("loaded %d rows from %s", len(table.frame), table.where())
-    if not options.portal_check:
+    if not options.portal_check and options.checked_mapping is None:
         mapping = resolve_offline(mapping)
     client = client_for(options)
     try:
@@ -197,25 +203,12 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
         client.close()
         raise
     try:
-        if options.portal_check:
-            schema = read_schema(client, mapping.object_type)
-            mapping = resolve(mapping, schema)
-            for ref in {(r.to, r.by): r for r in mapping.references}.values():
-                target = schema if ref.to == mapping.object_type else read_schema(client, ref.to)
-                if ref.by != "hs_object_id" and ref.by not in target.properties:
-                    near = difflib.get_close_matches(ref.by, list(target.properties), n=3)
-                    hint = f" (did you mean {', '.join(near)}?)" if near else ""
-                    raise ConfigError(
-                        f"{options.mapping_file}: `by: {ref.by}` is not a {ref.to} property in "
-                        f"this portal{hint}"
-                    )
-            key_info = schema.properties.get(mapping.key_property or "")
-            if mode is SyncMode.UPSERT and key_info is not None and not key_info.unique:
-                raise ConfigError(
-                    f"upsert finds records by the key's property, and HubSpot holds "
-                    f"{key_info.name} without unique values, so it refuses to upsert by it: key "
-                    f"the mapping on a unique property (e.g. hs_sku, email) or use --mode create"
-                )
+        if options.checked_mapping is not None:
+            mapping = options.checked_mapping  # a plan checked it before its first write
+        elif options.portal_check:
+            mapping = check_mapping(
+                client, mapping, mode=mode, source=str(options.mapping_file), schemas={}
+            )
 
         validated = validate(table, mapping)
         if mapping.references:

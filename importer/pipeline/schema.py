@@ -17,7 +17,14 @@ from typing import Any
 from .._errors import AuthError, ConfigError, HubSpotUnavailable, MappingError
 from ..api.client import HubSpotClient, UncertainDelivery, Verdict, error_message, route_missing
 from ..api.hubspot import DEFAULT_ASSOCIATION_TYPES, AssociationCategory
-from .mapping import AssociationSpec, AssociationTypeSpec, ColumnSpec, Mapping, PropertyType
+from .mapping import (
+    AssociationSpec,
+    AssociationTypeSpec,
+    ColumnSpec,
+    Mapping,
+    PropertyType,
+    SyncMode,
+)
 
 __all__ = ["LabelInfo", "PortalSchema", "PropertyInfo", "read_schema", "resolve", "resolve_offline"]
 
@@ -157,6 +164,43 @@ def read_schema(client: HubSpotClient, object_type: str) -> PortalSchema:
     return PortalSchema(
         object_type=object_type, properties={p.name: p for p in props}, client=client
     )
+
+
+def check_mapping(
+    client: HubSpotClient,
+    mapping: Mapping,
+    *,
+    mode: SyncMode,
+    source: str,
+    schemas: dict[str, PortalSchema],
+) -> Mapping:
+    """The mapping checked against the portal and completed from it, with its references'
+    `by:` properties and an upsert key checked too. `schemas` keeps what was read, per object
+    type, for the next mapping checked with the same client (a plan's steps)."""
+
+    def schema_of(object_type: str) -> PortalSchema:
+        if object_type not in schemas:
+            schemas[object_type] = read_schema(client, object_type)
+        return schemas[object_type]
+
+    schema = schema_of(mapping.object_type)
+    mapping = resolve(mapping, schema)
+    for ref in {(r.to, r.by): r for r in mapping.references}.values():
+        target = schema_of(ref.to)
+        if ref.by != "hs_object_id" and ref.by not in target.properties:
+            near = difflib.get_close_matches(ref.by, list(target.properties), n=3)
+            hint = f" (did you mean {', '.join(near)}?)" if near else ""
+            raise ConfigError(
+                f"{source}: `by: {ref.by}` is not a {ref.to} property in this portal{hint}"
+            )
+    key_info = schema.properties.get(mapping.key_property or "")
+    if mode is SyncMode.UPSERT and key_info is not None and not key_info.unique:
+        raise ConfigError(
+            f"upsert finds records by the key's property, and HubSpot holds "
+            f"{key_info.name} without unique values, so it refuses to upsert by it: key "
+            f"the mapping on a unique property (e.g. hs_sku, email) or use --mode create"
+        )
+    return mapping
 
 
 def nearest_property(name: str, props: Iterable[PropertyInfo]) -> PropertyInfo | None:
