@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
+import pytest
+import requests
 
 from importer.sandbox import Sandbox
 from importer.state.plan_journal import list_plan_runs
@@ -132,7 +134,7 @@ def test_a_mistake_in_the_last_step_stops_the_plan_before_anything_is_written(
     book.save(path)
     result = run(run_cli, sandbox, tmp_path, plan)
     assert result.code == 2
-    assert "SKU" in result.message and "Order lines" in result.message
+    assert "column 'SKU' is not in shop.xlsx, sheet Order lines" in result.message
     assert not [r for r in sandbox.received if r.path.endswith("/batch/create")]
 
 
@@ -164,3 +166,55 @@ def test_a_step_that_cannot_start_after_others_wrote_is_reported_in_the_workbook
     assert again.code == 0, again.message
     assert len(sandbox.records("line_items")) == 101
     assert len(sandbox.records("orders")) == 40
+
+
+def test_a_plan_run_against_another_portal_starts_afresh_there(
+    make_sandbox: Callable[..., Sandbox],
+    tmp_path: Path,
+    run_cli: Runner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One base URL, two portals: the journals of the rehearsal portal do not stand for
+    production (no row `unchanged` there, no key resolved to a rehearsal id)."""
+    box = make_sandbox(
+        portals={"pat-rehearsal": 111, "pat-production": 222},
+        account_types={111: "DEVELOPER_TEST", 222: "STANDARD"},
+    )
+    plan = shop(tmp_path)
+    # Ids are per portal: one record made first in production sets its ids apart from the
+    # rehearsal's, so an id taken from the wrong journal shows.
+    made = requests.post(
+        f"{box.url}/crm/objects/2026-03/products/batch/create",
+        json={"inputs": [{"properties": {"name": "Made by hand", "hs_sku": "HAND-1"}}]},
+        headers={"Authorization": "Bearer pat-production"},
+        timeout=10,
+    )
+    assert made.status_code == 201, made.text
+    for token in ("pat-rehearsal", "pat-production"):
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", token)
+        result = run(run_cli, box, tmp_path, plan)
+        assert result.code == 0, result.message
+        assert "101 rows: 101 created" in result.out
+    rehearsal, production = box.tenant(111), box.tenant(222)
+    book = openpyxl.load_workbook(tmp_path / "data" / "shop.xlsx")
+    lines = {str(r[0]): (str(r[1]), str(r[2])) for r in book["Order lines"].iter_rows(
+        min_row=2, values_only=True)}  # fmt: skip
+    for portal in (rehearsal, production):
+        sku = {r["properties"]["hs_sku"]: r["id"] for r in portal.records("products")}
+        order = {r["properties"]["hs_external_order_id"]: r["id"] for r in portal.records("orders")}
+        items = portal.records("line_items")
+        assert len(items) == 101
+        for item in items:
+            order_ref, line_sku = lines[item["properties"]["name"]]
+            assert item["properties"]["hs_product_id"] == sku[line_sku]
+            linked = {t for t, *_ in portal.store.linked("line_items", item["id"], "orders")}
+            assert linked == {order[order_ref]}
+    ids = [{r["id"] for r in p.records("products")} for p in (rehearsal, production)]
+    assert ids[0] != ids[1]
+    state = tmp_path / "state"
+    portals = sorted(r["portal"] for r in list_plan_runs(state))
+    assert portals == ["111 (DEVELOPER_TEST)", "222 (STANDARD)"]
+    assert len(list((state / "plans").glob("*.sqlite"))) == 2
+    again = run(run_cli, box, tmp_path, plan)  # production's, tonight: nothing to write
+    assert again.code == 0
+    assert "101 rows: 101 unchanged" in again.out
