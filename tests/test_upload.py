@@ -22,8 +22,8 @@ from importer.api.client import (
     classify,
     error_message,
 )
+from importer.pipeline.parallel import _in_parallel
 from importer.pipeline.plan import Operation
-from importer.pipeline.upload import _in_parallel
 from importer.sandbox import Fault, Sandbox
 
 from .conftest import TOKEN, creates, read_sheet, write_csv, write_mapping

@@ -54,11 +54,12 @@ from ..state.rundata import keep_input, keep_outcome
 from .links import apply_links, plan_links
 from .mapping import Mapping, SyncMode, load_mapping
 from .outcome import RowResult, RowStatus, results_frame
+from .parallel import in_parallel
 from .payload import Prepared, build_rows, journal_key
 from .plan import Operation, Plan, make_plan
 from .references import Known, Resolver, resolve_references
 from .schema import check_mapping, resolve_offline
-from .upload import DEFAULT_CONCURRENCY, Uploader, in_parallel
+from .upload import DEFAULT_CONCURRENCY, Uploader
 from .validate import RowIssue, issue_messages, validate
 
 __all__ = ["Progress", "RunOptions", "RunResult", "run_import"]

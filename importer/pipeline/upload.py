@@ -9,16 +9,14 @@ before anything is sent again, so no row is created twice.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
-import re
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import orjson
 
@@ -35,14 +33,14 @@ from ..api.client import (
 from ..api.hubspot import MAX_BATCH_INPUTS, stored_value
 from ..api.reconcile import DEFAULT_SEARCH_SETTLE, Finder
 from ..state.journal import BatchRow, Journal, OpenBatch, Outcome
+from .answers import failed_row, settle_answer
 from .mapping import Mapping, SyncMode
 from .outcome import RowResult, RowStatus
+from .parallel import _in_parallel
 from .payload import PreparedRow
 from .plan import Action, Actions, Operation
 
-__all__ = ["UploadReport", "Uploader", "chunks", "in_parallel"]
-
-_EXISTING_ID = re.compile(r"Existing ID: ?(\d+)", re.IGNORECASE)
+__all__ = ["UploadReport", "Uploader", "chunks"]
 
 log = logging.getLogger(__name__)
 
@@ -78,20 +76,6 @@ _OUTCOMES = {
 """What the journal remembers of a row's result; any other status is a failure."""
 
 
-class _Settle(Protocol):
-    def __call__(
-        self, action: Action, result: RowResult, outcome: Outcome | None = None
-    ) -> None: ...
-
-
-def _not_sent(row: int, message: str) -> RowResult:
-    return RowResult(row=row, status=RowStatus.NOT_SENT, message=message)
-
-
-def _failed(row: int, message: str) -> RowResult:
-    return RowResult(row=row, status=RowStatus.FAILED, message=message)
-
-
 def _batch_row(action: Action) -> BatchRow:
     r = action.row
     return BatchRow(
@@ -102,73 +86,6 @@ def _batch_row(action: Action) -> BatchRow:
         source_row=r.row,
         record_id=action.record_id,
     )
-
-
-def in_parallel(work: Callable[[_W], None], jobs: Sequence[_W], senders: int) -> None:
-    """Run `work` on every job from `senders` threads (see `_in_parallel`)."""
-    _in_parallel(work, jobs, senders, threading.Event())
-
-
-def _in_parallel(
-    work: Callable[[_W], None], jobs: Sequence[_W], senders: int, stop: threading.Event
-) -> None:
-    """Run `work` on every job from `senders` threads, each taking the next job when done
-    with one; returns once every thread has finished, raising the first error any raised.
-
-    Each thread ends as soon as no job is left, while the others still wait for their last
-    answers, so nothing is left to wait for once the last batch settles. (A thread pool's
-    idle workers, shut down after the last batch, woke and exited one at a time: 75 to 330 ms
-    on a busy machine. Left to exit on their own while the run went on, the test suite under
-    load twice died of a segmentation fault just after an upload returned: every sender is
-    joined here.) On an interrupt, `stop` keeps the rest from being sent, and the batches in
-    flight settle before it propagates."""
-    queue = iter(jobs)
-    taking = threading.Lock()
-    failures: list[BaseException] = []
-    finished = [threading.Event() for _ in range(senders)]
-
-    def sender(n: int) -> None:
-        try:
-            while not stop.is_set():
-                with taking:
-                    job = next(queue, None)
-                if job is None:
-                    return
-                work(job)
-        except BaseException as exc:  # raised again below, once every sender is done
-            stop.set()
-            failures.append(exc)
-        finally:
-            finished[n].set()
-
-    threads = [
-        threading.Thread(target=sender, args=(n,), name=f"upload-{n}", daemon=True)
-        for n in range(senders)
-    ]
-    for thread in threads:
-        thread.start()
-    try:
-        for done in finished:
-            done.wait()
-    except BaseException:
-        # A signal: take no new batch, and wait for those in flight to settle. Not by
-        # Thread.join(): in Python 3.11 a join interrupted by a signal can leave the thread
-        # marked as stopped while it still runs (bpo-45274's fix), so the next join returns
-        # at once and the run would report a batch in flight as not sent. Each sender says
-        # itself when it is done; a further signal does not cut that wait short.
-        stop.set()
-        for done in finished:
-            while not done.is_set():
-                with contextlib.suppress(KeyboardInterrupt):
-                    done.wait(0.1)
-        for thread in threads:  # each is past its last statement: these return at once
-            with contextlib.suppress(KeyboardInterrupt):
-                thread.join(1.0)
-        raise
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
 
 
 class Uploader:
@@ -401,7 +318,15 @@ class Uploader:
             self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
             raise
         if reply.verdict in (Verdict.SUCCESS, Verdict.PARTIAL):
-            follow = self._record(batch, operation, reply.body, settle)
+            follow = settle_answer(
+                batch,
+                operation,
+                reply.body,
+                settle,
+                mapping=self.mapping,
+                mode=self.mode,
+                unlinked_rows=self.unlinked,
+            )
             self.journal.settle(batch_id, self.run_id, list(outcomes.values()), held)
             for operation_next, actions in follow:
                 self._send(actions, operation_next, report)
@@ -415,7 +340,7 @@ class Uploader:
             if route_missing(reply):
                 why = f"{self.client.paths.setting_hint()} (HTTP 404 for {path})"
             for action in batch:
-                report.results[action.row.row] = _failed(
+                report.results[action.row.row] = failed_row(
                     action.row.row, f"not {operation.value}d: HubSpot answered {why}"
                 )
             raise HubSpotError(
@@ -473,7 +398,7 @@ class Uploader:
             return
         if tries >= self.client.retry.max_attempts:
             for action in resend:
-                report.results[action.row.row] = _failed(
+                report.results[action.row.row] = failed_row(
                     action.row.row, f"{why} {tries} times; not created (safe to run again)"
                 )
             return
@@ -509,7 +434,7 @@ class Uploader:
         resend = {a.row.row for a in rest}
         for a in batch:
             if a.row.row not in resend:
-                report.results[a.row.row] = _failed(a.row.row, message)
+                report.results[a.row.row] = failed_row(a.row.row, message)
         if rest:
             log.info(
                 "batch refused for %d named rows; resending the other %d",
@@ -534,276 +459,6 @@ class Uploader:
         if missing_props:
             rows.update(a.row.row for a in batch if missing_props & set(a.row.properties))
         return rows
-
-    def _record(
-        self,
-        batch: list[Action],
-        operation: Operation,
-        body: dict[str, Any],
-        settle: _Settle,
-    ) -> list[tuple[Operation, list[Action]]]:
-        """Settle each row of an answered batch; returns the batches to send next: rows whose
-        record was deleted in HubSpot (created again in create mode) and rows whose record
-        HubSpot already held under the key (adopted, and updated)."""
-        by_trace = {a.row.trace_id: a for a in batch}
-        by_record = {a.record_id: a for a in batch if a.record_id}
-        failed: dict[int, str] = {}
-        gone: dict[int, Action] = {}
-        adopt: dict[int, Action] = {}
-        unlinked: dict[int, Action] = {}
-        for err in body.get("errors") or []:
-            if not isinstance(err, dict):
-                continue
-            ctx = err.get("context") or {}
-            named = [by_trace[t] for t in ctx.get("objectWriteTraceId") or [] if t in by_trace]
-            named += [by_record[i] for i in ctx.get("ids") or [] if i in by_record]
-            for action in named:
-                failed[action.row.row] = error_message(err, 400)
-                if (
-                    operation is Operation.UPDATE
-                    and action.record_id  # an id the journal had, not a key never found
-                    and err.get("category") == "OBJECT_NOT_FOUND"
-                ):
-                    gone[action.row.row] = action
-                if (
-                    operation is Operation.CREATE
-                    and action.row.associations
-                    and _refuses_links(err)
-                ):
-                    # One bad link must not keep the record out: create it without its links,
-                    # which the link stage then sends on their own (the refused ones make the
-                    # row incomplete, naming them).
-                    unlinked[action.row.row] = replace(
-                        action,
-                        row=replace(action.row, associations=()),
-                        note=action.note,
-                    )
-                    continue
-                held = self._existing_id(err)
-                if operation is Operation.CREATE and held is not None:
-                    adopt[action.row.row] = replace(
-                        action,
-                        operation=Operation.UPDATE,
-                        record_id=held,
-                        note=f"HubSpot already held a record with {self.mapping.key_property} "
-                        f"{action.row.key_value!r} (id {held}): this row updated it, and is "
-                        "that record from now on",
-                    )
-        follow: list[tuple[Operation, list[Action]]] = []
-        recreate: list[Action] = []
-        for row, action in gone.items():
-            vanished = action.record_id
-            if self.mode is SyncMode.CREATE:
-                recreate.append(
-                    replace(
-                        action,
-                        operation=Operation.CREATE,
-                        record_id=None,
-                        note=f"created again: record {vanished}, which an earlier run made for "
-                        "this row, is no longer in HubSpot (deleted or merged)",
-                    )
-                )
-                # Until the create is answered (it replaces this), or if it is never sent:
-                placeholder = _not_sent(
-                    row,
-                    f"record {vanished} is no longer in HubSpot; creating it again was not sent",
-                )
-            else:
-                placeholder = _failed(
-                    row,
-                    f"record {vanished} is no longer in HubSpot (deleted or merged), and update "
-                    "mode does not create records; the journal forgot it (run in create or "
-                    "upsert mode to create it again)",
-                )
-            settle(action, placeholder, Outcome.GONE)
-        if recreate:
-            follow.append((Operation.CREATE, recreate))
-        if adopt:
-            follow.append((Operation.UPDATE, list(adopt.values())))
-            for row, action in adopt.items():
-                settle(
-                    action,
-                    _not_sent(
-                        row,
-                        f"HubSpot already holds this key (id {action.record_id}); "
-                        "updating that record was not sent",
-                    ),
-                    Outcome.LOST,
-                )
-        if unlinked:
-            self.unlinked.update(unlinked)
-            follow.append((Operation.CREATE, list(unlinked.values())))
-            for row, action in unlinked.items():
-                failed.pop(row, None)
-                settle(
-                    action,
-                    _not_sent(
-                        row, "HubSpot refused its links; creating it without them was not sent"
-                    ),
-                    Outcome.LOST,
-                )
-        handled = set(gone) | set(adopt) | set(unlinked)
-        pending = [a for a in batch if a.row.row not in failed]
-        matched, unmatched = self._match(pending, list(body.get("results") or []))
-        status = str(body.get("status", "COMPLETE")).upper()
-        for action in batch:
-            row = action.row.row
-            result = matched.get(row)
-            if row in handled:
-                continue
-            if row in failed:
-                settle(action, _failed(row, f"HubSpot refused it: {failed[row]}"))
-            elif result is not None:
-                new = operation is Operation.CREATE or (
-                    operation is Operation.UPSERT and result.get("new") is True
-                )
-                settle(
-                    action,
-                    RowResult(
-                        row=row,
-                        status=RowStatus.CREATED if new else RowStatus.UPDATED,
-                        hubspot_id=str(result["id"]),
-                        message=action.note,
-                    ),
-                )
-            elif unmatched and operation is Operation.CREATE:
-                ids = ", ".join(str(r["id"]) for r in unmatched[:5])
-                settle(
-                    action,
-                    RowResult(
-                        row=row,
-                        status=RowStatus.UNCERTAIN,
-                        message="HubSpot created records for this batch that could not be matched "
-                        f"to rows by trace id, key or values (ids {ids}); look this row up in "
-                        "HubSpot, then run with --forget-uncertain",
-                    ),
-                )
-            elif status != "COMPLETE":
-                settle(
-                    action,
-                    _failed(
-                        row,
-                        f"not {operation.value}d: HubSpot ended the batch "
-                        f"with status {status}; run the import again",
-                    ),
-                )
-            else:
-                settle(
-                    action,
-                    _failed(row, "HubSpot accepted the batch but returned no record for this row"),
-                )
-        return follow
-
-    def _existing_id(self, err: dict[str, Any]) -> str | None:
-        """The id HubSpot names in a CONFLICT on the mapping's key property (another record
-        already holds the key), if that is what `err` is."""
-        key = self.mapping.key_property
-        if key is None or err.get("category") != "CONFLICT":
-            return None
-        props = [
-            p
-            for e in [err, *(err.get("errors") or [])]
-            if isinstance(e, dict)
-            for p in (e.get("context") or {}).get("propertyName") or []
-        ]
-        if props and key not in props:
-            return None  # another unique property: not this row's record
-        found = _EXISTING_ID.search(str(err.get("message") or ""))
-        return found.group(1) if found else None
-
-    def _match(
-        self, pending: list[Action], results: list[Any]
-    ) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
-        """Pair results with rows: echoed trace id, record id, key property, all values sent."""
-        matched: dict[int, dict[str, Any]] = {}
-        rest = [r for r in results if isinstance(r, dict) and "id" in r]
-        key = self.mapping.key_property
-
-        def trace(a: Action) -> Any:
-            return a.row.trace_id
-
-        def record(a: Action) -> Any:
-            return a.record_id
-
-        def key_value(a: Action) -> Any:
-            return a.row.key_value
-
-        def key_stored(a: Action) -> Any:
-            return self._stored(a.row.key_value) if a.row.key_value is not None else None
-
-        strategies: list[tuple[Callable[[Action], Any], Callable[[dict[str, Any]], Any]]] = [
-            (trace, lambda r: r.get("objectWriteTraceId")),
-            (record, lambda r: str(r["id"])),
-        ]
-        if key:
-            # The value as sent, then as HubSpot stores it (an email lowercased). Never looser:
-            # `00420` and `420` are different keys.
-            strategies.append((key_value, lambda r: (r.get("properties") or {}).get(key)))
-            strategies.append(
-                (key_stored, lambda r: self._stored(str((r.get("properties") or {}).get(key))))
-            )
-        for row_side, result_side in strategies:
-            if not rest:
-                break  # HubSpot echoes trace ids: usually the first strategy pairs them all
-            sides = [result_side(result) for result in rest]
-            if all(side is None for side in sides):
-                continue  # e.g. no trace ids echoed: not worth indexing the rows by theirs
-            candidates: dict[Any, list[Action]] = defaultdict(list)
-            for a in pending:
-                value = row_side(a)
-                if value is not None and a.row.row not in matched:
-                    candidates[value].append(a)
-            still = []
-            for result, side in zip(rest, sides, strict=True):
-                hits = candidates.get(side)
-                if hits:
-                    matched[hits.pop(0).row.row] = result
-                else:
-                    still.append(result)
-            rest = still
-        return self._match_by_values(pending, rest, matched)
-
-    def _match_by_values(
-        self, pending: list[Action], rest: list[dict[str, Any]], matched: dict[int, dict[str, Any]]
-    ) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
-        """Last resort (no trace id echoed, no key): a result goes to a row only when every
-        property the row sent has exactly that value in it. A row whose values are a subset
-        of another's must not take the other's record: results with fewer candidates go
-        first, and of several candidates the row that sent the most properties wins."""
-        kind = self.mapping.object_type
-
-        def fits(a: Action, props: dict[str, Any]) -> bool:
-            return all(
-                stored_value(kind, p, str(props.get(p))) == stored_value(kind, p, v)
-                for p, v in a.row.properties.items()
-            )
-
-        options = []
-        for result in rest:
-            props = result.get("properties") or {}
-            options.append(
-                (result, [a for a in pending if a.row.row not in matched and fits(a, props)])
-            )
-        left = []
-        for result, candidates in sorted(options, key=lambda o: len(o[1])):
-            open_ = [a for a in candidates if a.row.row not in matched]
-            if not open_:
-                left.append(result)
-                continue
-            best = max(open_, key=lambda a: len(a.row.properties))
-            matched[best.row.row] = result
-        return matched, left
-
-
-def _refuses_links(err: dict[str, Any]) -> bool:
-    """Whether a create's error is about its associations (an unknown id, a wrong type)."""
-    found = [err, *[e for e in err.get("errors") or [] if isinstance(e, dict)]]
-    return any(
-        e.get("code") == "INVALID_ASSOCIATION"
-        or "associations are invalid" in str(e.get("message", ""))
-        or {"INVALID_OBJECT_IDS", "INVALID_ASSOCIATION_TYPE_ID"} & set(e.get("context") or {})
-        for e in found
-    )
 
 
 def _tally(outcomes: Sequence[tuple[BatchRow, Outcome, str | None]]) -> str:

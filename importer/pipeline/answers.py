@@ -1,0 +1,320 @@
+"""Reading a batch's answer: a result per row (HubSpot returns them in any order and may not
+echo trace ids), what each error means for its row (refused; the key is held already, so the
+row adopts that record; the record is gone; its links are refused), and what to send next."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Protocol
+
+from ..api.client import error_message
+from ..api.hubspot import stored_value
+from ..state.journal import Outcome
+from .mapping import Mapping, SyncMode
+from .outcome import RowResult, RowStatus
+from .plan import Action, Operation
+
+__all__ = [
+    "Settle",
+    "existing_id",
+    "failed_row",
+    "match",
+    "not_sent",
+    "refuses_links",
+    "settle_answer",
+]
+
+_EXISTING_ID = re.compile(r"Existing ID: ?(\d+)", re.IGNORECASE)
+
+
+class Settle(Protocol):
+    def __call__(
+        self, action: Action, result: RowResult, outcome: Outcome | None = None
+    ) -> None: ...
+
+
+def not_sent(row: int, message: str) -> RowResult:
+    return RowResult(row=row, status=RowStatus.NOT_SENT, message=message)
+
+
+def failed_row(row: int, message: str) -> RowResult:
+    return RowResult(row=row, status=RowStatus.FAILED, message=message)
+
+
+def settle_answer(
+    batch: list[Action],
+    operation: Operation,
+    body: dict[str, Any],
+    settle: Settle,
+    *,
+    mapping: Mapping,
+    mode: SyncMode,
+    unlinked_rows: dict[int, Action],
+) -> list[tuple[Operation, list[Action]]]:
+    """Settle each row of an answered batch; returns the batches to send next: rows whose
+    record was deleted in HubSpot (created again in create mode), rows whose record HubSpot
+    already held under the key (adopted, and updated) and rows whose links HubSpot refused
+    (created again without them, and added to `unlinked_rows`)."""
+    by_trace = {a.row.trace_id: a for a in batch}
+    by_record = {a.record_id: a for a in batch if a.record_id}
+    failed: dict[int, str] = {}
+    gone: dict[int, Action] = {}
+    adopt: dict[int, Action] = {}
+    unlinked: dict[int, Action] = {}
+    for err in body.get("errors") or []:
+        if not isinstance(err, dict):
+            continue
+        ctx = err.get("context") or {}
+        named = [by_trace[t] for t in ctx.get("objectWriteTraceId") or [] if t in by_trace]
+        named += [by_record[i] for i in ctx.get("ids") or [] if i in by_record]
+        for action in named:
+            failed[action.row.row] = error_message(err, 400)
+            if (
+                operation is Operation.UPDATE
+                and action.record_id  # an id the journal had, not a key never found
+                and err.get("category") == "OBJECT_NOT_FOUND"
+            ):
+                gone[action.row.row] = action
+            if operation is Operation.CREATE and action.row.associations and refuses_links(err):
+                # One bad link must not keep the record out: create it without its links,
+                # which the link stage then sends on their own (the refused ones make the
+                # row incomplete, naming them).
+                unlinked[action.row.row] = replace(
+                    action,
+                    row=replace(action.row, associations=()),
+                    note=action.note,
+                )
+                continue
+            held = existing_id(mapping, err)
+            if operation is Operation.CREATE and held is not None:
+                adopt[action.row.row] = replace(
+                    action,
+                    operation=Operation.UPDATE,
+                    record_id=held,
+                    note=f"HubSpot already held a record with {mapping.key_property} "
+                    f"{action.row.key_value!r} (id {held}): this row updated it, and is "
+                    "that record from now on",
+                )
+    follow: list[tuple[Operation, list[Action]]] = []
+    recreate: list[Action] = []
+    for row, action in gone.items():
+        vanished = action.record_id
+        if mode is SyncMode.CREATE:
+            recreate.append(
+                replace(
+                    action,
+                    operation=Operation.CREATE,
+                    record_id=None,
+                    note=f"created again: record {vanished}, which an earlier run made for "
+                    "this row, is no longer in HubSpot (deleted or merged)",
+                )
+            )
+            # Until the create is answered (it replaces this), or if it is never sent:
+            placeholder = not_sent(
+                row,
+                f"record {vanished} is no longer in HubSpot; creating it again was not sent",
+            )
+        else:
+            placeholder = failed_row(
+                row,
+                f"record {vanished} is no longer in HubSpot (deleted or merged), and update "
+                "mode does not create records; the journal forgot it (run in create or "
+                "upsert mode to create it again)",
+            )
+        settle(action, placeholder, Outcome.GONE)
+    if recreate:
+        follow.append((Operation.CREATE, recreate))
+    if adopt:
+        follow.append((Operation.UPDATE, list(adopt.values())))
+        for row, action in adopt.items():
+            settle(
+                action,
+                not_sent(
+                    row,
+                    f"HubSpot already holds this key (id {action.record_id}); "
+                    "updating that record was not sent",
+                ),
+                Outcome.LOST,
+            )
+    if unlinked:
+        unlinked_rows.update(unlinked)
+        follow.append((Operation.CREATE, list(unlinked.values())))
+        for row, action in unlinked.items():
+            failed.pop(row, None)
+            settle(
+                action,
+                not_sent(row, "HubSpot refused its links; creating it without them was not sent"),
+                Outcome.LOST,
+            )
+    handled = set(gone) | set(adopt) | set(unlinked)
+    pending = [a for a in batch if a.row.row not in failed]
+    matched, unmatched = match(mapping, pending, list(body.get("results") or []))
+    status = str(body.get("status", "COMPLETE")).upper()
+    for action in batch:
+        row = action.row.row
+        result = matched.get(row)
+        if row in handled:
+            continue
+        if row in failed:
+            settle(action, failed_row(row, f"HubSpot refused it: {failed[row]}"))
+        elif result is not None:
+            new = operation is Operation.CREATE or (
+                operation is Operation.UPSERT and result.get("new") is True
+            )
+            settle(
+                action,
+                RowResult(
+                    row=row,
+                    status=RowStatus.CREATED if new else RowStatus.UPDATED,
+                    hubspot_id=str(result["id"]),
+                    message=action.note,
+                ),
+            )
+        elif unmatched and operation is Operation.CREATE:
+            ids = ", ".join(str(r["id"]) for r in unmatched[:5])
+            settle(
+                action,
+                RowResult(
+                    row=row,
+                    status=RowStatus.UNCERTAIN,
+                    message="HubSpot created records for this batch that could not be matched "
+                    f"to rows by trace id, key or values (ids {ids}); look this row up in "
+                    "HubSpot, then run with --forget-uncertain",
+                ),
+            )
+        elif status != "COMPLETE":
+            settle(
+                action,
+                failed_row(
+                    row,
+                    f"not {operation.value}d: HubSpot ended the batch "
+                    f"with status {status}; run the import again",
+                ),
+            )
+        else:
+            settle(
+                action,
+                failed_row(row, "HubSpot accepted the batch but returned no record for this row"),
+            )
+    return follow
+
+
+def existing_id(mapping: Mapping, err: dict[str, Any]) -> str | None:
+    """The id HubSpot names in a CONFLICT on the mapping's key property (another record
+    already holds the key), if that is what `err` is."""
+    key = mapping.key_property
+    if key is None or err.get("category") != "CONFLICT":
+        return None
+    props = [
+        p
+        for e in [err, *(err.get("errors") or [])]
+        if isinstance(e, dict)
+        for p in (e.get("context") or {}).get("propertyName") or []
+    ]
+    if props and key not in props:
+        return None  # another unique property: not this row's record
+    found = _EXISTING_ID.search(str(err.get("message") or ""))
+    return found.group(1) if found else None
+
+
+def match(
+    mapping: Mapping, pending: list[Action], results: list[Any]
+) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
+    """Pair results with rows: echoed trace id, record id, key property, all values sent."""
+    matched: dict[int, dict[str, Any]] = {}
+    rest = [r for r in results if isinstance(r, dict) and "id" in r]
+    key = mapping.key_property
+
+    def stored(value: str) -> str:
+        return stored_value(mapping.object_type, key, value)
+
+    def trace(a: Action) -> Any:
+        return a.row.trace_id
+
+    def record(a: Action) -> Any:
+        return a.record_id
+
+    def key_value(a: Action) -> Any:
+        return a.row.key_value
+
+    def key_stored(a: Action) -> Any:
+        return stored(a.row.key_value) if a.row.key_value is not None else None
+
+    strategies: list[tuple[Callable[[Action], Any], Callable[[dict[str, Any]], Any]]] = [
+        (trace, lambda r: r.get("objectWriteTraceId")),
+        (record, lambda r: str(r["id"])),
+    ]
+    if key:
+        # The value as sent, then as HubSpot stores it (an email lowercased). Never looser:
+        # `00420` and `420` are different keys.
+        strategies.append((key_value, lambda r: (r.get("properties") or {}).get(key)))
+        strategies.append((key_stored, lambda r: stored(str((r.get("properties") or {}).get(key)))))
+    for row_side, result_side in strategies:
+        if not rest:
+            break  # HubSpot echoes trace ids: usually the first strategy pairs them all
+        sides = [result_side(result) for result in rest]
+        if all(side is None for side in sides):
+            continue  # e.g. no trace ids echoed: not worth indexing the rows by theirs
+        candidates: dict[Any, list[Action]] = defaultdict(list)
+        for a in pending:
+            value = row_side(a)
+            if value is not None and a.row.row not in matched:
+                candidates[value].append(a)
+        still = []
+        for result, side in zip(rest, sides, strict=True):
+            hits = candidates.get(side)
+            if hits:
+                matched[hits.pop(0).row.row] = result
+            else:
+                still.append(result)
+        rest = still
+    return _match_by_values(mapping, pending, rest, matched)
+
+
+def _match_by_values(
+    mapping: Mapping,
+    pending: list[Action],
+    rest: list[dict[str, Any]],
+    matched: dict[int, dict[str, Any]],
+) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
+    """Last resort (no trace id echoed, no key): a result goes to a row only when every
+    property the row sent has exactly that value in it. A row whose values are a subset
+    of another's must not take the other's record: results with fewer candidates go
+    first, and of several candidates the row that sent the most properties wins."""
+    kind = mapping.object_type
+
+    def fits(a: Action, props: dict[str, Any]) -> bool:
+        return all(
+            stored_value(kind, p, str(props.get(p))) == stored_value(kind, p, v)
+            for p, v in a.row.properties.items()
+        )
+
+    options = []
+    for result in rest:
+        props = result.get("properties") or {}
+        options.append(
+            (result, [a for a in pending if a.row.row not in matched and fits(a, props)])
+        )
+    left = []
+    for result, candidates in sorted(options, key=lambda o: len(o[1])):
+        open_ = [a for a in candidates if a.row.row not in matched]
+        if not open_:
+            left.append(result)
+            continue
+        best = max(open_, key=lambda a: len(a.row.properties))
+        matched[best.row.row] = result
+    return matched, left
+
+
+def refuses_links(err: dict[str, Any]) -> bool:
+    """Whether a create's error is about its associations (an unknown id, a wrong type)."""
+    found = [err, *[e for e in err.get("errors") or [] if isinstance(e, dict)]]
+    return any(
+        e.get("code") == "INVALID_ASSOCIATION"
+        or "associations are invalid" in str(e.get("message", ""))
+        or {"INVALID_OBJECT_IDS", "INVALID_ASSOCIATION_TYPE_ID"} & set(e.get("context") or {})
+        for e in found
+    )
