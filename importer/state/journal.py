@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
-import re
 import sqlite3
 import threading
 import time
@@ -23,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import platformdirs
 
 from .._errors import ConfigError, LockHeld
 from .links_table import LinkTables
+from .paths import adopt_base_url_journal, default_state_dir, journal_path
 from .records import (
     _ROW_STATES,
     BatchRow,
@@ -39,6 +37,7 @@ from .records import (
     _now,
     _take_lock,
 )
+from .runs_table import RunTables
 
 __all__ = [
     "BatchRow",
@@ -162,62 +161,6 @@ def _unusable(path: Path, exc: sqlite3.Error) -> ConfigError:
     )
 
 
-def default_state_dir() -> Path:
-    return Path(platformdirs.user_data_dir("hubspot-import", appauthor=False))
-
-
-def journal_path(
-    state_dir: Path, base_url: str, object_type: str, portal_id: int | None = None
-) -> Path:
-    """`<state-dir>/<host-and-port>-portal<id>-<object type>.sqlite`: one journal per portal
-    and object type. Without a portal id (HubSpot would not say which portal the token
-    belongs to), `<host-and-port>-<object type>.sqlite`, shared by every portal at that URL,
-    as journals were kept before they knew their portal."""
-    target = re.sub(r"^[a-z]+://", "", base_url.rstrip("/"))
-    slug = re.sub(r"[^A-Za-z0-9.]+", "_", target).strip("_")
-    kind = re.sub(r"[^A-Za-z0-9_-]+", "_", object_type)
-    portal = f"-portal{portal_id}" if portal_id is not None else ""
-    return state_dir / f"{slug}{portal}-{kind}.sqlite"
-
-
-def adopt_base_url_journal(
-    state_dir: Path, base_url: str, object_type: str, portal_id: int
-) -> str | None:
-    """Move a journal kept per base URL (by an older version) to this portal's, when it says
-    it belongs to this portal; leave one of another portal alone. Returns what to tell the
-    user, if anything; ConfigError when the old journal does not say whose it is."""
-    old = journal_path(state_dir, base_url, object_type)
-    new = journal_path(state_dir, base_url, object_type, portal_id)
-    if not old.is_file() or new.exists():
-        return None
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{old}?mode=ro", uri=True)) as db:
-            row = db.execute("SELECT value FROM meta WHERE key = 'portal'").fetchone()
-    except sqlite3.Error as exc:
-        return f"{old} could not be read ({exc}); it was left alone"
-    owner = None
-    with contextlib.suppress(TypeError, ValueError, orjson.JSONDecodeError):
-        owner = int(orjson.loads(row[0])["portalId"]) if row else None
-    if owner is None:
-        # Starting afresh beside it could create every row again: the user must say.
-        raise ConfigError(
-            f"{old} was kept per base URL by an earlier version and does not say which "
-            f"portal it belongs to; it was left alone. If it is portal {portal_id}'s, move it "
-            f"to {new}; if not, move it aside (e.g. add .other to its name). Then run again."
-        )
-    if owner != portal_id:
-        return None  # another portal's: it stays where it is for that portal's token
-    with (
-        contextlib.closing(sqlite3.connect(old)) as src,
-        contextlib.closing(sqlite3.connect(new)) as dst,
-    ):
-        src.backup(dst)  # a consistent copy, whatever its write-ahead log still holds
-    old.rename(old.with_name(f"{old.name}.moved-to-portal{portal_id}"))
-    for suffix in ("-wal", "-shm"):
-        Path(f"{old}{suffix}").unlink(missing_ok=True)
-    return f"moved the journal {old} to {new}: journals are now kept per portal"
-
-
 def _items(rows: Iterable[tuple[BatchRow, Outcome | None, str | None]]) -> str:
     """A batch's rows, with their outcomes once known, as one JSON text (`batches.items`).
 
@@ -291,7 +234,7 @@ class _Job:
         self.error: BaseException | None = None
 
 
-class Journal(LinkTables):
+class Journal(RunTables, LinkTables):
     """The journal file; every method is one transaction."""
 
     def __init__(self, path: Path, *, lock: bool = False) -> None:
@@ -463,35 +406,7 @@ class Journal(LinkTables):
                 fh.close()
                 setattr(self, name, None)
 
-    # --- runs ---------------------------------------------------------------------------------
-
-    def start_run(
-        self,
-        run_id: str,
-        *,
-        input_file: str,
-        sheet: str | None,
-        mapping_file: str,
-        mode: str,
-        base_url: str,
-        object_type: str,
-    ) -> None:
-        with self._txn() as db:
-            db.execute(
-                "INSERT INTO runs (run_id, started, input_file, sheet, mapping_file, mode, "
-                "base_url, object_type, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    _now(),
-                    input_file,
-                    sheet,
-                    mapping_file,
-                    mode,
-                    base_url,
-                    object_type,
-                    os.getpid(),
-                ),
-            )
+    # --- meta ---------------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -504,22 +419,6 @@ class Journal(LinkTables):
                 "value = excluded.value",
                 (key, value),
             )
-
-    def run(self, run_id: str) -> dict[str, Any] | None:
-        return next((r for r in self.runs() if r["run_id"] == run_id), None)
-
-    def written_by(self, run_id: str) -> dict[str, list[tuple[str, str]]]:
-        """Records a run created and updated: 'created'/'updated' -> [(row key, HubSpot id)]."""
-        found: dict[str, list[tuple[str, str]]] = {"created": [], "updated": []}
-        wrote = (Outcome.CREATED.value, Outcome.FOUND.value, Outcome.UPDATED.value)
-        for batch_id, items in self._db.execute(
-            "SELECT batch_id, items FROM batches WHERE run_id = ? ORDER BY batch_id", (run_id,)
-        ).fetchall():
-            for row, outcome, hid in self._rows_of(batch_id, items):
-                if outcome in wrote and hid is not None:
-                    kind = "updated" if outcome == Outcome.UPDATED else "created"
-                    found[kind].append((row.row_key, hid))
-        return found
 
     def _rows_of(
         self, batch_id: int, items: str | None
@@ -534,61 +433,6 @@ class Journal(LinkTables):
                 (batch_id,),
             )
         )
-
-    def record_undo(
-        self, run_id: str, archived: Sequence[tuple[str, str]], *, complete: bool
-    ) -> None:
-        """Records of the run were archived: remember each (an undo that stops part way is
-        resumed by the next), and forget their rows, so they can be created again. With
-        `complete`, every record the run created is archived: the run is undone."""
-        now = _now()
-        with self._txn() as db:
-            for row_key, hid in archived:
-                db.execute("DELETE FROM rows WHERE row_key = ? AND hubspot_id = ?", (row_key, hid))
-                db.execute(
-                    "INSERT OR IGNORE INTO undone (run_id, hubspot_id, archived) VALUES (?, ?, ?)",
-                    (run_id, hid, now),
-                )
-            (total,) = db.execute(
-                "SELECT COUNT(*) FROM undone WHERE run_id = ?", (run_id,)
-            ).fetchone()
-            db.execute(
-                "UPDATE runs SET undone = ?, archived = ? WHERE run_id = ?",
-                (now if complete else None, total, run_id),
-            )
-
-    def archived_by_undo(self, run_id: str) -> set[str]:
-        """Ids of the run's records an undo has archived so far."""
-        return {
-            hid
-            for (hid,) in self._db.execute(
-                "SELECT hubspot_id FROM undone WHERE run_id = ?", (run_id,)
-            )
-        }
-
-    def finish_run(
-        self, run_id: str, *, counts: dict[str, int], workbook: str | None, stopped_by: str | None
-    ) -> None:
-        with self._txn() as db:
-            db.execute(
-                "UPDATE runs SET finished = ?, counts = ?, workbook = ?, stopped_by = ? "
-                "WHERE run_id = ?",
-                (_now(), json.dumps(counts), workbook, stopped_by, run_id),
-            )
-
-    def record_workbook(self, run_id: str, workbook: str) -> None:
-        with self._txn() as db:
-            db.execute("UPDATE runs SET workbook = ? WHERE run_id = ?", (workbook, run_id))
-
-    def runs(self) -> list[dict[str, Any]]:
-        cur = self._db.execute("SELECT * FROM runs ORDER BY started, run_id")
-        names = [c[0] for c in cur.description]
-        out = []
-        for row in cur.fetchall():
-            record = dict(zip(names, row, strict=True))
-            record["counts"] = json.loads(record["counts"]) if record["counts"] else {}
-            out.append(record)
-        return out
 
     # --- rows ---------------------------------------------------------------------------------
 

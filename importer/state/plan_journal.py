@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
-import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError
+from .paths import PLANS_FOLDER, plan_journal_path
 from .records import _now, _take_lock
 
 __all__ = [
@@ -39,7 +38,6 @@ __all__ = [
 PLAN_RUN_PREFIX = "plan-"
 """Plan run ids start so (`plan-20261202T212027Z-3f9a1c`): told apart from step runs' ids."""
 
-PLANS_FOLDER = "plans"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -94,19 +92,6 @@ class PlannedStep:
     """The journal of the step's portal and object type, which records its batches."""
     run_id: str
     """The id the step's run has in that journal."""
-
-
-def plan_journal_path(
-    state_dir: Path, base_url: str, plan_file: Path, portal_id: int | None = None
-) -> Path:
-    """One plan journal per plan file and portal (named as the record journals are)."""
-    target = re.sub(r"^[a-z]+://", "", base_url.rstrip("/"))
-    slug = re.sub(r"[^A-Za-z0-9.]+", "_", target).strip("_")
-    portal = f"-portal{portal_id}" if portal_id is not None else ""
-    resolved = Path(plan_file).resolve()
-    name = re.sub(r"[^A-Za-z0-9_-]+", "_", resolved.stem)
-    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
-    return state_dir / PLANS_FOLDER / f"{slug}{portal}-{name}-{digest}.sqlite"
 
 
 class PlanJournal:

@@ -1,0 +1,92 @@
+"""Where journals live: the state folder, one journal per portal and object type, one plan
+journal per plan and portal; and moving a journal an older version kept per base URL."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import sqlite3
+from pathlib import Path
+
+import orjson
+import platformdirs
+
+from .._errors import ConfigError
+
+__all__ = ["adopt_base_url_journal", "default_state_dir", "journal_path", "plan_journal_path"]
+
+PLANS_FOLDER = "plans"
+
+
+def _target(base_url: str) -> str:
+    """`api.hubapi.com`, `127.0.0.1_8080`: the base URL as a file name's start."""
+    target = re.sub(r"^[a-z]+://", "", base_url.rstrip("/"))
+    return re.sub(r"[^A-Za-z0-9.]+", "_", target).strip("_")
+
+
+def default_state_dir() -> Path:
+    return Path(platformdirs.user_data_dir("hubspot-import", appauthor=False))
+
+
+def journal_path(
+    state_dir: Path, base_url: str, object_type: str, portal_id: int | None = None
+) -> Path:
+    """`<state-dir>/<host-and-port>-portal<id>-<object type>.sqlite`: one journal per portal
+    and object type. Without a portal id (HubSpot would not say which portal the token
+    belongs to), `<host-and-port>-<object type>.sqlite`, shared by every portal at that URL,
+    as journals were kept before they knew their portal."""
+    slug = _target(base_url)
+    kind = re.sub(r"[^A-Za-z0-9_-]+", "_", object_type)
+    portal = f"-portal{portal_id}" if portal_id is not None else ""
+    return state_dir / f"{slug}{portal}-{kind}.sqlite"
+
+
+def adopt_base_url_journal(
+    state_dir: Path, base_url: str, object_type: str, portal_id: int
+) -> str | None:
+    """Move a journal kept per base URL (by an older version) to this portal's, when it says
+    it belongs to this portal; leave one of another portal alone. Returns what to tell the
+    user, if anything; ConfigError when the old journal does not say whose it is."""
+    old = journal_path(state_dir, base_url, object_type)
+    new = journal_path(state_dir, base_url, object_type, portal_id)
+    if not old.is_file() or new.exists():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{old}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'portal'").fetchone()
+    except sqlite3.Error as exc:
+        return f"{old} could not be read ({exc}); it was left alone"
+    owner = None
+    with contextlib.suppress(TypeError, ValueError, orjson.JSONDecodeError):
+        owner = int(orjson.loads(row[0])["portalId"]) if row else None
+    if owner is None:
+        # Starting afresh beside it could create every row again: the user must say.
+        raise ConfigError(
+            f"{old} was kept per base URL by an earlier version and does not say which "
+            f"portal it belongs to; it was left alone. If it is portal {portal_id}'s, move it "
+            f"to {new}; if not, move it aside (e.g. add .other to its name). Then run again."
+        )
+    if owner != portal_id:
+        return None  # another portal's: it stays where it is for that portal's token
+    with (
+        contextlib.closing(sqlite3.connect(old)) as src,
+        contextlib.closing(sqlite3.connect(new)) as dst,
+    ):
+        src.backup(dst)  # a consistent copy, whatever its write-ahead log still holds
+    old.rename(old.with_name(f"{old.name}.moved-to-portal{portal_id}"))
+    for suffix in ("-wal", "-shm"):
+        Path(f"{old}{suffix}").unlink(missing_ok=True)
+    return f"moved the journal {old} to {new}: journals are now kept per portal"
+
+
+def plan_journal_path(
+    state_dir: Path, base_url: str, plan_file: Path, portal_id: int | None = None
+) -> Path:
+    """`<state-dir>/plans/<host>-portal<id>-<plan name>-<hash of its path>.sqlite`: one plan
+    journal per plan file and portal."""
+    portal = f"-portal{portal_id}" if portal_id is not None else ""
+    resolved = Path(plan_file).resolve()
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", resolved.stem)
+    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
+    return state_dir / PLANS_FOLDER / f"{_target(base_url)}{portal}-{name}-{digest}.sqlite"
