@@ -31,7 +31,7 @@ import requests
 
 from importer.api.client import HubSpotClient, RetryPolicy
 from importer.api.hubspot import ApiPaths
-from importer.pipeline.mapping import parse_mapping
+from importer.pipeline.mapping_file import parse_mapping
 from importer.pipeline.payload import PreparedRow
 from importer.pipeline.plan import Action, Operation
 from importer.pipeline.upload import DEFAULT_CONCURRENCY, Uploader

@@ -12,7 +12,8 @@ from ._errors import (
     RateLimitStop,
     UncertainDelivery,
 )
-from .pipeline.mapping import Mapping, SyncMode, load_mapping, parse_mapping
+from .pipeline.mapping import Mapping, SyncMode
+from .pipeline.mapping_file import load_mapping, parse_mapping
 from .pipeline.outcome import RowResult, RowStatus
 from .pipeline.plans import PlanResult, load_plan, run_plan
 from .pipeline.run import RunOptions, RunResult, run_import

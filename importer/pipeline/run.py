@@ -31,7 +31,7 @@ from ..api.hubspot import (
     OBJECT_TYPE_IDS,
 )
 from ..api.reconcile import DEFAULT_SEARCH_SETTLE
-from ..api.verify import Drift, apply_drift, verify
+from ..api.verify import verify
 from ..sheets.load import Table, load_table
 from ..sheets.outputs import prepare_file, prepare_folder, prepare_workbook
 from ..sheets.results import (
@@ -44,19 +44,20 @@ from ..sheets.results import (
 )
 from ..state.journal import (
     Journal,
-    KnownRow,
     RowState,
     adopt_base_url_journal,
     default_state_dir,
     journal_path,
 )
 from ..state.rundata import keep_input, keep_outcome
+from .dry_run import plan_only, plan_rows
 from .links import apply_links, plan_links
-from .mapping import Mapping, SyncMode, load_mapping
+from .mapping import Mapping, SyncMode
+from .mapping_file import load_mapping
 from .outcome import RowResult, RowStatus, results_frame
 from .parallel import in_parallel
 from .payload import Prepared, build_rows, journal_key
-from .plan import Operation, Plan, make_plan
+from .plan import Operation
 from .references import Known, Resolver, resolve_references
 from .schema import check_mapping, resolve_offline
 from .upload import DEFAULT_CONCURRENCY, Uploader
@@ -395,7 +396,7 @@ def _sync(
         mode=mode,
     )
     if options.plan_only:
-        return _plan_only(client, mapping, journal, rows, mode, verify_first=options.verify)
+        return plan_only(client, mapping, journal, rows, mode, verify_first=options.verify)
     try:
         open_batches = journal.open_batches()
         if open_batches:
@@ -426,7 +427,7 @@ def _sync(
         }
         return results, exc, client.requests_sent
 
-    plan = _plan(rows, known, mode, mapping, drift)
+    plan = plan_rows(rows, known, mode, mapping, drift)
     log.info(
         "plan: %s",
         ", ".join(f"{op.value} {plan.count(op)}" for op in Operation)
@@ -493,107 +494,6 @@ def _sync(
         summary.link_requests += links.reads
         stopped_by = stopped_by or link_stop
     return results, stopped_by, client.requests_sent
-
-
-def _plan_only(
-    client: HubSpotClient,
-    mapping: Mapping,
-    journal: Journal,
-    rows: Prepared,
-    mode: SyncMode,
-    *,
-    verify_first: bool = False,
-) -> tuple[dict[int, RowResult], HubSpotError | RunInterrupted | None, int]:
-    """What a run would do now, from the journal (and, with --verify, what HubSpot holds);
-    nothing is sent or written. Rows left out of the results would be created as they are
-    (`would_create`, no message)."""
-    in_flight = {r.row_key for b in journal.open_batches() for r in b.rows}
-    known = journal.known(rows.keys)
-    drift = verify(client, mapping.object_type, rows, known) if verify_first else None
-    plan = _plan(rows, apply_drift(drift, known) if drift else known, mode, mapping, drift)
-    results = dict(plan.settled)
-    key = mapping.key_property
-    actions = plan.actions
-    plain = not in_flight and not actions.has_notes
-    if plain and all(op is Operation.CREATE for op in set(actions.operations)):
-        # Every row would be created as it is (and the others' links may change).
-        return _link_changes(results, mapping, rows, journal), None, client.requests_sent
-    for position, operation in zip(actions.positions, actions.operations, strict=True):
-        note = actions.note(position)
-        if operation is Operation.CREATE and not in_flight and not note:
-            continue  # the common case, decided without touching the row
-        row = rows.rows[position]
-        if rows.keys[position] in in_flight:
-            results[row] = RowResult(
-                row=row,
-                status=RowStatus.UNCERTAIN,
-                message="an interrupted run sent this row without hearing back; the next run "
-                "looks it up first, then creates it only if HubSpot does not have it",
-            )
-        elif operation is Operation.UPDATE:
-            record_id = actions.record_id(position)
-            target = record_id or f"the record whose {key} is {rows.key_values[position]}"
-            results[row] = RowResult(
-                row=row,
-                status=RowStatus.WOULD_UPDATE,
-                hubspot_id=record_id or "",
-                message=f"would update {target}" + (f": {note}" if note else ""),
-            )
-        elif operation is Operation.CREATE:
-            results[row] = RowResult(row=row, status=RowStatus.WOULD_CREATE, message=note)
-        elif operation is Operation.UPSERT:
-            results[row] = RowResult(
-                row=row,
-                status=RowStatus.WOULD_CREATE,
-                message=f"upsert: updates the record instead if HubSpot has one whose {key} is "
-                f"{rows.key_values[position]}",
-            )
-    return _link_changes(results, mapping, rows, journal), None, client.requests_sent
-
-
-def _link_changes(
-    results: dict[int, RowResult], mapping: Mapping, rows: Prepared, journal: Journal
-) -> dict[int, RowResult]:
-    """A plan's results with the link changes of the records that exist (`+ contacts 1007,
-    - contacts 1001`), from the journal alone: an unchanged row whose links would change
-    would be updated."""
-    if not mapping.associations:
-        return results
-    existing = {
-        row: RowResult(row=row, status=RowStatus.UNCHANGED, hubspot_id=r.hubspot_id)
-        for row, r in results.items()
-        if r.hubspot_id and r.status in (RowStatus.UNCHANGED, RowStatus.WOULD_UPDATE)
-    }
-    said = plan_links(mapping, rows, journal, existing).describe(mapping)
-    for row, links in said.items():
-        before = results[row]
-        unchanged = before.status is RowStatus.UNCHANGED
-        results[row] = RowResult(
-            row=row,
-            status=RowStatus.WOULD_UPDATE if unchanged else before.status,
-            hubspot_id=before.hubspot_id,
-            message=links if unchanged or not before.message else f"{before.message}; {links}",
-        )
-    return results
-
-
-def _plan(
-    rows: Prepared,
-    known: dict[str, KnownRow],
-    mode: SyncMode,
-    mapping: Mapping,
-    drift: Drift | None,
-) -> Plan:
-    """The plan from the journal's rows, with what --verify found (if it ran)."""
-    return make_plan(
-        rows,
-        known,
-        mode,
-        has_key=mapping.key_property is not None,
-        notes=drift.notes() if drift else None,
-        force=set(drift.edited) if drift else (),
-        clear_empty=mapping.clearing,
-    )
 
 
 _UNSETTLED = (RowStatus.NOT_SENT, RowStatus.UNCERTAIN, RowStatus.FAILED)

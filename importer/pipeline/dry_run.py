@@ -1,0 +1,118 @@
+"""What a run would do, for `check` and `--dry-run`: the plan from the journal (and, with
+--verify, what HubSpot holds), each row's would-be status and the link changes of records that
+exist; nothing is sent or written. `plan_rows` is also the plan a real run sends."""
+
+from __future__ import annotations
+
+from .._errors import HubSpotError, RunInterrupted
+from ..api.client import HubSpotClient
+from ..api.verify import Drift, apply_drift, verify
+from ..state.journal import Journal, KnownRow
+from .links import plan_links
+from .mapping import Mapping, SyncMode
+from .outcome import RowResult, RowStatus
+from .payload import Prepared
+from .plan import Operation, Plan, make_plan
+
+__all__ = ["link_changes", "plan_only", "plan_rows"]
+
+
+def plan_only(
+    client: HubSpotClient,
+    mapping: Mapping,
+    journal: Journal,
+    rows: Prepared,
+    mode: SyncMode,
+    *,
+    verify_first: bool = False,
+) -> tuple[dict[int, RowResult], HubSpotError | RunInterrupted | None, int]:
+    """What a run would do now, from the journal (and, with --verify, what HubSpot holds);
+    nothing is sent or written. Rows left out of the results would be created as they are
+    (`would_create`, no message)."""
+    in_flight = {r.row_key for b in journal.open_batches() for r in b.rows}
+    known = journal.known(rows.keys)
+    drift = verify(client, mapping.object_type, rows, known) if verify_first else None
+    plan = plan_rows(rows, apply_drift(drift, known) if drift else known, mode, mapping, drift)
+    results = dict(plan.settled)
+    key = mapping.key_property
+    actions = plan.actions
+    plain = not in_flight and not actions.has_notes
+    if plain and all(op is Operation.CREATE for op in set(actions.operations)):
+        # Every row would be created as it is (and the others' links may change).
+        return link_changes(results, mapping, rows, journal), None, client.requests_sent
+    for position, operation in zip(actions.positions, actions.operations, strict=True):
+        note = actions.note(position)
+        if operation is Operation.CREATE and not in_flight and not note:
+            continue  # the common case, decided without touching the row
+        row = rows.rows[position]
+        if rows.keys[position] in in_flight:
+            results[row] = RowResult(
+                row=row,
+                status=RowStatus.UNCERTAIN,
+                message="an interrupted run sent this row without hearing back; the next run "
+                "looks it up first, then creates it only if HubSpot does not have it",
+            )
+        elif operation is Operation.UPDATE:
+            record_id = actions.record_id(position)
+            target = record_id or f"the record whose {key} is {rows.key_values[position]}"
+            results[row] = RowResult(
+                row=row,
+                status=RowStatus.WOULD_UPDATE,
+                hubspot_id=record_id or "",
+                message=f"would update {target}" + (f": {note}" if note else ""),
+            )
+        elif operation is Operation.CREATE:
+            results[row] = RowResult(row=row, status=RowStatus.WOULD_CREATE, message=note)
+        elif operation is Operation.UPSERT:
+            results[row] = RowResult(
+                row=row,
+                status=RowStatus.WOULD_CREATE,
+                message=f"upsert: updates the record instead if HubSpot has one whose {key} is "
+                f"{rows.key_values[position]}",
+            )
+    return link_changes(results, mapping, rows, journal), None, client.requests_sent
+
+
+def link_changes(
+    results: dict[int, RowResult], mapping: Mapping, rows: Prepared, journal: Journal
+) -> dict[int, RowResult]:
+    """A plan's results with the link changes of the records that exist (`+ contacts 1007,
+    - contacts 1001`), from the journal alone: an unchanged row whose links would change
+    would be updated."""
+    if not mapping.associations:
+        return results
+    existing = {
+        row: RowResult(row=row, status=RowStatus.UNCHANGED, hubspot_id=r.hubspot_id)
+        for row, r in results.items()
+        if r.hubspot_id and r.status in (RowStatus.UNCHANGED, RowStatus.WOULD_UPDATE)
+    }
+    said = plan_links(mapping, rows, journal, existing).describe(mapping)
+    for row, links in said.items():
+        before = results[row]
+        unchanged = before.status is RowStatus.UNCHANGED
+        results[row] = RowResult(
+            row=row,
+            status=RowStatus.WOULD_UPDATE if unchanged else before.status,
+            hubspot_id=before.hubspot_id,
+            message=links if unchanged or not before.message else f"{before.message}; {links}",
+        )
+    return results
+
+
+def plan_rows(
+    rows: Prepared,
+    known: dict[str, KnownRow],
+    mode: SyncMode,
+    mapping: Mapping,
+    drift: Drift | None,
+) -> Plan:
+    """The plan from the journal's rows, with what --verify found (if it ran)."""
+    return make_plan(
+        rows,
+        known,
+        mode,
+        has_key=mapping.key_property is not None,
+        notes=drift.notes() if drift else None,
+        force=set(drift.edited) if drift else (),
+        clear_empty=mapping.clearing,
+    )

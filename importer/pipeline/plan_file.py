@@ -1,0 +1,136 @@
+"""Plan files: the steps (a mapping and the sheet or file it reads), every mistake named, and
+the order they run in: after the steps whose object types they refer to (a cycle is an error
+naming it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .._errors import ConfigError
+from .mapping import Mapping
+from .mapping_file import _UniqueKeyLoader, load_mapping
+
+__all__ = ["PlanFile", "Step", "load_plan"]
+
+_PLAN_KEYS = ("input", "steps")
+_STEP_KEYS = ("mapping", "sheet", "input")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    mapping_file: Path
+    mapping: Mapping
+    input_file: Path
+    sheet: str | None
+
+    @property
+    def name(self) -> str:
+        return self.sheet or self.input_file.stem
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanFile:
+    path: Path
+    steps: tuple[Step, ...]
+    """In the order they run."""
+
+
+def load_plan(path: Path) -> PlanFile:
+    """Read a plan file and its mappings, every mistake named; steps in the order they run."""
+    path = Path(path)
+    where = str(path)
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such plan file; check the --plan path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot be read ({exc})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{where}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: a plan is a mapping with `steps:` (and `input:`)")
+    problems += [f"{k}: not a plan key (keys: input, steps)" for k in data if k not in _PLAN_KEYS]
+    base = path.parent
+    default_input = data.get("input")
+    raw_steps = data.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        problems.append("steps: required: a list of {mapping, sheet, input}")
+        raw_steps = []
+    steps: list[Step] = []
+    for n, raw in enumerate(raw_steps):
+        at = f"steps[{n}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{at}: give {{mapping: ..., sheet: ...}}")
+            continue
+        problems += [
+            f"{at}.{k}: not a step key (keys: mapping, sheet, input)"
+            for k in raw
+            if k not in _STEP_KEYS
+        ]
+        mapping_name, input_name = raw.get("mapping"), raw.get("input", default_input)
+        if not isinstance(mapping_name, str) or not mapping_name.strip():
+            problems.append(f"{at}.mapping: required: the mapping file, relative to the plan")
+            continue
+        if not isinstance(input_name, str) or not input_name.strip():
+            problems.append(f"{at}.input: required here, or `input:` at the top of the plan")
+            continue
+        mapping_file, input_file = base / mapping_name, base / input_name
+        if not input_file.is_file():
+            problems.append(f"{at}.input: {input_file} is not a file")
+        sheet = raw.get("sheet")
+        try:
+            mapping = load_mapping(mapping_file)
+        except ConfigError as exc:
+            problems.append(f"{at}.mapping: {exc}")
+            continue
+        steps.append(
+            Step(
+                mapping_file=mapping_file,
+                mapping=mapping,
+                input_file=input_file,
+                sheet=str(sheet) if sheet is not None else None,
+            )
+        )
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems)
+        noun = "mistake" if len(problems) == 1 else "mistakes"
+        raise ConfigError(f"{where}: {len(problems)} {noun} in the plan:\n{listed}")
+    return PlanFile(path=path, steps=tuple(_ordered(steps, where)))
+
+
+def _ordered(steps: list[Step], where: str) -> list[Step]:
+    """Steps after the steps whose object types they refer to (a stable topological order)."""
+    after: dict[int, set[int]] = {}
+    for i, step in enumerate(steps):
+        targets = {r.to for r in step.mapping.references}
+        after[i] = {
+            j for j, other in enumerate(steps) if j != i and other.mapping.object_type in targets
+        }
+    done: list[int] = []
+    state: dict[int, str] = {}
+
+    def visit(i: int, trail: list[int]) -> None:
+        if state.get(i) == "done":
+            return
+        if state.get(i) == "visiting":
+            loop = [*trail[trail.index(i) :], i]
+            names = " -> ".join(f"{steps[j].name} ({steps[j].mapping.object_type})" for j in loop)
+            raise ConfigError(
+                f"{where}: the steps refer to each other in a cycle: {names}. Import one side "
+                "without the reference first, or refer to records HubSpot already has."
+            )
+        state[i] = "visiting"
+        for j in sorted(after[i]):
+            visit(j, [*trail, i])
+        state[i] = "done"
+        done.append(i)
+
+    for i in range(len(steps)):
+        visit(i, [])
+    return [steps[i] for i in done]
