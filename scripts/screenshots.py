@@ -95,7 +95,7 @@ def main() -> int:
         )
         subprocess.run(
             ["pdftoppm", "-png", "-r", "200", "-f", "1", "-l", "1", "-x", "130", "-y", "190",
-             "-W", "1950", "-H", "290", "-singlefile", str(tmp / "shop-results.pdf"),
+             "-W", "1950", "-H", "330", "-singlefile", str(tmp / "shop-results.pdf"),
              str(tmp / "plan-summary")],
             check=True,
             timeout=120,

@@ -41,6 +41,7 @@ def test_a_plan_run_is_one_entry_and_its_workbook_can_be_written_again(
     summary = json.loads((tmp_path / "s.json").read_text())
     (recorded,) = list_plan_runs(state)
     assert summary["plan_run_id"] == recorded["plan_run_id"]
+    assert summary["plan_requests"]["lookups"] == 1  # the customers, by email, once
     assert recorded["plan_run_id"].startswith("plan-")
     assert [s["run_id"] for s in recorded["steps"]] == [s["run_id"] for s in summary["steps"]]
     assert all(s["state"] == "done" for s in recorded["steps"])

@@ -402,6 +402,10 @@ def _write_plan_summary(path: Path, plan_file: Path, planned: PlanResult, code: 
             "plan_run_id": planned.plan_run_id,
             "exit_code": code,
             "steps": steps,
+            "plan_requests": {
+                "lookups": planned.lookup_requests,
+                "portal_reads": planned.portal_reads,
+            },
             "workbook": str(planned.workbook),
             "retry_file": str(planned.retry_file) if planned.retry_file else None,
             "stopped_by": str(planned.stopped_by) if planned.stopped_by else None,

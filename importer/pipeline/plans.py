@@ -201,6 +201,7 @@ def _run_steps(
             steps=done,
             stopped_by=str(stopped) if stopped else None,
             plan_run_id=record.plan_run_id if record is not None else None,
+            before_steps=(lookups, portal_reads + (record.requests if record is not None else 0)),
         )
         retry_file = write_plan_retry(retry, done)
     except OSError as exc:

@@ -81,6 +81,7 @@ def write_plan_results(
     steps: Sequence[StepResult],
     stopped_by: str | None = None,
     plan_run_id: str | None = None,
+    before_steps: tuple[int, int] | None = None,
 ) -> Path:
     """Write the plan's workbook to `path` (atomically)."""
     for step in steps:
@@ -93,7 +94,7 @@ def write_plan_results(
     wb = Workbook(write_only=True)
     names = _sheet_names(steps)
     _summary(_Sheet(wb.create_sheet("Summary")), plan_file, started, finished, steps, names,
-             stopped_by, plan_run_id)  # fmt: skip
+             stopped_by, plan_run_id, before_steps)  # fmt: skip
     # Issues of every step, in step order; each row's first issue is linked from its message.
     first_issue: list[dict[int, int]] = []
     line = 2
@@ -134,6 +135,7 @@ def _summary(
     names: list[str],
     stopped_by: str | None,
     plan_run_id: str | None,
+    before_steps: tuple[int, int] | None,
 ) -> None:
     ws.widths([14, 12, 12, 12, 8, *[13] * len(RowStatus), 10, 22])
     ws.printable()
@@ -156,6 +158,13 @@ def _summary(
         ("Duration (s)", round((finished - started).total_seconds(), 1) if finished else ""),
         ("Stopped early", stopped_by or "no"),
     ]
+    if before_steps is not None:
+        lookups, reads = before_steps
+        facts.append(
+            ("Plan requests", f"before the first step: {lookups} lookup"
+                              f"{'s' if lookups != 1 else ''} (keys no step imports), "
+                              f"{reads} portal read{'s' if reads != 1 else ''}")
+        )  # fmt: skip
     for name, value in facts:
         ws.ws.append([ws.cell(name, bold=True), ws.cell(value, align="left")])
     ws.append([])
