@@ -41,7 +41,9 @@ def test_a_plan_run_is_one_entry_and_its_workbook_can_be_written_again(
     summary = json.loads((tmp_path / "s.json").read_text())
     (recorded,) = list_plan_runs(state)
     assert summary["plan_run_id"] == recorded["plan_run_id"]
-    assert summary["plan_requests"]["lookups"] == 1  # the customers, by email, once
+    # Keys no step's rows hold, each looked up once before the first write: the customers
+    # (and the unknown one) by email, and the unknown SKU.
+    assert summary["plan_requests"]["lookups"] == 2
     assert recorded["plan_run_id"].startswith("plan-")
     assert [s["run_id"] for s in recorded["steps"]] == [s["run_id"] for s in summary["steps"]]
     assert all(s["state"] == "done" for s in recorded["steps"])

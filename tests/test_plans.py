@@ -304,3 +304,34 @@ def test_keys_no_step_imports_are_looked_up_before_anything_is_written(
     assert lookups  # the customers, by email
     assert max(lookups) < first_write
     assert posts.count("/crm/objects/2026-03/contacts/batch/read") == 1  # each key once
+
+
+def test_a_key_the_plan_does_not_import_is_looked_up_before_the_first_write(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    """An order line for a product imported last month (not on the Products sheet): its SKU
+    is looked up with the customers, before anything is written, and the line points at it."""
+    made = requests.post(
+        f"{sandbox.url}/crm/objects/2026-03/products/batch/create",
+        json={"inputs": [{"properties": {"name": "Gift card", "hs_sku": "GIFT-25"}}]},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=10,
+    )
+    assert made.status_code == 201, made.text
+    gift = made.json()["results"][0]["id"]
+    plan = shop(tmp_path)
+    path = tmp_path / "data" / "shop.xlsx"
+    book = openpyxl.load_workbook(path)
+    book["Order lines"]["C4"] = "GIFT-25"
+    line_ref = str(book["Order lines"]["A4"].value)
+    book.save(path)
+    before = len(sandbox.received)
+    result = run(run_cli, sandbox, tmp_path, plan)
+    assert result.code == 0, result.message
+    posts = [r.path for r in sandbox.received[before:] if r.method == "POST"]
+    first_write = next(i for i, p in enumerate(posts) if p.endswith("/batch/create"))
+    reads = [i for i, p in enumerate(posts) if p.endswith("/products/batch/read")]
+    assert len(reads) == 1
+    assert reads[0] < first_write
+    (item,) = [r for r in sandbox.records("line_items") if r["properties"]["name"] == line_ref]
+    assert item["properties"]["hs_product_id"] == gift

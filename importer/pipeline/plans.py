@@ -73,7 +73,7 @@ class PlanResult:
     """Requests the plan made itself before its steps, to read the portal: which portal the
     token reaches, each object type's properties and association labels."""
     lookup_requests: int = 0
-    """Requests the plan made itself before its steps, to look up keys no step imports."""
+    """Requests the plan made itself before its steps, to look up keys no step's rows hold."""
 
 
 def run_plan(
@@ -129,7 +129,7 @@ def _run_steps(
     runs: list[RunResult | None] = []
     stopped: StopReason | None = None
     checked, tables, portal_reads = _check_first(plan, options)
-    # Keys of records no step imports (customers by email, say) are looked up before any
+    # Keys no step's rows hold (customers by email, say) are looked up before any
     # step writes: a lookup that fails stops the plan with nothing written.
     prefetched, lookups = _look_up_first(plan, options, tables)
     options = dataclasses.replace(options, prefetched=prefetched)
@@ -354,16 +354,20 @@ def _check_first(
 def _look_up_first(
     plan: PlanFile, options: RunOptions, tables: dict[int, Table]
 ) -> tuple[dict[tuple[str, str], dict[str, list[str]]], int]:
-    """(object type, property) -> stored key -> ids, for every reference of every step to an
-    object type no step imports; each distinct key once. And the requests sent for them."""
-    imported = {s.mapping.object_type for s in plan.steps}
+    """(object type, property) -> stored key -> ids of every key a step refers to that no
+    step's rows hold: records of object types no step imports (customers by email), and
+    records of an imported type that its sheet does not list (a SKU imported last month). Each
+    distinct key once; and the requests sent for them."""
+    importers: dict[str, list[int]] = {}
+    for n, step in enumerate(plan.steps):
+        importers.setdefault(step.mapping.object_type, []).append(n)
     wanted: dict[tuple[str, str], set[str]] = {}
     for n, step in enumerate(plan.steps):
-        if not any(r.to not in imported for r in step.mapping.references):
-            continue
-        for target, keys in cell_keys(tables[n], step.mapping).items():
-            if target[0] not in imported:
-                wanted.setdefault(target, set()).update(keys)
+        for (to, by), keys in cell_keys(tables[n], step.mapping).items():
+            held = _keys_in_steps(plan, tables, importers.get(to, []), to, by)
+            if held is not None:
+                wanted.setdefault((to, by), set()).update(keys - held)
+    wanted = {target: keys for target, keys in wanted.items() if keys}
     if not wanted:
         return {}, 0
     state_dir = options.state_dir or default_state_dir()
@@ -384,12 +388,28 @@ def _look_up_first(
             answer = resolver.find(Reference(to=to, by=by), keys)
             found[(to, by)] = {k: ids for k, ids in answer.items() if ids is not None}
         log.info(
-            "looked up %d keys of records no step imports, before anything is written",
+            "looked up %d keys that no step's rows hold, before anything is written",
             sum(len(k) for k in wanted.values()),
         )
         return found, client.requests_sent - before
     finally:
         client.close()
+
+
+def _keys_in_steps(
+    plan: PlanFile, tables: dict[int, Table], steps: list[int], to: str, by: str
+) -> set[str] | None:
+    """The `by` keys the rows of `steps` (those importing `to`) hold, as HubSpot stores them;
+    None when one of them is not keyed by `by`: its rows may get `by` values that only exist
+    once it has run, so keys of `to` by `by` cannot be looked up before it."""
+    held: set[str] = set()
+    for n in steps:
+        mapping = plan.steps[n].mapping
+        if mapping.key is None or mapping.key_property != by:
+            return None
+        cells = tables[n].frame[mapping.key].dropna().astype(str).str.strip()
+        held.update(stored_value(to, by, c) for c in cells if c)
+    return held
 
 
 def _remember(

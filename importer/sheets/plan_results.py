@@ -162,7 +162,7 @@ def _summary(
         lookups, reads = before_steps
         facts.append(
             ("Plan requests", f"before the first step: {lookups} lookup"
-                              f"{'s' if lookups != 1 else ''} (keys no step imports), "
+                              f"{'s' if lookups != 1 else ''} (keys no step's rows hold), "
                               f"{reads} portal read{'s' if reads != 1 else ''}")
         )  # fmt: skip
     for name, value in facts:
