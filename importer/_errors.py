@@ -47,13 +47,16 @@ class ConfigError(HubSpotImportError):
 class MappingError(ConfigError):
     """A mapping file with one or more mistakes; `problems` lists every one."""
 
-    def __init__(self, source: str, problems: Sequence[str]) -> None:
+    def __init__(self, source: str, problems: Sequence[str], *, note: str | None = None) -> None:
         self.source = source
         self.problems = tuple(problems)
+        self.note = note
+        """Said after the mistakes, not one of them (the sheet's columns, say)."""
         count = len(self.problems)
         noun = "mistake" if count == 1 else "mistakes"
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{source}: {count} {noun} in the mapping:\n{lines}")
+        after = f"\n{note}" if note else ""
+        super().__init__(f"{source}: {count} {noun} in the mapping:\n{lines}{after}")
 
 
 class InputFileError(HubSpotImportError):

@@ -189,8 +189,9 @@ def test_missing_sheet_column_names_the_nearest_header() -> None:
     assert err.value.problems == (
         "column 'Price' is not in p.csv; did you mean 'Prices'?",
         "column 'SKU' is not in p.csv; did you mean 'sku'?",
-        "the sheet's columns are: 'sku', 'Prices', 'Name'",
     )
+    assert err.value.note == "The sheet's columns are: 'sku', 'Prices', 'Name'."
+    assert str(err.value).startswith("m.yaml: 2 mistakes in the mapping:")
 
 
 def test_a_mapped_column_repeated_in_the_sheet_is_refused() -> None:

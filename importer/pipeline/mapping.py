@@ -192,8 +192,8 @@ class Mapping:
             elif name not in headers:
                 problems.append(f"column {name!r} is not in {where}{_suggest(name, headers)}")
         if problems:
-            problems.append(f"the sheet's columns are: {', '.join(repr(h) for h in headers)}")
-            raise MappingError(self.source, problems)
+            columns = ", ".join(repr(h) for h in headers)
+            raise MappingError(self.source, problems, note=f"The sheet's columns are: {columns}.")
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
