@@ -3,6 +3,7 @@ workbook again, `undo` takes it back step by step, and a second run of the same 
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import json
 from collections.abc import Callable
@@ -221,3 +222,29 @@ def test_a_plan_run_against_another_portal_starts_afresh_there(
     again = run(run_cli, box, tmp_path, plan)  # production's, tonight: nothing to write
     assert again.code == 0
     assert "101 rows: 101 unchanged" in again.out
+
+
+def test_retry_files_keep_each_input_s_format(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    """Products from a semicolon CSV, the rest from the workbook: the bad products go back in
+    a CSV like theirs, the bad order lines in a workbook sheet named as theirs."""
+    plan = shop(tmp_path)
+    book = openpyxl.load_workbook(tmp_path / "data" / "shop.xlsx")
+    rows = [[str(c.value) for c in row] for row in book["Products"].iter_rows()]
+    rows[3][2] = "n/a"  # a price that is not a number
+    book["Order lines"]["C2"] = "X-999"
+    book.save(tmp_path / "data" / "shop.xlsx")
+    with (tmp_path / "data" / "products.csv").open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh, delimiter=";").writerows(rows)
+    plan.write_text(
+        plan.read_text().replace("    sheet: Products", "    input: ../../data/products.csv")
+    )
+    result = run(run_cli, sandbox, tmp_path, plan, "--summary-json", tmp_path / "s.json")
+    assert result.code == 1, result.message
+    files = [Path(p) for p in json.loads((tmp_path / "s.json").read_text())["retry_files"]]
+    assert [p.suffix for p in files] == [".xlsx", ".csv"]
+    assert openpyxl.load_workbook(files[0]).sheetnames == ["Order lines"]
+    text = files[1].read_text(encoding="utf-8-sig").splitlines()
+    assert text == [";".join(rows[0]), ";".join(rows[3])]
+    assert f"Retry file (the rows to fix, for a CSV step): {files[1]}" in result.out

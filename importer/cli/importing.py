@@ -373,8 +373,9 @@ def _report_plan(planned: PlanResult) -> int:
         if isinstance(planned.stopped_by, RunInterrupted):
             return EXIT_SIGNAL_BASE + planned.stopped_by.signum
     click.echo(f"Results: {planned.workbook}")
-    if planned.retry_file is not None:
-        click.echo(f"Retry file (the rows to fix, a sheet per step): {planned.retry_file}")
+    for retry in planned.retry_files:
+        what = "for a CSV step" if retry.suffix == ".csv" else "a sheet per step"
+        click.echo(f"Retry file (the rows to fix, {what}): {retry}")
     if planned.plan_run_id is not None:
         click.echo(f"Plan run: {planned.plan_run_id} (hubspot-import show {planned.plan_run_id})")
     return max(codes, default=EXIT_OK)
@@ -408,6 +409,7 @@ def _write_plan_summary(path: Path, plan_file: Path, planned: PlanResult, code: 
             },
             "workbook": str(planned.workbook),
             "retry_file": str(planned.retry_file) if planned.retry_file else None,
+            "retry_files": [str(p) for p in planned.retry_files],
             "stopped_by": str(planned.stopped_by) if planned.stopped_by else None,
         },
     )

@@ -66,6 +66,9 @@ class PlanResult:
     """Each step's run, None for a step not run (an earlier one stopped)."""
     workbook: Path
     retry_file: Path | None
+    """The retry workbook (or, when only CSV steps have bad rows, the first retry CSV)."""
+    retry_files: tuple[Path, ...] = ()
+    """Every retry file: the workbook for steps that read sheets, a CSV per CSV step."""
     stopped_by: StopReason | None
     plan_run_id: str | None = None
     """The plan run's id in its plan journal (None when nothing was sent: check, dry run)."""
@@ -203,16 +206,17 @@ def _run_steps(
             plan_run_id=record.plan_run_id if record is not None else None,
             before_steps=(lookups, portal_reads + (record.requests if record is not None else 0)),
         )
-        retry_file = write_plan_retry(retry, done)
+        retry_files = write_plan_retry(retry, done)
     except OSError as exc:
         raise _not_written(exc, record) from exc
     if record is not None:
-        record.files(workbook, retry_file)
+        record.files(workbook, retry_files)
     return PlanResult(
         steps=tuple(done),
         results=tuple(runs),
         workbook=workbook,
-        retry_file=retry_file,
+        retry_file=retry_files[0] if retry_files else None,
+        retry_files=retry_files,
         stopped_by=stopped,
         plan_run_id=record.plan_run_id if record is not None else None,
         portal_reads=portal_reads + (record.requests if record is not None else 0),
@@ -302,11 +306,11 @@ class _PlanRecord:
         self.journal.finish(self.plan_run_id, stopped_by=str(stopped) if stopped else None)
         self._finished = True
 
-    def files(self, workbook: Path, retry_file: Path | None) -> None:
+    def files(self, workbook: Path, retry_files: tuple[Path, ...]) -> None:
         self.journal.record_files(
             self.plan_run_id,
             workbook=str(workbook),
-            retry_file=str(retry_file) if retry_file is not None else None,
+            retry_file=", ".join(str(p) for p in retry_files) or None,
         )
 
     def close(self, *, stopped_by: str | None = None) -> None:

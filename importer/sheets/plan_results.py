@@ -31,6 +31,7 @@ from .results import (
     _Sheet,
     add_results_sheet,
     add_rows_sheet,
+    write_retry_file,
 )
 
 __all__ = ["StepResult", "write_plan_results", "write_plan_retry"]
@@ -229,25 +230,38 @@ def _issues(ws: _Sheet, steps: Sequence[StepResult], names: list[str]) -> None:
     ws.ws.auto_filter.ref = f"A1:G{count + 1}"
 
 
-def write_plan_retry(path: Path, steps: Sequence[StepResult]) -> Path | None:
-    """The bad rows of every step (invalid, failed, incomplete), a sheet per step named as
-    the step's sheet, with the input's columns as text: fix them and run the plan with this
-    file as its `input`. None when there are none."""
+def write_plan_retry(path: Path, steps: Sequence[StepResult]) -> tuple[Path, ...]:
+    """The bad rows of every step (invalid, failed, incomplete), in each input's format: the
+    rows of steps that read a workbook's sheet go in one retry workbook at `path`, a sheet per
+    step named as its input sheet (fix them and run the plan with it as its `input`); the rows
+    of a step that reads a CSV go in a CSV of their own beside it (`<path stem>-<step>.csv`,
+    in the input's delimiter and encoding). Returns the files written (none when no row is
+    bad)."""
+    written: list[Path] = []
     bad = []
     for step in steps:
         wanted = step.outcome.index[step.outcome["status"].isin(RETRY_STATUSES)]
-        if len(wanted):
-            bad.append((step, step.table.frame.loc[wanted]))
-    if not bad:
-        return None
-    wb = Workbook(write_only=True)
-    used: set[str] = set()
-    for step, rows in bad:
-        name = _NOT_IN_SHEET_NAMES.sub(" ", step.table.sheet or step.name)[:31]
-        if name.lower() in used:
-            continue  # two steps of one sheet: its rows are the same rows
-        used.add(name.lower())
-        add_rows_sheet(wb, name, rows)
-    with _atomic(path) as tmp:
-        wb.save(tmp)
-    return path
+        if not len(wanted):
+            continue
+        if step.table.sheet is None:
+            name = re.sub(r"[^A-Za-z0-9_-]+", "_", step.name).strip("_") or "step"
+            csv_path = write_retry_file(
+                path.with_name(f"{path.stem}-{name}.csv"), step.table, step.outcome
+            )
+            if csv_path is not None:
+                written.append(csv_path)
+            continue
+        bad.append((step, step.table.frame.loc[wanted]))
+    if bad:
+        wb = Workbook(write_only=True)
+        used: set[str] = set()
+        for step, rows in bad:
+            name = _NOT_IN_SHEET_NAMES.sub(" ", step.table.sheet or step.name)[:31]
+            if name.lower() in used:
+                continue  # two steps of one sheet: its rows are the same rows
+            used.add(name.lower())
+            add_rows_sheet(wb, name, rows)
+        with _atomic(path) as tmp:
+            wb.save(tmp)
+        written.insert(0, path)
+    return tuple(written)
