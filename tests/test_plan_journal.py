@@ -248,3 +248,31 @@ def test_retry_files_keep_each_input_s_format(
     text = files[1].read_text(encoding="utf-8-sig").splitlines()
     assert text == [";".join(rows[0]), ";".join(rows[3])]
     assert f"Retry file (the rows to fix, for a CSV step): {files[1]}" in result.out
+
+
+def test_a_damaged_plan_journal_is_named_and_its_records_are_not_lost(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    plan = shop(tmp_path)
+    state = tmp_path / "state"
+    assert run(run_cli, sandbox, tmp_path, plan).code == 0
+    (journal,) = (state / "plans").glob("*.sqlite")
+    for extra in (state / "plans").glob("*.sqlite-*"):
+        extra.unlink()  # its write-ahead log: the damage is the file itself
+    journal.write_bytes(b"this is not a database, " * 200)
+    before = len(sandbox.received)
+    broken = run(run_cli, sandbox, tmp_path, plan)
+    assert broken.code == 2
+    assert f"the plan journal {journal} cannot be read" in broken.message
+    assert "Move it aside" in broken.message
+    assert not [r for r in sandbox.received[before:] if r.method == "POST"]
+    listed = run_cli("runs", "--state-dir", state)
+    assert listed.code == 2
+    assert str(journal) in listed.message
+
+    journal.rename(journal.with_name(journal.name + ".damaged"))
+    again = run(run_cli, sandbox, tmp_path, plan)
+    assert again.code == 0, again.message
+    # The records' journals were not touched: nothing is created twice.
+    assert "101 rows: 101 unchanged" in again.out
+    assert len(sandbox.records("line_items")) == 101
