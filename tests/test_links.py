@@ -318,3 +318,66 @@ def test_sigterm_during_the_link_stage_records_what_was_linked_and_the_rerun_lin
         ref: {contact} for ref, contact in refs.items()
     }
     assert len(cart_ids(box)) == 60  # nothing created twice
+
+
+def test_sigkill_during_the_link_stage_then_a_rerun_links_every_row_once(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    """No signal handler runs: link batches in flight are unrecorded. Link writes are
+    idempotent and recorded only once HubSpot confirms them, so the rerun sends what is not
+    recorded, doubling nothing; `show --out` of the killed run lists every row once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import TOKEN
+
+    box = make_sandbox(latency=0.3)
+    mapping = write_mapping(tmp_path / "m.yaml", CARTS.format(to="", policy="sync"))
+    refs = {f"C{i}": f"{1001 + i % 20}" for i in range(60)}
+    data = three_carts(tmp_path / "c.csv", refs)
+    extra = ("--mode", "upsert", "--association-batch-size", "5", "--concurrency", "1")
+    args = [str(a) for a in run_args(data, mapping, box, tmp_path, *extra)]
+    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
+    with subprocess.Popen([sys.executable, "-m", "importer", *args], env=env,
+                          stderr=subprocess.DEVNULL) as victim:  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not link_requests(box):
+            time.sleep(0.01)
+        time.sleep(0.5)  # a few link batches in, most to go
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+    assert victim.returncode == -signal.SIGKILL
+    ids = cart_ids(box)
+    assert len(ids) == 60
+    assert 0 < sum(1 for rid in ids.values() if links(box, rid)) < 60  # killed mid-stage
+
+    from importer.state.history import list_runs
+
+    state = tmp_path / "state"
+    (killed,) = [r for r in list_runs(state) if not r["finished"]]
+    shown = subprocess.run(
+        [sys.executable, "-m", "importer", "show", killed["run_id"], "--state-dir", str(state),
+         "--out", str(tmp_path / "killed.xlsx")],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert sorted(r["Ref"] for r in read_sheet(tmp_path / "killed.xlsx")) == sorted(refs)
+
+    before = len(box.received)
+    again = subprocess.run([sys.executable, "-m", "importer", *args], env=env,
+                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert {ref: links(box, rid) for ref, rid in cart_ids(box).items()} == {
+        ref: {contact} for ref, contact in refs.items()
+    }
+    assert len(cart_ids(box)) == 60  # nothing created twice
+    assert link_requests(box, before)  # the links the killed run never recorded
+    # Every link is recorded now: the next night sends no association write.
+    settled = len(box.received)
+    third = subprocess.run([sys.executable, "-m", "importer", *args], env=env,
+                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert third.returncode == 0, third.stderr
+    assert link_requests(box, settled) == []
