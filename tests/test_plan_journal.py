@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import fcntl
 import json
+import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -275,4 +277,37 @@ def test_a_damaged_plan_journal_is_named_and_its_records_are_not_lost(
     assert again.code == 0, again.message
     # The records' journals were not touched: nothing is created twice.
     assert "101 rows: 101 unchanged" in again.out
+    assert len(sandbox.records("line_items")) == 101
+
+
+def test_a_signal_as_a_step_starts_is_reported_in_the_plan_s_workbook(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM while a later step loads (before its upload, whose own handling settles
+    batches in flight): the steps before it are reported as done, its rows `not_sent`."""
+    from importer import _shutdown
+    from importer.pipeline import plans
+
+    real = plans.run_import
+
+    def signalled(options: Any, **kw: Any) -> Any:
+        if options.sheet == "Order lines":
+            raise _shutdown.Stop(signal.SIGTERM)
+        return real(options, **kw)
+
+    monkeypatch.setattr(plans, "run_import", signalled)
+    plan = shop(tmp_path)
+    result = run(run_cli, sandbox, tmp_path, plan)
+    assert result.code == 143, result.message
+    assert len(sandbox.records("orders")) == 40
+    rows = read_sheet(tmp_path / "out.xlsx", "Results Order lines")
+    assert len(rows) == 101
+    assert {r["status"] for r in rows} == {"not_sent"}
+    assert rows[0]["message"].startswith("not sent: stopped by SIGTERM")
+    (recorded,) = list_plan_runs(tmp_path / "state")
+    assert [s["state"] for s in recorded["steps"]] == ["done", "done", "not run"]
+    assert recorded["finished"]
+    monkeypatch.setattr(plans, "run_import", real)
+    again = run(run_cli, sandbox, tmp_path, plan)
+    assert again.code == 0, again.message
     assert len(sandbox.records("line_items")) == 101

@@ -30,7 +30,8 @@ from typing import Any
 
 import pandas as pd
 
-from .._errors import ConfigError, HubSpotError, InputFileError, LockHeld, RunInterrupted
+from .. import _shutdown
+from .._errors import ConfigError, HubSpotImportError, InputFileError, RunInterrupted
 from ..api.account import identify_portal
 from ..api.client import RateLimiter
 from ..api.hubspot import stored_value
@@ -55,8 +56,9 @@ _IMPORTED = (RowStatus.CREATED, RowStatus.UPDATED, RowStatus.UNCHANGED, RowStatu
 _WOULD_BE = (RowStatus.WOULD_CREATE, RowStatus.WOULD_UPDATE)
 
 
-StopReason = HubSpotError | RunInterrupted | ConfigError | InputFileError | LockHeld
-"""What stopped a plan part way: HubSpot, a signal, or a later step that could not run."""
+StopReason = HubSpotImportError
+"""What stopped a plan part way: HubSpot, a signal (RunInterrupted), or a later step that could
+not start (its lock held, its sheet changed under it)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,16 +140,20 @@ def _run_steps(
     options = dataclasses.replace(options, prefetched=prefetched)
     for position, step in enumerate(plan.steps):
         table = tables.pop(position)  # each sheet is let go once its step is over
+        pending = _shutdown.take_pending()  # a signal kept while the last step was recorded
+        if stopped is None and pending is not None:
+            stopped = RunInterrupted(pending, _shutdown.signal_name(pending))
         if stopped is not None:
-            done.append(_not_run(step, options, stopped, table=table))
-            runs.append(None)
-            if record is not None:
-                record.step_ended(position, done[-1], ran=False)
+            with _shutdown.deferred():
+                done.append(_not_run(step, options, stopped, table=table))
+                runs.append(None)
+                if record is not None:
+                    record.step_ended(position, done[-1], ran=False)
             continue
         log.info("step %s: %s from %s", step.name, step.mapping.object_type, step.input_file.name)
-        if record is not None:
-            record.step_started(position)
         try:
+            if record is not None:
+                record.step_started(position)
             result = run_import(
                 dataclasses.replace(
                     options,
@@ -165,52 +171,67 @@ def _run_steps(
                 ),
                 progress=progress(step.name) if progress is not None else None,
             )
-        except (ConfigError, InputFileError, LockHeld) as exc:
+        except (HubSpotImportError, _shutdown.Stop) as exc:
             if not any(r is not None and r.summary.requests for r in runs):
                 raise  # nothing of the plan was sent: said as a single run says it
-            # Earlier steps wrote records: the plan's workbook must say which.
-            stopped = exc
-            done.append(_not_run(step, options, exc, itself=True, table=table))
-            runs.append(None)
-            if record is not None:
-                record.step_ended(position, done[-1], ran=False)
+            # Earlier steps wrote records (a signal, or a step that could not start): the
+            # plan's workbook must say which, and that this step's rows were not sent.
+            with _shutdown.deferred():
+                stopped = (
+                    RunInterrupted(exc.signum, _shutdown.signal_name(exc.signum))
+                    if isinstance(exc, _shutdown.Stop)
+                    else exc
+                )
+                done.append(_not_run(step, options, stopped, itself=True, table=table))
+                runs.append(None)
+                if record is not None:
+                    record.step_ended(position, done[-1], ran=False)
             continue
-        assert result.outcome is not None
-        assert result.table is not None
-        runs.append(result)
-        done.append(
-            StepResult(
-                name=step.name,
-                summary=result.summary,
-                outcome=result.outcome,
-                table=result.table,
-                issues=result.issues,
+        # What the step did is recorded whole: a signal now waits for the next step.
+        with _shutdown.deferred():
+            assert result.outcome is not None
+            assert result.table is not None
+            runs.append(result)
+            done.append(
+                StepResult(
+                    name=step.name,
+                    summary=result.summary,
+                    outcome=result.outcome,
+                    table=result.table,
+                    issues=result.issues,
+                )
             )
-        )
+            if record is not None:
+                record.step_ended(position, done[-1], ran=True)
+            _remember(step, result, known, where, plan_only=options.plan_only)
+            stopped = result.stopped_by
+    pending = _shutdown.take_pending()
+    if stopped is None and pending is not None:
+        # Came while the last step was recorded: every step ran; said, not acted on.
+        log.warning("%s arrived as the last step ended", _shutdown.signal_name(pending))
+    reads = portal_reads + (record.requests if record is not None else 0)
+    # What was sent is written down whatever arrives now: a signal waits until it is.
+    with _shutdown.deferred():
+        finished = dt.datetime.now(dt.UTC)
         if record is not None:
-            record.step_ended(position, done[-1], ran=True)
-        _remember(step, result, known, where, plan_only=options.plan_only)
-        stopped = result.stopped_by
-    finished = dt.datetime.now(dt.UTC)
-    if record is not None:
-        # Before the files: a plan whose workbook cannot be written is still recorded as over.
-        record.finish(stopped)
-    try:
-        workbook = write_plan_results(
-            out,
-            plan_file=plan.path,
-            started=started,
-            finished=finished,
-            steps=done,
-            stopped_by=str(stopped) if stopped else None,
-            plan_run_id=record.plan_run_id if record is not None else None,
-            before_steps=(lookups, portal_reads + (record.requests if record is not None else 0)),
-        )
-        retry_files = write_plan_retry(retry, done)
-    except OSError as exc:
-        raise _not_written(exc, record) from exc
-    if record is not None:
-        record.files(workbook, retry_files)
+            # Before the files: a plan whose workbook cannot be written is still recorded as over.
+            record.finish(stopped)
+        try:
+            workbook = write_plan_results(
+                out,
+                plan_file=plan.path,
+                started=started,
+                finished=finished,
+                steps=done,
+                stopped_by=str(stopped) if stopped else None,
+                plan_run_id=record.plan_run_id if record is not None else None,
+                before_steps=(lookups, reads),
+            )
+            retry_files = write_plan_retry(retry, done)
+        except OSError as exc:
+            raise _not_written(exc, record) from exc
+        if record is not None:
+            record.files(workbook, retry_files)
     return PlanResult(
         steps=tuple(done),
         results=tuple(runs),
@@ -219,7 +240,7 @@ def _run_steps(
         retry_files=retry_files,
         stopped_by=stopped,
         plan_run_id=record.plan_run_id if record is not None else None,
-        portal_reads=portal_reads + (record.requests if record is not None else 0),
+        portal_reads=reads,
         lookup_requests=lookups,
     )
 
@@ -454,11 +475,12 @@ def _not_run(
     """A step after one that stopped (or, `itself`, a step that could not start after earlier
     steps had written): every row of its sheet `not_sent`. A sheet that cannot be read at all
     is a line of the Summary with no rows, saying why."""
-    message = (
-        f"not sent: this step could not run ({why})"
-        if itself
-        else f"not sent: the plan stopped at an earlier step ({why})"
-    )
+    if itself and isinstance(why, RunInterrupted):
+        message = f"not sent: {why}"
+    elif itself:
+        message = f"not sent: this step could not run ({why})"
+    else:
+        message = f"not sent: the plan stopped at an earlier step ({why})"
     try:
         table = table or load_table(step.input_file, sheet=step.sheet, encoding=options.encoding)
     except InputFileError:
