@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from isal import isal_zlib
 
 from .._errors import InputFileError
-from ._text import TEXT, text_series
+from ._text import TEXT, flags, text_series
 from .table import OLE_MAGIC, Table, _finish, _header_names, column_letter
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def _load_excel(path: Path, sheet: str | None) -> Table:
     index = pd.RangeIndex(first_row, first_row + len(body))
     # Each column straight to Arrow strings: twice as fast as pandas' checks of every value.
     columns = {
-        name: text_series(pa.array(_column_text(cells), type=pa.large_string()), index)
+        name: text_series(_arrow_text(_column_text(cells)), index)
         for name, cells in zip(header, _transposed(body, width), strict=True)
     }
     frame = pd.DataFrame(columns, index=index) if columns else pd.DataFrame(index=index)
@@ -296,9 +297,13 @@ def _load_sparse(path: Path, sheet: str, xml_facts: tuple[bytes, dict[bytes, str
     body = sorted(cells)
     index = pd.Index(body, dtype="int64")
     frame = pd.DataFrame(
-        {header[j]: _column_text([cells[r].get(j, "") for r in body]) for j in used},
+        {
+            header[j]: text_series(
+                _arrow_text(_column_text([cells[r].get(j, "") for r in body])), index
+            )
+            for j in used
+        },
         index=index,
-        dtype=TEXT,
     )
     letters = {header[j]: column_letter(j) for j in used}
     table = _finish(path, sheet, frame, repeated, header_row=header_at, letters=letters)
@@ -417,6 +422,10 @@ def _sheet_part(book: zipfile.ZipFile, sheet: str) -> str:
     return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
 
 
+def _arrow_text(text: list[str] | pa.Array) -> pa.Array:
+    return text if isinstance(text, pa.Array) else pa.array(text, type=pa.large_string())
+
+
 def _transposed(rows: list[list[Any]], width: int) -> list[list[Any]]:
     """The first `width` columns of `rows` (padded with "" where a row is short)."""
     if not rows:
@@ -430,12 +439,14 @@ def _transposed(rows: list[list[Any]], width: int) -> list[list[Any]]:
     return [list(c) for c in columns]
 
 
-def _column_text(cells: list[Any]) -> list[str]:
+def _column_text(cells: list[Any]) -> list[str] | pa.Array:
     """A column's cells as text. Columns of one kind of cell (text, numbers, dates) are
     converted by one C-level map; others cell by cell."""
     kinds = set(map(type, cells))
     if kinds <= {str}:
         return cells
+    if kinds == {float}:
+        return _floats_text(cells)
     if len(kinds) == 1:
         return list(map(_CELL_TEXT.get(kinds.pop(), _cell_text), cells))
     return [v if type(v) is str else _cell_text(v) for v in cells]
@@ -467,6 +478,26 @@ def _choose_sheet(
         return names[int(sheet) - 1]
     listed = ", ".join(repr(n) for n in names)
     raise InputFileError(f"{path}: no sheet named {sheet!r}. The workbook has: {listed}.")
+
+
+def _floats_text(cells: list[float]) -> pa.Array:
+    """`_float_text` of a column of numbers, in C: whole numbers through int64, others by
+    Arrow's shortest round-trip text, which is Python's repr but where either writes an
+    exponent (those few go through `_float_text`)."""
+    values = np.asarray(cells, dtype=np.float64)
+    whole = (np.floor(values) == values) & (np.abs(values) < 1e16)
+    text = pc.if_else(
+        pa.array(whole),
+        pc.cast(pa.array(np.where(whole, values, 0).astype(np.int64)), pa.large_string()),
+        pc.cast(pa.array(values), pa.large_string()),
+    )
+    odd = np.flatnonzero(flags(pc.match_substring(text, "e")))
+    if len(odd) == 0:
+        return text
+    fixed = text.to_pylist()
+    for i in odd.tolist():
+        fixed[i] = _float_text(cells[i])
+    return pa.array(fixed, type=pa.large_string())
 
 
 def _float_text(value: float) -> str:
