@@ -132,6 +132,7 @@ def test_a_mistake_in_the_last_step_stops_the_plan_before_anything_is_written(
     assert "`by: hs_skuu` is not a products property in this portal" in result.message
     assert "did you mean hs_sku" in result.message
     assert not [r for r in sandbox.received if r.path.endswith(("/batch/create", "/batch/upsert"))]
+    assert list_plan_runs(tmp_path / "state") == []  # stopped before it began: not a run
 
     lines.write_text(lines.read_text().replace("by: hs_skuu}", "by: hs_sku}"))
     path = tmp_path / "data" / "shop.xlsx"

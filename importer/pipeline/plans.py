@@ -138,6 +138,8 @@ def _run_steps(
     # step writes: a lookup that fails stops the plan with nothing written.
     prefetched, lookups = _look_up_first(plan, options, tables)
     options = dataclasses.replace(options, prefetched=prefetched)
+    if record is not None:
+        record.begin(plan, options)
     for position, step in enumerate(plan.steps):
         table = tables.pop(position)  # each sheet is let go once its step is over
         pending = _shutdown.take_pending()  # a signal kept while the last step was recorded
@@ -173,6 +175,9 @@ def _run_steps(
             )
         except (HubSpotImportError, _shutdown.Stop) as exc:
             if not any(r is not None and r.summary.requests for r in runs):
+                if record is not None and not isinstance(exc, _shutdown.Stop):
+                    unsent = _not_run(step, options, exc, itself=True, table=table)
+                    record.step_ended(position, unsent, ran=False)
                 raise  # nothing of the plan was sent: said as a single run says it
             # Earlier steps wrote records (a signal, or a step that could not start): the
             # plan's workbook must say which, and that this step's rows were not sent.
@@ -258,16 +263,27 @@ def _not_written(exc: OSError, record: _PlanRecord | None) -> ConfigError:
 
 
 class _PlanRecord:
-    """The plan run in its plan journal: opened (and locked) before anything is sent."""
+    """The plan run in its plan journal: the journal opened and locked before anything is
+    read from the portal; the run written down (`begin`) once the plan's checks and lookups
+    passed, before its first write. A plan that stops before that is not a run of it."""
 
     def __init__(
-        self, journal: PlanJournal, plan_run_id: str, run_ids: list[str], requests: int
+        self,
+        journal: PlanJournal,
+        plan_run_id: str,
+        run_ids: list[str],
+        requests: int,
+        steps: list[PlannedStep],
+        portal: str | None,
     ) -> None:
         self.journal = journal
         self.plan_run_id = plan_run_id
         self.run_ids = run_ids
         self.requests = requests
         """Requests sent to learn the portal (none once it is remembered)."""
+        self._steps = steps
+        self._portal = portal
+        self._begun = False
         self._finished = False
 
     @classmethod
@@ -282,33 +298,38 @@ class _PlanRecord:
         base = options.journal_base or options.base_url
         portal_id = portal.portal_id if portal is not None else None
         journal = PlanJournal(plan_journal_path(state_dir, base, plan.path, portal_id), lock=True)
-        plan_run_id = f"{PLAN_RUN_PREFIX}{new_run_id(started)}"
         run_ids = [new_run_id(started) for _ in plan.steps]
-        try:
-            journal.start(
-                plan_run_id,
-                plan_file=plan.path,
-                base_url=options.base_url,
-                portal=portal.describe() if portal is not None else None,
-                steps=[
-                    PlannedStep(
-                        name=step.name,
-                        object_type=step.mapping.object_type,
-                        input_file=str(step.input_file),
-                        sheet=step.sheet,
-                        mapping_file=str(step.mapping_file),
-                        journal=str(
-                            journal_path(state_dir, base, step.mapping.object_type, portal_id)
-                        ),
-                        run_id=run_id,
-                    )
-                    for step, run_id in zip(plan.steps, run_ids, strict=True)
-                ],
+        steps = [
+            PlannedStep(
+                name=step.name,
+                object_type=step.mapping.object_type,
+                input_file=str(step.input_file),
+                sheet=step.sheet,
+                mapping_file=str(step.mapping_file),
+                journal=str(journal_path(state_dir, base, step.mapping.object_type, portal_id)),
+                run_id=run_id,
             )
-        except BaseException:
-            journal.close()
-            raise
-        return cls(journal, plan_run_id, run_ids, requests)
+            for step, run_id in zip(plan.steps, run_ids, strict=True)
+        ]
+        return cls(
+            journal,
+            f"{PLAN_RUN_PREFIX}{new_run_id(started)}",
+            run_ids,
+            requests,
+            steps,
+            portal.describe() if portal is not None else None,
+        )
+
+    def begin(self, plan: PlanFile, options: RunOptions) -> None:
+        """Write the plan run and every step's run id down, before the first write."""
+        self.journal.start(
+            self.plan_run_id,
+            plan_file=plan.path,
+            base_url=options.base_url,
+            portal=self._portal,
+            steps=self._steps,
+        )
+        self._begun = True
 
     def step_started(self, position: int) -> None:
         self.journal.step_started(self.plan_run_id, position)
@@ -335,9 +356,10 @@ class _PlanRecord:
         )
 
     def close(self, *, stopped_by: str | None = None) -> None:
-        """Release the plan's lock; a plan that raised is recorded as stopped by it."""
+        """Release the plan's lock; a plan that raised after it began is recorded as stopped
+        by it."""
         try:
-            if not self._finished:
+            if self._begun and not self._finished:
                 self.journal.finish(self.plan_run_id, stopped_by=stopped_by)
         finally:
             self.journal.close()
