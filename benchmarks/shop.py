@@ -132,8 +132,8 @@ def main() -> int:
     print(f"\nrun 1 created: {created}")
     print(
         f"run 2: {unchanged:,} of {products + orders + lines:,} rows unchanged, "
-        f"{second_writes} requests besides {second.portal_reads} portal reads (the customers' "
-        "lookup; no write)"
+        f"{second_writes} request{'s' if second_writes != 1 else ''} besides "
+        f"{second.portal_reads} portal reads (the customers' lookup; no write)"
     )
     failures = []
     if created != {"Products": products, "Orders": orders, "Order lines": lines}:
