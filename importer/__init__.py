@@ -3,6 +3,7 @@
 from ._errors import (
     AuthError,
     ConfigError,
+    EmptySheetError,
     HubSpotError,
     HubSpotImportError,
     HubSpotUnavailable,
@@ -25,6 +26,7 @@ from .state.journal import Journal
 __all__ = [
     "AuthError",
     "ConfigError",
+    "EmptySheetError",
     "HubSpotError",
     "HubSpotImportError",
     "HubSpotUnavailable",

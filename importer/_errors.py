@@ -4,6 +4,7 @@
     ├── ConfigError                    fix the mapping or the command line (exit 2)
     │   └── MappingError               a mapping file with one or more mistakes, all listed
     ├── InputFileError                 fix or replace the spreadsheet (exit 2)
+    │   └── EmptySheetError            a header and no rows (in a plan: a step with nothing to do)
     ├── LockHeld                       another run holds the lock; this one sent nothing (exit 3)
     ├── RunInterrupted                 SIGINT/SIGTERM: batches in flight settled, the rest not
     │                                  sent, the workbook written (exit 130 / 143)
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 __all__ = [
     "AuthError",
     "ConfigError",
+    "EmptySheetError",
     "HubSpotError",
     "HubSpotImportError",
     "HubSpotUnavailable",
@@ -61,6 +63,15 @@ class MappingError(ConfigError):
 
 class InputFileError(HubSpotImportError):
     """The spreadsheet cannot be read as given: fix or replace the file."""
+
+
+class EmptySheetError(InputFileError):
+    """A header and no rows: an error for a run of one sheet (the wrong file, most likely),
+    and nothing to do for a step of a plan (no orders today). `table` is the sheet as read."""
+
+    def __init__(self, message: str, table: object) -> None:
+        super().__init__(message)
+        self.table = table
 
 
 class LockHeld(HubSpotImportError):

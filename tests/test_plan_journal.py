@@ -247,7 +247,9 @@ def test_retry_files_keep_each_input_s_format(
     assert result.code == 1, result.message
     files = [Path(p) for p in json.loads((tmp_path / "s.json").read_text())["retry_files"]]
     assert [p.suffix for p in files] == [".xlsx", ".csv"]
-    assert openpyxl.load_workbook(files[0]).sheetnames == ["Order lines"]
+    sheets = openpyxl.load_workbook(files[0])
+    assert sheets.sheetnames == ["Orders", "Order lines"]
+    assert sheets["Orders"].max_row == 1  # its header alone: no order was bad
     text = files[1].read_text(encoding="utf-8-sig").splitlines()
     assert text == [";".join(rows[0]), ";".join(rows[3])]
     assert f"Retry file (the rows to fix, for a CSV step): {files[1]}" in result.out
@@ -312,3 +314,44 @@ def test_a_signal_as_a_step_starts_is_reported_in_the_plan_s_workbook(
     again = run(run_cli, sandbox, tmp_path, plan)
     assert again.code == 0, again.message
     assert len(sandbox.records("line_items")) == 101
+
+
+def test_the_retry_workbook_fixed_is_the_plan_s_next_input(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    """Fix the bad rows in the retry workbook, point the plan's `input:` at it, run: the rows
+    left out are imported, each once, and the rows imported before are not sent again."""
+    plan = shop(tmp_path)
+    spoil(plan)
+    first = run(run_cli, sandbox, tmp_path, plan, "--summary-json", tmp_path / "s.json")
+    assert first.code == 1
+    (retry,) = [Path(p) for p in json.loads((tmp_path / "s.json").read_text())["retry_files"]]
+    book = openpyxl.load_workbook(retry)
+    # Every step's sheet is there, so the workbook can stand in for the input.
+    assert sorted(book.sheetnames) == ["Order lines", "Orders", "Products"]
+    assert book["Products"].max_row == 1  # the header alone: no product row was bad
+    lines = book["Order lines"]
+    header = [c.value for c in lines[1]]
+    for row in lines.iter_rows(min_row=2):
+        cell = row[header.index("SKU")]
+        if cell.value == "X-999":
+            cell.value = "SH-0001"
+    orders = book["Orders"]
+    header = [c.value for c in orders[1]]
+    for row in orders.iter_rows(min_row=2):
+        row[header.index("Customer email")].value = "ada.lovelace@example.com"
+    fixed = tmp_path / "fixed.xlsx"
+    book.save(fixed)
+    plan.write_text(plan.read_text().replace("input: ../../data/shop.xlsx", f"input: {fixed}"))
+    before = len(sandbox.received)
+    second = run(run_cli, sandbox, tmp_path, plan)
+    assert second.code == 0, second.message
+    # A sheet with its header alone is a step with nothing to do (no orders today), not an
+    # error that stops the plan, as it is for a run of one sheet.
+    assert "Products (products): 0 rows: nothing to do." in second.out
+    assert len(sandbox.records("orders")) == 40
+    assert len(sandbox.records("line_items")) == 101
+    creates = [r for r in sandbox.received[before:] if r.path.endswith("/batch/create")]
+    assert sum(len(r.body["inputs"]) for r in creates) == 1 + len(
+        [r for r in read_sheet(tmp_path / "out.xlsx", "Results Order lines")]
+    )

@@ -106,7 +106,9 @@ def test_bad_keys_are_named_by_cell_and_dependants_of_a_bad_row_are_invalid(
     assert {r["Line ref"] for r in lines if r["Order ref"] == second_order} <= bad
     # The retry workbook has the bad rows of each step under its sheet's name.
     (retry,) = tmp_path.glob("plan-retry-*.xlsx")  # beside the results workbook
-    assert set(openpyxl.load_workbook(retry).sheetnames) == {"Orders", "Order lines"}
+    book = openpyxl.load_workbook(retry)
+    assert set(book.sheetnames) == {"Orders", "Order lines", "Products"}
+    assert book["Products"].max_row == 1  # its header alone: the workbook stands in for the input
 
 
 def test_check_reports_unresolved_references_without_writing(

@@ -26,12 +26,18 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
 from .. import _shutdown
-from .._errors import ConfigError, HubSpotImportError, InputFileError, RunInterrupted
+from .._errors import (
+    ConfigError,
+    EmptySheetError,
+    HubSpotImportError,
+    InputFileError,
+    RunInterrupted,
+)
 from ..api.account import identify_portal
 from ..api.client import RateLimiter
 from ..api.hubspot import stored_value
@@ -374,7 +380,13 @@ def _check_first(
     sheets by step, and the requests sent."""
     tables: dict[int, Table] = {}
     for n, step in enumerate(plan.steps):
-        table = load_table(step.input_file, sheet=step.sheet, encoding=options.encoding)
+        try:
+            table = load_table(step.input_file, sheet=step.sheet, encoding=options.encoding)
+        except EmptySheetError as exc:
+            # No orders today: in a plan, a sheet with its header alone is a step with
+            # nothing to do, not a reason to stop the others.
+            table = cast(Table, exc.table)
+            log.info("step %s: %s has a header and no rows", step.name, table.where())
         step.mapping.check_columns(table.columns, table.where(), table.duplicate_headers)
         tables[n] = table
     if not options.portal_check:

@@ -231,18 +231,18 @@ def _issues(ws: _Sheet, steps: Sequence[StepResult], names: list[str]) -> None:
 
 
 def write_plan_retry(path: Path, steps: Sequence[StepResult]) -> tuple[Path, ...]:
-    """The bad rows of every step (invalid, failed, incomplete), in each input's format: the
-    rows of steps that read a workbook's sheet go in one retry workbook at `path`, a sheet per
-    step named as its input sheet (fix them and run the plan with it as its `input`); the rows
-    of a step that reads a CSV go in a CSV of their own beside it (`<path stem>-<step>.csv`,
-    in the input's delimiter and encoding). Returns the files written (none when no row is
-    bad)."""
+    """The bad rows of every step (invalid, failed, incomplete), in each input's format.
+
+    Steps that read a workbook's sheet share one retry workbook at `path`: a sheet per input
+    sheet, named as it, holding its bad rows (two steps of one sheet: the rows bad in either),
+    or its header alone when none is bad, so that the fixed workbook stands in for the plan's
+    `input` as it is. A step that reads a CSV gets a CSV of its own beside it
+    (`<path stem>-<step>.csv`, in the input's delimiter and encoding). Returns the files
+    written: none when no row is bad."""
     written: list[Path] = []
-    bad = []
+    sheets: dict[str, tuple[str, pd.DataFrame, set[int]]] = {}
     for step in steps:
         wanted = step.outcome.index[step.outcome["status"].isin(RETRY_STATUSES)]
-        if not len(wanted):
-            continue
         if step.table.sheet is None:
             name = re.sub(r"[^A-Za-z0-9_-]+", "_", step.name).strip("_") or "step"
             csv_path = write_retry_file(
@@ -251,16 +251,13 @@ def write_plan_retry(path: Path, steps: Sequence[StepResult]) -> tuple[Path, ...
             if csv_path is not None:
                 written.append(csv_path)
             continue
-        bad.append((step, step.table.frame.loc[wanted]))
-    if bad:
+        title = _NOT_IN_SHEET_NAMES.sub(" ", step.table.sheet)[:31]
+        _, frame, rows = sheets.setdefault(title.lower(), (title, step.table.frame, set()))
+        rows.update(wanted.tolist())
+    if any(rows for _, _, rows in sheets.values()):
         wb = Workbook(write_only=True)
-        used: set[str] = set()
-        for step, rows in bad:
-            name = _NOT_IN_SHEET_NAMES.sub(" ", step.table.sheet or step.name)[:31]
-            if name.lower() in used:
-                continue  # two steps of one sheet: its rows are the same rows
-            used.add(name.lower())
-            add_rows_sheet(wb, name, rows)
+        for title, frame, rows in sheets.values():
+            add_rows_sheet(wb, title, frame.loc[sorted(rows)])
         with _atomic(path) as tmp:
             wb.save(tmp)
         written.insert(0, path)

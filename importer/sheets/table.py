@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._errors import InputFileError
+from .._errors import EmptySheetError
 from ._text import TEXT, arrow, blank
 
 log = logging.getLogger(__name__)
@@ -147,15 +147,11 @@ def _finish(
     if blank_rows.any():
         frame = frame.loc[~blank_rows]
     where = f"{path}, sheet {sheet}" if sheet is not None else str(path)
-    if frame.empty:
-        raise InputFileError(
-            f"{where}: the header row is there but no data rows follow; nothing to import."
-        )
     duplicates = {
         name: tuple(f"{column_letter(j)}{header_row}" for j in cols)
         for name, cols in repeated.items()
     }
-    return Table(
+    table = Table(
         frame=frame,
         source=path,
         sheet=sheet,
@@ -163,3 +159,9 @@ def _finish(
         header_row=header_row,
         duplicate_headers=duplicates,
     )
+    if frame.empty:
+        raise EmptySheetError(
+            f"{where}: the header row is there but no data rows follow; nothing to import.",
+            table,
+        )
+    return table
