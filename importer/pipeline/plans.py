@@ -32,7 +32,6 @@ import pandas as pd
 
 from .. import _shutdown
 from .._errors import (
-    ConfigError,
     EmptySheetError,
     HubSpotImportError,
     InputFileError,
@@ -51,7 +50,7 @@ from .mapping import Mapping, Reference
 from .outcome import RowStatus, results_frame
 from .plan_file import PlanFile, Step, load_plan
 from .references import Resolver, cell_keys
-from .run import RunOptions, RunResult, client_for, new_run_id, run_import
+from .run import RunOptions, RunResult, client_for, new_run_id, not_written, run_import
 from .schema import PortalSchema, check_mapping, resolve_offline
 
 __all__ = ["PlanFile", "PlanResult", "Step", "load_plan", "run_plan"]
@@ -73,9 +72,7 @@ class PlanResult:
     results: tuple[RunResult | None, ...]
     """Each step's run, None for a step not run (an earlier one stopped)."""
     workbook: Path
-    retry_file: Path | None
-    """The retry workbook (or, when only CSV steps have bad rows, the first retry CSV)."""
-    retry_files: tuple[Path, ...] = ()
+    retry_files: tuple[Path, ...]
     """Every retry file: the workbook for steps that read sheets, a CSV per CSV step."""
     stopped_by: StopReason | None
     plan_run_id: str | None = None
@@ -85,6 +82,11 @@ class PlanResult:
     token reaches, each object type's properties and association labels."""
     lookup_requests: int = 0
     """Requests the plan made itself before its steps, to look up keys no step's rows hold."""
+
+    @property
+    def retry_file(self) -> Path | None:
+        """The retry workbook (or, when only CSV steps have bad rows, the first retry CSV)."""
+        return self.retry_files[0] if self.retry_files else None
 
 
 def run_plan(
@@ -146,6 +148,14 @@ def _run_steps(
     options = dataclasses.replace(options, prefetched=prefetched)
     if record is not None:
         record.begin(plan, options)
+
+    def skip(position: int, unsent: StepResult) -> None:
+        """A step whose rows were not sent, in the workbook and the plan journal."""
+        done.append(unsent)
+        runs.append(None)
+        if record is not None:
+            record.step_ended(position, unsent, ran=False)
+
     for position, step in enumerate(plan.steps):
         table = tables.pop(position)  # each sheet is let go once its step is over
         pending = _shutdown.take_pending()  # a signal kept while the last step was recorded
@@ -153,10 +163,7 @@ def _run_steps(
             stopped = RunInterrupted(pending, _shutdown.signal_name(pending))
         if stopped is not None:
             with _shutdown.deferred():
-                done.append(_not_run(step, options, stopped, table=table))
-                runs.append(None)
-                if record is not None:
-                    record.step_ended(position, done[-1], ran=False)
+                skip(position, _not_run(step, options, stopped, table=table))
             continue
         log.info("step %s: %s from %s", step.name, step.mapping.object_type, step.input_file.name)
         try:
@@ -180,23 +187,17 @@ def _run_steps(
                 progress=progress(step.name) if progress is not None else None,
             )
         except (HubSpotImportError, _shutdown.Stop) as exc:
-            if not any(r is not None and r.summary.requests for r in runs):
-                if record is not None and not isinstance(exc, _shutdown.Stop):
-                    unsent = _not_run(step, options, exc, itself=True, table=table)
-                    record.step_ended(position, unsent, ran=False)
-                raise  # nothing of the plan was sent: said as a single run says it
+            stopped = (
+                RunInterrupted(exc.signum, _shutdown.signal_name(exc.signum))
+                if isinstance(exc, _shutdown.Stop)
+                else exc
+            )
             # Earlier steps wrote records (a signal, or a step that could not start): the
             # plan's workbook must say which, and that this step's rows were not sent.
             with _shutdown.deferred():
-                stopped = (
-                    RunInterrupted(exc.signum, _shutdown.signal_name(exc.signum))
-                    if isinstance(exc, _shutdown.Stop)
-                    else exc
-                )
-                done.append(_not_run(step, options, stopped, itself=True, table=table))
-                runs.append(None)
-                if record is not None:
-                    record.step_ended(position, done[-1], ran=False)
+                skip(position, _not_run(step, options, stopped, itself=True, table=table))
+            if not any(r is not None and r.summary.requests for r in runs):
+                raise  # nothing of the plan was sent: said as a single run says it
             continue
         # What the step did is recorded whole: a signal now waits for the next step.
         with _shutdown.deferred():
@@ -240,32 +241,21 @@ def _run_steps(
             )
             retry_files = write_plan_retry(retry, done)
         except OSError as exc:
-            raise _not_written(exc, record) from exc
+            raise not_written(
+                exc, record.plan_run_id if record is not None else None, "the plan's results"
+            ) from exc
         if record is not None:
             record.files(workbook, retry_files)
     return PlanResult(
         steps=tuple(done),
         results=tuple(runs),
         workbook=workbook,
-        retry_file=retry_files[0] if retry_files else None,
         retry_files=retry_files,
         stopped_by=stopped,
         plan_run_id=record.plan_run_id if record is not None else None,
         portal_reads=reads,
         lookup_requests=lookups,
     )
-
-
-def _not_written(exc: OSError, record: _PlanRecord | None) -> ConfigError:
-    where = f" {exc.filename}" if exc.filename else ""
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    then = (
-        "nothing was sent; run again once it can be written"
-        if record is None
-        else "every row's result is in the journals: once there is room, "
-        f"`hubspot-import show {record.plan_run_id} --out FILE.xlsx` writes the workbook"
-    )
-    return ConfigError(f"could not write the plan's results{where} ({reason}); {then}")
 
 
 class _PlanRecord:

@@ -341,7 +341,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
                     )
                     summary.workbook = write_results(out, summary, outcome, table.frame, issues)
                 except OSError as exc:
-                    raise _not_written(exc, run_id, options.plan_only) from exc
+                    raise not_written(exc, None if options.plan_only else run_id) from exc
                 if not options.plan_only:
                     journal.record_workbook(run_id, str(summary.workbook))
     finally:
@@ -360,17 +360,18 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
     )
 
 
-def _not_written(exc: OSError, run_id: str, plan_only: bool) -> ConfigError:
-    """A results file could not be written after the run: say where its results are."""
+def not_written(exc: OSError, run_id: str | None, what: str = "the results") -> ConfigError:
+    """A results file could not be written after the run (or plan run `run_id`; None: nothing
+    was sent): say where its results are."""
     where = f" {exc.filename}" if exc.filename else ""
     reason = exc.strerror or str(exc) or type(exc).__name__
     then = (
         "nothing was sent; run again once it can be written"
-        if plan_only
+        if run_id is None
         else f"every row's result is in the journal: once there is room, "
         f"`hubspot-import show {run_id} --out FILE.xlsx` writes the workbook"
     )
-    return ConfigError(f"could not write the results{where} ({reason}); {then}")
+    return ConfigError(f"could not write {what}{where} ({reason}); {then}")
 
 
 def _sync(
