@@ -9,7 +9,6 @@ crashed run never heard back from, and is reconciled before anything else is sen
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import sqlite3
 import threading
@@ -33,8 +32,10 @@ from .records import (
     OpenBatch,
     Outcome,
     RowState,
+    _immediate,
     _machine_lock_path,
     _now,
+    _release_lock,
     _take_lock,
 )
 from .runs_table import RunTables
@@ -284,14 +285,8 @@ class Journal(RunTables, LinkTables):
 
     @contextlib.contextmanager
     def _txn(self) -> Iterator[sqlite3.Connection]:
-        with self._mutex:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._mutex, _immediate(self._db) as db:
+            yield db
 
     def _grouped(self, what: _Intent | _Settled) -> int:
         """Write `what` in a transaction it may share with other threads' concurrent intents
@@ -402,8 +397,7 @@ class Journal(RunTables, LinkTables):
         for name in ("_machine_fh", "_lock_fh"):
             fh = getattr(self, name, None)
             if fh is not None:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-                fh.close()
+                _release_lock(fh)
                 setattr(self, name, None)
 
     # --- meta ---------------------------------------------------------------------------------

@@ -4,28 +4,16 @@ outcome (for `show RUN --out`). A mixin of `Journal`, sharing its connection."""
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .records import BatchRow
+from .records import JournalTables
 
 __all__ = ["LinkTables"]
 
 
-class LinkTables:
+class LinkTables(JournalTables):
     """Methods of `Journal` over the `links`, `link_changes` and `run_data` tables."""
-
-    _db: sqlite3.Connection
-
-    def _txn(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
-
-    def _rows_of(
-        self, batch_id: int, items: str | None
-    ) -> list[tuple[BatchRow, str | None, str | None]]:
-        raise NotImplementedError
 
     # --- links ---------------------------------------------------------------------------------
 

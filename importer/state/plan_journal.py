@@ -14,18 +14,17 @@ instead of half way. `runs`, `show PLAN-RUN [--out]` and `undo PLAN-RUN` read it
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError
 from .paths import PLANS_FOLDER, plan_journal_path
-from .records import _now, _take_lock
+from .records import _immediate, _now, _release_lock, _take_lock
 
 __all__ = [
     "PLAN_RUN_PREFIX",
@@ -128,25 +127,11 @@ class PlanJournal:
         if db is not None:
             db.close()
         if self._lock_fh is not None:
-            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
-            self._lock_fh.close()
+            _release_lock(self._lock_fh)
             self._lock_fh = None
 
-    def __enter__(self) -> PlanJournal:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextlib.contextmanager
-    def _txn(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _txn(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return _immediate(self._db)
 
     def start(
         self,

@@ -3,10 +3,13 @@ and the machine-wide lock beside each journal."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import os
+import sqlite3
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -112,6 +115,38 @@ def _machine_lock_path(journal: Path) -> Path | None:
     except OSError:
         return None
     return folder / journal.with_suffix(".lock").name
+
+
+def _release_lock(fh: Any) -> None:
+    fcntl.flock(fh, fcntl.LOCK_UN)
+    fh.close()
+
+
+@contextlib.contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction, taken at once (BEGIN IMMEDIATE), rolled back on any error."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+class JournalTables:
+    """What the mixins of `Journal` over its other tables use of it: its connection, its
+    transactions, and a batch's rows."""
+
+    _db: sqlite3.Connection
+
+    def _txn(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    def _rows_of(
+        self, batch_id: int, items: str | None
+    ) -> list[tuple[BatchRow, str | None, str | None]]:
+        raise NotImplementedError
 
 
 def _take_lock(lock_path: Path, what: str = "this portal and object type") -> Any:

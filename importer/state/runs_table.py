@@ -3,30 +3,18 @@ what undo archived of it (an undo stopped part way is resumed). A mixin of `Jour
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from .records import BatchRow, Outcome, _now
+from .records import JournalTables, Outcome, _now
 
 __all__ = ["RunTables"]
 
 
-class RunTables:
+class RunTables(JournalTables):
     """Methods of `Journal` over the `runs` and `undone` tables."""
-
-    _db: sqlite3.Connection
-
-    def _txn(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
-
-    def _rows_of(
-        self, batch_id: int, items: str | None
-    ) -> list[tuple[BatchRow, str | None, str | None]]:
-        raise NotImplementedError
 
     def start_run(
         self,
