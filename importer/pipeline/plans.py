@@ -49,7 +49,7 @@ from ..state.plan_journal import PLAN_RUN_PREFIX, PlanJournal, PlannedStep, plan
 from .mapping import Mapping, Reference
 from .outcome import RowStatus, results_frame
 from .plan_file import PlanFile, Step, load_plan
-from .references import Resolver, cell_keys
+from .references import Resolver, cell_keys, stored_keys
 from .run import RunOptions, RunResult, client_for, new_run_id, not_written, run_import
 from .schema import PortalSchema, check_mapping, resolve_offline
 
@@ -456,8 +456,7 @@ def _keys_in_steps(
         mapping = plan.steps[n].mapping
         if mapping.key is None or mapping.key_property != by:
             return None
-        cells = tables[n].frame[mapping.key].dropna().astype(str).str.strip()
-        held.update(stored_value(to, by, c) for c in cells if c)
+        held.update(stored_keys(tables[n].frame[mapping.key], to, by))
     return held
 
 

@@ -35,7 +35,7 @@ from .mapping import Mapping, OnMissing, Reference
 from .payload import journal_key
 from .validate import Problem, RowIssue, Validated
 
-__all__ = ["Known", "Resolver", "cell_keys", "resolve_references"]
+__all__ = ["Known", "Resolver", "cell_keys", "resolve_references", "stored_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,13 @@ def resolve_references(
     )
 
 
+def stored_keys(cells: pd.Series, object_type: str, prop: str) -> set[str]:
+    """A column's keys, trimmed and as HubSpot stores them (emails lowercased); blanks left
+    out."""
+    trimmed = cells.dropna().astype(str).str.strip()
+    return {stored_value(object_type, prop, c) for c in trimmed if c}
+
+
 def cell_keys(table: Table, mapping: Mapping) -> dict[tuple[str, str], set[str]]:
     """The keys a sheet's reference cells hold, per (object type, property), as HubSpot
     stores them: what a plan looks up before its first write."""
@@ -213,9 +220,8 @@ def cell_keys(table: Table, mapping: Mapping) -> dict[tuple[str, str], set[str]]
     for column in mapping.columns:
         ref = column.reference
         if ref is not None and column.column in table.frame:
-            cells = table.frame[column.column].dropna().astype(str).str.strip()
             keys.setdefault((ref.to, ref.by), set()).update(
-                stored_value(ref.to, ref.by, c) for c in cells if c
+                stored_keys(table.frame[column.column], ref.to, ref.by)
             )
     for link in mapping.associations:
         ref = link.reference
