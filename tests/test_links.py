@@ -272,14 +272,13 @@ def test_a_link_request_answered_504_after_it_was_carried_out_is_sent_again_harm
     assert writes(sandbox, before) == []
 
 
-def test_sigterm_during_the_link_stage_records_what_was_linked_and_the_rerun_links_the_rest(
+def link_stage_setup(
     make_sandbox: Callable[..., Sandbox], tmp_path: Path
-) -> None:
+) -> tuple[Sandbox, dict[str, str], list[str], dict[str, str]]:
+    """60 carts upserted with slow answers and five links a request, one batch at a time: a
+    link stage long enough to stop in the middle. Returns the sandbox, the carts' contacts,
+    the command's arguments and its environment."""
     import os
-    import signal
-    import subprocess
-    import sys
-    import time
 
     from .conftest import TOKEN
 
@@ -289,13 +288,30 @@ def test_sigterm_during_the_link_stage_records_what_was_linked_and_the_rerun_lin
     data = three_carts(tmp_path / "c.csv", refs)
     extra = ("--mode", "upsert", "--association-batch-size", "5", "--concurrency", "1")
     args = [str(a) for a in run_args(data, mapping, box, tmp_path, *extra)]
-    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
+    return box, refs, args, {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
+
+
+def mid_link_stage(box: Sandbox) -> None:
+    """Wait (a minute at most) for the first link request, then for a few more."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not link_requests(box):
+        time.sleep(0.01)
+    time.sleep(0.5)  # a few link batches in, most to go
+
+
+def test_sigterm_during_the_link_stage_records_what_was_linked_and_the_rerun_links_the_rest(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    box, refs, args, env = link_stage_setup(make_sandbox, tmp_path)
     with subprocess.Popen([sys.executable, "-m", "importer", *args], env=env,
                           stderr=subprocess.PIPE, text=True) as victim:  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not link_requests(box):
-            time.sleep(0.01)
-        time.sleep(0.5)  # a few link batches in, most to go
+        mid_link_stage(box)
         victim.send_signal(signal.SIGTERM)
         _, err = victim.communicate(timeout=60)
     assert victim.returncode == 143, err
@@ -326,27 +342,14 @@ def test_sigkill_during_the_link_stage_then_a_rerun_links_every_row_once(
     """No signal handler runs: link batches in flight are unrecorded. Link writes are
     idempotent and recorded only once HubSpot confirms them, so the rerun sends what is not
     recorded, doubling nothing; `show --out` of the killed run lists every row once."""
-    import os
     import signal
     import subprocess
     import sys
-    import time
 
-    from .conftest import TOKEN
-
-    box = make_sandbox(latency=0.3)
-    mapping = write_mapping(tmp_path / "m.yaml", CARTS.format(to="", policy="sync"))
-    refs = {f"C{i}": f"{1001 + i % 20}" for i in range(60)}
-    data = three_carts(tmp_path / "c.csv", refs)
-    extra = ("--mode", "upsert", "--association-batch-size", "5", "--concurrency", "1")
-    args = [str(a) for a in run_args(data, mapping, box, tmp_path, *extra)]
-    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
+    box, refs, args, env = link_stage_setup(make_sandbox, tmp_path)
     with subprocess.Popen([sys.executable, "-m", "importer", *args], env=env,
                           stderr=subprocess.DEVNULL) as victim:  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not link_requests(box):
-            time.sleep(0.01)
-        time.sleep(0.5)  # a few link batches in, most to go
+        mid_link_stage(box)
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=30)
     assert victim.returncode == -signal.SIGKILL
