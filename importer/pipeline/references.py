@@ -141,17 +141,7 @@ def resolve_references(
                 f"import the {ref.to} first (or in the same plan), fix the key, or set "
                 "on_missing: skip to leave such references out"
             )
-        issues.append(
-            RowIssue(
-                row=row,
-                column=column,
-                cell=table.cell_ref(row, column),
-                value=key,
-                problem=kind,
-                message=message,
-                hint=hint,
-            )
-        )
+        issues.append(RowIssue.at(table, row, column, key, kind, message, hint))
 
     for spec in columns:
         ref = spec.reference

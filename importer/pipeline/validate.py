@@ -72,6 +72,28 @@ class RowIssue:
     message: str
     hint: str
 
+    @classmethod
+    def at(
+        cls,
+        table: Table,
+        row: int,
+        column: str,
+        value: str,
+        problem: Problem,
+        message: str,
+        hint: str,
+    ) -> RowIssue:
+        """The issue of the cell of `table` at `row` and `column`, named as Excel names it."""
+        return cls(
+            row=row,
+            column=column,
+            cell=table.cell_ref(row, column),
+            value=value,
+            problem=problem,
+            message=message,
+            hint=hint,
+        )
+
     def describe(self, where: str) -> str:
         """`products.xlsx, sheet Catalogue, cell D14 (Price): "12,50" is not a number; ...`."""
         cell = self.cell.split("!")[-1]
@@ -437,17 +459,7 @@ def _issues_from_failures(
         value = str(table.frame.at[row, column])
         problem = Problem(check)
         message, hint = _explain(problem, value, column, table, mapping, column_rules.get(column))
-        issues.append(
-            RowIssue(
-                row=row,
-                column=column,
-                cell=table.cell_ref(row, column),
-                value=value,
-                problem=problem,
-                message=message,
-                hint=hint,
-            )
-        )
+        issues.append(RowIssue.at(table, row, column, value, problem, message, hint))
     issues.sort(key=lambda i: (i.row, table.columns.index(i.column)))
     return issues
 
@@ -508,17 +520,7 @@ def _unreadable_issues(table: Table, mapped: set[str]) -> list[RowIssue]:
         else:
             problem, message = Problem.EXCEL_ERROR, f"the cell holds the Excel error {what}"
             hint = "correct the formula (or what it refers to) in Excel, save, and run again"
-        issues.append(
-            RowIssue(
-                row=row,
-                column=column,
-                cell=table.cell_ref(row, column),
-                value=what,
-                problem=problem,
-                message=message,
-                hint=hint,
-            )
-        )
+        issues.append(RowIssue.at(table, row, column, what, problem, message, hint))
     return issues
 
 

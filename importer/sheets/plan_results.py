@@ -5,7 +5,6 @@ retry workbook, a sheet per step holding that step's bad rows under the step's s
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from openpyxl import Workbook
 from .._errors import ConfigError
 from ..pipeline.outcome import RowStatus
 from ..pipeline.validate import RowIssue
-from ._sheetxml import StreamedSheet, splice
+from ._sheetxml import StreamedSheet
 from .load import Table
 from .results import (
     EXCEL_MAX_ROWS,
@@ -31,6 +30,7 @@ from .results import (
     _Sheet,
     add_results_sheet,
     add_rows_sheet,
+    save_streamed,
     write_retry_file,
 )
 
@@ -120,11 +120,7 @@ def write_plan_results(
             first_issue=firsts,
         )
     _issues(_Sheet(wb.create_sheet("Issues")), steps, names)
-    template = io.BytesIO()
-    wb.save(template)
-    with _atomic(path) as tmp:
-        splice(template.getvalue(), tmp, streamed)
-    return path
+    return save_streamed(wb, path, streamed)
 
 
 def _summary(

@@ -272,6 +272,13 @@ def write_results(
             first_issue=first_issue,
         )
     _issues_sheet(_Sheet(wb.create_sheet("Issues")), issues, position, sheet_names, per_sheet)
+    return save_streamed(wb, path, streamed)
+
+
+def save_streamed(
+    wb: Workbook, path: Path, streamed: dict[str, Callable[[bytes], StreamedSheet]]
+) -> Path:
+    """Save `wb` to `path` (atomically), its `streamed` sheets' rows spliced in."""
     template = io.BytesIO()
     wb.save(template)
     with _atomic(path) as tmp:
