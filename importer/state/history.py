@@ -48,14 +48,20 @@ def _portal(meta: str | None) -> str | None:
 
 def find_run(state_dir: Path, run_id: str) -> dict[str, Any]:
     """One run by id (or a unique prefix of it)."""
-    matches = [r for r in list_runs(state_dir) if r["run_id"].startswith(run_id)]
+    return one_run(list_runs(state_dir), "run_id", run_id, "run", f"the journals of {state_dir}")
+
+
+def one_run(
+    runs: list[dict[str, Any]], id_key: str, run_id: str, noun: str, where: str
+) -> dict[str, Any]:
+    """The one of `runs` whose `id_key` starts with `run_id`; a ConfigError for none or
+    several, saying which."""
+    matches = [r for r in runs if r[id_key].startswith(run_id)]
     if not matches:
-        raise ConfigError(
-            f"no run {run_id!r} in the journals of {state_dir}; `hubspot-import runs` lists them"
-        )
+        raise ConfigError(f"no {noun} {run_id!r} in {where}; `hubspot-import runs` lists them")
     if len(matches) > 1:
-        ids = ", ".join(r["run_id"] for r in matches[:5])
-        raise ConfigError(f"{run_id!r} matches several runs ({ids}); give more of the id")
+        ids = ", ".join(r[id_key] for r in matches[:5])
+        raise ConfigError(f"{run_id!r} matches several {noun}s ({ids}); give more of the id")
     return matches[0]
 
 

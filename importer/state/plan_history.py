@@ -14,7 +14,7 @@ from ..pipeline.outcome import RowStatus, results_frame
 from ..sheets.plan_results import StepResult, write_plan_results
 from ..sheets.results import RunSummary
 from ..sheets.table import Table
-from .history import UndoPlan, find_run, plan_undo
+from .history import UndoPlan, find_run, one_run, plan_undo
 from .plan_journal import PLAN_RUN_PREFIX, list_plan_runs
 from .rundata import kept_run
 
@@ -28,16 +28,8 @@ def is_plan_run_id(run_id: str) -> bool:
 
 def find_plan_run(state_dir: Path, run_id: str) -> dict[str, Any]:
     """One plan run by id (or a unique start of it), with its steps."""
-    matches = [r for r in list_plan_runs(state_dir) if r["plan_run_id"].startswith(run_id)]
-    if not matches:
-        raise ConfigError(
-            f"no plan run {run_id!r} in the plan journals of {state_dir}; "
-            "`hubspot-import runs` lists them"
-        )
-    if len(matches) > 1:
-        ids = ", ".join(r["plan_run_id"] for r in matches[:5])
-        raise ConfigError(f"{run_id!r} matches several plan runs ({ids}); give more of the id")
-    return matches[0]
+    where = f"the plan journals of {state_dir}"
+    return one_run(list_plan_runs(state_dir), "plan_run_id", run_id, "plan run", where)
 
 
 def _step_run(state_dir: Path, step: dict[str, Any]) -> dict[str, Any] | None:
