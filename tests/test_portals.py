@@ -249,7 +249,7 @@ def test_every_exception_the_package_raises_is_in_the_tree() -> None:
         "BadParameter",
         "ConstructorError",  # YAML's, for a repeated key: load_mapping makes it a MappingError
         "_unusable",  # returns the ConfigError for a journal that cannot be opened
-        "_not_written",  # returns the ConfigError for results that could not be written
+        "not_written",  # returns the ConfigError for results that could not be written
         "BadZipFile",  # a damaged sheet part, caught where the sheet's XML is read
         "Stop",
         "ValueError",
