@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from upload import Shape, sandbox_for
 
-import importer.pipeline.run
+import importer.stages.run
 from importer import RunOptions, run_import
 
 MAPPING = """\
@@ -58,7 +58,7 @@ def carts(path: Path, n: int, shift: int) -> Path:
 def timed_link_stage() -> Iterator[list[float]]:
     """Seconds spent in the link stage of each run (apply_links), beside the whole run's."""
     spent: list[float] = []
-    original = importer.pipeline.run.apply_links
+    original = importer.stages.run.apply_links
 
     def timed(*args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
@@ -67,11 +67,11 @@ def timed_link_stage() -> Iterator[list[float]]:
         finally:
             spent.append(time.perf_counter() - start)
 
-    importer.pipeline.run.apply_links = timed  # type: ignore[assignment]
+    importer.stages.run.apply_links = timed  # type: ignore[assignment]
     try:
         yield spent
     finally:
-        importer.pipeline.run.apply_links = original  # type: ignore[assignment]
+        importer.stages.run.apply_links = original  # type: ignore[assignment]
 
 
 def main() -> int:

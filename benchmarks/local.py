@@ -99,9 +99,7 @@ def measure(what: str, path: str, folder: str) -> dict[str, float]:
     import pandas  # noqa: F401
     import python_calamine  # noqa: F401
 
-    import importer.cli
-    import importer.pipeline.run  # noqa: F401
-    from importer.sheets._text import use_system_allocator
+    from importer.core.text import use_system_allocator
 
     use_system_allocator()  # as the CLI does, for every figure (floors included)
 

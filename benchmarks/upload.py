@@ -30,11 +30,11 @@ from pathlib import Path
 import requests
 
 from importer.api.client import HubSpotClient, RetryPolicy
-from importer.api.hubspot import ApiPaths
-from importer.pipeline.mapping_file import parse_mapping
-from importer.pipeline.payload import PreparedRow
-from importer.pipeline.plan import Action, Operation
-from importer.pipeline.upload import DEFAULT_CONCURRENCY, Uploader
+from importer.core.hubspot import ApiPaths
+from importer.core.prepared import PreparedRow
+from importer.mapping.file import parse_mapping
+from importer.stages.decide import Action, Operation
+from importer.stages.send import DEFAULT_CONCURRENCY, Uploader
 from importer.state.journal import Journal
 
 BATCH = 100

@@ -1,6 +1,6 @@
 """hubspot-import: import CSV and Excel spreadsheets into HubSpot CRM, every row accounted for."""
 
-from ._errors import (
+from .core.errors import (
     AuthError,
     ConfigError,
     EmptySheetError,
@@ -13,14 +13,14 @@ from ._errors import (
     RateLimitStop,
     UncertainDelivery,
 )
-from .pipeline.mapping import Mapping, SyncMode
-from .pipeline.mapping_file import load_mapping, parse_mapping
-from .pipeline.outcome import RowResult, RowStatus
-from .pipeline.plans import PlanResult, load_plan, run_plan
-from .pipeline.run import RunOptions, RunResult, run_import
-from .pipeline.validate import Problem, RowIssue, Validated, validate
+from .core.outcome import Problem, RowIssue, RowResult, RowStatus
+from .mapping.file import load_mapping, parse_mapping
+from .mapping.model import Mapping, SyncMode
+from .plans.runner import PlanResult, load_plan, run_plan
 from .sheets.load import Table, load_table
 from .sheets.results import RunSummary
+from .stages.run import RunOptions, RunResult, run_import
+from .stages.validate import Validated, validate
 from .state.journal import Journal
 
 __all__ = [

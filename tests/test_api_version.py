@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from importer.api.hubspot import ApiPaths
+from importer.core.hubspot import ApiPaths
 from importer.sandbox import Sandbox
 
 from .conftest import (

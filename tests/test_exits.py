@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-import importer.pipeline.run
+import importer.stages.run
 from importer.sandbox import Sandbox
 from importer.state.journal import journal_path
 
@@ -205,7 +205,7 @@ def test_a_bug_is_exit_4_with_one_line_and_a_report(
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(importer.pipeline.run, "validate", broken)  # a stand-in for a real bug
+    monkeypatch.setattr(importer.stages.run, "validate", broken)  # a stand-in for a real bug
     data, mapping = inputs
     log_file = tmp_path / "import.log"
     result = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url, "--log-file", log_file)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from importer.pipeline.payload import values_hash
+from importer.core.prepared import values_hash
 from importer.sandbox import Fault, Sandbox
 from importer.state.journal import BatchRow, Journal, Outcome, journal_path
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from importer.pipeline.payload import values_hash
+from importer.core.prepared import values_hash
 from importer.sandbox import Sandbox
 from importer.state.journal import BatchRow, Journal, Outcome, journal_path
 

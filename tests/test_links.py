@@ -208,7 +208,7 @@ def test_check_and_dry_run_show_the_link_changes_from_the_journal_alone(
 def test_undo_reverts_the_links_a_run_changed_on_records_it_did_not_create(
     sandbox: Sandbox, tmp_path: Path, run_cli: Runner
 ) -> None:
-    from importer.state.history import list_runs
+    from importer.history.runs import list_runs
 
     mapping = write_mapping(tmp_path / "m.yaml", CARTS.format(to="", policy="sync"))
     data = three_carts(tmp_path / "c.csv", {"C1": "1001", "C2": "1002", "C3": "1009"})
@@ -357,7 +357,7 @@ def test_sigkill_during_the_link_stage_then_a_rerun_links_every_row_once(
     assert len(ids) == 60
     assert 0 < sum(1 for rid in ids.values() if links(box, rid)) < 60  # killed mid-stage
 
-    from importer.state.history import list_runs
+    from importer.history.runs import list_runs
 
     state = tmp_path / "state"
     (killed,) = [r for r in list_runs(state) if not r["finished"]]

@@ -12,7 +12,7 @@ import pytest
 
 from importer import RunOptions, RunResult, run_import
 from importer.api.client import HubSpotClient, RetryPolicy
-from importer.api.reconcile import Finder
+from importer.api.lookup import Finder
 from importer.sandbox import Fault, Sandbox
 
 from .conftest import TOKEN, creates, read_sheet, write_csv, write_mapping

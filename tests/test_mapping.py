@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from importer import MappingError, load_mapping, parse_mapping
-from importer.api.hubspot import AssociationCategory
-from importer.pipeline.mapping import PropertyType
+from importer.core.hubspot import AssociationCategory
+from importer.mapping.model import PropertyType
 
 from .conftest import ROOT
 

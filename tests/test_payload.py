@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-import importer.pipeline.payload
+import importer.core.prepared
 from importer import load_table, parse_mapping, validate
-from importer.pipeline.payload import Prepared, build_rows, values_hash
+from importer.core.prepared import Prepared, values_hash
+from importer.stages.prepare import build_rows
 
 from .conftest import write_csv
 
@@ -39,7 +40,7 @@ def prepare(tmp_path: Path, mapping: dict[str, Any], rows: list[list[str]]) -> P
 def test_fingerprints_match_the_properties_sent(
     tmp_path: Path, constants: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer.pipeline.payload, "HASH_CHUNK", 4)  # chunk edges inside the sheet
+    monkeypatch.setattr(importer.core.prepared, "HASH_CHUNK", 4)  # chunk edges inside the sheet
     rows = [[f"{i:03d}", a, b] for i, (a, b) in enumerate(zip(AWKWARD, AWKWARD[::-1], strict=True))]
     prepared = prepare(
         tmp_path,

@@ -288,14 +288,14 @@ def test_a_signal_as_a_step_starts_is_reported_in_the_plan_s_workbook(
 ) -> None:
     """SIGTERM while a later step loads (before its upload, whose own handling settles
     batches in flight): the steps before it are reported as done, its rows `not_sent`."""
-    from importer import _shutdown
-    from importer.pipeline import plans
+    from importer.core import shutdown
+    from importer.plans import runner as plans
 
     real = plans.run_import
 
     def signalled(options: Any, **kw: Any) -> Any:
         if options.sheet == "Order lines":
-            raise _shutdown.Stop(signal.SIGTERM)
+            raise shutdown.Stop(signal.SIGTERM)
         return real(options, **kw)
 
     monkeypatch.setattr(plans, "run_import", signalled)

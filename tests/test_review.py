@@ -11,9 +11,9 @@ import openpyxl
 import pytest
 
 import importer.sheets.results
+from importer.history.runs import list_runs
 from importer.sandbox import Sandbox
 from importer.sandbox.portal import PropertyDef
-from importer.state.history import list_runs
 
 from .conftest import CliRun, read_sheet, write_csv, write_mapping, write_xlsx
 

@@ -22,9 +22,9 @@ from importer.api.client import (
     classify,
     error_message,
 )
-from importer.pipeline.parallel import _in_parallel
-from importer.pipeline.plan import Operation
 from importer.sandbox import Fault, Sandbox
+from importer.stages.decide import Operation
+from importer.stages.parallel import _in_parallel
 
 from .conftest import TOKEN, creates, read_sheet, write_csv, write_mapping
 
@@ -418,7 +418,7 @@ def test_a_signal_waits_for_every_batch_in_flight_to_settle(attempt: int) -> Non
     the interrupt propagates only once every batch in flight has settled. (Python 3.11's
     Thread.join, interrupted by a signal, can mark a running thread as stopped, so joining
     it again returned at once and the run reported batches in flight as not sent.)"""
-    from importer import _shutdown
+    from importer.core import shutdown
 
     jobs = [(Operation.CREATE, [i]) for i in range(40)]
     started: list[int] = []
@@ -431,12 +431,12 @@ def test_a_signal_waits_for_every_batch_in_flight_to_settle(attempt: int) -> Non
         time.sleep(0.4 if job[1][0] == 0 else 0.1 + 0.02 * attempt)
         settled.append(job[1][0])
 
-    restore = _shutdown.install()
+    restore = shutdown.install()
     timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
     try:
         timer.start()
         stop = threading.Event()
-        with pytest.raises(_shutdown.Stop):
+        with pytest.raises(shutdown.Stop):
             _in_parallel(work, jobs, 4, stop)
         assert stop.is_set()
         assert sorted(settled) == sorted(started)  # every batch taken was settled

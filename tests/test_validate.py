@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from importer import Problem, Validated, load_table, parse_mapping, validate
-from importer.sheets._text import arrow
+from importer.core.text import arrow
 
 from .conftest import write_csv, write_xlsx
 

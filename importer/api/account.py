@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from .._errors import AuthError, ConfigError, HubSpotUnavailable, UncertainDelivery
+from ..core.errors import AuthError, ConfigError, HubSpotUnavailable, UncertainDelivery
 from .client import HubSpotClient, Verdict, route_missing
 
 __all__ = ["NOT_PRODUCTION", "PortalInfo", "identify_portal"]

@@ -18,13 +18,8 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from .._errors import AuthError, HubSpotUnavailable, RateLimitStop, UncertainDelivery
-from .hubspot import (
-    DEFAULT_API_VERSION,
-    DEFAULT_BASE_URL,
-    SEARCH_RATE_PER_SECOND,
-    ApiPaths,
-)
+from ..core.errors import AuthError, HubSpotUnavailable, RateLimitStop, UncertainDelivery
+from ..core.hubspot import DEFAULT_API_VERSION, DEFAULT_BASE_URL, SEARCH_RATE_PER_SECOND, ApiPaths
 from .limiter import RateLimiter
 
 __all__ = [

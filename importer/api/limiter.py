@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .hubspot import RATE_LIMIT_INTERVAL_MS
+from ..core.hubspot import RATE_LIMIT_INTERVAL_MS
 
 __all__ = ["DEFAULT_RATE_LIMIT", "RateLimiter"]
 

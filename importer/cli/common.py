@@ -26,20 +26,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .._errors import (
-    AuthError,
-    ConfigError,
-)
 from ..api.client import DEFAULT_TIMEOUT, RetryPolicy
-from ..api.hubspot import (
+from ..api.lookup import DEFAULT_SEARCH_SETTLE
+from ..core.errors import AuthError, ConfigError
+from ..core.hubspot import (
     API_VERSION_ENV,
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
     LEGACY_API,
     ApiPaths,
 )
-from ..api.reconcile import DEFAULT_SEARCH_SETTLE
-from ..pipeline.mapping import SyncMode
+from ..mapping.model import SyncMode
 from ..sheets.outputs import prepare_file
 
 EXIT_OK = 0  # every row created

@@ -11,15 +11,9 @@ from pathlib import Path
 
 import click
 
-from .. import _shutdown
-from .._errors import (
-    AuthError,
-    ConfigError,
-    HubSpotImportError,
-    InputFileError,
-    LockHeld,
-)
-from ..sheets._text import use_system_allocator
+from ..core import shutdown
+from ..core.errors import AuthError, ConfigError, HubSpotImportError, InputFileError, LockHeld
+from ..core.text import use_system_allocator
 from ..state.journal import default_state_dir
 from .common import (
     _SUMMARY_WRITTEN,
@@ -43,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     --summary-json is written and the error line also goes to --log-file."""
     use_system_allocator()
     args = list(argv) if argv is not None else sys.argv[1:]
-    restore = _shutdown.install()
+    restore = shutdown.install()
     _SUMMARY_WRITTEN.clear()
     started = dt.datetime.now(dt.UTC)
     try:
@@ -87,9 +81,9 @@ def _main(args: list[str]) -> tuple[int, str | None]:
         return EXIT_ERROR, exc.format_message()
     except click.Abort:
         return said(EXIT_ERROR, "hubspot-import: interrupted")
-    except _shutdown.Stop as exc:
+    except shutdown.Stop as exc:
         # Before the upload (or in a lookup before it): nothing new was sent.
-        name = _shutdown.signal_name(exc.signum)
+        name = shutdown.signal_name(exc.signum)
         return said(EXIT_SIGNAL_BASE + exc.signum, f"hubspot-import: stopped by {name}")
     except LockHeld as exc:
         return said(EXIT_LOCKED, f"hubspot-import: {exc}")

@@ -11,20 +11,12 @@ from urllib.parse import urlsplit
 
 import click
 
-from .._errors import (
-    ConfigError,
-    HubSpotUnavailable,
-)
 from ..api.client import HubSpotClient, RetryPolicy
+from ..core.errors import ConfigError, HubSpotUnavailable
+from ..history.runs import UndoPlan, list_runs, plan_undo, undo_run
+from ..plans.history import find_plan_run, is_plan_run_id, plan_steps_undo, rewrite_plan_workbook
 from ..sheets.outputs import prepare_workbook
-from ..state.history import UndoPlan, list_runs, plan_undo, undo_run
 from ..state.journal import default_state_dir
-from ..state.plan_history import (
-    find_plan_run,
-    is_plan_run_id,
-    plan_steps_undo,
-    rewrite_plan_workbook,
-)
 from ..state.plan_journal import PlanJournal, list_plan_runs
 from ..state.rundata import rewrite_workbook
 from .common import (

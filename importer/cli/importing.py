@@ -9,29 +9,19 @@ from typing import Any
 
 import click
 
-from .. import _shutdown
-from .._errors import (
-    AuthError,
-    ConfigError,
-    InputFileError,
-    LockHeld,
-    RunInterrupted,
-)
 from ..api.client import DEFAULT_TIMEOUT, HubSpotClient, RetryPolicy
-from ..api.hubspot import (
-    MAX_ASSOCIATION_INPUTS,
-    MAX_BATCH_INPUTS,
-    canonical_object_type,
-)
-from ..pipeline.draft import draft_mapping
-from ..pipeline.mapping import SyncMode
-from ..pipeline.outcome import GOOD_STATUSES
-from ..pipeline.plans import PlanResult, run_plan
-from ..pipeline.run import RunOptions, RunResult, run_import
-from ..pipeline.schema import read_schema
-from ..pipeline.upload import DEFAULT_CONCURRENCY
+from ..core import shutdown
+from ..core.errors import AuthError, ConfigError, InputFileError, LockHeld, RunInterrupted
+from ..core.hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS, canonical_object_type
+from ..core.outcome import GOOD_STATUSES
+from ..mapping.draft import draft_mapping
+from ..mapping.model import SyncMode
+from ..mapping.portal import read_schema
+from ..plans.runner import PlanResult, run_plan
 from ..sheets.load import load_table
 from ..sheets.outputs import prepare_file, prepare_folder
+from ..stages.run import RunOptions, RunResult, run_import
+from ..stages.send import DEFAULT_CONCURRENCY
 from ..state.journal import default_state_dir
 from .common import (
     _SUMMARY_WRITTEN,
@@ -111,7 +101,7 @@ def run(
     error; 3 another run holds the lock.
     """
     return _execute(
-        plan_only=dry_run,
+        dry_run=dry_run,
         batch_size=batch_size,
         association_batch_size=association_batch_size,
         forget_uncertain=forget_uncertain,
@@ -130,7 +120,7 @@ def check(**options: Any) -> int:
     unchanged, invalid and why). Exit codes: 0 the import would be clean; 1 some rows are
     invalid (or uncertain); 2 configuration, input or authentication error.
     """
-    return _execute(plan_only=True, **options)
+    return _execute(dry_run=True, **options)
 
 
 @cli.command()
@@ -203,7 +193,7 @@ def init(
 
 def _execute(
     *,
-    plan_only: bool,
+    dry_run: bool,
     input_file: Path | None,
     mapping_file: Path | None,
     plan_file: Path | None,
@@ -244,7 +234,7 @@ def _execute(
             f"{missing} is missing: give --mapping MAPPING and INPUT (the spreadsheet), or "
             "--plan PLAN"
         )
-    if plan_only and forget_uncertain:
+    if dry_run and forget_uncertain:
         raise ConfigError(
             "--dry-run changes nothing, so it cannot forget uncertain rows: run without "
             "--dry-run to forget them (or without --forget-uncertain to see the plan)"
@@ -292,14 +282,14 @@ def _execute(
             retry=RetryPolicy(max_attempts=max_attempts),
             portal_id=portal_id,
             portal_check=not no_portal_check,
-            plan_only=plan_only,
+            dry_run=dry_run,
             concurrency=concurrency,
             max_rps=max_rps,
         )
         if plan_file is not None:
             with _progress(console) as progress:
                 planned = run_plan(plan_file, options, out=out, progress=lambda _: progress)
-            with _shutdown.deferred():
+            with shutdown.deferred():
                 code = _report_plan(planned)
                 if summary_json is not None:
                     _write_plan_summary(summary_json, plan_file, planned, code)
@@ -307,16 +297,16 @@ def _execute(
         else:
             with _progress(console) as progress:
                 result = run_import(options, progress=progress)
-            with _shutdown.deferred():  # what was done is reported, whatever arrives meanwhile
+            with shutdown.deferred():  # what was done is reported, whatever arrives meanwhile
                 code = _report(result)
                 if summary_json is not None:
                     _write_summary(summary_json, result, code)
                     _SUMMARY_WRITTEN.add(summary_json)
-        late = _shutdown.take_pending()
+        late = shutdown.take_pending()
         if late is not None:
             log.warning(
                 "%s arrived while the results were written; the run had finished",
-                _shutdown.signal_name(late),
+                shutdown.signal_name(late),
             )
         return code
 

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..api.hubspot import (
-    SEARCH_RATE_PER_SECOND,
-)
+from ..core.hubspot import SEARCH_RATE_PER_SECOND
 from .common import EXIT_OK, cli
 from .entry import _interrupt
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..api.hubspot import (
+from ..core.hubspot import (
     DEFAULT_ASSOCIATION_TYPES,
     MAX_ASSOCIATION_INPUTS,
     MAX_ASSOCIATION_READS,

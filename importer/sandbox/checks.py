@@ -6,10 +6,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from ..api.hubspot import (
-    MAX_TEXT_LENGTH,
-    stored_value,
-)
+from ..core.hubspot import MAX_TEXT_LENGTH, stored_value
 from .portal import PropertyDef
 from .replies import Reply, error
 

@@ -9,10 +9,7 @@ from typing import Any
 
 import orjson
 
-from ..api.hubspot import (
-    DEFAULT_API_VERSION,
-    SEARCH_RATE_PER_SECOND,
-)
+from ..core.hubspot import DEFAULT_API_VERSION, SEARCH_RATE_PER_SECOND
 
 
 @dataclass(kw_only=True)

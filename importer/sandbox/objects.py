@@ -10,10 +10,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from ..api.hubspot import (
-    MAX_BATCH_INPUTS,
-    AssociationCategory,
-)
+from ..core.hubspot import MAX_BATCH_INPUTS, AssociationCategory
 from .checks import _check_value, _normalised, _query_int, _ReadQuery, _singular
 from .config import Fault, SandboxConfig
 from .portal import Portal

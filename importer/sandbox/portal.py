@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..api.hubspot import DEFAULT_ASSOCIATION_TYPES, OBJECT_TYPE_IDS, canonical_object_type
+from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES, OBJECT_TYPE_IDS, canonical_object_type
 
 __all__ = ["AssociationLabel", "Portal", "PropertyDef", "default_portal"]
 

@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..api.hubspot import (
+from ..core.hubspot import (
     SEARCH_FILTER_GROUPS_MAX,
     SEARCH_FILTERS_PER_GROUP_MAX,
     SEARCH_IN_VALUES_MAX,

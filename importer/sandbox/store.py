@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from ..api.hubspot import DEFAULT_ASSOCIATION_TYPES, reverse_type_id
+from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES, reverse_type_id
 
 __all__ = ["Record", "Store", "now_iso"]
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from isal import isal_zlib
 
-from ._text import flags
+from ..core.text import flags
 
 __all__ = [
     "Link",

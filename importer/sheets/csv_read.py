@@ -14,8 +14,8 @@ import pandas as pd
 import pyarrow as pa
 from pyarrow import csv as pa_csv
 
-from .._errors import InputFileError
-from ._text import TEXT, text_series
+from ..core.errors import InputFileError
+from ..core.text import TEXT, text_series
 from .table import (
     CSV_DELIMITERS,
     CSV_SNIFF_BYTES,

@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from isal import isal_zlib
 
-from .._errors import InputFileError
-from ._text import TEXT, flags, text_series
+from ..core.errors import InputFileError
+from ..core.text import TEXT, flags, text_series
 from .table import OLE_MAGIC, Table, _finish, _header_names, column_letter
 
 log = logging.getLogger(__name__)

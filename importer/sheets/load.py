@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._errors import InputFileError
+from ..core.errors import InputFileError
 from .csv_read import _load_csv
 from .excel_read import MAX_CELLS, NO_SAVED_VALUE, _load_excel
 from .table import EXCEL_SUFFIXES, Table, column_letter

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .._errors import ConfigError
+from ..core.errors import ConfigError
 
 __all__ = ["prepare_file", "prepare_folder", "prepare_workbook"]
 

@@ -14,9 +14,8 @@ from typing import Any
 import pandas as pd
 from openpyxl import Workbook
 
-from .._errors import ConfigError
-from ..pipeline.outcome import RowStatus
-from ..pipeline.validate import RowIssue
+from ..core.errors import ConfigError
+from ..core.outcome import RowIssue, RowStatus
 from ._sheetxml import StreamedSheet
 from .load import Table
 from .results import (

@@ -28,9 +28,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.hyperlink import Hyperlink
 
-from ..api.hubspot import DEFAULT_API_VERSION
-from ..pipeline.outcome import RowStatus
-from ..pipeline.validate import RowIssue
+from ..core.hubspot import DEFAULT_API_VERSION
+from ..core.outcome import RowIssue, RowStatus
+from ..core.text import arrow
 from ._sheetxml import (
     Link,
     StreamedSheet,
@@ -41,7 +41,6 @@ from ._sheetxml import (
     splice,
     text_cells,
 )
-from ._text import arrow
 from .load import Table
 
 __all__ = [

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._errors import EmptySheetError
-from ._text import TEXT, arrow, blank
+from ..core.errors import EmptySheetError
+from ..core.text import TEXT, arrow, blank
 
 log = logging.getLogger(__name__)
 

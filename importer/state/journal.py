@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from .._errors import ConfigError, LockHeld
+from ..core.errors import ConfigError, LockHeld
 from .links_table import LinkTables
 from .paths import adopt_base_url_journal, default_state_dir, journal_path
 from .records import (

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import platformdirs
 
-from .._errors import ConfigError
+from ..core.errors import ConfigError
 
 __all__ = ["adopt_base_url_journal", "default_state_dir", "journal_path", "plan_journal_path"]
 

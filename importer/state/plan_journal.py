@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError
+from ..core.errors import ConfigError
 from .paths import PLANS_FOLDER, plan_journal_path
 from .records import _immediate, _now, _release_lock, _take_lock
 

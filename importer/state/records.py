@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError, LockHeld
+from ..core.errors import ConfigError, LockHeld
 
 
 class RowState(StrEnum):

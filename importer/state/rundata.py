@@ -21,10 +21,9 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from .._errors import ConfigError
-from ..pipeline.outcome import RowResult, RowStatus, results_frame
-from ..pipeline.validate import Problem, RowIssue, issue_messages
-from ..sheets._text import arrow, text_series
+from ..core.errors import ConfigError
+from ..core.outcome import Problem, RowIssue, RowResult, RowStatus, issue_messages, results_frame
+from ..core.text import arrow, text_series
 from ..sheets.results import RunSummary, write_results
 from .journal import Journal, Outcome
 

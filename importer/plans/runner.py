@@ -30,28 +30,23 @@ from typing import Any, cast
 
 import pandas as pd
 
-from .. import _shutdown
-from .._errors import (
-    EmptySheetError,
-    HubSpotImportError,
-    InputFileError,
-    RunInterrupted,
-)
 from ..api.account import identify_portal
 from ..api.client import RateLimiter
-from ..api.hubspot import stored_value
+from ..core import shutdown
+from ..core.errors import EmptySheetError, HubSpotImportError, InputFileError, RunInterrupted
+from ..core.hubspot import stored_value
+from ..core.outcome import RowStatus, results_frame
+from ..mapping.model import Mapping, Reference
+from ..mapping.portal import PortalSchema, check_mapping, resolve_offline
 from ..sheets.load import Table, load_table
 from ..sheets.outputs import prepare_file, prepare_folder, prepare_workbook
 from ..sheets.plan_results import StepResult, write_plan_results, write_plan_retry
 from ..sheets.results import RunSummary
+from ..stages.resolve import Resolver, cell_keys, stored_keys
+from ..stages.run import RunOptions, RunResult, client_for, new_run_id, not_written, run_import
 from ..state.journal import default_state_dir, journal_path
 from ..state.plan_journal import PLAN_RUN_PREFIX, PlanJournal, PlannedStep, plan_journal_path
-from .mapping import Mapping, Reference
-from .outcome import RowStatus, results_frame
-from .plan_file import PlanFile, Step, load_plan
-from .references import Resolver, cell_keys, stored_keys
-from .run import RunOptions, RunResult, client_for, new_run_id, not_written, run_import
-from .schema import PortalSchema, check_mapping, resolve_offline
+from .file import PlanFile, Step, load_plan
 
 __all__ = ["PlanFile", "PlanResult", "Step", "load_plan", "run_plan"]
 
@@ -115,7 +110,7 @@ def run_plan(
     options = dataclasses.replace(
         options, limiter=options.limiter or RateLimiter(max_rps=options.max_rps)
     )
-    record = None if options.plan_only else _PlanRecord.open(plan, options, started)
+    record = None if options.dry_run else _PlanRecord.open(plan, options, started)
     try:
         planned = _run_steps(plan, options, started, out, retry, record, progress)
     except BaseException as exc:
@@ -158,11 +153,11 @@ def _run_steps(
 
     for position, step in enumerate(plan.steps):
         table = tables.pop(position)  # each sheet is let go once its step is over
-        pending = _shutdown.take_pending()  # a signal kept while the last step was recorded
+        pending = shutdown.take_pending()  # a signal kept while the last step was recorded
         if stopped is None and pending is not None:
-            stopped = RunInterrupted(pending, _shutdown.signal_name(pending))
+            stopped = RunInterrupted(pending, shutdown.signal_name(pending))
         if stopped is not None:
-            with _shutdown.deferred():
+            with shutdown.deferred():
                 skip(position, _not_run(step, options, stopped, table=table))
             continue
         log.info("step %s: %s from %s", step.name, step.mapping.object_type, step.input_file.name)
@@ -186,21 +181,21 @@ def _run_steps(
                 ),
                 progress=progress(step.name) if progress is not None else None,
             )
-        except (HubSpotImportError, _shutdown.Stop) as exc:
+        except (HubSpotImportError, shutdown.Stop) as exc:
             stopped = (
-                RunInterrupted(exc.signum, _shutdown.signal_name(exc.signum))
-                if isinstance(exc, _shutdown.Stop)
+                RunInterrupted(exc.signum, shutdown.signal_name(exc.signum))
+                if isinstance(exc, shutdown.Stop)
                 else exc
             )
             # Earlier steps wrote records (a signal, or a step that could not start): the
             # plan's workbook must say which, and that this step's rows were not sent.
-            with _shutdown.deferred():
+            with shutdown.deferred():
                 skip(position, _not_run(step, options, stopped, itself=True, table=table))
             if not any(r is not None and r.summary.requests for r in runs):
                 raise  # nothing of the plan was sent: said as a single run says it
             continue
         # What the step did is recorded whole: a signal now waits for the next step.
-        with _shutdown.deferred():
+        with shutdown.deferred():
             assert result.outcome is not None
             assert result.table is not None
             runs.append(result)
@@ -215,15 +210,15 @@ def _run_steps(
             )
             if record is not None:
                 record.step_ended(position, done[-1], ran=True)
-            _remember(step, result, known, where, plan_only=options.plan_only)
+            _remember(step, result, known, where, dry_run=options.dry_run)
             stopped = result.stopped_by
-    pending = _shutdown.take_pending()
+    pending = shutdown.take_pending()
     if stopped is None and pending is not None:
         # Came while the last step was recorded: every step ran; said, not acted on.
-        log.warning("%s arrived as the last step ended", _shutdown.signal_name(pending))
+        log.warning("%s arrived as the last step ended", shutdown.signal_name(pending))
     reads = portal_reads + (record.requests if record is not None else 0)
     # What was sent is written down whatever arrives now: a signal waits until it is.
-    with _shutdown.deferred():
+    with shutdown.deferred():
         finished = dt.datetime.now(dt.UTC)
         if record is not None:
             # Before the files: a plan whose workbook cannot be written is still recorded as over.
@@ -466,7 +461,7 @@ def _remember(
     known: dict[tuple[str, str], dict[str, str | None]],
     where: dict[tuple[str, str], dict[str, str]],
     *,
-    plan_only: bool,
+    dry_run: bool,
 ) -> None:
     """The step's keys -> record ids, for the steps after it (None: the row was not imported;
     in a dry run, rows that would be imported count as imported)."""
@@ -476,7 +471,7 @@ def _remember(
     prop, kind = mapping.key_property, mapping.object_type
     ids: dict[str, str | None] = known.setdefault((kind, prop), {})
     cells: dict[str, str] = where.setdefault((kind, prop), {})
-    imported = {s.value for s in _IMPORTED} | ({s.value for s in _WOULD_BE} if plan_only else set())
+    imported = {s.value for s in _IMPORTED} | ({s.value for s in _WOULD_BE} if dry_run else set())
     keys = table.frame[mapping.key].tolist()
     for row, key, status, hid in zip(
         outcome.index.tolist(),

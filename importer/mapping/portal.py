@@ -14,17 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import AuthError, ConfigError, HubSpotUnavailable, MappingError
 from ..api.client import HubSpotClient, UncertainDelivery, Verdict, error_message, route_missing
-from ..api.hubspot import DEFAULT_ASSOCIATION_TYPES, AssociationCategory
-from .mapping import (
-    AssociationSpec,
-    AssociationTypeSpec,
-    ColumnSpec,
-    Mapping,
-    PropertyType,
-    SyncMode,
-)
+from ..core.errors import AuthError, ConfigError, HubSpotUnavailable, MappingError
+from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES, AssociationCategory
+from .model import AssociationSpec, AssociationTypeSpec, ColumnSpec, Mapping, PropertyType, SyncMode
 
 __all__ = ["LabelInfo", "PortalSchema", "PropertyInfo", "read_schema", "resolve", "resolve_offline"]
 

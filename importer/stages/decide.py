@@ -1,4 +1,4 @@
-"""Plan stage: decide per row, from the journal and the mode, what to send (if anything)."""
+"""Decide stage: per row, from the journal and the mode, what to send (if anything)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import overload
 
 import orjson
 
+from ..core.outcome import RowResult, RowStatus
+from ..core.prepared import Prepared, PreparedRow
+from ..mapping.model import SyncMode as Mode
 from ..state.journal import KnownRow, RowState
-from .mapping import SyncMode as Mode
-from .outcome import RowResult, RowStatus
-from .payload import Prepared, PreparedRow
 
-__all__ = ["Action", "Actions", "Operation", "Plan", "make_plan"]
+__all__ = ["Action", "Actions", "Decisions", "Operation", "decide"]
 
 
 class Operation(StrEnum):
@@ -110,7 +110,7 @@ class Actions(Sequence[Action]):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Plan:
+class Decisions:
     actions: Actions
     settled: dict[int, RowResult]
     """Rows that need no request: unchanged, skipped, or left uncertain by an earlier run."""
@@ -119,7 +119,7 @@ class Plan:
         return self.actions.operations.count(operation)
 
 
-def make_plan(
+def decide(
     rows: Prepared,
     known: AnyMapping[str, KnownRow],
     mode: Mode,
@@ -128,7 +128,7 @@ def make_plan(
     notes: AnyMapping[str, str] | None = None,
     force: Collection[str] = (),
     clear_empty: Collection[str] = (),
-) -> Plan:
+) -> Decisions:
     """What to send per row. `notes`: row key -> what the workbook says of the row (from
     --verify); `force`: row keys to send although the journal has them unchanged (edited in
     HubSpot since); `clear_empty`: properties whose emptied cell clears HubSpot's value.
@@ -152,7 +152,7 @@ def make_plan(
         else None
     )
     if not known and fresh is not None and not notes:
-        return Plan(
+        return Decisions(
             actions=Actions(rows, list(range(len(rows))), [fresh] * len(rows), record_ids),
             settled=settled,
         )
@@ -213,7 +213,7 @@ def make_plan(
         operations.append(operation)
         if key in notes:
             kept_notes[position] = notes[key]
-    return Plan(
+    return Decisions(
         actions=Actions(rows, positions, operations, record_ids, kept_notes, changes),
         settled=settled,
     )

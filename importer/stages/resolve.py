@@ -24,16 +24,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .._errors import HubSpotError
 from ..api.client import HubSpotClient
-from ..api.hubspot import stored_value
-from ..api.reconcile import Finder
-from ..sheets._text import text_series
+from ..api.lookup import Finder
+from ..core.errors import HubSpotError
+from ..core.hubspot import stored_value
+from ..core.outcome import Problem, RowIssue
+from ..core.prepared import journal_key
+from ..core.text import text_series
+from ..mapping.model import Mapping, OnMissing, Reference
 from ..sheets.load import Table
 from ..state.journal import Journal, RowState
-from .mapping import Mapping, OnMissing, Reference
-from .payload import journal_key
-from .validate import Problem, RowIssue, Validated
+from .validate import Validated
 
 __all__ = ["Known", "Resolver", "cell_keys", "resolve_references", "stored_keys"]
 

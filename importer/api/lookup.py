@@ -13,14 +13,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .client import HubSpotClient, UncertainDelivery, Verdict
-from .hubspot import (
+from ..core.hubspot import (
     MAX_BATCH_INPUTS,
     SEARCH_IN_VALUES_MAX,
     SEARCH_PAGE_MAX,
     epoch_seconds,
     stored_value,
 )
+from .client import HubSpotClient, UncertainDelivery, Verdict
 
 __all__ = ["DEFAULT_SEARCH_SETTLE", "Finder"]
 

@@ -1,23 +1,23 @@
 """What a run would do, for `check` and `--dry-run`: the plan from the journal (and, with
 --verify, what HubSpot holds), each row's would-be status and the link changes of records that
-exist; nothing is sent or written. `plan_rows` is also the plan a real run sends."""
+exist; nothing is sent or written. `decide_rows` is also the plan a real run sends."""
 
 from __future__ import annotations
 
-from .._errors import HubSpotError, RunInterrupted
 from ..api.client import HubSpotClient
-from ..api.verify import Drift, apply_drift, verify
+from ..core.errors import HubSpotError, RunInterrupted
+from ..core.outcome import RowResult, RowStatus
+from ..core.prepared import Prepared
+from ..mapping.model import Mapping, SyncMode
 from ..state.journal import Journal, KnownRow
-from .links import plan_links
-from .mapping import Mapping, SyncMode
-from .outcome import RowResult, RowStatus
-from .payload import Prepared
-from .plan import Operation, Plan, make_plan
+from .decide import Decisions, Operation, decide
+from .links import decide_links
+from .verify import Drift, apply_drift, verify
 
-__all__ = ["link_changes", "plan_only", "plan_rows"]
+__all__ = ["decide_rows", "link_changes", "would_do"]
 
 
-def plan_only(
+def would_do(
     client: HubSpotClient,
     mapping: Mapping,
     journal: Journal,
@@ -32,7 +32,7 @@ def plan_only(
     in_flight = {r.row_key for b in journal.open_batches() for r in b.rows}
     known = journal.known(rows.keys)
     drift = verify(client, mapping.object_type, rows, known) if verify_first else None
-    plan = plan_rows(rows, apply_drift(drift, known) if drift else known, mode, mapping, drift)
+    plan = decide_rows(rows, apply_drift(drift, known) if drift else known, mode, mapping, drift)
     results = dict(plan.settled)
     key = mapping.key_property
     actions = plan.actions
@@ -86,7 +86,7 @@ def link_changes(
         for row, r in results.items()
         if r.hubspot_id and r.status in (RowStatus.UNCHANGED, RowStatus.WOULD_UPDATE)
     }
-    said = plan_links(mapping, rows, journal, existing).describe(mapping)
+    said = decide_links(mapping, rows, journal, existing).describe(mapping)
     for row, links in said.items():
         before = results[row]
         unchanged = before.status is RowStatus.UNCHANGED
@@ -99,15 +99,15 @@ def link_changes(
     return results
 
 
-def plan_rows(
+def decide_rows(
     rows: Prepared,
     known: dict[str, KnownRow],
     mode: SyncMode,
     mapping: Mapping,
     drift: Drift | None,
-) -> Plan:
+) -> Decisions:
     """The plan from the journal's rows, with what --verify found (if it ran)."""
-    return make_plan(
+    return decide(
         rows,
         known,
         mode,

@@ -10,12 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from .._errors import MappingError
-from ..api.hubspot import (
-    DEFAULT_ASSOCIATION_TYPES,
-    AssociationCategory,
-    canonical_object_type,
-)
+from ..core.errors import MappingError
+from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES, AssociationCategory, canonical_object_type
 
 __all__ = [
     "AssociationSpec",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from .._errors import ConfigError
+from .errors import ConfigError
 
 __all__ = [
     "API_VERSION_ENV",

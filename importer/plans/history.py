@@ -9,14 +9,14 @@ from typing import Any
 
 import pandas as pd
 
-from .._errors import ConfigError
-from ..pipeline.outcome import RowStatus, results_frame
+from ..core.errors import ConfigError
+from ..core.outcome import RowStatus, results_frame
+from ..history.runs import UndoPlan, find_run, one_run, plan_undo
 from ..sheets.plan_results import StepResult, write_plan_results
 from ..sheets.results import RunSummary
 from ..sheets.table import Table
-from .history import UndoPlan, find_run, one_run, plan_undo
-from .plan_journal import PLAN_RUN_PREFIX, list_plan_runs
-from .rundata import kept_run
+from ..state.plan_journal import PLAN_RUN_PREFIX, list_plan_runs
+from ..state.rundata import kept_run
 
 __all__ = ["find_plan_run", "is_plan_run_id", "plan_steps_undo", "rewrite_plan_workbook"]
 

@@ -20,8 +20,6 @@ from typing import Any, TypeVar
 
 import orjson
 
-from .._errors import ConfigError, HubSpotError, RunInterrupted
-from .._shutdown import Stop, signal_name
 from ..api.client import (
     MAX_SENDERS,
     HubSpotClient,
@@ -30,15 +28,17 @@ from ..api.client import (
     error_message,
     route_missing,
 )
-from ..api.hubspot import MAX_BATCH_INPUTS, stored_value
-from ..api.reconcile import DEFAULT_SEARCH_SETTLE, Finder
+from ..api.lookup import DEFAULT_SEARCH_SETTLE, Finder
+from ..core.errors import ConfigError, HubSpotError, RunInterrupted
+from ..core.hubspot import MAX_BATCH_INPUTS, stored_value
+from ..core.outcome import RowResult, RowStatus
+from ..core.prepared import PreparedRow
+from ..core.shutdown import Stop, signal_name
+from ..mapping.model import Mapping, SyncMode
 from ..state.journal import BatchRow, Journal, OpenBatch, Outcome
 from .answers import failed_row, settle_answer
-from .mapping import Mapping, SyncMode
-from .outcome import RowResult, RowStatus
+from .decide import Action, Actions, Operation
 from .parallel import _in_parallel
-from .payload import PreparedRow
-from .plan import Action, Actions, Operation
 
 __all__ = ["UploadReport", "Uploader", "chunks"]
 

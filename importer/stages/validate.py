@@ -10,10 +10,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import StrEnum
 from functools import cached_property
 
 import numpy as np
@@ -23,12 +22,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
-from ..api.hubspot import MAX_TEXT_LENGTH
-from ..sheets._text import Distinct, arrow, flags, text_series, trimmed, whole
+from ..core.hubspot import MAX_TEXT_LENGTH
+from ..core.outcome import Problem, RowIssue
+from ..core.text import Distinct, arrow, flags, text_series, trimmed, whole
+from ..mapping.model import DEFAULT_DATE_FORMAT, AssociationSpec, ColumnSpec, Mapping, PropertyType
 from ..sheets.load import NO_SAVED_VALUE, Table
-from .mapping import DEFAULT_DATE_FORMAT, AssociationSpec, ColumnSpec, Mapping, PropertyType
 
-__all__ = ["Problem", "RowIssue", "Validated", "validate"]
+__all__ = ["Validated", "validate"]
 
 NUMBER_RE = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 """What a number cell may hold (ASCII digits only: HubSpot refuses others)."""
@@ -37,67 +37,6 @@ MULTI_SEPARATOR = ";"  # HubSpot joins multi-select values with ";"
 TRUE_WORDS = frozenset({"true", "yes", "y", "1"})
 FALSE_WORDS = frozenset({"false", "no", "n", "0"})
 _TZ_SUFFIX = r"(?:[zZ]|[+-]\d{2}:?\d{2})$"
-
-
-class Problem(StrEnum):
-    """Why a cell was refused; stable codes for callers and the workbook."""
-
-    REQUIRED = "required"
-    NOT_A_NUMBER = "not_a_number"
-    NOT_A_BOOL = "not_a_bool"
-    NOT_A_DATE = "not_a_date"
-    NOT_A_DATETIME = "not_a_datetime"
-    NOT_AN_OPTION = "not_an_option"
-    TOO_LONG = "too_long"
-    DUPLICATE_KEY = "duplicate_key"
-    NOT_UNIQUE = "not_unique"
-    NOT_A_RECORD_ID = "not_a_record_id"
-    EXTRA_CELLS = "extra_cells"
-    EXCEL_ERROR = "excel_error"
-    NO_SAVED_VALUE = "no_saved_value"
-    NOT_FOUND = "not_found"  # a reference's key that no record has
-    AMBIGUOUS = "ambiguous"  # a reference's key that several records have
-    DEPENDS_ON = "depends_on"  # refers to a row of this run that is invalid or failed
-
-
-@dataclass(frozen=True, kw_only=True)
-class RowIssue:
-    """One bad cell: where it is, what it holds, what is wrong and how to fix it."""
-
-    row: int
-    column: str
-    cell: str
-    value: str
-    problem: Problem
-    message: str
-    hint: str
-
-    @classmethod
-    def at(
-        cls,
-        table: Table,
-        row: int,
-        column: str,
-        value: str,
-        problem: Problem,
-        message: str,
-        hint: str,
-    ) -> RowIssue:
-        """The issue of the cell of `table` at `row` and `column`, named as Excel names it."""
-        return cls(
-            row=row,
-            column=column,
-            cell=table.cell_ref(row, column),
-            value=value,
-            problem=problem,
-            message=message,
-            hint=hint,
-        )
-
-    def describe(self, where: str) -> str:
-        """`products.xlsx, sheet Catalogue, cell D14 (Price): "12,50" is not a number; ...`."""
-        cell = self.cell.split("!")[-1]
-        return f"{where}, cell {cell} ({self.column}): {self.message}; {self.hint}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -371,17 +310,6 @@ class _AssociationRules:
         # A list per row (the payload takes them as they are); rows with the same cell share
         # nothing, so a row's list can be changed without touching another's.
         return [list(targets[i]) for i in codes.to_numpy(zero_copy_only=False).tolist()]
-
-
-def issue_messages(issues: Sequence[RowIssue]) -> dict[int, str]:
-    """Each invalid row's message in the workbook: its bad cells, what is wrong, how to fix."""
-    by_row: dict[int, list[str]] = {}
-    for issue in issues:
-        cell = issue.cell.split("!")[-1]
-        by_row.setdefault(issue.row, []).append(
-            f"{cell} ({issue.column}): {issue.message}; {issue.hint}"
-        )
-    return {row: " | ".join(msgs) for row, msgs in by_row.items()}
 
 
 def validate(table: Table, mapping: Mapping) -> Validated:

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .._errors import ConfigError
-from ..api.hubspot import DEFAULT_ASSOCIATION_TYPES
+from ..core.errors import ConfigError
+from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES
 from ..sheets.load import Table
-from .schema import PortalSchema, PropertyInfo
+from .portal import PortalSchema, PropertyInfo
 
 __all__ = ["Match", "draft_mapping", "match_columns"]
 

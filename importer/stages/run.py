@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import _shutdown
-from .._errors import ConfigError, HubSpotError, RunInterrupted
 from ..api.account import PortalInfo, identify_portal
 from ..api.client import (
     DEFAULT_TIMEOUT,
@@ -23,15 +21,21 @@ from ..api.client import (
     RateLimiter,
     RetryPolicy,
 )
-from ..api.hubspot import (
+from ..api.lookup import DEFAULT_SEARCH_SETTLE
+from ..core import shutdown
+from ..core.errors import ConfigError, HubSpotError, RunInterrupted
+from ..core.hubspot import (
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
     MAX_ASSOCIATION_INPUTS,
     MAX_BATCH_INPUTS,
     OBJECT_TYPE_IDS,
 )
-from ..api.reconcile import DEFAULT_SEARCH_SETTLE
-from ..api.verify import verify
+from ..core.outcome import RowIssue, RowResult, RowStatus, issue_messages, results_frame
+from ..core.prepared import Prepared, journal_key
+from ..mapping.file import load_mapping
+from ..mapping.model import Mapping, SyncMode
+from ..mapping.portal import check_mapping, resolve_offline
 from ..sheets.load import Table, load_table
 from ..sheets.outputs import prepare_file, prepare_folder, prepare_workbook
 from ..sheets.results import (
@@ -50,18 +54,15 @@ from ..state.journal import (
     journal_path,
 )
 from ..state.rundata import keep_input, keep_outcome
-from .dry_run import plan_only, plan_rows
-from .links import apply_links, plan_links
-from .mapping import Mapping, SyncMode
-from .mapping_file import load_mapping
-from .outcome import RowResult, RowStatus, results_frame
+from .decide import Operation
+from .dry_run import decide_rows, would_do
+from .links import apply_links, decide_links
 from .parallel import in_parallel
-from .payload import Prepared, build_rows, journal_key
-from .plan import Operation
-from .references import Known, Resolver, resolve_references
-from .schema import check_mapping, resolve_offline
-from .upload import DEFAULT_CONCURRENCY, Uploader
-from .validate import RowIssue, issue_messages, validate
+from .prepare import build_rows
+from .resolve import Known, Resolver, resolve_references
+from .send import DEFAULT_CONCURRENCY, Uploader
+from .validate import validate
+from .verify import verify
 
 __all__ = ["Progress", "RunOptions", "RunResult", "run_import"]
 
@@ -104,7 +105,7 @@ class RunOptions:
     """Batches in flight at once; the limiter keeps them within HubSpot's rate limit."""
     max_rps: float | None = None
     """A cap of our own on requests per second (for an app that shares its quota)."""
-    plan_only: bool = False
+    dry_run: bool = False
     """`check` and `--dry-run`: everything but sending; the workbook shows what would happen."""
     batch_size: int = MAX_BATCH_INPUTS
     association_batch_size: int = MAX_ASSOCIATION_INPUTS
@@ -199,7 +200,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             _journal_for(
                 state_dir, options.journal_base or options.base_url, mapping.object_type, portal
             ),
-            lock=not options.plan_only,
+            lock=not options.dry_run,
         )
     except BaseException:
         client.close()
@@ -245,7 +246,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             generation = _keyless_generation(journal, scope, run_id, mode, options)
         rows = build_rows(validated, mapping, run_id, generation=generation or "")
 
-        if not options.plan_only:
+        if not options.dry_run:
             if options.forget_uncertain:
                 log.info("forgot %d uncertain rows", journal.forget_uncertain())
             journal.start_run(
@@ -264,7 +265,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             )
             if upgraded:
                 log.info("the journal's %d row keys now name their property, %s", upgraded, prop)
-        if portal is not None and not options.plan_only:
+        if portal is not None and not options.dry_run:
             journal.set_meta("portal", json.dumps(portal.as_json()))
         summary = RunSummary(
             run_id=run_id,
@@ -275,12 +276,12 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             base_url=options.base_url,
             api_version=client.paths.version,
             portal=portal.describe() if portal is not None else None,
-            mode=f"{mode.value} (plan only: nothing was sent)" if options.plan_only else mode.value,
+            mode=f"{mode.value} (plan only: nothing was sent)" if options.dry_run else mode.value,
             journal=journal.path,
             started=started,
             record_link=_record_link(mapping.object_type, portal),
         )
-        if not options.plan_only:
+        if not options.dry_run:
             # Before the first request: whatever becomes of this process, `show RUN --out`
             # can write the run's workbook from the journal.
             keep_input(journal, run_id, table.frame, validated.issues, summary)
@@ -288,7 +289,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             options, client, mapping, journal, run_id, rows, mode, progress, summary
         )
         # What was sent is written down whatever happens now: a signal waits until it is.
-        with _shutdown.deferred():
+        with shutdown.deferred():
             issues = validated.issues
             notes = validated.notes
             # The payloads, the mapped values and the per-row results are done with: let them go
@@ -306,7 +307,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             outcome = results_frame(
                 results,
                 table.frame.index,
-                otherwise=RowStatus.WOULD_CREATE if options.plan_only else None,
+                otherwise=RowStatus.WOULD_CREATE if options.dry_run else None,
             )
             del results
             counts = {str(k): int(n) for k, n in outcome["status"].value_counts().items()}
@@ -315,7 +316,7 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
             summary.rows = len(outcome)
             summary.requests = requests
             summary.stopped_by = str(stopped_by) if stopped_by else None
-            if not options.plan_only:
+            if not options.dry_run:
                 keep_outcome(journal, run_id, outcome, summary)
                 if scope is not None:
                     unsettled = sum(summary.counts.get(s.value, 0) for s in _UNSETTLED)
@@ -341,8 +342,8 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
                     )
                     summary.workbook = write_results(out, summary, outcome, table.frame, issues)
                 except OSError as exc:
-                    raise not_written(exc, None if options.plan_only else run_id) from exc
-                if not options.plan_only:
+                    raise not_written(exc, None if options.dry_run else run_id) from exc
+                if not options.dry_run:
                     journal.record_workbook(run_id, str(summary.workbook))
     finally:
         journal.close()
@@ -396,8 +397,8 @@ def _sync(
         search_settle=options.search_settle,
         mode=mode,
     )
-    if options.plan_only:
-        return plan_only(client, mapping, journal, rows, mode, verify_first=options.verify)
+    if options.dry_run:
+        return would_do(client, mapping, journal, rows, mode, verify_first=options.verify)
     try:
         open_batches = journal.open_batches()
         if open_batches:
@@ -428,7 +429,7 @@ def _sync(
         }
         return results, exc, client.requests_sent
 
-    plan = plan_rows(rows, known, mode, mapping, drift)
+    plan = decide_rows(rows, known, mode, mapping, drift)
     log.info(
         "plan: %s",
         ", ".join(f"{op.value} {plan.count(op)}" for op in Operation)
@@ -460,7 +461,7 @@ def _sync(
             for r in created
             if results[r].status is RowStatus.CREATED and r not in uploader.unlinked
         )
-        links = plan_links(
+        links = decide_links(
             mapping,
             rows,
             journal,

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError, HubSpotError, UncertainDelivery
 from ..api.account import PortalInfo
 from ..api.client import HubSpotClient, Verdict, error_message
-from ..api.hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS
-from .journal import Journal
+from ..core.errors import ConfigError, HubSpotError, UncertainDelivery
+from ..core.hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS
+from ..state.journal import Journal
 
 __all__ = ["UndoPlan", "find_run", "list_runs", "plan_undo", "undo_run"]
 

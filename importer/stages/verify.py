@@ -12,11 +12,11 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .._errors import HubSpotError, UncertainDelivery
-from ..pipeline.payload import Prepared
+from ..api.client import HubSpotClient, Verdict, error_message
+from ..core.errors import HubSpotError, UncertainDelivery
+from ..core.hubspot import MAX_BATCH_INPUTS, epoch_seconds, stored_value
+from ..core.prepared import Prepared
 from ..state.journal import KnownRow, RowState
-from .client import HubSpotClient, Verdict, error_message
-from .hubspot import MAX_BATCH_INPUTS, epoch_seconds, stored_value
 
 __all__ = ["Drift", "apply_drift", "verify"]
 

@@ -1,7 +1,7 @@
-"""Payload stage: each valid row as the properties and associations HubSpot will receive.
+"""The prepared row: each valid row as the properties and associations HubSpot will receive.
 
-The rows are held column by column (`Prepared`): what the plan needs of every row (its key and
-the fingerprint of its values) is computed a column at a time, and a row's request body
+The rows are held column by column (`Prepared`): what the decision needs of every row (its key
+and the fingerprint of its values) is computed a column at a time, and a row's request body
 (`PreparedRow`) is made only when its batch is sent. A million rows then cost a few seconds and
 no more memory than the values themselves, instead of a dict and an object per row.
 """
@@ -17,14 +17,18 @@ from functools import cached_property
 from typing import Any, overload
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from ..api.hubspot import stored_value
-from ..sheets._text import arrow
-from .mapping import Mapping
-from .validate import Validated
+from .hubspot import stored_value
 
-__all__ = ["Prepared", "PreparedRow", "build_rows", "journal_key", "trace_id", "values_hash"]
+__all__ = [
+    "HASH_CHUNK",
+    "Prepared",
+    "PreparedAssociation",
+    "PreparedRow",
+    "journal_key",
+    "trace_id",
+    "values_hash",
+]
 
 _SEPARATOR = "\x00"  # JSON escapes it inside strings, so it can only be a separator
 HASH_CHUNK = 50_000
@@ -87,7 +91,7 @@ def _fragments(label: str, values: list[str]) -> list[str]:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class _Association:
+class PreparedAssociation:
     targets: list[list[str]]
     types: list[dict[str, Any]]
 
@@ -103,7 +107,7 @@ class Prepared(Sequence[PreparedRow]):
         key_values: list[str | None],
         columns: dict[str, pa.Array],
         constants: dict[str, str],
-        associations: list[_Association],
+        associations: list[PreparedAssociation],
         run_id: str,
         key_property: str | None = None,
         object_type: str = "",
@@ -226,43 +230,3 @@ class Prepared(Sequence[PreparedRow]):
                 _digest("{" + "".join(row)[1:] + "}") for row in zip(*parts, strict=True)
             )
         return digests
-
-
-def build_rows(
-    validated: Validated, mapping: Mapping, run_id: str, *, generation: str = ""
-) -> Prepared:
-    """The valid rows, ready to send. `generation`: the keyless import the rows belong to."""
-    values = validated.values
-    columns = {str(p): arrow(values[p]) for p in values.columns}
-    constants = dict(mapping.constants)
-    for name in constants:
-        columns.pop(name, None)  # a constant wins over a column (the mapping forbids both)
-    rows: list[int] = values.index.tolist()
-    key_prop = mapping.key_property
-    if key_prop is None:
-        key_values: list[str | None] = [None] * len(rows)
-    elif key_prop in constants:
-        key_values = [constants[key_prop]] * len(rows)
-    else:
-        key_column = columns.get(key_prop)
-        key_values = (
-            # An empty key is None: such a row is told apart by its values instead.
-            pc.if_else(pc.equal(key_column, ""), None, key_column).to_pylist()
-            if key_column is not None
-            else [None] * len(rows)
-        )
-    associations = [
-        _Association(targets=validated.associations[a.column], types=[t.as_json() for t in a.types])
-        for a in mapping.associations
-    ]
-    return Prepared(
-        rows=rows,
-        key_values=key_values,
-        columns=columns,
-        constants=constants,
-        associations=associations,
-        run_id=run_id,
-        key_property=key_prop,
-        object_type=mapping.object_type,
-        generation=generation,
-    )

@@ -28,16 +28,16 @@ from typing import Any
 
 import orjson
 
-from .._errors import HubSpotError, RunInterrupted, UncertainDelivery
-from .._shutdown import Stop, signal_name
 from ..api.client import HubSpotClient, Verdict
-from ..api.hubspot import MAX_ASSOCIATION_INPUTS, MAX_ASSOCIATION_READS
+from ..core.errors import HubSpotError, RunInterrupted, UncertainDelivery
+from ..core.hubspot import MAX_ASSOCIATION_INPUTS, MAX_ASSOCIATION_READS
+from ..core.outcome import RowResult, RowStatus
+from ..core.prepared import Prepared
+from ..core.shutdown import Stop, signal_name
+from ..mapping.model import AssociationSpec, LinkPolicy, Mapping
 from ..state.journal import Journal
-from .mapping import AssociationSpec, LinkPolicy, Mapping
-from .outcome import RowResult, RowStatus
-from .payload import Prepared
 
-__all__ = ["LinkChange", "LinkPlan", "apply_links", "association_id", "plan_links"]
+__all__ = ["LinkChange", "LinkDecisions", "apply_links", "association_id", "decide_links"]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class LinkChange:
 
 
 @dataclass(kw_only=True)
-class LinkPlan:
+class LinkDecisions:
     changes: list[LinkChange] = field(default_factory=list)
     inline: dict[int, list[tuple[str, str, str]]] = field(default_factory=dict)
     """Association -> (row key, record id, target id) made with the record by batch/create."""
@@ -86,7 +86,7 @@ class LinkPlan:
         return {row: "links: " + ", ".join(parts) for row, parts in said.items()}
 
 
-def plan_links(
+def decide_links(
     mapping: Mapping,
     prepared: Prepared,
     journal: Journal,
@@ -94,12 +94,12 @@ def plan_links(
     *,
     inline_rows: frozenset[int] = frozenset(),
     client: HubSpotClient | None = None,
-) -> LinkPlan:
+) -> LinkDecisions:
     """What to add and remove so each row's links match its cells.
 
     `inline_rows`: rows created this run by batch/create, whose links went with them.
     `client`: reads current links for `replace`; None (a dry run) plans from the journal."""
-    plan = LinkPlan()
+    plan = LinkDecisions()
     if not mapping.associations:
         return plan
     positions = {row: i for i, row in enumerate(prepared.rows)}
@@ -178,7 +178,7 @@ class _Job:
 
 
 def apply_links(
-    plan: LinkPlan,
+    plan: LinkDecisions,
     mapping: Mapping,
     journal: Journal,
     client: HubSpotClient,
@@ -317,7 +317,7 @@ def _context(error: dict[str, Any]) -> dict[str, Any]:
 
 
 def _settle_rows(
-    plan: LinkPlan,
+    plan: LinkDecisions,
     mapping: Mapping,
     results: dict[int, RowResult],
     refused: dict[tuple[int, str, str], str],

@@ -12,14 +12,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from .._errors import MappingError
-from ..api.hubspot import (
+from ..core.errors import MappingError
+from ..core.hubspot import (
     DEFAULT_ASSOCIATION_TYPES,
     OBJECT_TYPE_IDS,
     AssociationCategory,
     canonical_object_type,
 )
-from .mapping import (
+from .model import (
     _OBJECT_TYPE_RE,
     DEFAULT_SEPARATOR,
     AssociationSpec,

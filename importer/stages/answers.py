@@ -11,11 +11,11 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from ..api.client import error_message
-from ..api.hubspot import stored_value
+from ..core.hubspot import stored_value
+from ..core.outcome import RowResult, RowStatus
+from ..mapping.model import Mapping, SyncMode
 from ..state.journal import Outcome
-from .mapping import Mapping, SyncMode
-from .outcome import RowResult, RowStatus
-from .plan import Action, Operation
+from .decide import Action, Operation
 
 __all__ = [
     "Settle",

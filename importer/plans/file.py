@@ -9,9 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from .._errors import ConfigError
-from .mapping import Mapping
-from .mapping_file import _UniqueKeyLoader, load_mapping
+from ..core.errors import ConfigError
+from ..mapping.file import _UniqueKeyLoader, load_mapping
+from ..mapping.model import Mapping
 
 __all__ = ["PlanFile", "Step", "load_plan"]
 

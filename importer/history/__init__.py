@@ -1,0 +1,1 @@
+"""Runs already made: listed and found from the journals, and undone."""
