@@ -22,35 +22,29 @@ from .replies import Reply, error, standard_error
 from .store import now_iso
 
 if TYPE_CHECKING:
-    from .server import Sandbox
+    from .emulator import Emulator
 
 __all__ = ["OPERATIONS", "associations_batch"]
 
 OPERATIONS = ("create", "associate/default", "archive", "labels/archive", "read")
 
 
+_Link = tuple[str, str, list[tuple[str, int]]]
+"""One input of a batch: the from id, the to id and its association types (category, id)."""
+
+
 def associations_batch(
-    sandbox: Sandbox, from_type: str, to_type: str, operation: str, body: Any
+    sandbox: Emulator, from_type: str, to_type: str, operation: str, body: Any
 ) -> tuple[int, Any]:
+    """HubSpot's answer to one associations batch request: its status and body."""
     started = now_iso()
     limit = MAX_ASSOCIATION_READS if operation == "read" else MAX_ASSOCIATION_INPUTS
     inputs = _inputs(body, limit)
     if operation == "read":
         return _read(sandbox, from_type, to_type, inputs, started)
-    errors: list[dict[str, Any]] = []
-    done: list[dict[str, Any]] = []
     if operation == "archive":
-        pairs: list[tuple[str, str, list[tuple[str, int]] | None]] = []
-        for n, item in enumerate(inputs):
-            from_id = _id(item.get("from"), n, "from")
-            targets = item.get("to")
-            if not isinstance(targets, list):
-                raise _bad(f"inputs[{n}].to must be an array of objects with an id")
-            pairs += [(from_id, _id(t, n, f"to[{m}]"), None) for m, t in enumerate(targets)]
-        with sandbox.write_lock:
-            sandbox.store.unlink(from_type, to_type, pairs)
-        return 204, None
-    parsed = [
+        return _archive(sandbox, from_type, to_type, inputs)
+    links = [
         (
             _id(item.get("from"), n, "from"),
             _id(item.get("to"), n, "to"),
@@ -60,33 +54,57 @@ def associations_batch(
         )
         for n, item in enumerate(inputs)
     ]
-    with sandbox.write_lock:
-        present = {
-            kind: sandbox.store.exists(kind, ids)
-            for kind, ids in (
-                (from_type, [f for f, _, _ in parsed]),
-                (to_type, [t for _, t, _ in parsed]),
-            )
-        }
-        good = []
-        for from_id, to_id, types in parsed:
-            problem = _problem(sandbox, from_type, from_id, to_type, to_id, types, present)
-            if problem is not None:
-                errors.append(problem)
-            else:
-                good.append((from_id, to_id, types))
-        if operation == "labels/archive":
-            sandbox.store.unlink(from_type, to_type, [(f, t, list(k)) for f, t, k in good])
-        else:
-            after = sandbox.store.link(from_type, to_type, good)
-            done = [
-                _result(sandbox, operation, from_type, f, to_type, t, now)
-                for (f, t, _), now in zip(good, after, strict=True)
-            ]
-    if operation == "labels/archive" and not errors:
-        return 204, None
     if operation == "labels/archive":
+        return _archive_labels(sandbox, from_type, to_type, links)
+    return _link(sandbox, operation, from_type, to_type, links, started)
+
+
+def _archive(
+    sandbox: Emulator, from_type: str, to_type: str, inputs: list[dict[str, Any]]
+) -> tuple[int, Any]:
+    """Remove every association type between each pair named: a 204."""
+    pairs: list[tuple[str, str, list[tuple[str, int]] | None]] = []
+    for n, item in enumerate(inputs):
+        from_id = _id(item.get("from"), n, "from")
+        targets = item.get("to")
+        if not isinstance(targets, list):
+            raise _bad(f"inputs[{n}].to must be an array of objects with an id")
+        pairs += [(from_id, _id(t, n, f"to[{m}]"), None) for m, t in enumerate(targets)]
+    with sandbox.write_lock:
+        sandbox.store.unlink(from_type, to_type, pairs)
+    return 204, None
+
+
+def _archive_labels(
+    sandbox: Emulator, from_type: str, to_type: str, links: list[_Link]
+) -> tuple[int, Any]:
+    """Remove the types named of each valid pair: a 204, or a 400 with the first input's error
+    when any was invalid (the valid ones are removed all the same)."""
+    with sandbox.write_lock:
+        good, errors = _valid(sandbox, from_type, to_type, links)
+        sandbox.store.unlink(from_type, to_type, [(f, t, list(k)) for f, t, k in good])
+    if errors:
         raise Reply(400, errors[0])
+    return 204, None
+
+
+def _link(
+    sandbox: Emulator,
+    operation: str,
+    from_type: str,
+    to_type: str,
+    links: list[_Link],
+    started: str,
+) -> tuple[int, Any]:
+    """Create the valid links (create, associate/default): a 201 or 200, or a 207 with the
+    errors of the invalid inputs."""
+    with sandbox.write_lock:
+        good, errors = _valid(sandbox, from_type, to_type, links)
+        after = sandbox.store.link(from_type, to_type, good)
+        done = [
+            _result(sandbox, operation, from_type, f, to_type, t, now)
+            for (f, t, _), now in zip(good, after, strict=True)
+        ]
     reply: dict[str, Any] = {
         "status": "COMPLETE",
         "results": done,
@@ -98,6 +116,29 @@ def associations_batch(
         reply["errors"] = [standard_error(e) for e in errors]
         return 207, reply
     return (201 if operation == "create" else 200), reply
+
+
+def _valid(
+    sandbox: Emulator, from_type: str, to_type: str, links: list[_Link]
+) -> tuple[list[_Link], list[dict[str, Any]]]:
+    """The inputs that can be carried out, and HubSpot's errors for the others (under the
+    write lock, so no write comes between the check and the change)."""
+    present = {
+        kind: sandbox.store.exists(kind, ids)
+        for kind, ids in (
+            (from_type, [f for f, _, _ in links]),
+            (to_type, [t for _, t, _ in links]),
+        )
+    }
+    good: list[_Link] = []
+    errors: list[dict[str, Any]] = []
+    for from_id, to_id, types in links:
+        problem = _problem(sandbox, from_type, from_id, to_type, to_id, types, present)
+        if problem is not None:
+            errors.append(problem)
+        else:
+            good.append((from_id, to_id, types))
+    return good, errors
 
 
 def _inputs(body: Any, limit: int) -> list[dict[str, Any]]:
@@ -159,7 +200,7 @@ def _default_type(from_type: str, to_type: str) -> int:
 
 
 def _problem(
-    sandbox: Sandbox,
+    sandbox: Emulator,
     from_type: str,
     from_id: str,
     to_type: str,
@@ -194,12 +235,12 @@ def _problem(
     }
 
 
-def _type_id(object_type: str, sandbox: Sandbox) -> str:
+def _type_id(object_type: str, sandbox: Emulator) -> str:
     return OBJECT_TYPE_IDS.get(object_type) or sandbox.portal.custom_type_id(object_type)
 
 
 def _result(
-    sandbox: Sandbox,
+    sandbox: Emulator,
     operation: str,
     from_type: str,
     from_id: str,
@@ -230,9 +271,9 @@ def _result(
 
 
 def _read(
-    sandbox: Sandbox, from_type: str, to_type: str, inputs: list[dict[str, Any]], started: str
+    sandbox: Emulator, from_type: str, to_type: str, inputs: list[dict[str, Any]], started: str
 ) -> tuple[int, Any]:
-    page = sandbox.config.association_page_size
+    """Each record's links, a page per record: a 200, or a 207 naming the ids not found."""
     results, missing = [], []
     for n, item in enumerate(inputs):
         if not isinstance(item.get("id"), str | int):
@@ -241,36 +282,7 @@ def _read(
         if not sandbox.store.exists(from_type, [rid]):
             missing.append(rid)
             continue
-        by_target: dict[str, list[tuple[str, int]]] = {}
-        for to_id, category, type_id, _ in sandbox.store.linked(from_type, rid, to_type):
-            by_target.setdefault(to_id, [])
-            if (category, type_id) not in by_target[to_id]:
-                by_target[to_id].append((category, type_id))
-        ordered = sorted(by_target, key=lambda i: (len(i), i))
-        after = str(item.get("after") or "")
-        start = ordered.index(after) + 1 if after in ordered else 0
-        chunk = ordered[start : start + page]
-        entry: dict[str, Any] = {
-            "from": {"id": rid},
-            "to": [
-                {
-                    "toObjectId": to_id,
-                    "associationTypes": [
-                        {"category": c, "typeId": t}
-                        | (
-                            {"label": label}
-                            if (label := sandbox.portal.label_of(from_type, to_type, c, t))
-                            else {}
-                        )
-                        for c, t in by_target[to_id]
-                    ],
-                }
-                for to_id in chunk
-            ],
-        }
-        if start + page < len(ordered):
-            entry["paging"] = {"next": {"after": chunk[-1]}}
-        results.append(entry)
+        results.append(_read_one(sandbox, from_type, to_type, rid, str(item.get("after") or "")))
     reply: dict[str, Any] = {
         "status": "COMPLETE",
         "results": results,
@@ -291,3 +303,40 @@ def _read(
         for rid in missing
     ]
     return 207, reply
+
+
+def _read_one(
+    sandbox: Emulator, from_type: str, to_type: str, rid: str, after: str
+) -> dict[str, Any]:
+    """One record's page of links to `to_type`, from the one after `after`, with their types
+    and labels and the next page's `after` when there is one."""
+    page = sandbox.config.association_page_size
+    by_target: dict[str, list[tuple[str, int]]] = {}
+    for to_id, category, type_id, _ in sandbox.store.linked(from_type, rid, to_type):
+        by_target.setdefault(to_id, [])
+        if (category, type_id) not in by_target[to_id]:
+            by_target[to_id].append((category, type_id))
+    ordered = sorted(by_target, key=lambda i: (len(i), i))
+    start = ordered.index(after) + 1 if after in ordered else 0
+    chunk = ordered[start : start + page]
+    entry: dict[str, Any] = {
+        "from": {"id": rid},
+        "to": [
+            {
+                "toObjectId": to_id,
+                "associationTypes": [
+                    {"category": c, "typeId": t}
+                    | (
+                        {"label": label}
+                        if (label := sandbox.portal.label_of(from_type, to_type, c, t))
+                        else {}
+                    )
+                    for c, t in by_target[to_id]
+                ],
+            }
+            for to_id in chunk
+        ],
+    }
+    if start + page < len(ordered):
+        entry["paging"] = {"next": {"after": chunk[-1]}}
+    return entry

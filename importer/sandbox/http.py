@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import socket
 import struct
 import sys
@@ -18,12 +17,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from .associations import associations_batch
 from .config import Fault, Received
 from .replies import Reply, error
+from .routes import Request, route
 
 if TYPE_CHECKING:
-    from .server import Sandbox
+    from .emulator import Emulator
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +68,11 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     stamps_arrivals = False
 
+    def __init__(self, address: tuple[str, int], sandbox: Emulator) -> None:
+        self.sandbox = sandbox
+        """What the handlers answer for."""
+        super().__init__(address, _Handler)
+
     def server_bind(self) -> None:
         super().server_bind()
         # Set on the listening socket, the option is inherited by each accepted one before
@@ -89,213 +93,161 @@ def _fault_reply(fault: Fault, status: int) -> Reply:
     )
 
 
-def _not_found(path: str) -> Reply:
-    return Reply(404, error(f"Resource not found: {path}", "RESOURCE_NOT_FOUND"))
+def _parse_json(raw: bytes) -> tuple[Any, str | None]:
+    """A body's JSON (None without a body), and why it is not JSON (None when it is)."""
+    if not raw:
+        return None, None
+    try:
+        return orjson.loads(raw), None
+    except orjson.JSONDecodeError as exc:
+        return None, str(exc)
 
 
-_LABELS = re.compile(r"^/crm/(?:v4/associations|associations/v4)/([^/]+)/([^/]+)/labels$")
-_ASSOCIATIONS_BATCH = re.compile(
-    r"^/crm/(?:v4/associations|associations/v4)/([^/]+)/([^/]+)/batch/"
-    r"(create|associate/default|archive|labels/archive|read)$"
-)
-_ROUTES = [
-    ("POST", re.compile(r"^/crm/v3/objects/([^/]+)/batch/create$"), "create"),
-    ("POST", re.compile(r"^/crm/v3/objects/([^/]+)/batch/update$"), "update"),
-    ("POST", re.compile(r"^/crm/v3/objects/([^/]+)/batch/upsert$"), "upsert"),
-    ("POST", re.compile(r"^/crm/v3/objects/([^/]+)/batch/read$"), "read"),
-    ("POST", re.compile(r"^/crm/v3/objects/([^/]+)/search$"), "search"),
-    ("GET", re.compile(r"^/crm/v3/objects/([^/]+)$"), "list"),
-    ("GET", re.compile(r"^/crm/v3/objects/([^/]+)/([^/]+)$"), "get"),
-    ("GET", re.compile(r"^/crm/v3/properties/([^/]+)$"), "properties"),
-    ("POST", re.compile(r"^/crm/v3/objects/([^/]+)/batch/archive$"), "archive"),
-]
+class _Handler(BaseHTTPRequestHandler):
+    """Answers the requests of one connection as HubSpot does, faults and limits included."""
 
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without this, Nagle's algorithm and delayed
+    # ACKs add ~40 ms to every answer on a kept-alive connection.
+    disable_nagle_algorithm = True
+    server_version = "hubspot-sandbox"
+    arrived = 0.0
+    server: _Server
 
-def _make_handler(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in two writes: without this, Nagle's algorithm and delayed
-        # ACKs add ~40 ms to every answer on a kept-alive connection.
-        disable_nagle_algorithm = True
-        server_version = "hubspot-sandbox"
-        arrived = 0.0
+    def handle_one_request(self) -> None:
+        # Clients here (requests/urllib3) never pipeline, so nothing of the next request
+        # sits in rfile's buffer while the socket is peeked.
+        stamped = self.server.stamps_arrivals
+        self.arrived = _arrival(self.connection) if stamped else 0.0
+        super().handle_one_request()
 
-        def handle_one_request(self) -> None:
-            # Clients here (requests/urllib3) never pipeline, so nothing of the next request
-            # sits in rfile's buffer while the socket is peeked.
-            stamped = getattr(self.server, "stamps_arrivals", False)
-            self.arrived = _arrival(self.connection) if stamped else 0.0
-            super().handle_one_request()
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # bodies hold customer data, and tests want quiet
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # bodies hold customer data, and tests want quiet
+    def do_GET(self) -> None:
+        self._handle("GET")
 
-        def do_GET(self) -> None:
-            self._handle("GET")
+    def do_POST(self) -> None:
+        self._handle("POST")
 
-        def do_POST(self) -> None:
-            self._handle("POST")
+    def _handle(self, method: str) -> None:
+        """Answer one request, or drop it as a fault says (carried out or not)."""
+        sandbox = self.server.sandbox
+        request = self._receive(method)
+        fault = request.fault
+        if fault is not None and fault.drop and not fault.after:
+            self.close_connection = True
+            return
+        chance = sandbox.random_fault() if method == "POST" else None
+        try:
+            status, reply = self._answer(request, chance)
+        except Reply as r:
+            self._send(r.status, r.body, r.headers, search=request.search)
+            return
+        if chance == "drop" or (fault is not None and fault.drop):
+            self.close_connection = True  # carried out, but the answer never arrives
+            return
+        if chance == "hang":
+            time.sleep(sandbox.config.hang_seconds)
+        self._send(status, reply, {}, search=request.search)
 
-        def _handle(self, method: str) -> None:
-            # Stamped when the request reached the host, as HubSpot's edge would, not after
-            # this process found time (and the GIL) to parse it.
-            arrived = self.arrived or time.monotonic()
-            split = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            body: Any = None
-            bad_json = None
-            if raw:
-                try:
-                    body = orjson.loads(raw)
-                except orjson.JSONDecodeError as exc:
-                    bad_json = str(exc)
-            sandbox.received.append(
-                Received(
-                    method=method, path=split.path, headers=dict(self.headers.items()), raw=raw
-                )
+    def _receive(self, method: str) -> Request:
+        """The request, read and recorded in `received`, with the fault injected for its path."""
+        # Stamped when the request reached the host, as HubSpot's edge would, not after
+        # this process found time (and the GIL) to parse it.
+        arrived = self.arrived or time.monotonic()
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        body, bad_json = _parse_json(raw)
+        sandbox = self.server.sandbox
+        sandbox.received.append(
+            Received(method=method, path=split.path, headers=dict(self.headers.items()), raw=raw)
+        )
+        return Request(
+            method=method,
+            path=split.path,
+            query=parse_qs(split.query),
+            body=body,
+            bad_json=bad_json,
+            arrived=arrived,
+            fault=sandbox.take_fault(split.path),
+        )
+
+    def _answer(self, request: Request, chance: str | None) -> tuple[int, Any]:
+        """The status and body of the answer once `latency` has passed; an error answer (a
+        fault, a limit, a bad request) is raised as a Reply. `chance`: the random fault drawn."""
+        sandbox = self.server.sandbox
+        fault = request.fault
+        path = sandbox.canonical_path(request.path)
+        if chance == "error":
+            raise Reply(
+                503,
+                error(
+                    "The service is temporarily unavailable (sandbox fault injection).",
+                    "SERVICE_UNAVAILABLE",
+                ),
             )
-            fault = sandbox.take_fault(split.path)
-            if fault is not None and fault.drop and not fault.after:
-                self.close_connection = True
-                return
-            chance = sandbox.random_fault() if method == "POST" else None
-            search = method == "POST" and split.path.endswith("/search")
-            try:
-                path = sandbox.canonical_path(split.path)
-                if chance == "error":
-                    raise Reply(
-                        503,
-                        error(
-                            "The service is temporarily unavailable (sandbox fault injection).",
-                            "SERVICE_UNAVAILABLE",
-                        ),
-                    )
-                if fault is not None and fault.status is not None and not fault.after:
-                    raise _fault_reply(fault, fault.status)
-                token = sandbox.authenticate(self.headers.get("Authorization"))
-                sandbox.enter(token)
-                if search:
-                    sandbox.admit_search(token, arrived)
-                else:
-                    sandbox.admit(arrived)
-                if bad_json is not None:
-                    raise Reply(400, error(f"Invalid input JSON: {bad_json}", "VALIDATION_ERROR"))
-                try:
-                    status, reply = self._route(
-                        method, path, split.path, parse_qs(split.query), body, fault
-                    )
-                except (Reply, ConnectionError):
-                    raise
-                except Exception:
-                    # HubSpot answers what it cannot handle with a 500, never a closed socket.
-                    log.exception("sandbox: %s %s failed", method, split.path)
-                    raise Reply(500, error("Internal error (sandbox).", "INTERNAL_ERROR")) from None
-                # `latency` is the whole time HubSpot takes to answer, the work included.
-                rest = sandbox.config.latency - (time.monotonic() - arrived)
-                if rest > 0:
-                    time.sleep(rest)
-                if fault is not None and fault.after and fault.status is not None:
-                    raise _fault_reply(fault, fault.status)  # carried out, then answered an error
-                if chance == "late_error":
-                    raise Reply(
-                        504,
-                        error(
-                            "The gateway timed out (sandbox fault injection: the request was "
-                            "carried out).",
-                            "GATEWAY_TIMEOUT",
-                        ),
-                    )
-            except Reply as r:
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self._send(r.status, r.body, r.headers, search=search)
-                return
-            if chance == "drop" or (fault is not None and fault.drop):
-                self.close_connection = True  # carried out, but the answer never arrives
-                return
-            if chance == "hang":
-                time.sleep(sandbox.config.hang_seconds)
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # client gave up
-                self._send(status, reply, {}, search=search)
+        if fault is not None and fault.status is not None and not fault.after:
+            raise _fault_reply(fault, fault.status)
+        self._admit(request)
+        if request.bad_json is not None:
+            raise Reply(400, error(f"Invalid input JSON: {request.bad_json}", "VALIDATION_ERROR"))
+        status, reply = self._route(request, path)
+        # `latency` is the whole time HubSpot takes to answer, the work included.
+        rest = sandbox.config.latency - (time.monotonic() - request.arrived)
+        if rest > 0:
+            time.sleep(rest)
+        if fault is not None and fault.after and fault.status is not None:
+            raise _fault_reply(fault, fault.status)  # carried out, then answered an error
+        if chance == "late_error":
+            raise Reply(
+                504,
+                error(
+                    "The gateway timed out (sandbox fault injection: the request was carried out).",
+                    "GATEWAY_TIMEOUT",
+                ),
+            )
+        return status, reply
 
-        def _route(
-            self,
-            method: str,
-            path: str,
-            requested: str,
-            query: dict[str, list[str]],
-            body: Any,
-            fault: Fault | None,
-        ) -> tuple[int, Any]:
-            """Answer `path` (the numbered form of the `requested` path)."""
-            if method == "GET" and path == "/account-info/v3/details":
-                return 200, {
-                    "portalId": sandbox.portal.portal_id,
-                    "accountType": sandbox.portal.account_type,
-                    "timeZone": "Europe/Berlin",
-                    "companyCurrency": "EUR",
-                    "additionalCurrencies": [],
-                    "uiDomain": "app.hubspot.com",
-                    "dataHostingLocation": "eu1",
-                    "utcOffset": "+01:00",
-                    "utcOffsetMilliseconds": 3_600_000,
-                }
-            labels = _LABELS.match(path)
-            if method == "GET" and labels:
-                from_type = sandbox.object_type(labels.group(1))
-                to_type = sandbox.object_type(labels.group(2))
-                return 200, {"results": sandbox.portal.association_labels(from_type, to_type)}
-            batch = _ASSOCIATIONS_BATCH.match(path)
-            if method == "POST" and batch:
-                from_type = sandbox.object_type(batch.group(1))
-                to_type = sandbox.object_type(batch.group(2))
-                if batch.group(3) != "read":
-                    sandbox.require_scope(from_type)
-                return associations_batch(sandbox, from_type, to_type, batch.group(3), body)
-            for verb, pattern, name in _ROUTES:
-                match = pattern.match(path)
-                if verb != method or not match:
-                    continue
-                object_type = sandbox.object_type(match.group(1))
-                if name == "create":
-                    sandbox.require_scope(object_type)
-                    return sandbox.batch_create(object_type, body, fault)
-                if name in ("update", "upsert"):
-                    sandbox.require_scope(object_type)
-                    return getattr(sandbox, f"batch_{name}")(object_type, body)  # type: ignore[no-any-return]
-                if name == "archive":
-                    sandbox.require_scope(object_type)
-                    return sandbox.batch_archive(object_type, body)
-                if name == "read":
-                    return sandbox.batch_read(object_type, body)
-                if name == "search":
-                    return sandbox.search(object_type, body)
-                if name == "list":
-                    return 200, sandbox.list_objects(object_type, query, requested)
-                if name == "get":
-                    return 200, sandbox.get_object(object_type, match.group(2), query)
-                defs = sandbox.portal.property_defs(object_type)
-                return 200, {
-                    "results": [d.as_json(object_type, i) for i, d in enumerate(defs.values())]
-                }
-            raise _not_found(requested)
+    def _admit(self, request: Request) -> None:
+        """Authenticate the request, answer it as its token's portal, and count it against
+        the rate limits (a 401 or 429 is raised as a Reply)."""
+        sandbox = self.server.sandbox
+        token = sandbox.authenticate(self.headers.get("Authorization"))
+        sandbox.enter(token)
+        if request.search:
+            sandbox.admit_search(token, request.arrived)
+        else:
+            sandbox.admit(request.arrived)
 
-        def _send(
-            self, status: int, body: Any, headers: dict[str, str], *, search: bool = False
-        ) -> None:
-            # One correlation id per answer, in the body (errors) and the header alike.
-            correlation = str(uuid.uuid4())
-            if isinstance(body, dict) and "correlationId" in body:
-                body = {**body, "correlationId": correlation}
-            data = orjson.dumps(body) if body is not None else b""
+    def _route(self, request: Request, path: str) -> tuple[int, Any]:
+        """The endpoint's answer to the request at `path` (its numbered form)."""
+        try:
+            return route(self.server.sandbox, request, path)
+        except (Reply, ConnectionError):
+            raise
+        except Exception:
+            # HubSpot answers what it cannot handle with a 500, never a closed socket.
+            log.exception("sandbox: %s %s failed", request.method, request.path)
+            raise Reply(500, error("Internal error (sandbox).", "INTERNAL_ERROR")) from None
+
+    def _send(
+        self, status: int, body: Any, headers: dict[str, str], *, search: bool = False
+    ) -> None:
+        """Send one answer with the rate-limit headers (a client that gave up gets none)."""
+        # One correlation id per answer, in the body (errors) and the header alike.
+        correlation = str(uuid.uuid4())
+        if isinstance(body, dict) and "correlationId" in body:
+            body = {**body, "correlationId": correlation}
+        data = orjson.dumps(body) if body is not None else b""
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # client gave up
             self.send_response(status)
             self.send_header("Content-Type", "application/json;charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             self.send_header("X-HubSpot-Correlation-Id", correlation)
-            limits = sandbox.rate_headers(search=search)
+            limits = self.server.sandbox.rate_headers(search=search)
             for name, value in {**limits, **headers}.items():
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
-
-    return Handler

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-__all__ = ["Reply", "error", "standard_error"]
+__all__ = ["Reply", "error", "not_found", "standard_error"]
 
 
 def error(message: str, category: str, **extra: Any) -> dict[str, Any]:
@@ -27,6 +27,11 @@ class Reply(Exception):
         self.status = status
         self.body = body
         self.headers = headers or {}
+
+
+def not_found(path: str) -> Reply:
+    """HubSpot's 404 for a path it does not serve."""
+    return Reply(404, error(f"Resource not found: {path}", "RESOURCE_NOT_FOUND"))
 
 
 def standard_error(err: dict[str, Any]) -> dict[str, Any]:

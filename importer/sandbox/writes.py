@@ -1,0 +1,344 @@
+"""The sandbox's batch writes: create, update, upsert and archive, with HubSpot's checks of
+every input and its reply shapes (201/207 with per-input errors, whole-batch 400s, unique-value
+conflicts, shuffled results)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..core.hubspot import MAX_BATCH_INPUTS, AssociationCategory
+from .checks import _check_value, _normalised
+from .config import Fault
+from .objects import ObjectEndpoints, batch_inputs
+from .replies import Reply, error, standard_error
+from .store import now_iso
+
+__all__ = ["BatchWrites"]
+
+
+class BatchWrites(ObjectEndpoints):
+    """The batch write endpoints of `Sandbox`."""
+
+    def _whole_batch_400(self, traces: list[Any], errors: list[tuple[int, dict[str, Any]]]) -> None:
+        """Without a unique trace id on every input, one bad input fails the whole batch."""
+        all_traced = all(isinstance(t, str) and t for t in traces) and len(set(traces)) == len(
+            traces
+        )
+        if errors and not (all_traced and self.config.multi_status):
+            first = errors[0][1]
+            raise Reply(
+                400,
+                error(
+                    first["message"],
+                    first.get("category", "VALIDATION_ERROR"),
+                    errors=first.get("errors", []),
+                    context=first.get("context", {}),
+                ),
+            )
+
+    def _batch_reply(
+        self,
+        ok_status: int,
+        results: list[dict[str, Any]],
+        traces: list[Any],
+        errors: list[tuple[int, dict[str, Any]]],
+        started: str,
+        status: str = "COMPLETE",
+    ) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self._rng.shuffle(results)
+        reply: dict[str, Any] = {
+            "status": status,
+            "results": results,
+            "startedAt": started,
+            "completedAt": now_iso(),
+        }
+        if not errors:
+            return ok_status, reply
+        reply["numErrors"] = len(errors)
+        reply["errors"] = [
+            standard_error(
+                {**err, "context": {**err.get("context", {}), "objectWriteTraceId": [traces[i]]}}
+            )
+            for i, err in errors
+        ]
+        return 207, reply
+
+    def _echo(self, record: dict[str, Any], trace: Any) -> dict[str, Any]:
+        if self.config.echo_trace_ids and trace:
+            return {**record, "objectWriteTraceId": trace}
+        return record
+
+    def _conflicts(
+        self, object_type: str, props_list: list[dict[str, str]], own_ids: list[str | None]
+    ) -> dict[int, dict[str, Any]]:
+        """Inputs that would give a unique property a value another record already has."""
+        conflicts: dict[int, dict[str, Any]] = {}
+        for prop in self._unique_props(object_type):
+            values = [p.get(prop) for p in props_list]
+            existing = self.store.find(object_type, prop, [v for v in values if v])
+            seen: dict[str, int] = {}
+            for i, value in enumerate(values):
+                if not value:
+                    continue
+                holders = [rid for rid in existing.get(value, []) if rid != own_ids[i]]
+                other = holders[0] if holders else None
+                if other is None and value in seen:
+                    other = f"input {seen[value]} of this batch"
+                seen.setdefault(value, i)
+                if other is not None:
+                    message = (
+                        f'A {object_type} record with {prop} "{value}" already exists. '
+                        f"Existing ID: {other}"
+                    )
+                    conflicts[i] = {
+                        "status": "error",
+                        "category": "CONFLICT",
+                        "message": message,
+                        "errors": [
+                            {
+                                "message": message,
+                                "code": "CONFLICT",
+                                "context": {"propertyName": [prop]},
+                            }
+                        ],
+                        "context": {"propertyName": [prop]},
+                    }
+        return conflicts
+
+    def batch_create(self, object_type: str, body: Any, fault: Fault | None) -> tuple[int, Any]:
+        started = now_iso()
+        inputs = self._inputs(body)
+        traces = [item.get("objectWriteTraceId") for item in inputs]
+        with self.write_lock:
+            checked = [self._check_input(object_type, i, item) for i, item in enumerate(inputs)]
+            conflicts = self._conflicts(object_type, [c[0] for c in checked], [None] * len(inputs))
+            errors = [
+                (i, err if err is not None else conflicts[i])
+                for i, (_, _, err) in enumerate(checked)
+                if err is not None or i in conflicts
+            ]
+            self._whole_batch_400(traces, errors)
+            bad = {i for i, _ in errors}
+            good = [
+                (i, props, links) for i, (props, links, _) in enumerate(checked) if i not in bad
+            ]
+            status = "COMPLETE"
+            if fault is not None and fault.canceled:
+                good = good[: len(good) // 2]
+                status = "CANCELED"
+            created = self.store.create_many(object_type, [(p, lk) for _, p, lk in good])
+        results = [
+            self._echo(record, traces[i]) for (i, _, _), record in zip(good, created, strict=True)
+        ]
+        return self._batch_reply(201, results, traces, errors, started, status)
+
+    def batch_update(self, object_type: str, body: Any) -> tuple[int, Any]:
+        started = now_iso()
+        inputs = self._inputs(body)
+        traces = [item.get("objectWriteTraceId") for item in inputs]
+        with self.write_lock:
+            targets = self._resolve(object_type, inputs, "update")
+            checked = [
+                self._check_input(object_type, i, item, associations=False)
+                for i, item in enumerate(inputs)
+            ]
+            conflicts = self._conflicts(object_type, [c[0] for c in checked], targets)
+            errors: list[tuple[int, dict[str, Any]]] = []
+            for i, ((_, _, err), target) in enumerate(zip(checked, targets, strict=True)):
+                if target is None:
+                    err = error(
+                        "Could not find the object to update. Check that the id is valid.",
+                        "OBJECT_NOT_FOUND",
+                        context={"ids": [str(inputs[i].get("id"))]},
+                    )
+                err = err or conflicts.get(i)
+                if err is not None:
+                    errors.append((i, err))
+            self._whole_batch_400(traces, errors)
+            bad = {i for i, _ in errors}
+            results = []
+            for i, ((props, _, _), target) in enumerate(zip(checked, targets, strict=True)):
+                if i not in bad and target is not None:
+                    record = self.store.update(object_type, target, props)
+                    if record is not None:
+                        results.append(self._echo(record, traces[i]))
+        return self._batch_reply(200, results, traces, errors, started)
+
+    def batch_upsert(self, object_type: str, body: Any) -> tuple[int, Any]:
+        started = now_iso()
+        inputs = self._inputs(body)
+        traces = [item.get("objectWriteTraceId") for item in inputs]
+        prop = inputs[0].get("idProperty") if inputs else None
+        if inputs and (not prop or prop not in self._unique_props(object_type)):
+            raise Reply(
+                400,
+                error(
+                    f"Unable to perform update/upsert by non-unique property: {prop}",
+                    "VALIDATION_ERROR",
+                ),
+            )
+        with self.write_lock:
+            targets = self._resolve(object_type, inputs, "update/upsert")
+            checked = [
+                self._check_input(object_type, i, item, associations=False)
+                for i, item in enumerate(inputs)
+            ]
+            errors = [(i, err) for i, (_, _, err) in enumerate(checked) if err is not None]
+            self._whole_batch_400(traces, errors)
+            bad = {i for i, _ in errors}
+            results = []
+            for i, ((props, _, _), target) in enumerate(zip(checked, targets, strict=True)):
+                if i in bad:
+                    continue
+                if target is not None:
+                    record = self.store.update(object_type, target, props)
+                    new = False
+                else:
+                    key = _normalised(object_type, str(prop), str(inputs[i]["id"]))
+                    (record,) = self.store.create_many(
+                        object_type, [({**props, str(prop): key}, [])]
+                    )
+                    new = True
+                if record is not None:
+                    results.append(self._echo({**record, "new": new}, traces[i]))
+        return self._batch_reply(200, results, traces, errors, started)
+
+    def batch_archive(self, object_type: str, body: Any) -> tuple[int, Any]:
+        inputs = batch_inputs(body)
+        with self.write_lock:
+            self.store.archive(object_type, [str(i.get("id", "")) for i in inputs])
+        return 204, None
+
+    def _inputs(self, body: Any) -> list[dict[str, Any]]:
+        if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+            raise Reply(
+                400,
+                error(
+                    "Invalid input JSON: expected an object with an inputs array.",
+                    "VALIDATION_ERROR",
+                ),
+            )
+        inputs: list[Any] = body["inputs"]
+        if len(inputs) > MAX_BATCH_INPUTS:
+            raise Reply(
+                400,
+                error(
+                    f"The maximum number of inputs supported in a batch is {MAX_BATCH_INPUTS}. The "
+                    f"number of inputs provided was {len(inputs)}.",
+                    "VALIDATION_ERROR",
+                ),
+            )
+        for n, item in enumerate(inputs):
+            if not isinstance(item, dict) or not isinstance(item.get("properties", {}), dict):
+                raise Reply(
+                    400,
+                    error(
+                        f"Invalid input JSON: inputs[{n}] must be an object "
+                        "with a properties object.",
+                        "VALIDATION_ERROR",
+                    ),
+                )
+            for name, value in item.get("properties", {}).items():
+                if not isinstance(value, str):
+                    kind = type(value).__name__.replace("int", "number").replace("float", "number")
+                    raise Reply(
+                        400,
+                        error(
+                            f"Invalid input JSON: inputs[{n}].properties.{name} must be a string, "
+                            f"not a {kind}.",
+                            "VALIDATION_ERROR",
+                        ),
+                    )
+        return inputs
+
+    def _check_input(
+        self, object_type: str, n: int, item: dict[str, Any], *, associations: bool = True
+    ) -> tuple[dict[str, str], list[tuple[str, str, str, int]], dict[str, Any] | None]:
+        props: dict[str, str] = {
+            name: _normalised(object_type, name, value)
+            for name, value in item.get("properties", {}).items()
+        }
+        defs = self.portal.property_defs(object_type)
+        problems: list[dict[str, Any]] = []
+        for name, value in props.items():
+            code, message = _check_value(defs.get(name), name, value)
+            if code:
+                problems.append(
+                    {"message": message, "code": code, "context": {"propertyName": [name]}}
+                )
+        if problems:
+            listing = json.dumps(
+                [
+                    {
+                        "isValid": False,
+                        "message": p["message"],
+                        "error": p["code"],
+                        "name": p["context"]["propertyName"][0],
+                    }
+                    for p in problems
+                ]
+            )
+            return (
+                props,
+                [],
+                {
+                    "status": "error",
+                    "category": "VALIDATION_ERROR",
+                    "message": f"Property values were not valid: {listing}",
+                    "errors": problems,
+                    "context": {
+                        "propertyName": [p["context"]["propertyName"][0] for p in problems]
+                    },
+                },
+            )
+        if not associations:
+            return props, [], None
+        links, error = self._check_associations(object_type, item.get("associations", []))
+        return props, links, error
+
+    def _check_associations(
+        self, object_type: str, raw: Any
+    ) -> tuple[list[tuple[str, str, str, int]], dict[str, Any] | None]:
+        if not isinstance(raw, list):
+            raw = []
+        links: list[tuple[str, str, str, int]] = []
+        bad_ids: list[str] = []
+        bad_types: list[str] = []
+        for assoc in raw:
+            to_id = str(((assoc or {}).get("to") or {}).get("id", ""))
+            for t in (assoc or {}).get("types") or []:
+                category = str(t.get("associationCategory", ""))
+                type_id = t.get("associationTypeId")
+                target = None
+                if category in AssociationCategory.__members__ and isinstance(type_id, int):
+                    target = self.portal.association_target(object_type, category, type_id)
+                if target is None:
+                    bad_types.append(str(type_id))
+                    continue
+                if not self.store.exists(target, [to_id]):
+                    bad_ids.append(to_id)
+                    continue
+                links.append((target, to_id, category, type_id))
+        if not bad_ids and not bad_types:
+            return links, None
+        context: dict[str, list[str]] = {}
+        if bad_ids:
+            context["INVALID_OBJECT_IDS"] = sorted(set(bad_ids))
+        if bad_types:
+            context["INVALID_ASSOCIATION_TYPE_ID"] = sorted(set(bad_types))
+        detail = "; ".join(f"{k}: {', '.join(v)}" for k, v in context.items())
+        return [], {
+            "status": "error",
+            "category": "VALIDATION_ERROR",
+            "message": "One or more associations are invalid",
+            "errors": [
+                {
+                    "message": f"One or more associations are invalid ({detail})",
+                    "code": "INVALID_ASSOCIATION",
+                    "context": context,
+                }
+            ],
+            "context": context,
+        }
