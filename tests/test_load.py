@@ -239,7 +239,7 @@ def test_a_column_of_numbers_reads_as_each_number_alone_would() -> None:
     12 not 12.0, no exponent, -0 as 0, 16-digit whole numbers exact."""
     import random
 
-    from importer.sheets.excel_read import _float_text, _floats_text
+    from importer.sheets.excel_text import _float_text, _floats_text
 
     rng = random.Random(20261202)
     edges = [0.0, -0.0, 0.1, 1 / 3, 1e-5, 5e-324, 1.7976931348623157e308, 9999999999999998.0,

@@ -11,6 +11,7 @@ import openpyxl
 import pytest
 
 import importer.sheets.results
+import importer.sheets.results_sheet
 from importer.history.runs import list_runs
 from importer.sandbox import Sandbox
 from importer.sandbox.portal import PropertyDef
@@ -239,7 +240,7 @@ def test_results_continue_on_further_sheets_past_the_row_limit(
 def test_record_links_stop_at_excels_limit_per_sheet(
     run_cli: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer.sheets.results, "MAX_LINKS_PER_SHEET", 4)
+    monkeypatch.setattr(importer.sheets.results_sheet, "MAX_LINKS_PER_SHEET", 4)
     rows = [["SKU", "Name", "Price", "Note"]] + [[f"{i:03d}", "n", "1", ""] for i in range(6)]
     rows[3][2] = "bad"  # an invalid row: its link to the Issues sheet comes first
     data = write_csv(tmp_path / "l.csv", rows)

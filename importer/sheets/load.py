@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..core.errors import InputFileError
 from .csv_read import _load_csv
-from .excel_read import MAX_CELLS, NO_SAVED_VALUE, _load_excel
+from .excel_read import MAX_CELLS, _load_excel
+from .excel_xml import NO_SAVED_VALUE
 from .table import EXCEL_SUFFIXES, Table, column_letter
 
 __all__ = ["EXCEL_SUFFIXES", "MAX_CELLS", "NO_SAVED_VALUE", "Table", "column_letter", "load_table"]

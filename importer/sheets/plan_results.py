@@ -17,21 +17,12 @@ from openpyxl import Workbook
 from ..core.errors import ConfigError
 from ..core.outcome import RowIssue, RowStatus
 from ._sheetxml import StreamedSheet
-from .load import Table
-from .results import (
-    EXCEL_MAX_ROWS,
-    RESULT_COLUMNS,
-    RETRY_STATUSES,
-    STATUS_COLOURS,
-    RunSummary,
-    _atomic,
-    _column_widths,
-    _Sheet,
-    add_results_sheet,
-    add_rows_sheet,
-    save_streamed,
-    write_retry_file,
-)
+from .results import EXCEL_MAX_ROWS, save_streamed
+from .results_sheet import RESULT_COLUMNS, _column_widths, add_results_sheet
+from .retry import RETRY_STATUSES, add_rows_sheet, write_retry_file
+from .summary import RunSummary
+from .table import Table
+from .workbook import STATUS_COLOURS, _atomic, _Sheet
 
 __all__ = ["StepResult", "write_plan_results", "write_plan_retry"]
 
@@ -133,12 +124,30 @@ def _summary(
     plan_run_id: str | None,
     before_steps: tuple[int, int] | None,
 ) -> None:
+    """The plan's facts, then a line per step (its rows by status, a link to its Results)."""
     ws.widths([14, 12, 12, 12, 8, *[13] * len(RowStatus), 10, 22])
     ws.printable()
     ws.ws.append([ws.cell(f"hubspot-import plan {plan_file.name}", bold=True)])
     ws.append([])
+    facts = _plan_facts(plan_file, plan_run_id, steps, started, finished, stopped_by)
+    facts += _plan_requests(before_steps)
+    for name, value in facts:
+        ws.ws.append([ws.cell(name, bold=True), ws.cell(value, align="left")])
+    ws.append([])
+    _step_lines(ws, steps, names)
+
+
+def _plan_facts(
+    plan_file: Path,
+    plan_run_id: str | None,
+    steps: Sequence[StepResult],
+    started: dt.datetime,
+    finished: dt.datetime | None,
+    stopped_by: str | None,
+) -> list[tuple[str, Any]]:
+    """The Summary's (label, value) lines: the plan, where it ran, when and how it ended."""
     first = steps[0].summary if steps else None
-    facts: list[tuple[str, Any]] = [
+    return [
         ("Plan", str(plan_file)),
         ("Plan run", plan_run_id or "none (nothing was sent)"),
         ("HubSpot", first.base_url if first else ""),
@@ -154,16 +163,23 @@ def _summary(
         ("Duration (s)", round((finished - started).total_seconds(), 1) if finished else ""),
         ("Stopped early", stopped_by or "no"),
     ]
-    if before_steps is not None:
-        lookups, reads = before_steps
-        facts.append(
-            ("Plan requests", f"before the first step: {lookups} lookup"
-                              f"{'s' if lookups != 1 else ''} (keys no step's rows hold), "
-                              f"{reads} portal read{'s' if reads != 1 else ''}")
-        )  # fmt: skip
-    for name, value in facts:
-        ws.ws.append([ws.cell(name, bold=True), ws.cell(value, align="left")])
-    ws.append([])
+
+
+def _plan_requests(before_steps: tuple[int, int] | None) -> list[tuple[str, Any]]:
+    """The Summary's line on the requests sent before the first step, when they were counted."""
+    if before_steps is None:
+        return []
+    lookups, reads = before_steps
+    return [
+        ("Plan requests", f"before the first step: {lookups} lookup"
+                          f"{'s' if lookups != 1 else ''} (keys no step's rows hold), "
+                          f"{reads} portal read{'s' if reads != 1 else ''}")
+    ]  # fmt: skip
+
+
+def _step_lines(ws: _Sheet, steps: Sequence[StepResult], names: list[str]) -> None:
+    """A line per step: what it read, its rows by status, its requests and its Results sheet;
+    then the totals of all steps."""
     header = [
         "Step", "Object type", "Input", "Sheet", "Mode",
         *[s.value for s in RowStatus], "Requests", "Results",
