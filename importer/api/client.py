@@ -280,61 +280,92 @@ class HubSpotClient:
         data = orjson.dumps(body) if body is not None else None
         last = ""
         for attempt in range(1, self.retry.max_attempts + 1):
-            # Prepared (headers, cookies, auth merged) before the slot too: under a burst the
-            # senders take their slots one after another, and what each does between its grant
-            # and its bytes leaving spreads the burst, and so every later window.
-            prepared = self._prepare(method, url, data)
-            granted = limiter.acquire()
-            _SEND.on_sent = lambda sent, granted=granted: limiter.sent_at(granted, sent)
             try:
-                self.requests_sent += 1
-                response = self.session.send(prepared, timeout=self.timeout, **self._transport)
-            except requests.exceptions.ConnectionError as exc:
-                if not _never_sent(exc):
-                    raise UncertainDelivery(
-                        f"the connection broke before HubSpot answered ({type(exc).__name__})"
-                    ) from None
+                response, granted = self._send_timed(method, url, data, limiter)
+            except requests.exceptions.ConnectionError as exc:  # refused before a byte left
                 last = f"cannot connect to {self.base_url} ({_reason(exc)})"
                 self.backoff(attempt, last)
                 continue
-            except requests.exceptions.Timeout:
-                raise UncertainDelivery(
-                    f"HubSpot did not answer within {self.timeout[1]:.0f} s"
-                ) from None
             reply = self._reply(response, granted, limiter)
             if reply.verdict is Verdict.AUTH:
                 raise AuthError(_auth_message(reply), status=reply.status)
             if reply.verdict is Verdict.RATE_LIMITED:
-                self.rate_limited += 1
-                if str(reply.body.get("policyName", "")).upper() == "DAILY":
-                    raise RateLimitStop(
-                        "HubSpot's daily API limit for this account is spent; the run stopped. "
-                        "Run again after midnight in the account's time zone.",
-                        status=429,
-                    )
-                wait = _retry_after(response)
-                if wait is None:
-                    wait = limiter.rate_limited()
-                last = f"rate limited (429 {reply.body.get('policyName', '')})".strip()
-                log.warning("%s; waiting %.1f s (attempt %d)", last, wait, attempt)
-                limiter.pause(wait)
-                continue
-            if reply.verdict is Verdict.RETRY:
-                last = f"HTTP {reply.status}: {error_message(reply.body, reply.status)}"
-                if not resend_after_5xx and reply.status not in NOT_PROCESSED_STATUSES:
-                    raise UncertainDelivery(
-                        f"HubSpot answered {reply.status} (the write may have been carried out)"
-                    )
-                floor = _retry_after(response)
-                if reply.status == 423:
-                    floor = max(floor or 0.0, LOCKED_MIN_WAIT)
-                self.backoff(attempt, last, at_least=floor)
-                continue
-            return reply
+                last = self._wait_out_rate_limit(reply, response, limiter, attempt)
+            elif reply.verdict is Verdict.RETRY:
+                last = self._wait_to_resend(
+                    reply, response, attempt, resend_after_5xx=resend_after_5xx
+                )
+            else:
+                return reply
         raise HubSpotUnavailable(
             f"gave up after {self.retry.max_attempts} attempt"
             f"{'s' if self.retry.max_attempts != 1 else ''}: {last}. Try again later."
         )
+
+    def _send_timed(
+        self, method: str, url: str, data: bytes | None, limiter: RateLimiter
+    ) -> tuple[requests.Response, float | None]:
+        """Send one attempt in a slot of `limiter`, telling it when the bytes left; returns the
+        response and the slot's grant. A connection refused before any byte left is raised as
+        it is (it may be retried); one broken after, or no answer in time, is an
+        UncertainDelivery."""
+        # Prepared (headers, cookies, auth merged) before the slot too: under a burst the
+        # senders take their slots one after another, and what each does between its grant
+        # and its bytes leaving spreads the burst, and so every later window.
+        prepared = self._prepare(method, url, data)
+        granted = limiter.acquire()
+        _SEND.on_sent = lambda sent, granted=granted: limiter.sent_at(granted, sent)
+        try:
+            self.requests_sent += 1
+            response = self.session.send(prepared, timeout=self.timeout, **self._transport)
+        except requests.exceptions.ConnectionError as exc:
+            if not _never_sent(exc):
+                raise UncertainDelivery(
+                    f"the connection broke before HubSpot answered ({type(exc).__name__})"
+                ) from None
+            raise
+        except requests.exceptions.Timeout:
+            raise UncertainDelivery(
+                f"HubSpot did not answer within {self.timeout[1]:.0f} s"
+            ) from None
+        return response, granted
+
+    def _wait_out_rate_limit(
+        self, reply: Reply, response: requests.Response, limiter: RateLimiter, attempt: int
+    ) -> str:
+        """Hold `limiter`'s senders as long as a 429 asks (or RateLimitStop when it is the daily
+        limit); returns the reason, for the message if no attempt is left."""
+        self.rate_limited += 1
+        if str(reply.body.get("policyName", "")).upper() == "DAILY":
+            raise RateLimitStop(
+                "HubSpot's daily API limit for this account is spent; the run stopped. "
+                "Run again after midnight in the account's time zone.",
+                status=429,
+            )
+        wait = _retry_after(response)
+        if wait is None:
+            wait = limiter.rate_limited()
+        why = f"rate limited (429 {reply.body.get('policyName', '')})".strip()
+        log.warning("%s; waiting %.1f s (attempt %d)", why, wait, attempt)
+        limiter.pause(wait)
+        return why
+
+    def _wait_to_resend(
+        self, reply: Reply, response: requests.Response, attempt: int, *, resend_after_5xx: bool
+    ) -> str:
+        """Back off before sending a 423/477/5xx again (or UncertainDelivery, when a 5xx may
+        have been carried out and must not be resent); returns the reason, for the message if
+        no attempt is left."""
+        why = f"HTTP {reply.status}: {error_message(reply.body, reply.status)}"
+        if not resend_after_5xx and reply.status not in NOT_PROCESSED_STATUSES:
+            raise UncertainDelivery(
+                f"HubSpot answered {reply.status} (the write may have been carried out)"
+            )
+        floor = _retry_after(response)
+        if reply.status == 423:
+            floor = max(floor or 0.0, LOCKED_MIN_WAIT)
+        self.backoff(attempt, why, at_least=floor)
+        return why
 
     def _prepare(self, method: str, url: str, data: bytes | None) -> requests.PreparedRequest:
         """The request as `Session.prepare_request` makes it, copied from a template per URL:
@@ -372,6 +403,8 @@ class HubSpotClient:
         granted: float | None = None,
         limiter: RateLimiter | None = None,
     ) -> Reply:
+        """The response as a Reply, its verdict from `classify`; the rolling window's headers
+        teach the client's limiter (when it paced the request)."""
         headers = response.headers
         if limiter is None or limiter is self.limiter:
             # Search answers carry no rolling-window headers: nothing to learn from them.

@@ -1,2 +1,2 @@
-"""What is kept between runs: the journal, run history and undo, each run's rows for
-`show --out`."""
+"""What is kept between runs: the journal (per portal and object type) with its batches, rows,
+links and each run's rows for `show --out`; the plan journal; where they live."""

@@ -31,7 +31,7 @@ class Outcome(StrEnum):
     FOUND = "found"  # the answer was lost, and a lookup found the record: it was created
     UNCERTAIN = "uncertain"
     FAILED = "failed"  # HubSpot refused it: nothing to remember
-    LOST = "lost"  # not carried out (or not known to be): the next plan sends it again
+    LOST = "lost"  # not carried out (or not known to be): the next run sends it again
     GONE = "gone"  # the record the journal knew is no longer in HubSpot: forget it
 
 
@@ -135,8 +135,8 @@ def _immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 class JournalTables:
-    """What the mixins of `Journal` over its other tables use of it: its connection, its
-    transactions, and a batch's rows."""
+    """What the mixins of `Journal` over its tables use of one another: the connection and
+    its transactions (`Journal`), and a batch's rows (`BatchTables`)."""
 
     _db: sqlite3.Connection
 
