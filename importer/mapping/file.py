@@ -372,6 +372,101 @@ class _Parser:
                 f"{object_type}; known: {known}",
             )
 
+    def column_specs(self, data: dict[Any, Any]) -> list[ColumnSpec]:
+        """The `columns:` section, each column checked."""
+        columns: list[ColumnSpec] = []
+        raw_columns = data.get("columns")
+        if not isinstance(raw_columns, dict) or not raw_columns:
+            self.fail("columns", "required: a mapping of spreadsheet column -> HubSpot property")
+            raw_columns = {}
+        clear_empty = self.flag("clear_empty", data.get("clear_empty", False))
+        for name, spec in raw_columns.items():
+            col = self.column(str(name).strip(), spec, clear_empty=clear_empty)
+            if col is not None:
+                columns.append(col)
+        return columns
+
+    def constants(self, data: dict[Any, Any]) -> list[tuple[str, str]]:
+        """The `constants:` section: (property, value as text) pairs."""
+        constants: list[tuple[str, str]] = []
+        raw_constants = data.get("constants") or {}
+        if not isinstance(raw_constants, dict):
+            self.fail("constants", "give a mapping of property -> value")
+            raw_constants = {}
+        for prop, value in raw_constants.items():
+            if value is None or isinstance(value, dict | list):
+                self.fail(
+                    f"constants.{prop}", "give a single value (quote it to keep leading zeros)"
+                )
+                continue
+            constants.append((str(prop), _scalar_text(value)))
+        return constants
+
+    def association_specs(self, data: dict[Any, Any], object_type: str) -> list[AssociationSpec]:
+        """The `associations:` section, each association checked."""
+        associations: list[AssociationSpec] = []
+        raw_assoc = data.get("associations") or []
+        if not isinstance(raw_assoc, list):
+            self.fail("associations", "give a list of {column, types}")
+            raw_assoc = []
+        for i, spec in enumerate(raw_assoc):
+            assoc = self.association(i, spec, object_type)
+            if assoc is not None:
+                associations.append(assoc)
+        return associations
+
+    def check_mapped_once(
+        self,
+        columns: list[ColumnSpec],
+        constants: list[tuple[str, str]],
+        associations: list[AssociationSpec],
+    ) -> None:
+        """Each property is mapped once (by a column or a constant), and each spreadsheet
+        column once (as a column or an association)."""
+        owners: dict[str, str] = {}
+        for col in columns:
+            if col.property and col.property in owners:
+                self.fail(
+                    f"columns.{col.column}.property",
+                    f"{col.property!r} is already mapped from "
+                    f"{owners[col.property]}; map each property once",
+                )
+            owners.setdefault(col.property, f"column {col.column!r}")
+        for prop, _ in constants:
+            if prop in owners:
+                self.fail(f"constants.{prop}", f"{prop!r} is also mapped from {owners[prop]}")
+        mapped = {c.column for c in columns}
+        for i, assoc in enumerate(associations):
+            if assoc.column in mapped:
+                self.fail(
+                    f"associations[{i}].column", f"{assoc.column!r} is also mapped under columns"
+                )
+
+    def key(self, value: Any, mapped: set[str]) -> str | None:
+        """The `key:` column, which must be one of the mapped columns; None if not given."""
+        if value is None:
+            return None
+        key = str(value).strip()
+        if key not in mapped:
+            self.fail(
+                "key",
+                f"{key!r} must also be listed under columns, so its property can "
+                f"identify the row in HubSpot{_suggest(key, mapped)}",
+            )
+            return None
+        return key
+
+    def mode(self, value: Any, key: str | None) -> SyncMode | None:
+        """The `mode:`; upsert needs a key."""
+        mode = self.choice("mode", value, SyncMode, "mode")
+        if mode is SyncMode.UPSERT and key is None:
+            self.fail(
+                "mode",
+                "upsert needs a key: a column whose property has unique values in "
+                "HubSpot (e.g. SKU -> hs_sku)",
+            )
+        return mode
+
 
 def parse_mapping(data: Any, *, source: str = "<mapping>") -> Mapping:
     """Build a `Mapping` from parsed YAML, collecting every problem before failing."""
@@ -380,73 +475,12 @@ def parse_mapping(data: Any, *, source: str = "<mapping>") -> Mapping:
         raise MappingError(source, ["the file must be a YAML mapping with object_type and columns"])
     _unknown_keys(p.problems, "", data, _TOP_KEYS)
     object_type = p.object_type(data.get("object_type"))
-
-    columns: list[ColumnSpec] = []
-    raw_columns = data.get("columns")
-    if not isinstance(raw_columns, dict) or not raw_columns:
-        p.fail("columns", "required: a mapping of spreadsheet column -> HubSpot property")
-        raw_columns = {}
-    clear_empty = p.flag("clear_empty", data.get("clear_empty", False))
-    for name, spec in raw_columns.items():
-        col = p.column(str(name).strip(), spec, clear_empty=clear_empty)
-        if col is not None:
-            columns.append(col)
-
-    constants: list[tuple[str, str]] = []
-    raw_constants = data.get("constants") or {}
-    if not isinstance(raw_constants, dict):
-        p.fail("constants", "give a mapping of property -> value")
-        raw_constants = {}
-    for prop, value in raw_constants.items():
-        if value is None or isinstance(value, dict | list):
-            p.fail(f"constants.{prop}", "give a single value (quote it to keep leading zeros)")
-            continue
-        constants.append((str(prop), _scalar_text(value)))
-
-    associations: list[AssociationSpec] = []
-    raw_assoc = data.get("associations") or []
-    if not isinstance(raw_assoc, list):
-        p.fail("associations", "give a list of {column, types}")
-        raw_assoc = []
-    for i, spec in enumerate(raw_assoc):
-        assoc = p.association(i, spec, object_type)
-        if assoc is not None:
-            associations.append(assoc)
-
-    owners: dict[str, str] = {}
-    for col in columns:
-        if col.property and col.property in owners:
-            p.fail(
-                f"columns.{col.column}.property",
-                f"{col.property!r} is already mapped from "
-                f"{owners[col.property]}; map each property once",
-            )
-        owners.setdefault(col.property, f"column {col.column!r}")
-    for prop, _ in constants:
-        if prop in owners:
-            p.fail(f"constants.{prop}", f"{prop!r} is also mapped from {owners[prop]}")
-    mapped = {c.column for c in columns}
-    for i, assoc in enumerate(associations):
-        if assoc.column in mapped:
-            p.fail(f"associations[{i}].column", f"{assoc.column!r} is also mapped under columns")
-
-    key = data.get("key")
-    if key is not None:
-        key = str(key).strip()
-        if key not in mapped:
-            p.fail(
-                "key",
-                f"{key!r} must also be listed under columns, so its property can "
-                f"identify the row in HubSpot{_suggest(key, mapped)}",
-            )
-            key = None
-    mode = p.choice("mode", data.get("mode", SyncMode.CREATE.value), SyncMode, "mode")
-    if mode is SyncMode.UPSERT and key is None:
-        p.fail(
-            "mode",
-            "upsert needs a key: a column whose property has unique values in "
-            "HubSpot (e.g. SKU -> hs_sku)",
-        )
+    columns = p.column_specs(data)
+    constants = p.constants(data)
+    associations = p.association_specs(data, object_type)
+    p.check_mapped_once(columns, constants, associations)
+    key = p.key(data.get("key"), {c.column for c in columns})
+    mode = p.mode(data.get("mode", SyncMode.CREATE.value), key)
     if p.problems:
         raise MappingError(source, p.problems)
     return Mapping(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -42,8 +43,33 @@ def load_plan(path: Path) -> PlanFile:
     """Read a plan file and its mappings, every mistake named; steps in the order they run."""
     path = Path(path)
     where = str(path)
+    data = _read_yaml(path)
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: a plan is a mapping with `steps:` (and `input:`)")
+    problems += [f"{k}: not a plan key (keys: input, steps)" for k in data if k not in _PLAN_KEYS]
+    default_input = data.get("input")
+    raw_steps = data.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        problems.append("steps: required: a list of {mapping, sheet, input}")
+        raw_steps = []
+    steps: list[Step] = []
+    for n, raw in enumerate(raw_steps):
+        step = _step(f"steps[{n}]", raw, path.parent, default_input, problems)
+        if step is not None:
+            steps.append(step)
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems)
+        noun = "mistake" if len(problems) == 1 else "mistakes"
+        raise ConfigError(f"{where}: {len(problems)} {noun} in the plan:\n{listed}")
+    return PlanFile(path=path, steps=tuple(_ordered(steps, where)))
+
+
+def _read_yaml(path: Path) -> Any:
+    """The plan file's YAML, parsed; a file that cannot be read or parsed is a ConfigError."""
+    where = str(path)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise ConfigError(f"{where}: no such plan file; check the --plan path") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -52,56 +78,41 @@ def load_plan(path: Path) -> PlanFile:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{where}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
-    problems: list[str] = []
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: a plan is a mapping with `steps:` (and `input:`)")
-    problems += [f"{k}: not a plan key (keys: input, steps)" for k in data if k not in _PLAN_KEYS]
-    base = path.parent
-    default_input = data.get("input")
-    raw_steps = data.get("steps")
-    if not isinstance(raw_steps, list) or not raw_steps:
-        problems.append("steps: required: a list of {mapping, sheet, input}")
-        raw_steps = []
-    steps: list[Step] = []
-    for n, raw in enumerate(raw_steps):
-        at = f"steps[{n}]"
-        if not isinstance(raw, dict):
-            problems.append(f"{at}: give {{mapping: ..., sheet: ...}}")
-            continue
-        problems += [
-            f"{at}.{k}: not a step key (keys: mapping, sheet, input)"
-            for k in raw
-            if k not in _STEP_KEYS
-        ]
-        mapping_name, input_name = raw.get("mapping"), raw.get("input", default_input)
-        if not isinstance(mapping_name, str) or not mapping_name.strip():
-            problems.append(f"{at}.mapping: required: the mapping file, relative to the plan")
-            continue
-        if not isinstance(input_name, str) or not input_name.strip():
-            problems.append(f"{at}.input: required here, or `input:` at the top of the plan")
-            continue
-        mapping_file, input_file = base / mapping_name, base / input_name
-        if not input_file.is_file():
-            problems.append(f"{at}.input: {input_file} is not a file")
-        sheet = raw.get("sheet")
-        try:
-            mapping = load_mapping(mapping_file)
-        except ConfigError as exc:
-            problems.append(f"{at}.mapping: {exc}")
-            continue
-        steps.append(
-            Step(
-                mapping_file=mapping_file,
-                mapping=mapping,
-                input_file=input_file,
-                sheet=str(sheet) if sheet is not None else None,
-            )
-        )
-    if problems:
-        listed = "\n".join(f"  - {p}" for p in problems)
-        noun = "mistake" if len(problems) == 1 else "mistakes"
-        raise ConfigError(f"{where}: {len(problems)} {noun} in the plan:\n{listed}")
-    return PlanFile(path=path, steps=tuple(_ordered(steps, where)))
+
+
+def _step(at: str, raw: Any, base: Path, default_input: Any, problems: list[str]) -> Step | None:
+    """One step of the plan (files relative to `base`, the plan's folder), with its mapping
+    loaded; None, with its mistakes added to `problems`, if it cannot be."""
+    if not isinstance(raw, dict):
+        problems.append(f"{at}: give {{mapping: ..., sheet: ...}}")
+        return None
+    problems += [
+        f"{at}.{k}: not a step key (keys: mapping, sheet, input)"
+        for k in raw
+        if k not in _STEP_KEYS
+    ]
+    mapping_name, input_name = raw.get("mapping"), raw.get("input", default_input)
+    if not isinstance(mapping_name, str) or not mapping_name.strip():
+        problems.append(f"{at}.mapping: required: the mapping file, relative to the plan")
+        return None
+    if not isinstance(input_name, str) or not input_name.strip():
+        problems.append(f"{at}.input: required here, or `input:` at the top of the plan")
+        return None
+    mapping_file, input_file = base / mapping_name, base / input_name
+    if not input_file.is_file():
+        problems.append(f"{at}.input: {input_file} is not a file")
+    sheet = raw.get("sheet")
+    try:
+        mapping = load_mapping(mapping_file)
+    except ConfigError as exc:
+        problems.append(f"{at}.mapping: {exc}")
+        return None
+    return Step(
+        mapping_file=mapping_file,
+        mapping=mapping,
+        input_file=input_file,
+        sheet=str(sheet) if sheet is not None else None,
+    )
 
 
 def _ordered(steps: list[Step], where: str) -> list[Step]:

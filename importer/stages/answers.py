@@ -1,13 +1,14 @@
 """Reading a batch's answer: a result per row (HubSpot returns them in any order and may not
 echo trace ids), what each error means for its row (refused; the key is held already, so the
-row adopts that record; the record is gone; its links are refused), and what to send next."""
+row adopts that record; the record is gone; its links are refused), what to send next, and
+which rows the errors of a batch refused as a whole name."""
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from ..api.client import error_message
@@ -23,6 +24,7 @@ __all__ = [
     "failed_row",
     "match",
     "not_sent",
+    "refused_rows",
     "refuses_links",
     "settle_answer",
 ]
@@ -44,6 +46,38 @@ def failed_row(row: int, message: str) -> RowResult:
     return RowResult(row=row, status=RowStatus.FAILED, message=message)
 
 
+@dataclass
+class _Refusals:
+    """What a batch's errors say, by sheet row: HubSpot's message for each row an error names,
+    and the rows among them that this run sends again, in another form."""
+
+    failed: dict[int, str] = field(default_factory=dict)
+    gone: dict[int, Action] = field(default_factory=dict)
+    """Updates of a record that is no longer in HubSpot."""
+    adopt: dict[int, Action] = field(default_factory=dict)
+    """Creates of a key HubSpot already held, as updates of the record that holds it."""
+    unlinked: dict[int, Action] = field(default_factory=dict)
+    """Creates whose links HubSpot refused, as creates without them."""
+
+    def read(
+        self, action: Action, err: dict[str, Any], operation: Operation, mapping: Mapping
+    ) -> None:
+        """Note what `err` means for `action`'s row."""
+        row = action.row.row
+        self.failed[row] = error_message(err, 400)
+        if _record_gone(operation, action, err):
+            self.gone[row] = action
+        if operation is Operation.CREATE and action.row.associations and refuses_links(err):
+            # One bad link must not keep the record out: create it without its links,
+            # which the link stage then sends on their own (the refused ones make the
+            # row incomplete, naming them).
+            self.unlinked[row] = _without_links(action)
+            return
+        held = existing_id(mapping, err)
+        if operation is Operation.CREATE and held is not None:
+            self.adopt[row] = _adopting(action, held, mapping)
+
+
 def settle_answer(
     batch: list[Action],
     operation: Operation,
@@ -58,12 +92,39 @@ def settle_answer(
     record was deleted in HubSpot (created again in create mode), rows whose record HubSpot
     already held under the key (adopted, and updated) and rows whose links HubSpot refused
     (created again without them, and added to `unlinked_rows`)."""
+    refusals = _read_errors(batch, operation, body, mapping)
+    follow: list[tuple[Operation, list[Action]]] = []
+    recreate = _settle_gone(refusals.gone, settle, mode)
+    if recreate:
+        follow.append((Operation.CREATE, recreate))
+    if refusals.adopt:
+        follow.append((Operation.UPDATE, list(refusals.adopt.values())))
+        _settle_adopted(refusals.adopt, settle)
+    if refusals.unlinked:
+        unlinked_rows.update(refusals.unlinked)
+        follow.append((Operation.CREATE, list(refusals.unlinked.values())))
+        _settle_unlinked(refusals, settle)
+    handled = set(refusals.gone) | set(refusals.adopt) | set(refusals.unlinked)
+    pending = [a for a in batch if a.row.row not in refusals.failed]
+    matched, unmatched = match(mapping, pending, list(body.get("results") or []))
+    status = str(body.get("status", "COMPLETE")).upper()
+    for action in batch:
+        row = action.row.row
+        if row in handled:
+            continue
+        refused = refusals.failed.get(row)
+        settle(action, _row_result(action, operation, refused, matched.get(row), unmatched, status))
+    return follow
+
+
+def _read_errors(
+    batch: list[Action], operation: Operation, body: dict[str, Any], mapping: Mapping
+) -> _Refusals:
+    """What the errors of a batch's answer say about the rows they name (by trace id or
+    record id)."""
     by_trace = {a.row.trace_id: a for a in batch}
     by_record = {a.record_id: a for a in batch if a.record_id}
-    failed: dict[int, str] = {}
-    gone: dict[int, Action] = {}
-    adopt: dict[int, Action] = {}
-    unlinked: dict[int, Action] = {}
+    refusals = _Refusals()
     for err in body.get("errors") or []:
         if not isinstance(err, dict):
             continue
@@ -71,34 +132,39 @@ def settle_answer(
         named = [by_trace[t] for t in ctx.get("objectWriteTraceId") or [] if t in by_trace]
         named += [by_record[i] for i in ctx.get("ids") or [] if i in by_record]
         for action in named:
-            failed[action.row.row] = error_message(err, 400)
-            if (
-                operation is Operation.UPDATE
-                and action.record_id  # an id the journal had, not a key never found
-                and err.get("category") == "OBJECT_NOT_FOUND"
-            ):
-                gone[action.row.row] = action
-            if operation is Operation.CREATE and action.row.associations and refuses_links(err):
-                # One bad link must not keep the record out: create it without its links,
-                # which the link stage then sends on their own (the refused ones make the
-                # row incomplete, naming them).
-                unlinked[action.row.row] = replace(
-                    action,
-                    row=replace(action.row, associations=()),
-                    note=action.note,
-                )
-                continue
-            held = existing_id(mapping, err)
-            if operation is Operation.CREATE and held is not None:
-                adopt[action.row.row] = replace(
-                    action,
-                    operation=Operation.UPDATE,
-                    record_id=held,
-                    note=f"HubSpot already held a record with {mapping.key_property} "
-                    f"{action.row.key_value!r} (id {held}): this row updated it, and is "
-                    "that record from now on",
-                )
-    follow: list[tuple[Operation, list[Action]]] = []
+            refusals.read(action, err, operation, mapping)
+    return refusals
+
+
+def _record_gone(operation: Operation, action: Action, err: dict[str, Any]) -> bool:
+    """Whether `err` says the record an update was sent to is no longer in HubSpot."""
+    return (
+        operation is Operation.UPDATE
+        and bool(action.record_id)  # an id the journal had, not a key never found
+        and err.get("category") == "OBJECT_NOT_FOUND"
+    )
+
+
+def _without_links(action: Action) -> Action:
+    """A create whose links HubSpot refused, to be sent again without them."""
+    return replace(action, row=replace(action.row, associations=()), note=action.note)
+
+
+def _adopting(action: Action, held: str, mapping: Mapping) -> Action:
+    """A create of a key HubSpot already held under record `held`, as an update of it."""
+    return replace(
+        action,
+        operation=Operation.UPDATE,
+        record_id=held,
+        note=f"HubSpot already held a record with {mapping.key_property} "
+        f"{action.row.key_value!r} (id {held}): this row updated it, and is "
+        "that record from now on",
+    )
+
+
+def _settle_gone(gone: dict[int, Action], settle: Settle, mode: SyncMode) -> list[Action]:
+    """Settle the rows whose record is no longer in HubSpot; returns the creates that make
+    them again (create mode only: other modes fail them)."""
     recreate: list[Action] = []
     for row, action in gone.items():
         vanished = action.record_id
@@ -125,81 +191,79 @@ def settle_answer(
                 "upsert mode to create it again)",
             )
         settle(action, placeholder, Outcome.GONE)
-    if recreate:
-        follow.append((Operation.CREATE, recreate))
-    if adopt:
-        follow.append((Operation.UPDATE, list(adopt.values())))
-        for row, action in adopt.items():
-            settle(
-                action,
-                not_sent(
-                    row,
-                    f"HubSpot already holds this key (id {action.record_id}); "
-                    "updating that record was not sent",
-                ),
-                Outcome.LOST,
-            )
-    if unlinked:
-        unlinked_rows.update(unlinked)
-        follow.append((Operation.CREATE, list(unlinked.values())))
-        for row, action in unlinked.items():
-            failed.pop(row, None)
-            settle(
-                action,
-                not_sent(row, "HubSpot refused its links; creating it without them was not sent"),
-                Outcome.LOST,
-            )
-    handled = set(gone) | set(adopt) | set(unlinked)
-    pending = [a for a in batch if a.row.row not in failed]
-    matched, unmatched = match(mapping, pending, list(body.get("results") or []))
-    status = str(body.get("status", "COMPLETE")).upper()
-    for action in batch:
-        row = action.row.row
-        result = matched.get(row)
-        if row in handled:
-            continue
-        if row in failed:
-            settle(action, failed_row(row, f"HubSpot refused it: {failed[row]}"))
-        elif result is not None:
-            new = operation is Operation.CREATE or (
-                operation is Operation.UPSERT and result.get("new") is True
-            )
-            settle(
-                action,
-                RowResult(
-                    row=row,
-                    status=RowStatus.CREATED if new else RowStatus.UPDATED,
-                    hubspot_id=str(result["id"]),
-                    message=action.note,
-                ),
-            )
-        elif unmatched and operation is Operation.CREATE:
-            ids = ", ".join(str(r["id"]) for r in unmatched[:5])
-            settle(
-                action,
-                RowResult(
-                    row=row,
-                    status=RowStatus.UNCERTAIN,
-                    message="HubSpot created records for this batch that could not be matched "
-                    f"to rows by trace id, key or values (ids {ids}); look this row up in "
-                    "HubSpot, then run with --forget-uncertain",
-                ),
-            )
-        elif status != "COMPLETE":
-            settle(
-                action,
-                failed_row(
-                    row,
-                    f"not {operation.value}d: HubSpot ended the batch "
-                    f"with status {status}; run the import again",
-                ),
-            )
-        else:
-            settle(
-                action,
-                failed_row(row, "HubSpot accepted the batch but returned no record for this row"),
-            )
-    return follow
+    return recreate
+
+
+def _settle_adopted(adopt: dict[int, Action], settle: Settle) -> None:
+    """Settle the rows whose key HubSpot already held, until their updates are answered."""
+    for row, action in adopt.items():
+        settle(
+            action,
+            not_sent(
+                row,
+                f"HubSpot already holds this key (id {action.record_id}); "
+                "updating that record was not sent",
+            ),
+            Outcome.LOST,
+        )
+
+
+def _settle_unlinked(refusals: _Refusals, settle: Settle) -> None:
+    """Settle the rows whose links HubSpot refused, until their creates without them are
+    answered; they are no longer refused rows."""
+    for row, action in refusals.unlinked.items():
+        refusals.failed.pop(row, None)
+        settle(
+            action,
+            not_sent(row, "HubSpot refused its links; creating it without them was not sent"),
+            Outcome.LOST,
+        )
+
+
+def _row_result(
+    action: Action,
+    operation: Operation,
+    refused: str | None,
+    result: dict[str, Any] | None,
+    unmatched: list[dict[str, Any]],
+    status: str,
+) -> RowResult:
+    """A row's result from the batch's answer: refused (HubSpot's message), written (its
+    matched result), uncertain (records created that match no row), or failed."""
+    row = action.row.row
+    if refused is not None:
+        return failed_row(row, f"HubSpot refused it: {refused}")
+    if result is not None:
+        return _written(action, operation, result)
+    if unmatched and operation is Operation.CREATE:
+        ids = ", ".join(str(r["id"]) for r in unmatched[:5])
+        return RowResult(
+            row=row,
+            status=RowStatus.UNCERTAIN,
+            message="HubSpot created records for this batch that could not be matched "
+            f"to rows by trace id, key or values (ids {ids}); look this row up in "
+            "HubSpot, then run with --forget-uncertain",
+        )
+    if status != "COMPLETE":
+        return failed_row(
+            row,
+            f"not {operation.value}d: HubSpot ended the batch "
+            f"with status {status}; run the import again",
+        )
+    return failed_row(row, "HubSpot accepted the batch but returned no record for this row")
+
+
+def _written(action: Action, operation: Operation, result: dict[str, Any]) -> RowResult:
+    """A row HubSpot wrote: created or updated, with its record's id."""
+    new = operation is Operation.CREATE or (
+        operation is Operation.UPSERT and result.get("new") is True
+    )
+    return RowResult(
+        row=action.row.row,
+        status=RowStatus.CREATED if new else RowStatus.UPDATED,
+        hubspot_id=str(result["id"]),
+        message=action.note,
+    )
 
 
 def existing_id(mapping: Mapping, err: dict[str, Any]) -> str | None:
@@ -307,6 +371,26 @@ def _match_by_values(
         best = max(open_, key=lambda a: len(a.row.properties))
         matched[best.row.row] = result
     return matched, left
+
+
+def refused_rows(batch: list[Action], body: dict[str, Any]) -> set[int]:
+    """The rows a batch refused as a whole names: by trace id, or as sending a property
+    HubSpot does not have."""
+    by_trace = {a.row.trace_id: a.row.row for a in batch}
+    rows: set[int] = set()
+    missing_props: set[str] = set()
+    for err in [body, *(body.get("errors") or [])]:
+        if not isinstance(err, dict):
+            continue
+        ctx = err.get("context") or {}
+        for trace in ctx.get("objectWriteTraceId") or []:
+            if trace in by_trace:
+                rows.add(by_trace[trace])
+        if err.get("code") == "PROPERTY_DOESNT_EXIST":
+            missing_props.update(ctx.get("propertyName") or [])
+    if missing_props:
+        rows.update(a.row.row for a in batch if missing_props & set(a.row.properties))
+    return rows
 
 
 def refuses_links(err: dict[str, Any]) -> bool:

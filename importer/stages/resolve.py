@@ -31,7 +31,7 @@ from ..core.hubspot import stored_value
 from ..core.outcome import Problem, RowIssue
 from ..core.prepared import journal_key
 from ..core.text import text_series
-from ..mapping.model import Mapping, OnMissing, Reference
+from ..mapping.model import AssociationSpec, ColumnSpec, Mapping, OnMissing, Reference
 from ..sheets.load import Table
 from ..state.journal import Journal, RowState
 from .validate import Validated
@@ -102,6 +102,44 @@ class Resolver:
         return found
 
 
+@dataclass
+class _Problems:
+    """What a sheet's reference cells got wrong, by sheet row: issues (the row is invalid) and
+    notes (references left out, with `on_missing: skip`)."""
+
+    table: Table
+    resolver: Resolver
+    issues: list[RowIssue] = field(default_factory=list)
+    notes: dict[int, list[str]] = field(default_factory=dict)
+
+    def add(self, row: int, column: str, key: str, ref: Reference, ids: list[str] | None) -> None:
+        """Say what is wrong with `key` in `row`'s `column`, as an issue or a note."""
+        if ids is None:
+            where = self.resolver.where_known.get((ref.to, ref.by), {}).get(
+                stored_value(ref.to, ref.by, key), "an earlier step"
+            )
+            kind = Problem.DEPENDS_ON
+            message = f'the {ref.to} row with {ref.by} "{key}" ({where}) was not imported'
+            hint = "fix that row first; this one is sent with it"
+        elif len(ids) > 1:
+            kind = Problem.AMBIGUOUS
+            message = f'{len(ids)} {ref.to} have {ref.by} "{key}" ({", ".join(ids[:5])})'
+            hint = f"make {ref.by} unique in HubSpot, or refer by a property that is"
+        elif ref.on_missing is OnMissing.SKIP:
+            self.notes.setdefault(row, []).append(
+                f'{column}: no {ref.to} record has {ref.by} "{key}", so it was left out'
+            )
+            return
+        else:
+            kind = Problem.NOT_FOUND
+            message = f'no {ref.to} record has {ref.by} "{key}"'
+            hint = (
+                f"import the {ref.to} first (or in the same plan), fix the key, or set "
+                "on_missing: skip to leave such references out"
+            )
+        self.issues.append(RowIssue.at(self.table, row, column, key, kind, message, hint))
+
+
 def resolve_references(
     validated: Validated, mapping: Mapping, table: Table, resolver: Resolver
 ) -> Validated:
@@ -113,79 +151,82 @@ def resolve_references(
         return validated
     values = validated.values.copy()
     associations = dict(validated.associations)
-    issues: list[RowIssue] = []
-    notes: dict[int, list[str]] = {}
-    rows = values.index.tolist()
-
-    def problem(row: int, column: str, key: str, ref: Reference, ids: list[str] | None) -> None:
-        """Say what is wrong with `key` in `row`'s `column`, as an issue or a note."""
-        if ids is None:
-            where = resolver.where_known.get((ref.to, ref.by), {}).get(
-                stored_value(ref.to, ref.by, key), "an earlier step"
-            )
-            kind = Problem.DEPENDS_ON
-            message = f'the {ref.to} row with {ref.by} "{key}" ({where}) was not imported'
-            hint = "fix that row first; this one is sent with it"
-        elif len(ids) > 1:
-            kind = Problem.AMBIGUOUS
-            message = f'{len(ids)} {ref.to} have {ref.by} "{key}" ({", ".join(ids[:5])})'
-            hint = f"make {ref.by} unique in HubSpot, or refer by a property that is"
-        elif ref.on_missing is OnMissing.SKIP:
-            notes.setdefault(row, []).append(
-                f'{column}: no {ref.to} record has {ref.by} "{key}", so it was left out'
-            )
-            return
-        else:
-            kind = Problem.NOT_FOUND
-            message = f'no {ref.to} record has {ref.by} "{key}"'
-            hint = (
-                f"import the {ref.to} first (or in the same plan), fix the key, or set "
-                "on_missing: skip to leave such references out"
-            )
-        issues.append(RowIssue.at(table, row, column, key, kind, message, hint))
-
+    problems = _Problems(table, resolver)
     for spec in columns:
-        ref = spec.reference
-        assert ref is not None
-        cells = values[spec.property].tolist()
-        found = resolver.find(ref, cells)
-        out = []
-        for row, key in zip(rows, cells, strict=True):
-            ids = found.get(stored_value(ref.to, ref.by, key)) if key else []
-            if not key:
-                out.append("")
-            elif ids is not None and len(ids) == 1:
-                out.append(ids[0])
-            else:
-                problem(row, spec.column, key, ref, ids)
-                out.append("")
-        values[spec.property] = text_series(pa.array(out, type=pa.large_string()), values.index)
+        values[spec.property] = _resolved_column(spec, values, resolver, problems)
     for link in links:
-        ref = link.reference
-        assert ref is not None
-        targets = associations[link.column]
-        found = resolver.find(ref, (k for row_keys in targets for k in row_keys))
-        resolved = []
-        for row, keys in zip(rows, targets, strict=True):
-            ids_of_row = []
-            for key in keys:
-                ids = found.get(stored_value(ref.to, ref.by, key))
-                if ids is not None and len(ids) == 1:
-                    ids_of_row.append(ids[0])
-                else:
-                    problem(row, link.column, key, ref, ids)
-            resolved.append(list(dict.fromkeys(ids_of_row)))
-        associations[link.column] = resolved
-    if not issues and not notes:
+        associations[link.column] = _resolved_links(
+            link, associations[link.column], values.index.tolist(), resolver, problems
+        )
+    if not problems.issues and not problems.notes:
         return dataclasses.replace(validated, values=values, associations=associations)
-    bad = {i.row for i in issues}
+    return _without_invalid(validated, values, associations, problems)
+
+
+def _resolved_column(
+    spec: ColumnSpec, values: pd.DataFrame, resolver: Resolver, problems: _Problems
+) -> pd.Series:
+    """A reference column's ids, one per row ("" for a blank cell or a key that names no
+    single record, which `problems` then says)."""
+    ref = spec.reference
+    assert ref is not None
+    cells = values[spec.property].tolist()
+    found = resolver.find(ref, cells)
+    out = []
+    for row, key in zip(values.index.tolist(), cells, strict=True):
+        ids = found.get(stored_value(ref.to, ref.by, key)) if key else []
+        if not key:
+            out.append("")
+        elif ids is not None and len(ids) == 1:
+            out.append(ids[0])
+        else:
+            problems.add(row, spec.column, key, ref, ids)
+            out.append("")
+    return text_series(pa.array(out, type=pa.large_string()), values.index)
+
+
+def _resolved_links(
+    link: AssociationSpec,
+    targets: list[list[str]],
+    rows: list[int],
+    resolver: Resolver,
+    problems: _Problems,
+) -> list[list[str]]:
+    """An association's target ids per row, each once; a key that names no single record is
+    left out, and `problems` says so."""
+    ref = link.reference
+    assert ref is not None
+    found = resolver.find(ref, (k for row_keys in targets for k in row_keys))
+    resolved = []
+    for row, keys in zip(rows, targets, strict=True):
+        ids_of_row = []
+        for key in keys:
+            ids = found.get(stored_value(ref.to, ref.by, key))
+            if ids is not None and len(ids) == 1:
+                ids_of_row.append(ids[0])
+            else:
+                problems.add(row, link.column, key, ref, ids)
+        resolved.append(list(dict.fromkeys(ids_of_row)))
+    return resolved
+
+
+def _without_invalid(
+    validated: Validated,
+    values: pd.DataFrame,
+    associations: dict[str, list[list[str]]],
+    problems: _Problems,
+) -> Validated:
+    """The resolved rows less those `problems` made invalid, with its issues and notes added
+    to `validated`'s."""
+    rows = values.index.tolist()
+    bad = {i.row for i in problems.issues}
     keep = ~np.isin(np.array(rows, dtype="int64"), list(bad))
     positions = np.flatnonzero(keep)
     values = values.iloc[positions]
     associations = {name: [t[p] for p in positions.tolist()] for name, t in associations.items()}
-    every = sorted([*validated.issues, *issues], key=lambda i: i.row)
+    every = sorted([*validated.issues, *problems.issues], key=lambda i: i.row)
     merged_notes = {**validated.notes}
-    for row, said in notes.items():
+    for row, said in problems.notes.items():
         if row not in bad:
             merged_notes[row] = "; ".join([*filter(None, [merged_notes.get(row)]), *said])
     return Validated(
