@@ -1,27 +1,37 @@
-"""hubspot-import: import CSV and Excel spreadsheets into HubSpot CRM, every row accounted for."""
+"""hubspot-import: import CSV and Excel spreadsheets into HubSpot CRM, every row accounted for.
 
-from .core.errors import (
-    AuthError,
-    ConfigError,
-    EmptySheetError,
-    HubSpotError,
-    HubSpotImportError,
-    HubSpotUnavailable,
-    InputFileError,
-    LockHeld,
-    MappingError,
-    RateLimitStop,
-    UncertainDelivery,
-)
-from .core.outcome import Problem, RowIssue, RowResult, RowStatus
-from .mapping.file import load_mapping, parse_mapping
-from .mapping.model import Mapping, SyncMode
-from .plans.runner import PlanResult, load_plan, run_plan
-from .sheets.load import Table, load_table
-from .sheets.results import RunSummary
-from .stages.run import RunOptions, RunResult, run_import
-from .stages.validate import Validated, validate
-from .state.journal import Journal
+The public names are loaded when first used (PEP 562), so that `import importer`, and the
+command line's `--help`, do not pay for pandas and the spreadsheet libraries."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .core.errors import (
+        AuthError,
+        ConfigError,
+        EmptySheetError,
+        HubSpotError,
+        HubSpotImportError,
+        HubSpotUnavailable,
+        InputFileError,
+        LockHeld,
+        MappingError,
+        RateLimitStop,
+        UncertainDelivery,
+    )
+    from .core.outcome import Problem, RowIssue, RowResult, RowStatus
+    from .mapping.file import load_mapping, parse_mapping
+    from .mapping.model import Mapping, SyncMode
+    from .plans.runner import PlanResult, load_plan, run_plan
+    from .sheets.load import Table, load_table
+    from .sheets.results import RunSummary
+    from .stages.options import RunOptions
+    from .stages.run import RunResult, run_import
+    from .stages.validate import Validated, validate
+    from .state.journal import Journal
 
 __all__ = [
     "AuthError",
@@ -56,3 +66,47 @@ __all__ = [
     "run_plan",
     "validate",
 ]
+
+_HOMES = {
+    ".core.errors": (
+        "AuthError",
+        "ConfigError",
+        "EmptySheetError",
+        "HubSpotError",
+        "HubSpotImportError",
+        "HubSpotUnavailable",
+        "InputFileError",
+        "LockHeld",
+        "MappingError",
+        "RateLimitStop",
+        "UncertainDelivery",
+    ),
+    ".core.outcome": ("Problem", "RowIssue", "RowResult", "RowStatus"),
+    ".mapping.file": ("load_mapping", "parse_mapping"),
+    ".mapping.model": ("Mapping", "SyncMode"),
+    ".plans.runner": ("PlanResult", "load_plan", "run_plan"),
+    ".sheets.load": ("Table", "load_table"),
+    ".sheets.results": ("RunSummary",),
+    ".stages.options": ("RunOptions",),
+    ".stages.run": ("RunResult", "run_import"),
+    ".stages.validate": ("Validated", "validate"),
+    ".state.journal": ("Journal",),
+}
+"""Each module and the public names it holds, as imported above for type checkers: keep the
+two alike."""
+_HOME = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> object:
+    """A public name, imported from its module on first use and kept here after."""
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's names, the public ones not loaded yet included."""
+    return sorted({*globals(), *__all__})

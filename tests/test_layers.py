@@ -203,3 +203,33 @@ def test_a_circle_is_named_with_every_line_of_it() -> None:
     for line in ("a.py:3", "b.py:4", "c.py:5"):
         assert line in said[0]
     assert "a.py:6" not in said[0]
+
+
+MAX_MODULE_LINES = 500
+MAX_LONG_FUNCTIONS = 12
+"""Functions over LONG_FUNCTION lines allowed in the whole package (httpx has 8): past that a
+stage no longer reads as its steps."""
+LONG_FUNCTION = 60
+
+
+def test_modules_stay_small_enough_to_read() -> None:
+    big = {
+        str(path.relative_to(ROOT)): lines
+        for path in _modules().values()
+        if (lines := path.read_text(encoding="utf-8").count("\n")) > MAX_MODULE_LINES
+    }
+    assert not big, f"modules over {MAX_MODULE_LINES} lines (split them): {big}"
+
+
+def test_few_functions_are_long() -> None:
+    long = sorted(
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)"
+        for path in _modules().values()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (lines := (node.end_lineno or node.lineno) - node.lineno + 1) > LONG_FUNCTION
+    )
+    assert len(long) <= MAX_LONG_FUNCTIONS, (
+        f"{len(long)} functions over {LONG_FUNCTION} lines, at most {MAX_LONG_FUNCTIONS}:\n"
+        + "\n".join(long)
+    )

@@ -96,7 +96,7 @@ def test_a_workbook_that_cannot_be_written_after_sending_says_how_to_get_it(
     def disk_full(path: Path, *args: Any, **kwargs: Any) -> Path:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr("importer.stages.run.write_results", disk_full)
+    monkeypatch.setattr("importer.stages.write.write_results", disk_full)
     failed = run_cli(*run_args(data, mapping, sandbox, state, tmp_path / "r.xlsx"))
     assert failed.code == 2
     run_id = only_run(state)

@@ -11,20 +11,10 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.core import ParameterSource
-from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
 
 from ..api.client import DEFAULT_TIMEOUT, RetryPolicy
 from ..api.lookup import DEFAULT_SEARCH_SETTLE
@@ -38,6 +28,9 @@ from ..core.hubspot import (
 )
 from ..mapping.model import SyncMode
 from ..sheets.outputs import prepare_file
+
+if TYPE_CHECKING:  # rich is imported once a command runs: help and usage errors do without
+    from rich.console import Console
 
 EXIT_OK = 0  # every row created
 EXIT_ROWS = 1  # the run finished, but some rows are invalid, failed, uncertain or not sent
@@ -59,20 +52,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _interactive() -> Console | None:
     """A console for the progress bar when standard error is a terminal, else None."""
-    return Console(stderr=True) if sys.stderr.isatty() else None
+    if not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 @contextlib.contextmanager
 def _logging(verbose: bool, log_file: Path | None, console: Console | None) -> Iterator[None]:
     """Timestamped lines to stderr or a file; on a terminal, printed above the progress bar."""
     handler: logging.Handler
-    if log_file is not None:
-        handler = logging.FileHandler(log_file, encoding="utf-8")
-    elif console is not None:
+    if log_file is None and console is not None:
+        from rich.logging import RichHandler
+
         handler = RichHandler(console=console, show_path=False, log_time_format="%H:%M:%S")
     else:
-        handler = logging.StreamHandler()
-    if not isinstance(handler, RichHandler):
+        if log_file is not None:
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        else:
+            handler = logging.StreamHandler()
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
         )
@@ -305,6 +304,15 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 def _progress(console: Console | None) -> Iterator[Callable[[int, int], None]]:
     """A progress bar on a terminal, shown once uploading starts; else a log line per tenth."""
     if console is not None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskID,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         bar = Progress(
             TextColumn("uploading"),
             BarColumn(),
@@ -333,6 +341,15 @@ def _progress(console: Console | None) -> Iterator[Callable[[int, int], None]]:
             step["next"] = done + max(1, total // 10)
 
     yield report
+
+
+def _use_system_allocator() -> None:
+    """Arrow allocates with the C library's malloc from here on (`use_system_allocator`):
+    called where a command's work starts, as it imports pyarrow, which help and usage errors
+    do without."""
+    from ..core.text import use_system_allocator
+
+    use_system_allocator()
 
 
 STATE_DIR_OPTION = click.option(

@@ -13,8 +13,7 @@ import click
 
 from ..core import shutdown
 from ..core.errors import AuthError, ConfigError, HubSpotImportError, InputFileError, LockHeld
-from ..core.text import use_system_allocator
-from ..state.journal import default_state_dir
+from ..state.paths import default_state_dir
 from .common import (
     _SUMMARY_WRITTEN,
     EXIT_ERROR,
@@ -35,7 +34,6 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (tests call this directly). Whatever the exit,
     --summary-json is written and the error line also goes to --log-file."""
-    use_system_allocator()
     args = list(argv) if argv is not None else sys.argv[1:]
     restore = shutdown.install()
     _SUMMARY_WRITTEN.clear()

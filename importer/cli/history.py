@@ -1,4 +1,8 @@
-"""`runs`, `show` and `undo`: past runs from the journals."""
+"""`runs`, `show` and `undo`: past runs from the journals.
+
+Plan runs' history and the rewriting of a run's workbook load pandas and the spreadsheet
+libraries: the commands import them where their work starts, so that help and usage errors
+answer at once."""
 
 from __future__ import annotations
 
@@ -13,12 +17,10 @@ import click
 
 from ..api.client import HubSpotClient, RetryPolicy
 from ..core.errors import ConfigError, HubSpotUnavailable
-from ..history.runs import UndoPlan, list_runs, plan_undo, undo_run
-from ..plans.history import find_plan_run, is_plan_run_id, plan_steps_undo, rewrite_plan_workbook
+from ..history.runs import Undo, list_runs, prepare_undo, undo_run
 from ..sheets.outputs import prepare_workbook
-from ..state.journal import default_state_dir
+from ..state.paths import default_state_dir
 from ..state.plan_journal import PlanJournal, list_plan_runs
-from ..state.rundata import rewrite_workbook
 from .common import (
     API_VERSION_OPTION,
     EXIT_OK,
@@ -28,6 +30,7 @@ from .common import (
     STATE_DIR_OPTION,
     TOKEN_ENV,
     _counts_text,
+    _use_system_allocator,
     cli,
 )
 
@@ -102,12 +105,17 @@ def _step_line(step: dict[str, Any]) -> str:
 def show(run_id: str, state_dir: Path | None, out: Path | None) -> int:
     """Print one run's summary (RUN: its id, or the start of it; a plan run's id starts with
     `plan-`)."""
+    from ..plans.history import find_plan_run, is_plan_run_id
+
     state = state_dir or default_state_dir()
     if is_plan_run_id(run_id):
         return _show_plan(state, find_plan_run(state, run_id), out)
-    plan = plan_undo(state, run_id)
-    r = plan.run
+    undo = prepare_undo(state, run_id)
+    r = undo.run
     if out is not None:
+        from ..state.rundata import rewrite_workbook
+
+        _use_system_allocator()
         keep = (Path(r["input_file"]), Path(r["mapping_file"]))
         written, finished = rewrite_workbook(r, prepare_workbook(out, keep=keep))
         click.echo(
@@ -132,8 +140,8 @@ def show(run_id: str, state_dir: Path | None, out: Path | None) -> int:
         ("Started", r["started"]),
         ("Finished", r["finished"] or "did not finish"),
         ("Rows", _counts_text(r["counts"])),
-        ("Records created", len(plan.created)),
-        ("Records updated", len(plan.updated)),
+        ("Records created", len(undo.created)),
+        ("Records updated", len(undo.updated)),
         ("Stopped early", r["stopped_by"] or "no"),
         ("Workbook", r["workbook"] or _plan_workbook(state, r["run_id"])),
         ("Journal", r["journal"]),
@@ -141,7 +149,7 @@ def show(run_id: str, state_dir: Path | None, out: Path | None) -> int:
             "Undone",
             f"{r['undone']} ({r['archived']} archived)"
             if r.get("undone")
-            else f"part way: {r['archived']} archived, {len(plan.created)} left (run undo "
+            else f"part way: {r['archived']} archived, {len(undo.created)} left (run undo "
             "again to finish)"
             if r.get("archived")
             else "no",
@@ -162,6 +170,9 @@ def _plan_workbook(state_dir: Path, run_id: str) -> str:
 
 def _show_plan(state_dir: Path, r: dict[str, Any], out: Path | None) -> int:
     if out is not None:
+        from ..plans.history import rewrite_plan_workbook
+
+        _use_system_allocator()
         keep = (
             Path(r["plan_file"]),
             *[Path(s["input_file"]) for s in r["steps"]],
@@ -215,11 +226,13 @@ def undo(
     """Archive the records RUN created and revert the links it changed on other records;
     the properties of records it updated are listed but not touched. A plan run (`plan-...`)
     is undone step by step, the last step first."""
+    from ..plans.history import find_plan_run, is_plan_run_id
+
     state = state_dir or default_state_dir()
     if is_plan_run_id(run_id):
         return _undo_plan(state, find_plan_run(state, run_id), yes, base_url, api_version)
-    plan = plan_undo(state, run_id)
-    r = plan.run
+    undo = prepare_undo(state, run_id)
+    r = undo.run
     if r.get("undone"):
         click.echo(
             f"Run {r['run_id']} was already undone at {r['undone']} "
@@ -228,47 +241,47 @@ def undo(
         return EXIT_OK
     click.echo(
         f"Run {r['run_id']} ({r['started']}, {r['input_file']}) created "
-        f"{len(plan.created) + plan.archived_before} {r['object_type']} and updated "
-        f"{len(plan.updated)}."
+        f"{len(undo.created) + undo.archived_before} {r['object_type']} and updated "
+        f"{len(undo.updated)}."
     )
-    _describe_undo(plan)
-    if not plan.created and not plan.links:
+    _describe_undo(undo)
+    if not undo.created and not undo.links:
         click.echo("Nothing to archive.")
         return EXIT_OK
-    what = f"Archive these {len(plan.created)} records" + (
-        f" and revert {len(plan.links)} links" if plan.links else ""
+    what = f"Archive these {len(undo.created)} records" + (
+        f" and revert {len(undo.links)} links" if undo.links else ""
     )
     with contextlib.ExitStack() as stack:
-        needs = f"archive {len(plan.created)} records"
+        needs = f"archive {len(undo.created)} records"
         target = _undo_target(stack, r, base_url, yes=yes, what=what, needs=needs)
         if target is None:
             click.echo("Nothing was archived.")
             return EXIT_OK
-        archived = _undo_at(plan, target, api_version, local_token=SANDBOX_TOKEN)
+        archived = _undo_at(undo, target, api_version, local_token=SANDBOX_TOKEN)
     click.echo(
         f"Archived {archived} {r['object_type']} created by run {r['run_id']}"
-        + (f"; reverted {len(plan.links)} links." if plan.links else ".")
+        + (f"; reverted {len(undo.links)} links." if undo.links else ".")
     )
     return EXIT_OK
 
 
-def _describe_undo(plan: UndoPlan, indent: str = "") -> None:
-    if plan.archived_before:
+def _describe_undo(undo: Undo, indent: str = "") -> None:
+    if undo.archived_before:
         click.echo(
-            f"{indent}An earlier undo archived {plan.archived_before} of them and stopped; "
-            f"{len(plan.created)} are left to archive."
+            f"{indent}An earlier undo archived {undo.archived_before} of them and stopped; "
+            f"{len(undo.created)} are left to archive."
         )
-    if plan.updated:
-        ids = ", ".join(hid for _, hid in plan.updated[:20])
-        more = f" and {len(plan.updated) - 20} more" if len(plan.updated) > 20 else ""
+    if undo.updated:
+        ids = ", ".join(hid for _, hid in undo.updated[:20])
+        more = f" and {len(undo.updated) - 20} more" if len(undo.updated) > 20 else ""
         click.echo(
             f"{indent}Updated records are left as they are (their earlier values are not "
             f"known): {ids}{more}."
         )
-    if plan.links:
-        added = sum(c["change"] == "add" for c in plan.links)
+    if undo.links:
+        added = sum(c["change"] == "add" for c in undo.links)
         click.echo(
-            f"{indent}It also added {added} and removed {len(plan.links) - added} links of "
+            f"{indent}It also added {added} and removed {len(undo.links) - added} links of "
             "records it did not create: undo removes those it added and puts back those it "
             "removed."
         )
@@ -312,11 +325,13 @@ def _undo_plan(
     base_url: str | None,
     api_version: str,
 ) -> int:
+    from ..plans.history import prepare_plan_undo
+
     pid = plan_run["plan_run_id"]
     if plan_run.get("undone"):
         click.echo(f"Plan run {pid} was already undone at {plan_run['undone']}.")
         return EXIT_OK
-    steps = plan_steps_undo(state_dir, plan_run)
+    steps = prepare_plan_undo(state_dir, plan_run)
     left = [p for p in steps if not p.run.get("undone") and (p.created or p.links)]
     click.echo(f"Plan run {pid} ({plan_run['started']}, {plan_run['plan_file']}):")
     for p in steps:
@@ -362,8 +377,8 @@ def _mark_undone(plan_run: dict[str, Any]) -> None:
         journal.close()
 
 
-def _undo_at(plan: UndoPlan, target: str, api_version: str, *, local_token: str) -> int:
-    r = plan.run
+def _undo_at(undo: Undo, target: str, api_version: str, *, local_token: str) -> int:
+    r = undo.run
     local = urlsplit(target).hostname in ("127.0.0.1", "localhost", "::1")
     token = os.environ.get(TOKEN_ENV, "") or (local_token if local else "")
     client = HubSpotClient(
@@ -374,7 +389,7 @@ def _undo_at(plan: UndoPlan, target: str, api_version: str, *, local_token: str)
         retry=RetryPolicy(max_attempts=1) if local else None,
     )
     try:
-        archived = undo_run(plan, client)
+        archived = undo_run(undo, client)
     except HubSpotUnavailable as exc:
         if not local:
             raise

@@ -15,7 +15,7 @@ from ..core.errors import ConfigError, HubSpotError, UncertainDelivery
 from ..core.hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS
 from ..state.journal import Journal
 
-__all__ = ["UndoPlan", "find_run", "list_runs", "plan_undo", "undo_run"]
+__all__ = ["Undo", "find_run", "list_runs", "prepare_undo", "undo_run"]
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def one_run(
 
 
 @dataclass(frozen=True, kw_only=True)
-class UndoPlan:
+class Undo:
     run: dict[str, Any]
     created: list[tuple[str, str]]
     """(row key, HubSpot id) of the records the run created that are not archived yet."""
@@ -79,7 +79,7 @@ class UndoPlan:
     `Journal.link_changes`): undo removes what it added and puts back what it removed."""
 
 
-def plan_undo(state_dir: Path, run_id: str) -> UndoPlan:
+def prepare_undo(state_dir: Path, run_id: str) -> Undo:
     run = find_run(state_dir, run_id)
     journal = Journal(Path(run["journal"]))
     try:
@@ -91,7 +91,7 @@ def plan_undo(state_dir: Path, run_id: str) -> UndoPlan:
     left = [(key, hid) for key, hid in written["created"] if hid not in done]
     # The links of records the run created go with them when they are archived.
     created = {hid for _, hid in written["created"]}
-    return UndoPlan(
+    return Undo(
         run=run,
         created=left,
         updated=written["updated"],
@@ -146,10 +146,10 @@ def _revert_links(client: HubSpotClient, journal: Journal, changes: list[dict[st
 
 
 def undo_run(
-    plan: UndoPlan, client: HubSpotClient, on_progress: Callable[[int], None] | None = None
+    undo: Undo, client: HubSpotClient, on_progress: Callable[[int], None] | None = None
 ) -> int:
     """Archive the records the run created, in batches; record the undo. Returns the count."""
-    run = plan.run
+    run = undo.run
     if run.get("undone"):
         raise ConfigError(f"run {run['run_id']} was already undone at {run['undone']}")
     journal = Journal(Path(run["journal"]))
@@ -158,26 +158,26 @@ def undo_run(
         journal.lock()
         path = client.paths.batch(run["object_type"], "archive")
         try:
-            for start in range(0, len(plan.created), MAX_BATCH_INPUTS):
-                chunk = plan.created[start : start + MAX_BATCH_INPUTS]
+            for start in range(0, len(undo.created), MAX_BATCH_INPUTS):
+                chunk = undo.created[start : start + MAX_BATCH_INPUTS]
                 _archive(client, path, [hid for _, hid in chunk])
                 archived += chunk
                 # Each batch is recorded as it is done: an undo stopped part way (the daily
                 # limit, a network failure) is finished by the next.
                 journal.record_undo(
-                    run["run_id"], chunk, complete=len(archived) == len(plan.created)
+                    run["run_id"], chunk, complete=len(archived) == len(undo.created)
                 )
                 if on_progress is not None:
                     on_progress(len(archived))
         except HubSpotError as exc:
-            left = len(plan.created) - len(archived)
+            left = len(undo.created) - len(archived)
             raise type(exc)(
-                f"{exc} The undo stopped with {left} of {len(plan.created)} records still to "
+                f"{exc} The undo stopped with {left} of {len(undo.created)} records still to "
                 f"archive; run `hubspot-import undo {run['run_id']}` again to finish it.",
                 status=exc.status,
             ) from exc
-        _revert_links(client, journal, plan.links)
-        if not plan.created:
+        _revert_links(client, journal, undo.links)
+        if not undo.created:
             journal.record_undo(run["run_id"], [], complete=True)
     finally:
         journal.close()

@@ -1,4 +1,4 @@
-"""Mapping stage: read the YAML that turns spreadsheet columns into HubSpot properties."""
+"""The mapping: what turns a sheet's columns into HubSpot properties (`Mapping`)."""
 
 from __future__ import annotations
 

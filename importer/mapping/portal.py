@@ -1,4 +1,4 @@
-"""Portal schema stage: check the mapping against the portal's properties and association labels.
+"""The portal check: the mapping against the portal's properties and association labels.
 
 `resolve` returns the mapping as it will be used: types and options taken from HubSpot's
 property definitions, association labels turned into type ids. Every problem is collected and

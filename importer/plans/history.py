@@ -11,14 +11,14 @@ import pandas as pd
 
 from ..core.errors import ConfigError
 from ..core.outcome import RowStatus, results_frame
-from ..history.runs import UndoPlan, find_run, one_run, plan_undo
+from ..history.runs import Undo, find_run, one_run, prepare_undo
 from ..sheets.plan_results import StepResult, write_plan_results
 from ..sheets.results import RunSummary
 from ..sheets.table import Table
 from ..state.plan_journal import PLAN_RUN_PREFIX, list_plan_runs
 from ..state.rundata import kept_run
 
-__all__ = ["find_plan_run", "is_plan_run_id", "plan_steps_undo", "rewrite_plan_workbook"]
+__all__ = ["find_plan_run", "is_plan_run_id", "prepare_plan_undo", "rewrite_plan_workbook"]
 
 
 def is_plan_run_id(run_id: str) -> bool:
@@ -109,11 +109,11 @@ def _unsent(plan_run: dict[str, Any], step: dict[str, Any]) -> StepResult:
     return StepResult(name=step["name"], summary=summary, outcome=outcome, table=table, issues=())
 
 
-def plan_steps_undo(state_dir: Path, plan_run: dict[str, Any]) -> list[UndoPlan]:
+def prepare_plan_undo(state_dir: Path, plan_run: dict[str, Any]) -> list[Undo]:
     """What undoing each step would do, the last step first (line items before the orders
     they point at); steps that never started are left out."""
-    plans = []
+    undos = []
     for step in reversed(plan_run["steps"]):
         if _step_run(state_dir, step) is not None:
-            plans.append(plan_undo(state_dir, step["run_id"]))
-    return plans
+            undos.append(prepare_undo(state_dir, step["run_id"]))
+    return undos

@@ -26,27 +26,26 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 
-from ..api.account import identify_portal
-from ..api.client import RateLimiter
+from ..api.limiter import RateLimiter
 from ..core import shutdown
-from ..core.errors import EmptySheetError, HubSpotImportError, InputFileError, RunInterrupted
+from ..core.errors import HubSpotImportError, InputFileError, RunInterrupted
 from ..core.hubspot import stored_value
 from ..core.outcome import RowStatus, results_frame
-from ..mapping.model import Mapping, Reference
-from ..mapping.portal import PortalSchema, check_mapping, resolve_offline
 from ..sheets.load import Table, load_table
-from ..sheets.outputs import prepare_file, prepare_folder, prepare_workbook
+from ..sheets.outputs import prepare_file, prepare_workbook
 from ..sheets.plan_results import StepResult, write_plan_results, write_plan_retry
 from ..sheets.results import RunSummary
-from ..stages.resolve import Resolver, cell_keys, stored_keys
-from ..stages.run import RunOptions, RunResult, client_for, new_run_id, not_written, run_import
-from ..state.journal import default_state_dir, journal_path
-from ..state.plan_journal import PLAN_RUN_PREFIX, PlanJournal, PlannedStep, plan_journal_path
+from ..stages.options import RunOptions, StepContext
+from ..stages.resolve import Known
+from ..stages.run import Progress, RunResult, new_run_id, run_import
+from ..stages.write import not_written
+from .check import check_first, look_up_first
 from .file import PlanFile, Step, load_plan
+from .record import PlanRecord
 
 __all__ = ["PlanFile", "PlanResult", "Step", "load_plan", "run_plan"]
 
@@ -89,7 +88,8 @@ def run_plan(
     options: RunOptions,
     *,
     out: Path | None = None,
-    progress: Callable[[str], Callable[[int, int], None] | None] | None = None,
+    retry_out: Path | None = None,
+    progress: Callable[[str], Progress | None] | None = None,
 ) -> PlanResult:
     """Run every step of the plan (with `options` for all but the input, mapping and sheet),
     then write one results workbook (and a retry workbook when rows need fixing). The plan run
@@ -101,88 +101,98 @@ def run_plan(
     out = prepare_workbook(out or plan.path.with_name(f"{plan.path.stem}-results-{stamp}.xlsx"),
                            keep=keep)  # fmt: skip
     retry = prepare_file(
-        options.retry_out or out.with_name(f"{plan.path.stem}-retry-{stamp}.xlsx"),
+        retry_out or out.with_name(f"{plan.path.stem}-retry-{stamp}.xlsx"),
         "the retry file",
         keep=keep,
     )
     # One limiter for every step: HubSpot's window counts them all, and a step that started
     # with an empty window of its own would meet the last step's requests as 429s.
-    options = dataclasses.replace(
-        options, limiter=options.limiter or RateLimiter(max_rps=options.max_rps)
-    )
-    record = None if options.dry_run else _PlanRecord.open(plan, options, started)
+    run = _PlanRun(plan, options, started, RateLimiter(max_rps=options.max_rps), progress)
+    run.record = None if options.dry_run else PlanRecord.open(plan, options, started, run.limiter)
     try:
-        planned = _run_steps(plan, options, started, out, retry, record, progress)
+        planned = run.run_steps(out, retry)
     except BaseException as exc:
-        if record is not None:
-            record.close(stopped_by=str(exc) or type(exc).__name__)
+        if run.record is not None:
+            run.record.close(stopped_by=str(exc) or type(exc).__name__)
         raise
-    if record is not None:
-        record.close()
+    if run.record is not None:
+        run.record.close()
     return planned
 
 
-def _run_steps(
-    plan: PlanFile,
-    options: RunOptions,
-    started: dt.datetime,
-    out: Path,
-    retry: Path,
-    record: _PlanRecord | None,
-    progress: Callable[[str], Callable[[int, int], None] | None] | None,
-) -> PlanResult:
-    known: dict[tuple[str, str], dict[str, str | None]] = {}
-    where: dict[tuple[str, str], dict[str, str]] = {}
-    done: list[StepResult] = []
-    runs: list[RunResult | None] = []
-    stopped: StopReason | None = None
-    checked, tables, portal_reads = _check_first(plan, options)
-    # Keys no step's rows hold (customers by email, say) are looked up before any
-    # step writes: a lookup that fails stops the plan with nothing written.
-    prefetched, lookups = _look_up_first(plan, options, tables)
-    options = dataclasses.replace(options, prefetched=prefetched)
-    if record is not None:
-        record.begin(plan, options)
+class _PlanRun:
+    """One run of a plan: its steps run in order, each handed the keys the steps before it
+    imported; what each did recorded whole before the next starts."""
 
-    def skip(position: int, unsent: StepResult) -> None:
-        """A step whose rows were not sent, in the workbook and the plan journal."""
-        done.append(unsent)
-        runs.append(None)
-        if record is not None:
-            record.step_ended(position, unsent, ran=False)
+    def __init__(
+        self,
+        plan: PlanFile,
+        options: RunOptions,
+        started: dt.datetime,
+        limiter: RateLimiter,
+        progress: Callable[[str], Progress | None] | None,
+    ) -> None:
+        self.plan = plan
+        self.options = options
+        self.started = started
+        self.limiter = limiter
+        self.progress = progress
+        self.record: PlanRecord | None = None
+        self.known: Known = {}
+        self.where: dict[tuple[str, str], dict[str, str]] = {}
+        self.done: list[StepResult] = []
+        self.runs: list[RunResult | None] = []
+        self.stopped: StopReason | None = None
 
-    for position, step in enumerate(plan.steps):
-        table = tables.pop(position)  # each sheet is let go once its step is over
-        pending = shutdown.take_pending()  # a signal kept while the last step was recorded
-        if stopped is None and pending is not None:
-            stopped = RunInterrupted(pending, shutdown.signal_name(pending))
-        if stopped is not None:
-            with shutdown.deferred():
-                skip(position, _not_run(step, options, stopped, table=table))
-            continue
-        log.info("step %s: %s from %s", step.name, step.mapping.object_type, step.input_file.name)
-        try:
-            if record is not None:
-                record.step_started(position)
-            result = run_import(
-                dataclasses.replace(
-                    options,
-                    input_file=step.input_file,
-                    mapping_file=step.mapping_file,
-                    sheet=step.sheet,
-                    out=None,
-                    retry_out=None,
-                    write_outputs=False,
-                    known=known,
-                    known_where=where,
-                    run_id=record.run_ids[position] if record is not None else None,
-                    table=table,
-                    checked_mapping=checked[position],
-                ),
-                progress=progress(step.name) if progress is not None else None,
+    def run_steps(self, out: Path, retry: Path) -> PlanResult:
+        """The checks and lookups before the first write, every step, then the plan's files."""
+        checked, tables, portal_reads = check_first(self.plan, self.options, self.limiter)
+        # Keys no step's rows hold (customers by email, say) are looked up before any
+        # step writes: a lookup that fails stops the plan with nothing written.
+        prefetched, lookups = look_up_first(self.plan, self.options, tables, self.limiter)
+        if self.record is not None:
+            self.record.begin(self.plan, self.options)
+        for position, step in enumerate(self.plan.steps):
+            table = tables.pop(position)  # each sheet is let go once its step is over
+            pending = shutdown.take_pending()  # a signal kept while the last step was recorded
+            if self.stopped is None and pending is not None:
+                self.stopped = RunInterrupted(pending, shutdown.signal_name(pending))
+            if self.stopped is not None:
+                with shutdown.deferred():
+                    self._skip(position, _not_run(step, self.options, self.stopped, table=table))
+                continue
+            context = StepContext(
+                run_id=self.record.run_ids[position] if self.record else new_run_id(self.started),
+                table=table,
+                mapping=checked[position],
+                limiter=self.limiter,
+                known=self.known,
+                known_where=self.where,
+                prefetched=prefetched,
             )
+            self._run_step(position, step, context)
+        pending = shutdown.take_pending()
+        if self.stopped is None and pending is not None:
+            # Came while the last step was recorded: every step ran; said, not acted on.
+            log.warning("%s arrived as the last step ended", shutdown.signal_name(pending))
+        reads = portal_reads + (self.record.requests if self.record is not None else 0)
+        return self._finish(out, retry, lookups, reads)
+
+    def _run_step(self, position: int, step: Step, context: StepContext) -> None:
+        """One step, as a run of its own; a step that cannot start after earlier steps wrote
+        is recorded as not run, saying why (raised when nothing of the plan was sent)."""
+        log.info("step %s: %s from %s", step.name, step.mapping.object_type, step.input_file.name)
+        options = dataclasses.replace(
+            self.options, input_file=step.input_file, mapping_file=step.mapping_file,
+            sheet=step.sheet, out=None,
+        )  # fmt: skip
+        try:
+            if self.record is not None:
+                self.record.step_started(position)
+            progress = self.progress(step.name) if self.progress is not None else None
+            result = run_import(options, progress=progress, step=context)
         except (HubSpotImportError, shutdown.Stop) as exc:
-            stopped = (
+            self.stopped = (
                 RunInterrupted(exc.signum, shutdown.signal_name(exc.signum))
                 if isinstance(exc, shutdown.Stop)
                 else exc
@@ -190,16 +200,19 @@ def _run_steps(
             # Earlier steps wrote records (a signal, or a step that could not start): the
             # plan's workbook must say which, and that this step's rows were not sent.
             with shutdown.deferred():
-                skip(position, _not_run(step, options, stopped, itself=True, table=table))
-            if not any(r is not None and r.summary.requests for r in runs):
+                unsent = _not_run(
+                    step, self.options, self.stopped, itself=True, table=context.table
+                )
+                self._skip(position, unsent)
+            if not any(r is not None and r.summary.requests for r in self.runs):
                 raise  # nothing of the plan was sent: said as a single run says it
-            continue
+            return
         # What the step did is recorded whole: a signal now waits for the next step.
         with shutdown.deferred():
             assert result.outcome is not None
             assert result.table is not None
-            runs.append(result)
-            done.append(
+            self.runs.append(result)
+            self.done.append(
                 StepResult(
                     name=step.name,
                     summary=result.summary,
@@ -208,251 +221,53 @@ def _run_steps(
                     issues=result.issues,
                 )
             )
+            if self.record is not None:
+                self.record.step_ended(position, self.done[-1], ran=True)
+            _remember(step, result, self.known, self.where, dry_run=self.options.dry_run)
+            self.stopped = result.stopped_by
+
+    def _skip(self, position: int, unsent: StepResult) -> None:
+        """A step whose rows were not sent, in the workbook and the plan journal."""
+        self.done.append(unsent)
+        self.runs.append(None)
+        if self.record is not None:
+            self.record.step_ended(position, unsent, ran=False)
+
+    def _finish(self, out: Path, retry: Path, lookups: int, reads: int) -> PlanResult:
+        """The plan's end in its journal, then its workbook and retry files. What was sent is
+        written down whatever arrives now: a signal waits until it is."""
+        record, stopped = self.record, self.stopped
+        plan_run_id = record.plan_run_id if record is not None else None
+        with shutdown.deferred():
             if record is not None:
-                record.step_ended(position, done[-1], ran=True)
-            _remember(step, result, known, where, dry_run=options.dry_run)
-            stopped = result.stopped_by
-    pending = shutdown.take_pending()
-    if stopped is None and pending is not None:
-        # Came while the last step was recorded: every step ran; said, not acted on.
-        log.warning("%s arrived as the last step ended", shutdown.signal_name(pending))
-    reads = portal_reads + (record.requests if record is not None else 0)
-    # What was sent is written down whatever arrives now: a signal waits until it is.
-    with shutdown.deferred():
-        finished = dt.datetime.now(dt.UTC)
-        if record is not None:
-            # Before the files: a plan whose workbook cannot be written is still recorded as over.
-            record.finish(stopped)
-        try:
-            workbook = write_plan_results(
-                out,
-                plan_file=plan.path,
-                started=started,
-                finished=finished,
-                steps=done,
-                stopped_by=str(stopped) if stopped else None,
-                plan_run_id=record.plan_run_id if record is not None else None,
-                before_steps=(lookups, reads),
-            )
-            retry_files = write_plan_retry(retry, done)
-        except OSError as exc:
-            raise not_written(
-                exc, record.plan_run_id if record is not None else None, "the plan's results"
-            ) from exc
-        if record is not None:
-            record.files(workbook, retry_files)
-    return PlanResult(
-        steps=tuple(done),
-        results=tuple(runs),
-        workbook=workbook,
-        retry_files=retry_files,
-        stopped_by=stopped,
-        plan_run_id=record.plan_run_id if record is not None else None,
-        portal_reads=reads,
-        lookup_requests=lookups,
-    )
-
-
-class _PlanRecord:
-    """The plan run in its plan journal: the journal opened and locked before anything is
-    read from the portal; the run written down (`begin`) once the plan's checks and lookups
-    passed, before its first write. A plan that stops before that is not a run of it."""
-
-    def __init__(
-        self,
-        journal: PlanJournal,
-        plan_run_id: str,
-        run_ids: list[str],
-        requests: int,
-        steps: list[PlannedStep],
-        portal: str | None,
-    ) -> None:
-        self.journal = journal
-        self.plan_run_id = plan_run_id
-        self.run_ids = run_ids
-        self.requests = requests
-        """Requests sent to learn the portal (none once it is remembered)."""
-        self._steps = steps
-        self._portal = portal
-        self._begun = False
-        self._finished = False
-
-    @classmethod
-    def open(cls, plan: PlanFile, options: RunOptions, started: dt.datetime) -> _PlanRecord:
-        state_dir = prepare_folder(options.state_dir or default_state_dir(), "--state-dir")
-        client = client_for(options)
-        try:
-            portal = identify_portal(client, options.token, state_dir, portal_id=options.portal_id)
-            requests = client.requests_sent
-        finally:
-            client.close()
-        base = options.journal_base or options.base_url
-        portal_id = portal.portal_id if portal is not None else None
-        journal = PlanJournal(plan_journal_path(state_dir, base, plan.path, portal_id), lock=True)
-        run_ids = [new_run_id(started) for _ in plan.steps]
-        steps = [
-            PlannedStep(
-                name=step.name,
-                object_type=step.mapping.object_type,
-                input_file=str(step.input_file),
-                sheet=step.sheet,
-                mapping_file=str(step.mapping_file),
-                journal=str(journal_path(state_dir, base, step.mapping.object_type, portal_id)),
-                run_id=run_id,
-            )
-            for step, run_id in zip(plan.steps, run_ids, strict=True)
-        ]
-        return cls(
-            journal,
-            f"{PLAN_RUN_PREFIX}{new_run_id(started)}",
-            run_ids,
-            requests,
-            steps,
-            portal.describe() if portal is not None else None,
+                # Before the files: a plan whose workbook cannot be written is still over.
+                record.finish(stopped)
+            try:
+                workbook = write_plan_results(
+                    out,
+                    plan_file=self.plan.path,
+                    started=self.started,
+                    finished=dt.datetime.now(dt.UTC),
+                    steps=self.done,
+                    stopped_by=str(stopped) if stopped else None,
+                    plan_run_id=plan_run_id,
+                    before_steps=(lookups, reads),
+                )
+                retry_files = write_plan_retry(retry, self.done)
+            except OSError as exc:
+                raise not_written(exc, plan_run_id, "the plan's results") from exc
+            if record is not None:
+                record.files(workbook, retry_files)
+        return PlanResult(
+            steps=tuple(self.done),
+            results=tuple(self.runs),
+            workbook=workbook,
+            retry_files=retry_files,
+            stopped_by=stopped,
+            plan_run_id=plan_run_id,
+            portal_reads=reads,
+            lookup_requests=lookups,
         )
-
-    def begin(self, plan: PlanFile, options: RunOptions) -> None:
-        """Write the plan run and every step's run id down, before the first write."""
-        self.journal.start(
-            self.plan_run_id,
-            plan_file=plan.path,
-            base_url=options.base_url,
-            portal=self._portal,
-            steps=self._steps,
-        )
-        self._begun = True
-
-    def step_started(self, position: int) -> None:
-        self.journal.step_started(self.plan_run_id, position)
-
-    def step_ended(self, position: int, step: StepResult, *, ran: bool) -> None:
-        self.journal.step_ended(
-            self.plan_run_id,
-            position,
-            ran=ran,
-            counts=step.summary.counts,
-            requests=step.summary.requests,
-            note=step.summary.stopped_by,
-        )
-
-    def finish(self, stopped: StopReason | None) -> None:
-        self.journal.finish(self.plan_run_id, stopped_by=str(stopped) if stopped else None)
-        self._finished = True
-
-    def files(self, workbook: Path, retry_files: tuple[Path, ...]) -> None:
-        self.journal.record_files(
-            self.plan_run_id,
-            workbook=str(workbook),
-            retry_file=", ".join(str(p) for p in retry_files) or None,
-        )
-
-    def close(self, *, stopped_by: str | None = None) -> None:
-        """Release the plan's lock; a plan that raised after it began is recorded as stopped
-        by it."""
-        try:
-            if self._begun and not self._finished:
-                self.journal.finish(self.plan_run_id, stopped_by=stopped_by)
-        finally:
-            self.journal.close()
-
-
-def _check_first(
-    plan: PlanFile, options: RunOptions
-) -> tuple[list[Mapping], dict[int, Table], int]:
-    """Every step's sheet read and its columns checked, and every mapping checked against the
-    portal (each object type's properties read once), before the plan writes anything: a
-    mistake in its last step stops it with nothing written. Returns the checked mappings, the
-    sheets by step, and the requests sent."""
-    tables: dict[int, Table] = {}
-    for n, step in enumerate(plan.steps):
-        try:
-            table = load_table(step.input_file, sheet=step.sheet, encoding=options.encoding)
-        except EmptySheetError as exc:
-            # No orders today: in a plan, a sheet with its header alone is a step with
-            # nothing to do, not a reason to stop the others.
-            table = cast(Table, exc.table)
-            log.info("step %s: %s has a header and no rows", step.name, table.where())
-        step.mapping.check_columns(table.columns, table.where(), table.duplicate_headers)
-        tables[n] = table
-    if not options.portal_check:
-        return [resolve_offline(step.mapping) for step in plan.steps], tables, 0
-    schemas: dict[str, PortalSchema] = {}
-    client = client_for(options)
-    try:
-        checked = [
-            check_mapping(
-                client,
-                step.mapping,
-                mode=options.mode or step.mapping.mode,
-                source=str(step.mapping_file),
-                schemas=schemas,
-            )
-            for step in plan.steps
-        ]
-        requests = client.requests_sent
-    finally:
-        client.close()
-    return checked, tables, requests
-
-
-def _look_up_first(
-    plan: PlanFile, options: RunOptions, tables: dict[int, Table]
-) -> tuple[dict[tuple[str, str], dict[str, list[str]]], int]:
-    """(object type, property) -> stored key -> ids of every key a step refers to that no
-    step's rows hold: records of object types no step imports (customers by email), and
-    records of an imported type that its sheet does not list (a SKU imported last month). Each
-    distinct key once; and the requests sent for them."""
-    importers: dict[str, list[int]] = {}
-    for n, step in enumerate(plan.steps):
-        importers.setdefault(step.mapping.object_type, []).append(n)
-    wanted: dict[tuple[str, str], set[str]] = {}
-    for n, step in enumerate(plan.steps):
-        for (to, by), keys in cell_keys(tables[n], step.mapping).items():
-            held = _keys_in_steps(plan, tables, importers.get(to, []), to, by)
-            if held is not None:
-                wanted.setdefault((to, by), set()).update(keys - held)
-    wanted = {target: keys for target, keys in wanted.items() if keys}
-    if not wanted:
-        return {}, 0
-    state_dir = options.state_dir or default_state_dir()
-    client = client_for(options)
-    try:
-        portal = identify_portal(client, options.token, state_dir, portal_id=options.portal_id)
-        before = client.requests_sent
-        base = options.journal_base or options.base_url
-        resolver = Resolver(
-            client,
-            journals={
-                to: journal_path(state_dir, base, to, portal.portal_id if portal else None)
-                for to, _ in wanted
-            },
-        )
-        found: dict[tuple[str, str], dict[str, list[str]]] = {}
-        for (to, by), keys in wanted.items():
-            answer = resolver.find(Reference(to=to, by=by), keys)
-            found[(to, by)] = {k: ids for k, ids in answer.items() if ids is not None}
-        log.info(
-            "looked up %d keys that no step's rows hold, before anything is written",
-            sum(len(k) for k in wanted.values()),
-        )
-        return found, client.requests_sent - before
-    finally:
-        client.close()
-
-
-def _keys_in_steps(
-    plan: PlanFile, tables: dict[int, Table], steps: list[int], to: str, by: str
-) -> set[str] | None:
-    """The `by` keys the rows of `steps` (those importing `to`) hold, as HubSpot stores them;
-    None when one of them is not keyed by `by`: its rows may get `by` values that only exist
-    once it has run, so keys of `to` by `by` cannot be looked up before it."""
-    held: set[str] = set()
-    for n in steps:
-        mapping = plan.steps[n].mapping
-        if mapping.key is None or mapping.key_property != by:
-            return None
-        held.update(stored_keys(tables[n].frame[mapping.key], to, by))
-    return held
 
 
 def _remember(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from collections.abc import Mapping as AnyMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import overload
 
@@ -12,10 +12,12 @@ import orjson
 
 from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared, PreparedRow
+from ..mapping.model import Mapping, SyncMode
 from ..mapping.model import SyncMode as Mode
 from ..state.journal import KnownRow, RowState
+from .verify import Drift
 
-__all__ = ["Action", "Actions", "Decisions", "Operation", "decide"]
+__all__ = ["Action", "Actions", "Decisions", "Operation", "decide", "decide_rows"]
 
 
 class Operation(StrEnum):
@@ -49,7 +51,7 @@ class Action:
 
 class Actions(Sequence[Action]):
     """The rows to send, in sheet order; each Action (and its request body) is made when asked
-    for, so a plan of a million rows holds one operation per row and little else."""
+    for, so the decisions for a million rows hold one operation per row and little else."""
 
     def __init__(
         self,
@@ -137,10 +139,6 @@ def decide(
     emptied since leaves HubSpot's value as it is (unless its property is in `clear_empty`),
     and makes no update by itself."""
     notes = dict(notes or {})
-    positions: list[int] = []
-    operations: list[Operation] = []
-    record_ids: dict[int, str] = {}
-    settled: dict[int, RowResult] = {}
     # What a row without history gets: most rows of a first run, so decided once.
     fresh: Operation | None = (
         Operation.UPSERT
@@ -153,70 +151,114 @@ def decide(
     )
     if not known and fresh is not None and not notes:
         return Decisions(
-            actions=Actions(rows, list(range(len(rows))), [fresh] * len(rows), record_ids),
-            settled=settled,
+            actions=Actions(rows, list(range(len(rows))), [fresh] * len(rows), {}),
+            settled={},
         )
-    kept_notes: dict[int, str] = {}
-    changes: dict[int, tuple[dict[str, str], dict[str, str]]] = {}
+    made = _Made()
     # Only rows the journal knows need their fingerprint (has the row changed since?).
     seen = [i for i, key in enumerate(rows.keys) if key in known]
     hashes = dict(zip(seen, rows.hashes(seen), strict=True))
     for position, key in enumerate(rows.keys):
         prior = known.get(key)
         row = rows.rows[position]
-        operation = fresh
-        if prior is not None and prior.state is RowState.UNCERTAIN:
-            settled[row] = RowResult(
-                row=row,
-                status=RowStatus.UNCERTAIN,
-                message=f"run {prior.run_id} may have created this record but could not "
-                "confirm it, so it is not created again; find it in HubSpot (or delete it), "
-                "then run with --forget-uncertain",
-            )
-            continue
-        if prior is not None and prior.sent_hash == hashes[position] and key not in force:
-            settled[row] = RowResult(
-                row=row,
-                status=RowStatus.UNCHANGED,
-                hubspot_id=prior.hubspot_id or "",
-                message=notes.get(key) or f"unchanged since run {prior.run_id}",
-            )
-            continue
-        if mode is not Mode.UPSERT and prior is not None and prior.hubspot_id:
-            operation = Operation.UPDATE
-            record_ids[position] = prior.hubspot_id
-            if prior.sent is not None:
-                before: dict[str, str] = orjson.loads(prior.sent)
-                now = rows.properties(position)
-                sends, said = _changed(now, before, clear_empty)
-                if not sends and key not in force:
-                    settled[row] = RowResult(
-                        row=row,
-                        status=RowStatus.UNCHANGED,
-                        hubspot_id=prior.hubspot_id,
-                        message=said or f"unchanged since run {prior.run_id}",
-                    )
-                    continue
-                if key in force:  # edited in HubSpot: every value the sheet holds
-                    sends = {**now, **sends}
-                changes[position] = (sends, before)
-                notes[key] = "; ".join(n for n in (notes.get(key), said) if n)
-        if operation is None:
-            settled[row] = RowResult(
+        settled = _settled(row, prior, hashes.get(position), notes.get(key), key in force)
+        if settled is None and mode is not Mode.UPSERT and prior is not None and prior.hubspot_id:
+            settled = _update(rows, position, prior, notes, key in force, clear_empty, made)
+        elif settled is None and fresh is not None:
+            made.add(position, fresh, notes.get(key))
+        elif settled is None:
+            settled = RowResult(
                 row=row,
                 status=RowStatus.SKIPPED,
                 message="update mode: no earlier run created this row and the mapping has "
                 "no key to find it by",
             )
-            continue
-        positions.append(position)
-        operations.append(operation)
-        if key in notes:
-            kept_notes[position] = notes[key]
+        if settled is not None:
+            made.settled[row] = settled
     return Decisions(
-        actions=Actions(rows, positions, operations, record_ids, kept_notes, changes),
-        settled=settled,
+        actions=Actions(
+            rows, made.positions, made.operations, made.record_ids, made.notes, made.changes
+        ),
+        settled=made.settled,
     )
+
+
+@dataclass
+class _Made:
+    """The decisions made so far, row by row."""
+
+    positions: list[int] = field(default_factory=list)
+    operations: list[Operation] = field(default_factory=list)
+    record_ids: dict[int, str] = field(default_factory=dict)
+    notes: dict[int, str] = field(default_factory=dict)
+    changes: dict[int, tuple[dict[str, str], dict[str, str]]] = field(default_factory=dict)
+    settled: dict[int, RowResult] = field(default_factory=dict)
+
+    def add(self, position: int, operation: Operation, note: str | None) -> None:
+        self.positions.append(position)
+        self.operations.append(operation)
+        if note is not None:
+            self.notes[position] = note
+
+
+def _settled(
+    row: int, prior: KnownRow | None, sent_hash: str | None, note: str | None, forced: bool
+) -> RowResult | None:
+    """A row that needs no request: left uncertain by an earlier run (not created again), or
+    sent before with the same values (unless edited in HubSpot since: `forced`)."""
+    if prior is None:
+        return None
+    if prior.state is RowState.UNCERTAIN:
+        return RowResult(
+            row=row,
+            status=RowStatus.UNCERTAIN,
+            message=f"run {prior.run_id} may have created this record but could not "
+            "confirm it, so it is not created again; find it in HubSpot (or delete it), "
+            "then run with --forget-uncertain",
+        )
+    if prior.sent_hash == sent_hash and not forced:
+        return RowResult(
+            row=row,
+            status=RowStatus.UNCHANGED,
+            hubspot_id=prior.hubspot_id or "",
+            message=note or f"unchanged since run {prior.run_id}",
+        )
+    return None
+
+
+def _update(
+    rows: Prepared,
+    position: int,
+    prior: KnownRow,
+    notes: dict[str, str],
+    forced: bool,
+    clear_empty: Collection[str],
+    made: _Made,
+) -> RowResult | None:
+    """A row whose record the journal knows is updated by its id, with what changed only
+    when the journal holds what was sent; None once added to `made`, else the row's result
+    (unchanged: only emptied cells that leave HubSpot's values as they are)."""
+    key, row = rows.keys[position], rows.rows[position]
+    assert prior.hubspot_id is not None
+    made.record_ids[position] = prior.hubspot_id
+    if prior.sent is not None:
+        before: dict[str, str] = orjson.loads(prior.sent)
+        now = rows.properties(position)
+        sends, said = _changed(now, before, clear_empty)
+        if not sends and not forced:
+            del made.record_ids[position]
+            return RowResult(
+                row=row,
+                status=RowStatus.UNCHANGED,
+                hubspot_id=prior.hubspot_id,
+                message=said or f"unchanged since run {prior.run_id}",
+            )
+        if forced:  # edited in HubSpot: every value the sheet holds
+            sends = {**now, **sends}
+        made.changes[position] = (sends, before)
+        notes[key] = "; ".join(n for n in (notes.get(key), said) if n)
+    made.add(position, Operation.UPDATE, notes.get(key))
+    return None
 
 
 def _changed(
@@ -238,3 +280,22 @@ def _changed(
             "(clear_empty: true clears them)"
         )
     return sends, "; ".join(said)
+
+
+def decide_rows(
+    rows: Prepared,
+    known: dict[str, KnownRow],
+    mode: SyncMode,
+    mapping: Mapping,
+    drift: Drift | None,
+) -> Decisions:
+    """The decisions from the journal's rows, with what --verify found (if it ran)."""
+    return decide(
+        rows,
+        known,
+        mode,
+        has_key=mapping.key_property is not None,
+        notes=drift.notes() if drift else None,
+        force=set(drift.edited) if drift else (),
+        clear_empty=mapping.clearing,
+    )

@@ -1,6 +1,6 @@
-"""What a run would do, for `check` and `--dry-run`: the plan from the journal (and, with
+"""What a run would do, for `check` and `--dry-run`: the decisions from the journal (and, with
 --verify, what HubSpot holds), each row's would-be status and the link changes of records that
-exist; nothing is sent or written. `decide_rows` is also the plan a real run sends."""
+exist; nothing is sent or written."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from ..core.errors import HubSpotError, RunInterrupted
 from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared
 from ..mapping.model import Mapping, SyncMode
-from ..state.journal import Journal, KnownRow
-from .decide import Decisions, Operation, decide
+from ..state.journal import Journal
+from .decide import Operation, decide_rows
 from .links import decide_links
-from .verify import Drift, apply_drift, verify
+from .verify import apply_drift, verify
 
-__all__ = ["decide_rows", "link_changes", "would_do"]
+__all__ = ["link_changes", "would_do"]
 
 
 def would_do(
@@ -32,10 +32,12 @@ def would_do(
     in_flight = {r.row_key for b in journal.open_batches() for r in b.rows}
     known = journal.known(rows.keys)
     drift = verify(client, mapping.object_type, rows, known) if verify_first else None
-    plan = decide_rows(rows, apply_drift(drift, known) if drift else known, mode, mapping, drift)
-    results = dict(plan.settled)
+    decisions = decide_rows(
+        rows, apply_drift(drift, known) if drift else known, mode, mapping, drift
+    )
+    results = dict(decisions.settled)
     key = mapping.key_property
-    actions = plan.actions
+    actions = decisions.actions
     plain = not in_flight and not actions.has_notes
     if plain and all(op is Operation.CREATE for op in set(actions.operations)):
         # Every row would be created as it is (and the others' links may change).
@@ -76,7 +78,7 @@ def would_do(
 def link_changes(
     results: dict[int, RowResult], mapping: Mapping, rows: Prepared, journal: Journal
 ) -> dict[int, RowResult]:
-    """A plan's results with the link changes of the records that exist (`+ contacts 1007,
+    """A dry run's results with the link changes of the records that exist (`+ contacts 1007,
     - contacts 1001`), from the journal alone: an unchanged row whose links would change
     would be updated."""
     if not mapping.associations:
@@ -97,22 +99,3 @@ def link_changes(
             message=links if unchanged or not before.message else f"{before.message}; {links}",
         )
     return results
-
-
-def decide_rows(
-    rows: Prepared,
-    known: dict[str, KnownRow],
-    mode: SyncMode,
-    mapping: Mapping,
-    drift: Drift | None,
-) -> Decisions:
-    """The plan from the journal's rows, with what --verify found (if it ran)."""
-    return decide(
-        rows,
-        known,
-        mode,
-        has_key=mapping.key_property is not None,
-        notes=drift.notes() if drift else None,
-        force=set(drift.edited) if drift else (),
-        clear_empty=mapping.clearing,
-    )

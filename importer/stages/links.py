@@ -76,7 +76,7 @@ class LinkDecisions:
     """Requests spent reading links (the `replace` policy)."""
 
     def describe(self, mapping: Mapping) -> dict[int, str]:
-        """Row -> `+ contacts 1007, - contacts 1001`: what the plan changes."""
+        """Row -> `+ contacts 1007, - contacts 1001`: what the decisions change."""
         said: dict[int, list[str]] = {}
         for c in self.changes:
             to = mapping.associations[c.association].to
@@ -98,10 +98,10 @@ def decide_links(
     """What to add and remove so each row's links match its cells.
 
     `inline_rows`: rows created this run by batch/create, whose links went with them.
-    `client`: reads current links for `replace`; None (a dry run) plans from the journal."""
-    plan = LinkDecisions()
+    `client`: reads current links for `replace`; None (a dry run) decides from the journal."""
+    decisions = LinkDecisions()
     if not mapping.associations:
-        return plan
+        return decisions
     positions = {row: i for i, row in enumerate(prepared.rows)}
     rows = [
         (row, positions[row], r.hubspot_id)
@@ -116,12 +116,12 @@ def decide_links(
             else None
         )
         if current is not None:
-            plan.reads += -(-len(rows) // MAX_ASSOCIATION_READS)
+            decisions.reads += -(-len(rows) // MAX_ASSOCIATION_READS)
         for row, i, hid in rows:
             key = prepared.keys[i]
             wanted = list(dict.fromkeys(prepared.targets(k, i)))
             if row in inline_rows:
-                plan.inline.setdefault(k, []).extend((key, hid, t) for t in wanted)
+                decisions.inline.setdefault(k, []).extend((key, hid, t) for t in wanted)
                 continue
             # Links made from another record (the row's record was re-created) are not its.
             ours = {t for t, f in made.get(key, {}).items() if f == hid}
@@ -131,12 +131,12 @@ def decide_links(
             if spec.sync is not LinkPolicy.ADD:
                 remove = tuple(sorted(there - set(wanted), key=lambda t: (len(t), t)))
             if add or remove:
-                plan.changes.append(
+                decisions.changes.append(
                     LinkChange(
                         row=row, row_key=key, from_id=hid, association=k, add=add, remove=remove
                     )
                 )
-    return plan
+    return decisions
 
 
 def _current_links(
@@ -178,7 +178,7 @@ class _Job:
 
 
 def apply_links(
-    plan: LinkDecisions,
+    decisions: LinkDecisions,
     mapping: Mapping,
     journal: Journal,
     client: HubSpotClient,
@@ -189,10 +189,24 @@ def apply_links(
     senders: int = 8,
     run_in_parallel: Callable[[Callable[[_Job], None], Sequence[_Job], int], None] | None = None,
 ) -> tuple[int, HubSpotError | RunInterrupted | None]:
-    """Send the plan's link changes, record what HubSpot confirmed, and update `results`:
+    """Send the link changes decided, record what HubSpot confirmed, and update `results`:
     a row whose links changed is `updated` (if it was `unchanged`), one with a refused link
     `incomplete`. Returns the requests sent and the error that stopped it, if any."""
-    for k, made in plan.inline.items():
+    _record_inline(decisions, mapping, journal, run_id)
+    if not decisions.changes:
+        return 0, None
+    jobs = _jobs(decisions, mapping, batch_size)
+    sending = _Sending(client, mapping, journal, run_id)
+    interrupted = _send_all(sending, jobs, senders, run_in_parallel)
+    _settle_rows(decisions, mapping, results, sending.refused, sending.done)
+    return sending.sent, interrupted or (sending.stopped[0] if sending.stopped else None)
+
+
+def _record_inline(
+    decisions: LinkDecisions, mapping: Mapping, journal: Journal, run_id: str
+) -> None:
+    """Record the links made with their records by batch/create, as not made by this stage."""
+    for k, made in decisions.inline.items():
         spec = mapping.associations[k]
         journal.record_links(
             run_id,
@@ -203,73 +217,100 @@ def apply_links(
             added=made,
             made=False,
         )
-    if not plan.changes:
-        return 0, None
+
+
+def _jobs(decisions: LinkDecisions, mapping: Mapping, batch_size: int) -> list[_Job]:
+    """The decisions's changes as batches: per association, its creates, then its removals."""
     jobs: list[_Job] = []
     for k in range(len(mapping.associations)):
         for operation, side in (("create", "add"), ("labels/archive", "remove")):
-            items = [(c, t) for c in plan.changes if c.association == k for t in getattr(c, side)]
+            items = [
+                (c, t) for c in decisions.changes if c.association == k for t in getattr(c, side)
+            ]
             for start in range(0, len(items), batch_size):
                 jobs.append(_Job(k, operation, tuple(items[start : start + batch_size])))
-    refused: dict[tuple[int, str, str], str] = {}
-    done: set[tuple[int, str, str]] = set()
-    lock = threading.Lock()
-    sent = 0
-    stopped: list[HubSpotError] = []
+    return jobs
 
-    def work(job: _Job) -> None:
-        nonlocal sent
-        if stopped:
+
+@dataclass
+class _Sending:
+    """Sends link batches, from any number of threads, and keeps what HubSpot answered."""
+
+    client: HubSpotClient
+    mapping: Mapping
+    journal: Journal
+    run_id: str
+    refused: dict[tuple[int, str, str], str] = field(default_factory=dict)
+    """(association, from id, to id) -> why HubSpot did not carry that change out."""
+    done: set[tuple[int, str, str]] = field(default_factory=set)
+    """(association, from id, to id) of every change sent, carried out or not."""
+    sent: int = 0
+    """Requests sent."""
+    stopped: list[HubSpotError] = field(default_factory=list)
+    """The errors that stopped the sending: once there is one, no further batch is sent."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, job: _Job) -> None:
+        """Send one batch (unless the sending stopped) and journal what HubSpot confirmed."""
+        if self.stopped:
             return
-        spec = mapping.associations[job.association]
+        spec = self.mapping.associations[job.association]
         try:
-            failures = _send(client, mapping.object_type, spec, job)
+            failures = _send(self.client, self.mapping.object_type, spec, job)
         except HubSpotError as exc:
-            with lock:
-                stopped.append(exc)
+            with self.lock:
+                self.stopped.append(exc)
             failures = {(c.from_id, t): f"not confirmed ({exc})" for c, t in job.items}
         ok_add = [(c.row_key, c.from_id, t) for c, t in job.items if (c.from_id, t) not in failures]
         link_types = orjson.dumps(_types_json(spec)).decode()
-        journal.record_links(
-            run_id,
+        self.journal.record_links(
+            self.run_id,
             association_id(spec),
             link_types,
-            from_type=mapping.object_type,
+            from_type=self.mapping.object_type,
             to_type=str(spec.to),
             added=ok_add if job.operation == "create" else (),
             removed=ok_add if job.operation != "create" else (),
         )
-        with lock:
-            sent += 1
+        with self.lock:
+            self.sent += 1
             for (from_id, t), why in failures.items():
-                refused[(job.association, from_id, t)] = why
-            done.update((job.association, c.from_id, t) for c, t in job.items)
+                self.refused[(job.association, from_id, t)] = why
+            self.done.update((job.association, c.from_id, t) for c, t in job.items)
 
-    interrupted: RunInterrupted | None = None
+
+def _send_all(
+    sending: _Sending,
+    jobs: list[_Job],
+    senders: int,
+    run_in_parallel: Callable[[Callable[[_Job], None], Sequence[_Job], int], None] | None,
+) -> RunInterrupted | None:
+    """Send every batch, `senders` at a time with `run_in_parallel`, else one by one;
+    returns the interruption that stopped it, if a signal did."""
     try:
         if run_in_parallel is not None and senders > 1 and len(jobs) > 1:
             # As the uploader does: the first burst goes out together, not trickling while
             # the senders start, which every later window of the rolling limit would repeat.
-            client.limiter.start_together(min(senders, len(jobs)))
+            sending.client.limiter.start_together(min(senders, len(jobs)))
             # No cyclic collection while sending, as in the uploader: a full collection
             # stalls every sender, and the rolling window carries it into every later window.
             collecting = gc.isenabled()
             gc.disable()
             try:
-                run_in_parallel(work, jobs, min(senders, len(jobs)))
+                run_in_parallel(sending.send, jobs, min(senders, len(jobs)))
             finally:
                 if collecting:
                     gc.enable()
         else:
             for job in jobs:
-                work(job)
+                sending.send(job)
     except Stop as signalled:
         # The batches in flight have settled (links are idempotent: one cut short in this
         # thread is sent again by the next run); the rest are not sent.
         interrupted = RunInterrupted(signalled.signum, signal_name(signalled.signum))
         log.warning("%s", interrupted)
-    _settle_rows(plan, mapping, results, refused, done)
-    return sent, interrupted or (stopped[0] if stopped else None)
+        return interrupted
+    return None
 
 
 def _send(
@@ -317,7 +358,7 @@ def _context(error: dict[str, Any]) -> dict[str, Any]:
 
 
 def _settle_rows(
-    plan: LinkDecisions,
+    decisions: LinkDecisions,
     mapping: Mapping,
     results: dict[int, RowResult],
     refused: dict[tuple[int, str, str], str],
@@ -328,7 +369,7 @@ def _settle_rows(
     said: dict[int, list[str]] = {}
     bad: dict[int, list[str]] = {}
     left: dict[int, list[str]] = {}
-    for c in plan.changes:
+    for c in decisions.changes:
         to = mapping.associations[c.association].to
         for sign, targets in (("+", c.add), ("-", c.remove)):
             for t in targets:

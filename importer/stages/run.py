@@ -1,143 +1,61 @@
-"""The pipeline: load -> map -> validate -> payload -> plan (journal) -> upload -> results."""
+"""The run of one sheet, stage by stage: read -> check against the portal -> validate ->
+resolve references -> prepare -> reconcile with the journal -> decide -> send -> links ->
+write results. Each stage is a module of this package, named for it."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import hashlib
-import json
 import logging
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import pandas as pd
 
-from ..api.account import PortalInfo, identify_portal
-from ..api.client import (
-    DEFAULT_TIMEOUT,
-    HubSpotClient,
-    RateLimiter,
-    RetryPolicy,
-)
-from ..api.lookup import DEFAULT_SEARCH_SETTLE
+from ..api.account import PortalInfo
+from ..api.client import HubSpotClient
+from ..api.limiter import RateLimiter
 from ..core import shutdown
-from ..core.errors import ConfigError, HubSpotError, RunInterrupted
-from ..core.hubspot import (
-    DEFAULT_API_VERSION,
-    DEFAULT_BASE_URL,
-    MAX_ASSOCIATION_INPUTS,
-    MAX_BATCH_INPUTS,
-    OBJECT_TYPE_IDS,
-)
-from ..core.outcome import RowIssue, RowResult, RowStatus, issue_messages, results_frame
-from ..core.prepared import Prepared, journal_key
-from ..mapping.file import load_mapping
+from ..core.errors import HubSpotError, RunInterrupted
+from ..core.hubspot import OBJECT_TYPE_IDS
+from ..core.outcome import RowIssue, RowResult, RowStatus
+from ..core.prepared import Prepared
 from ..mapping.model import Mapping, SyncMode
-from ..mapping.portal import check_mapping, resolve_offline
-from ..sheets.load import Table, load_table
-from ..sheets.outputs import prepare_file, prepare_folder, prepare_workbook
-from ..sheets.results import (
-    RunSummary,
-    default_results_path,
-    record_url,
-    retry_path,
-    write_results,
-    write_retry_file,
-)
-from ..state.journal import (
-    Journal,
-    RowState,
-    adopt_base_url_journal,
-    default_state_dir,
-    journal_path,
-)
-from ..state.rundata import keep_input, keep_outcome
-from .decide import Operation
-from .dry_run import decide_rows, would_do
-from .links import apply_links, decide_links
+from ..mapping.portal import check_mapping
+from ..sheets.results import RunSummary, record_url
+from ..sheets.table import Table
+from ..state.journal import Journal
+from ..state.paths import journal_path
+from .decide import Decisions, Operation, decide_rows
+from .dry_run import would_do
+from .links import LinkChange, apply_links, decide_links
+from .options import RunOptions, StepContext
 from .parallel import in_parallel
 from .prepare import build_rows
-from .resolve import Known, Resolver, resolve_references
-from .send import DEFAULT_CONCURRENCY, Uploader
-from .validate import validate
-from .verify import verify
+from .read import Inputs, read_inputs
+from .reconcile import begin_run, keyless_import, open_journal, reconcile
+from .resolve import Resolver, resolve_references
+from .send import Uploader
+from .validate import Validated, validate
+from .write import every_row, record_outcome, write_files
 
-__all__ = ["Progress", "RunOptions", "RunResult", "run_import"]
+__all__ = ["Progress", "RunResult", "client_for", "new_run_id", "run_import"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """Called with (rows done, rows to send) as batches complete."""
 
-
-@dataclass(frozen=True, kw_only=True)
-class RunOptions:
-    input_file: Path
-    mapping_file: Path
-    token: str = field(repr=False)
-    sheet: str | None = None
-    encoding: str | None = None
-    out: Path | None = None
-    base_url: str = DEFAULT_BASE_URL
-    journal_base: str | None = None
-    """Names the journal instead of `base_url` (the demo sandbox answers on a new port each
-    run; its records stay)."""
-    api_version: str = DEFAULT_API_VERSION
-    """HubSpot's API version: a date (`2026-03`) or `legacy` for the numbered paths."""
-    mode: SyncMode | None = None
-    """Overrides the mapping's `mode:`."""
-    state_dir: Path | None = None
-    """Where journals live; default: the user's data directory."""
-    forget_uncertain: bool = False
-    import_again: bool = False
-    """Without a key: create every row again, although an earlier run imported this file."""
-    verify: bool = False
-    """Read back every record the journal knows for this run's rows before planning."""
-    portal_id: int | None = None
-    """For links to records in the workbook; default: asked of HubSpot once, then remembered."""
-    retry_out: Path | None = None
-    """Where to write the retry file; default beside the workbook."""
-    portal_check: bool = True
-    """Check the mapping against the portal's properties and labels before anything else."""
-    concurrency: int = DEFAULT_CONCURRENCY
-    """Batches in flight at once; the limiter keeps them within HubSpot's rate limit."""
-    max_rps: float | None = None
-    """A cap of our own on requests per second (for an app that shares its quota)."""
-    dry_run: bool = False
-    """`check` and `--dry-run`: everything but sending; the workbook shows what would happen."""
-    batch_size: int = MAX_BATCH_INPUTS
-    association_batch_size: int = MAX_ASSOCIATION_INPUTS
-    """Inputs per associations batch request (at most 100)."""
-    limiter: RateLimiter | None = field(default=None, repr=False)
-    """Shared by the steps of a plan: HubSpot counts one window for all of them."""
-    write_outputs: bool = True
-    """False for a step of a plan, whose runner writes one workbook for every step."""
-    known: Known = field(default_factory=dict)
-    """Keys of records earlier steps of a plan imported (see references.Known)."""
-    known_where: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
-    prefetched: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
-    """Keys of records no step of the plan imports, looked up before its first write."""
-    run_id: str | None = None
-    """Given by a plan, which writes it in its own journal before the step sends anything."""
-    table: Table | None = field(default=None, repr=False)
-    """The sheet, when a plan's check before its first write has read it already."""
-    checked_mapping: Mapping | None = field(default=None, repr=False)
-    """The mapping as checked against the portal (or offline) by a plan before its first
-    write; the step does not check it again."""
-    search_settle: float = DEFAULT_SEARCH_SETTLE
-    """Seconds after a write by which HubSpot's search is trusted to find it (lookups by a
-    key property without unique values, after a lost answer)."""
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+Stop = HubSpotError | RunInterrupted
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunResult:
     summary: RunSummary
     issues: tuple[RowIssue, ...]
-    stopped_by: HubSpotError | RunInterrupted | None
+    stopped_by: Stop | None
     outcome: pd.DataFrame | None = None
     """Status, hubspot_id and message per sheet row (kept for a plan's workbook)."""
     table: Table | None = None
@@ -145,16 +63,16 @@ class RunResult:
     key_property: str | None = None
 
 
-def client_for(options: RunOptions) -> HubSpotClient:
-    """The HubSpot client a run (or a plan's lookups) sends with, paced by the options'
-    limiter when a plan shares one."""
+def client_for(options: RunOptions, limiter: RateLimiter | None = None) -> HubSpotClient:
+    """The HubSpot client a run (or a plan's own requests) sends with, paced by `limiter`
+    when a plan shares one."""
     return HubSpotClient(
         token=options.token,
         base_url=options.base_url,
         api_version=options.api_version,
         retry=options.retry,
         timeout=options.timeout,
-        limiter=options.limiter or RateLimiter(max_rps=options.max_rps),
+        limiter=limiter or RateLimiter(max_rps=options.max_rps),
     )
 
 
@@ -162,194 +80,72 @@ def new_run_id(now: dt.datetime) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
 
 
-def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunResult:
-    """Import one sheet. Raises ConfigError/InputFileError/AuthError before any row is sent
-    when the mapping, file or token is unusable, and LockHeld when another run is going;
-    otherwise always writes the workbook and records the run in the journal."""
+def run_import(
+    options: RunOptions, *, progress: Progress | None = None, step: StepContext | None = None
+) -> RunResult:
+    """Import one sheet (for a plan: one of its steps, `step` saying what the plan read and
+    checked already; the step writes no files). Raises ConfigError/InputFileError/AuthError
+    before any row is sent when the mapping, file or token is unusable, and LockHeld when
+    another run is going; otherwise always records the run in the journal and writes the
+    workbook."""
     started = dt.datetime.now(dt.UTC)
-    run_id = options.run_id or new_run_id(started)
-    mapping = load_mapping(options.mapping_file)
-    mode = options.mode or mapping.mode
-    # Everything this run writes can be written: checked (folders made) before HubSpot is
-    # asked anything, so a run that creates records can always say which.
-    keep = (options.input_file, options.mapping_file)
-    out = (
-        prepare_workbook(
-            options.out or default_results_path(options.input_file, started), keep=keep
+    inputs = read_inputs(options, started, step)
+    with contextlib.closing(client_for(options, step.limiter if step else None)) as client:
+        portal, journal = open_journal(
+            client, options, inputs.mapping.object_type, inputs.state_dir
         )
-        if options.write_outputs
-        else Path(".")
-    )
-    if options.retry_out is not None:
-        prepare_file(options.retry_out, "the retry file", keep=keep)
-    state_dir = prepare_folder(options.state_dir or default_state_dir(), "--state-dir")
-    # What can be checked here is, before HubSpot is asked anything.
-    table = options.table or load_table(
-        options.input_file, sheet=options.sheet, encoding=options.encoding
-    )
-    mapping.check_columns(table.columns, table.where(), table.duplicate_headers)
-    log.info("loaded %d rows from %s", len(table.frame), table.where())
-    if not options.portal_check and options.checked_mapping is None:
-        mapping = resolve_offline(mapping)
-    client = client_for(options)
-    try:
-        # The journal belongs to the portal the token reaches: asked of HubSpot once (a read)
-        # and remembered; then the lock, before anything else is read or sent.
-        portal = identify_portal(client, options.token, state_dir, portal_id=options.portal_id)
-        journal = Journal(
-            _journal_for(
-                state_dir, options.journal_base or options.base_url, mapping.object_type, portal
-            ),
-            lock=not options.dry_run,
-        )
-    except BaseException:
-        client.close()
-        raise
-    try:
-        if options.checked_mapping is not None:
-            mapping = options.checked_mapping  # a plan checked it before its first write
-        elif options.portal_check:
-            mapping = check_mapping(
-                client, mapping, mode=mode, source=str(options.mapping_file), schemas={}
-            )
+        with contextlib.closing(journal):
+            run_id = step.run_id if step is not None else new_run_id(started)
+            return _run(options, inputs, client, portal, journal, run_id, started, step, progress)
 
-        validated = validate(table, mapping)
-        if mapping.references:
-            journal_base = options.journal_base or options.base_url
-            resolver = Resolver(
-                client,
-                journals={
-                    ref.to: journal_path(
-                        state_dir,
-                        journal_base,
-                        ref.to,
-                        portal.portal_id if portal is not None else None,
-                    )
-                    for ref in mapping.references
-                },
-                known=options.known,
-                where_known=options.known_where,
-                prefetched=options.prefetched,
-            )
-            validated = resolve_references(validated, mapping, table, resolver)
-            if resolver.lookups:
-                log.info("looked %d keys up in HubSpot", resolver.lookups)
-        log.info(
-            "%d rows valid, %d invalid (%d cell issues)",
-            len(validated.values),
-            len(validated.invalid_rows),
-            len(validated.issues),
-        )
-        scope = generation = None
-        if mapping.key_property is None:
-            scope = _keyless_scope(options, table.sheet)
-            generation = _keyless_generation(journal, scope, run_id, mode, options)
-        rows = build_rows(validated, mapping, run_id, generation=generation or "")
 
-        if not options.dry_run:
-            if options.forget_uncertain:
-                log.info("forgot %d uncertain rows", journal.forget_uncertain())
-            journal.start_run(
-                run_id,
-                input_file=str(options.input_file),
-                sheet=table.sheet,
-                mapping_file=str(options.mapping_file),
-                mode=mode.value,
-                base_url=options.base_url,
-                object_type=mapping.object_type,
+def _run(
+    options: RunOptions,
+    inputs: Inputs,
+    client: HubSpotClient,
+    portal: PortalInfo | None,
+    journal: Journal,
+    run_id: str,
+    started: dt.datetime,
+    step: StepContext | None,
+    progress: Progress | None,
+) -> RunResult:
+    """The stages after the journal is open and locked."""
+    mapping, table = inputs.mapping, inputs.table
+    if step is None and options.portal_check:
+        source = str(options.mapping_file)
+        mapping = check_mapping(client, mapping, mode=inputs.mode, source=source, schemas={})
+    validated = _validate(mapping, inputs, client, portal, options, step)
+    keyless = (
+        keyless_import(journal, options, table.sheet, run_id, inputs.mode)
+        if mapping.key_property is None
+        else None
+    )
+    rows = build_rows(validated, mapping, run_id, generation=keyless.generation if keyless else "")
+    summary = _summary(options, inputs, mapping, client, portal, journal, run_id, started)
+    begin_run(
+        journal, options, mapping, inputs.mode, summary, portal, table.frame, validated.issues
+    )
+    results, stopped_by = _sync(
+        options, client, mapping, journal, rows, inputs.mode, progress, summary
+    )
+    # What was sent is written down whatever happens now: a signal waits until it is.
+    with shutdown.deferred():
+        issues, notes = validated.issues, validated.notes
+        # The payloads and the mapped values are done with: let them go before the workbook
+        # is written, which is when a large run's memory peaks.
+        del rows, validated
+        outcome = every_row(results, notes, issues, table.frame.index, dry_run=options.dry_run)
+        requests = client.requests_sent
+        record_outcome(
+            journal, summary, outcome, stopped_by=stopped_by, requests=requests,
+            options=options, keyless=keyless,
+        )  # fmt: skip
+        if inputs.out is not None:
+            write_files(
+                inputs.out, summary, table, outcome, issues, journal, dry_run=options.dry_run
             )
-        if mapping.key_property is not None:
-            prop, kind = mapping.key_property, mapping.object_type
-            upgraded = journal.upgrade_keys(
-                lambda value: journal_key(kind, prop, value), journal_key(kind, prop, "")
-            )
-            if upgraded:
-                log.info("the journal's %d row keys now name their property, %s", upgraded, prop)
-        if portal is not None and not options.dry_run:
-            journal.set_meta("portal", json.dumps(portal.as_json()))
-        summary = RunSummary(
-            run_id=run_id,
-            object_type=mapping.object_type,
-            input_file=options.input_file,
-            sheet=table.sheet,
-            mapping_file=str(options.mapping_file),
-            base_url=options.base_url,
-            api_version=client.paths.version,
-            portal=portal.describe() if portal is not None else None,
-            mode=f"{mode.value} (plan only: nothing was sent)" if options.dry_run else mode.value,
-            journal=journal.path,
-            started=started,
-            record_link=_record_link(mapping.object_type, portal),
-        )
-        if not options.dry_run:
-            # Before the first request: whatever becomes of this process, `show RUN --out`
-            # can write the run's workbook from the journal.
-            keep_input(journal, run_id, table.frame, validated.issues, summary)
-        results, stopped_by, requests = _sync(
-            options, client, mapping, journal, run_id, rows, mode, progress, summary
-        )
-        # What was sent is written down whatever happens now: a signal waits until it is.
-        with shutdown.deferred():
-            issues = validated.issues
-            notes = validated.notes
-            # The payloads, the mapped values and the per-row results are done with: let them go
-            # before the workbook is written, which is when a large run's memory peaks.
-            del rows, validated
-            for row, note in notes.items():
-                if row in results:
-                    r = results[row]
-                    said = f"{r.message}; {note}" if r.message else note
-                    results[row] = RowResult(
-                        row=row, status=r.status, hubspot_id=r.hubspot_id, message=said
-                    )
-            for row, messages in issue_messages(issues).items():
-                results[row] = RowResult(row=row, status=RowStatus.INVALID, message=messages)
-            outcome = results_frame(
-                results,
-                table.frame.index,
-                otherwise=RowStatus.WOULD_CREATE if options.dry_run else None,
-            )
-            del results
-            counts = {str(k): int(n) for k, n in outcome["status"].value_counts().items()}
-            summary.finished = dt.datetime.now(dt.UTC)
-            summary.counts = {s.value: counts.get(s.value, 0) for s in RowStatus}
-            summary.rows = len(outcome)
-            summary.requests = requests
-            summary.stopped_by = str(stopped_by) if stopped_by else None
-            if not options.dry_run:
-                keep_outcome(journal, run_id, outcome, summary)
-                if scope is not None:
-                    unsettled = sum(summary.counts.get(s.value, 0) for s in _UNSETTLED)
-                    journal.record_keyless_import(
-                        scope,
-                        {
-                            "generation": generation,
-                            "finished": unsettled == 0 and stopped_by is None,
-                            "run_id": run_id,
-                            "input": str(options.input_file),
-                        },
-                    )
-                journal.finish_run(
-                    run_id, counts=summary.counts, workbook=None, stopped_by=summary.stopped_by
-                )
-            if options.write_outputs:
-                try:
-                    summary.retry_file = write_retry_file(
-                        options.retry_out
-                        or retry_path(out.parent / options.input_file.name, started),
-                        table,
-                        outcome,
-                    )
-                    summary.workbook = write_results(out, summary, outcome, table.frame, issues)
-                except OSError as exc:
-                    raise not_written(exc, None if options.dry_run else run_id) from exc
-                if not options.dry_run:
-                    journal.record_workbook(run_id, str(summary.workbook))
-    finally:
-        journal.close()
-        client.close()
-    if options.write_outputs:
-        log.info("results written to %s", summary.workbook)
+    if step is None:
         return RunResult(summary=summary, issues=issues, stopped_by=stopped_by)
     return RunResult(
         summary=summary,
@@ -361,18 +157,83 @@ def run_import(options: RunOptions, *, progress: Progress | None = None) -> RunR
     )
 
 
-def not_written(exc: OSError, run_id: str | None, what: str = "the results") -> ConfigError:
-    """A results file could not be written after the run (or plan run `run_id`; None: nothing
-    was sent): say where its results are."""
-    where = f" {exc.filename}" if exc.filename else ""
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    then = (
-        "nothing was sent; run again once it can be written"
-        if run_id is None
-        else f"every row's result is in the journal: once there is room, "
-        f"`hubspot-import show {run_id} --out FILE.xlsx` writes the workbook"
+def _validate(
+    mapping: Mapping,
+    inputs: Inputs,
+    client: HubSpotClient,
+    portal: PortalInfo | None,
+    options: RunOptions,
+    step: StepContext | None,
+) -> Validated:
+    """The validate stage, then the references stage: cells naming records by key become
+    their ids (from the plan's earlier steps, the targets' journals in this portal, then
+    HubSpot)."""
+    validated = validate(inputs.table, mapping)
+    if mapping.references:
+        validated = _resolve(validated, mapping, inputs, client, portal, step, options)
+    log.info(
+        "%d rows valid, %d invalid (%d cell issues)",
+        len(validated.values),
+        len(validated.invalid_rows),
+        len(validated.issues),
     )
-    return ConfigError(f"could not write {what}{where} ({reason}); {then}")
+    return validated
+
+
+def _resolve(
+    validated: Validated,
+    mapping: Mapping,
+    inputs: Inputs,
+    client: HubSpotClient,
+    portal: PortalInfo | None,
+    step: StepContext | None,
+    options: RunOptions,
+) -> Validated:
+    """Cells naming records by key become those records' ids."""
+    base = options.journal_base or options.base_url
+    portal_id = portal.portal_id if portal is not None else None
+    resolver = Resolver(
+        client,
+        journals={
+            ref.to: journal_path(inputs.state_dir, base, ref.to, portal_id)
+            for ref in mapping.references
+        },
+        known=step.known if step is not None else {},
+        where_known=step.known_where if step is not None else {},
+        prefetched=step.prefetched if step is not None else {},
+    )
+    validated = resolve_references(validated, mapping, inputs.table, resolver)
+    if resolver.lookups:
+        log.info("looked %d keys up in HubSpot", resolver.lookups)
+    return validated
+
+
+def _summary(
+    options: RunOptions,
+    inputs: Inputs,
+    mapping: Mapping,
+    client: HubSpotClient,
+    portal: PortalInfo | None,
+    journal: Journal,
+    run_id: str,
+    started: dt.datetime,
+) -> RunSummary:
+    """The run's summary as it starts; the write stage adds its counts."""
+    mode = inputs.mode.value
+    return RunSummary(
+        run_id=run_id,
+        object_type=mapping.object_type,
+        input_file=options.input_file,
+        sheet=inputs.table.sheet,
+        mapping_file=str(options.mapping_file),
+        base_url=options.base_url,
+        api_version=client.paths.version,
+        portal=portal.describe() if portal is not None else None,
+        mode=f"{mode} (plan only: nothing was sent)" if options.dry_run else mode,
+        journal=journal.path,
+        started=started,
+        record_link=_record_link(mapping.object_type, portal),
+    )
 
 
 def _sync(
@@ -380,177 +241,119 @@ def _sync(
     client: HubSpotClient,
     mapping: Mapping,
     journal: Journal,
-    run_id: str,
     rows: Prepared,
     mode: SyncMode,
     progress: Progress | None,
     summary: RunSummary,
-) -> tuple[dict[int, RowResult], HubSpotError | RunInterrupted | None, int]:
-    """Settle what a crashed run left open, plan from the journal, send; a result per row."""
+) -> tuple[dict[int, RowResult], Stop | None]:
+    """Reconcile with the journal, decide, send, then links: a result per row sent or
+    settled without a request (the others were invalid), and what stopped the run."""
+    if options.dry_run:
+        results, stopped_by, _ = would_do(
+            client, mapping, journal, rows, mode, verify_first=options.verify
+        )
+        return results, stopped_by
     uploader = Uploader(
         client,
         mapping,
         journal,
-        run_id,
+        summary.run_id,
         batch_size=options.batch_size,
         concurrency=options.concurrency,
         search_settle=options.search_settle,
         mode=mode,
     )
-    if options.dry_run:
-        return would_do(client, mapping, journal, rows, mode, verify_first=options.verify)
-    try:
-        open_batches = journal.open_batches()
-        if open_batches:
-            log.warning(
-                "%d batches of an earlier run were never confirmed: reconciling", len(open_batches)
-            )
-            uploader.recover(open_batches)
-        known = journal.known(rows.keys)
-        uncertain = [
-            rows[i]
-            for i, key in enumerate(rows.keys)
-            if key in known and known[key].state is RowState.UNCERTAIN
-        ]
-        written = max((known[r.key].updated_epoch or 0.0 for r in uncertain), default=None)
-        if uncertain and uploader.recheck_uncertain(uncertain, written):
-            log.info("looked up %d rows an earlier run left uncertain", len(uncertain))
-            known = journal.known(rows.keys)
-        drift = verify(client, mapping.object_type, rows, known) if options.verify else None
-        if drift is not None:
-            journal.forget(drift.gone)
-            journal.repoint({key: new for key, (_, new) in drift.moved.items()})
-            known = journal.known(rows.keys)
-    except HubSpotError as exc:
-        # Until those batches are settled nothing may be sent: a row might be created twice.
-        reason = f"not sent: could not reconcile an earlier interrupted run first ({exc})"
-        results = {
-            row: RowResult(row=row, status=RowStatus.NOT_SENT, message=reason) for row in rows.rows
-        }
-        return results, exc, client.requests_sent
-
-    plan = decide_rows(rows, known, mode, mapping, drift)
+    state = reconcile(uploader, journal, rows, verify_first=options.verify)
+    if state.not_sent is not None:
+        return state.not_sent, state.stopped_by
+    decisions = decide_rows(rows, state.known, mode, mapping, state.drift)
     log.info(
-        "plan: %s",
-        ", ".join(f"{op.value} {plan.count(op)}" for op in Operation)
-        + f", {len(plan.settled)} need no request",
+        "decided: %s",
+        ", ".join(f"{op.value} {decisions.count(op)}" for op in Operation)
+        + f", {len(decisions.settled)} need no request",
     )
-    total = len(plan.actions)
+    _count_progress(uploader, len(decisions.actions), progress)
+    report = uploader.execute(decisions.actions)
+    results = {**decisions.settled, **report.results}
+    stopped_by = report.stopped_by
+    if mapping.associations:
+        link_stop = _link(options, client, mapping, journal, rows, decisions, uploader, results,
+                          summary, stopped=stopped_by is not None)  # fmt: skip
+        stopped_by = stopped_by or link_stop
+    return results, stopped_by
+
+
+def _count_progress(uploader: Uploader, total: int, progress: Progress | None) -> None:
+    """Report (rows done, rows to send) to `progress` as the uploader's batches complete."""
+    if progress is None:
+        return
     done = 0
 
     def advance(n: int) -> None:
         nonlocal done
         done += n
-        if progress is not None:
-            progress(done, total)
+        progress(done, total)
 
     uploader.on_progress = advance
-    if progress is not None:
-        progress(0, total)
-    report = uploader.execute(plan.actions)
-    results = {**plan.settled, **report.results}
-    stopped_by = report.stopped_by
-    if mapping.associations:
-        created = {
-            plan.actions.prepared.rows[p]
-            for p, op in zip(plan.actions.positions, plan.actions.operations, strict=True)
-            if op is Operation.CREATE
-        }
-        inline = frozenset(
-            r
-            for r in created
-            if results[r].status is RowStatus.CREATED and r not in uploader.unlinked
-        )
-        links = decide_links(
-            mapping,
-            rows,
-            journal,
-            results,
-            inline_rows=inline,
-            client=client if stopped_by is None else None,
-        )
-        if stopped_by is not None:
-            links.changes.clear()  # the next run sends them, from the journal
-        elif links.changes:
-            log.info(
-                "links: %d rows to change (%s)",
-                len({c.row for c in links.changes}),
-                ", ".join(
-                    f"{sum(len(c.add) for c in links.changes if c.association == k)} to add and "
-                    f"{sum(len(c.remove) for c in links.changes if c.association == k)} to remove "
-                    f"for {a.column}"
-                    for k, a in enumerate(mapping.associations)
-                ),
-            )
-        summary.link_requests, link_stop = apply_links(
-            links,
-            mapping,
-            journal,
-            client,
-            run_id,
-            results,
-            batch_size=options.association_batch_size,
-            senders=uploader.senders(),
-            run_in_parallel=in_parallel,
-        )
-        summary.link_requests += links.reads
-        stopped_by = stopped_by or link_stop
-    return results, stopped_by, client.requests_sent
+    progress(0, total)
 
 
-_UNSETTLED = (RowStatus.NOT_SENT, RowStatus.UNCERTAIN, RowStatus.FAILED)
-"""A keyless import with rows in these states is not finished: the next run resumes it."""
-
-
-def _keyless_scope(options: RunOptions, sheet: str | None) -> str:
-    """One file (and sheet) imported with one keyless mapping: identical rows of another
-    file are other rows."""
-    where = f"{options.input_file.resolve()}\0{sheet or ''}\0{options.mapping_file.resolve()}"
-    return hashlib.sha256(where.encode()).hexdigest()[:24]
-
-
-def _keyless_generation(
-    journal: Journal, scope: str, run_id: str, mode: SyncMode, options: RunOptions
-) -> str:
-    """Which import of this file the rows belong to: the unfinished one (resumed), a new one,
-    or, for a finished import, none: without a key nothing can tell which record a row is,
-    and every changed row would become a second record."""
-    state = journal.keyless_import(scope)
-    if state is None:
-        # Rows an earlier version keyed by their values alone: carry on with those keys once.
-        return "" if journal.has_value_hash_keys() else run_id
-    if not state.get("finished") or mode is not SyncMode.CREATE:
-        return str(state.get("generation") or "")
-    if options.import_again:
-        return run_id
-    raise ConfigError(
-        f"run {state.get('run_id')} already imported {options.input_file} with "
-        f"{options.mapping_file}, which has no key: HubSpot cannot tell which record a row is, "
-        "so a second import would create every row again as a new record. Add a key to the "
-        "mapping (`key:` naming a column with unique values, such as an id or an email), or, "
-        "to create every row again, run with --import-again."
+def _link(
+    options: RunOptions,
+    client: HubSpotClient,
+    mapping: Mapping,
+    journal: Journal,
+    rows: Prepared,
+    decisions: Decisions,
+    uploader: Uploader,
+    results: dict[int, RowResult],
+    summary: RunSummary,
+    *,
+    stopped: bool,
+) -> Stop | None:
+    """The links stage: each written row's associations made to match its cells (rows
+    created with their links inline need none); after a stop, none are sent (the next run
+    sends them, from the journal). Counts its requests in the summary."""
+    actions = decisions.actions
+    created = {
+        actions.prepared.rows[p]
+        for p, op in zip(actions.positions, actions.operations, strict=True)
+        if op is Operation.CREATE
+    }
+    inline = frozenset(
+        r for r in created if results[r].status is RowStatus.CREATED and r not in uploader.unlinked
     )
+    links = decide_links(
+        mapping, rows, journal, results, inline_rows=inline, client=None if stopped else client
+    )
+    if stopped:
+        links.changes.clear()
+    elif links.changes:
+        log.info("links: %d rows to change (%s)", len({c.row for c in links.changes}),
+                 _describe_changes(links.changes, mapping))  # fmt: skip
+    summary.link_requests, link_stop = apply_links(
+        links,
+        mapping,
+        journal,
+        client,
+        summary.run_id,
+        results,
+        batch_size=options.association_batch_size,
+        senders=uploader.senders(),
+        run_in_parallel=in_parallel,
+    )
+    summary.link_requests += links.reads
+    return link_stop
 
 
-def _journal_for(
-    state_dir: Path, base_url: str, object_type: str, portal: PortalInfo | None
-) -> Path:
-    """This portal's journal (moving one an older version kept per base URL, when it says it
-    is this portal's); without a portal, the journal per base URL, with a warning."""
-    if portal is None:
-        log.warning(
-            "HubSpot did not say which portal this token belongs to: the journal is kept per "
-            "base URL, which every portal there shares. Give --portal-id to keep it per portal."
-        )
-        return journal_path(state_dir, base_url, object_type)
-    note = adopt_base_url_journal(state_dir, base_url, object_type, portal.portal_id)
-    if note:
-        log.warning("%s", note)
-    if not portal.production:
-        log.warning(
-            "portal %d is a %s account, not production", portal.portal_id, portal.account_type
-        )
-    return journal_path(state_dir, base_url, object_type, portal.portal_id)
+def _describe_changes(changes: list[LinkChange], mapping: Mapping) -> str:
+    """`3 to add and 1 to remove for Contacts, ...`, for the log."""
+    return ", ".join(
+        f"{sum(len(c.add) for c in changes if c.association == k)} to add and "
+        f"{sum(len(c.remove) for c in changes if c.association == k)} to remove "
+        f"for {a.column}"
+        for k, a in enumerate(mapping.associations)
+    )
 
 
 def _record_link(object_type: str, portal: PortalInfo | None) -> str | None:

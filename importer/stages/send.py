@@ -1,4 +1,4 @@
-"""Upload stage: send the plan's batches and account for every row, with the journal's help.
+"""Send stage: send the decided batches and account for every row, with the journal's help.
 
 Each batch is written to the journal before it is sent and settled after the answer. HubSpot
 returns results in any order and may not echo `objectWriteTraceId`, so a result is matched to
@@ -16,13 +16,14 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import orjson
 
 from ..api.client import (
     MAX_SENDERS,
     HubSpotClient,
+    Reply,
     UncertainDelivery,
     Verdict,
     error_message,
@@ -36,17 +37,14 @@ from ..core.prepared import PreparedRow
 from ..core.shutdown import Stop, signal_name
 from ..mapping.model import Mapping, SyncMode
 from ..state.journal import BatchRow, Journal, OpenBatch, Outcome
-from .answers import failed_row, settle_answer
+from .answers import failed_row, refused_rows, settle_answer
 from .decide import Action, Actions, Operation
+from .options import DEFAULT_CONCURRENCY
 from .parallel import _in_parallel
 
 __all__ = ["UploadReport", "Uploader", "chunks"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CONCURRENCY = 0
-"""Auto: as many senders as the learned limit allows in one window (8 to MAX_SENDERS), so a
-whole window's requests can go out in one burst, which is how the limit is filled."""
 
 
 @dataclass(kw_only=True)
@@ -133,7 +131,7 @@ class Uploader:
                 found = self._lookup([r.key_value for r in batch.rows], batch.created_epoch)
                 outcomes = [self._looked_up(r, found) for r in batch.rows]
             else:
-                # Updates and upserts are idempotent: the plan simply sends them again.
+                # Updates and upserts are idempotent: the next decision simply sends them again.
                 outcomes = [(r, Outcome.LOST, None) for r in batch.rows]
             self.journal.settle(batch.batch_id, batch.run_id, outcomes)
             settled += len(batch.rows)
@@ -186,18 +184,7 @@ class Uploader:
     def execute(self, actions: Sequence[Action]) -> UploadReport:
         """Send every batch, `concurrency` at a time; the client's limiter paces them all."""
         report = UploadReport(results={})
-        # Batches are lists of indices into `actions`; a plan's Actions makes each row's request
-        # body only when its batch is sent.
-        operations = (
-            actions.operations if isinstance(actions, Actions) else [a.operation for a in actions]
-        )
-        batches = [
-            (operation, batch)
-            for operation in Operation
-            for batch in chunks(
-                [i for i, op in enumerate(operations) if op is operation], self.batch_size
-            )
-        ]
+        batches = self._batches(actions)
         stop = threading.Event()
         lock = threading.Lock()
 
@@ -219,6 +206,35 @@ class Uploader:
             with lock:
                 self.on_progress(len(batch))
 
+        self._send_all(work, batches, stop, report)
+        if report.stopped_by is not None:
+            _settle_unsent(actions, report)
+        return report
+
+    def _batches(self, actions: Sequence[Action]) -> list[_Job]:
+        """The batches to send, by operation (creates, then updates, then upserts)."""
+        # Batches are lists of indices into `actions`; a plan's Actions makes each row's request
+        # body only when its batch is sent.
+        operations = (
+            actions.operations if isinstance(actions, Actions) else [a.operation for a in actions]
+        )
+        return [
+            (operation, batch)
+            for operation in Operation
+            for batch in chunks(
+                [i for i, op in enumerate(operations) if op is operation], self.batch_size
+            )
+        ]
+
+    def _send_all(
+        self,
+        work: Callable[[_Job], None],
+        batches: list[_Job],
+        stop: threading.Event,
+        report: UploadReport,
+    ) -> None:
+        """Do `work` on every batch, `senders()` at a time; a signal stops it, and
+        `report.stopped_by` says so."""
         senders = min(self.senders(), len(batches))
         # No cyclic collection while batches are sent. Each full collection rescans what
         # exists (the plan, the rows, the results so far) and stalls every sender for 10 to
@@ -241,19 +257,6 @@ class Uploader:
         finally:
             if collecting:
                 gc.enable()
-        if report.stopped_by is not None:
-            reason = f"not sent: the run stopped before this row ({report.stopped_by})"
-            rows = (
-                [actions.prepared.rows[p] for p in actions.positions]
-                if isinstance(actions, Actions)
-                else [a.row.row for a in actions]
-            )
-            for row in rows:
-                if row not in report.results:
-                    report.results[row] = RowResult(
-                        row=row, status=RowStatus.NOT_SENT, message=reason
-                    )
-        return report
 
     def senders(self) -> int:
         """Requests in flight at once: as set, or as many as the learned limit allows in one
@@ -279,23 +282,10 @@ class Uploader:
     def _send(
         self, batch: list[Action], operation: Operation, report: UploadReport, tries: int = 1
     ) -> None:
+        """Send one batch, journaled before it goes, and settle its rows by the answer (or
+        find out what became of them, if the answer was lost)."""
         rows = [_batch_row(a) for a in batch]
         batch_id = self.journal.begin_batch(self.run_id, operation.value, rows)
-        journaled = {r.row_key: r for r in rows}
-        outcomes: dict[str, tuple[BatchRow, Outcome, str | None]] = {}
-
-        held: dict[str, str] = {}
-
-        def settle(action: Action, result: RowResult, outcome: Outcome | None = None) -> None:
-            report.results[action.row.row] = result
-            state = outcome or _OUTCOMES.get(result.status, Outcome.FAILED)
-            key = action.row.key
-            outcomes[key] = (journaled[key], state, result.hubspot_id or None)
-            if state in (Outcome.CREATED, Outcome.UPDATED):
-                # What HubSpot holds from us now: the next run sends only what changes.
-                base = action.holds if operation is Operation.UPDATE else action.row.properties
-                held[key] = orjson.dumps(base).decode()
-
         sent = time.time()
         try:
             reply = self.client.request(
@@ -318,37 +308,72 @@ class Uploader:
             self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
             raise
         if reply.verdict in (Verdict.SUCCESS, Verdict.PARTIAL):
-            follow = settle_answer(
-                batch,
-                operation,
-                reply.body,
-                settle,
-                mapping=self.mapping,
-                mode=self.mode,
-                unlinked_rows=self.unlinked,
-            )
-            self.journal.settle(batch_id, self.run_id, list(outcomes.values()), held)
-            for operation_next, actions in follow:
-                self._send(actions, operation_next, report)
+            self._answered(batch, operation, batch_id, rows, reply.body, report)
             return
         self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
         if reply.status == 404 or "Unable to infer object type" in str(reply.body.get("message")):
-            # Not a row's fault: every row of the batch fails with HubSpot's word for it (the
-            # workbook says so), and no further batch is sent to an address that is not there.
-            path = self.client.paths.batch(self.mapping.object_type, operation.value)
-            why = error_message(reply.body, reply.status)
-            if route_missing(reply):
-                why = f"{self.client.paths.setting_hint()} (HTTP 404 for {path})"
-            for action in batch:
-                report.results[action.row.row] = failed_row(
-                    action.row.row, f"not {operation.value}d: HubSpot answered {why}"
-                )
-            raise HubSpotError(
-                f"HubSpot answered {reply.status} to {operation.value} {self.mapping.object_type}"
-                f" ({why}); no further batch was sent",
-                status=reply.status,
-            )
+            self._no_such_address(batch, operation, reply, report)
         self._rejected(batch, operation, reply.body, reply.status, report)
+
+    def _answered(
+        self,
+        batch: list[Action],
+        operation: Operation,
+        batch_id: int,
+        rows: list[BatchRow],
+        body: dict[str, Any],
+        report: UploadReport,
+    ) -> None:
+        """Settle each row of a batch HubSpot carried out (in whole or in part), in the
+        report and the journal, then send what the answer calls for next."""
+        journaled = {r.row_key: r for r in rows}
+        outcomes: dict[str, tuple[BatchRow, Outcome, str | None]] = {}
+
+        held: dict[str, str] = {}
+
+        def settle(action: Action, result: RowResult, outcome: Outcome | None = None) -> None:
+            report.results[action.row.row] = result
+            state = outcome or _OUTCOMES.get(result.status, Outcome.FAILED)
+            key = action.row.key
+            outcomes[key] = (journaled[key], state, result.hubspot_id or None)
+            if state in (Outcome.CREATED, Outcome.UPDATED):
+                # What HubSpot holds from us now: the next run sends only what changes.
+                base = action.holds if operation is Operation.UPDATE else action.row.properties
+                held[key] = orjson.dumps(base).decode()
+
+        follow = settle_answer(
+            batch,
+            operation,
+            body,
+            settle,
+            mapping=self.mapping,
+            mode=self.mode,
+            unlinked_rows=self.unlinked,
+        )
+        self.journal.settle(batch_id, self.run_id, list(outcomes.values()), held)
+        for operation_next, actions in follow:
+            self._send(actions, operation_next, report)
+
+    def _no_such_address(
+        self, batch: list[Action], operation: Operation, reply: Reply, report: UploadReport
+    ) -> NoReturn:
+        """Fail every row of a batch sent where HubSpot has no such object type or route, and
+        stop the run there."""
+        # Not a row's fault: every row of the batch fails with HubSpot's word for it (the
+        # workbook says so), and no further batch is sent to an address that is not there.
+        path = self.client.paths.batch(self.mapping.object_type, operation.value)
+        why = error_message(reply.body, reply.status)
+        if route_missing(reply):
+            why = f"{self.client.paths.setting_hint()} (HTTP 404 for {path})"
+        for action in batch:
+            report.results[action.row.row] = failed_row(
+                action.row.row, f"not {operation.value}d: HubSpot answered {why}"
+            )
+        raise HubSpotError(
+            f"HubSpot answered {reply.status} to {operation.value} {self.mapping.object_type}"
+            f" ({why}); no further batch was sent",
+            status=reply.status,
+        )
 
     def _lost_answer(
         self,
@@ -419,7 +444,7 @@ class Uploader:
     ) -> None:
         """A whole batch refused: fail the rows the error names, or split until it does."""
         message = f"HubSpot refused it: {error_message(body, status)}"
-        culprits = self._culprits(batch, body)
+        culprits = refused_rows(batch, body)
         if len(batch) > 1 and not culprits:
             half = len(batch) // 2
             log.info(
@@ -443,22 +468,18 @@ class Uploader:
             )
             self._send(rest, operation, report)
 
-    def _culprits(self, batch: list[Action], body: dict[str, Any]) -> set[int]:
-        by_trace = {a.row.trace_id: a.row.row for a in batch}
-        rows: set[int] = set()
-        missing_props: set[str] = set()
-        for err in [body, *(body.get("errors") or [])]:
-            if not isinstance(err, dict):
-                continue
-            ctx = err.get("context") or {}
-            for trace in ctx.get("objectWriteTraceId") or []:
-                if trace in by_trace:
-                    rows.add(by_trace[trace])
-            if err.get("code") == "PROPERTY_DOESNT_EXIST":
-                missing_props.update(ctx.get("propertyName") or [])
-        if missing_props:
-            rows.update(a.row.row for a in batch if missing_props & set(a.row.properties))
-        return rows
+
+def _settle_unsent(actions: Sequence[Action], report: UploadReport) -> None:
+    """Give every row not settled when the run stopped its `not sent` result, naming why."""
+    reason = f"not sent: the run stopped before this row ({report.stopped_by})"
+    rows = (
+        [actions.prepared.rows[p] for p in actions.positions]
+        if isinstance(actions, Actions)
+        else [a.row.row for a in actions]
+    )
+    for row in rows:
+        if row not in report.results:
+            report.results[row] = RowResult(row=row, status=RowStatus.NOT_SENT, message=reason)
 
 
 def _tally(outcomes: Sequence[tuple[BatchRow, Outcome, str | None]]) -> str:

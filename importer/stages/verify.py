@@ -1,4 +1,4 @@
-"""`--verify`: read back the records the journal knows for this run's rows before planning.
+"""`--verify`: read back the records the journal knows for this run's rows before deciding.
 
 The journal remembers what this tool sent; HubSpot is what people change. A record deleted in
 HubSpot is created again, one merged into another is followed to the survivor, and properties

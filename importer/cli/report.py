@@ -1,0 +1,158 @@
+"""What `run` and `check` say when the work is done: each sheet's issues and counts, the
+results workbook and retry files, the exit code, and the summary file for schedulers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from ..core.errors import AuthError, ConfigError, InputFileError, LockHeld, RunInterrupted
+from .common import (
+    EXIT_ERROR,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_ROWS,
+    EXIT_SIGNAL_BASE,
+    ISSUES_SHOWN,
+    _write_json,
+)
+
+if TYPE_CHECKING:  # loaded by the run itself, with pandas: help and usage errors do without
+    from ..plans.runner import PlanResult
+    from ..stages.run import RunResult
+
+__all__ = ["report_plan", "report_run", "write_plan_summary", "write_run_summary"]
+
+
+def write_run_summary(path: Path, result: RunResult, code: int) -> None:
+    """One sheet's summary file: its counts, run id, timings, workbook and exit code."""
+    s = result.summary
+    data = {
+        "run_id": s.run_id,
+        "exit_code": code,
+        "object_type": s.object_type,
+        "mode": s.mode,
+        "input_file": str(s.input_file),
+        "sheet": s.sheet,
+        "mapping_file": s.mapping_file,
+        "base_url": s.base_url,
+        "api_version": s.api_version,
+        "portal": s.portal,
+        "started": s.started.isoformat(),
+        "finished": s.finished.isoformat() if s.finished else None,
+        "duration_seconds": round(s.duration, 3),
+        "rows": s.rows,
+        "counts": s.counts,
+        "requests": s.requests,
+        "association_requests": s.link_requests,
+        "stopped_by": s.stopped_by,
+        "workbook": str(s.workbook) if s.workbook else None,
+        "journal": str(s.journal) if s.journal else None,
+        "retry_file": str(s.retry_file) if s.retry_file else None,
+        "error": s.stopped_by,
+    }
+    _write_json(path, data)
+
+
+def report_plan(planned: PlanResult) -> int:
+    """Each step's issues and counts, the workbook; the worst step's exit code."""
+    codes = []
+    for step in planned.steps:
+        s = step.summary
+        where = f"{s.input_file.name}" + (f", sheet {s.sheet}" if s.sheet else "")
+        for issue in step.issues[:ISSUES_SHOWN]:
+            click.echo(issue.describe(where), err=True)
+        if len(step.issues) > ISSUES_SHOWN:
+            click.echo(f"... and {len(step.issues) - ISSUES_SHOWN} more in {step.name}.", err=True)
+        counts = ", ".join(f"{n} {status}" for status, n in s.counts.items() if n)
+        click.echo(f"{step.name} ({s.object_type}): {s.rows} rows: {counts or 'nothing to do'}.")
+        codes.append(_rows_exit_code(s.counts, s.rows))
+    if planned.stopped_by is not None:
+        click.echo(f"hubspot-import: stopped: {planned.stopped_by}", err=True)
+        if isinstance(planned.stopped_by, AuthError | ConfigError | InputFileError):
+            codes.append(EXIT_ERROR)
+        if isinstance(planned.stopped_by, LockHeld):
+            codes.append(EXIT_LOCKED)
+        if isinstance(planned.stopped_by, RunInterrupted):
+            return EXIT_SIGNAL_BASE + planned.stopped_by.signum
+    click.echo(f"Results: {planned.workbook}")
+    for retry in planned.retry_files:
+        what = "for a CSV step" if retry.suffix == ".csv" else "a sheet per step"
+        click.echo(f"Retry file (the rows to fix, {what}): {retry}")
+    if planned.plan_run_id is not None:
+        click.echo(f"Plan run: {planned.plan_run_id} (hubspot-import show {planned.plan_run_id})")
+    return max(codes, default=EXIT_OK)
+
+
+def write_plan_summary(path: Path, plan_file: Path, planned: PlanResult, code: int) -> None:
+    """A plan's summary file: each step's counts and run id, the plan's own requests, the
+    workbook and the exit code."""
+    steps = [
+        {
+            "step": step.name,
+            "run_id": step.summary.run_id,
+            "object_type": step.summary.object_type,
+            "input_file": str(step.summary.input_file),
+            "sheet": step.summary.sheet,
+            "rows": step.summary.rows,
+            "counts": step.summary.counts,
+            "requests": step.summary.requests,
+            "association_requests": step.summary.link_requests,
+        }
+        for step in planned.steps
+    ]
+    _write_json(
+        path,
+        {
+            "plan": str(plan_file),
+            "plan_run_id": planned.plan_run_id,
+            "exit_code": code,
+            "steps": steps,
+            "plan_requests": {
+                "lookups": planned.lookup_requests,
+                "portal_reads": planned.portal_reads,
+            },
+            "workbook": str(planned.workbook),
+            "retry_file": str(planned.retry_file) if planned.retry_file else None,
+            "retry_files": [str(p) for p in planned.retry_files],
+            "stopped_by": str(planned.stopped_by) if planned.stopped_by else None,
+        },
+    )
+
+
+def report_run(result: RunResult) -> int:
+    """One sheet's first issues, its counts, workbook and retry file; the exit code."""
+    s = result.summary
+    where = f"{s.input_file.name}" + (f", sheet {s.sheet}" if s.sheet else "")
+    for issue in result.issues[:ISSUES_SHOWN]:
+        click.echo(issue.describe(where), err=True)
+    if len(result.issues) > ISSUES_SHOWN:
+        click.echo(
+            f"... and {len(result.issues) - ISSUES_SHOWN} more problems: see the Issues sheet.",
+            err=True,
+        )
+    if result.stopped_by is not None:
+        click.echo(f"hubspot-import: stopped: {result.stopped_by}", err=True)
+    counts = ", ".join(f"{n} {status}" for status, n in s.counts.items() if n)
+    click.echo(f"{s.object_type}: {s.rows} rows: {counts or 'nothing to do'}.")
+    click.echo(f"Results: {s.workbook}")
+    if s.retry_file is not None:
+        click.echo(
+            f"Retry file (the invalid and failed rows, to fix and import again): {s.retry_file}"
+        )
+    if isinstance(result.stopped_by, AuthError):
+        return EXIT_ERROR
+    if isinstance(result.stopped_by, RunInterrupted):
+        return EXIT_SIGNAL_BASE + result.stopped_by.signum
+    return _rows_exit_code(s.counts, s.rows)
+
+
+def _rows_exit_code(counts: dict[str, int], rows: int) -> int:
+    """EXIT_OK when every row ended well (created, updated, unchanged or skipped), else
+    EXIT_ROWS."""
+    from ..core.outcome import GOOD_STATUSES
+
+    good = sum(n for status, n in counts.items() if status in GOOD_STATUSES)
+    return EXIT_OK if good == rows else EXIT_ROWS
