@@ -99,6 +99,8 @@ def measure(what: str, path: str, folder: str) -> dict[str, float]:
     import pandas  # noqa: F401
     import python_calamine  # noqa: F401
 
+    import importer.cli
+    import importer.stages.run  # noqa: F401  (the CLI imports the stages when a run starts)
     from importer.core.text import use_system_allocator
 
     use_system_allocator()  # as the CLI does, for every figure (floors included)

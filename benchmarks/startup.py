@@ -31,8 +31,8 @@ TIMEOUT = 60.0
 """Seconds one run may take before the benchmark gives up on it."""
 
 
-def seconds(args: list[str]) -> float:
-    """The wall time of one fresh interpreter running `args`."""
+def _python(args: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """One fresh interpreter running `args`: its wall time and what it printed on stderr."""
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, *args],
@@ -43,7 +43,12 @@ def seconds(args: list[str]) -> float:
         timeout=TIMEOUT,
         check=False,
     )
-    elapsed = time.perf_counter() - started
+    return time.perf_counter() - started, done
+
+
+def seconds(args: list[str]) -> float:
+    """The wall time of one fresh interpreter running `args`."""
+    elapsed, done = _python(args)
     if done.returncode != 0:
         raise SystemExit(
             f"python {' '.join(args)} exited {done.returncode}:\n{done.stderr[-2000:]}"
@@ -53,15 +58,7 @@ def seconds(args: list[str]) -> float:
 
 def heavy_imports(args: list[str]) -> list[str]:
     """The heavy libraries `args` imports, read from `-X importtime` (one line per module)."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", *args],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    _, done = _python(["-X", "importtime", *args])
     names = {
         line.rsplit("|", 1)[1].strip().split(".")[0]
         for line in done.stderr.splitlines()
