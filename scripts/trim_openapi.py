@@ -2,11 +2,13 @@
 
     python scripts/trim_openapi.py PATH/TO/hubspot-openapi > tests/hubspot_schemas.json
 
-PATH holds HubSpot's OpenAPI specs (objects.v3.json, properties.v3.json,
+PATH holds HubSpot's OpenAPI specs (objects.v3.json, properties.v3.json, associations.v4.json,
 associationsSchema.v4.json, from HubSpot's public spec collection). The output is one JSON
-Schema document (draft 2020-12): the named responses under `responses`, every schema they
-reference under `$defs`. The test suite validates the sandbox's answers against it and never
-reads the specs themselves. OpenAPI 3.0's `nullable` becomes a JSON Schema type list.
+Schema document (draft 2020-12): the response schemas named in SOURCES and every schema they
+reference, under `$defs`, beside the few answers the specs publish no schema for, written here
+from what HubSpot documents in prose (PROSE). The test suite validates the sandbox's answers
+against it and never reads the specs themselves. OpenAPI 3.0's `nullable` becomes a JSON
+Schema type list.
 
 One deviation, on purpose: HubSpot answers `null` for a requested property a record has no
 value for (GET and batch/read with `properties`), while the specs type property values as
@@ -76,6 +78,54 @@ ACCOUNT_DETAILS = {
 }
 
 
+# The 200 an association archive or labels archive answers on a date-based path when it names
+# inputs it did not carry out: the specs give those paths only a 204. HubSpot's 2026-03
+# reference and its legacy API migration guide say the date-based batch endpoints answer a
+# BatchResponse (status, results, errors, numErrors, requestedAt, startedAt, completedAt); its
+# results are not described, so their items are left open.
+BATCH_RESPONSE_DATE_BASED = {
+    "type": "object",
+    "required": ["completedAt", "errors", "numErrors", "results", "startedAt", "status"],
+    "properties": {
+        "completedAt": {"type": "string", "format": "date-time"},
+        "errors": {"type": "array", "items": {"$ref": "#/$defs/StandardError"}},
+        "links": {"type": "object", "additionalProperties": {"type": "string"}},
+        "numErrors": {"type": "integer"},
+        "requestedAt": {"type": "string", "format": "date-time"},
+        "results": {"type": "array"},
+        "startedAt": {"type": "string", "format": "date-time"},
+        "status": {"enum": ["CANCELED", "COMPLETE", "PENDING", "PROCESSING"]},
+    },
+}
+
+# A 429: the specs' `Error` (every error answer of these paths) with the fields HubSpot's API
+# usage guidelines show for its rate limiter's refusals (`errorType`, `policyName`, which
+# names the limit spent; public clients log `groupName` and `requestId` in some, and
+# `"category": "RATE_LIMITS"` in the search limit's).
+RATE_LIMIT_ERROR = {
+    "allOf": [
+        {"$ref": "#/$defs/Error"},
+        {
+            "type": "object",
+            "required": ["errorType", "policyName", "status"],
+            "properties": {
+                "errorType": {"const": "RATE_LIMIT"},
+                "groupName": {"type": "string"},
+                "policyName": {"enum": ["DAILY", "SECONDLY", "TEN_SECONDLY_ROLLING"]},
+                "requestId": {"type": "string"},
+                "status": {"const": "error"},
+            },
+        },
+    ]
+}
+PROSE = {
+    "AccountDetails": ACCOUNT_DETAILS,
+    "BatchResponseDateBased": BATCH_RESPONSE_DATE_BASED,
+    "RateLimitError": RATE_LIMIT_ERROR,
+}
+"""Answers the specs publish no schema for, from what HubSpot documents in prose."""
+
+
 def convert(node: Any) -> Any:
     """OpenAPI 3.0 schema -> JSON Schema: refs into $defs, nullable as a type list."""
     if isinstance(node, list):
@@ -111,15 +161,18 @@ def main(folder: Path) -> dict[str, Any]:
             defs.setdefault(name, convert(schemas[name]))
     for name in NULLABLE_PROPERTY_VALUES:
         defs[name]["properties"]["properties"]["additionalProperties"]["type"] = ["string", "null"]
-    defs["AccountDetails"] = ACCOUNT_DETAILS
+    defs.update(PROSE)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$comment": (
-            "Trimmed from HubSpot's public OpenAPI specs (objects v3, properties v3, "
-            "associations and associations schema v4; HubSpot's public API spec collection, commit "
-            "99893791383254f52aa07662baeb98aad65cc710) by scripts/trim_openapi.py; account "
-            "details from HubSpot's 2026-03 API reference. Property values may be null, "
-            "as HubSpot answers for requested properties without a value."
+            "Trimmed from HubSpot's public OpenAPI specs (objects.v3.json, properties.v3.json, "
+            "associations.v4.json and associationsSchema.v4.json; HubSpot's public API spec "
+            "collection, commit 99893791383254f52aa07662baeb98aad65cc710) by "
+            "scripts/trim_openapi.py. Not in the specs, from HubSpot's prose: AccountDetails "
+            "(its 2026-03 API reference), BatchResponseDateBased (the date-based API's "
+            "BatchResponse, for an association archive's 200 with errors) and RateLimitError "
+            "(the Error of its API usage guidelines' 429). Property values may be null, as "
+            "HubSpot answers for requested properties without a value."
         ),
         "$defs": dict(sorted(defs.items())),
     }

@@ -1,5 +1,7 @@
-"""One API version setting: date-based paths by default, `legacy` for the numbered ones, and a
-clear error naming the setting when HubSpot does not serve a version."""
+"""One API version setting: HubSpot's current date-based API (2026-09) by default, falling back to
+2026-03 and then the numbered paths where HubSpot does not serve it; a version pinned with
+--api-version (`legacy` for the numbered paths); a clear error naming the setting when HubSpot
+serves none."""
 
 from __future__ import annotations
 
@@ -45,20 +47,40 @@ def paths(box: Sandbox) -> list[str]:
 
 def test_paths_of_every_endpoint_in_both_families() -> None:
     new, old = ApiPaths(), ApiPaths("legacy")
-    assert new.batch("products", "create") == "/crm/objects/2026-03/products/batch/create"
+    assert new.batch("products", "create") == "/crm/objects/2026-09/products/batch/create"
     assert old.batch("products", "create") == "/crm/v3/objects/products/batch/create"
-    assert new.search("0-7") == "/crm/objects/2026-03/0-7/search"
-    assert new.properties("carts") == "/crm/properties/2026-03/carts"
+    assert new.search("0-7") == "/crm/objects/2026-09/0-7/search"
+    assert new.properties("carts") == "/crm/properties/2026-09/carts"
     assert old.properties("carts") == "/crm/v3/properties/carts"
-    assert new.labels("carts", "contacts") == "/crm/associations/2026-03/carts/contacts/labels"
+    assert new.labels("carts", "contacts") == "/crm/associations/2026-09/carts/contacts/labels"
     assert old.labels("carts", "contacts") == "/crm/v4/associations/carts/contacts/labels"
     assert (
         new.associations_batch("carts", "contacts", "labels/archive")
-        == "/crm/associations/2026-03/carts/contacts/batch/labels/archive"
+        == "/crm/associations/2026-09/carts/contacts/batch/labels/archive"
     )
-    assert new.account_details() == "/account-info/2026-03/details"
+    assert new.account_details() == "/account-info/2026-09/details"
     assert old.account_details() == "/account-info/v3/details"
     assert ApiPaths(" 2027-03 ").record("deals", "9") == "/crm/objects/2027-03/deals/9"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/crm/objects/2026-09/products/batch/create",
+        "/crm/properties/2026-09/carts",
+        "/crm/associations/2026-09/carts/contacts/batch/labels/archive",
+        "/account-info/2026-09/details",
+    ],
+)
+def test_a_path_is_sent_again_at_another_version_as_that_version_builds_it(path: str) -> None:
+    new, older, old = ApiPaths(), ApiPaths("2026-03"), ApiPaths("legacy")
+    assert new.builds(path)
+    assert not older.builds(path)
+    assert new.translate(path, older) == path.replace("2026-09", "2026-03")
+    assert older.builds(new.translate(path, older))
+    assert old.builds(new.translate(path, old))
+    assert old.translate(new.translate(path, old), new) == path
+    assert not new.builds("/oauth/v1/access-tokens/x")
 
 
 def test_every_command_of_a_nightly_cycle_uses_date_based_paths_only(
@@ -98,8 +120,8 @@ def test_every_command_of_a_nightly_cycle_uses_date_based_paths_only(
     assert sandbox.records("products") == []
     used = paths(sandbox)
     assert not [p for p in used if p.startswith(NUMBERED)]
-    assert {p.split("/")[1:4][-1] for p in used if p.startswith("/crm/")} == {"2026-03"}
-    assert "/account-info/2026-03/details" in used
+    assert {p.split("/")[1:4][-1] for p in used if p.startswith("/crm/")} == {"2026-09"}
+    assert "/account-info/2026-09/details" in used
 
 
 def test_legacy_uses_the_numbered_paths(
@@ -186,3 +208,138 @@ def test_the_shipped_demo_needs_no_numbered_path(
     assert result.code == 0, result.err
     assert result.out.startswith("products: 320 rows: 320 created.")
     assert not [r.path for r in sandbox.received if r.path.startswith(NUMBERED)]
+
+
+def _links_by_cart(box: Sandbox) -> dict[str, list[str]]:
+    return {
+        c["properties"]["hs_external_cart_id"]: sorted(
+            {link[1] for link in box.store.associations("carts", c["id"])}
+        )
+        for c in box.records("carts")
+    }
+
+
+def _import_products_and_carts(
+    run_cli: Runner, box: Sandbox, tmp_path: Path, *extra: object
+) -> tuple[CliRun, CliRun]:
+    products = write_xlsx(tmp_path / "p.xlsx", PRODUCT_ROWS[:3], sheet="Catalogue")
+    carts = write_csv(
+        tmp_path / "carts.csv",
+        [["Cart ref", "Total", "Contact ids"], ["C-1", "10", "1001;1002"], ["C-2", "5", "1003"]],
+    )
+    target = ("--base-url", box.url, "--state-dir", tmp_path / "state", *extra)
+    first = run_cli(
+        "run", "-m", write_mapping(tmp_path / "p.yaml", PRODUCTS_MAPPING), products, *target,
+        "--out", tmp_path / "p-out.xlsx",
+    )  # fmt: skip
+    second = run_cli(
+        "run", "-m", write_mapping(tmp_path / "c.yaml", CARTS_MAPPING), carts, *target,
+        "--out", tmp_path / "c-out.xlsx",
+    )  # fmt: skip
+    return first, second
+
+
+def test_a_portal_serving_only_2026_09_imports_products_and_carts_with_their_links(
+    run_cli: Runner, make_sandbox: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    box = make_sandbox(api_versions=("2026-09",), legacy_paths=False)
+    products, carts = _import_products_and_carts(run_cli, box, tmp_path)
+    assert products.code == 0, products.err
+    assert products.out.startswith("products: 2 rows: 2 created.")
+    assert carts.code == 0, carts.err
+    assert carts.out.startswith("carts: 2 rows: 2 created.")
+    assert _links_by_cart(box) == {"C-1": ["1001", "1002"], "C-2": ["1003"]}
+    assert {p.split("/")[3] for p in paths(box) if p.startswith("/crm/")} == {"2026-09"}
+
+
+@pytest.mark.parametrize(
+    ("served", "legacy", "used"),
+    [(("2026-03",), False, "2026-03"), ((), True, "legacy")],
+    ids=["2026-03", "legacy"],
+)
+def test_where_2026_09_is_not_served_the_run_falls_back_and_says_so(
+    run_cli: Runner,
+    make_sandbox: Callable[..., Sandbox],
+    tmp_path: Path,
+    served: tuple[str, ...],
+    legacy: bool,
+    used: str,
+) -> None:
+    box = make_sandbox(api_versions=served, legacy_paths=legacy)
+    products, carts = _import_products_and_carts(run_cli, box, tmp_path)
+    assert products.code == 0, products.err
+    assert "HubSpot does not serve API version 2026-09" in products.err
+    assert carts.code == 0, carts.err
+    assert _links_by_cart(box) == {"C-1": ["1001", "1002"], "C-2": ["1003"]}
+    refused = [r.path for r in box.received if "/2026-09/" in r.path]
+    # One 404 per client that asked first at 2026-09, never a write carried out there.
+    assert refused
+    assert all("batch" not in p for p in refused)
+    assert len(box.records("products")) == 2
+    assert open_summary_version(tmp_path / "p-out.xlsx") == used
+
+
+def open_summary_version(workbook: Path) -> str:
+    from openpyxl import load_workbook
+
+    book = load_workbook(workbook, read_only=True)
+    try:
+        for row in book["Summary"].iter_rows(values_only=True):
+            if row and row[0] == "API version":
+                return str(row[1])
+    finally:
+        book.close()
+    raise AssertionError("no API version on the Summary sheet")
+
+
+def test_a_write_sent_first_to_a_version_not_served_is_sent_again_once_at_the_next(
+    run_cli: Runner, make_sandbox: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    # No portal check and a given portal id: the first request HubSpot sees is a create.
+    box = make_sandbox(api_versions=("2026-03",), legacy_paths=False)
+    data = write_xlsx(tmp_path / "p.xlsx", PRODUCT_ROWS[:3], sheet="Catalogue")
+    mapping = write_mapping(tmp_path / "p.yaml", PRODUCTS_MAPPING)
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", box.url, "--no-portal-check",
+        "--portal-id", "4242", "--out", tmp_path / "o.xlsx", "--state-dir", tmp_path / "s",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    creates = [r.path for r in box.received if r.path.endswith("/batch/create")]
+    assert creates == [
+        "/crm/objects/2026-09/products/batch/create",
+        "/crm/objects/2026-03/products/batch/create",
+    ]
+    assert len(box.records("products")) == 2
+
+
+def test_a_pinned_version_does_not_fall_back(
+    run_cli: Runner, make_sandbox: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    box = make_sandbox(api_versions=("2026-09",), legacy_paths=False)
+    data = write_xlsx(tmp_path / "p.xlsx", PRODUCT_ROWS[:2], sheet="Catalogue")
+    mapping = write_mapping(tmp_path / "p.yaml", PRODUCTS_MAPPING)
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", box.url, "--api-version", "2026-03",
+        "--out", tmp_path / "o.xlsx",
+    )  # fmt: skip
+    assert result.code == 2
+    assert "HubSpot does not serve API version '2026-03' at this address" in result.message
+    assert not [r for r in box.received if "/2026-09/" in r.path]
+    assert box.records("products") == []
+
+
+def test_where_hubspot_serves_no_version_every_one_tried_is_named(
+    run_cli: Runner, make_sandbox: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    box = make_sandbox(api_versions=(), legacy_paths=False)
+    data = write_xlsx(tmp_path / "p.xlsx", PRODUCT_ROWS[:2], sheet="Catalogue")
+    mapping = write_mapping(tmp_path / "p.yaml", PRODUCTS_MAPPING)
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", box.url, "--out", tmp_path / "o.xlsx"
+    )
+    assert result.code == 2
+    assert (
+        "HubSpot does not serve any of API versions '2026-09', '2026-03', 'legacy' at this "
+        "address" in result.message
+    )
+    assert box.records("products") == []

@@ -439,7 +439,7 @@ def test_module_entry_point_and_sandbox_command(tmp_path: Path) -> None:
             url = re.search(r"http://127\.0\.0\.1:\d+", line)
             assert url, line
             r = requests.post(
-                f"{url.group(0)}/crm/objects/2026-03/products/batch/create",
+                f"{url.group(0)}/crm/objects/2026-09/products/batch/create",
                 json={"inputs": [{"properties": {"name": "x"}}]},
                 headers={"Authorization": "Bearer t"},
                 timeout=10,

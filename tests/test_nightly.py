@@ -209,7 +209,7 @@ def test_a_held_lock_exits_3_without_sending(
         holder.close()
     assert result.code == 3
     # Only which portal the token reaches was asked (to find the lock); nothing was sent.
-    assert [r.path for r in sandbox.received] == ["/account-info/2026-03/details"]
+    assert [r.path for r in sandbox.received] == ["/account-info/2026-09/details"]
 
 
 def test_daily_limit_stops_cleanly_and_the_next_run_finishes(
@@ -239,7 +239,7 @@ def test_daily_limit_stops_cleanly_and_the_next_run_finishes(
     assert statuses == {"created": 30, "not_sent": 20}
     report = json.loads(summary.read_text(encoding="utf-8"))
     assert report["exit_code"] == 1
-    assert report["api_version"] == "2026-03"
+    assert report["api_version"] == "2026-09"
     assert report["counts"]["not_sent"] == 20
     assert report["workbook"] == str(tmp_path / "1.xlsx")
     assert report["stopped_by"].startswith("HubSpot's daily API limit")

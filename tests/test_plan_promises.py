@@ -50,7 +50,7 @@ def test_a_key_search_has_not_caught_up_with_is_invalid_in_a_plan_then_resolved(
     them, each once."""
     box = make_sandbox(search_lag=1.0)
     made = requests.post(
-        f"{box.url}/crm/objects/2026-03/contacts/batch/create",
+        f"{box.url}/crm/objects/2026-09/contacts/batch/create",
         json={"inputs": [{"properties": {"email": "new@example.com", "lastname": "Newcomer"}}]},
         headers={"Authorization": f"Bearer {TOKEN}"},
         timeout=10,
@@ -104,7 +104,7 @@ def test_a_product_deleted_by_hand_is_created_again_and_its_lines_follow_with_ve
     assert run(run_cli, sandbox, tmp_path, plan).code == 0
     gone = sandbox.records("products")[0]
     deleted = requests.post(
-        f"{sandbox.url}/crm/objects/2026-03/products/batch/archive",
+        f"{sandbox.url}/crm/objects/2026-09/products/batch/archive",
         json={"inputs": [{"id": gone["id"]}]},
         headers={"Authorization": f"Bearer {TOKEN}"},
         timeout=10,

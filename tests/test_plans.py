@@ -79,7 +79,7 @@ def test_the_shop_imports_in_one_command_with_every_reference_resolved(
     assert again.code == 0, again.message
     posts = [r.path for r in sandbox.received[before:] if r.method == "POST"]
     # No write; the one lookup is of the customers, which no step imports (contacts by email).
-    assert posts == ["/crm/objects/2026-03/contacts/batch/read"]
+    assert posts == ["/crm/objects/2026-09/contacts/batch/read"]
     assert "101 rows: 101 unchanged" in again.out
 
 
@@ -196,7 +196,7 @@ def test_keys_of_records_this_machine_never_imported_are_read_or_searched(
         "inputs": [{"properties": {"hs_sku": f"E-{i}", "name": f"Elsewhere {i}"}} for i in range(3)]
     }
     made = requests.post(
-        f"{sandbox.url}/crm/objects/2026-03/products/batch/create",
+        f"{sandbox.url}/crm/objects/2026-09/products/batch/create",
         json=body,
         headers={"Authorization": f"Bearer {TOKEN}"},
         timeout=10,
@@ -221,8 +221,8 @@ def test_keys_of_records_this_machine_never_imported_are_read_or_searched(
                          "--out", tmp_path / f"{suffix}.xlsx")  # fmt: skip
         assert result.code == 0, result.message
     paths = [r.path for r in sandbox.received[before:] if r.method == "POST"]
-    assert "/crm/objects/2026-03/products/batch/read" in paths  # hs_sku: unique in the portal
-    assert "/crm/objects/2026-03/products/search" in paths  # name: not unique, so searched
+    assert "/crm/objects/2026-09/products/batch/read" in paths  # hs_sku: unique in the portal
+    assert "/crm/objects/2026-09/products/search" in paths  # name: not unique, so searched
     products = sorted(r["properties"]["hs_product_id"] for r in sandbox.records("line_items"))
     assert products == sorted([ids["E-1"], ids["E-2"]])
 
@@ -305,7 +305,7 @@ def test_keys_no_step_imports_are_looked_up_before_anything_is_written(
     lookups = [i for i, p in enumerate(posts) if p.endswith(("/batch/read", "/search"))]
     assert lookups  # the customers, by email
     assert max(lookups) < first_write
-    assert posts.count("/crm/objects/2026-03/contacts/batch/read") == 1  # each key once
+    assert posts.count("/crm/objects/2026-09/contacts/batch/read") == 1  # each key once
 
 
 def test_a_key_the_plan_does_not_import_is_looked_up_before_the_first_write(
@@ -314,7 +314,7 @@ def test_a_key_the_plan_does_not_import_is_looked_up_before_the_first_write(
     """An order line for a product imported last month (not on the Products sheet): its SKU
     is looked up with the customers, before anything is written, and the line points at it."""
     made = requests.post(
-        f"{sandbox.url}/crm/objects/2026-03/products/batch/create",
+        f"{sandbox.url}/crm/objects/2026-09/products/batch/create",
         json={"inputs": [{"properties": {"name": "Gift card", "hs_sku": "GIFT-25"}}]},
         headers={"Authorization": f"Bearer {TOKEN}"},
         timeout=10,

@@ -324,7 +324,7 @@ def test_403_while_reading_the_schema_exits_2(
     sandbox.inject(
         Fault(
             status=403,
-            path="/crm/properties/2026-03/",
+            path="/crm/properties/2026-09/",
             body={
                 "status": "error",
                 "category": "MISSING_SCOPES",

@@ -195,7 +195,7 @@ def test_a_key_search_has_not_caught_up_with_is_invalid_then_found_by_the_next_r
 
     box = make_sandbox(search_lag=1.0)
     made = requests.post(
-        f"{box.url}/crm/objects/2026-03/products/batch/create",
+        f"{box.url}/crm/objects/2026-09/products/batch/create",
         json={"inputs": [{"properties": {"hs_sku": "N-1", "name": "Fresh mug"}}]},
         headers={"Authorization": f"Bearer {TOKEN}"},
         timeout=10,

@@ -99,7 +99,7 @@ def test_results_sheet_is_ready_for_review(
 
     summary = {row[0]: row[1] for row in wb["Summary"].iter_rows(values_only=True) if row[0]}
     assert summary["Mode"] == "create"
-    assert summary["API version"] == "2026-03"
+    assert summary["API version"] == "2026-09"
     assert (summary["created"], summary["invalid"], summary["failed"]) == (2, 1, 1)
     assert wb["Summary"]["A1"].value.startswith("hubspot-import run ")
     colours = {

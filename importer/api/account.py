@@ -105,8 +105,7 @@ def identify_portal(
         ) from exc
     if route_missing(reply):
         raise ConfigError(
-            f"could not read the account details: {client.paths.setting_hint()} "
-            f"(HTTP 404 for {path})"
+            f"could not read the account details: {client.version_hint()} (HTTP 404 for {path})"
         )
     info = PortalInfo.from_json(reply.body) if reply.verdict is Verdict.SUCCESS else None
     if info is None:

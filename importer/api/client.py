@@ -10,17 +10,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 import requests
-import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ..core.errors import AuthError, HubSpotUnavailable, RateLimitStop, UncertainDelivery
-from ..core.hubspot import DEFAULT_API_VERSION, DEFAULT_BASE_URL, SEARCH_RATE_PER_SECOND, ApiPaths
+from ..core.hubspot import (
+    API_FALLBACKS,
+    DEFAULT_API_VERSION,
+    DEFAULT_BASE_URL,
+    SEARCH_RATE_PER_SECOND,
+    ApiPaths,
+)
 from .limiter import RateLimiter
+from .transport import SENDING, TimedAdapter, never_sent, reason
 
 __all__ = [
     "MAX_SENDERS",
@@ -93,54 +97,6 @@ class Reply:
     correlation_id: str | None
 
 
-_SEND = threading.local()
-"""Per sending thread: `on_sent(t)`, told when the request's bytes have been written."""
-
-
-def _written() -> None:
-    on_sent: Callable[[float], None] | None = getattr(_SEND, "on_sent", None)
-    if on_sent is not None:
-        on_sent(time.monotonic())
-
-
-class _TimedHTTPConnection(urllib3.connection.HTTPConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        super().request(*args, **kwargs)
-        _written()
-
-
-class _TimedHTTPSConnection(urllib3.connection.HTTPSConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        super().request(*args, **kwargs)
-        _written()
-
-
-class _TimedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _TimedHTTPConnection
-
-
-class _TimedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _TimedHTTPSConnection
-
-
-class _TimedAdapter(HTTPAdapter):
-    """requests' adapter, with connections that note when a request has been written."""
-
-    _POOLS: ClassVar[dict[str, type[HTTPConnectionPool]]] = {
-        "http": _TimedHTTPPool,
-        "https": _TimedHTTPSPool,
-    }
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = self._POOLS
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        manager.pool_classes_by_scheme = self._POOLS  # through HTTPS_PROXY too
-        return manager
-
-
 _CODE_HINTS = {
     "PROPERTY_DOESNT_EXIST": "check the property's internal name in the mapping",
     "READ_ONLY_VALUE": "remove this property from the mapping; HubSpot sets it itself",
@@ -200,7 +156,7 @@ class HubSpotClient:
         *,
         token: str,
         base_url: str = DEFAULT_BASE_URL,
-        api_version: str = DEFAULT_API_VERSION,
+        api_version: str | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
@@ -213,7 +169,13 @@ class HubSpotClient:
                 "no access token: set HUBSPOT_ACCESS_TOKEN to your private app's token."
             )
         self.base_url = base_url.rstrip("/")
-        self.paths = ApiPaths(api_version)
+        self.paths = ApiPaths(api_version or DEFAULT_API_VERSION)
+        """The API version requests are built for: the one given (pinned), else the default,
+        moving to the next of API_FALLBACKS where HubSpot does not serve it (see request)."""
+        self.tried: list[ApiPaths] = []
+        """Versions HubSpot answered 404 for at this address, in the order tried."""
+        self._fallbacks = [] if api_version else [ApiPaths(v) for v in API_FALLBACKS]
+        self._version_lock = threading.Lock()
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.limiter = limiter or RateLimiter(sleep=sleep)
@@ -222,21 +184,7 @@ class HubSpotClient:
         self.search_limiter = RateLimiter(max(1, SEARCH_RATE_PER_SECOND - 1), 1.0, sleep=sleep)
         self._sleep = sleep
         self._rng = random.Random(seed)
-        if session is None:
-            session = requests.Session()
-            # One kept-alive connection per concurrent sender, none thrown away.
-            adapter = _TimedAdapter(pool_connections=1, pool_maxsize=MAX_SENDERS)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-        self.session = session
-        self.session.headers.update(
-            {
-                "Authorization": f"Bearer {token}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "User-Agent": "hubspot-import/0.1",
-            }
-        )
+        self.session = _session(session, token)
         # Proxy and CA settings from the environment (HTTPS_PROXY, NO_PROXY,
         # REQUESTS_CA_BUNDLE) are read once for HubSpot's host, not on every request: requests
         # would otherwise scan os.environ per call, a third of its time under a burst. With
@@ -245,10 +193,6 @@ class HubSpotClient:
             self.base_url, {}, None, None, None
         )
         self.session.trust_env = False
-        # HubSpot's API authenticates by the token alone: cookies it sets (its CDN's bot
-        # management) are neither kept nor sent back, so every request to a URL is the same
-        # but for its body, and is copied from one prepared once (see `_prepare`).
-        self.session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         self._templates: dict[tuple[str, str], requests.PreparedRequest] = {}
         self.requests_sent = 0
         self.rate_limited = 0
@@ -265,7 +209,9 @@ class HubSpotClient:
         resend_after_5xx: bool = True,
         limiter: RateLimiter | None = None,
     ) -> Reply:
-        """Send one request, retrying 429/423/5xx and refused connections.
+        """Send one request, retrying 429/423/5xx and refused connections; where HubSpot does
+        not serve the path's API version at this address (a 404 for the path itself, so
+        nothing was carried out) and no version was pinned, send it again at the next one.
 
         Raises AuthError (401/403), RateLimitStop (daily limit), HubSpotUnavailable (retries
         spent) and UncertainDelivery (sent, but no answer: the caller must reconcile). With
@@ -273,17 +219,63 @@ class HubSpotClient:
         have been committed, and sent again it would be a second record. `limiter` paces
         this request instead of the rolling window's (search has a limit of its own).
         """
-        limiter = limiter or self.limiter
-        url = f"{self.base_url}{path}"
         # Serialised before a slot is taken, so the slot's time is when the bytes leave; by
         # orjson, a tenth of json's time, which a burst of senders spends holding the GIL.
         data = orjson.dumps(body) if body is not None else None
+        for _ in range(len(API_FALLBACKS) + 1):  # each round moves to a later version
+            reply = self._attempts(
+                method, path, data, resend_after_5xx=resend_after_5xx, limiter=limiter
+            )
+            moved = self._next_version(path) if route_missing(reply) else None
+            if moved is None:
+                return reply
+            path = moved
+        return reply
+
+    def version_hint(self) -> str:
+        """What a user changes when HubSpot serves none of the versions tried here."""
+        return self.paths.setting_hint(tuple(p.version for p in self.tried))
+
+    def _next_version(self, path: str) -> str | None:
+        """`path` (built for this client's version, or one it has left) at the version to use
+        now, moving to the next fallback if `path` was built for the current one; None when
+        the version is pinned, every fallback is spent, or `path` is not a versioned one."""
+        with self._version_lock:
+            built = next((p for p in (self.paths, *self.tried) if p.builds(path)), None)
+            if built is None:
+                return None
+            if built == self.paths:
+                if not self._fallbacks:
+                    return None
+                self.tried.append(self.paths)
+                self.paths = self._fallbacks.pop(0)
+                log.warning(
+                    "HubSpot does not serve API version %s at %s: using %s instead "
+                    "(--api-version pins one)",
+                    built.version,
+                    self.base_url,
+                    self.paths.version,
+                )
+            return built.translate(path, self.paths)
+
+    def _attempts(
+        self,
+        method: str,
+        path: str,
+        data: bytes | None,
+        *,
+        resend_after_5xx: bool,
+        limiter: RateLimiter | None,
+    ) -> Reply:
+        """Send one request, retrying what may be retried (see request)."""
+        limiter = limiter or self.limiter
+        url = f"{self.base_url}{path}"
         last = ""
         for attempt in range(1, self.retry.max_attempts + 1):
             try:
                 response, granted = self._send_timed(method, url, data, limiter)
             except requests.exceptions.ConnectionError as exc:  # refused before a byte left
-                last = f"cannot connect to {self.base_url} ({_reason(exc)})"
+                last = f"cannot connect to {self.base_url} ({reason(exc)})"
                 self.backoff(attempt, last)
                 continue
             reply = self._reply(response, granted, limiter)
@@ -314,12 +306,12 @@ class HubSpotClient:
         # and its bytes leaving spreads the burst, and so every later window.
         prepared = self._prepare(method, url, data)
         granted = limiter.acquire()
-        _SEND.on_sent = lambda sent, granted=granted: limiter.sent_at(granted, sent)
+        SENDING.on_sent = lambda sent, granted=granted: limiter.sent_at(granted, sent)
         try:
             self.requests_sent += 1
             response = self.session.send(prepared, timeout=self.timeout, **self._transport)
         except requests.exceptions.ConnectionError as exc:
-            if not _never_sent(exc):
+            if not never_sent(exc):
                 raise UncertainDelivery(
                     f"the connection broke before HubSpot answered ({type(exc).__name__})"
                 ) from None
@@ -427,6 +419,29 @@ class HubSpotClient:
         )
 
 
+def _session(session: requests.Session | None, token: str) -> requests.Session:
+    """The session every request goes through: one kept-alive connection per concurrent
+    sender (none thrown away), the token's headers, and no cookies: HubSpot's API
+    authenticates by the token alone, so cookies it sets (its CDN's bot management) are
+    neither kept nor sent back, and every request to a URL is the same but for its body (see
+    `HubSpotClient._prepare`)."""
+    if session is None:
+        session = requests.Session()
+        adapter = TimedAdapter(pool_connections=1, pool_maxsize=MAX_SENDERS)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+    session.headers.update(
+        {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": "hubspot-import/0.1",
+        }
+    )
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return session
+
+
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
@@ -435,30 +450,6 @@ def _retry_after(response: requests.Response) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
-
-
-def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
-    """True when the connection failed before any byte of the request left."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    text = repr(exc.args)
-    return any(
-        s in text
-        for s in (
-            "NewConnectionError",
-            "Connection refused",
-            "Name or service not known",
-            "Failed to resolve",
-        )
-    )
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "timed out"):
-        if marker in text:
-            return marker.lower()
-    return type(exc).__name__
 
 
 def _auth_message(reply: Reply) -> str:

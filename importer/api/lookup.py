@@ -4,6 +4,13 @@ batch/read by a unique property is consistent: what it does not find does not ex
 lags writes by seconds, so a record created a moment ago may not be found yet: a search for a
 write younger than `settle` seconds first waits until the write is that old, and the search
 itself is paced under search's own limit.
+
+A search stays within HubSpot's limits: one filter group of one `IN` filter of at most 100
+values (more keys are more searches), sorted on `hs_object_id` ascending and paged with
+`after`, so a page boundary neither skips nor repeats a record; past the 10,000 results a
+search may page through, it goes on with those whose id is greater than the last one's. Every
+page of every search adds to one set of findings, so a key two records hold is noticed
+whichever pages they are on.
 """
 
 from __future__ import annotations
@@ -17,10 +24,11 @@ from ..core.hubspot import (
     MAX_BATCH_INPUTS,
     SEARCH_IN_VALUES_MAX,
     SEARCH_PAGE_MAX,
+    SEARCH_TOTAL_MAX,
     epoch_seconds,
     stored_value,
 )
-from .client import HubSpotClient, UncertainDelivery, Verdict
+from .client import HubSpotClient, Reply, UncertainDelivery, Verdict, route_missing
 
 __all__ = ["DEFAULT_SEARCH_SETTLE", "Finder"]
 
@@ -31,6 +39,9 @@ CLOCK_SKEW = 10.0
 """Seconds HubSpot's clock may differ from ours when a createdate is compared with a send."""
 DEFAULT_SEARCH_SETTLE = 10.0
 """Seconds after a write by which HubSpot's search is taken to have caught up with it."""
+BY_ID = [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
+"""The order a search pages in: ids are unique and new records get higher ones, so paging by
+offset in it neither skips nor repeats a record."""
 
 
 class Finder:
@@ -43,13 +54,17 @@ class Finder:
         prop: str,
         *,
         settle: float = DEFAULT_SEARCH_SETTLE,
+        page_size: int = SEARCH_PAGE_MAX,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if not 1 <= page_size <= SEARCH_PAGE_MAX:
+            raise ValueError(f"a search page holds 1 to {SEARCH_PAGE_MAX} results, not {page_size}")
         self.client = client
         self.object_type = object_type
         self.prop = prop
         self.settle = settle
+        self.page_size = page_size
         self._clock = clock
         self._sleep = sleep
         self._unique: bool | None = None
@@ -57,6 +72,9 @@ class Finder:
         """Record id -> its createdate, for the records found so far."""
         self.holders: dict[str, set[str]] = {}
         """Value -> every record id that holds it, for values more than one record holds."""
+        self.unserved: str | None = None
+        """Why HubSpot could not be asked at all: it does not serve the API version's path
+        (a 404 for the path itself). None while it answers."""
 
     def find(self, values: Sequence[str], written: float | None = None) -> dict[str, str] | None:
         """Value (as HubSpot stores it) -> record id for the values HubSpot has; None if it
@@ -70,7 +88,7 @@ class Finder:
             for start in range(0, len(wanted), MAX_BATCH_INPUTS):
                 chunk = wanted[start : start + MAX_BATCH_INPUTS]
                 part = self._read(chunk) if self._unique is not False else None
-                if part is None:
+                if part is None and self.unserved is None:
                     self._wait_for_search(written)
                     part = self._search(chunk)
                 if part is None:
@@ -112,8 +130,9 @@ class Finder:
         raise AssertionError("unreachable")
 
     def _read(self, values: list[str]) -> dict[str, str] | None:
+        path = self.client.paths.batch(self.object_type, "read")
         reply = self._request(
-            self.client.paths.batch(self.object_type, "read"),
+            path,
             {
                 "idProperty": self.prop,
                 "inputs": [{"id": v} for v in values],
@@ -121,6 +140,8 @@ class Finder:
                 "propertiesWithHistory": [],
             },
         )
+        if self._not_served(reply, path):
+            return None
         if reply.verdict is Verdict.REJECTED:
             # Not a unique property (or not readable by it): fall back to search for good.
             log.info(
@@ -132,43 +153,85 @@ class Finder:
             self._unique = False
             return None
         self._unique = True
-        return self._collect(reply.body.get("results") or [])
+        return self._collect(reply.body.get("results") or [], {})
+
+    def _not_served(self, reply: Reply, path: str) -> bool:
+        """Whether HubSpot answered 404 for `path` itself (its API version is not served
+        here), which `unserved` then says."""
+        if not route_missing(reply):
+            return False
+        self.unserved = f"{self.client.version_hint()} (HTTP 404 for {path})"
+        log.warning("could not look %s up by %s: %s", self.object_type, self.prop, self.unserved)
+        return True
 
     def _search(self, values: list[str]) -> dict[str, str] | None:
+        """Value -> record id for `values`, searched 100 values a request; None if a search
+        failed."""
         found: dict[str, str] = {}
         for start in range(0, len(values), SEARCH_IN_VALUES_MAX):
-            chunk = values[start : start + SEARCH_IN_VALUES_MAX]
-            after: str | None = None
-            while True:
-                body: dict[str, Any] = {
-                    "filterGroups": [
-                        {
-                            "filters": [
-                                {"propertyName": self.prop, "operator": "IN", "values": chunk}
-                            ]
-                        }
-                    ],
-                    "properties": [self.prop],
-                    "limit": SEARCH_PAGE_MAX,
-                }
-                if after:
-                    body["after"] = after
-                reply = self._request(self.client.paths.search(self.object_type), body, search=True)
-                if reply.verdict is not Verdict.SUCCESS:
+            hits = self._matching(values[start : start + SEARCH_IN_VALUES_MAX])
+            if hits is None:
+                return None
+            self._collect(hits, found)
+        return found
+
+    def _matching(self, values: list[str]) -> list[Any] | None:
+        """Every record whose property is one of `values` (at most 100), by id, page after
+        page; None if a search failed. Past the results one search may page through, the
+        next pages are of a search for ids above the last one found."""
+        hits: list[Any] = []
+        after: str | None = None
+        paged = 0
+        above: str | None = None
+        while True:
+            limit = min(self.page_size, SEARCH_TOTAL_MAX - paged)
+            if limit <= 0:
+                last = hits[-1] if hits else None
+                if not isinstance(last, dict) or "id" not in last:
+                    return None
+                after, paged, above = None, 0, str(last["id"])
+                continue
+            path = self.client.paths.search(self.object_type)
+            body = self._search_body(values, limit, after, above)
+            reply = self._request(path, body, search=True)
+            if reply.verdict is not Verdict.SUCCESS:
+                if not self._not_served(reply, path):
                     log.warning(
                         "search for %s failed: %s",
                         self.object_type,
                         reply.body.get("message", reply.status),
                     )
-                    return None
-                found.update(self._collect(reply.body.get("results") or []))
-                after = ((reply.body.get("paging") or {}).get("next") or {}).get("after")
-                if not after:
-                    break
-        return found
+                return None
+            page = reply.body.get("results") or []
+            hits += page
+            paged += len(page)
+            after = ((reply.body.get("paging") or {}).get("next") or {}).get("after")
+            if not after or not page:
+                return hits
 
-    def _collect(self, results: list[Any]) -> dict[str, str]:
-        found: dict[str, str] = {}
+    def _search_body(
+        self, values: list[str], limit: int, after: str | None, above: str | None
+    ) -> dict[str, Any]:
+        """A search for records whose property is one of `values` (and whose id is above
+        `above`), sorted by id, a page of `limit` from `after`."""
+        filters: list[dict[str, Any]] = [
+            {"propertyName": self.prop, "operator": "IN", "values": values}
+        ]
+        if above is not None:
+            filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": above})
+        body: dict[str, Any] = {
+            "filterGroups": [{"filters": filters}],
+            "sorts": BY_ID,
+            "properties": [self.prop],
+            "limit": limit,
+        }
+        if after:
+            body["after"] = after
+        return body
+
+    def _collect(self, results: list[Any], found: dict[str, str]) -> dict[str, str]:
+        """`found` with the records of `results` added (value as HubSpot stores it -> id); a
+        value a second record holds is in `holders` instead."""
         for result in results:
             if not isinstance(result, dict) or "id" not in result:
                 continue

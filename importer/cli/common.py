@@ -20,6 +20,7 @@ from ..api.client import DEFAULT_TIMEOUT, RetryPolicy
 from ..api.lookup import DEFAULT_SEARCH_SETTLE
 from ..core.errors import AuthError, ConfigError
 from ..core.hubspot import (
+    API_FALLBACKS,
     API_VERSION_ENV,
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
@@ -104,7 +105,9 @@ def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
-def _api_version(ctx: click.Context, param: click.Parameter, value: str) -> str:
+def _api_version(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None  # 2026-09, falling back where HubSpot does not serve it
     try:
         return ApiPaths(value).version
     except ConfigError as exc:
@@ -114,11 +117,12 @@ def _api_version(ctx: click.Context, param: click.Parameter, value: str) -> str:
 API_VERSION_OPTION = click.option(
     "--api-version",
     envvar=API_VERSION_ENV,
-    default=DEFAULT_API_VERSION,
-    show_default=True,
+    default=None,
     callback=_api_version,
-    help=f"HubSpot API version: a date version (YYYY-MM) for the date-based paths, or "
-    f"'{LEGACY_API}' for the numbered /crm/v3 and /crm/v4 paths (env {API_VERSION_ENV}).",
+    help=f"Pin HubSpot's API version: a date version (YYYY-MM) for the date-based paths, or "
+    f"'{LEGACY_API}' for the numbered /crm/v3 and /crm/v4 paths (env {API_VERSION_ENV}). "
+    f"Default: {DEFAULT_API_VERSION}, then {', '.join(API_FALLBACKS)} where HubSpot does not "
+    "serve it at the base URL.",
 )
 TARGET_OPTIONS = _options(
     click.option(

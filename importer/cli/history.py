@@ -221,7 +221,7 @@ def _show_plan(state_dir: Path, r: dict[str, Any], out: Path | None) -> int:
 )
 @API_VERSION_OPTION
 def undo(
-    run_id: str, state_dir: Path | None, yes: bool, base_url: str | None, api_version: str
+    run_id: str, state_dir: Path | None, yes: bool, base_url: str | None, api_version: str | None
 ) -> int:
     """Archive the records RUN created and revert the links it changed on other records;
     the properties of records it updated are listed but not touched. A plan run (`plan-...`)
@@ -323,7 +323,7 @@ def _undo_plan(
     plan_run: dict[str, Any],
     yes: bool,
     base_url: str | None,
-    api_version: str,
+    api_version: str | None,
 ) -> int:
     from ..plans.history import prepare_plan_undo
 
@@ -377,7 +377,7 @@ def _mark_undone(plan_run: dict[str, Any]) -> None:
         journal.close()
 
 
-def _undo_at(undo: Undo, target: str, api_version: str, *, local_token: str) -> int:
+def _undo_at(undo: Undo, target: str, api_version: str | None, *, local_token: str) -> int:
     r = undo.run
     local = urlsplit(target).hostname in ("127.0.0.1", "localhost", "::1")
     token = os.environ.get(TOKEN_ENV, "") or (local_token if local else "")

@@ -148,7 +148,7 @@ def init(
     sheet: str | None,
     encoding: str | None,
     base_url: str,
-    api_version: str,
+    api_version: str | None,
     sandbox: bool,
     log_file: Path | None,
     verbose: bool,
@@ -217,7 +217,7 @@ class _ImportArguments:
     import_again: bool
     verify: bool
     base_url: str
-    api_version: str
+    api_version: str | None
     sandbox: bool
     log_file: Path | None
     verbose: bool

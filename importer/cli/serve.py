@@ -56,9 +56,9 @@ from .entry import _interrupt
 @click.option(
     "--daily-limit",
     type=click.IntRange(1),
-    default=1_000_000,
+    default=650_000,
     show_default=True,
-    help="Requests allowed per day.",
+    help="Requests allowed per day (a Professional portal's limit by default).",
 )
 @click.option(
     "--search-lag",

@@ -11,6 +11,7 @@ from typing import Final
 from .errors import ConfigError
 
 __all__ = [
+    "API_FALLBACKS",
     "API_VERSION_ENV",
     "DEFAULT_API_VERSION",
     "DEFAULT_ASSOCIATION_TYPES",
@@ -22,6 +23,9 @@ __all__ = [
     "MAX_BATCH_INPUTS",
     "MAX_TEXT_LENGTH",
     "OBJECT_TYPE_IDS",
+    "ONE_PARENT",
+    "SEARCH_FILTERS_MAX",
+    "SERVED_API_VERSIONS",
     "ApiPaths",
     "AssociationCategory",
     "canonical_object_type",
@@ -44,25 +48,42 @@ SEARCH_PAGE_MAX: Final = 200
 SEARCH_TOTAL_MAX: Final = 10_000
 """Search pages no further than this many results in all (past it: 400)."""
 SEARCH_FILTER_GROUPS_MAX: Final = 5
-SEARCH_FILTERS_PER_GROUP_MAX: Final = 6
+SEARCH_FILTERS_PER_GROUP_MAX: Final = 10
+SEARCH_FILTERS_MAX: Final = 25
+"""Filters in all groups of one search together (HubSpot's limits since August 2024)."""
 SEARCH_IN_VALUES_MAX: Final = 100
 
 API_VERSION_ENV: Final = "HUBSPOT_API_VERSION"
-DEFAULT_API_VERSION: Final = "2026-03"
+DEFAULT_API_VERSION: Final = "2026-09"
+"""HubSpot's current API (GA on 8 September 2026); it enforces a portal's validation rules on
+API writes."""
 LEGACY_API: Final = "legacy"
 """The numbered paths (/crm/v3, /crm/v4, /account-info/v3): v4 loses support on 30 March
 2027, v1-v3 in September 2027."""
+API_FALLBACKS: Final = ("2026-03", LEGACY_API)
+"""Tried in turn, unless a version is pinned, where HubSpot (or a proxy) does not serve the
+default at an address: 2026-03 is supported until about September 2027."""
+SERVED_API_VERSIONS: Final = (DEFAULT_API_VERSION, "2026-03")
+"""The date versions HubSpot serves today (the sandbox serves these by default)."""
 _DATE_VERSION: Final = re.compile(r"(20\d\d)-(0[1-9]|1[0-2])")
+_FAMILIES: Final = (
+    ("/crm/objects", "/crm/v3/objects"),
+    ("/crm/properties", "/crm/v3/properties"),
+    ("/crm/associations", "/crm/v4/associations"),
+    ("/account-info", "/account-info/v3"),
+)
+"""Each family of paths: its date-based prefix (the version follows it) and its numbered one."""
 
 
 @dataclass(frozen=True)
 class ApiPaths:
     """Every HubSpot path the importer uses, built from one API version.
 
-    `2026-03` (the default) and later dates use HubSpot's date-based paths
-    (`/crm/objects/2026-03/...`); `legacy` the numbered ones (`/crm/v3/objects/...`), for
+    A date (`2026-09`, the default, or `2026-03`) uses HubSpot's date-based paths
+    (`/crm/objects/2026-09/...`); `legacy` the numbered ones (`/crm/v3/objects/...`), for
     proxies or portals that still need them. Every endpoint the importer calls has a
-    date-based path in HubSpot's 2026-03 reference, so nothing stays legacy by necessity.
+    date-based path in HubSpot's 2026-03 and 2026-09 references, so nothing stays legacy by
+    necessity.
     """
 
     version: str = DEFAULT_API_VERSION
@@ -113,12 +134,31 @@ class ApiPaths:
     def account_details(self) -> str:
         return f"{self._family('/account-info', '/account-info/v3')}/details"
 
-    def setting_hint(self) -> str:
-        """What a user changes when HubSpot does not serve this version."""
+    def builds(self, path: str) -> bool:
+        """Whether `path` is one this version builds."""
+        return any(
+            path.startswith(self._family(date_prefix, legacy_prefix) + "/")
+            for date_prefix, legacy_prefix in _FAMILIES
+        )
+
+    def translate(self, path: str, to: ApiPaths) -> str:
+        """`path`, built from this version, as version `to` builds it (a request sent again at
+        another version)."""
+        for date_prefix, legacy_prefix in _FAMILIES:
+            mine = self._family(date_prefix, legacy_prefix)
+            if path.startswith(mine + "/"):
+                return to._family(date_prefix, legacy_prefix) + path[len(mine) :]
+        return path
+
+    def setting_hint(self, tried: tuple[str, ...] = ()) -> str:
+        """What a user changes when HubSpot does not serve this version (nor those `tried`
+        before it)."""
+        versions = ", ".join(repr(v) for v in (*tried, self.version))
+        which = f"any of API versions {versions}" if tried else f"API version {versions}"
         return (
-            f"HubSpot does not serve API version {self.version!r} at this address: set "
-            f"--api-version (or {API_VERSION_ENV}) to a version HubSpot lists, such as "
-            f"{DEFAULT_API_VERSION}, or {LEGACY_API!r} for the numbered paths"
+            f"HubSpot does not serve {which} at this address: set --api-version (or "
+            f"{API_VERSION_ENV}) to a version HubSpot lists, such as {DEFAULT_API_VERSION}, "
+            f"or {LEGACY_API!r} for the numbered paths, and check --base-url"
         )
 
 
@@ -172,6 +212,9 @@ def reverse_type_id(from_type: str, to_type: str, category: str, type_id: int) -
     return type_id
 
 
+ONE_PARENT: Final = frozenset({"line_items"})
+"""Object types whose records belong to one parent record of a type (a line item to one order,
+deal, cart or quote): moving one removes the old link before the new one is made."""
 EMAIL_PROPERTIES: Final = frozenset({("contacts", "email")})
 """Properties HubSpot stores trimmed and lowercased, and holds unique without regard to case."""
 

@@ -136,7 +136,7 @@ def _get(client: HubSpotClient, path: str, what: str, object_type: str) -> dict[
         message = error_message(reply.body, reply.status)
         if route_missing(reply):
             raise ConfigError(
-                f"could not read the {what}: {client.paths.setting_hint()} (HTTP 404 for {path})"
+                f"could not read the {what}: {client.version_hint()} (HTTP 404 for {path})"
             )
         if reply.status == 404 or "Unable to infer object type" in message:
             raise ConfigError(

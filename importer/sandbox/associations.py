@@ -4,7 +4,10 @@ and `/crm/v4/associations/...`): create, associate/default, archive, labels/arch
 As in HubSpot: type ids are checked against the object pair; creating a pair that exists adds
 only the types it lacks; archive removes every type between a pair, labels/archive only those
 named (the unlabelled default type takes the labelled ones with it); HUBSPOT_DEFINED links read
-from both ends; reads page per id; unknown ids are per-input errors of a 207.
+from both ends; reads page per id; unknown ids are per-input errors of a 207. On the date-based
+paths every write answers HubSpot's `BatchResponse`, whose `errors` may name inputs that were
+not carried out although the status is 200 or 201 (never trust the status alone); on the
+numbered (v4) paths a create answers 207 with them and archives 204.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from ..core.hubspot import (
     OBJECT_TYPE_IDS,
     AssociationCategory,
 )
-from .replies import Reply, error, standard_error
+from .replies import Reply, error, refused_whole, standard_error
 from .store import now_iso
 
 if TYPE_CHECKING:
@@ -34,16 +37,17 @@ _Link = tuple[str, str, list[tuple[str, int]]]
 
 
 def associations_batch(
-    sandbox: Emulator, from_type: str, to_type: str, operation: str, body: Any
+    sandbox: Emulator, from_type: str, to_type: str, operation: str, body: Any, *, dated: bool
 ) -> tuple[int, Any]:
-    """HubSpot's answer to one associations batch request: its status and body."""
+    """HubSpot's answer to one associations batch request: its status and body (`dated`: asked
+    at a date version rather than at /crm/v4)."""
     started = now_iso()
     limit = MAX_ASSOCIATION_READS if operation == "read" else MAX_ASSOCIATION_INPUTS
     inputs = _inputs(body, limit)
     if operation == "read":
         return _read(sandbox, from_type, to_type, inputs, started)
     if operation == "archive":
-        return _archive(sandbox, from_type, to_type, inputs)
+        return _archive(sandbox, from_type, to_type, inputs, started, dated)
     links = [
         (
             _id(item.get("from"), n, "from"),
@@ -55,14 +59,20 @@ def associations_batch(
         for n, item in enumerate(inputs)
     ]
     if operation == "labels/archive":
-        return _archive_labels(sandbox, from_type, to_type, links)
-    return _link(sandbox, operation, from_type, to_type, links, started)
+        return _archive_labels(sandbox, from_type, to_type, links, started, dated)
+    return _link(sandbox, operation, from_type, to_type, links, started, dated)
 
 
 def _archive(
-    sandbox: Emulator, from_type: str, to_type: str, inputs: list[dict[str, Any]]
+    sandbox: Emulator,
+    from_type: str,
+    to_type: str,
+    inputs: list[dict[str, Any]],
+    started: str,
+    dated: bool,
 ) -> tuple[int, Any]:
-    """Remove every association type between each pair named: a 204."""
+    """Remove every association type between each pair named: a 204, or on a date-based path
+    a 200 naming the pairs refused."""
     pairs: list[tuple[str, str, list[tuple[str, int]] | None]] = []
     for n, item in enumerate(inputs):
         from_id = _id(item.get("from"), n, "from")
@@ -70,22 +80,35 @@ def _archive(
         if not isinstance(targets, list):
             raise _bad(f"inputs[{n}].to must be an array of objects with an id")
         pairs += [(from_id, _id(t, n, f"to[{m}]"), None) for m, t in enumerate(targets)]
+    refused = [p for p in pairs if dated and sandbox.refuse_link()]
     with sandbox.write_lock:
-        sandbox.store.unlink(from_type, to_type, pairs)
-    return 204, None
+        sandbox.store.unlink(from_type, to_type, [p for p in pairs if p not in refused])
+    errors = [_refusal(from_type, f, to_type, t, "unlinked") for f, t, _ in refused]
+    return _written(errors, started, done=[])
 
 
 def _archive_labels(
-    sandbox: Emulator, from_type: str, to_type: str, links: list[_Link]
+    sandbox: Emulator,
+    from_type: str,
+    to_type: str,
+    links: list[_Link],
+    started: str,
+    dated: bool,
 ) -> tuple[int, Any]:
-    """Remove the types named of each valid pair: a 204, or a 400 with the first input's error
-    when any was invalid (the valid ones are removed all the same)."""
+    """Remove the types named of each valid pair: a 204; on a numbered path a 400 with the
+    first input's error when any was invalid (the valid ones are removed all the same), on a
+    date-based one a 200 naming the inputs invalid or refused."""
     with sandbox.write_lock:
         good, errors = _valid(sandbox, from_type, to_type, links)
-        sandbox.store.unlink(from_type, to_type, [(f, t, list(k)) for f, t, k in good])
-    if errors:
-        raise Reply(400, errors[0])
-    return 204, None
+        refused = [g for g in good if dated and sandbox.refuse_link()]
+        done: list[tuple[str, str, list[tuple[str, int]] | None]] = [
+            (f, t, list(k)) for f, t, k in good if (f, t, k) not in refused
+        ]
+        sandbox.store.unlink(from_type, to_type, done)
+    if errors and not dated:
+        raise refused_whole(errors[0])
+    errors += [_refusal(from_type, f, to_type, t, "unlinked") for f, t, _ in refused]
+    return _written(errors, started, done=[])
 
 
 def _link(
@@ -95,16 +118,38 @@ def _link(
     to_type: str,
     links: list[_Link],
     started: str,
+    dated: bool,
 ) -> tuple[int, Any]:
-    """Create the valid links (create, associate/default): a 201 or 200, or a 207 with the
-    errors of the invalid inputs."""
+    """Create the valid links (create, associate/default): a 201 or 200, with the errors of
+    the invalid (and refused) inputs: in a 207 on a numbered path, in the 200 itself on a
+    date-based one."""
     with sandbox.write_lock:
         good, errors = _valid(sandbox, from_type, to_type, links)
+        refused = [g for g in good if dated and sandbox.refuse_link()]
+        good = [g for g in good if g not in refused]
         after = sandbox.store.link(from_type, to_type, good)
         done = [
             _result(sandbox, operation, from_type, f, to_type, t, now)
             for (f, t, _), now in zip(good, after, strict=True)
         ]
+    errors += [_refusal(from_type, f, to_type, t, "linked") for f, t, _ in refused]
+    if errors:  # on a date-based path the 200 itself carries them
+        return _written(errors, started, done=done, status=200 if dated else 207)
+    return _written(errors, started, done=done, status=201 if operation == "create" else 200)
+
+
+def _written(
+    errors: list[dict[str, Any]],
+    started: str,
+    *,
+    done: list[dict[str, Any]],
+    status: int | None = None,
+) -> tuple[int, Any]:
+    """The answer to a write: `status` (a create's), or for an archive 204 when nothing was
+    refused, else (on a date-based path) a 200; the body is HubSpot's BatchResponse with the
+    errors of the inputs not carried out."""
+    if status is None and not errors:
+        return 204, None
     reply: dict[str, Any] = {
         "status": "COMPLETE",
         "results": done,
@@ -114,8 +159,17 @@ def _link(
     if errors:
         reply["numErrors"] = len(errors)
         reply["errors"] = [standard_error(e) for e in errors]
-        return 207, reply
-    return (201 if operation == "create" else 200), reply
+    return (200 if status is None else status), reply
+
+
+def _refusal(from_type: str, from_id: str, to_type: str, to_id: str, done: str) -> dict[str, Any]:
+    """HubSpot's per-input error for an association write it would not carry out although
+    the input was valid (the portal's association limit for the record was reached)."""
+    message = (
+        f"The association limit for {from_type} {from_id} to {to_type} was reached: "
+        f"{to_id} was not {done}"
+    )
+    return _pair_error(message, from_id, to_id)
 
 
 def _valid(
@@ -223,7 +277,7 @@ def _problem(
             i for kind, i in ((from_type, from_id), (to_type, to_id)) if i not in present[kind]
         ]
         if not missing:
-            return None
+            return _second_parent(sandbox, from_type, from_id, to_type, to_id)
         context = {"INVALID_OBJECT_IDS": missing}
         message = f"No object with id {', '.join(missing)} exists"
     return {
@@ -231,6 +285,43 @@ def _problem(
         "category": "VALIDATION_ERROR",
         "message": f"One or more associations are invalid ({message})",
         "errors": [{"message": message, "code": "INVALID_ASSOCIATION", "context": context}],
+        "context": context,
+    }
+
+
+_PARENTS = frozenset({"deals", "orders", "carts", "quotes"})
+"""What a line item belongs to: one record of each at most."""
+
+
+def _second_parent(
+    sandbox: Emulator, from_type: str, from_id: str, to_type: str, to_id: str
+) -> dict[str, Any] | None:
+    """HubSpot's error for a link that would give a line item a second parent of a type (it
+    belongs to one order, deal, cart or quote), or None."""
+    if from_type == "line_items" and to_type in _PARENTS:
+        item, parent_type, parent = from_id, to_type, to_id
+    elif to_type == "line_items" and from_type in _PARENTS:
+        item, parent_type, parent = to_id, from_type, from_id
+    else:
+        return None
+    held = {i for i, _, _, _ in sandbox.store.linked("line_items", item, parent_type)} - {parent}
+    if not held:
+        return None
+    message = (
+        f"A line item belongs to one {parent_type.rstrip('s')}: line item {item} is associated "
+        f"with {parent_type} {', '.join(sorted(held))}; remove that association first"
+    )
+    return _pair_error(message, from_id, to_id)
+
+
+def _pair_error(message: str, from_id: str, to_id: str) -> dict[str, Any]:
+    """HubSpot's per-input error for a valid pair it would not link, naming the pair."""
+    context = {"fromObjectId": [from_id], "toObjectId": [to_id]}
+    return {
+        "status": "error",
+        "category": "VALIDATION_ERROR",
+        "message": message,
+        "errors": [{"message": message, "code": "ASSOCIATION_LIMIT_EXCEEDED", "context": context}],
         "context": context,
     }
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from ..core.hubspot import DEFAULT_API_VERSION, SEARCH_RATE_PER_SECOND
+from ..core.hubspot import SEARCH_RATE_PER_SECOND, SERVED_API_VERSIONS
 
 
 @dataclass(kw_only=True)
@@ -27,7 +27,7 @@ class SandboxConfig:
     """Whether created results echo objectWriteTraceId (UNVERIFIED for HubSpot: off)."""
     rate_limit: int = 190
     rate_interval_ms: int = 10_000
-    daily_limit: int = 1_000_000
+    daily_limit: int = 650_000
     retry_after: bool = False
     """Send Retry-After on 429 (UNVERIFIED for HubSpot: off)."""
     latency: float = 0.0
@@ -48,8 +48,22 @@ class SandboxConfig:
     legacy_paths: bool = True
     """Serve the numbered paths (/crm/v3, /crm/v4, /account-info/v3) beside the date-based
     ones; off, they answer 404 as after HubSpot's sunset (v4 30 March 2027, v3 September)."""
-    api_versions: tuple[str, ...] = (DEFAULT_API_VERSION,)
-    """Date versions served (/crm/objects/2026-03/...); others answer 404."""
+    api_versions: tuple[str, ...] = SERVED_API_VERSIONS
+    """Date versions served (/crm/objects/2026-09/..., /crm/objects/2026-03/...); others
+    answer 404."""
+    validation_rules: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    """Object type -> property -> the portal's validation rules for it, as HubSpot's property
+    validations API lists them (`{"ruleType": "MAX_NUMBER", "ruleArguments": ["1000"]}`;
+    ALPHANUMERIC, MIN_LENGTH, MAX_LENGTH, MIN_NUMBER, MAX_NUMBER and REGEX are checked),
+    enforced on writes from API version 2026-09 on."""
+    required_when: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    """Object type -> property -> (other property, value): the property is required on create
+    when the other holds that value (a conditional rule an admin set), from 2026-09 on."""
+    association_refusal_rate: float = 0.0
+    """Share of association writes (create, archive, labels/archive inputs) refused while the
+    others are carried out, on the date-based paths: answered 200/201 with `errors` naming
+    them (a portal's association limit reached, say), as HubSpot's date-based API answers;
+    on the numbered paths a create answers 207."""
     association_page_size: int = 500
     """Links per id in one page of an association batch read (HubSpot pages them)."""
     search_lag: float = 0.0

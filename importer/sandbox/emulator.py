@@ -86,6 +86,7 @@ class Emulator(BatchWrites, ObjectReads):
             store.seed("deals", SEED_DEALS)
         index = SearchIndex(store.everything(), self.config.search_lag)
         store.on_write = index.write
+        store.inverse_type_id = portal.inverse_type_id  # labels the portal gains, too
         return _Tenant(portal=portal, store=store, search_index=index)
 
     @property
@@ -105,6 +106,28 @@ class Emulator(BatchWrites, ObjectReads):
     @property
     def search_index(self) -> SearchIndex:
         return self._tenant_now.search_index
+
+    @property
+    def request_version(self) -> str | None:
+        """The API version of the request this handler thread answers (None: numbered)."""
+        version: str | None = getattr(self._current, "version", None)
+        return version
+
+    def canonical_path(self, path: str) -> str:
+        """The numbered path a request addresses (remembering its date version for the
+        endpoints, as version-dependent rules need it); a 404 for a version or family not
+        served."""
+        self._current.version = None
+        for pattern, numbered in _FAMILIES:
+            match = pattern.match(path)
+            if match:
+                if match.group(1) not in self.config.api_versions:
+                    raise not_found(path)
+                self._current.version = match.group(1)
+                return numbered + path[match.end() :]
+        if _LEGACY.match(path) and not self.config.legacy_paths:
+            raise not_found(path)
+        return path
 
     def enter(self, token: str) -> None:
         """Answer this request as the portal `token` belongs to."""
@@ -144,6 +167,17 @@ class Emulator(BatchWrites, ObjectReads):
                         self._faults.remove(fault)
                     return fault
         return None
+
+    def refuse_link(self) -> bool:
+        """Whether to refuse one association write input (`association_refusal_rate`)."""
+        rate = self.config.association_refusal_rate
+        if not rate:
+            return False
+        with self._lock:
+            refused = self._fault_rng.random() < rate
+            if refused:
+                self.faults["link_refused"] += 1
+        return refused
 
     def random_fault(self) -> str | None:
         """'error', 'drop', 'hang' or None, drawn from the configured rates."""
@@ -263,18 +297,6 @@ class Emulator(BatchWrites, ObjectReads):
                 ),
             )
 
-    def canonical_path(self, path: str) -> str:
-        """The numbered path a request addresses; a 404 for a version or family not served."""
-        for pattern, numbered in _FAMILIES:
-            match = pattern.match(path)
-            if match:
-                if match.group(1) not in self.config.api_versions:
-                    raise not_found(path)
-                return numbered + path[match.end() :]
-        if _LEGACY.match(path) and not self.config.legacy_paths:
-            raise not_found(path)
-        return path
-
     def object_type(self, name: str) -> str:
         resolved = self.portal.object_type(name)
         if resolved is None:
@@ -289,6 +311,7 @@ def _rate_limited(policy: str, retry_after: float | None) -> Reply:
         {
             "status": "error",
             "message": f"You have reached your {policy.lower()} limit.",
+            "category": "RATE_LIMITS",
             "errorType": "RATE_LIMIT",
             "correlationId": str(uuid.uuid4()),
             "policyName": policy,

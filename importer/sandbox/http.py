@@ -124,6 +124,14 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # bodies hold customer data, and tests want quiet
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Answer what the stdlib refuses before a handler runs (a method not served, a
+        malformed request line or header) with the status it chose and HubSpot's JSON error
+        body, not the stdlib's HTML page."""
+        status = HTTPStatus(code)
+        body = None if self.command == "HEAD" else error(message or status.phrase, status.name)
+        self._send(code, body, {"Connection": "close"})
+
     def do_GET(self) -> None:
         self._handle("GET")
 

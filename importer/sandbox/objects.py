@@ -39,6 +39,9 @@ class ObjectEndpoints:
         @property
         def url(self) -> str: ...
 
+        @property
+        def request_version(self) -> str | None: ...
+
     def _unique_props(self, object_type: str) -> list[str]:
         defs = self.portal.property_defs(object_type) or {}
         return [name for name, d in defs.items() if d.unique and name != "hs_object_id"]

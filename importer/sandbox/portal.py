@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES, OBJECT_TYPE_IDS, canonical_object_type
+from ..core.hubspot import (
+    DEFAULT_ASSOCIATION_TYPES,
+    OBJECT_TYPE_IDS,
+    canonical_object_type,
+    reverse_type_id,
+)
 
-__all__ = ["AssociationLabel", "Portal", "PropertyDef", "default_portal"]
+__all__ = [
+    "AssociationLabel",
+    "Portal",
+    "PropertyDef",
+    "default_inverse_type_id",
+    "default_portal",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +72,9 @@ class AssociationLabel:
     category: str
     type_id: int
     label: str | None = None
+    inverse_type_id: int | None = None
+    """The type id of the same label from `to_type` to `from_type`: HubSpot makes a label
+    between two object types as a pair, a type id for each direction."""
 
 
 _FIELD_TYPES = {
@@ -157,6 +172,7 @@ DEFAULT_PROPERTIES: dict[str, tuple[PropertyDef, ...]] = {
     ),
     "line_items": (
         _p("name", "Name"),
+        _p("description", "Description", field_type="textarea"),
         _p("hs_product_id", "Product ID", "number"),
         _p("quantity", "Quantity", "number"),
         _p("price", "Unit price", "number"),
@@ -257,21 +273,34 @@ DEFAULT_PROPERTIES: dict[str, tuple[PropertyDef, ...]] = {
 CUSTOM_OBJECT_IDS = {"2-4242424": "p4242424_pets", "pets": "p4242424_pets"}
 """The custom object's other names: its type id, and its name as used in paths."""
 
+
+def _label_pair(
+    from_type: str, to_type: str, type_id: int, inverse: int, label: str
+) -> tuple[AssociationLabel, AssociationLabel]:
+    """A USER_DEFINED label as HubSpot makes it: one type id each way, the same label."""
+    return (
+        AssociationLabel(
+            from_type=from_type,
+            to_type=to_type,
+            category="USER_DEFINED",
+            type_id=type_id,
+            label=label,
+            inverse_type_id=inverse,
+        ),
+        AssociationLabel(
+            from_type=to_type,
+            to_type=from_type,
+            category="USER_DEFINED",
+            type_id=inverse,
+            label=label,
+            inverse_type_id=type_id,
+        ),
+    )
+
+
 DEFAULT_USER_LABELS = (
-    AssociationLabel(
-        from_type="carts",
-        to_type="contacts",
-        category="USER_DEFINED",
-        type_id=12,
-        label="Primary buyer",
-    ),
-    AssociationLabel(
-        from_type="deals",
-        to_type="contacts",
-        category="USER_DEFINED",
-        type_id=14,
-        label="Decision maker",
-    ),
+    *_label_pair("carts", "contacts", 12, 13, "Primary buyer"),
+    *_label_pair("deals", "contacts", 14, 15, "Decision maker"),
 )
 
 # Records the demo portal already holds, so association columns have targets.
@@ -370,6 +399,13 @@ class Portal:
                 return label.to_type
         return None
 
+    def inverse_type_id(
+        self, from_type: str, to_type: str, category: str, type_id: int
+    ) -> int | None:
+        """The type id of an association read from its other end (None: it reads from its own
+        end only, as a label the portal knows no other half of)."""
+        return _inverse_type_id(self.labels, from_type, to_type, category, type_id)
+
     def association_labels(self, from_type: str, to_type: str) -> list[dict[str, object]]:
         """The association types from one object type to another, as the v4 labels API lists."""
         out: list[dict[str, object]] = []
@@ -386,6 +422,32 @@ class Portal:
 
     def add_property(self, object_type: str, prop: PropertyDef) -> None:
         self.properties.setdefault(canonical_object_type(object_type), {})[prop.name] = prop
+
+
+def _inverse_type_id(
+    labels: Iterable[AssociationLabel], from_type: str, to_type: str, category: str, type_id: int
+) -> int | None:
+    """The type id of an association seen from `to_type`: HubSpot's default types pair up as
+    `reverse_type_id` says; a label by its `inverse_type_id` (None when it has none)."""
+    if category == "HUBSPOT_DEFINED":
+        return reverse_type_id(from_type, to_type, category, type_id)
+    return next(
+        (
+            lab.inverse_type_id
+            for lab in labels
+            if (lab.from_type, lab.to_type, lab.category, lab.type_id)
+            == (from_type, to_type, category, type_id)
+        ),
+        None,
+    )
+
+
+def default_inverse_type_id(
+    from_type: str, to_type: str, category: str, type_id: int
+) -> int | None:
+    """`Portal.inverse_type_id` of the default portal, whose labels every portal of the
+    sandbox starts with: what a store reads links by until it is told its portal's."""
+    return _inverse_type_id(DEFAULT_USER_LABELS, from_type, to_type, category, type_id)
 
 
 def default_portal(portal_id: int = 4_242_424, account_type: str | None = None) -> Portal:

@@ -110,6 +110,7 @@ class ObjectReads(ObjectEndpoints):
         except SearchRefused as exc:
             raise Reply(400, error(str(exc), "VALIDATION_ERROR")) from None
         hits = [r for r in self.search_index.records(object_type) if query.matches(r["properties"])]
+        hits = query.ordered(hits)
         page = hits[query.after : query.after + query.limit]
         wanted = query.properties or None
         reply: dict[str, Any] = {
@@ -178,7 +179,8 @@ class ObjectReads(ObjectEndpoints):
             if to_type is None:
                 continue
             seen: dict[tuple[str, str], None] = {}
-            for to_id, category, type_id, outgoing in self.store.linked(
+            # Each link as this end reads it: a label by this direction's type id.
+            for to_id, category, type_id, _ in self.store.linked(
                 object_type, record["id"], to_type
             ):
                 kind = (
@@ -186,8 +188,7 @@ class ObjectReads(ObjectEndpoints):
                     if category == "HUBSPOT_DEFINED"
                     else str(type_id)
                 )
-                if outgoing or category == "HUBSPOT_DEFINED":
-                    seen[(to_id, kind)] = None
+                seen[(to_id, kind)] = None
             if seen:
                 links[to_name] = {"results": [{"id": i, "type": k} for i, k in seen]}
         return {**shaped, "associations": links} if links else shaped

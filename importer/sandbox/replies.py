@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-__all__ = ["Reply", "error", "not_found", "standard_error"]
+__all__ = ["Reply", "error", "not_found", "refused_whole", "standard_error"]
 
 
 def error(message: str, category: str, **extra: Any) -> dict[str, Any]:
@@ -32,6 +32,20 @@ class Reply(Exception):
 def not_found(path: str) -> Reply:
     """HubSpot's 404 for a path it does not serve."""
     return Reply(404, error(f"Resource not found: {path}", "RESOURCE_NOT_FOUND"))
+
+
+def refused_whole(err: dict[str, Any]) -> Reply:
+    """HubSpot's 400 for a batch refused whole over one input's error `err`: an `Error` body
+    (with its correlation id) carrying that error's message, category, details and context."""
+    return Reply(
+        400,
+        error(
+            err["message"],
+            err.get("category", "VALIDATION_ERROR"),
+            errors=err.get("errors", []),
+            context=err.get("context", {}),
+        ),
+    )
 
 
 def standard_error(err: dict[str, Any]) -> dict[str, Any]:

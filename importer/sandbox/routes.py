@@ -75,7 +75,10 @@ def route(sandbox: Emulator, request: Request, path: str) -> tuple[int, Any]:
         to_type = sandbox.object_type(batch.group(2))
         if batch.group(3) != "read":
             sandbox.require_scope(from_type)
-        return associations_batch(sandbox, from_type, to_type, batch.group(3), request.body)
+        dated = request.path != path  # asked at a date version, not at /crm/v4
+        return associations_batch(
+            sandbox, from_type, to_type, batch.group(3), request.body, dated=dated
+        )
     for verb, pattern, name in _ROUTES:
         match = pattern.match(path)
         if verb == method and match:

@@ -1,4 +1,10 @@
-"""The sandbox's CRM search: an index that lags writes, HubSpot's limits and its filters."""
+"""The sandbox's CRM search: an index that lags writes, HubSpot's limits, its filters and sorts.
+
+The limits are HubSpot's since 26 August 2024: 5 filter groups, 10 filters a group, 25 in
+all, 100 values in an `IN`, 200 results a page and 10,000 in all. HubSpot documents no wording
+for the 400s it answers past them; these say which limit, in HubSpot's error body
+(`VALIDATION_ERROR`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from typing import Any
 
 from ..core.hubspot import (
     SEARCH_FILTER_GROUPS_MAX,
+    SEARCH_FILTERS_MAX,
     SEARCH_FILTERS_PER_GROUP_MAX,
     SEARCH_IN_VALUES_MAX,
     SEARCH_PAGE_MAX,
@@ -36,6 +43,7 @@ _OPERATORS = frozenset(
         "BETWEEN",
     }
 )
+_DIRECTIONS = frozenset({"ASCENDING", "DESCENDING"})
 
 
 class SearchRefused(Exception):
@@ -108,21 +116,8 @@ class SearchQuery:
                 f"The search API can page through at most {SEARCH_TOTAL_MAX} results: "
                 f"after ({self.after}) plus limit ({self.limit}) is past it"
             )
-        groups = _at_most(
-            _objects(body.get("filterGroups") or [], "filterGroups"),
-            SEARCH_FILTER_GROUPS_MAX,
-            "filter groups",
-        )
-        self.groups: list[list[dict[str, Any]]] = []
-        for group in groups:
-            filters = _at_most(
-                _objects(group.get("filters") or [], "filters"),
-                SEARCH_FILTERS_PER_GROUP_MAX,
-                "filters in a group",
-            )
-            for flt in filters:
-                _check_filter(flt)
-            self.groups.append(filters)
+        self.groups = _filter_groups(body.get("filterGroups") or [])
+        self.sorts = _sorts(body.get("sorts") or [])
         properties = body.get("properties") or []
         if not isinstance(properties, list) or not all(isinstance(p, str) for p in properties):
             raise SearchRefused("Invalid input JSON: properties must be a list of names")
@@ -130,6 +125,60 @@ class SearchQuery:
 
     def matches(self, props: dict[str, Any]) -> bool:
         return not self.groups or any(all(_matches(props, f) for f in g) for g in self.groups)
+
+    def ordered(self, records: list[Record]) -> list[Record]:
+        """`records` (by id) in the order of the request's sorts, the first sort first; ties
+        and a search without sorts stay by id. A record without the property comes last."""
+        for name, descending in reversed(self.sorts):
+            present = [r for r in records if r["properties"].get(name) not in (None, "")]
+            absent = [r for r in records if r["properties"].get(name) in (None, "")]
+            present.sort(key=lambda r: _sort_key(r["properties"][name]), reverse=descending)
+            records = present + absent
+        return records
+
+
+def _filter_groups(value: Any) -> list[list[dict[str, Any]]]:
+    """The filter groups of a body, each a list of checked filters, within HubSpot's limits."""
+    groups = _at_most(_objects(value, "filterGroups"), SEARCH_FILTER_GROUPS_MAX, "filter groups")
+    checked = []
+    for group in groups:
+        filters = _at_most(
+            _objects(group.get("filters") or [], "filters"),
+            SEARCH_FILTERS_PER_GROUP_MAX,
+            "filters in a group",
+        )
+        for flt in filters:
+            _check_filter(flt)
+        checked.append(filters)
+    _at_most([f for g in checked for f in g], SEARCH_FILTERS_MAX, "filters in all groups")
+    return checked
+
+
+def _sorts(value: Any) -> list[tuple[str, bool]]:
+    """(property, descending) per sort of a body: a property's name (ascending), or an object
+    with `propertyName` and `direction`, as HubSpot takes them."""
+    if not isinstance(value, list):
+        raise SearchRefused("Invalid input JSON: sorts must be a list")
+    sorts = []
+    for sort in value:
+        if isinstance(sort, str) and sort:
+            sorts.append((sort, False))
+            continue
+        name = sort.get("propertyName") if isinstance(sort, dict) else None
+        direction = sort.get("direction", "ASCENDING") if isinstance(sort, dict) else None
+        if not isinstance(name, str) or not name or direction not in _DIRECTIONS:
+            raise SearchRefused(
+                "Invalid input JSON: every sort needs a propertyName and a direction "
+                "(ASCENDING or DESCENDING)"
+            )
+        sorts.append((name, direction == "DESCENDING"))
+    return sorts
+
+
+def _sort_key(value: Any) -> tuple[int, float, str]:
+    """Numbers before text, numbers by value, text without regard to case."""
+    number = _number(value)
+    return (0, number, "") if number is not None else (1, 0.0, _folded(value))
 
 
 def _objects(value: Any, what: str) -> list[dict[str, Any]]:

@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 
-from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES, reverse_type_id
+from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES
+from .portal import default_inverse_type_id
 
 __all__ = ["Record", "Store", "now_iso"]
 
@@ -59,6 +60,9 @@ _INSERT_RECORDS = (
 Record = dict[str, Any]
 OnWrite = Callable[[str, str, "Record | None"], None]
 """Told of each write, in order, under the store's lock: (type, id, record or None if archived)."""
+Inverse = Callable[[str, str, str, int], "int | None"]
+"""(from type, to type, category, type id) -> the type id of the same association read from
+`to_type`'s end, or None where it reads from its own end only (`Portal.inverse_type_id`)."""
 
 
 def now_iso() -> str:
@@ -70,6 +74,9 @@ class Store:
 
     def __init__(self, path: Path | str | None = None) -> None:
         self.on_write: OnWrite | None = None
+        self.inverse_type_id: Inverse = default_inverse_type_id
+        """How a link stored from one end reads from the other: the default portal's pairs
+        (HubSpot's default types, the portal's labels) unless told its own portal's."""
         self._db = sqlite3.connect(
             str(path) if path else ":memory:", check_same_thread=False, isolation_level=None
         )
@@ -340,7 +347,8 @@ class Store:
 
     def linked(self, object_type: str, rid: str, to_type: str) -> list[tuple[str, str, int, bool]]:
         """A record's links to records of `to_type`: (id, category, type id, outgoing).
-        HUBSPOT_DEFINED links read from both ends, as in HubSpot; labels from their own."""
+        A link reads from both ends, as in HubSpot, with each end's type id; one whose type
+        has no other half (`inverse_type_id`) reads from its own end only."""
         with self._lock:
             outgoing = self._db.execute(
                 "SELECT to_id, category, type_id FROM associations "
@@ -349,13 +357,15 @@ class Store:
             ).fetchall()
             incoming = self._db.execute(
                 "SELECT from_id, category, type_id FROM associations "
-                "WHERE to_type = ? AND to_id = ? AND from_type = ? AND category = ?",
-                (object_type, rid, to_type, "HUBSPOT_DEFINED"),
+                "WHERE to_type = ? AND to_id = ? AND from_type = ?",
+                (object_type, rid, to_type),
             ).fetchall()
-        return [(r[0], r[1], int(r[2]), True) for r in outgoing] + [
-            (r[0], r[1], reverse_type_id(to_type, object_type, r[1], int(r[2])), False)
-            for r in incoming
-        ]
+        found = [(r[0], r[1], int(r[2]), True) for r in outgoing]
+        for from_id, category, type_id in incoming:
+            back = self.inverse_type_id(to_type, object_type, category, int(type_id))
+            if back is not None:
+                found.append((from_id, category, back, False))
+        return found
 
     def link(
         self,
@@ -389,7 +399,8 @@ class Store:
         self, from_type: str, to_type: str, from_ids: set[str]
     ) -> dict[tuple[str, str], list[tuple[str, int]]]:
         """(from id, to id) -> types, for every pair of the given records to `to_type`: their
-        own rows, and HUBSPOT_DEFINED rows stored from the other end (with this end's id)."""
+        own rows, and the rows stored from the other end that read from this one (with this
+        end's type id)."""
         found: dict[tuple[str, str], list[tuple[str, int]]] = {}
         wanted = list(from_ids)
         for start in range(0, len(wanted), 500):
@@ -405,11 +416,13 @@ class Store:
                     kinds.append((c, int(n)))
             for t, f, c, n in self._db.execute(
                 f"SELECT from_id, to_id, category, type_id FROM associations WHERE "
-                f"from_type = ? AND to_type = ? AND to_id IN ({marks}) "
-                f"AND category = 'HUBSPOT_DEFINED'",
+                f"from_type = ? AND to_type = ? AND to_id IN ({marks})",
                 (to_type, from_type, *chunk),
             ):
-                kind = (c, reverse_type_id(to_type, from_type, c, int(n)))
+                back = self.inverse_type_id(to_type, from_type, c, int(n))
+                if back is None:
+                    continue
+                kind = (c, back)
                 kinds = found.setdefault((f, t), [])
                 if kind not in kinds:
                     kinds.append(kind)
@@ -436,8 +449,9 @@ class Store:
                 continue
             for c, n in types:
                 some.append((from_type, from_id, to_type, to_id, c, n))
-                back = reverse_type_id(from_type, to_type, c, n)
-                some.append((to_type, to_id, from_type, from_id, c, back))
+                back = self.inverse_type_id(from_type, to_type, c, n)
+                if back is not None:
+                    some.append((to_type, to_id, from_type, from_id, c, back))
         with self._lock:
             self._db.executemany(
                 "DELETE FROM associations WHERE from_type = ? AND from_id = ? AND to_type = ? "

@@ -18,8 +18,13 @@ from ..mapping.model import Mapping, SyncMode
 from ..state.journal import Outcome
 from .decide import Action, Operation
 
+UNACCOUNTED = "HubSpot's answer neither listed nor refused this row"
+"""A create's row that a 2xx answer leaves unsaid: the uploader looks it up (see send.py)."""
+
 __all__ = [
+    "UNACCOUNTED",
     "Settle",
+    "adopting",
     "existing_id",
     "failed_row",
     "match",
@@ -75,7 +80,7 @@ class _Refusals:
             return
         held = existing_id(mapping, err)
         if operation is Operation.CREATE and held is not None:
-            self.adopt[row] = _adopting(action, held, mapping)
+            self.adopt[row] = adopting(action, held, mapping)
 
 
 def settle_answer(
@@ -150,7 +155,7 @@ def _without_links(action: Action) -> Action:
     return replace(action, row=replace(action.row, associations=()), note=action.note)
 
 
-def _adopting(action: Action, held: str, mapping: Mapping) -> Action:
+def adopting(action: Action, held: str, mapping: Mapping) -> Action:
     """A create of a key HubSpot already held under record `held`, as an update of it."""
     return replace(
         action,
@@ -250,6 +255,9 @@ def _row_result(
             f"not {operation.value}d: HubSpot ended the batch "
             f"with status {status}; run the import again",
         )
+    if operation is Operation.CREATE:
+        # Neither created nor refused, by the answer: looked up before anything is said.
+        return RowResult(row=row, status=RowStatus.UNCERTAIN, message=UNACCOUNTED)
     return failed_row(row, "HubSpot accepted the batch but returned no record for this row")
 
 

@@ -24,18 +24,23 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
-from ..api.client import HubSpotClient, Verdict
-from ..core.errors import HubSpotError, RunInterrupted, UncertainDelivery
-from ..core.hubspot import MAX_ASSOCIATION_INPUTS, MAX_ASSOCIATION_READS
+from ..api.client import HubSpotClient
+from ..core.errors import HubSpotError, RunInterrupted
+from ..core.hubspot import (
+    MAX_ASSOCIATION_INPUTS,
+    MAX_ASSOCIATION_READS,
+    ONE_PARENT,
+    canonical_object_type,
+)
 from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared
 from ..core.shutdown import Stop, signal_name
 from ..mapping.model import AssociationSpec, LinkPolicy, Mapping
 from ..state.journal import Journal
+from .link_answers import current_links, send_links, types_json
 
 __all__ = ["LinkChange", "LinkDecisions", "apply_links", "association_id", "decide_links"]
 
@@ -48,10 +53,6 @@ LINKED = frozenset({RowStatus.CREATED, RowStatus.UPDATED, RowStatus.UNCHANGED})
 def association_id(spec: AssociationSpec) -> str:
     """Names one association of a mapping in the journal: its column and target type."""
     return f"{spec.column}->{spec.to}"
-
-
-def _types_json(spec: AssociationSpec) -> list[dict[str, Any]]:
-    return [t.as_json() for t in spec.types]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +112,7 @@ def decide_links(
     for k, spec in enumerate(mapping.associations):
         made = journal.made_links(association_id(spec), (prepared.keys[i] for _, i, _ in rows))
         current = (
-            _current_links(client, mapping.object_type, spec, [hid for _, _, hid in rows])
+            current_links(client, mapping.object_type, spec, [hid for _, _, hid in rows])
             if spec.sync is LinkPolicy.REPLACE and client is not None
             else None
         )
@@ -137,36 +138,6 @@ def decide_links(
                     )
                 )
     return decisions
-
-
-def _current_links(
-    client: HubSpotClient, from_type: str, spec: AssociationSpec, ids: list[str]
-) -> dict[str, set[str]]:
-    """Record id -> targets it is linked to with any of the association's types (paged)."""
-    types = {(t.category.value, t.type_id) for t in spec.types}
-    found: dict[str, set[str]] = {}
-    path = client.paths.associations_batch(from_type, str(spec.to), "read")
-    pending = [{"id": i} for i in dict.fromkeys(ids)]
-    for _ in range(100_000):  # bounded: each page moves on, and a record has finite links
-        if not pending:
-            break
-        batch, pending = pending[:MAX_ASSOCIATION_READS], pending[MAX_ASSOCIATION_READS:]
-        reply = client.request("POST", path, {"inputs": batch})
-        if reply.verdict not in (Verdict.SUCCESS, Verdict.PARTIAL):
-            raise HubSpotError(
-                f"could not read the {spec.to} links of {from_type} records: HTTP "
-                f"{reply.status}: {reply.body.get('message', '')}"
-            )
-        for result in reply.body.get("results") or []:
-            rid = str(result["from"]["id"])
-            for target in result.get("to") or []:
-                kinds = {(a.get("category"), a.get("typeId")) for a in target["associationTypes"]}
-                if kinds & types:
-                    found.setdefault(rid, set()).add(str(target["toObjectId"]))
-            after = ((result.get("paging") or {}).get("next") or {}).get("after")
-            if after:
-                pending.append({"id": rid, "after": str(after)})
-    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +168,10 @@ def apply_links(
         return 0, None
     jobs = _jobs(decisions, mapping, batch_size)
     sending = _Sending(client, mapping, journal, run_id)
-    interrupted = _send_all(sending, jobs, senders, run_in_parallel)
+    if canonical_object_type(mapping.object_type) in ONE_PARENT:
+        interrupted = _move_one_parent(sending, jobs, senders, run_in_parallel)
+    else:
+        interrupted = _send_all(sending, jobs, senders, run_in_parallel)
     _settle_rows(decisions, mapping, results, sending.refused, sending.done)
     return sending.sent, interrupted or (sending.stopped[0] if sending.stopped else None)
 
@@ -211,7 +185,7 @@ def _record_inline(
         journal.record_links(
             run_id,
             association_id(spec),
-            orjson.dumps(_types_json(spec)).decode(),
+            orjson.dumps(types_json(spec)).decode(),
             from_type=mapping.object_type,
             to_type=str(spec.to),
             added=made,
@@ -256,13 +230,14 @@ class _Sending:
             return
         spec = self.mapping.associations[job.association]
         try:
-            failures = _send(self.client, self.mapping.object_type, spec, job)
+            pairs = [(c.from_id, t) for c, t in job.items]
+            failures = send_links(self.client, self.mapping.object_type, spec, job.operation, pairs)
         except HubSpotError as exc:
             with self.lock:
                 self.stopped.append(exc)
             failures = {(c.from_id, t): f"not confirmed ({exc})" for c, t in job.items}
         ok_add = [(c.row_key, c.from_id, t) for c, t in job.items if (c.from_id, t) not in failures]
-        link_types = orjson.dumps(_types_json(spec)).decode()
+        link_types = orjson.dumps(types_json(spec)).decode()
         self.journal.record_links(
             self.run_id,
             association_id(spec),
@@ -277,6 +252,40 @@ class _Sending:
             for (from_id, t), why in failures.items():
                 self.refused[(job.association, from_id, t)] = why
             self.done.update((job.association, c.from_id, t) for c, t in job.items)
+
+
+def _move_one_parent(
+    sending: _Sending,
+    jobs: list[_Job],
+    senders: int,
+    run_in_parallel: Callable[[Callable[[_Job], None], Sequence[_Job], int], None] | None,
+) -> RunInterrupted | None:
+    """Links of records with one parent (line items): every removal first, then the links
+    to the new parents of the records whose old links are gone, so a record never has two
+    parents, not for a moment and not after a refusal; a record whose removal was refused
+    or not sent keeps its old parent and is not linked to the new one."""
+    removals = [j for j in jobs if j.operation != "create"]
+    interrupted = _send_all(sending, removals, senders, run_in_parallel)
+    if interrupted is not None or sending.stopped:
+        return interrupted
+    kept = {
+        (j.association, c.from_id): t
+        for j in removals
+        for c, t in j.items
+        if (j.association, c.from_id, t) in sending.refused
+    }
+    adds: list[_Job] = []
+    for job in (j for j in jobs if j.operation == "create"):
+        items = tuple((c, t) for c, t in job.items if (job.association, c.from_id) not in kept)
+        for c, t in job.items:
+            old = kept.get((job.association, c.from_id))
+            if old is not None:
+                why = f"not linked, as removing its link to {old} was refused (one parent only)"
+                sending.refused[(job.association, c.from_id, t)] = why
+                sending.done.add((job.association, c.from_id, t))
+        if items:
+            adds.append(_Job(job.association, job.operation, items))
+    return _send_all(sending, adds, senders, run_in_parallel)
 
 
 def _send_all(
@@ -311,50 +320,6 @@ def _send_all(
         log.warning("%s", interrupted)
         return interrupted
     return None
-
-
-def _send(
-    client: HubSpotClient, from_type: str, spec: AssociationSpec, job: _Job
-) -> dict[tuple[str, str], str]:
-    """Send one batch; (from id, to id) -> why, for each input HubSpot refused."""
-    types = _types_json(spec)
-    inputs = [{"from": {"id": c.from_id}, "to": {"id": t}, "types": types} for c, t in job.items]
-    path = client.paths.associations_batch(from_type, str(spec.to), job.operation)
-    try:
-        reply = client.request("POST", path, {"inputs": inputs})
-    except UncertainDelivery as exc:
-        return {(c.from_id, t): f"not confirmed ({exc}); the next run sends it again"
-                for c, t in job.items}  # fmt: skip
-    if reply.verdict is Verdict.SUCCESS:
-        return {}
-    body = reply.body if isinstance(reply.body, dict) else {}
-    errors = [e for e in body.get("errors") or [body] if isinstance(e, dict)]
-
-    def naming(c: LinkChange, t: str) -> list[dict[str, Any]]:
-        return [
-            e
-            for e in errors
-            if {c.from_id, t} & {str(i) for i in _context(e).get("INVALID_OBJECT_IDS", [])}
-        ]
-
-    if reply.verdict is Verdict.PARTIAL and "results" in body:
-        # A 207 lists the pairs carried out: every other input failed.
-        done = {(str(r.get("fromObjectId")), str(r.get("toObjectId"))) for r in body["results"]}
-        failed = [(c, t) for c, t in job.items if (c.from_id, t) not in done]
-    elif any(_context(e).get("INVALID_OBJECT_IDS") for e in errors):
-        failed = [(c, t) for c, t in job.items if naming(c, t)]
-    else:
-        failed = list(job.items)  # refused as a whole
-    failures: dict[tuple[str, str], str] = {}
-    for c, t in failed:
-        why = (naming(c, t) or errors or [{}])[0].get("message") or f"HTTP {reply.status}"
-        failures[(c.from_id, t)] = str(why)
-    return failures
-
-
-def _context(error: dict[str, Any]) -> dict[str, Any]:
-    context = error.get("context")
-    return context if isinstance(context, dict) else {}
 
 
 def _settle_rows(

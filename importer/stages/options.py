@@ -11,7 +11,6 @@ from ..api.client import DEFAULT_TIMEOUT, RetryPolicy
 from ..api.limiter import RateLimiter
 from ..api.lookup import DEFAULT_SEARCH_SETTLE
 from ..core.hubspot import (
-    DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
     MAX_ASSOCIATION_INPUTS,
     MAX_BATCH_INPUTS,
@@ -49,8 +48,9 @@ class RunOptions:
     journal_base: str | None = None
     """Names the journal instead of `base_url` (the demo sandbox answers on a new port each
     run; its records stay)."""
-    api_version: str = DEFAULT_API_VERSION
-    """HubSpot's API version: a date (`2026-03`) or `legacy` for the numbered paths."""
+    api_version: str | None = None
+    """HubSpot's API version, pinned: a date (`2026-09`) or `legacy` for the numbered paths.
+    None: 2026-09, then 2026-03 and legacy where HubSpot does not serve it at `base_url`."""
     mode: SyncMode | None = None
     """Overrides the mapping's `mode:`."""
     state_dir: Path | None = None

@@ -6,10 +6,11 @@ A reference is a column with `to:` and `by:` (its property gets the id) or an as
 1. by rows of earlier steps of the same run (a plan): `Known`;
 2. by the target's journal: keys an earlier run created or found there;
 3. by HubSpot: batch/read on `by` when HubSpot holds it unique (100 keys a request), else
-   search with `IN` filters of 100 values, paced under search's own limit.
+   search with `IN` filters of 100 values, paced under search's own limit, sorted by record id
+   and paged to the last result (api/lookup.py).
 Keys compare as HubSpot stores them (emails trimmed and lowercased). A key no record has makes
 the row invalid, naming the cell (or, with `on_missing: skip`, is left out and the row's message
-says so); a key two records have is always invalid.
+says so); a key two records have is always invalid, whichever pages of a search the two are on.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pyarrow as pa
 
 from ..api.client import HubSpotClient
 from ..api.lookup import Finder
-from ..core.errors import HubSpotError
+from ..core.errors import ConfigError, HubSpotError
 from ..core.hubspot import stored_value
 from ..core.outcome import Problem, RowIssue
 from ..core.prepared import journal_key
@@ -90,6 +91,8 @@ class Resolver:
             finder = Finder(self.client, ref.to, ref.by)
             self.lookups += len(rest)
             answer = finder.find(sorted(rest))
+            if answer is None and finder.unserved is not None:
+                raise ConfigError(f"could not look {ref.to} up by {ref.by}: {finder.unserved}")
             if answer is None:
                 raise HubSpotError(
                     f"could not look {ref.to} up by {ref.by} in HubSpot; nothing was sent"

@@ -13,7 +13,6 @@ import gc
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
@@ -31,14 +30,14 @@ from ..api.client import (
 )
 from ..api.lookup import DEFAULT_SEARCH_SETTLE, Finder
 from ..core.errors import ConfigError, HubSpotError, RunInterrupted
-from ..core.hubspot import MAX_BATCH_INPUTS, stored_value
+from ..core.hubspot import EMAIL_PROPERTIES, MAX_BATCH_INPUTS
 from ..core.outcome import RowResult, RowStatus
-from ..core.prepared import PreparedRow
 from ..core.shutdown import Stop, signal_name
 from ..mapping.model import Mapping, SyncMode
-from ..state.journal import BatchRow, Journal, OpenBatch, Outcome
-from .answers import failed_row, refused_rows, settle_answer
+from ..state.journal import BatchRow, Journal, Outcome
+from .answers import UNACCOUNTED, adopting, existing_id, failed_row, refused_rows, settle_answer
 from .decide import Action, Actions, Operation
+from .lookups import LookingUp
 from .options import DEFAULT_CONCURRENCY
 from .parallel import _in_parallel
 
@@ -86,7 +85,7 @@ def _batch_row(action: Action) -> BatchRow:
     )
 
 
-class Uploader:
+class Uploader(LookingUp):
     """Executes a plan batch by batch; `report.results` gets one entry per action's row."""
 
     def __init__(
@@ -112,6 +111,8 @@ class Uploader:
         self.concurrency = concurrency
         self.mode = mode
         self.on_progress = on_progress or (lambda n: None)
+        self._sent_again: set[str] = set()
+        """Row keys sent again because an answer left them unsaid (once at most)."""
         self.unlinked: dict[int, Action] = {}
         """Rows created without their links, which HubSpot refused inline (by sheet row)."""
         key_prop = mapping.key_property
@@ -120,64 +121,6 @@ class Uploader:
             if key_prop
             else None
         )
-
-    # --- start-up: batches a crashed run left open -------------------------------------------
-
-    def recover(self, batches: Sequence[OpenBatch]) -> int:
-        """Settle batches sent by a run that died before hearing the answer."""
-        settled = 0
-        for batch in batches:
-            if batch.operation == Operation.CREATE:
-                found = self._lookup([r.key_value for r in batch.rows], batch.created_epoch)
-                outcomes = [self._looked_up(r, found) for r in batch.rows]
-            else:
-                # Updates and upserts are idempotent: the next decision simply sends them again.
-                outcomes = [(r, Outcome.LOST, None) for r in batch.rows]
-            self.journal.settle(batch.batch_id, batch.run_id, outcomes)
-            settled += len(batch.rows)
-            log.warning(
-                "settled %s batch %d of run %s left open by a crash: %s",
-                batch.operation,
-                batch.batch_id,
-                batch.run_id,
-                _tally(outcomes),
-            )
-        return settled
-
-    def _lookup(self, values: Sequence[str | None], written: float | None) -> dict[str, str] | None:
-        """Found records by key value, or None when nothing can tell (no key). `written`:
-        when the records may have been written, so a search waits for its lag."""
-        if self.finder is None or any(v is None for v in values):
-            return None
-        return self.finder.find([v for v in values if v is not None], written)
-
-    def _looked_up(
-        self, row: BatchRow, found: dict[str, str] | None
-    ) -> tuple[BatchRow, Outcome, str | None]:
-        if found is None or row.key_value is None:
-            return row, Outcome.UNCERTAIN, None
-        hid = found.get(self._stored(row.key_value))
-        return (row, Outcome.FOUND, hid) if hid else (row, Outcome.LOST, None)
-
-    def _stored(self, value: str) -> str:
-        """A key value as HubSpot stores it: exact, but for what HubSpot itself normalises
-        (emails). `00420` and `420` are two keys, never one record."""
-        return stored_value(self.mapping.object_type, self.mapping.key_property, value)
-
-    def recheck_uncertain(self, rows: Sequence[PreparedRow], written: float | None) -> int:
-        """Look up rows an earlier run left uncertain, now that HubSpot may answer. `written`:
-        when the latest of them may have been written (a search waits for its lag)."""
-        keyed = [r for r in rows if r.key_value is not None]
-        if not keyed or self.finder is None:
-            return 0
-        found = self.finder.find([r.key_value for r in keyed if r.key_value is not None], written)
-        if found is None:
-            return 0
-        self.journal.resolve(
-            self.run_id,
-            {r.key: found.get(self._stored(r.key_value)) for r in keyed if r.key_value},
-        )
-        return len(keyed)
 
     # --- sending -----------------------------------------------------------------------------
 
@@ -308,7 +251,7 @@ class Uploader:
             self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
             raise
         if reply.verdict in (Verdict.SUCCESS, Verdict.PARTIAL):
-            self._answered(batch, operation, batch_id, rows, reply.body, report)
+            self._answered(batch, operation, batch_id, rows, reply.body, report, sent)
             return
         self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
         if reply.status == 404 or "Unable to infer object type" in str(reply.body.get("message")):
@@ -323,9 +266,11 @@ class Uploader:
         rows: list[BatchRow],
         body: dict[str, Any],
         report: UploadReport,
+        sent: float,
     ) -> None:
         """Settle each row of a batch HubSpot carried out (in whole or in part), in the
-        report and the journal, then send what the answer calls for next."""
+        report and the journal, then send what the answer calls for next. Created rows the
+        answer leaves unsaid are looked up first (`sent`: when the batch left)."""
         journaled = {r.row_key: r for r in rows}
         outcomes: dict[str, tuple[BatchRow, Outcome, str | None]] = {}
 
@@ -350,6 +295,9 @@ class Uploader:
             mode=self.mode,
             unlinked_rows=self.unlinked,
         )
+        unsaid = [a for a in batch if report.results[a.row.row].message == UNACCOUNTED]
+        if unsaid:
+            follow.extend(self._look_up_unsaid(unsaid, journaled, sent, settle))
         self.journal.settle(batch_id, self.run_id, list(outcomes.values()), held)
         for operation_next, actions in follow:
             self._send(actions, operation_next, report)
@@ -364,7 +312,7 @@ class Uploader:
         path = self.client.paths.batch(self.mapping.object_type, operation.value)
         why = error_message(reply.body, reply.status)
         if route_missing(reply):
-            why = f"{self.client.paths.setting_hint()} (HTTP 404 for {path})"
+            why = f"{self.client.version_hint()} (HTTP 404 for {path})"
         for action in batch:
             report.results[action.row.row] = failed_row(
                 action.row.row, f"not {operation.value}d: HubSpot answered {why}"
@@ -442,8 +390,21 @@ class Uploader:
         status: int,
         report: UploadReport,
     ) -> None:
-        """A whole batch refused: fail the rows the error names, or split until it does."""
+        """A whole batch refused: fail the rows the error names, or split until it does. A
+        create refused whole because a record holds its key (contacts: 409 "Contact already
+        exists. Existing ID: N"), once split to that one row, adopts the record as a per-input
+        conflict does: the row updates it."""
         message = f"HubSpot refused it: {error_message(body, status)}"
+        held = (
+            existing_id(self.mapping, body)
+            if len(batch) == 1 and operation is Operation.CREATE and status == 409
+            else None
+        )
+        if held is not None and (self.mapping.object_type, self.mapping.key_property) in (
+            EMAIL_PROPERTIES
+        ):
+            self._send([adopting(batch[0], held, self.mapping)], Operation.UPDATE, report)
+            return
         culprits = refused_rows(batch, body)
         if len(batch) > 1 and not culprits:
             half = len(batch) // 2
@@ -480,10 +441,3 @@ def _settle_unsent(actions: Sequence[Action], report: UploadReport) -> None:
     for row in rows:
         if row not in report.results:
             report.results[row] = RowResult(row=row, status=RowStatus.NOT_SENT, message=reason)
-
-
-def _tally(outcomes: Sequence[tuple[BatchRow, Outcome, str | None]]) -> str:
-    counts: dict[str, int] = defaultdict(int)
-    for _, state, _ in outcomes:
-        counts["not created" if state is Outcome.LOST else state.value] += 1
-    return ", ".join(f"{n} {s}" for s, n in counts.items())
