@@ -51,6 +51,14 @@ def _start(tmp_path: Path, *args: str) -> tuple[int, list[str], str]:
     `tmp_path` (where `exists.yaml` exists), without a token."""
     report = tmp_path / "report.json"
     (tmp_path / "exists.yaml").write_text("", encoding="utf-8")
+    (tmp_path / "data.csv").write_text("SKU\n1\n", encoding="utf-8")
+    (tmp_path / "typo.yaml").write_text(
+        "object_type: products\ncolumns:\n  SKU: {property: hs_sku, tpye: number}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "plan.yaml").write_text(
+        "steps:\n  - mapping: typo.yaml\n    input: data.csv\n", encoding="utf-8"
+    )
     env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": "", "XDG_DATA_HOME": str(tmp_path / "data")}
     env.pop("HUBSPOT_BASE_URL", None)
     done = subprocess.run(
@@ -100,6 +108,9 @@ def _start(tmp_path: Path, *args: str) -> tuple[int, list[str], str]:
         ),
         (["check", "-m", "m.yaml", "data.csv"], 2, "no access token"),
         (["init", "data.csv", "--object", "products", "--out", "exists.yaml"], 2, "exists;"),
+        (["run", "-m", "typo.yaml", "data.csv", "--sandbox"], 2, "did you mean 'type'"),
+        (["check", "-m", "typo.yaml", "data.csv", "--sandbox"], 2, "did you mean 'type'"),
+        (["run", "--plan", "plan.yaml", "--sandbox"], 2, "did you mean 'type'"),
     ],
     ids=[
         "help",
@@ -124,6 +135,9 @@ def _start(tmp_path: Path, *args: str) -> tuple[int, list[str], str]:
         "sandbox-and-base-url",
         "no-token",
         "init-over-a-file",
+        "mapping-mistake",
+        "mapping-mistake-check",
+        "plan-mapping-mistake",
     ],
 )
 def test_help_version_and_usage_errors_load_no_heavy_library(

@@ -244,6 +244,7 @@ def _execute(args: _ImportArguments) -> int:
                 sandbox_db=sandbox_db,
             )
         )
+        _read_mappings(args)
         _use_system_allocator()
         options = _run_options(args, token=token, base_url=base_url, state_dir=state_dir)
         if args.plan_file is not None:
@@ -252,6 +253,20 @@ def _execute(args: _ImportArguments) -> int:
             code = _run_sheet(options, console, args.summary_json)
         _log_late_signal()
         return code
+
+
+def _read_mappings(args: _ImportArguments) -> None:
+    """Raise the MappingError of a mapping (or of a plan file or one of its mappings) with a
+    mistake, before the libraries the work needs load: a typo is answered at once. The run
+    reads them again (they are small)."""
+    if args.plan_file is not None:
+        from ..plans.file import load_plan
+
+        load_plan(args.plan_file)
+    elif args.mapping_file is not None:
+        from ..mapping.file import load_mapping
+
+        load_mapping(args.mapping_file)
 
 
 def _check_arguments(args: _ImportArguments) -> None:
