@@ -46,8 +46,9 @@ def inputs(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("senders", ["2", "1"], ids=["two-senders", "one-sender"])
 def test_a_signal_mid_upload_settles_what_was_sent_and_writes_the_workbook(
-    make_sandbox: Callable[..., Sandbox], tmp_path: Path, signum: int
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path, signum: int, senders: str
 ) -> None:
     box = make_sandbox(latency=0.2)
     data = catalogue(tmp_path / "c.csv", 300)
@@ -56,7 +57,7 @@ def test_a_signal_mid_upload_settles_what_was_sent_and_writes_the_workbook(
     command = [
         sys.executable, "-m", "importer", "run", "-m", str(mapping), str(data),
         "--base-url", box.url, "--state-dir", str(state), "--out", str(out),
-        "--summary-json", str(summary), "--batch-size", "10", "--concurrency", "2",
+        "--summary-json", str(summary), "--batch-size", "10", "--concurrency", senders,
     ]  # fmt: skip
     env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
     with subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) as victim:

@@ -297,16 +297,20 @@ def _send_all(
     """Send every batch, `senders` at a time with `run_in_parallel`, else one by one;
     returns the interruption that stopped it, if a signal did."""
     try:
-        if run_in_parallel is not None and senders > 1 and len(jobs) > 1:
-            # As the uploader does: the first burst goes out together, not trickling while
-            # the senders start, which every later window of the rolling limit would repeat.
-            sending.client.limiter.start_together(min(senders, len(jobs)))
+        if run_in_parallel is not None and jobs:
+            # Sent from threads, even one: a signal reaches this thread, which waits for the
+            # batches in flight to be answered and recorded. As the uploader does, the first
+            # burst goes out together, not trickling while the senders start, which every
+            # later window of the rolling limit would repeat.
+            senders = max(1, min(senders, len(jobs)))
+            if senders > 1:
+                sending.client.limiter.start_together(senders)
             # No cyclic collection while sending, as in the uploader: a full collection
             # stalls every sender, and the rolling window carries it into every later window.
             collecting = gc.isenabled()
             gc.disable()
             try:
-                run_in_parallel(sending.send, jobs, min(senders, len(jobs)))
+                run_in_parallel(sending.send, jobs, senders)
             finally:
                 if collecting:
                     gc.enable()

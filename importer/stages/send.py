@@ -186,12 +186,12 @@ class Uploader(LookingUp):
         collecting = gc.isenabled()
         gc.disable()
         try:
-            if senders <= 1:
-                for job in batches:
-                    work(job)
-            else:
+            if senders > 1:
                 self.client.limiter.start_together(senders)
-                _in_parallel(work, batches, senders, stop)
+            # Even one sender sends from a thread of its own: a signal then reaches this
+            # thread, which waits for the batch in flight to be answered and recorded,
+            # instead of cutting the request off with HubSpot's answer unread.
+            _in_parallel(work, batches, max(1, senders), stop)
         except Stop as signalled:
             # The batches in flight have settled (a batch cut short in this thread stays
             # open in the journal, and the next run looks its rows up first).
