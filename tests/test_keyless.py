@@ -96,3 +96,16 @@ def test_a_journal_of_an_earlier_version_carries_on_with_its_value_keys(
     result = run(run_cli, sandbox, tmp_path, data)
     assert result.out.startswith("products: 3 rows: 2 created, 1 unchanged."), result.err
     assert len(sandbox.records("products")) == 3
+
+
+def test_upsert_asked_on_the_command_line_of_a_keyless_mapping_sends_nothing(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # Upsert finds each record by its key: without one, every input would go out as
+    # `"id": null`. The mapping file's own `mode: upsert` is refused when it is read; the
+    # command line's is refused as the run starts, before anything is sent.
+    data = write_csv(tmp_path / "leads.csv", ROWS)
+    result = run(run_cli, sandbox, tmp_path, data, "--mode", "upsert")
+    assert result.code == 2
+    assert "--mode upsert needs a key, and this mapping has none" in result.message
+    assert [r for r in sandbox.received if "/batch/" in r.path] == []

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from ..core.errors import MappingError
+from ..core.errors import ConfigError, MappingError
 from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES, AssociationCategory, canonical_object_type
 
 __all__ = [
@@ -168,6 +168,16 @@ class Mapping:
     def source_columns(self) -> list[str]:
         """Every spreadsheet column the mapping reads, in mapping order."""
         return [c.column for c in self.columns] + [a.column for a in self.associations]
+
+    def check_mode(self, mode: SyncMode) -> None:
+        """Raise ConfigError when `mode` (the command line's, over the file's) cannot work
+        with this mapping: upsert finds each record by the key, so it needs one."""
+        if mode is SyncMode.UPSERT and self.key is None:
+            raise ConfigError(
+                f"{self.source}: --mode upsert needs a key, and this mapping has none: add "
+                "`key:` naming a column whose property has unique values in HubSpot (e.g. SKU "
+                "-> hs_sku), or use --mode create"
+            )
 
     def check_columns(
         self,

@@ -41,6 +41,7 @@ def check_first(
             # nothing to do, not a reason to stop the others.
             table = cast(Table, exc.table)
             log.info("step %s: %s has a header and no rows", step.name, table.where())
+        step.mapping.check_mode(options.mode or step.mapping.mode)
         step.mapping.check_columns(table.columns, table.where(), table.duplicate_headers)
         tables[n] = table
     if not options.portal_check:

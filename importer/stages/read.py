@@ -43,6 +43,7 @@ def read_inputs(options: RunOptions, started: dt.datetime, step: StepContext | N
     against the mapping. Raises ConfigError/InputFileError on a mistake."""
     mapping = load_mapping(options.mapping_file)
     mode = options.mode or mapping.mode
+    mapping.check_mode(mode)
     # Everything this run writes can be written: checked (folders made) before HubSpot is
     # asked anything, so a run that creates records can always say which.
     keep = (options.input_file, options.mapping_file)
