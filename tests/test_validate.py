@@ -161,6 +161,31 @@ def test_duplicate_keys_name_the_other_rows(tmp_path: Path) -> None:
     assert list(result.values.index) == [3]
 
 
+@pytest.mark.parametrize(
+    ("object_type", "prop", "cells", "repeated"),
+    [
+        ("contacts", "email", ["anna@x.com", "Anna@X.com ", "bo@x.com"], [2, 3]),
+        ("products", "hs_sku", ["Caf\u00e9-1", "Cafe\u0301-1", "Cafe-1"], [2, 3]),
+        ("contacts", "email", ["j\u00f6rg@x.de", "JO\u0308RG@x.de", "jorg@x.de"], [2, 3]),
+        ("products", "hs_sku", ["ab-1", "AB-1", "Ab-1"], []),
+    ],
+    ids=["email-case", "sku-nfc-nfd", "email-case-and-nfd", "sku-case-counts"],
+)
+def test_duplicate_keys_are_the_keys_hubspot_would_take_for_one(
+    tmp_path: Path, object_type: str, prop: str, cells: list[str], repeated: list[int]
+) -> None:
+    # HubSpot holds emails without regard to case, and text in one Unicode form: two such
+    # cells are one record, so they would overwrite each other (or make two records where a
+    # second run looks the first up). A SKU's case counts.
+    path = write_csv(tmp_path / "in.csv", [["Key"], *[[c] for c in cells]])
+    mapping = parse_mapping({"object_type": object_type, "key": "Key", "columns": {"Key": prop}})
+    result = validate(load_table(path), mapping)
+    assert sorted({i.row for i in result.issues}) == repeated
+    assert all(i.problem is Problem.DUPLICATE_KEY for i in result.issues)
+    if repeated:
+        assert "appears in more than one row (rows 2, 3)" in result.issues[0].message
+
+
 def test_key_is_required(tmp_path: Path) -> None:
     result = check(tmp_path, {"SKU": "hs_sku", "N": "name"}, [["", "a"]], key="SKU")
     assert [i.problem for i in result.issues] == [Problem.REQUIRED]

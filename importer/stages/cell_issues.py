@@ -187,7 +187,7 @@ def _not_an_option(value: str, shown: str, rules: ColumnRules | None) -> tuple[s
 
 def _duplicate(problem: Problem, value: str, shown: str, rules: ColumnRules) -> tuple[str, str]:
     """A key (or a value HubSpot requires unique) that more than one row holds."""
-    rows = ", ".join(str(r) for r in rules.duplicate_rows[value.strip()])
+    rows = ", ".join(str(r) for r in rules.duplicate_rows[rules.same(value.strip())])
     if problem is Problem.NOT_UNIQUE:
         return (
             f"{shown} appears in more than one row (rows {rows}), but HubSpot requires "

@@ -15,9 +15,9 @@ import pandera.pandas as pandera
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..core.hubspot import MAX_TEXT_LENGTH
+from ..core.hubspot import EMAIL_PROPERTIES, MAX_TEXT_LENGTH, canonical_object_type
 from ..core.outcome import Problem
-from ..core.text import Distinct, arrow, flags, text_series, trimmed, whole
+from ..core.text import TEXT, Distinct, arrow, flags, text_series, trimmed, whole
 from ..mapping.model import DEFAULT_DATE_FORMAT, AssociationSpec, ColumnSpec, PropertyType
 
 __all__ = ["MULTI_SEPARATOR", "RECORD_ID_RE", "AssociationRules", "Cells", "ColumnRules"]
@@ -70,12 +70,19 @@ class Cells:
             return pd.Series(True, index=self.index)
         return self.mask(flags(pc.less_equal(pc.utf8_length(self.text), MAX_TEXT_LENGTH)))
 
-    def unique(self) -> pd.Series:
-        """Which cells hold a value no other cell holds (empty cells count as unique)."""
-        values = self.text.to_pylist()
-        if len(set(values) - {""}) == int(self.filled_flags.sum()):
+    def keys(self, fold_case: bool) -> pa.Array:
+        """The cells as HubSpot compares values: trimmed, in Unicode's composed form (NFC),
+        lower-cased where it ignores case (emails)."""
+        keys = pc.utf8_normalize(self.text, form="NFC")
+        return pc.utf8_lower(keys) if fold_case else keys
+
+    def unique(self, fold_case: bool) -> pd.Series:
+        """Which cells hold a value no other cell holds, compared as HubSpot compares them
+        (`keys`); empty cells count as unique."""
+        keys = self.keys(fold_case)
+        if len(pc.unique(keys)) - (not self.filled_flags.all()) == int(self.filled_flags.sum()):
             return pd.Series(True, index=self.index)  # no repeats: no need to find them
-        return ~self.filled | ~self.stripped.duplicated(keep=False)
+        return ~self.filled | ~text_series(keys, self.index).duplicated(keep=False)
 
     def numbers(self) -> pd.Series:
         return self.mask(flags(pc.match_substring_regex(self.text, f"^(?:{NUMBER_RE})$")))
@@ -91,9 +98,18 @@ class Cells:
 class ColumnRules:
     """Checks and conversion for one mapped column."""
 
-    def __init__(self, spec: ColumnSpec, cells: Cells) -> None:
+    def __init__(self, spec: ColumnSpec, cells: Cells, object_type: str) -> None:
         self.spec = spec
         self.cells = cells
+        self.fold_case = (canonical_object_type(object_type), spec.property) in EMAIL_PROPERTIES
+        """HubSpot compares this property's values without regard to case (emails)."""
+
+    def same(self, value: str) -> str:
+        """A cell as HubSpot compares values of this property (`Cells.keys`), so
+        `Anna@x.com` and `anna@x.com`, or `Café` typed two ways, are one key: not two
+        records, nor one record written twice."""
+        one = Cells(pd.Series([value], dtype=TEXT))
+        return str(one.keys(self.fold_case)[0].as_py())
 
     @cached_property
     def folded_options(self) -> dict[str, str]:
@@ -109,8 +125,9 @@ class ColumnRules:
 
     @cached_property
     def duplicate_rows(self) -> dict[str, list[int]]:
-        """Each repeated value -> the sheet rows holding it (computed once per column)."""
-        s = self.cells.stripped
+        """Each repeated value (as `same` makes it) -> the sheet rows holding it (computed
+        once per column)."""
+        s = text_series(self.cells.keys(self.fold_case), self.cells.index)
         repeated = s[s.duplicated(keep=False) & self.cells.filled]
         return {
             str(v): [int(r) for r in rows] for v, rows in repeated.groupby(repeated).groups.items()
@@ -172,7 +189,7 @@ class ColumnRules:
             checks.append(
                 (
                     Problem.DUPLICATE_KEY if is_key else Problem.NOT_UNIQUE,
-                    lambda _: c.unique(),
+                    lambda _: c.unique(self.fold_case),
                 )
             )
         return [pandera.Check(fn, name=problem.value) for problem, fn in checks]

@@ -42,7 +42,8 @@ def validate(table: Table, mapping: Mapping) -> Validated:
     """Check every mapped cell; return the valid rows converted and an issue per bad cell."""
     frame = table.frame
     column_rules = {
-        spec.column: ColumnRules(spec, Cells(frame[spec.column])) for spec in mapping.columns
+        spec.column: ColumnRules(spec, Cells(frame[spec.column]), mapping.object_type)
+        for spec in mapping.columns
     }
     assoc_rules = {
         spec.column: AssociationRules(spec, Cells(frame[spec.column]))
