@@ -282,3 +282,36 @@ def test_a_journal_opened_by_another_version_keeps_working(tmp_path: Path) -> No
     journal = Journal(path)
     assert journal.archived_by_undo("nope") == set()
     journal.close()
+
+
+def test_undo_with_the_token_of_another_portal_archives_nothing(
+    run_cli: Runner, two_portals: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rehearsal in the test portal, then production imported the same catalogue: undoing
+    # the rehearsal with production's token (same base URL) must not touch production.
+    data = catalogue(tmp_path / "c.csv", 5)
+    mapping = write_mapping(tmp_path / "m.yaml", MAPPING)
+    state = tmp_path / "state"
+    common = ("-m", mapping, data, "--base-url", two_portals.url, "--state-dir", state)
+    assert run_as(run_cli, monkeypatch, TEST_TOKEN, *common, "--out", tmp_path / "t.xlsx").code == 0
+    assert run_as(run_cli, monkeypatch, PROD_TOKEN, *common, "--out", tmp_path / "p.xlsx").code == 0
+    (rehearsal,) = [
+        line.split()[0]
+        for line in run_cli("runs", "--state-dir", state).out.splitlines()
+        if "111" in line
+    ]
+    archives = len([r for r in two_portals.received if r.path.endswith("/batch/archive")])
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", PROD_TOKEN)
+    wrong = run_cli("undo", rehearsal, "--state-dir", state, "--yes", "--base-url", two_portals.url)
+    assert wrong.code == 2
+    assert f"run {rehearsal} wrote to portal 111 (DEVELOPER_TEST)" in wrong.message
+    assert "this token reaches portal 222 (STANDARD): nothing was archived" in wrong.message
+    assert len([r for r in two_portals.received if r.path.endswith("/batch/archive")]) == archives
+    assert len(two_portals.tenant(222).records("products")) == 5
+    assert len(two_portals.tenant(111).records("products")) == 5
+
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TEST_TOKEN)
+    right = run_cli("undo", rehearsal, "--state-dir", state, "--yes", "--base-url", two_portals.url)
+    assert right.code == 0, right.message
+    assert two_portals.tenant(111).records("products") == []
+    assert len(two_portals.tenant(222).records("products")) == 5

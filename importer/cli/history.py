@@ -17,7 +17,7 @@ import click
 
 from ..api.client import HubSpotClient, RetryPolicy
 from ..core.errors import ConfigError, HubSpotUnavailable
-from ..history.runs import Undo, list_runs, prepare_undo, undo_run
+from ..history.runs import Undo, check_portal, list_runs, prepare_undo, undo_run
 from ..sheets.outputs import prepare_workbook
 from ..state.paths import default_state_dir
 from ..state.plan_journal import PlanJournal, list_plan_runs
@@ -257,7 +257,7 @@ def undo(
         if target is None:
             click.echo("Nothing was archived.")
             return EXIT_OK
-        archived = _undo_at(undo, target, api_version, local_token=SANDBOX_TOKEN)
+        archived = _undo_at(undo, target, api_version, state, local_token=SANDBOX_TOKEN)
     click.echo(
         f"Archived {archived} {r['object_type']} created by run {r['run_id']}"
         + (f"; reverted {len(undo.links)} links." if undo.links else ".")
@@ -358,7 +358,7 @@ def _undo_plan(
             click.echo("Nothing was archived.")
             return EXIT_OK
         for p in left:
-            archived = _undo_at(p, target, api_version, local_token=SANDBOX_TOKEN)
+            archived = _undo_at(p, target, api_version, state_dir, local_token=SANDBOX_TOKEN)
             reverted = f"; reverted {len(p.links)} links." if p.links else "."
             click.echo(
                 f"Archived {archived} {p.run['object_type']} created by run "
@@ -377,7 +377,9 @@ def _mark_undone(plan_run: dict[str, Any]) -> None:
         journal.close()
 
 
-def _undo_at(undo: Undo, target: str, api_version: str | None, *, local_token: str) -> int:
+def _undo_at(
+    undo: Undo, target: str, api_version: str | None, state_dir: Path, *, local_token: str
+) -> int:
     r = undo.run
     local = urlsplit(target).hostname in ("127.0.0.1", "localhost", "::1")
     token = os.environ.get(TOKEN_ENV, "") or (local_token if local else "")
@@ -389,6 +391,7 @@ def _undo_at(undo: Undo, target: str, api_version: str | None, *, local_token: s
         retry=RetryPolicy(max_attempts=1) if local else None,
     )
     try:
+        check_portal(undo, client, token, state_dir)
         archived = undo_run(undo, client)
     except HubSpotUnavailable as exc:
         if not local:

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..api.account import PortalInfo
+from ..api.account import PortalInfo, identify_portal
 from ..api.client import HubSpotClient, Verdict, error_message
 from ..core.errors import ConfigError, HubSpotError, UncertainDelivery
 from ..core.hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS
 from ..state.journal import Journal
 
-__all__ = ["Undo", "find_run", "list_runs", "prepare_undo", "undo_run"]
+__all__ = ["Undo", "check_portal", "find_run", "list_runs", "prepare_undo", "undo_run"]
 
 log = logging.getLogger(__name__)
 
@@ -30,20 +30,47 @@ def list_runs(state_dir: Path) -> list[dict[str, Any]]:
     for path in _journals(state_dir):
         journal = Journal(path)
         try:
-            portal = _portal(journal.get_meta("portal"))
-            runs += [{**r, "journal": str(path), "portal": portal} for r in journal.runs()]
+            info = _portal(journal.get_meta("portal"))
+            portal = info.describe() if info is not None else None
+            portal_id = info.portal_id if info is not None else None
+            runs += [
+                {**r, "journal": str(path), "portal": portal, "portal_id": portal_id}
+                for r in journal.runs()
+            ]
         finally:
             journal.close()
     return sorted(runs, key=lambda r: (r["started"], r["run_id"]), reverse=True)
 
 
-def _portal(meta: str | None) -> str | None:
-    """`4242424 (SANDBOX)` from a journal's remembered account details."""
+def _portal(meta: str | None) -> PortalInfo | None:
+    """The portal a journal's remembered account details name."""
     try:
-        portal = PortalInfo.from_json(json.loads(meta)) if meta else None
+        return PortalInfo.from_json(json.loads(meta)) if meta else None
     except ValueError:
         return None
-    return portal.describe() if portal is not None else None
+
+
+def check_portal(undo: Undo, client: HubSpotClient, token: str, state_dir: Path) -> None:
+    """Raise ConfigError, before anything is archived, when `token` reaches another portal
+    than the one the run wrote to: every portal of a region shares one base URL, and the
+    run's ids name other records (or none) there. A run whose journal does not name its
+    portal, or a token HubSpot will not name one for, is undone with a warning."""
+    run = undo.run
+    made_in = run.get("portal_id")
+    here = identify_portal(client, token, state_dir)
+    if made_in is None or here is None:
+        log.warning(
+            "cannot tell which portal run %s wrote to, or which this token reaches: check "
+            "that it is the same before trusting this undo",
+            run["run_id"],
+        )
+        return
+    if here.portal_id != made_in:
+        raise ConfigError(
+            f"run {run['run_id']} wrote to portal {run['portal']}, but this token reaches "
+            f"portal {here.describe()}: nothing was archived. Undo it with a token of portal "
+            f"{made_in} (HUBSPOT_ACCESS_TOKEN)."
+        )
 
 
 def find_run(state_dir: Path, run_id: str) -> dict[str, Any]:
