@@ -316,3 +316,59 @@ def test_one_lock_per_portal_and_object_type_whatever_the_state_folder(
     assert result.code == 3
     assert "another import is running against this portal and object type" in result.message
     assert not [r for r in sandbox.received if r.path.endswith("/batch/create")]
+
+
+# --- the access token ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        (f"{TOKEN}\r\nX-Injected: 1", "holds a line break at position"),
+        (f"{TOKEN[:4]} {TOKEN[4:]}", "holds a space at position 5"),
+        (f"{TOKEN[:4]}\x07{TOKEN[4:]}", "holds a control character at position 5"),
+        (f"{TOKEN}\u0142", "holds a character that is not plain ASCII"),
+    ],
+    ids=["crlf-inside", "space-inside", "control", "not-ascii"],
+)
+def test_a_malformed_token_is_refused_and_never_shown(
+    run_cli: Runner,
+    sandbox: Sandbox,
+    inputs: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    raw: str,
+    said: str,
+) -> None:
+    data, mapping = inputs
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", raw)
+    summary, log = tmp_path / "s.json", tmp_path / "run.log"
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir", tmp_path / "st",
+        "--summary-json", summary, "--log-file", log, "--out", tmp_path / "o.xlsx",
+    )  # fmt: skip
+    assert result.code == 2
+    assert said in result.message
+    assert "Traceback" not in result.err
+    secret = TOKEN[4:]
+    for text in (result.out, result.err, summary.read_text(), log.read_text()):
+        assert secret not in text
+    assert sandbox.received == []
+
+
+def test_a_line_break_around_the_token_is_left_out_with_a_warning(
+    run_cli: Runner,
+    sandbox: Sandbox,
+    inputs: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data, mapping = inputs
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", f"{TOKEN}\n")
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir", tmp_path / "st",
+        "--out", tmp_path / "o.xlsx",
+    )  # fmt: skip
+    assert result.code == 0, result.message
+    assert "spaces or a line break around the token: they were left out" in result.err
+    assert TOKEN not in result.err

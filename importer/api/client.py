@@ -15,7 +15,13 @@ from typing import Any
 import orjson
 import requests
 
-from ..core.errors import AuthError, HubSpotUnavailable, RateLimitStop, UncertainDelivery
+from ..core.errors import (
+    AuthError,
+    ConfigError,
+    HubSpotUnavailable,
+    RateLimitStop,
+    UncertainDelivery,
+)
 from ..core.hubspot import (
     API_FALLBACKS,
     DEFAULT_API_VERSION,
@@ -34,6 +40,7 @@ __all__ = [
     "RetryPolicy",
     "UncertainDelivery",
     "Verdict",
+    "check_token",
     "classify",
     "error_message",
     "route_missing",
@@ -129,6 +136,30 @@ def error_message(body: dict[str, Any], status: int) -> str:
     return message
 
 
+def check_token(token: str) -> None:
+    """Raise ConfigError, never naming the token's characters, for a token no request may
+    carry: HubSpot's tokens are printable ASCII without spaces (`pat-eu1-...`), and a line
+    break or another space or control character (a copy-paste accident from a secrets file)
+    would otherwise end up in an error message, the log and the summary."""
+    for position, char in enumerate(token, start=1):
+        if not ("!" <= char <= "~"):
+            what = (
+                "a line break"
+                if char in "\r\n"
+                else "a space"
+                if char.isspace()
+                else "a control character"
+                if not char.isprintable()
+                else "a character that is not plain ASCII"
+            )
+            raise ConfigError(
+                f"the access token (HUBSPOT_ACCESS_TOKEN) holds {what} at position {position} "
+                f"of {len(token)}: HubSpot's tokens are letters, digits and dashes only. "
+                "Copy it again from the private app's page (Auth tab), without the line "
+                "around it."
+            )
+
+
 def route_missing(reply: Reply) -> bool:
     """A 404 about the path itself (an API version or endpoint HubSpot does not serve), not
     about a record or an object type."""
@@ -168,6 +199,7 @@ class HubSpotClient:
             raise AuthError(
                 "no access token: set HUBSPOT_ACCESS_TOKEN to your private app's token."
             )
+        check_token(token)
         self.base_url = base_url.rstrip("/")
         self.paths = ApiPaths(api_version or DEFAULT_API_VERSION)
         """The API version requests are built for: the one given (pinned), else the default,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from ..api.client import DEFAULT_TIMEOUT, RetryPolicy
+from ..api.client import DEFAULT_TIMEOUT, RetryPolicy, check_token
 from ..api.lookup import DEFAULT_SEARCH_SETTLE
 from ..core.errors import AuthError, ConfigError
 from ..core.hubspot import (
@@ -268,9 +268,9 @@ def _target(
         )
     if log_file is not None:
         prepare_file(log_file, "--log-file")
-    token = os.environ.get(TOKEN_ENV, "")
     console = _interactive()
     stack.enter_context(_logging(verbose, log_file, console))
+    token = environment_token()
     if sandbox:
         from ..sandbox import Sandbox, SandboxConfig
 
@@ -284,6 +284,19 @@ def _target(
             "--sandbox to try the import locally)."
         )
     yield console, base_url, token
+
+
+def environment_token() -> str:
+    """The access token from the environment, without the spaces or line break a copy from a
+    secrets file leaves around it (said, never shown); a token with such characters inside is
+    a ConfigError that does not show it either (`check_token`)."""
+    raw = os.environ.get(TOKEN_ENV, "")
+    token = raw.strip()
+    if token != raw:
+        log.warning("%s has spaces or a line break around the token: they were left out", TOKEN_ENV)
+    if token:
+        check_token(token)
+    return token
 
 
 _SUMMARY_WRITTEN: set[Path] = set()

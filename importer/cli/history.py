@@ -7,7 +7,6 @@ answer at once."""
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,10 +27,10 @@ from .common import (
     SANDBOX_JOURNAL,
     SANDBOX_TOKEN,
     STATE_DIR_OPTION,
-    TOKEN_ENV,
     _counts_text,
     _use_system_allocator,
     cli,
+    environment_token,
 )
 
 
@@ -382,7 +381,7 @@ def _undo_at(
 ) -> int:
     r = undo.run
     local = urlsplit(target).hostname in ("127.0.0.1", "localhost", "::1")
-    token = os.environ.get(TOKEN_ENV, "") or (local_token if local else "")
+    token = environment_token() or (local_token if local else "")
     client = HubSpotClient(
         token=token,
         base_url=target,
