@@ -372,3 +372,42 @@ def test_a_line_break_around_the_token_is_left_out_with_a_warning(
     assert result.code == 0, result.message
     assert "spaces or a line break around the token: they were left out" in result.err
     assert TOKEN not in result.err
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("ftp://example.com", "is not an http:// or https:// address with a host"),
+        ("file:///etc", "is not an http:// or https:// address with a host"),
+        ("javascript:alert(1)", "is not an http:// or https:// address with a host"),
+        ("api.hubapi.com", "is not an http:// or https:// address with a host"),
+        ("http://127.0.0.1:99999", "Port out of range"),
+        ("http://127.0.0.1:port", "cannot be read"),
+        ("http://[::1", "Invalid IPv6 URL"),
+        ("https://api.hubapi.com/?x=1", "may not hold a query or fragment"),
+        ("https://ops:hunter2@api.hubapi.com", "holds a user name or password"),
+    ],
+    ids=[
+        "ftp",
+        "file",
+        "javascript",
+        "no-scheme",
+        "port-range",
+        "port-word",
+        "ipv6",
+        "query",
+        "credentials",
+    ],
+)
+@pytest.mark.parametrize("command", ["check", "undo"])
+def test_a_base_url_that_cannot_address_hubspot_is_a_usage_error(
+    run_cli: Runner, inputs: tuple[Path, Path], tmp_path: Path, url: str, said: str, command: str
+) -> None:
+    data, mapping = inputs
+    args = ["-m", mapping, data] if command == "check" else ["20261206T000000Z-abc123", "--yes"]
+    result = run_cli(command, *args, "--base-url", url, "--state-dir", tmp_path / "st")
+    assert result.code == 2
+    assert said in result.err
+    assert "Traceback" not in result.err
+    assert "internal error" not in result.err
+    assert "hunter2" not in result.out + result.err

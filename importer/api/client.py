@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import requests
@@ -40,6 +41,7 @@ __all__ = [
     "RetryPolicy",
     "UncertainDelivery",
     "Verdict",
+    "check_base_url",
     "check_token",
     "classify",
     "error_message",
@@ -136,6 +138,31 @@ def error_message(body: dict[str, Any], status: int) -> str:
     return message
 
 
+def check_base_url(url: str) -> str:
+    """`url` without a trailing slash, when it can address HubSpot (or a proxy, or the
+    sandbox): http or https, a host, a port that exists, no query or fragment. Credentials
+    in it are refused: they would replace the access token. ConfigError otherwise."""
+    hint = "give one such as https://api.hubapi.com (--base-url or HUBSPOT_BASE_URL)"
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise ConfigError(f"the base URL {url!r} cannot be read ({exc}): {hint}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"the base URL {url!r} is not an http:// or https:// address with a host: {hint}"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(
+            "the base URL holds a user name or password, which would replace the access "
+            f"token: leave them out (the token comes from HUBSPOT_ACCESS_TOKEN); {hint}"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"the base URL {url!r} may not hold a query or fragment: {hint}")
+    del port
+    return url.strip().rstrip("/")
+
+
 def check_token(token: str) -> None:
     """Raise ConfigError, never naming the token's characters, for a token no request may
     carry: HubSpot's tokens are printable ASCII without spaces (`pat-eu1-...`), and a line
@@ -200,7 +227,7 @@ class HubSpotClient:
                 "no access token: set HUBSPOT_ACCESS_TOKEN to your private app's token."
             )
         check_token(token)
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url)
         self.paths = ApiPaths(api_version or DEFAULT_API_VERSION)
         """The API version requests are built for: the one given (pinned), else the default,
         moving to the next of API_FALLBACKS where HubSpot does not serve it (see request)."""

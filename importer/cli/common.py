@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from ..api.client import DEFAULT_TIMEOUT, RetryPolicy, check_token
+from ..api.client import DEFAULT_TIMEOUT, RetryPolicy, check_base_url, check_token
 from ..api.lookup import DEFAULT_SEARCH_SETTLE
 from ..core.errors import AuthError, ConfigError
 from ..core.hubspot import (
@@ -105,6 +105,15 @@ def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
+def base_url_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--base-url checked as it is read: a mistake is a usage error (exit 2), not a failed
+    request."""
+    try:
+        return check_base_url(value) if value is not None else None
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 def _api_version(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None or not value.strip():
         return None  # 2026-09, falling back where HubSpot does not serve it
@@ -130,6 +139,7 @@ TARGET_OPTIONS = _options(
         envvar="HUBSPOT_BASE_URL",
         default=DEFAULT_BASE_URL,
         show_default=True,
+        callback=base_url_option,
         help="HubSpot API base URL (env HUBSPOT_BASE_URL).",
     ),
     API_VERSION_OPTION,

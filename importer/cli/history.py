@@ -29,6 +29,7 @@ from .common import (
     STATE_DIR_OPTION,
     _counts_text,
     _use_system_allocator,
+    base_url_option,
     cli,
     environment_token,
 )
@@ -216,6 +217,7 @@ def _show_plan(state_dir: Path, r: dict[str, Any], out: Path | None) -> int:
 @click.option(
     "--base-url",
     envvar="HUBSPOT_BASE_URL",
+    callback=base_url_option,
     help="HubSpot API base URL. Default: the one the run used.",
 )
 @API_VERSION_OPTION
