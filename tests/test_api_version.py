@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from importer.core.hubspot import ApiPaths
-from importer.sandbox import Sandbox
+from importer.sandbox import Fault, Sandbox
 
 from .conftest import (
     PRODUCT_ROWS,
@@ -310,6 +310,35 @@ def test_a_write_sent_first_to_a_version_not_served_is_sent_again_once_at_the_ne
         "/crm/objects/2026-03/products/batch/create",
     ]
     assert len(box.records("products")) == 2
+    assert open_summary_version(tmp_path / "o.xlsx") == "2026-03"  # what the writes used
+
+
+def test_any_404_for_the_account_details_means_the_version_is_not_served(
+    run_cli: Runner, make_sandbox: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    # Account details name no record or object type: whatever the 404's body says (a proxy
+    # may answer OBJECT_NOT_FOUND for a route it lacks), the version is not served there.
+    box = make_sandbox()  # serves 2026-09 but for the account details' answer below
+    box.inject(
+        Fault(
+            status=404,
+            body={
+                "status": "error",
+                "message": "Resource not found",
+                "category": "OBJECT_NOT_FOUND",
+            },
+            path="/account-info/2026-09/details",
+        )
+    )
+    data = write_xlsx(tmp_path / "p.xlsx", PRODUCT_ROWS[:2], sheet="Catalogue")
+    mapping = write_mapping(tmp_path / "p.yaml", PRODUCTS_MAPPING)
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", box.url, "--out", tmp_path / "o.xlsx",
+        "--state-dir", tmp_path / "s",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert "using 2026-03 instead" in result.err
+    assert len(box.records("products")) == 1
 
 
 def test_a_pinned_version_does_not_fall_back(

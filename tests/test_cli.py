@@ -56,7 +56,7 @@ def test_xlsx_import_end_to_end(
     assert result.out.splitlines() == [
         "products: 4 rows: 3 created, 1 invalid.",
         f"Results: {out}",
-        "Retry file (the invalid and failed rows, to fix and import again): "
+        "Retry file (the invalid, failed and incomplete rows, to fix and import again): "
         f"{next(tmp_path.glob('products-retry-*.xlsx'))}",
     ]
 

@@ -172,3 +172,38 @@ def test_removals_refused_in_a_200_are_kept_and_removed_by_the_next_run(
     second = run_cli(*run_args(data, mapping, box, tmp_path))
     assert second.code == 0, second.err
     assert {ref: links(box, ids[ref]) for ref in wanted} == fewer
+
+
+def test_an_error_naming_one_id_does_not_undo_what_the_answer_lists_as_made(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    # Two carts gain a link to contact 1005; the answer lists one as made and names 1005
+    # alone in an error (an id, not a pair): the listed link is made, the other refused.
+    mapping = write_mapping(tmp_path / "m.yaml", CARTS.format(to="to: contacts", policy="sync"))
+    rows = [["Ref", "Name", "Contacts"], ["C1", "a", "1001"], ["C2", "b", "1002"]]
+    data = write_csv(tmp_path / "c.csv", rows)
+    assert run_cli(*run_args(data, mapping, sandbox, tmp_path)).code == 0
+    ids = cart_ids(sandbox)
+    write_csv(data, [rows[0], ["C1", "a", "1001;1005"], ["C2", "b", "1002;1005"]])
+    made = {"fromObjectTypeId": "0-142", "fromObjectId": ids["C2"], "toObjectTypeId": "0-1",
+            "toObjectId": "1005", "labels": []}  # fmt: skip
+    error = {
+        "status": "error",
+        "category": "VALIDATION_ERROR",
+        "message": "One or more associations are invalid",
+        "context": {"INVALID_OBJECT_IDS": ["1005"]},
+    }
+    # Carried out (both links), then answered as a portal might: one listed, 1005 named.
+    sandbox.inject(
+        Fault(status=200, body=_answer([made], [error]), after=True, path="contacts/batch/create")
+    )
+    second = run_cli(*run_args(data, mapping, sandbox, tmp_path))
+    sheet = {r["Ref"]: r for r in read_sheet(tmp_path / "out.xlsx")}
+    assert sheet["C2"]["status"] == "updated", sheet["C2"]
+    assert sheet["C2"]["message"] == "links: + contacts 1005"
+    assert sheet["C1"]["status"] == "incomplete"  # refused by the answer's word
+    assert second.code == 1
+    third = run_cli(*run_args(data, mapping, sandbox, tmp_path))
+    assert third.code == 0, third.err
+    assert links(sandbox, ids["C1"]) == {"1001", "1005"}
+    assert links(sandbox, ids["C2"]) == {"1002", "1005"}

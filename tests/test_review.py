@@ -134,9 +134,9 @@ def test_retry_file_holds_invalid_and_failed_rows_and_goes_straight_back_in(
 ) -> None:
     result = run_mixed(run_cli, sandbox, tmp_path)
     retry = Path(
-        result.out.split("Retry file (the invalid and failed rows, to fix and import again): ")[
-            1
-        ].strip()
+        result.out.split(
+            "Retry file (the invalid, failed and incomplete rows, to fix and import again): "
+        )[1].strip()
     )
     assert retry.parent == tmp_path
     assert retry.name.startswith("products-retry-")

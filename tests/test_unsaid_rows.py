@@ -109,3 +109,31 @@ def test_without_a_key_rows_left_unsaid_are_uncertain_not_sent_again(
     second = run(run_cli, sandbox, tmp_path, keyless)
     assert all(len(ids) == 1 for ids in by_sku(sandbox).values())  # nothing created twice
     assert second.code == 1
+
+
+def test_an_upsert_error_naming_its_input_by_key_keeps_hubspots_message(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    # An upsert's inputs are addressed by the key: HubSpot may name a refused one by it
+    # (`context.ids`) rather than by its trace id.
+    refused = {
+        **EMPTY_ANSWER,
+        "numErrors": 1,
+        "errors": [
+            {
+                "status": "error",
+                "category": "VALIDATION_ERROR",
+                "message": "Property values were not valid: name breaks the portal's rule",
+                "context": {"propertyName": ["name"], "ids": ["S-002"]},
+            }
+        ],
+    }
+    sandbox.inject(Fault(status=207, body=refused, path="products/batch/upsert"))
+    result = run(run_cli, sandbox, tmp_path, MAPPING + "mode: upsert\n")
+    assert result.code == 1
+    rows = {r["SKU"]: r for r in read_sheet(tmp_path / "out.xlsx")}
+    assert rows["S-002"]["status"] == "failed"
+    assert "name breaks the portal's rule" in str(rows["S-002"]["message"])
+    again = run(run_cli, sandbox, tmp_path, MAPPING + "mode: upsert\n")
+    assert again.code == 0, again.err
+    assert len(by_sku(sandbox)) == 12

@@ -20,7 +20,7 @@ from pathlib import Path
 import orjson
 
 from ..core.errors import AuthError, ConfigError, HubSpotUnavailable, UncertainDelivery
-from .client import HubSpotClient, Verdict, route_missing
+from .client import HubSpotClient, Verdict, not_served
 
 __all__ = ["NOT_PRODUCTION", "PortalInfo", "identify_portal"]
 
@@ -103,7 +103,7 @@ def identify_portal(
             f"could not read the account details from {client.base_url}: {exc} Check "
             "--base-url (or HUBSPOT_BASE_URL) and the network."
         ) from exc
-    if route_missing(reply):
+    if not_served(path, reply):
         raise ConfigError(
             f"could not read the account details: {client.version_hint()} (HTTP 404 for {path})"
         )

@@ -45,6 +45,7 @@ __all__ = [
     "check_token",
     "classify",
     "error_message",
+    "not_served",
     "route_missing",
 ]
 
@@ -187,6 +188,12 @@ def check_token(token: str) -> None:
             )
 
 
+def not_served(path: str, reply: Reply) -> bool:
+    """`reply` says HubSpot does not serve `path` itself (`route_missing`); for account
+    details, which name no record or object type, any 404 says so."""
+    return route_missing(reply) or (reply.status == 404 and path.startswith("/account-info/"))
+
+
 def route_missing(reply: Reply) -> bool:
     """A 404 about the path itself (an API version or endpoint HubSpot does not serve), not
     about a record or an object type."""
@@ -285,7 +292,7 @@ class HubSpotClient:
             reply = self._attempts(
                 method, path, data, resend_after_5xx=resend_after_5xx, limiter=limiter
             )
-            moved = self._next_version(path) if route_missing(reply) else None
+            moved = self._next_version(path) if not_served(path, reply) else None
             if moved is None:
                 return reply
             path = moved

@@ -140,7 +140,8 @@ def report_run(result: RunResult) -> int:
     click.echo(f"Results: {s.workbook}")
     if s.retry_file is not None:
         click.echo(
-            f"Retry file (the invalid and failed rows, to fix and import again): {s.retry_file}"
+            "Retry file (the invalid, failed and incomplete rows, to fix and import again): "
+            f"{s.retry_file}"
         )
     if isinstance(result.stopped_by, AuthError):
         return EXIT_ERROR

@@ -125,18 +125,33 @@ def settle_answer(
 def _read_errors(
     batch: list[Action], operation: Operation, body: dict[str, Any], mapping: Mapping
 ) -> _Refusals:
-    """What the errors of a batch's answer say about the rows they name (by trace id or
-    record id)."""
+    """What the errors of a batch's answer say about the rows they name: by trace id, by
+    record id, or, for updates and upserts sent by the key property, by the key as HubSpot
+    stores it (`context.ids` names what each input was addressed by)."""
     by_trace = {a.row.trace_id: a for a in batch}
     by_record = {a.record_id: a for a in batch if a.record_id}
+    by_key = (
+        {
+            stored_value(mapping.object_type, mapping.key_property, a.row.key_value): a
+            for a in batch
+            if not a.record_id and a.row.key_value is not None
+        }
+        if operation is not Operation.CREATE
+        else {}
+    )
     refusals = _Refusals()
     for err in body.get("errors") or []:
         if not isinstance(err, dict):
             continue
         ctx = err.get("context") or {}
         named = [by_trace[t] for t in ctx.get("objectWriteTraceId") or [] if t in by_trace]
-        named += [by_record[i] for i in ctx.get("ids") or [] if i in by_record]
-        for action in named:
+        for i in ctx.get("ids") or []:
+            found = by_record.get(str(i)) or by_key.get(
+                stored_value(mapping.object_type, mapping.key_property, str(i))
+            )
+            if found is not None:
+                named.append(found)
+        for action in {id(a): a for a in named}.values():
             refusals.read(action, err, operation, mapping)
     return refusals
 
@@ -237,7 +252,13 @@ def _row_result(
     matched result), uncertain (records created that match no row), or failed."""
     row = action.row.row
     if refused is not None:
-        return failed_row(row, f"HubSpot refused it: {refused}")
+        # An update refused keeps its record: the workbook names it, as the journal does.
+        return RowResult(
+            row=row,
+            status=RowStatus.FAILED,
+            hubspot_id=action.record_id or "",
+            message=f"HubSpot refused it: {refused}",
+        )
     if result is not None:
         return _written(action, operation, result)
     if unmatched and operation is Operation.CREATE:

@@ -53,11 +53,40 @@ def send_links(
     if reply.verdict not in (Verdict.SUCCESS, Verdict.PARTIAL):
         return _refused_whole(pairs, errors or [body], reply.status)
     named = _named(errors, pairs)
-    failures = {pair: str(found[0].get("message") or "refused") for pair, found in named.items()}
-    unknown = _unaccounted(operation, body, pairs, failures, errors)
+    results = body.get("results")
+    if operation == "create" and isinstance(results, list):
+        failures, unknown = _create_answer(pairs, results, named, errors)
+    else:
+        failures = {pair: _why(found) for pair, found in named.items()}
+        unknown = _unaccounted(operation, body, pairs, failures, errors)
     if unknown:
         failures.update(_read_back(client, from_type, spec, operation, unknown))
     return failures
+
+
+def _create_answer(
+    pairs: list[tuple[str, str]],
+    results: list[Any],
+    named: dict[tuple[str, str], list[dict[str, Any]]],
+    errors: list[dict[str, Any]],
+) -> tuple[dict[tuple[str, str], str], list[tuple[str, str]]]:
+    """A create's answer, as (refused input -> why, inputs to read back). An input listed in
+    `results` is made, unless an error names that very pair (then the answer contradicts
+    itself: read back); one not listed is refused when an error names it (an id that does
+    not exist names every input holding it), else read back."""
+    made = {
+        (str(r.get("fromObjectId")), str(r.get("toObjectId")))
+        for r in results
+        if isinstance(r, dict)
+    }
+    exact = {p for e in errors for p in pairs if {p[0], p[1]} <= _ids_in(e)}
+    failures = {p: _why(named[p]) for p in pairs if p not in made and p in named}
+    unknown = [p for p in pairs if (p in made and p in exact) or (p not in made and p not in named)]
+    return failures, unknown
+
+
+def _why(errors: list[dict[str, Any]]) -> str:
+    return str(errors[0].get("message") or "refused")
 
 
 def _refused_whole(
@@ -115,20 +144,13 @@ def _unaccounted(
     failures: dict[tuple[str, str], str],
     errors: list[dict[str, Any]],
 ) -> list[tuple[str, str]]:
-    """The inputs the answer neither confirms nor names as refused: for a create, those
-    missing from its `results`; for a removal (whose answer lists no results), all the
-    unnamed ones when some error names no input or more errors were counted than listed."""
+    """The inputs an answer without `results` neither confirms nor names as refused: for a
+    create, every unnamed one (it confirms none); for a removal (its answer lists none),
+    every unnamed one when some error names no input or more errors were counted than
+    listed."""
     left = [p for p in pairs if p not in failures]
     if operation == "create":
-        results = body.get("results")
-        if not isinstance(results, list):
-            return left
-        made = {
-            (str(r.get("fromObjectId")), str(r.get("toObjectId")))
-            for r in results
-            if isinstance(r, dict)
-        }
-        return [p for p in left if p not in made]
+        return left
     counted = body.get("numErrors")
     unnamed = any(not _ids_in(e) for e in errors)
     if unnamed or (isinstance(counted, int) and counted > len(errors)):

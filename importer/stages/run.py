@@ -129,6 +129,7 @@ def _run(
     results, stopped_by = _sync(
         options, client, mapping, journal, rows, inputs.mode, progress, summary
     )
+    summary.api_version = client.paths.version  # a request HubSpot did not serve moved it on
     # What was sent is written down whatever happens now: a signal waits until it is.
     with shutdown.deferred():
         issues, notes = validated.issues, validated.notes
