@@ -63,7 +63,8 @@ def adopt_base_url_journal(
     if owner is None:
         # Starting afresh beside it could create every row again: the user must say.
         raise ConfigError(
-            f"{old} was kept per base URL by an earlier version and does not say which "
+            f"{old} was kept per base URL (by an earlier version, or by a run HubSpot would not "
+            "tell its portal) and does not say which "
             f"portal it belongs to; it was left alone. If it is portal {portal_id}'s, move it "
             f"to {new}; if not, move it aside (e.g. add .other to its name). Then run again."
         )
