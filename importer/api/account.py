@@ -103,9 +103,10 @@ def identify_portal(
             f"could not read the account details from {client.base_url}: {exc} Check "
             "--base-url (or HUBSPOT_BASE_URL) and the network."
         ) from exc
-    if not_served(path, reply):
+    if not_served(client.paths.account_details(), reply):
+        last = client.paths.account_details()  # the version tried last
         raise ConfigError(
-            f"could not read the account details: {client.version_hint()} (HTTP 404 for {path})"
+            f"could not read the account details: {client.version_hint()} (HTTP 404 for {last})"
         )
     info = PortalInfo.from_json(reply.body) if reply.verdict is Verdict.SUCCESS else None
     if info is None:

@@ -11,14 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 import requests
 
 from ..core.errors import (
     AuthError,
-    ConfigError,
     HubSpotUnavailable,
     RateLimitStop,
     UncertainDelivery,
@@ -31,6 +29,7 @@ from ..core.hubspot import (
     ApiPaths,
 )
 from .limiter import RateLimiter
+from .settings import check_base_url, check_token
 from .transport import SENDING, TimedAdapter, never_sent, reason
 
 __all__ = [
@@ -41,8 +40,6 @@ __all__ = [
     "RetryPolicy",
     "UncertainDelivery",
     "Verdict",
-    "check_base_url",
-    "check_token",
     "classify",
     "error_message",
     "not_served",
@@ -137,55 +134,6 @@ def error_message(body: dict[str, Any], status: int) -> str:
     if hints:
         message = f"{message} ({'; '.join(hints)})"
     return message
-
-
-def check_base_url(url: str) -> str:
-    """`url` without a trailing slash, when it can address HubSpot (or a proxy, or the
-    sandbox): http or https, a host, a port that exists, no query or fragment. Credentials
-    in it are refused: they would replace the access token. ConfigError otherwise."""
-    hint = "give one such as https://api.hubapi.com (--base-url or HUBSPOT_BASE_URL)"
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port  # raises ValueError for a port out of range or not a number
-    except ValueError as exc:
-        raise ConfigError(f"the base URL {url!r} cannot be read ({exc}): {hint}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"the base URL {url!r} is not an http:// or https:// address with a host: {hint}"
-        )
-    if parts.username is not None or parts.password is not None:
-        raise ConfigError(
-            "the base URL holds a user name or password, which would replace the access "
-            f"token: leave them out (the token comes from HUBSPOT_ACCESS_TOKEN); {hint}"
-        )
-    if parts.query or parts.fragment:
-        raise ConfigError(f"the base URL {url!r} may not hold a query or fragment: {hint}")
-    del port
-    return url.strip().rstrip("/")
-
-
-def check_token(token: str) -> None:
-    """Raise ConfigError, never naming the token's characters, for a token no request may
-    carry: HubSpot's tokens are printable ASCII without spaces (`pat-eu1-...`), and a line
-    break or another space or control character (a copy-paste accident from a secrets file)
-    would otherwise end up in an error message, the log and the summary."""
-    for position, char in enumerate(token, start=1):
-        if not ("!" <= char <= "~"):
-            what = (
-                "a line break"
-                if char in "\r\n"
-                else "a space"
-                if char.isspace()
-                else "a control character"
-                if not char.isprintable()
-                else "a character that is not plain ASCII"
-            )
-            raise ConfigError(
-                f"the access token (HUBSPOT_ACCESS_TOKEN) holds {what} at position {position} "
-                f"of {len(token)}: HubSpot's tokens are letters, digits and dashes only. "
-                "Copy it again from the private app's page (Auth tab), without the line "
-                "around it."
-            )
 
 
 def not_served(path: str, reply: Reply) -> bool:

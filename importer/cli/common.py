@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from ..api.client import DEFAULT_TIMEOUT, RetryPolicy, check_base_url, check_token
+from ..api.client import DEFAULT_TIMEOUT, RetryPolicy
 from ..api.lookup import DEFAULT_SEARCH_SETTLE
+from ..api.settings import check_base_url, check_token
 from ..core.errors import AuthError, ConfigError
 from ..core.hubspot import (
     API_FALLBACKS,
@@ -198,8 +199,8 @@ IMPORT_OPTIONS = _options(
     click.option(
         "--portal-id",
         type=click.IntRange(1),
-        help="HubSpot portal (account) id, for links to records in the workbook. "
-        "Default: asked of HubSpot once and remembered.",
+        help="HubSpot portal (account) id: names the portal's journal and the links to records "
+        "in the workbook without asking HubSpot. Default: asked of HubSpot once and remembered.",
     ),
     click.option(
         "--no-portal-check",

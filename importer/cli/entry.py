@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -111,14 +112,18 @@ def _option_value(args: list[str], name: str) -> str | None:
 
 def _crash_report(args: list[str], exc: Exception) -> str:
     """The traceback, for whoever fixes the bug: appended to --log-file, else a file of its
-    own in the state folder (never the token: it is not in a traceback's text)."""
+    own in the state folder (--state-dir's, else the user's), readable by its owner alone
+    (a traceback may quote rows; never the token: it is checked before any request)."""
     text = "".join(traceback.format_exception(exc))
     log_file = _option_value(args, "--log-file")
+    state_dir = _option_value(args, "--state-dir")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = Path(log_file) if log_file else default_state_dir() / f"crash-{stamp}.txt"
+    folder = Path(state_dir) if state_dir else default_state_dir()
+    target = Path(log_file) if log_file else folder / f"crash-{stamp}.txt"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("a", encoding="utf-8") as fh:
+        handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with open(handle, "a", encoding="utf-8") as fh:
             fh.write(f"{stamp} internal error in: hubspot-import {' '.join(args)}\n{text}")
     except OSError:
         return "(no file could be written; run again with --verbose)"

@@ -93,9 +93,13 @@ def run(
 ) -> int:
     """Import INPUT (CSV, XLSX, XLSM, XLS, ODS) into HubSpot as MAPPING describes.
 
+    With --plan PLAN instead of INPUT and --mapping, imports every step of a plan file.
+
     Exit codes: 0 every row created, updated, unchanged or skipped; 1 some rows invalid,
     failed, incomplete, uncertain or not sent; 2 configuration, input or authentication
-    error; 3 another run holds the lock.
+    error; 3 another run holds the lock; 4 a bug in hubspot-import (a crash report names
+    its file); 130 and 143 stopped by SIGINT or SIGTERM (batches in flight settled, the
+    workbook written).
     """
     return _execute(
         _ImportArguments(

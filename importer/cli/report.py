@@ -70,7 +70,7 @@ def report_plan(planned: PlanResult) -> int:
         click.echo(f"{step.name} ({s.object_type}): {s.rows} rows: {counts or 'nothing to do'}.")
         codes.append(_rows_exit_code(s.counts, s.rows))
     if planned.stopped_by is not None:
-        click.echo(f"hubspot-import: stopped: {planned.stopped_by}", err=True)
+        click.echo(f"hubspot-import: {_stopped(planned.stopped_by)}", err=True)
         if isinstance(planned.stopped_by, AuthError | ConfigError | InputFileError):
             codes.append(EXIT_ERROR)
         if isinstance(planned.stopped_by, LockHeld):
@@ -134,7 +134,7 @@ def report_run(result: RunResult) -> int:
             err=True,
         )
     if result.stopped_by is not None:
-        click.echo(f"hubspot-import: stopped: {result.stopped_by}", err=True)
+        click.echo(f"hubspot-import: {_stopped(result.stopped_by)}", err=True)
     counts = ", ".join(f"{n} {status}" for status, n in s.counts.items() if n)
     click.echo(f"{s.object_type}: {s.rows} rows: {counts or 'nothing to do'}.")
     click.echo(f"Results: {s.workbook}")
@@ -157,3 +157,9 @@ def _rows_exit_code(counts: dict[str, int], rows: int) -> int:
 
     good = sum(n for status, n in counts.items() if status in GOOD_STATUSES)
     return EXIT_OK if good == rows else EXIT_ROWS
+
+
+def _stopped(why: object) -> str:
+    """`stopped: <why>`, unless the reason says so already (`stopped by SIGTERM ...`)."""
+    said = str(why)
+    return said if said.startswith("stopped") else f"stopped: {said}"

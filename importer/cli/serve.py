@@ -113,7 +113,11 @@ def sandbox(
     # systemd and schedulers stop services with SIGTERM: shut down as for Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
     click.echo(f"HubSpot sandbox listening on {box.url}" + (f" (records in {db})" if db else ""))
-    click.echo(f"Import into it with: HUBSPOT_BASE_URL={box.url} hubspot-import run ...")
+    token = "<the --token value>" if config.token else "any"
+    click.echo(
+        f"Import into it with: HUBSPOT_BASE_URL={box.url} HUBSPOT_ACCESS_TOKEN={token} "
+        "hubspot-import run ..."
+    )
     try:
         box.serve_forever()
     except KeyboardInterrupt:
