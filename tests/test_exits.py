@@ -411,3 +411,54 @@ def test_a_base_url_that_cannot_address_hubspot_is_a_usage_error(
     assert "Traceback" not in result.err
     assert "internal error" not in result.err
     assert "hunter2" not in result.out + result.err
+
+
+# --- what the tool writes is its owner's alone ------------------------------------------------
+
+
+def test_what_a_run_writes_is_readable_by_its_owner_alone_whatever_the_umask(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, mapping = inputs
+    state, log, summary, out = (
+        tmp_path / "state", tmp_path / "run.log", tmp_path / "s.json", tmp_path / "o.xlsx"
+    )  # fmt: skip
+    previous = os.umask(0o022)  # a scheduler's usual umask: files 0644, folders 0755
+    try:
+        result = run_cli(
+            "run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir", state,
+            "--log-file", log, "--summary-json", summary, "--out", out,
+        )  # fmt: skip
+        assert os.umask(0o022) == 0o022  # the caller's umask is given back
+    finally:
+        os.umask(previous)
+    assert result.code == 0, result.message
+    journals = list(state.glob("*.sqlite"))
+    assert journals
+    for path in (*journals, log, summary, out):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    assert state.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_link_where_the_lock_file_goes_is_refused_not_followed(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # Someone put a link where the journal's lock file goes: writing who holds the lock
+    # through it would overwrite its target.
+    data, mapping = inputs
+    state = tmp_path / "state"
+    state.mkdir()
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me", encoding="utf-8")
+    lock = journal_path(state, sandbox.url, "products", 4242424).with_suffix(".lock")
+    lock.symlink_to(victim)
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir", state,
+        "--out", tmp_path / "o.xlsx",
+    )  # fmt: skip
+    assert result.code == 2
+    assert f"cannot open the lock file {lock} (it is a link, which is not followed)" in (
+        result.message
+    )
+    assert victim.read_text(encoding="utf-8") == "keep me"
+    assert [r for r in sandbox.received if "/batch/" in r.path] == []

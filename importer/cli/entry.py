@@ -36,6 +36,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (tests call this directly). Whatever the exit,
     --summary-json is written and the error line also goes to --log-file."""
     args = list(argv) if argv is not None else sys.argv[1:]
+    # What the tool writes (journals, logs, workbooks, summaries, crash reports) holds
+    # customer data: readable by its owner alone, whatever umask the scheduler left.
+    umask = os.umask(0o077)
+    try:
+        return _main_writing_privately(args)
+    finally:
+        os.umask(umask)
+
+
+def _main_writing_privately(args: list[str]) -> int:
+    """`main`, once the umask keeps what it writes to its owner."""
     restore = shutdown.install()
     _SUMMARY_WRITTEN.clear()
     started = dt.datetime.now(dt.UTC)

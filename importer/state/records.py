@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
+import logging
 import os
+import socket
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError, LockHeld
+
+log = logging.getLogger(__name__)
 
 
 class RowState(StrEnum):
@@ -101,18 +107,28 @@ def _epoch(stamp: str | None) -> float | None:
 
 
 MACHINE_LOCKS = "hubspot-import-locks"
-"""A folder in the system's temporary folder, shared by every user and state folder."""
+"""A folder per user (`hubspot-import-locks-<uid>`) in the system's temporary folder, shared
+by every state folder of that user; no other user can read, hold or remove its locks."""
 
 
 def _machine_lock_path(journal: Path) -> Path | None:
-    """One lock per portal and object type on this machine, named as the journal is; None
-    when the shared folder cannot be made (the journal's own lock still holds)."""
-    folder = Path(tempfile.gettempdir()) / MACHINE_LOCKS
+    """One lock per portal and object type for this user on this machine, whatever the state
+    folder, named as the journal is. None, with a warning, when the user's lock folder cannot
+    be made or is not safely theirs (a link, another owner, open to others): the journal's
+    own lock still holds."""
+    folder = Path(tempfile.gettempdir()) / f"{MACHINE_LOCKS}-{os.getuid()}"
     try:
-        if not folder.is_dir():
-            folder.mkdir(exist_ok=True)
-            folder.chmod(0o1777)  # every user may lock, none may remove another's lock
-    except OSError:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        seen = os.lstat(folder)
+    except OSError as exc:
+        log.warning("no lock across state folders: %s cannot be made (%s)", folder, exc.strerror)
+        return None
+    if not stat.S_ISDIR(seen.st_mode) or seen.st_uid != os.getuid() or seen.st_mode & 0o077:
+        log.warning(
+            "no lock across state folders: %s is not a folder of this user's alone (a link, "
+            "another user's, or open to others); remove it",
+            folder,
+        )
         return None
     return folder / journal.with_suffix(".lock").name
 
@@ -150,10 +166,14 @@ class JournalTables:
 
 
 def _take_lock(lock_path: Path, what: str = "this portal and object type") -> Any:
+    """Hold the lock file `lock_path` (LockHeld if another process does), writing who holds
+    it. A link there is refused, never followed: its target would be overwritten."""
     try:
-        fh = lock_path.open("a+", encoding="utf-8")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        raise ConfigError(f"cannot open the lock file {lock_path} ({exc.strerror})") from exc
+        why = "it is a link, which is not followed" if exc.errno == errno.ELOOP else exc.strerror
+        raise ConfigError(f"cannot open the lock file {lock_path} ({why})") from exc
+    fh = os.fdopen(fd, "r+", encoding="utf-8")
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -166,7 +186,7 @@ def _take_lock(lock_path: Path, what: str = "this portal and object type") -> An
         ) from None
     fh.seek(0)
     fh.truncate()
-    fh.write(f"pid {os.getpid()} since {_now()}")
+    fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {_now()}")
     fh.flush()
     return fh
 
