@@ -462,3 +462,36 @@ def test_a_link_where_the_lock_file_goes_is_refused_not_followed(
     )
     assert victim.read_text(encoding="utf-8") == "keep me"
     assert [r for r in sandbox.received if "/batch/" in r.path] == []
+
+
+@pytest.mark.parametrize("stdout", ["full", "closed"])
+def test_a_stdout_that_cannot_be_written_does_not_hide_the_run(
+    sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path, stdout: str
+) -> None:
+    # The report cannot be printed (a full disk under a redirect, the reader gone): the
+    # records are written all the same, and the workbook, the journal and the summary say so.
+    data, mapping = inputs
+    summary = tmp_path / "s.json"
+    command = [
+        sys.executable, "-m", "importer", "run", "-m", str(mapping), str(data),
+        "--base-url", sandbox.url, "--state-dir", str(tmp_path / "st"),
+        "--out", str(tmp_path / "o.xlsx"), "--summary-json", str(summary),
+    ]  # fmt: skip
+    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
+    if stdout == "full":
+        with open("/dev/full", "w", encoding="utf-8") as sink:
+            done = subprocess.run(
+                command, env=env, stdout=sink, stderr=subprocess.PIPE, text=True, timeout=120
+            )
+    else:
+        done = subprocess.run(
+            command, env=env, stderr=subprocess.PIPE, text=True, timeout=120, close_fds=True,
+            preexec_fn=lambda: os.close(1),
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "internal error" not in done.stderr
+    assert "Exception ignored" not in done.stderr
+    report = json.loads(summary.read_text(encoding="utf-8"))
+    assert report["exit_code"] == 0
+    assert report["run_id"]
+    assert len(sandbox.records("products")) == 3

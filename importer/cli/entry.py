@@ -142,4 +142,13 @@ def _crash_report(args: list[str], exc: Exception) -> str:
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    code = main()
+    try:
+        if sys.stdout is not None:  # None when started with no standard output at all
+            sys.stdout.flush()
+    except OSError:
+        # The reader is gone or the disk full: the run's outcome is in its files and its
+        # exit code; Python must not report the failed flush as it exits.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(code)

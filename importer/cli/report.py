@@ -3,6 +3,7 @@ results workbook and retry files, the exit code, and the summary file for schedu
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,14 @@ if TYPE_CHECKING:  # loaded by the run itself, with pandas: help and usage error
     from ..stages.run import RunResult
 
 __all__ = ["report_plan", "report_run", "write_plan_summary", "write_run_summary"]
+
+
+def _echo(text: str, *, err: bool = False) -> None:
+    """`click.echo`, which a closed or full standard output (the reader gone, a full disk)
+    does not stop: what the run did is in its workbook, its journal and the summary file,
+    which are still written, with the run's own exit code."""
+    with contextlib.suppress(OSError):
+        click.echo(text, err=err)
 
 
 def write_run_summary(path: Path, result: RunResult, code: int) -> None:
@@ -63,26 +72,26 @@ def report_plan(planned: PlanResult) -> int:
         s = step.summary
         where = f"{s.input_file.name}" + (f", sheet {s.sheet}" if s.sheet else "")
         for issue in step.issues[:ISSUES_SHOWN]:
-            click.echo(issue.describe(where), err=True)
+            _echo(issue.describe(where), err=True)
         if len(step.issues) > ISSUES_SHOWN:
-            click.echo(f"... and {len(step.issues) - ISSUES_SHOWN} more in {step.name}.", err=True)
+            _echo(f"... and {len(step.issues) - ISSUES_SHOWN} more in {step.name}.", err=True)
         counts = ", ".join(f"{n} {status}" for status, n in s.counts.items() if n)
-        click.echo(f"{step.name} ({s.object_type}): {s.rows} rows: {counts or 'nothing to do'}.")
+        _echo(f"{step.name} ({s.object_type}): {s.rows} rows: {counts or 'nothing to do'}.")
         codes.append(_rows_exit_code(s.counts, s.rows))
     if planned.stopped_by is not None:
-        click.echo(f"hubspot-import: {_stopped(planned.stopped_by)}", err=True)
+        _echo(f"hubspot-import: {_stopped(planned.stopped_by)}", err=True)
         if isinstance(planned.stopped_by, AuthError | ConfigError | InputFileError):
             codes.append(EXIT_ERROR)
         if isinstance(planned.stopped_by, LockHeld):
             codes.append(EXIT_LOCKED)
         if isinstance(planned.stopped_by, RunInterrupted):
             return EXIT_SIGNAL_BASE + planned.stopped_by.signum
-    click.echo(f"Results: {planned.workbook}")
+    _echo(f"Results: {planned.workbook}")
     for retry in planned.retry_files:
         what = "for a CSV step" if retry.suffix == ".csv" else "a sheet per step"
-        click.echo(f"Retry file (the rows to fix, {what}): {retry}")
+        _echo(f"Retry file (the rows to fix, {what}): {retry}")
     if planned.plan_run_id is not None:
-        click.echo(f"Plan run: {planned.plan_run_id} (hubspot-import show {planned.plan_run_id})")
+        _echo(f"Plan run: {planned.plan_run_id} (hubspot-import show {planned.plan_run_id})")
     return max(codes, default=EXIT_OK)
 
 
@@ -127,19 +136,19 @@ def report_run(result: RunResult) -> int:
     s = result.summary
     where = f"{s.input_file.name}" + (f", sheet {s.sheet}" if s.sheet else "")
     for issue in result.issues[:ISSUES_SHOWN]:
-        click.echo(issue.describe(where), err=True)
+        _echo(issue.describe(where), err=True)
     if len(result.issues) > ISSUES_SHOWN:
-        click.echo(
+        _echo(
             f"... and {len(result.issues) - ISSUES_SHOWN} more problems: see the Issues sheet.",
             err=True,
         )
     if result.stopped_by is not None:
-        click.echo(f"hubspot-import: {_stopped(result.stopped_by)}", err=True)
+        _echo(f"hubspot-import: {_stopped(result.stopped_by)}", err=True)
     counts = ", ".join(f"{n} {status}" for status, n in s.counts.items() if n)
-    click.echo(f"{s.object_type}: {s.rows} rows: {counts or 'nothing to do'}.")
-    click.echo(f"Results: {s.workbook}")
+    _echo(f"{s.object_type}: {s.rows} rows: {counts or 'nothing to do'}.")
+    _echo(f"Results: {s.workbook}")
     if s.retry_file is not None:
-        click.echo(
+        _echo(
             "Retry file (the invalid, failed and incomplete rows, to fix and import again): "
             f"{s.retry_file}"
         )
