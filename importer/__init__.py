@@ -8,20 +8,22 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+# The errors are loaded at once: they are small, and every caller may need to catch them.
+from .core.errors import (
+    AuthError,
+    ConfigError,
+    EmptySheetError,
+    HubSpotError,
+    HubSpotImportError,
+    HubSpotUnavailable,
+    InputFileError,
+    LockHeld,
+    MappingError,
+    RateLimitStop,
+    UncertainDelivery,
+)
+
 if TYPE_CHECKING:
-    from .core.errors import (
-        AuthError,
-        ConfigError,
-        EmptySheetError,
-        HubSpotError,
-        HubSpotImportError,
-        HubSpotUnavailable,
-        InputFileError,
-        LockHeld,
-        MappingError,
-        RateLimitStop,
-        UncertainDelivery,
-    )
     from .core.outcome import Problem, RowIssue, RowResult, RowStatus
     from .mapping.file import load_mapping, parse_mapping
     from .mapping.model import Mapping, SyncMode
@@ -68,19 +70,6 @@ __all__ = [
 ]
 
 _HOMES = {
-    ".core.errors": (
-        "AuthError",
-        "ConfigError",
-        "EmptySheetError",
-        "HubSpotError",
-        "HubSpotImportError",
-        "HubSpotUnavailable",
-        "InputFileError",
-        "LockHeld",
-        "MappingError",
-        "RateLimitStop",
-        "UncertainDelivery",
-    ),
     ".core.outcome": ("Problem", "RowIssue", "RowResult", "RowStatus"),
     ".mapping.file": ("load_mapping", "parse_mapping"),
     ".mapping.model": ("Mapping", "SyncMode"),
@@ -92,8 +81,8 @@ _HOMES = {
     ".stages.validate": ("Validated", "validate"),
     ".state.journal": ("Journal",),
 }
-"""Each module and the public names it holds, as imported above for type checkers: keep the
-two alike."""
+"""Each module and the public names it holds that load on first use, as imported above for
+type checkers: keep the two alike."""
 _HOME = {name: module for module, names in _HOMES.items() for name in names}
 
 
