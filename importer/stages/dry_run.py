@@ -5,7 +5,6 @@ exist; nothing is sent or written."""
 from __future__ import annotations
 
 from ..api.client import HubSpotClient
-from ..core.errors import HubSpotError, RunInterrupted
 from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared
 from ..mapping.model import Mapping, SyncMode
@@ -25,7 +24,7 @@ def would_do(
     mode: SyncMode,
     *,
     verify_first: bool = False,
-) -> tuple[dict[int, RowResult], HubSpotError | RunInterrupted | None, int]:
+) -> dict[int, RowResult]:
     """What a run would do now, from the journal (and, with --verify, what HubSpot holds);
     nothing is sent or written. Rows left out of the results would be created as they are
     (`would_create`, no message)."""
@@ -41,7 +40,7 @@ def would_do(
     plain = not in_flight and not actions.has_notes
     if plain and all(op is Operation.CREATE for op in set(actions.operations)):
         # Every row would be created as it is (and the others' links may change).
-        return link_changes(results, mapping, rows, journal), None, client.requests_sent
+        return link_changes(results, mapping, rows, journal)
     for position, operation in zip(actions.positions, actions.operations, strict=True):
         note = actions.note(position)
         if operation is Operation.CREATE and not in_flight and not note:
@@ -72,7 +71,7 @@ def would_do(
                 message=f"upsert: updates the record instead if HubSpot has one whose {key} is "
                 f"{rows.key_values[position]}",
             )
-    return link_changes(results, mapping, rows, journal), None, client.requests_sent
+    return link_changes(results, mapping, rows, journal)
 
 
 def link_changes(

@@ -48,19 +48,19 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 """Called with (rows done, rows to send) as batches complete."""
 
-Stop = HubSpotError | RunInterrupted
+Stopped = HubSpotError | RunInterrupted
+"""What stopped a run part way: HubSpot, or a signal."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunResult:
     summary: RunSummary
     issues: tuple[RowIssue, ...]
-    stopped_by: Stop | None
+    stopped_by: Stopped | None
     outcome: pd.DataFrame | None = None
     """Status, hubspot_id and message per sheet row (kept for a plan's workbook)."""
     table: Table | None = None
     """The sheet as read (kept for a plan's workbook and retry file)."""
-    key_property: str | None = None
 
 
 def client_for(options: RunOptions, limiter: RateLimiter | None = None) -> HubSpotClient:
@@ -154,7 +154,6 @@ def _run(
         stopped_by=stopped_by,
         outcome=outcome,
         table=table,
-        key_property=mapping.key_property,
     )
 
 
@@ -246,14 +245,11 @@ def _sync(
     mode: SyncMode,
     progress: Progress | None,
     summary: RunSummary,
-) -> tuple[dict[int, RowResult], Stop | None]:
+) -> tuple[dict[int, RowResult], Stopped | None]:
     """Reconcile with the journal, decide, send, then links: a result per row sent or
     settled without a request (the others were invalid), and what stopped the run."""
     if options.dry_run:
-        results, stopped_by, _ = would_do(
-            client, mapping, journal, rows, mode, verify_first=options.verify
-        )
-        return results, stopped_by
+        return would_do(client, mapping, journal, rows, mode, verify_first=options.verify), None
     uploader = Uploader(
         client,
         mapping,
@@ -311,7 +307,7 @@ def _link(
     summary: RunSummary,
     *,
     stopped: bool,
-) -> Stop | None:
+) -> Stopped | None:
     """The links stage: each written row's associations made to match its cells (rows
     created with their links inline need none); after a stop, none are sent (the next run
     sends them, from the journal). Counts its requests in the summary."""
