@@ -52,10 +52,10 @@ def send_links(
     pairs = list(pairs)
     if reply.verdict not in (Verdict.SUCCESS, Verdict.PARTIAL):
         return _refused_whole(pairs, errors or [body], reply.status)
-    named = _named(errors, pairs)
+    named, exact = _named(errors, pairs)
     results = body.get("results")
     if operation == "create" and isinstance(results, list):
-        failures, unknown = _create_answer(pairs, results, named, errors)
+        failures, unknown = _create_answer(pairs, results, named, exact)
     else:
         failures = {pair: _why(found) for pair, found in named.items()}
         unknown = _unaccounted(operation, body, pairs, failures, errors)
@@ -64,11 +64,16 @@ def send_links(
     return failures
 
 
+def _kinds(spec: AssociationSpec) -> set[tuple[str, int]]:
+    """The association's types as an associations read lists them: (category, type id)."""
+    return {(t.category.value, t.type_id) for t in spec.types}
+
+
 def _create_answer(
     pairs: list[tuple[str, str]],
     results: list[Any],
     named: dict[tuple[str, str], list[dict[str, Any]]],
-    errors: list[dict[str, Any]],
+    exact: set[tuple[str, str]],
 ) -> tuple[dict[tuple[str, str], str], list[tuple[str, str]]]:
     """A create's answer, as (refused input -> why, inputs to read back). An input listed in
     `results` is made, unless an error names that very pair (then the answer contradicts
@@ -79,7 +84,6 @@ def _create_answer(
         for r in results
         if isinstance(r, dict)
     }
-    exact = {p for e in errors for p in pairs if {p[0], p[1]} <= _ids_in(e)}
     failures = {p: _why(named[p]) for p in pairs if p not in made and p in named}
     unknown = [p for p in pairs if (p in made and p in exact) or (p not in made and p not in named)]
     return failures, unknown
@@ -94,7 +98,7 @@ def _refused_whole(
 ) -> dict[tuple[str, str], str]:
     """A batch refused as a whole (4xx): the inputs its errors name, or, when they name none,
     every input, each with HubSpot's word for it."""
-    named = _named(errors, pairs)
+    named, _ = _named(errors, pairs)
     failures: dict[tuple[str, str], str] = {}
     for pair in named or pairs:
         why = (named.get(pair) or errors or [{}])[0].get("message") or f"HTTP {status}"
@@ -104,19 +108,22 @@ def _refused_whole(
 
 def _named(
     errors: list[dict[str, Any]], pairs: list[tuple[str, str]]
-) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Each input and the errors that name it. An error whose context names both records of
-    some inputs (`fromObjectId` and `toObjectId`, say) names those inputs only; one that
-    names single ids (`INVALID_OBJECT_IDS`: the ids that do not exist) names every input
-    holding one of them. Taking an input for refused when it was carried out only has the
-    next run send it again, where the reverse would be a link reported made and never made."""
+) -> tuple[dict[tuple[str, str], list[dict[str, Any]]], set[tuple[str, str]]]:
+    """Each input and the errors that name it, and the inputs an error names as a pair. An
+    error whose context names both records of some inputs (`fromObjectId` and `toObjectId`,
+    say) names those inputs only; one that names single ids (`INVALID_OBJECT_IDS`: the ids
+    that do not exist) names every input holding one of them. Taking an input for refused
+    when it was carried out only has the next run send it again, where the reverse would be
+    a link reported made and never made."""
     named: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    exact: set[tuple[str, str]] = set()
     for error in errors:
         ids = _ids_in(error)
-        exact = [p for p in pairs if p[0] in ids and p[1] in ids]
-        for pair in exact or [p for p in pairs if set(p) & ids]:
+        pair_named = [p for p in pairs if p[0] in ids and p[1] in ids]
+        exact.update(pair_named)
+        for pair in pair_named or [p for p in pairs if set(p) & ids]:
             named.setdefault(pair, []).append(error)
-    return named
+    return named, exact
 
 
 def _ids_in(error: dict[str, Any]) -> set[str]:
@@ -167,7 +174,7 @@ def _read_back(
 ) -> dict[tuple[str, str], str]:
     """What HubSpot holds of `pairs` after an answer that did not say: those not carried out
     (a create whose types are not all there, a removal whose types are still there)."""
-    wanted = {(t.category.value, t.type_id) for t in spec.types}
+    wanted = _kinds(spec)
     try:
         linked = linked_types(client, from_type, spec, [f for f, _ in pairs])
     except HubSpotError as exc:
@@ -192,7 +199,7 @@ def current_links(
     client: HubSpotClient, from_type: str, spec: AssociationSpec, ids: list[str]
 ) -> dict[str, set[str]]:
     """Record id -> targets it is linked to with any of the association's types (paged)."""
-    types = {(t.category.value, t.type_id) for t in spec.types}
+    types = _kinds(spec)
     return {
         rid: {to_id for to_id, kinds in targets.items() if kinds & types}
         for rid, targets in linked_types(client, from_type, spec, ids).items()
