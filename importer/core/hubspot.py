@@ -136,19 +136,23 @@ class ApiPaths:
 
     def builds(self, path: str) -> bool:
         """Whether `path` is one this version builds."""
-        return any(
-            path.startswith(self._family(date_prefix, legacy_prefix) + "/")
-            for date_prefix, legacy_prefix in _FAMILIES
-        )
+        return self._family_of(path) is not None
 
     def translate(self, path: str, to: ApiPaths) -> str:
         """`path`, built from this version, as version `to` builds it (a request sent again at
         another version)."""
-        for date_prefix, legacy_prefix in _FAMILIES:
-            mine = self._family(date_prefix, legacy_prefix)
-            if path.startswith(mine + "/"):
-                return to._family(date_prefix, legacy_prefix) + path[len(mine) :]
-        return path
+        family = self._family_of(path)
+        if family is None:
+            return path
+        return to._family(*family) + path[len(self._family(*family)) :]
+
+    def _family_of(self, path: str) -> tuple[str, str] | None:
+        """The family (date-based prefix, numbered prefix) of `path` as this version builds
+        it, or None when this version does not build it."""
+        return next(
+            (f for f in _FAMILIES if path.startswith(self._family(*f) + "/")),
+            None,
+        )
 
     def setting_hint(self, tried: tuple[str, ...] = ()) -> str:
         """What a user changes when HubSpot does not serve this version (nor those `tried`
