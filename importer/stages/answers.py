@@ -92,11 +92,14 @@ def settle_answer(
     mapping: Mapping,
     mode: SyncMode,
     unlinked_rows: dict[int, Action],
+    unsaid: list[Action],
 ) -> list[tuple[Operation, list[Action]]]:
     """Settle each row of an answered batch; returns the batches to send next: rows whose
     record was deleted in HubSpot (created again in create mode), rows whose record HubSpot
     already held under the key (adopted, and updated) and rows whose links HubSpot refused
-    (created again without them, and added to `unlinked_rows`)."""
+    (created again without them, and added to `unlinked_rows`). Created rows the answer
+    neither lists nor refuses are added to `unsaid`, to be looked up, and settled `uncertain`
+    until they are."""
     refusals = _read_errors(batch, operation, body, mapping)
     follow: list[tuple[Operation, list[Action]]] = []
     recreate = _settle_gone(refusals.gone, settle, mode)
@@ -118,7 +121,10 @@ def settle_answer(
         if row in handled:
             continue
         refused = refusals.failed.get(row)
-        settle(action, _row_result(action, operation, refused, matched.get(row), unmatched, status))
+        result = _row_result(action, operation, refused, matched.get(row), unmatched, status)
+        if result.message == UNACCOUNTED:
+            unsaid.append(action)
+        settle(action, result)
     return follow
 
 

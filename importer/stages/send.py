@@ -35,7 +35,7 @@ from ..core.outcome import RowResult, RowStatus
 from ..core.shutdown import Stop, signal_name
 from ..mapping.model import Mapping, SyncMode
 from ..state.journal import BatchRow, Journal, Outcome
-from .answers import UNACCOUNTED, adopting, existing_id, failed_row, refused_rows, settle_answer
+from .answers import adopting, existing_id, failed_row, refused_rows, settle_answer
 from .decide import Action, Actions, Operation
 from .lookups import LookingUp
 from .options import DEFAULT_CONCURRENCY
@@ -286,6 +286,7 @@ class Uploader(LookingUp):
                 base = action.holds if operation is Operation.UPDATE else action.row.properties
                 held[key] = orjson.dumps(base).decode()
 
+        unsaid: list[Action] = []
         follow = settle_answer(
             batch,
             operation,
@@ -294,8 +295,8 @@ class Uploader(LookingUp):
             mapping=self.mapping,
             mode=self.mode,
             unlinked_rows=self.unlinked,
+            unsaid=unsaid,
         )
-        unsaid = [a for a in batch if report.results[a.row.row].message == UNACCOUNTED]
         if unsaid:
             follow.extend(self._look_up_unsaid(unsaid, journaled, sent, settle))
         self.journal.settle(batch_id, self.run_id, list(outcomes.values()), held)
