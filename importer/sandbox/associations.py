@@ -21,7 +21,7 @@ from ..core.hubspot import (
     OBJECT_TYPE_IDS,
     AssociationCategory,
 )
-from .replies import Reply, error, refused_whole, standard_error
+from .replies import Reply, batch_response, error, refused_whole
 from .store import now_iso
 
 if TYPE_CHECKING:
@@ -150,16 +150,7 @@ def _written(
     errors of the inputs not carried out."""
     if status is None and not errors:
         return 204, None
-    reply: dict[str, Any] = {
-        "status": "COMPLETE",
-        "results": done,
-        "startedAt": started,
-        "completedAt": now_iso(),
-    }
-    if errors:
-        reply["numErrors"] = len(errors)
-        reply["errors"] = [standard_error(e) for e in errors]
-    return (200 if status is None else status), reply
+    return (200 if status is None else status), batch_response(done, errors, started)
 
 
 def _refusal(from_type: str, from_id: str, to_type: str, to_id: str, done: str) -> dict[str, Any]:
@@ -374,26 +365,15 @@ def _read(
             missing.append(rid)
             continue
         results.append(_read_one(sandbox, from_type, to_type, rid, str(item.get("after") or "")))
-    reply: dict[str, Any] = {
-        "status": "COMPLETE",
-        "results": results,
-        "startedAt": started,
-        "completedAt": now_iso(),
-    }
-    if not missing:
-        return 200, reply
-    reply["numErrors"] = len(missing)
-    reply["errors"] = [
-        standard_error(
-            {
-                "category": "OBJECT_NOT_FOUND",
-                "message": f"No {from_type} with id {rid} exists",
-                "context": {"fromObjectId": [rid]},
-            }
-        )
+    errors = [
+        {
+            "category": "OBJECT_NOT_FOUND",
+            "message": f"No {from_type} with id {rid} exists",
+            "context": {"fromObjectId": [rid]},
+        }
         for rid in missing
     ]
-    return 207, reply
+    return (207 if missing else 200), batch_response(results, errors, started)
 
 
 def _read_one(

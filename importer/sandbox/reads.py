@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from .checks import _normalised, _query_int, _ReadQuery, _singular
 from .objects import ObjectEndpoints, batch_inputs
-from .replies import Reply, error, standard_error
+from .replies import Reply, batch_response, error
 from .search import SearchQuery, SearchRefused
 from .store import Record, now_iso
 
@@ -66,27 +66,18 @@ class ObjectReads(ObjectEndpoints):
                 missing.append(str(item.get("id")))
                 continue
             results.append(self.shaped(object_type, record, wanted))
-        reply: dict[str, Any] = {
-            "status": "COMPLETE",
-            "results": results,
-            "startedAt": started,
-            "completedAt": now_iso(),
-        }
-        if not missing:
-            return 200, reply
-        reply["numErrors"] = 1
-        reply["errors"] = [
-            standard_error(
-                {
-                    "status": "error",
-                    "category": "OBJECT_NOT_FOUND",
-                    "message": f"Could not get some {object_type} objects, they may be "
-                    "deleted or not exist. Check that ids are valid.",
-                    "context": {"ids": missing},
-                }
-            )
+        errors = [
+            {
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": f"Could not get some {object_type} objects, they may be "
+                "deleted or not exist. Check that ids are valid.",
+                "context": {"ids": missing},
+            }
         ]
-        return 207, reply
+        return (207 if missing else 200), batch_response(
+            results, errors if missing else [], started
+        )
 
     def shaped(self, object_type: str, record: Record, wanted: list[str] | None) -> dict[str, Any]:
         """A record with the properties a read asked for: the system ones always, the type's

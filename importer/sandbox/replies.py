@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from .store import now_iso
+
 __all__ = ["Reply", "error", "not_found", "refused_whole", "standard_error"]
 
 
@@ -46,6 +48,23 @@ def refused_whole(err: dict[str, Any]) -> Reply:
             context=err.get("context", {}),
         ),
     )
+
+
+def batch_response(
+    results: list[Any], errors: list[dict[str, Any]], started: str, status: str = "COMPLETE"
+) -> dict[str, Any]:
+    """HubSpot's BatchResponse body: the batch's status, its results and timestamps, and,
+    when some inputs were not carried out, their errors (as StandardError) and count."""
+    reply: dict[str, Any] = {
+        "status": status,
+        "results": results,
+        "startedAt": started,
+        "completedAt": now_iso(),
+    }
+    if errors:
+        reply["numErrors"] = len(errors)
+        reply["errors"] = [standard_error(e) for e in errors]
+    return reply
 
 
 def standard_error(err: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from ..core.hubspot import MAX_BATCH_INPUTS, AssociationCategory
 from .checks import _check_value, _normalised
 from .config import Fault
 from .objects import ObjectEndpoints, batch_inputs
-from .replies import Reply, error, refused_whole, standard_error
+from .replies import Reply, batch_response, error, refused_whole
 from .rules import rule_problems
 from .store import now_iso
 
@@ -55,22 +55,11 @@ class BatchWrites(ObjectEndpoints):
     ) -> tuple[int, dict[str, Any]]:
         with self._lock:
             self._rng.shuffle(results)
-        reply: dict[str, Any] = {
-            "status": status,
-            "results": results,
-            "startedAt": started,
-            "completedAt": now_iso(),
-        }
-        if not errors:
-            return ok_status, reply
-        reply["numErrors"] = len(errors)
-        reply["errors"] = [
-            standard_error(
-                {**err, "context": {**err.get("context", {}), "objectWriteTraceId": [traces[i]]}}
-            )
+        traced = [
+            {**err, "context": {**err.get("context", {}), "objectWriteTraceId": [traces[i]]}}
             for i, err in errors
         ]
-        return 207, reply
+        return (207 if errors else ok_status), batch_response(results, traced, started, status)
 
     def _echo(self, record: dict[str, Any], trace: Any) -> dict[str, Any]:
         """A result with its input's trace id when `echo_trace_ids` is on: a string, as the
