@@ -93,12 +93,13 @@ key: Cart ref
 """)
     assert found == [
         "colums: unknown key; did you mean 'columns'? (allowed: object_type, key, mode, columns, "
-        "constants, associations, clear_empty)",
+        "constants, associations, clear_empty, number)",
         "object_type: 'product' is not an object type; did you mean 'products'?",
         "columns.Price.tpye: unknown key; did you mean 'type'? (allowed: property, type, required, "
-        "format, options, timezone, clear_empty, to, by, on_missing)",
+        "format, options, timezone, clear_empty, to, by, on_missing, number, currency, values, "
+        "values_file, pipeline, write)",
         "columns.Total.type: 'numbr' is not a type; did you mean 'number'? (allowed: string, "
-        "number, bool, date, datetime, enumeration)",
+        "number, bool, date, datetime, enumeration, owner)",
         "columns.Created.format: 'DD/MM/YYYY' is not a strftime format such as \"%d/%m/%Y\"",
         "associations[0].types: required: a non-empty list of {associationCategory, "
         "associationTypeId}; an empty list would link nothing",

@@ -12,6 +12,8 @@ from .errors import ConfigError
 
 __all__ = [
     "API_FALLBACKS",
+    "OWNER_PROPERTY",
+    "pipeline_properties",
     "API_VERSION_ENV",
     "DEFAULT_API_VERSION",
     "DEFAULT_ASSOCIATION_TYPES",
@@ -71,6 +73,9 @@ _FAMILIES: Final = (
     ("/crm/properties", "/crm/v3/properties"),
     ("/crm/associations", "/crm/v4/associations"),
     ("/account-info", "/account-info/v3"),
+    ("/crm/owners", "/crm/v3/owners"),
+    ("/crm/pipelines", "/crm/v3/pipelines"),
+    ("/settings/currencies", "/settings/v3/currencies"),
 )
 """Each family of paths: its date-based prefix (the version follows it) and its numbered one."""
 
@@ -133,6 +138,22 @@ class ApiPaths:
 
     def account_details(self) -> str:
         return f"{self._family('/account-info', '/account-info/v3')}/details"
+
+    def owners(self) -> str:
+        """The portal's owners (`?email=`, `?archived=true`, paged by `after`)."""
+        return f"{self._family('/crm/owners', '/crm/v3/owners')}/"
+
+    def pipelines(self, object_type: str) -> str:
+        """The object type's pipelines, each with its stages."""
+        return f"{self._family('/crm/pipelines', '/crm/v3/pipelines')}/{object_type}"
+
+    def company_currency(self) -> str:
+        return f"{self._family('/settings/currencies', '/settings/v3/currencies')}/company-currency"
+
+    def exchange_rates(self) -> str:
+        """The current exchange rate of each of the portal's other currencies."""
+        family = self._family("/settings/currencies", "/settings/v3/currencies")
+        return f"{family}/exchange-rates/current"
 
     def builds(self, path: str) -> bool:
         """Whether `path` is one this version builds."""
@@ -221,6 +242,16 @@ ONE_PARENT: Final = frozenset({"line_items"})
 deal, cart or quote): moving one removes the old link before the new one is made."""
 EMAIL_PROPERTIES: Final = frozenset({("contacts", "email")})
 """Properties HubSpot stores trimmed and lowercased, and holds unique without regard to case."""
+OWNER_PROPERTY: Final = "hubspot_owner_id"
+"""The record owner: an owner's id (not a user id), from the owners API."""
+_PIPELINE_PROPERTIES: Final = {"deals": ("pipeline", "dealstage")}
+
+
+def pipeline_properties(object_type: str) -> tuple[str, str]:
+    """The (pipeline, stage) properties of an object type with pipelines (deals have their
+    own names; orders, tickets and the rest use hs_pipeline and hs_pipeline_stage)."""
+    return _PIPELINE_PROPERTIES.get(object_type, ("hs_pipeline", "hs_pipeline_stage"))
+
 
 
 def stored_value(object_type: str, prop: str | None, value: str) -> str:

@@ -103,6 +103,7 @@ class Problem(StrEnum):
     NOT_A_DATE = "not_a_date"
     NOT_A_DATETIME = "not_a_datetime"
     NOT_AN_OPTION = "not_an_option"
+    UNKNOWN_VALUE = "unknown_value"  # not one of the words the mapping or the portal gives
     TOO_LONG = "too_long"
     DUPLICATE_KEY = "duplicate_key"
     NOT_UNIQUE = "not_unique"

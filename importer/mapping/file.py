@@ -4,7 +4,6 @@ checked, every mistake listed at once, into a `Mapping`."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping as AnyMapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,26 +13,21 @@ import yaml
 
 from ..core.errors import MappingError
 from ..core.hubspot import (
-    DEFAULT_ASSOCIATION_TYPES,
     OBJECT_TYPE_IDS,
-    AssociationCategory,
     canonical_object_type,
 )
+from .association_keys import AssociationKeys, unknown_keys
 from .model import (
     _OBJECT_TYPE_RE,
-    DEFAULT_SEPARATOR,
     AssociationSpec,
-    AssociationTypeSpec,
     ColumnSpec,
-    LinkPolicy,
     Mapping,
-    OnMissing,
     PropertyType,
-    Reference,
     SyncMode,
-    _inferred_target,
+    WriteRule,
     _suggest,
 )
+from .value_keys import default_property, parse_currency, parse_number_format, parse_values
 
 __all__ = ["load_mapping", "parse_mapping"]
 
@@ -79,7 +73,16 @@ def load_mapping(path: Path) -> Mapping:
     return parse_mapping(data, source=str(path))
 
 
-_TOP_KEYS = ("object_type", "key", "mode", "columns", "constants", "associations", "clear_empty")
+_TOP_KEYS = (
+    "object_type",
+    "key",
+    "mode",
+    "columns",
+    "constants",
+    "associations",
+    "clear_empty",
+    "number",
+)
 _COLUMN_KEYS = (
     "property",
     "type",
@@ -91,20 +94,13 @@ _COLUMN_KEYS = (
     "to",
     "by",
     "on_missing",
+    "number",
+    "currency",
+    "values",
+    "values_file",
+    "pipeline",
+    "write",
 )
-_ASSOC_KEYS = ("column", "separator", "types", "required", "to", "sync", "by", "on_missing")
-_TYPE_KEYS = ("associationCategory", "associationTypeId", "label")
-
-
-def _unknown_keys(
-    problems: list[str], path: str, data: AnyMapping[Any, Any], allowed: tuple[str, ...]
-) -> None:
-    for k in data:
-        if k not in allowed:
-            where = f"{path}.{k}" if path else str(k)
-            problems.append(
-                f"{where}: unknown key{_suggest(str(k), allowed)} (allowed: {', '.join(allowed)})"
-            )
 
 
 def _scalar_text(value: Any) -> str:
@@ -114,26 +110,8 @@ def _scalar_text(value: Any) -> str:
     return str(value)
 
 
-class _Parser:
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.problems: list[str] = []
-
-    def fail(self, path: str, message: str) -> None:
-        self.problems.append(f"{path}: {message}")
-
-    def choice(self, path: str, raw: Any, enum: type[E], noun: str) -> E | None:
-        """`raw` as a member of `enum`, or a problem naming the nearest value."""
-        try:
-            return enum(str(raw))
-        except ValueError:
-            allowed = [str(m.value) for m in enum]
-            self.fail(
-                path,
-                f"{raw!r} is not a {noun}{_suggest(str(raw), allowed)} "
-                f"(allowed: {', '.join(allowed)})",
-            )
-            return None
+class _Parser(AssociationKeys):
+    """Reads a mapping's keys; problems are collected, never raised one by one."""
 
     def object_type(self, value: Any) -> str:
         if not isinstance(value, str) or not value.strip():
@@ -154,12 +132,6 @@ class _Parser:
             )
         return canonical_object_type(value)
 
-    def flag(self, path: str, value: Any) -> bool:
-        if not isinstance(value, bool):
-            self.fail(path, "must be true or false")
-            return False
-        return value
-
     def column(self, name: str, spec: Any, *, clear_empty: bool = False) -> ColumnSpec | None:
         path = f"columns.{name}"
         if isinstance(spec, str):
@@ -167,13 +139,16 @@ class _Parser:
         if not isinstance(spec, dict):
             self.fail(path, "give a property name, or a mapping with at least `property:`")
             return None
-        _unknown_keys(self.problems, path, spec, _COLUMN_KEYS)
-        prop = spec.get("property")
-        if not isinstance(prop, str) or not prop.strip():
-            self.fail(f"{path}.property", "required: the HubSpot property's internal name")
-            prop = ""
+        unknown_keys(self.problems, path, spec, _COLUMN_KEYS)
         raw_type = spec.get("type", PropertyType.STRING.value)
         ptype = self.choice(f"{path}.type", raw_type, PropertyType, "type") or PropertyType.STRING
+        currency = (
+            parse_currency(self.fail, f"{path}.currency", spec["currency"])
+            if ("currency" in spec)
+            else None
+        )
+        pipeline = self.pipeline(f"{path}.pipeline", spec.get("pipeline"))
+        prop = self.column_property(path, spec.get("property"), ptype, currency, pipeline)
         required = self.flag(f"{path}.required", spec.get("required", False))
         clears = self.flag(f"{path}.clear_empty", spec.get("clear_empty", clear_empty))
         fmt = spec.get("format")
@@ -197,10 +172,21 @@ class _Parser:
         reference = self.reference(path, spec, to=spec.get("to"), column=True)
         if reference is not None and "type" in spec and ptype is not PropertyType.STRING:
             self.fail(f"{path}.type", "a column with `to:` and `by:` holds keys: leave out type")
+        number = None
+        if "number" in spec:
+            if "type" in spec and ptype is not PropertyType.NUMBER:
+                self.fail(f"{path}.number", "only a number column takes a number format")
+            number = parse_number_format(self.fail, f"{path}.number", spec["number"])
+        values = parse_values(
+            self.fail, path, spec.get("values"), spec.get("values_file"), self.base
+        )
+        if values is not None and (ptype is PropertyType.OWNER or pipeline is not None):
+            self.fail(f"{path}.values", "owners and stages take the portal's own words")
+        write = self.choice(f"{path}.write", spec.get("write", "always"), WriteRule, "rule")
         return ColumnSpec(
             type_given="type" in spec or reference is not None,
             column=name,
-            property=prop.strip(),
+            property=prop,
             type=PropertyType.STRING if reference is not None else ptype,
             required=required,
             format=fmt,
@@ -208,34 +194,48 @@ class _Parser:
             timezone=str(tz),
             clear_empty=clears,
             reference=reference,
+            number=number,
+            currency=currency,
+            values=values,
+            pipeline=pipeline,
+            write=write or WriteRule.ALWAYS,
         )
 
-    def reference(
-        self, path: str, spec: dict[str, Any], *, to: Any, column: bool
-    ) -> Reference | None:
-        """`to:` + `by:` (+ `on_missing:`) as a Reference; None when `by:` is not given."""
-        by = spec.get("by")
-        if by is None:
-            if "on_missing" in spec:
-                self.fail(f"{path}.on_missing", "only a reference (with `by:`) takes on_missing")
-            if column and "to" in spec:
-                self.fail(f"{path}.by", "required with `to:`: the property of the other record "
-                          "that the cell holds (e.g. by: hs_sku)")  # fmt: skip
+    def column_property(
+        self,
+        path: str,
+        prop: Any,
+        kind: PropertyType,
+        currency: str | None,
+        pipeline: str | None,
+    ) -> str:
+        """The column's property: as given, or the one its keys imply (an owner column's
+        hubspot_owner_id, a price's hs_price_<currency>, a pipeline's stage property)."""
+        implied = default_property(self.object_type_name, kind, currency, pipeline)
+        if prop is None and implied is not None:
+            return implied
+        if not isinstance(prop, str) or not prop.strip():
+            self.fail(f"{path}.property", "required: the HubSpot property's internal name")
+            return ""
+        prop = str(prop).strip()
+        if currency is not None and prop != implied:
+            if prop != "price":
+                self.fail(
+                    f"{path}.currency",
+                    f"a currency goes with a product price: leave out property (or write "
+                    f"price) and {implied} is written",
+                )
+            return implied or prop
+        return str(prop)
+
+    def pipeline(self, path: str, raw: Any) -> str | None:
+        """`pipeline:`, a pipeline's label or id (checked against the portal's later)."""
+        if raw is None:
             return None
-        if not isinstance(by, str) or not by.strip():
-            self.fail(f"{path}.by", "give the property of the other record the cell holds")
+        if isinstance(raw, bool) or not isinstance(raw, str | int) or not str(raw).strip():
+            self.fail(path, "give the pipeline's label or id, e.g. Sales Pipeline")
             return None
-        if not isinstance(to, str) or not to.strip():
-            self.fail(f"{path}.to", "required with `by:`: the object type the cell names")
-            return None
-        on_missing = self.choice(
-            f"{path}.on_missing", spec.get("on_missing", "invalid"), OnMissing, "choice"
-        )
-        return Reference(
-            to=canonical_object_type(to.strip()),
-            by=by.strip(),
-            on_missing=on_missing or OnMissing.INVALID,
-        )
+        return str(raw).strip()
 
     def date_format(self, path: str, fmt: Any, ptype: PropertyType | None) -> str | None:
         """A strftime format; `ptype` None: the type comes from the portal, checked there."""
@@ -255,122 +255,6 @@ class _Parser:
             self.fail(path, f"{fmt!r} does not name a whole date (day, month and year)")
             return None
         return fmt
-
-    def association(self, i: int, spec: Any, object_type: str) -> AssociationSpec | None:
-        path = f"associations[{i}]"
-        if not isinstance(spec, dict):
-            self.fail(path, "give a mapping with `column:` and `types:`")
-            return None
-        _unknown_keys(self.problems, path, spec, _ASSOC_KEYS)
-        column = spec.get("column")
-        if not isinstance(column, str | int) or not str(column).strip():
-            self.fail(f"{path}.column", "required: the spreadsheet column holding target ids")
-            column = ""
-        separator = spec.get("separator", DEFAULT_SEPARATOR)
-        if not isinstance(separator, str) or not separator or separator.isalnum():
-            self.fail(f"{path}.separator", f'{separator!r} cannot separate ids; use ";" or ","')
-            separator = DEFAULT_SEPARATOR
-        required = spec.get("required", False)
-        if not isinstance(required, bool):
-            self.fail(f"{path}.required", "must be true or false")
-            required = False
-        to = spec.get("to")
-        if to is not None:
-            to = canonical_object_type(str(to))
-        before = len(self.problems)
-        types = self.association_types(path, spec.get("types"), object_type, to)
-        if to is None:
-            to = _inferred_target(object_type, types)
-        if to is None and types and len(self.problems) == before:
-            self.fail(
-                f"{path}.to",
-                "required: the object type the ids point at (e.g. `to: contacts`); HubSpot's "
-                "associations API needs it, and no HUBSPOT_DEFINED type in `types` names it",
-            )
-        sync = self.choice(f"{path}.sync", spec.get("sync", "sync"), LinkPolicy, "policy")
-        reference = self.reference(path, spec, to=to, column=False)
-        return AssociationSpec(
-            column=str(column).strip(),
-            types=types,
-            separator=separator,
-            required=required,
-            to=to,
-            sync=sync or LinkPolicy.SYNC,
-            reference=reference,
-        )
-
-    def association_types(
-        self, path: str, raw: Any, object_type: str, to: str | None
-    ) -> tuple[AssociationTypeSpec, ...]:
-        if not isinstance(raw, list) or not raw:
-            # HubSpot accepts an empty list and links nothing: that is never what was meant.
-            self.fail(
-                f"{path}.types",
-                "required: a non-empty list of {associationCategory, "
-                "associationTypeId}; an empty list would link nothing",
-            )
-            return ()
-        out = []
-        for j, item in enumerate(raw):
-            tpath = f"{path}.types[{j}]"
-            if not isinstance(item, dict):
-                self.fail(tpath, "give {associationCategory: ..., associationTypeId: ...}")
-                continue
-            _unknown_keys(self.problems, tpath, item, _TYPE_KEYS)
-            label = item.get("label")
-            if label is not None and "associationTypeId" not in item:
-                # The portal's labels give the id (and the category, when not given).
-                raw_cat = item.get("associationCategory", AssociationCategory.USER_DEFINED.value)
-                category = self.choice(
-                    f"{tpath}.associationCategory", raw_cat, AssociationCategory, "category"
-                )
-                if category is not None:
-                    out.append(AssociationTypeSpec(category=category, type_id=0, label=str(label)))
-                continue
-            raw_cat = item.get("associationCategory")
-            category = self.choice(
-                f"{tpath}.associationCategory", raw_cat, AssociationCategory, "category"
-            )
-            if category is None:
-                continue
-            type_id = item.get("associationTypeId")
-            if isinstance(type_id, bool) or not isinstance(type_id, int) or type_id <= 0:
-                self.fail(
-                    f"{tpath}.associationTypeId",
-                    f"{type_id!r} is not a positive whole "
-                    "number (find ids in HubSpot's association labels)",
-                )
-                continue
-            self.check_default_type(
-                f"{tpath}.associationTypeId", category, type_id, object_type, to
-            )
-            out.append(AssociationTypeSpec(category=category, type_id=type_id))
-        return tuple(out)
-
-    def check_default_type(
-        self,
-        path: str,
-        category: AssociationCategory,
-        type_id: int,
-        object_type: str,
-        to: str | None,
-    ) -> None:
-        defaults = DEFAULT_ASSOCIATION_TYPES.get(object_type)
-        if category is not AssociationCategory.HUBSPOT_DEFINED or defaults is None:
-            return
-        if to is not None and to in defaults and defaults[to] != type_id:
-            self.fail(
-                path,
-                f"{type_id} is not the HUBSPOT_DEFINED type from {object_type} to "
-                f"{to}; that is {defaults[to]}",
-            )
-        elif type_id not in defaults.values():
-            known = ", ".join(f"{v} (to {k})" for k, v in defaults.items()) or "none"
-            self.fail(
-                path,
-                f"{type_id} is not a HUBSPOT_DEFINED association type from "
-                f"{object_type}; known: {known}",
-            )
 
     def column_specs(self, data: dict[Any, Any]) -> list[ColumnSpec]:
         """The `columns:` section, each column checked."""
@@ -401,19 +285,6 @@ class _Parser:
                 continue
             constants.append((str(prop), _scalar_text(value)))
         return constants
-
-    def association_specs(self, data: dict[Any, Any], object_type: str) -> list[AssociationSpec]:
-        """The `associations:` section, each association checked."""
-        associations: list[AssociationSpec] = []
-        raw_assoc = data.get("associations") or []
-        if not isinstance(raw_assoc, list):
-            self.fail("associations", "give a list of {column, types}")
-            raw_assoc = []
-        for i, spec in enumerate(raw_assoc):
-            assoc = self.association(i, spec, object_type)
-            if assoc is not None:
-                associations.append(assoc)
-        return associations
 
     def check_mapped_once(
         self,
@@ -470,16 +341,21 @@ class _Parser:
 
 def parse_mapping(data: Any, *, source: str = "<mapping>") -> Mapping:
     """Build a `Mapping` from parsed YAML, collecting every problem before failing."""
-    p = _Parser(source)
+    p = _Parser(source, base=Path(source).parent if not source.startswith("<") else None)
     if not isinstance(data, dict):
         raise MappingError(source, ["the file must be a YAML mapping with object_type and columns"])
-    _unknown_keys(p.problems, "", data, _TOP_KEYS)
+    unknown_keys(p.problems, "", data, _TOP_KEYS)
     object_type = p.object_type(data.get("object_type"))
+    p.object_type_name = object_type
+    number = parse_number_format(p.fail, "number", data["number"]) if "number" in data else None
     columns = p.column_specs(data)
     constants = p.constants(data)
     associations = p.association_specs(data, object_type)
     p.check_mapped_once(columns, constants, associations)
     key = p.key(data.get("key"), {c.column for c in columns})
+    if key is not None and (rule := next(c.write for c in columns if c.column == key)) != "always":
+        p.fail(f"columns.{key}.write", f"the key finds the record, so it is always written: "
+               f"remove write: {rule}")  # fmt: skip
     mode = p.mode(data.get("mode", SyncMode.CREATE.value), key)
     if p.problems:
         raise MappingError(source, p.problems)
@@ -491,4 +367,5 @@ def parse_mapping(data: Any, *, source: str = "<mapping>") -> Mapping:
         constants=tuple(constants),
         associations=tuple(associations),
         source=source,
+        number=number,
     )

@@ -19,10 +19,13 @@ __all__ = [
     "ColumnSpec",
     "LinkPolicy",
     "Mapping",
+    "NumberFormat",
     "OnMissing",
     "PropertyType",
     "Reference",
     "SyncMode",
+    "ValueMap",
+    "WriteRule",
 ]
 
 DEFAULT_DATE_FORMAT = "%Y-%m-%d"
@@ -70,6 +73,57 @@ class PropertyType(StrEnum):
     DATE = "date"
     DATETIME = "datetime"
     ENUMERATION = "enumeration"
+    OWNER = "owner"
+    """A column of owners' emails, names or ids, sent as the owner's id."""
+
+
+class WriteRule(StrEnum):
+    """When a column's value is written to a record that exists (`write:` on a column)."""
+
+    ALWAYS = "always"  # every run that has a new value for it
+    IF_EMPTY = "if_empty"  # only where HubSpot's value is empty (read first)
+    CREATE_ONLY = "create_only"  # on create, never on update
+
+
+@dataclass(frozen=True, kw_only=True)
+class NumberFormat:
+    """How a sheet writes its numbers (`number:` on a column or the whole mapping)."""
+
+    decimal: str = "."
+    thousands: str = ""
+    """"" when the sheet groups no thousands; else ".", ",", " " or "'"."""
+    percent: str | None = None
+    """"whole" (15 % is sent as 15) or "fraction" (0.15); None: as the property's display
+    hint says (a probability takes a fraction, anything else the whole number)."""
+
+    @property
+    def plain(self) -> bool:
+        return self.decimal == "." and not self.thousands
+
+
+@dataclass(frozen=True, kw_only=True)
+class ValueMap:
+    """The sheet's own words for what a property takes: from the mapping (`values:`,
+    `values_file:`) or from the portal (owners by email or name, a pipeline's stages by
+    label). Words are compared trimmed and without regard to case."""
+
+    words: tuple[tuple[str, str], ...]
+    """(word, value sent) pairs; a word's case is kept for messages."""
+    refused: tuple[tuple[str, str], ...] = ()
+    """(word, why) pairs: words that name something HubSpot would refuse (an inactive
+    owner, a stage of another pipeline, a name two owners share)."""
+    source: str = "values"
+    """Where the words come from, for messages: "values", "the portal's owners", ..."""
+    exhaustive: bool = True
+    """A cell must be one of `words`; otherwise (enumerations) other cells go on to the
+    property's own check."""
+
+    def folded(self) -> dict[str, str]:
+        """Each word, case-folded and trimmed -> the value sent."""
+        return {w.strip().casefold(): v for w, v in self.words}
+
+    def folded_refusals(self) -> dict[str, str]:
+        return {w.strip().casefold(): why for w, why in self.refused}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +150,17 @@ class ColumnSpec:
     cell leaves HubSpot's value as it is."""
     reference: Reference | None = None
     """`to:` and `by:`: the cell holds a key of another record, and its HubSpot id is sent."""
+    number: NumberFormat | None = None
+    """How the sheet writes this column's numbers (None: plain, a dot as decimal point)."""
+    currency: str | None = None
+    """`currency: EUR`: a price in that currency (products' `hs_price_eur`)."""
+    values: ValueMap | None = None
+    """The sheet's words for the property's values (`values:`, owners, stages)."""
+    pipeline: str | None = None
+    """`pipeline:` (label or id): the cell holds stages of this pipeline, by label or id."""
+    write: WriteRule = WriteRule.ALWAYS
+    display_hint: str = ""
+    """The portal's numberDisplayHint of a number property (percentage, probability, ...)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +209,8 @@ class Mapping:
     associations: tuple[AssociationSpec, ...] = ()
     mode: SyncMode = SyncMode.CREATE
     source: str = "<mapping>"
+    number: NumberFormat | None = None
+    """`number:` at the top: how the sheet writes numbers, for columns that do not say."""
     by_column: dict[str, ColumnSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -163,6 +230,11 @@ class Mapping:
     def clearing(self) -> frozenset[str]:
         """Properties whose emptied cell clears HubSpot's value (`clear_empty: true`)."""
         return frozenset(c.property for c in self.columns if c.clear_empty)
+
+    @property
+    def held_back(self) -> dict[str, WriteRule]:
+        """Properties a write rule may hold back from an update: property -> rule."""
+        return {c.property: c.write for c in self.columns if c.write is not WriteRule.ALWAYS}
 
     @property
     def source_columns(self) -> list[str]:
