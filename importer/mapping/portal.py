@@ -17,7 +17,24 @@ from typing import Any
 from ..api.client import HubSpotClient, UncertainDelivery, Verdict, error_message, route_missing
 from ..core.errors import AuthError, ConfigError, HubSpotUnavailable, MappingError
 from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES, AssociationCategory
-from .model import AssociationSpec, AssociationTypeSpec, ColumnSpec, Mapping, PropertyType, SyncMode
+from .column_values import check_currency, value_changes
+from .model import (
+    AssociationSpec,
+    AssociationTypeSpec,
+    ColumnSpec,
+    Mapping,
+    PropertyType,
+    SyncMode,
+    ValueMap,
+)
+from .portal_values import (
+    Currencies,
+    Pipeline,
+    owner_words,
+    read_currencies,
+    read_owners,
+    read_pipelines,
+)
 
 __all__ = ["LabelInfo", "PortalSchema", "PropertyInfo", "read_schema", "resolve", "resolve_offline"]
 
@@ -55,6 +72,10 @@ class PropertyInfo:
     unique: bool = False
     read_only: bool = False
     calculated: bool = False
+    referenced: str = ""
+    """`referencedObjectType`: OWNER for a property that holds an owner's id."""
+    display_hint: str = ""
+    """`numberDisplayHint` of a number property: percentage, probability, currency, ..."""
 
     @property
     def multiple(self) -> bool:
@@ -77,6 +98,8 @@ class PropertyInfo:
             unique=bool(data.get("hasUniqueValue")),
             read_only=bool(meta.get("readOnlyValue")),
             calculated=bool(data.get("calculated")),
+            referenced=str(data.get("referencedObjectType") or ""),
+            display_hint=str(data.get("numberDisplayHint") or ""),
         )
 
 
@@ -95,6 +118,38 @@ class PortalSchema:
     properties: dict[str, PropertyInfo]
     client: HubSpotClient | None = None
     _labels: dict[str, list[LabelInfo]] = field(default_factory=dict)
+    _read: dict[str, Any] = field(default_factory=dict)
+    """Owners, pipelines and currencies, each read when first asked for."""
+
+    def _get(self, path: str, what: str) -> dict[str, Any]:
+        assert self.client is not None
+        return _get(self.client, path, what, self.object_type)
+
+    def owners(self) -> ValueMap:
+        """The owners' words (email, name, id -> owner id); read once."""
+        if "owners" not in self._read:
+            assert self.client is not None
+            self._read["owners"] = owner_words(read_owners(self._get, self.client.paths.owners()))
+        owners: ValueMap = self._read["owners"]
+        return owners
+
+    def pipelines(self) -> list[Pipeline]:
+        if "pipelines" not in self._read:
+            assert self.client is not None
+            path = self.client.paths.pipelines(self.object_type)
+            self._read["pipelines"] = read_pipelines(self._get, path, self.object_type)
+        pipelines: list[Pipeline] = self._read["pipelines"]
+        return pipelines
+
+    def currencies(self) -> Currencies:
+        if "currencies" not in self._read:
+            assert self.client is not None
+            paths = self.client.paths
+            self._read["currencies"] = read_currencies(
+                self._get, paths.company_currency(), paths.exchange_rates()
+            )
+        currencies: Currencies = self._read["currencies"]
+        return currencies
 
     def labels(self, to_type: str) -> list[LabelInfo]:
         if to_type not in self._labels:
@@ -213,7 +268,13 @@ def _describe(p: PropertyInfo) -> str:
 def resolve(mapping: Mapping, schema: PortalSchema) -> Mapping:
     """The mapping checked against the portal and completed from it (types, options, labels)."""
     problems: list[str] = []
-    columns = [c for c in (_column(spec, schema, problems) for spec in mapping.columns) if c]
+    implied: dict[str, str] = {}
+    columns = [
+        c for c in (_column(spec, schema, problems, implied) for spec in mapping.columns) if c
+    ]
+    mapped = {c.property for c in mapping.columns} | {p for p, _ in mapping.constants}
+    # A stage column's pipeline is written with it, unless the sheet gives it too.
+    extra = tuple((p, v) for p, v in implied.items() if p not in mapped)
     for prop, _ in mapping.constants:
         info = _property(prop, f"constants.{prop}", schema, problems)
         if info is not None and (info.read_only or info.calculated):
@@ -224,7 +285,12 @@ def resolve(mapping: Mapping, schema: PortalSchema) -> Mapping:
     ]
     if problems:
         raise MappingError(mapping.source, problems)
-    return dataclasses.replace(mapping, columns=tuple(columns), associations=tuple(associations))
+    return dataclasses.replace(
+        mapping,
+        columns=tuple(columns),
+        associations=tuple(associations),
+        constants=mapping.constants + extra,
+    )
 
 
 def resolve_offline(mapping: Mapping) -> Mapping:
@@ -234,6 +300,14 @@ def resolve_offline(mapping: Mapping) -> Mapping:
         "them (drop --no-portal-check)"
         for c in mapping.columns
         if c.type is PropertyType.ENUMERATION and not c.options
+    ]
+    problems += [
+        f"columns.{c.column}: {what} needs the portal check to read them (drop --no-portal-check)"
+        for c in mapping.columns
+        for what in (
+            ["type: owner takes the portal's owners"] if c.type is PropertyType.OWNER else []
+        )
+        + ([f"pipeline: {c.pipeline} takes the portal's stages"] if c.pipeline else [])
     ]
     problems += [
         f"columns.{c.column}.format: only a date or datetime column takes a format; add "
@@ -266,8 +340,12 @@ def _property(
     return info
 
 
-def _column(spec: ColumnSpec, schema: PortalSchema, problems: list[str]) -> ColumnSpec | None:
+def _column(
+    spec: ColumnSpec, schema: PortalSchema, problems: list[str], constants: dict[str, str]
+) -> ColumnSpec | None:
     path = f"columns.{spec.column}"
+    if not check_currency(spec, schema, problems):
+        return None
     info = _property(spec.property, f"{path}.property", schema, problems)
     if info is None:
         return None
@@ -283,6 +361,11 @@ def _column(spec: ColumnSpec, schema: PortalSchema, problems: list[str]) -> Colu
         return dataclasses.replace(spec, unique=info.unique)
     portal_type = _TYPES.get(info.type, PropertyType.STRING)
     kind = spec.type if spec.type_given else portal_type
+    words = value_changes(spec, kind, info, schema, problems, constants)
+    if words is None:
+        return None
+    if words.get("type") is PropertyType.OWNER:
+        return dataclasses.replace(spec, unique=info.unique, **words)
     if kind not in _COMPATIBLE[portal_type]:
         problems.append(
             f"{path}.type: the mapping says {spec.type.value}, but {_describe(info)}"
@@ -294,7 +377,7 @@ def _column(spec: ColumnSpec, schema: PortalSchema, problems: list[str]) -> Colu
             f"{path}.format: only a date or datetime column takes a format, and "
             f"{_describe(info)} is a {info.type} property"
         )
-    changes: dict[str, Any] = {"type": kind, "unique": info.unique}
+    changes: dict[str, Any] = {"type": kind, "unique": info.unique, **words}
     if kind is PropertyType.ENUMERATION:
         values = [v for _, v in info.options]
         unknown = [o for o in spec.options if o not in values]

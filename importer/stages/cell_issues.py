@@ -14,6 +14,7 @@ from ..core.outcome import Problem, RowIssue
 from ..mapping.model import DEFAULT_DATE_FORMAT, Mapping
 from ..sheets.load import NO_SAVED_VALUE, Table
 from .cell_rules import MULTI_SEPARATOR, RECORD_ID_RE, ColumnRules
+from .cell_values import formatted_number_hint, unknown_word
 
 __all__ = [
     "EXTRA_COLUMN",
@@ -133,8 +134,15 @@ def _explain(
     spec = rules.spec if rules is not None else None
     if problem is Problem.REQUIRED:
         return "the cell is empty but the mapping requires a value", "fill it in"
+    if problem is Problem.NOT_A_NUMBER and rules is not None and rules.formatted:
+        hint = formatted_number_hint(value, rules.number, rules.spec.currency, rules.percent)
+        return f"{shown} is not a number", hint
     if problem is Problem.NOT_A_NUMBER:
         return f"{shown} is not a number", _number_hint(value)
+    if problem is Problem.UNKNOWN_VALUE:
+        assert rules is not None
+        assert rules.words is not None
+        return unknown_word(value, shown, rules.words)
     if problem is Problem.NOT_A_BOOL:
         return f"{shown} is not a yes/no value", "write true or false (yes/no and 1/0 work too)"
     if problem is Problem.NOT_A_DATE:

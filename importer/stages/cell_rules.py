@@ -18,7 +18,14 @@ import pyarrow.compute as pc
 from ..core.hubspot import EMAIL_PROPERTIES, MAX_TEXT_LENGTH, canonical_object_type
 from ..core.outcome import Problem
 from ..core.text import TEXT, Distinct, arrow, flags, text_series, trimmed, whole
-from ..mapping.model import DEFAULT_DATE_FORMAT, AssociationSpec, ColumnSpec, PropertyType
+from ..mapping.model import (
+    DEFAULT_DATE_FORMAT,
+    AssociationSpec,
+    ColumnSpec,
+    NumberFormat,
+    PropertyType,
+)
+from .cell_values import Words, read_number
 
 __all__ = ["MULTI_SEPARATOR", "RECORD_ID_RE", "AssociationRules", "Cells", "ColumnRules"]
 
@@ -98,11 +105,30 @@ class Cells:
 class ColumnRules:
     """Checks and conversion for one mapped column."""
 
-    def __init__(self, spec: ColumnSpec, cells: Cells, object_type: str) -> None:
+    def __init__(
+        self,
+        spec: ColumnSpec,
+        cells: Cells,
+        object_type: str,
+        number: NumberFormat | None = None,
+    ) -> None:
         self.spec = spec
         self.cells = cells
+        """The cells as the sheet holds them."""
         self.fold_case = (canonical_object_type(object_type), spec.property) in EMAIL_PROPERTIES
         """HubSpot compares this property's values without regard to case (emails)."""
+        self.words = (
+            Words(spec.values, cells.distinct, multiple=spec.multiple) if spec.values else None
+        )
+        self.given = Cells(self.words.sent(cells.index)) if self.words else cells
+        """The cells as the words they stand for (the cells themselves without `values`)."""
+        self.number = spec.number or number or NumberFormat()
+        self.percent = self.number.percent or (
+            ("fraction" if spec.display_hint == "probability" else "whole")
+            if spec.display_hint in ("percentage", "probability")
+            else None
+        )
+        """How a percent sign is read (None: it is not a number here)."""
 
     def same(self, value: str) -> str:
         """A cell as HubSpot compares values of this property (`Cells.keys`), so
@@ -137,7 +163,7 @@ class ColumnRules:
     def dates(self) -> pa.ChunkedArray:
         """Dates/datetimes as HubSpot writes them (null where not parseable), parsed once per
         distinct value; only for those types."""
-        found = self.cells.distinct
+        found = self.given.distinct
         unique = pd.Series(found.values, dtype=object)
         if self.spec.type is PropertyType.DATE:
             parsed = _parse_date(unique, self.spec.format)
@@ -152,28 +178,55 @@ class ColumnRules:
         }
         return found.mapped(written.__getitem__)
 
+    @property
+    def formatted(self) -> bool:
+        """Numbers are read the sheet's way (separators, currency, percent), not as plain
+        decimals only."""
+        return not self.number.plain or self.spec.currency is not None or bool(self.percent)
+
+    @cached_property
+    def numbers(self) -> pa.ChunkedArray:
+        """Formatted numbers as HubSpot's plain decimals (null where not one); parsed once
+        per distinct value."""
+        spec = self.spec
+        return self.given.distinct.mapped(
+            lambda v: (
+                read_number(v, self.number, currency=spec.currency, percent=self.percent)
+                if v
+                else ""
+            )
+        )
+
     def checks(self, is_key: bool) -> list[pandera.Check]:
-        c = self.cells
+        c, g = self.cells, self.given
         checks: list[tuple[Problem, Callable[[pd.Series], pd.Series]]] = []
         if self.spec.required or is_key:
             checks.append((Problem.REQUIRED, lambda _: c.filled))
+        if (words := self.words) is not None:
+            known = c.by_value(lambda v: not words.unknown(v))
+            checks.append((Problem.UNKNOWN_VALUE, lambda _: known))
         kind = self.spec.type
-        if kind is PropertyType.NUMBER:
-            checks.append((Problem.NOT_A_NUMBER, lambda _: ~c.filled | c.numbers()))
+        if kind is PropertyType.NUMBER and self.formatted:
+            checks.append((Problem.NOT_A_NUMBER, lambda _: c.mask(flags(self.numbers.is_valid()))))
+        elif kind is PropertyType.NUMBER:
+            checks.append((Problem.NOT_A_NUMBER, lambda _: ~g.filled | g.numbers()))
         elif kind is PropertyType.BOOL:
-            words = TRUE_WORDS | FALSE_WORDS
+            yes_no = TRUE_WORDS | FALSE_WORDS
             checks.append(
-                (Problem.NOT_A_BOOL, lambda _: ~c.filled | c.by_value(lambda v: v.lower() in words))
+                (
+                    Problem.NOT_A_BOOL,
+                    lambda _: ~g.filled | g.by_value(lambda v: v.lower() in yes_no),
+                )
             )
         elif kind in (PropertyType.DATE, PropertyType.DATETIME):
             problem = Problem.NOT_A_DATE if kind is PropertyType.DATE else Problem.NOT_A_DATETIME
-            checks.append((problem, lambda _: ~c.filled | c.mask(flags(self.dates.is_valid()))))
+            checks.append((problem, lambda _: ~g.filled | g.mask(flags(self.dates.is_valid()))))
         elif kind is PropertyType.ENUMERATION and self.spec.multiple:
             opts = set(self.folded_options)
             checks.append(
                 (
                     Problem.NOT_AN_OPTION,
-                    lambda _: c.by_value(lambda v: all(p in opts for p in self.choices(v))),
+                    lambda _: g.by_value(lambda v: all(p in opts for p in self.choices(v))),
                 )
             )
         elif kind is PropertyType.ENUMERATION:
@@ -181,7 +234,7 @@ class ColumnRules:
             checks.append(
                 (
                     Problem.NOT_AN_OPTION,
-                    lambda _: ~c.filled | c.by_value(lambda v: v.casefold() in opts),
+                    lambda _: ~g.filled | g.by_value(lambda v: v.casefold() in opts),
                 )
             )
         checks.append((Problem.TOO_LONG, lambda _: c.short_enough()))
@@ -201,8 +254,10 @@ class ColumnRules:
         def pick(values: pa.Array) -> pa.Array:
             return values if positions is None else values.take(positions)
 
-        text = pick(self.cells.text)
+        text = pick(self.given.text)
         kind = self.spec.type
+        if kind is PropertyType.NUMBER and self.formatted:
+            return pc.if_else(pc.not_equal(text, ""), pick(self.numbers).cast(text.type), "")
         if kind is PropertyType.NUMBER:
             # HubSpot wants plain decimals: no "+", no exponent. Most cells are already.
             odd = flags(
@@ -223,19 +278,19 @@ class ColumnRules:
                 ),
             )
         if kind is PropertyType.BOOL:
-            out = self.cells.distinct.mapped(
+            out = self.given.distinct.mapped(
                 lambda v: "true" if v.lower() in TRUE_WORDS else "false", positions
             )
         elif kind in (PropertyType.DATE, PropertyType.DATETIME):
             out = pick(self.dates)
         elif kind is PropertyType.ENUMERATION and self.spec.multiple:
             opts = self.folded_options
-            out = self.cells.distinct.mapped(
+            out = self.given.distinct.mapped(
                 lambda v: MULTI_SEPARATOR.join(opts.get(p, p) for p in self.choices(v)), positions
             )
         elif kind is PropertyType.ENUMERATION:
             opts = self.folded_options
-            out = self.cells.distinct.mapped(lambda v: opts.get(v.casefold(), ""), positions)
+            out = self.given.distinct.mapped(lambda v: opts.get(v.casefold(), ""), positions)
         else:
             return text
         return pc.if_else(pc.not_equal(text, ""), out.cast(text.type), "")

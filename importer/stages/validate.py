@@ -42,7 +42,9 @@ def validate(table: Table, mapping: Mapping) -> Validated:
     """Check every mapped cell; return the valid rows converted and an issue per bad cell."""
     frame = table.frame
     column_rules = {
-        spec.column: ColumnRules(spec, Cells(frame[spec.column]), mapping.object_type)
+        spec.column: ColumnRules(
+            spec, Cells(frame[spec.column]), mapping.object_type, mapping.number
+        )
         for spec in mapping.columns
     }
     assoc_rules = {

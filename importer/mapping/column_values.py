@@ -1,0 +1,136 @@
+"""The portal check of a column's values: an owner column gets the owners' words, a stage
+column its pipeline's, a price's currency is one the portal has, and a `values:` map may only
+give values its property takes."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any, Protocol
+
+from ..core.hubspot import pipeline_properties
+from .model import ColumnSpec, PropertyType, ValueMap
+from .portal_values import Currencies, Pipeline, find_pipeline, stage_words
+
+__all__ = ["PortalWords", "PropertyFacts", "check_currency", "value_changes"]
+
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_BOOL_WORDS = frozenset({"true", "false"})
+
+
+class PortalWords(Protocol):
+    """What the portal check reads of the portal for values (`PortalSchema`)."""
+
+    @property
+    def object_type(self) -> str: ...
+    def owners(self) -> ValueMap: ...
+    def pipelines(self) -> list[Pipeline]: ...
+    def currencies(self) -> Currencies: ...
+
+
+class PropertyFacts(Protocol):
+    """What the portal says of a property (`PropertyInfo`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def options(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def referenced(self) -> str: ...
+    @property
+    def display_hint(self) -> str: ...
+
+
+def check_currency(spec: ColumnSpec, portal: PortalWords, problems: list[str]) -> bool:
+    """Whether a price column's currency is one the portal has (a problem says if not)."""
+    if spec.currency is None:
+        return True
+    currencies = portal.currencies()
+    if spec.currency in currencies.all:
+        return True
+    problems.append(
+        f"columns.{spec.column}.currency: this portal has no currency {spec.currency}; its "
+        f"currencies are {currencies.describe()} (add it in HubSpot's settings, Account "
+        "defaults > Currencies)"
+    )
+    return False
+
+
+def value_changes(
+    spec: ColumnSpec,
+    kind: PropertyType,
+    info: PropertyFacts,
+    portal: PortalWords,
+    problems: list[str],
+    constants: dict[str, str],
+) -> dict[str, Any] | None:
+    """What the portal's words change in `spec` (read as `kind`): None when the column cannot
+    be used (a problem says why). A stage column's pipeline goes to `constants`."""
+    path = f"columns.{spec.column}"
+    if spec.type is PropertyType.OWNER or info.referenced.upper() == "OWNER":
+        return {"type": PropertyType.OWNER, "values": portal.owners()}
+    changes: dict[str, Any] = {"display_hint": info.display_hint}
+    if spec.number is not None and kind is not PropertyType.NUMBER:
+        problems.append(f"{path}.number: {info.name} is not a number property in HubSpot")
+        return None
+    if spec.pipeline is not None:
+        words = _stages(spec, portal, problems, constants)
+        return None if words is None else {**changes, "values": words}
+    if spec.values is not None:
+        words = _checked_values(spec.values, kind, info, f"{path}.values", problems)
+        return None if words is None else {**changes, "values": words}
+    return changes
+
+
+def _stages(
+    spec: ColumnSpec, portal: PortalWords, problems: list[str], constants: dict[str, str]
+) -> ValueMap | None:
+    """The stage words of the column's pipeline, whose id is written with every row."""
+    path = f"columns.{spec.column}.pipeline"
+    pipeline_prop, stage_prop = pipeline_properties(portal.object_type)
+    if spec.property != stage_prop:
+        problems.append(
+            f"{path}: a pipeline goes with the stage property of {portal.object_type} "
+            f"({stage_prop}), not {spec.property}"
+        )
+        return None
+    pipelines = portal.pipelines()
+    found = find_pipeline(pipelines, str(spec.pipeline))
+    if found is None:
+        listed = ", ".join(f"{p.label} (id {p.id})" for p in pipelines) or "none"
+        problems.append(
+            f"{path}: {portal.object_type} have no pipeline {spec.pipeline!r} in this portal; "
+            f"its pipelines: {listed}"
+        )
+        return None
+    constants.setdefault(pipeline_prop, found.id)
+    return stage_words(pipelines, found)
+
+
+def _checked_values(
+    words: ValueMap, kind: PropertyType, info: PropertyFacts, path: str, problems: list[str]
+) -> ValueMap | None:
+    """A `values:` map whose every value the property takes (as `kind` reads it)."""
+    options = {v.casefold() for _, v in info.options} | {lab.casefold() for lab, _ in info.options}
+    takes = {
+        PropertyType.BOOL: lambda v: v.casefold() in _BOOL_WORDS,
+        PropertyType.NUMBER: lambda v: bool(_PLAIN_NUMBER.fullmatch(v)),
+        PropertyType.ENUMERATION: lambda v: all(
+            p.strip().casefold() in options for p in v.split(";")
+        ),
+    }.get(kind)
+    wrong = [f"{w!r}: {v!r}" for w, v in words.words if takes is not None and not takes(v)]
+    if wrong:
+        what = {
+            PropertyType.BOOL: "true or false",
+            PropertyType.NUMBER: "a plain number such as 12.5",
+            PropertyType.ENUMERATION: "one of its options: "
+            + ", ".join(v for _, v in info.options[:30]),
+        }[kind]
+        problems.append(
+            f"{path}: {info.name} takes {what}, so these words map to values HubSpot would "
+            f"refuse: {', '.join(wrong[:10])}"
+        )
+        return None
+    # An enumeration's own options and labels still count beside the map's words.
+    return dataclasses.replace(words, exhaustive=kind is not PropertyType.ENUMERATION)
