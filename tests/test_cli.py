@@ -47,7 +47,7 @@ def test_xlsx_import_end_to_end(
     assert result.code == 1  # one row is invalid
     assert result.messages[:3] == [
         'products.xlsx, sheet Catalogue, cell C4 (Price): "12,50" is not a number; use a dot as '
-        "decimal separator",
+        'decimal separator, or say number: {decimal: ","} in the mapping',
         'products.xlsx, sheet Catalogue, cell D4 (Launched): "2026-02-30" is not a date; write '
         "it as 2026-11-23 (format %Y-%m-%d) or use a date cell",
         'products.xlsx, sheet Catalogue, cell E4 (In stock): "maybe" is not a yes/no value; '

@@ -88,10 +88,14 @@ def test_check_reports_every_mistake_with_its_cell_and_writes_nothing(
     ]
     rows = [HEADER]
     mistakes = {
-        "12,50": ("Price", "use a dot as decimal separator"),
+        "12,50": (
+            "Price",
+            'use a dot as decimal separator, or say number: {decimal: ","} in the mapping',
+        ),
         "1.234,00": (
             "Price",
-            "remove the thousands separators and use a dot as decimal separator",
+            "remove the thousands separators and use a dot as decimal separator, or say "
+            'number: {decimal: ",", thousands: "."} in the mapping',
         ),
         "31/02/2026": ("Launched", "write it as 23/11/2026 (format %d/%m/%Y) or use a date cell"),
         "2026-13-01": ("Launched", "write it as 23/11/2026 (format %d/%m/%Y) or use a date cell"),
@@ -105,7 +109,11 @@ def test_check_reports_every_mistake_with_its_cell_and_writes_nothing(
             'use one of: red (Red), blue (Blue), green (Green); separate several with ";"',
         ),
         "": ("Name", "fill it in"),
-        "€12": ("Price", "remove the currency symbol, unit or percent sign; write the bare number"),
+        "€12": (
+            "Price",
+            "remove the currency symbol, unit or percent sign; write the bare number (a "
+            "mapping with number: or currency: reads symbols and percents)",
+        ),
         "tomorrow": ("Available", "write it as ISO 8601, e.g. 2026-11-23 14:30"),
     }
     for n, (value, (column, _)) in enumerate(mistakes.items()):
@@ -150,7 +158,8 @@ def test_check_reports_every_mistake_with_its_cell_and_writes_nothing(
     assert results[-1]["status"] == "would_create"
     assert result.messages[0] == (
         'catalogue.xlsx, sheet Catalogue, cell C2 (Price): "12,50" is '
-        "not a number; use a dot as decimal separator"
+        'not a number; use a dot as decimal separator, or say number: {decimal: ","} in the '
+        "mapping"
     )
     assert not (tmp_path / "state").exists() or not list((tmp_path / "state").glob("*.lock"))
 

@@ -30,21 +30,22 @@ def check(
             "12,50",
             Problem.NOT_A_NUMBER,
             '"12,50" is not a number',
-            "use a dot as decimal separator",
+            'use a dot as decimal separator, or say number: {decimal: ","} in the mapping',
         ),
         (
             {"property": "p", "type": "number"},
             "1,234.50",
             Problem.NOT_A_NUMBER,
             '"1,234.50" is not a number',
-            "remove the thousands separators",
+            'remove the thousands separators, or say number: {thousands: ","}',
         ),
         (
             {"property": "p", "type": "number"},
             "€12",
             Problem.NOT_A_NUMBER,
             '"€12" is not a number',
-            "remove the currency symbol, unit or percent sign; write the bare number",
+            "remove the currency symbol, unit or percent sign; write the bare number (a "
+            "mapping with number: or currency: reads symbols and percents)",
         ),
         (
             {"property": "p", "type": "bool"},
@@ -134,7 +135,7 @@ def test_issue_describes_the_cell_as_the_style_guide_shows(tmp_path: Path) -> No
     assert issue.cell == "Catalogue!D14"
     assert issue.describe("products.xlsx, sheet Catalogue") == (
         'products.xlsx, sheet Catalogue, cell D14 (Price): "12,50" is not a number; use a dot '
-        "as decimal separator"
+        'as decimal separator, or say number: {decimal: ","} in the mapping'
     )
 
 

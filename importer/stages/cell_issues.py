@@ -112,13 +112,21 @@ def unreadable_issues(table: Table, mapped: set[str]) -> list[RowIssue]:
 def _number_hint(value: str) -> str:
     v = value.strip()
     if re.fullmatch(r"[+-]?\d+,\d+", v):
-        return "use a dot as decimal separator"
-    if re.fullmatch(r"[+-]?\d{1,3}([ .'\u00a0]\d{3})+,\d+", v):
-        return "remove the thousands separators and use a dot as decimal separator"
-    if re.fullmatch(r"[+-]?\d{1,3}([ ,.'\u00a0]\d{3})+(\.\d+)?", v):
-        return "remove the thousands separators"
+        return 'use a dot as decimal separator, or say number: {decimal: ","} in the mapping'
+    if m := re.fullmatch(r"[+-]?\d{1,3}([ .'\u00a0]\d{3})+,\d+", v):
+        sep = " " if m[1][0] == "\u00a0" else m[1][0]
+        return (
+            "remove the thousands separators and use a dot as decimal separator, or say "
+            f'number: {{decimal: ",", thousands: "{sep}"}} in the mapping'
+        )
+    if m := re.fullmatch(r"[+-]?\d{1,3}([ ,.'\u00a0]\d{3})+(\.\d+)?", v):
+        sep = " " if m[1][0] == "\u00a0" else m[1][0]
+        return f'remove the thousands separators, or say number: {{thousands: "{sep}"}}'
     if re.search(r"[€$£¥%]|[A-Za-z]{3}", v):
-        return "remove the currency symbol, unit or percent sign; write the bare number"
+        return (
+            "remove the currency symbol, unit or percent sign; write the bare number (a "
+            "mapping with number: or currency: reads symbols and percents)"
+        )
     return "write a number such as 12 or 12.50"
 
 

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 
 import pandas as pd
 
-from ..core.text import TEXT, Distinct
+from ..core.text import Distinct, text_series
 from ..mapping.model import NumberFormat, ValueMap
 
 __all__ = ["CURRENCY_SYMBOLS", "Words", "formatted_number_hint", "read_number", "unknown_word"]
@@ -110,7 +110,7 @@ class Words:
     def sent(self, index: pd.Index) -> pd.Series:
         """The cells as the words they stand for ("" where unknown: reported on its own)."""
         mapped = self.distinct.mapped(lambda v: self.word(v) if v else "")
-        return pd.Series(mapped.fill_null("").to_pandas(), index=index, dtype=TEXT)
+        return text_series(mapped.fill_null(""), index)
 
     def unknown(self, cell: str) -> bool:
         return bool(cell.strip()) and self.word(cell) is None

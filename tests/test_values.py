@@ -1,0 +1,208 @@
+"""Values as a catalogue writes them: numbers in the sheet's own format, and the sheet's own
+words mapped to what a property takes (`values:`, `values_file:`), each checked cell by cell."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from importer import MappingError, Problem, Validated, load_table, parse_mapping, validate
+from importer.mapping.file import load_mapping
+
+from .conftest import write_csv
+
+
+def check(tmp_path: Path, mapping: dict[str, Any], rows: list[list[str]]) -> Validated:
+    header = list(mapping["columns"])
+    path = write_csv(tmp_path / "in.csv", [header, *rows])
+    return validate(load_table(path), parse_mapping({"object_type": "products", **mapping}))
+
+
+def sent(result: Validated, prop: str) -> list[str]:
+    return [str(v) for v in result.values[prop]]
+
+
+EUROPEAN = {"decimal": ",", "thousands": "."}
+
+
+def test_european_numbers_with_currency_symbols_are_sent_as_plain_decimals(
+    tmp_path: Path,
+) -> None:
+    result = check(
+        tmp_path,
+        {"number": EUROPEAN, "columns": {"Preis": {"property": "price", "type": "number"}}},
+        [["1.299,00"], ["€ 1.299,00"], ["12,5 €"], ["EUR 7"], ["-3,25"], ["1.234.567,891"]],
+    )
+    assert not result.issues
+    assert sent(result, "price") == ["1299.00", "1299.00", "12.5", "7", "-3.25", "1234567.891"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "hint"),
+    [
+        ("1.29,00", "write it as the mapping's number format says (decimal ',', thousands '.')"),
+        ("$ 12,00", "the column holds prices in EUR, and this one is in USD"),
+        ("15 %", "a percent sign fits only a percentage property"),
+        ("zwölf", "e.g. 1.299,50"),
+    ],
+)
+def test_a_number_not_written_the_sheets_way_names_the_format(
+    tmp_path: Path, cell: str, hint: str
+) -> None:
+    columns = {"Preis": {"currency": "EUR", "type": "number", "number": EUROPEAN}}
+    result = check(tmp_path, {"columns": columns}, [[cell], ["12,00"]])
+    assert [(i.row, i.problem) for i in result.issues] == [(2, Problem.NOT_A_NUMBER)]
+    assert hint in result.issues[0].hint, result.issues[0].hint
+    assert sent(result, "hs_price_eur") == ["12.00"]
+
+
+def test_a_column_format_wins_over_the_mappings_and_plain_columns_stay_strict(
+    tmp_path: Path,
+) -> None:
+    result = check(
+        tmp_path,
+        {
+            "number": EUROPEAN,
+            "columns": {
+                "Swiss": {
+                    "property": "price",
+                    "type": "number",
+                    "number": {"decimal": ".", "thousands": "'"},
+                },
+                "Weight": {"property": "weight_kg", "type": "number"},
+            },
+        },
+        [["1'299.50", "2,5"], ["12.5", "3"]],
+    )
+    assert not result.issues
+    assert sent(result, "price") == ["1299.50", "12.5"]
+    assert sent(result, "weight_kg") == ["2.5", "3"]
+
+
+def test_an_excel_number_cell_in_a_decimal_comma_column_is_read_as_it_is(tmp_path: Path) -> None:
+    # Excel number cells are read with a dot whatever the sheet's format.
+    result = check(
+        tmp_path,
+        {"columns": {"Preis": {"property": "price", "type": "number", "number": EUROPEAN}}},
+        [["1299.5"], ["0.75"]],
+    )
+    assert sent(result, "price") == ["1299.5", "0.75"]
+
+
+@pytest.mark.parametrize(
+    ("hint", "percent", "expected"),
+    [("percentage", None, ["15", "7.5", "20"]), ("probability", None, ["0.15", "0.075", "20"]),
+     ("", "fraction", ["0.15", "0.075", "20"]), ("probability", "whole", ["15", "7.5", "20"])],
+)  # fmt: skip
+def test_percentages_are_sent_as_the_property_takes_them(
+    tmp_path: Path, hint: str, percent: str | None, expected: list[str]
+) -> None:
+    number: dict[str, Any] = {"decimal": ","}
+    if percent is not None:
+        number["percent"] = percent
+    mapping = parse_mapping(
+        {
+            "object_type": "deals",
+            "columns": {"P": {"property": "p", "type": "number", "number": number}},
+        }
+    )
+    spec = mapping.columns[0]
+    mapping = dataclasses.replace(mapping, columns=(dataclasses.replace(spec, display_hint=hint),))
+    path = write_csv(tmp_path / "in.csv", [["P"], ["15 %"], ["7,5%"], ["20"]])
+    result = validate(load_table(path), mapping)
+    assert not result.issues
+    assert sent(result, "p") == expected
+
+
+def test_a_values_map_turns_the_sheets_words_into_the_propertys_values(tmp_path: Path) -> None:
+    columns = {
+        "Lager": {"property": "in_stock", "type": "bool", "values": {"Ja": True, "Nein": False}},
+        "Art": {"property": "kind", "values": {"Ware": "inventory", "Dienst": "service"}},
+    }
+    result = check(tmp_path, {"columns": columns}, [["ja", "Ware"], ["NEIN ", "Dienst"], ["", "x"]])
+    assert [(i.row, i.problem) for i in result.issues] == [(4, Problem.UNKNOWN_VALUE)]
+    assert sent(result, "in_stock") == ["true", "false"]
+    assert sent(result, "kind") == ["inventory", "service"]
+
+
+def test_a_word_the_map_does_not_list_is_an_invalid_cell_naming_the_words(tmp_path: Path) -> None:
+    columns = {"Lager": {"property": "in_stock", "type": "bool",
+                         "values": {"Ja": True, "Nein": False}}}  # fmt: skip
+    result = check(tmp_path, {"columns": columns}, [["Vielleicht"], ["true"], ["Ja"]])
+    assert [(i.row, i.problem) for i in result.issues] == [
+        (2, Problem.UNKNOWN_VALUE),
+        (3, Problem.UNKNOWN_VALUE),
+    ]
+    issue = result.issues[0]
+    assert issue.message == '"Vielleicht" is not one of the words the mapping\'s values lists'
+    assert issue.hint.startswith("use one of: ")
+    assert "Ja" in issue.hint
+    assert "Nein" in issue.hint
+    assert sent(result, "in_stock") == ["true"]
+
+
+def test_a_values_file_is_read_relative_to_the_mapping(tmp_path: Path) -> None:
+    (tmp_path / "words.csv").write_text("Wort,Wert\nJa,true\nNein,false\n", encoding="utf-8")
+    (tmp_path / "m.yaml").write_text(
+        "object_type: products\ncolumns:\n"
+        "  Lager: {property: in_stock, type: bool, values_file: words.csv}\n",
+        encoding="utf-8",
+    )
+    mapping = load_mapping(tmp_path / "m.yaml")
+    path = write_csv(tmp_path / "in.csv", [["Lager"], ["Nein"], ["ja"]])
+    result = validate(load_table(path), mapping)
+    assert sent(result, "in_stock") == ["false", "true"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ({"values": {True: "x"}}, 'quote the sheet\'s words, e.g. "Yes"'),
+        ({"values": {"Ja": "x", "ja": "y"}}, "'ja' is listed twice with different values"),
+        ({"values": {"Ja": "x"}, "values_file": "w.csv"}, "give values or values_file, not both"),
+        ({"values_file": "missing.csv"}, "does not exist"),
+        ({"values": []}, "give the sheet's words and what each means"),
+        ({"number": {"decimal": ",", "thousands": ","}}, "both ','"),
+        ({"number": {"decimal": ";"}}, "cannot be a decimal separator"),
+        ({"currency": "Euro"}, "is not a currency code"),
+        ({"write": "sometimes"}, "'sometimes' is not a rule"),
+        ({"type": "string", "number": {"decimal": ","}}, "only a number column takes a number"),
+    ],
+)
+def test_mistakes_in_the_value_keys_are_named(spec: dict[str, Any], problem: str) -> None:
+    with pytest.raises(MappingError) as err:
+        parse_mapping(
+            {"object_type": "products", "columns": {"C": {"property": "price", **spec}}},
+            source=str(Path("/nonexistent/m.yaml")),
+        )
+    assert problem in str(err.value), str(err.value)
+
+
+def test_implied_properties_for_owners_currencies_and_stages() -> None:
+    mapping = parse_mapping(
+        {
+            "object_type": "deals",
+            "columns": {
+                "Owner": {"type": "owner"},
+                "Stage": {"pipeline": "Sales Pipeline"},
+            },
+        }
+    )
+    assert [c.property for c in mapping.columns] == ["hubspot_owner_id", "dealstage"]
+    product = parse_mapping(
+        {
+            "object_type": "products",
+            "columns": {
+                "USD": {"currency": "usd"},
+                "EUR": {"property": "price", "currency": "EUR"},
+            },
+        }
+    )
+    assert [c.property for c in product.columns] == ["hs_price_usd", "hs_price_eur"]
+    with pytest.raises(MappingError, match="a currency goes with a product price"):
+        parse_mapping(
+            {"object_type": "products", "columns": {"C": {"property": "tax", "currency": "EUR"}}}
+        )
