@@ -4,6 +4,7 @@ words mapped to what a property takes (`values:`, `values_file:`), each checked 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,11 @@ import pytest
 
 from importer import MappingError, Problem, Validated, load_table, parse_mapping, validate
 from importer.mapping.file import load_mapping
+from importer.sandbox import Sandbox
 
-from .conftest import write_csv
+from .conftest import CliRun, write_csv
+
+Runner = Callable[..., CliRun]
 
 
 def check(tmp_path: Path, mapping: dict[str, Any], rows: list[list[str]]) -> Validated:
@@ -206,3 +210,27 @@ def test_implied_properties_for_owners_currencies_and_stages() -> None:
         parse_mapping(
             {"object_type": "products", "columns": {"C": {"property": "tax", "currency": "EUR"}}}
         )
+
+
+def test_init_proposes_the_number_format_it_sees_and_the_run_stores_plain_decimals(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    data = write_csv(
+        tmp_path / "katalog.csv",
+        [
+            ["SKU", "Name", "Unit price"],
+            ["0001", "Tasse", "1.299,00 €"],
+            ["0002", "Teller", "12,5"],
+        ],
+        delimiter=";",
+    )
+    out = tmp_path / "m.yaml"
+    made = run_cli("init", data, "--object", "products", "--out", out, "--base-url", sandbox.url)
+    assert made.code == 0, made.err
+    draft = out.read_text(encoding="utf-8")
+    assert 'number: {decimal: ",", thousands: "."}' in draft, draft
+    ran = run_cli("run", "-m", out, data, "--base-url", sandbox.url, "--out", tmp_path / "o.xlsx")
+    assert ran.code == 0, ran.err
+    stored = [r["properties"] for r in sandbox.records("products")]
+    prices = {p["hs_sku"]: p["price"] for p in stored if p.get("hs_sku") in ("0001", "0002")}
+    assert prices == {"0001": "1299.00", "0002": "12.5"}

@@ -13,6 +13,8 @@ import pandas as pd
 from ..core.errors import ConfigError
 from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES
 from ..sheets.load import Table
+from .model import NumberFormat
+from .numbers import read_number
 from .portal import PortalSchema, PropertyInfo
 
 __all__ = ["Match", "draft_mapping", "match_columns"]
@@ -37,6 +39,17 @@ _TARGET_WORDS = {
     "quote": "quotes",
 }
 _IDS = re.compile(r"\d+(\s*[;,]\s*\d+)*")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+_NUMBER_FORMATS = (
+    NumberFormat(),
+    NumberFormat(decimal=",", thousands="."),
+    NumberFormat(decimal=",", thousands=" "),
+    NumberFormat(decimal=".", thousands=","),
+    NumberFormat(decimal=".", thousands="'"),
+    NumberFormat(decimal=".", thousands=" "),
+)
+"""The ways of writing numbers `init` recognises, most common first (a sample that fits
+several, such as "1.299", takes the first)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,6 +129,24 @@ def _date_format(values: pd.Series, with_time: bool) -> str | None:
     return None
 
 
+def _number_format(values: pd.Series, hint: str) -> str | None:
+    """The `number:` a column's sample needs (None when its numbers are plain): the first
+    format every value reads with, currency symbols and percent signs allowed."""
+    sample = values[values.str.strip() != ""].head(SAMPLE_ROWS).str.strip()
+    if sample.empty or sample.str.fullmatch(_PLAIN_NUMBER).all():
+        return None
+    percent = "whole" if sample.str.contains("%", regex=False).any() else None
+    for fmt in _NUMBER_FORMATS:
+        if all(read_number(v, fmt, currency=None, percent=percent) for v in sample):
+            keys = [f'decimal: "{fmt.decimal}"']
+            if fmt.thousands:
+                keys.append(f'thousands: "{fmt.thousands}"')
+            if percent and hint not in ("percentage", "probability"):
+                keys.append("percent: whole")
+            return f"number: {{{', '.join(keys)}}}"
+    return None
+
+
 def _association(column: str, values: pd.Series, object_type: str) -> str | None:
     sample = values[values.str.strip() != ""].head(SAMPLE_ROWS).str.strip()
     if sample.empty or not sample.str.fullmatch(_IDS).all():
@@ -177,6 +208,8 @@ def draft_mapping(
             fmt = _date_format(values, kind == "datetime")
             if fmt:
                 fields.append(f'format: "{fmt}"')
+        if kind == "number" and (number := _number_format(values, m.prop.display_hint)):
+            fields.append(number)
         lines.append(f"  {_key(column)}: {{{', '.join(fields)}}}  # {m.how}")
     if not matches and not associations:
         raise ConfigError(

@@ -12,9 +12,10 @@ import pandas as pd
 from ..core.hubspot import MAX_TEXT_LENGTH
 from ..core.outcome import Problem, RowIssue
 from ..mapping.model import DEFAULT_DATE_FORMAT, Mapping
+from ..mapping.numbers import formatted_number_hint
 from ..sheets.load import NO_SAVED_VALUE, Table
 from .cell_rules import MULTI_SEPARATOR, RECORD_ID_RE, ColumnRules
-from .cell_values import formatted_number_hint, unknown_word
+from .cell_values import unknown_word
 
 __all__ = [
     "EXTRA_COLUMN",

@@ -25,7 +25,8 @@ from ..mapping.model import (
     NumberFormat,
     PropertyType,
 )
-from .cell_values import Words, read_number
+from ..mapping.numbers import read_number
+from .cell_values import Words
 
 __all__ = ["MULTI_SEPARATOR", "RECORD_ID_RE", "AssociationRules", "Cells", "ColumnRules"]
 
