@@ -176,7 +176,9 @@ class Currencies:
 
 def read_currencies(get: Get, company_path: str, rates_path: str) -> Currencies:
     """The company currency and the others the portal has (those with an exchange rate)."""
-    company = str(get(company_path, "company currency").get("currencyCode") or "").upper()
+    answer = get(company_path, "company currency")
+    # HubSpot names the company currency by its code in `id`.
+    company = str(answer.get("id") or answer.get("currencyCode") or "").upper()
     rates = get(rates_path, "exchange rates").get("results") or []
     others = sorted(
         {

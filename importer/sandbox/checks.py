@@ -63,7 +63,8 @@ def _check_value(prop: PropertyDef | None, name: str, value: str) -> tuple[str |
     if prop.type == "datetime" and not _valid_datetime(value):
         return "INVALID_DATETIME", f'"{value}" was not a valid ISO 8601 datetime.'
     chosen = value.split(";") if prop.field_type == "checkbox" else [value]  # multi-select
-    if prop.type == "enumeration" and any(v not in prop.options for v in chosen):
+    listed = prop.type == "enumeration" and not prop.external_options  # an owner's: not listed
+    if listed and any(v not in prop.options for v in chosen):
         allowed = ", ".join(prop.options)
         return "INVALID_OPTION", f'"{value}" was not one of the allowed options: [{allowed}]'
     if len(value) > MAX_TEXT_LENGTH:

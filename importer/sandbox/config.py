@@ -10,6 +10,9 @@ from typing import Any
 import orjson
 
 from ..core.hubspot import SEARCH_RATE_PER_SECOND, SERVED_API_VERSIONS
+from .currencies import DEFAULT_ADDITIONAL_CURRENCIES, DEFAULT_COMPANY_CURRENCY
+from .owners import DEFAULT_OWNERS, Owner
+from .pipelines import DEFAULT_PIPELINES, Pipeline
 
 
 @dataclass(kw_only=True)
@@ -76,6 +79,26 @@ class SandboxConfig:
     the home portal."""
     account_types: dict[int, str] = field(default_factory=dict)
     """accountType per portal id (STANDARD, SANDBOX, DEVELOPER_TEST, APP_DEVELOPER)."""
+    owners: tuple[Owner, ...] = DEFAULT_OWNERS
+    """The owners the owners API lists (every portal of the sandbox has these): the ids an
+    owner property (hubspot_owner_id) accepts are the active ones'."""
+    pipelines: dict[str, tuple[Pipeline, ...]] = field(
+        default_factory=lambda: dict(DEFAULT_PIPELINES)
+    )
+    """Object type -> its pipelines: the pipelines API lists them, and they make the options
+    of the type's pipeline and stage properties (pipeline/dealstage, hs_pipeline/
+    hs_pipeline_stage). A type not named has no pipelines."""
+    company_currency: str = DEFAULT_COMPANY_CURRENCY
+    additional_currencies: dict[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_ADDITIONAL_CURRENCIES)
+    )
+    """The portal's other currencies, each with its rate into the company currency. Products
+    have a price property for the company currency and each of these (hs_price_usd, ...)."""
+
+    @property
+    def currencies(self) -> list[str]:
+        """Every currency of the portal, the company currency first."""
+        return [self.company_currency, *self.additional_currencies]
 
 
 @dataclass(kw_only=True)

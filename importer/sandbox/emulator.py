@@ -13,24 +13,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .catalogue import derived_properties
 from .config import Fault, Received, SandboxConfig
-from .portal import SEED_CONTACTS, SEED_DEALS, Portal, default_portal
+from .portal import Portal, default_portal
 from .reads import ObjectReads
 from .replies import Reply, error, not_found
 from .search import SearchIndex
+from .seeds import SEED_CONTACTS, SEED_DEALS
 from .store import Store
 from .writes import BatchWrites
 
 __all__ = ["Emulator"]
 
 # Date-based paths and the numbered ones they replace: the handlers know the numbered ones.
-_FAMILIES = (
-    (re.compile(r"^/crm/objects/(\d{4}-\d{2})/"), "/crm/v3/objects/"),
-    (re.compile(r"^/crm/properties/(\d{4}-\d{2})/"), "/crm/v3/properties/"),
-    (re.compile(r"^/crm/associations/(\d{4}-\d{2})/"), "/crm/v4/associations/"),
-    (re.compile(r"^/account-info/(\d{4}-\d{2})/"), "/account-info/v3/"),
+# The version may end the path: HubSpot lists its owners at /crm/owners/2026-03.
+_FAMILIES = tuple(
+    (re.compile(rf"^{dated}/(\d{{4}}-\d{{2}})(?=/|$)"), numbered)
+    for dated, numbered in (
+        ("/crm/objects", "/crm/v3/objects"),
+        ("/crm/properties", "/crm/v3/properties"),
+        ("/crm/associations", "/crm/v4/associations"),
+        ("/account-info", "/account-info/v3"),
+        ("/crm/owners", "/crm/v3/owners"),
+        ("/crm/pipelines", "/crm/v3/pipelines"),
+        ("/settings/currencies", "/settings/v3/currencies"),
+    )
 )
-_LEGACY = re.compile(r"^/(?:crm/v\d+/|crm/associations/v4/|account-info/v\d+/)")
+_LEGACY = re.compile(
+    r"^/(?:crm/v\d+/|crm/associations/v4/|account-info/v\d+/|settings/v\d+/currencies/)"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,12 +68,14 @@ class Emulator(BatchWrites, ObjectReads):
         self, config: SandboxConfig | None = None, *, portal: Portal | None = None
     ) -> None:
         self.config = config or SandboxConfig()
-        home = portal or default_portal()
+        derived = derived_properties(self.config)
+        home = portal or default_portal(derived=derived)
         self._tenants = {home.portal_id: self._tenant(home, self.config.db)}
         self._home = self._tenants[home.portal_id]
         for portal_id in dict.fromkeys(self.config.portals.values()):
             if portal_id not in self._tenants:
-                other = default_portal(portal_id, self.config.account_types.get(portal_id))
+                kind = self.config.account_types.get(portal_id)
+                other = default_portal(portal_id, kind, derived)
                 self._tenants[portal_id] = self._tenant(other, None)
         self._current = threading.local()
         """The tenant (portal) of the request this handler thread answers."""

@@ -1,13 +1,14 @@
-"""The sandbox portal's schema: object types, property definitions, association labels, seeds."""
+"""The sandbox portal's schema: object types, property definitions, association labels."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..core.hubspot import (
     DEFAULT_ASSOCIATION_TYPES,
     OBJECT_TYPE_IDS,
+    OWNER_PROPERTY,
     canonical_object_type,
     reverse_type_id,
 )
@@ -28,12 +29,27 @@ class PropertyDef:
     type: str = "string"  # string, number, date, datetime, bool, enumeration
     field_type: str = "text"
     options: tuple[str, ...] = ()
+    option_labels: tuple[tuple[str, str], ...] = ()
+    """(value, label) of options whose label is not their value in title case."""
     unique: bool = False
     read_only: bool = False
     calculated: bool = False
+    external_options: bool = False
+    """Its values are kept outside its definition (an owner's id): it lists no options."""
+    referenced_object_type: str | None = None
+    """What its values are the ids of (OWNER for an owner property)."""
+    number_display_hint: str | None = None
+    """A number property's: formatted (the default), unformatted, currency, percentage,
+    probability (stored as 0..1) or duration."""
 
     def as_json(self, object_type: str, order: int = 0) -> dict[str, object]:
         """The definition as HubSpot's properties API answers it."""
+        extra: dict[str, object] = {}
+        if self.referenced_object_type is not None:
+            extra["referencedObjectType"] = self.referenced_object_type
+        if self.type == "number":
+            extra["numberDisplayHint"] = self.number_display_hint or "formatted"
+        labels = dict(self.option_labels)
         return {
             "name": self.name,
             "label": self.label,
@@ -46,7 +62,7 @@ class PropertyDef:
             "hidden": False,
             "options": [
                 {
-                    "label": o.replace("_", " ").title(),
+                    "label": labels.get(o) or o.replace("_", " ").title(),
                     "value": o,
                     "description": "",
                     "displayOrder": i,
@@ -56,12 +72,13 @@ class PropertyDef:
             ],
             "hasUniqueValue": self.unique,
             "calculated": self.calculated,
-            "externalOptions": False,
+            "externalOptions": self.external_options,
             "modificationMetadata": {
                 "readOnlyValue": self.read_only,
                 "archivable": True,
                 "readOnlyDefinition": self.read_only,
             },
+            **extra,
         }
 
 
@@ -96,6 +113,7 @@ def _p(
     unique: bool = False,
     read_only: bool = False,
     calculated: bool = False,
+    hint: str | None = None,
 ) -> PropertyDef:
     return PropertyDef(
         name=name,
@@ -106,11 +124,25 @@ def _p(
         unique=unique,
         read_only=read_only,
         calculated=calculated,
+        number_display_hint=hint,
+    )
+
+
+def _owner(label: str) -> PropertyDef:
+    """A record's owner property (hubspot_owner_id): its values are the ids of the portal's
+    owners, which the owners API lists, not options of its own."""
+    return PropertyDef(
+        name=OWNER_PROPERTY,
+        label=label,
+        type="enumeration",
+        field_type="select",
+        external_options=True,
+        referenced_object_type="OWNER",
     )
 
 
 _SYSTEM = (
-    _p("hs_object_id", "Record ID", "number", read_only=True, unique=True),
+    _p("hs_object_id", "Record ID", "number", read_only=True, unique=True, hint="unformatted"),
     _p("hs_merged_object_ids", "Merged record IDs", read_only=True),
     _p("createdate", "Create Date", "datetime", read_only=True),
     _p("hs_lastmodifieddate", "Last Modified Date", "datetime", read_only=True),
@@ -121,9 +153,9 @@ DEFAULT_PROPERTIES: dict[str, tuple[PropertyDef, ...]] = {
     "products": (
         _p("name", "Name"),
         _p("description", "Description", field_type="textarea"),
-        _p("price", "Unit price", "number"),
+        _p("price", "Unit price", "number", hint="currency"),
         _p("hs_sku", "SKU", unique=True),
-        _p("hs_cost_of_goods_sold", "Unit cost", "number"),
+        _p("hs_cost_of_goods_sold", "Unit cost", "number", hint="currency"),
         _p(
             "hs_product_type",
             "Product type",
@@ -141,12 +173,13 @@ DEFAULT_PROPERTIES: dict[str, tuple[PropertyDef, ...]] = {
         ),
         _p("tax", "Tax", "number"),
         _p("hs_folder_name", "Folder"),
+        _owner("Owner"),
         # Custom properties this demo portal has, as most shops add a few.
         _p("brand", "Brand"),
         _p("launch_date", "Launch date", "date"),
         _p("in_stock", "In stock", "bool"),
         _p("weight_kg", "Weight (kg)", "number"),
-        _p("hs_price_eur", "Price (EUR)", "number", calculated=True, read_only=True),
+        _p("margin_pct", "Margin (%)", "number", hint="percentage"),
     ),
     "carts": (
         _p("hs_cart_name", "Cart name"),
@@ -169,6 +202,7 @@ DEFAULT_PROPERTIES: dict[str, tuple[PropertyDef, ...]] = {
         _p("hs_external_created_date", "External created date", "datetime"),
         _p("hs_created_date", "Cart date", "date"),
         _p("paid", "Paid", "bool"),
+        _owner("Owner"),
     ),
     "line_items": (
         _p("name", "Name"),
@@ -206,27 +240,16 @@ DEFAULT_PROPERTIES: dict[str, tuple[PropertyDef, ...]] = {
             ),
         ),
         _p("date_of_birth", "Date of birth", "date"),
+        _owner("Contact owner"),
     ),
     "deals": (
+        # pipeline and dealstage: from the portal's pipelines (pipelines.pipeline_defs).
         _p("dealname", "Deal name"),
-        _p("amount", "Amount", "number"),
-        _p(
-            "dealstage",
-            "Deal stage",
-            "enumeration",
-            options=(
-                "appointmentscheduled",
-                "qualifiedtobuy",
-                "presentationscheduled",
-                "decisionmakerboughtin",
-                "contractsent",
-                "closedwon",
-                "closedlost",
-            ),
-        ),
-        _p("pipeline", "Pipeline", "enumeration", options=("default",)),
+        _p("amount", "Amount", "number", hint="currency"),
         _p("closedate", "Close date", "datetime"),
         _p("deal_currency_code", "Currency", "enumeration", options=_CURRENCIES),
+        _owner("Deal owner"),
+        _p("win_probability", "Win probability", "number", hint="probability"),
     ),
     "orders": (
         _p("hs_order_name", "Order name"),
@@ -235,6 +258,7 @@ DEFAULT_PROPERTIES: dict[str, tuple[PropertyDef, ...]] = {
         _p("hs_currency_code", "Currency", "enumeration", options=_CURRENCIES),
         _p("hs_fulfillment_status", "Fulfillment status"),
         _p("hs_external_created_date", "External created date", "datetime"),
+        _owner("Owner"),
     ),
     "companies": (
         _p("name", "Company name"),
@@ -243,13 +267,13 @@ DEFAULT_PROPERTIES: dict[str, tuple[PropertyDef, ...]] = {
         _p("country", "Country/Region"),
         _p("numberofemployees", "Number of employees", "number"),
         _p("founded_year", "Year founded"),
+        _owner("Company owner"),
     ),
     "tickets": (
         _p("subject", "Ticket name"),
         _p("content", "Ticket description", field_type="textarea"),
-        _p("hs_pipeline", "Pipeline", "enumeration", options=("0",)),
-        _p("hs_pipeline_stage", "Ticket status", "enumeration", options=("1", "2", "3", "4")),
         _p("hs_ticket_priority", "Priority", "enumeration", options=("LOW", "MEDIUM", "HIGH")),
+        _owner("Ticket owner"),
     ),
     "quotes": (
         _p("hs_title", "Quote name"),
@@ -302,43 +326,6 @@ DEFAULT_USER_LABELS = (
     *_label_pair("carts", "contacts", 12, 13, "Primary buyer"),
     *_label_pair("deals", "contacts", 14, 15, "Decision maker"),
 )
-
-# Records the demo portal already holds, so association columns have targets.
-SEED_CONTACTS = tuple(
-    (
-        str(1001 + i),
-        {
-            "firstname": first,
-            "lastname": last,
-            "email": f"{first.lower()}.{last.lower()}@example.com",
-        },
-    )
-    for i, (first, last) in enumerate(
-        [
-            ("Ada", "Lovelace"),
-            ("Alan", "Turing"),
-            ("Grace", "Hopper"),
-            ("Linus", "Torvalds"),
-            ("Margaret", "Hamilton"),
-            ("Dennis", "Ritchie"),
-            ("Barbara", "Liskov"),
-            ("Ken", "Thompson"),
-            ("Frances", "Allen"),
-            ("Edsger", "Dijkstra"),
-            ("Radia", "Perlman"),
-            ("Donald", "Knuth"),
-            ("Hedy", "Lamarr"),
-            ("Tim", "Berners-Lee"),
-            ("Katherine", "Johnson"),
-            ("John", "McCarthy"),
-            ("Joan", "Clarke"),
-            ("Niklaus", "Wirth"),
-            ("Sophie", "Wilson"),
-            ("Guido", "van Rossum"),
-        ]
-    )
-)
-SEED_DEALS = tuple((str(2001 + i), {"dealname": f"Wholesale order {i + 1}"}) for i in range(5))
 
 
 @dataclass(kw_only=True)
@@ -450,9 +437,19 @@ def default_inverse_type_id(
     return _inverse_type_id(DEFAULT_USER_LABELS, from_type, to_type, category, type_id)
 
 
-def default_portal(portal_id: int = 4_242_424, account_type: str | None = None) -> Portal:
+def default_portal(
+    portal_id: int = 4_242_424,
+    account_type: str | None = None,
+    derived: Mapping[str, tuple[PropertyDef, ...]] | None = None,
+) -> Portal:
+    """The demo portal, with the properties `derived` from its settings (per object type:
+    the pipeline and stage properties of its pipelines, a product's price per currency)."""
+    more = derived or {}
     props = {
-        name: {p.name: p for p in (*defs, *_SYSTEM)} for name, defs in DEFAULT_PROPERTIES.items()
+        name: {
+            p.name: p for p in (*DEFAULT_PROPERTIES.get(name, ()), *more.get(name, ()), *_SYSTEM)
+        }
+        for name in dict.fromkeys((*DEFAULT_PROPERTIES, *more))
     }
     return Portal(
         portal_id=portal_id,

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .associations import associations_batch
-from .config import Fault
+from .config import Fault, SandboxConfig
+from .currencies import company_currency, current_rates
+from .owners import get_owner, list_owners
+from .pipelines import get_pipeline, list_pipelines
 from .portal import Portal
 from .replies import not_found
 
@@ -33,6 +36,12 @@ _ROUTES = [
     ("GET", re.compile(r"^/crm/v3/properties/([^/]+)$"), "properties"),
     ("POST", re.compile(r"^/crm/v3/objects/([^/]+)/batch/archive$"), "archive"),
 ]
+_OWNERS = re.compile(r"^/crm/v3/owners/?$")
+_OWNER = re.compile(r"^/crm/v3/owners/([^/]+)$")
+_PIPELINES = re.compile(r"^/crm/v3/pipelines/([^/]+)$")
+_PIPELINE = re.compile(r"^/crm/v3/pipelines/([^/]+)/([^/]+)$")
+_COMPANY_CURRENCY = "/settings/v3/currencies/company-currency"
+_CURRENT_RATES = "/settings/v3/currencies/exchange-rates/current"
 _WRITES = frozenset({"create", "update", "upsert", "archive"})
 """The object endpoints that need the type's write scope."""
 
@@ -63,7 +72,10 @@ def route(sandbox: Emulator, request: Request, path: str) -> tuple[int, Any]:
     """The status and body answering `request` at `path` (the numbered form of its path)."""
     method = request.method
     if method == "GET" and path == "/account-info/v3/details":
-        return 200, _account_details(sandbox.portal)
+        return 200, _account_details(sandbox.portal, sandbox.config)
+    setting = _setting(sandbox, request, path) if method == "GET" else None
+    if setting is not None:
+        return 200, setting
     labels = _LABELS.match(path)
     if method == "GET" and labels:
         from_type = sandbox.object_type(labels.group(1))
@@ -86,19 +98,40 @@ def route(sandbox: Emulator, request: Request, path: str) -> tuple[int, Any]:
     raise not_found(request.path)
 
 
-def _account_details(portal: Portal) -> dict[str, Any]:
-    """The account-info details of a portal (the sandbox's are in Berlin, in euros)."""
+def _account_details(portal: Portal, config: SandboxConfig) -> dict[str, Any]:
+    """The account-info details of a portal (the sandbox's are in Berlin, in its currencies)."""
     return {
         "portalId": portal.portal_id,
         "accountType": portal.account_type,
         "timeZone": "Europe/Berlin",
-        "companyCurrency": "EUR",
-        "additionalCurrencies": [],
+        "companyCurrency": config.company_currency,
+        "additionalCurrencies": list(config.additional_currencies),
         "uiDomain": "app.hubspot.com",
         "dataHostingLocation": "eu1",
         "utcOffset": "+01:00",
         "utcOffsetMilliseconds": 3_600_000,
     }
+
+
+def _setting(sandbox: Emulator, request: Request, path: str) -> dict[str, Any] | None:
+    """The answer of a GET of the owners, pipelines or currencies at `path` (its numbered
+    form), or None when `path` is none of theirs."""
+    config = sandbox.config
+    if path == _COMPANY_CURRENCY:
+        return company_currency(config.company_currency)
+    if path == _CURRENT_RATES:
+        return current_rates(config.company_currency, config.additional_currencies)
+    if _OWNERS.match(path):
+        return list_owners(config.owners, request.query, f"{sandbox.url}{request.path}")
+    if owner := _OWNER.match(path):
+        return get_owner(config.owners, owner.group(1), request.query)
+    if pipelines := _PIPELINES.match(path):
+        object_type = sandbox.object_type(pipelines.group(1))
+        return list_pipelines(object_type, config.pipelines.get(object_type))
+    if pipeline := _PIPELINE.match(path):
+        object_type = sandbox.object_type(pipeline.group(1))
+        return get_pipeline(object_type, config.pipelines.get(object_type), pipeline.group(2))
+    return None
 
 
 def _objects(

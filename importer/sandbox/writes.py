@@ -6,9 +6,11 @@ results)."""
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from ..core.hubspot import MAX_BATCH_INPUTS, AssociationCategory
+from .catalogue import value_problems
 from .checks import _check_value, _normalised
 from .config import Fault
 from .objects import ObjectEndpoints, batch_inputs
@@ -208,7 +210,7 @@ class BatchWrites(ObjectEndpoints):
             checked = [
                 self._with_product(
                     object_type,
-                    self._check_input(object_type, i, item, associations=False),
+                    self._check_input(object_type, i, item, associations=False, target=target),
                     target,
                 )
                 for i, (item, target) in enumerate(zip(inputs, targets, strict=True))
@@ -251,8 +253,8 @@ class BatchWrites(ObjectEndpoints):
         with self.write_lock:
             targets = self._resolve(object_type, inputs, "update/upsert")
             checked = [
-                self._check_input(object_type, i, item, associations=False)
-                for i, item in enumerate(inputs)
+                self._check_input(object_type, i, item, associations=False, target=target)
+                for i, (item, target) in enumerate(zip(inputs, targets, strict=True))
             ]
             errors = [(i, err) for i, (_, _, err) in enumerate(checked) if err is not None]
             self._whole_batch_400(traces, errors)
@@ -323,8 +325,15 @@ class BatchWrites(ObjectEndpoints):
         return inputs
 
     def _check_input(
-        self, object_type: str, n: int, item: dict[str, Any], *, associations: bool = True
+        self,
+        object_type: str,
+        n: int,
+        item: dict[str, Any],
+        *,
+        associations: bool = True,
+        target: str | None = None,
     ) -> _Checked:
+        """An input checked as HubSpot checks it (`target`: the record an update writes)."""
         props: dict[str, str] = {
             name: _normalised(object_type, name, value)
             for name, value in item.get("properties", {}).items()
@@ -337,6 +346,8 @@ class BatchWrites(ObjectEndpoints):
                 problems.append(
                     {"message": message, "code": code, "context": {"propertyName": [name]}}
                 )
+        current = partial(self._properties_of, object_type, target)
+        problems += value_problems(self.config, object_type, defs, props, current)
         problems += rule_problems(
             self.config.validation_rules.get(object_type, {}),
             self.config.required_when.get(object_type, {}),
@@ -350,6 +361,11 @@ class BatchWrites(ObjectEndpoints):
             return props, [], None
         links, error = self._check_associations(object_type, item.get("associations", []))
         return props, links, error
+
+    def _properties_of(self, object_type: str, target: str | None) -> dict[str, str] | None:
+        """The properties of the record an update writes (None for a create)."""
+        record = self.store.get(object_type, target) if target is not None else None
+        return record["properties"] if record is not None else None
 
     def _check_associations(
         self, object_type: str, raw: Any
