@@ -310,6 +310,12 @@ def resolve_offline(mapping: Mapping) -> Mapping:
         + ([f"pipeline: {c.pipeline} takes the portal's stages"] if c.pipeline else [])
     ]
     problems += [
+        f"columns.{c.column}: a column with number: or currency: holds numbers; add type: "
+        "number (without the portal check, the mapping gives the type)"
+        for c in mapping.columns
+        if (c.number or c.currency) and c.type is not PropertyType.NUMBER
+    ]
+    problems += [
         f"columns.{c.column}.format: only a date or datetime column takes a format; add "
         "type: date (or datetime)"
         for c in mapping.columns

@@ -1,0 +1,178 @@
+"""Values the portal names: owners by email or name, a pipeline's stages by label, prices per
+currency, each resolved through HubSpot's own APIs (served by the sandbox) and checked before
+anything is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from importer.sandbox import Sandbox
+from importer.sandbox.owners import Owner
+
+from .conftest import CliRun, read_sheet, write_csv, write_mapping
+
+Runner = Callable[..., CliRun]
+
+
+def run(
+    run_cli: Runner, box: Sandbox, tmp: Path, mapping: str, rows: list[list[str]], *extra: str
+) -> CliRun:
+    return run_cli(
+        "run", "-m", write_mapping(tmp / "m.yaml", mapping), write_csv(tmp / "in.csv", rows),
+        "--base-url", box.url, "--state-dir", tmp / "state", "--out", tmp / "out.xlsx", *extra,
+    )  # fmt: skip
+
+
+def stored(box: Sandbox, object_type: str, key: str) -> dict[str, dict[str, Any]]:
+    return {r["properties"].get(key): r["properties"] for r in box.records(object_type)}
+
+
+CATALOGUE = """\
+object_type: products
+key: SKU
+number: {decimal: ",", thousands: "."}
+columns:
+  SKU: hs_sku
+  Name: name
+  Preis EUR: {currency: EUR}
+  Preis USD: {currency: USD, number: {decimal: ".", thousands: ","}}
+  Marge: margin_pct
+  Auf Lager: {property: in_stock, values: {"Ja": true, "Nein": false}}
+  Verantwortlich: {type: owner}
+"""
+
+
+def test_a_european_catalogue_is_stored_as_hubspot_stores_values(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    rows = [
+        ["SKU", "Name", "Preis EUR", "Preis USD", "Marge", "Auf Lager", "Verantwortlich"],
+        ["A-1", "Tasse", "1.299,00 €", "$1,410.50", "15 %", "Ja", "ANNA.SCHMIDT@example.com"],
+        ["A-2", "Teller", "12,50", "13.60", "7,5%", "nein", "Lukas Müller"],
+        ["A-3", "Krug", "€ 3", "", "", "", "71000004"],
+    ]
+    result = run(run_cli, sandbox, tmp_path, CATALOGUE, rows)
+    assert result.code == 0, result.err
+    products = stored(sandbox, "products", "hs_sku")
+    assert {k: products[k] for k in ("A-1", "A-2", "A-3")} == {
+        "A-1": products["A-1"] | {"hs_price_eur": "1299.00", "hs_price_usd": "1410.50",
+                                  "margin_pct": "15", "in_stock": "true",
+                                  "hubspot_owner_id": "71000001"},
+        "A-2": products["A-2"] | {"hs_price_eur": "12.50", "hs_price_usd": "13.60",
+                                  "margin_pct": "7.5", "in_stock": "false",
+                                  "hubspot_owner_id": "71000003"},
+        "A-3": products["A-3"] | {"hs_price_eur": "3", "hubspot_owner_id": "71000004"},
+    }  # fmt: skip
+    assert "hs_price_usd" not in products["A-3"] or products["A-3"]["hs_price_usd"] in ("", None)
+    owners_reads = [r for r in sandbox.received if "/owners/" in r.path]
+    assert len(owners_reads) == 2  # active and archived owners, once per run
+    again = run(run_cli, sandbox, tmp_path, CATALOGUE, rows)
+    assert again.code == 0
+    assert again.out.startswith("products: 3 rows: 3 unchanged."), again.out
+
+
+def test_owners_that_cannot_own_a_record_are_invalid_cells_saying_why(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path, run_cli: Runner
+) -> None:
+    from importer.sandbox.owners import DEFAULT_OWNERS
+
+    twin = Owner(id="71000009", email="max.2@example.com", first_name="Anna",
+                 last_name="Schmidt", user_id=81000009)  # fmt: skip
+    box = make_sandbox(owners=(*DEFAULT_OWNERS, twin))
+    rows = [
+        ["SKU", "Name", "Verantwortlich"],
+        ["B-1", "Tasse", "jonas.becker@example.com"],  # deactivated
+        ["B-2", "Teller", "Anna Schmidt"],  # two owners have this name
+        ["B-3", "Krug", "nobody@example.com"],
+        ["B-4", "Kanne", "anna.weber@example.com"],
+    ]
+    mapping = "object_type: products\nkey: SKU\ncolumns:\n  SKU: hs_sku\n  Name: name\n" \
+              "  Verantwortlich: hubspot_owner_id\n"  # fmt: skip
+    result = run(run_cli, box, tmp_path, mapping, rows)
+    assert result.code == 1
+    by_sku = {r["SKU"]: r for r in read_sheet(tmp_path / "out.xlsx")}
+    assert by_sku["B-4"]["status"] == "created"
+    assert {k: by_sku[k]["status"] for k in ("B-1", "B-2", "B-3")} == dict.fromkeys(
+        ("B-1", "B-2", "B-3"), "invalid"
+    )
+    issues = {r["value"]: r for r in read_sheet(tmp_path / "out.xlsx", "Issues")}
+    assert "Jonas Becker is a deactivated owner" in issues["jonas.becker@example.com"]["message"]
+    assert "2 owners are called Anna Schmidt" in issues["Anna Schmidt"]["message"]
+    assert issues["nobody@example.com"]["message"] == (
+        '"nobody@example.com" is not one of the portal\'s owners'
+    )
+    assert stored(box, "products", "hs_sku")["B-4"]["hubspot_owner_id"] == "71000002"
+
+
+DEALS = """\
+object_type: deals
+columns:
+  Deal: dealname
+  Stage: {pipeline: Renewals}
+"""
+
+
+def test_stage_labels_of_a_pipeline_are_sent_as_its_stage_ids_with_the_pipeline(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    rows = [
+        ["Deal", "Stage"],
+        ["Renewal Acme", "closed won"],
+        ["Renewal Globex", "Quote sent"],
+        ["Renewal Initech", "Contract sent"],  # a stage of the Sales Pipeline
+    ]
+    result = run(run_cli, sandbox, tmp_path, DEALS, rows)
+    assert result.code == 1
+    deals = stored(sandbox, "deals", "dealname")
+    assert (deals["Renewal Acme"]["dealstage"], deals["Renewal Acme"]["pipeline"]) == (
+        "75123459",
+        "75123456",
+    )
+    assert deals["Renewal Globex"]["dealstage"] == "75123458"
+    assert "Renewal Initech" not in deals
+    (issue,) = read_sheet(tmp_path / "out.xlsx", "Issues")
+    assert issue["message"] == (
+        '"Contract sent": a stage of pipeline Sales Pipeline, not of Renewals'
+    )
+
+
+def test_mappings_the_portal_cannot_honour_stop_before_anything_is_sent(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    cases = {
+        "object_type: deals\ncolumns:\n  Deal: dealname\n  Stage: {pipeline: Wholesale}\n": (
+            "deals have no pipeline 'Wholesale' in this portal; its pipelines: Sales Pipeline "
+            "(id default), Renewals (id 75123456)"
+        ),
+        "object_type: products\ncolumns:\n  Deal: name\n  Stage: {currency: JPY}\n": (
+            "this portal has no currency JPY; its currencies are EUR (the company currency), "
+            "GBP, USD"
+        ),
+        "object_type: products\ncolumns:\n  Deal: name\n"
+        '  Stage: {property: in_stock, values: {"Ja": "oui"}}\n': (
+            "in_stock takes true or false, so these words map to values HubSpot would refuse: "
+            "'Ja': 'oui'"
+        ),
+        "object_type: deals\ncolumns:\n  Deal: dealname\n"
+        "  Stage: {property: amount, pipeline: Renewals}\n": (
+            "a pipeline goes with the stage property of deals (dealstage), not amount"
+        ),
+    }
+    for mapping, message in cases.items():
+        before = len(sandbox.received)
+        result = run(run_cli, sandbox, tmp_path, mapping, [["Deal", "Stage"], ["x", "y"]])
+        assert result.code == 2, (mapping, result.out, result.err)
+        assert message in result.err, result.err
+        assert not [r for r in sandbox.received[before:] if r.method == "POST"]
+
+
+def test_owner_and_stage_columns_need_the_portal_check(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    mapping = "object_type: deals\ncolumns:\n  Deal: dealname\n  Owner: {type: owner}\n"
+    result = run(run_cli, sandbox, tmp_path, mapping, [["Deal", "Owner"], ["x", "y"]],
+                 "--no-portal-check")  # fmt: skip
+    assert result.code == 2
+    assert "type: owner takes the portal's owners needs the portal check" in result.err
