@@ -176,3 +176,28 @@ def test_owner_and_stage_columns_need_the_portal_check(
                  "--no-portal-check")  # fmt: skip
     assert result.code == 2
     assert "type: owner takes the portal's owners needs the portal check" in result.err
+
+
+def test_a_label_two_options_share_is_refused_rather_than_guessed(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    mapping = "object_type: deals\ncolumns:\n  Deal: dealname\n  Stage: dealstage\n"
+    rows = [
+        ["Deal", "Stage"],
+        ["Acme", "Closed won"],
+        ["Globex", "closedwon"],
+        ["Hooli", "Quote sent"],
+    ]
+    result = run(run_cli, sandbox, tmp_path, mapping, rows)
+    assert result.code == 1
+    deals = stored(sandbox, "deals", "dealname")
+    assert deals["Globex"]["dealstage"] == "closedwon"
+    assert "Acme" not in deals
+    issues = {r["value"]: r["message"] for r in read_sheet(tmp_path / "out.xlsx", "Issues")}
+    assert issues == {
+        "Closed won": '"Closed won": 2 options of dealstage have this label (closedwon, '
+        "75123459); give the one meant by its value or say pipeline: on the column"
+    }
+    (failed,) = [r for r in read_sheet(tmp_path / "out.xlsx") if r["Deal"] == "Hooli"]
+    assert failed["status"] == "failed"  # a Renewals stage sent without its pipeline
+    assert "is not a stage of the deals pipeline default" in failed["message"]

@@ -79,7 +79,26 @@ def value_changes(
     if spec.values is not None:
         words = _checked_values(spec.values, kind, info, f"{path}.values", problems)
         return None if words is None else {**changes, "values": words}
+    if kind is PropertyType.ENUMERATION and (twice := _shared_labels(info)):
+        # "Closed won" of two pipelines: the label alone would pick one of them silently.
+        changes["values"] = ValueMap(
+            words=(), refused=tuple(twice.items()), source="options", exhaustive=False
+        )
     return changes
+
+
+def _shared_labels(info: PropertyFacts) -> dict[str, str]:
+    """Labels several options of the property share -> why a cell cannot use them."""
+    values: dict[str, list[str]] = {}
+    for label, value in info.options:
+        values.setdefault(label.casefold(), []).append(value)
+    pipeline_hint = " or say pipeline: on the column" if info.name.endswith("stage") else ""
+    return {
+        label: f"{len(ids)} options of {info.name} have this label ({', '.join(ids)}); give "
+        f"the one meant by its value{pipeline_hint}"
+        for label, ids in values.items()
+        if len(set(ids)) > 1
+    }
 
 
 def _stages(
