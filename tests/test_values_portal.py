@@ -201,3 +201,17 @@ def test_a_label_two_options_share_is_refused_rather_than_guessed(
     (failed,) = [r for r in read_sheet(tmp_path / "out.xlsx") if r["Deal"] == "Hooli"]
     assert failed["status"] == "failed"  # a Renewals stage sent without its pipeline
     assert "is not a stage of the deals pipeline default" in failed["message"]
+
+
+def test_owners_pipelines_and_currencies_are_read_at_the_version_the_portal_serves(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path, run_cli: Runner
+) -> None:
+    box = make_sandbox(api_versions=("2026-03",))
+    rows = [["SKU", "Name", "Preis EUR", "Preis USD", "Marge", "Auf Lager", "Verantwortlich"],
+            ["C-1", "Tasse", "1,00", "1.10", "", "Ja", "sophie.martin@example.com"]]  # fmt: skip
+    result = run(run_cli, box, tmp_path, CATALOGUE, rows)
+    assert result.code == 0, result.err
+    reads = {r.path.split("?")[0] for r in box.received if r.method == "GET"}
+    assert {"/crm/owners/2026-03", "/settings/currencies/2026-03/company-currency",
+            "/settings/currencies/2026-03/exchange-rates/current"} <= reads  # fmt: skip
+    assert stored(box, "products", "hs_sku")["C-1"]["hubspot_owner_id"] == "71000004"

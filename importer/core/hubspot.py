@@ -12,8 +12,6 @@ from .errors import ConfigError
 
 __all__ = [
     "API_FALLBACKS",
-    "OWNER_PROPERTY",
-    "pipeline_properties",
     "API_VERSION_ENV",
     "DEFAULT_API_VERSION",
     "DEFAULT_ASSOCIATION_TYPES",
@@ -26,12 +24,14 @@ __all__ = [
     "MAX_TEXT_LENGTH",
     "OBJECT_TYPE_IDS",
     "ONE_PARENT",
+    "OWNER_PROPERTY",
     "SEARCH_FILTERS_MAX",
     "SERVED_API_VERSIONS",
     "ApiPaths",
     "AssociationCategory",
     "canonical_object_type",
     "epoch_seconds",
+    "pipeline_properties",
     "reverse_type_id",
     "stored_value",
 ]
@@ -141,7 +141,7 @@ class ApiPaths:
 
     def owners(self) -> str:
         """The portal's owners (`?email=`, `?archived=true`, paged by `after`)."""
-        return f"{self._family('/crm/owners', '/crm/v3/owners')}/"
+        return self._family("/crm/owners", "/crm/v3/owners")
 
     def pipelines(self, object_type: str) -> str:
         """The object type's pipelines, each with its stages."""
@@ -171,7 +171,7 @@ class ApiPaths:
         """The family (date-based prefix, numbered prefix) of `path` as this version builds
         it, or None when this version does not build it."""
         return next(
-            (f for f in _FAMILIES if path.startswith(self._family(*f) + "/")),
+            (f for f in _FAMILIES if re.match(re.escape(self._family(*f)) + r"(?:[/?]|$)", path)),
             None,
         )
 
