@@ -166,6 +166,21 @@ def _association(column: str, values: pd.Series, object_type: str) -> str | None
     return None
 
 
+def _fields(m: Match, values: pd.Series) -> list[str]:
+    """A matched column's keys: its property, its type, and the format its values are in."""
+    fields = [f"property: {m.prop.name}"]
+    kind = _TYPES.get(m.prop.type)
+    if kind:
+        fields.append(f"type: {kind}")
+    if kind in ("date", "datetime"):
+        fmt = _date_format(values, kind == "datetime")
+        if fmt:
+            fields.append(f'format: "{fmt}"')
+    if kind == "number" and (number := _number_format(values, m.prop.display_hint)):
+        fields.append(number)
+    return fields
+
+
 def draft_mapping(
     table: Table, schema: PortalSchema, *, source: str, command: str, base_url: str
 ) -> tuple[str, list[Match], list[str]]:
@@ -200,17 +215,7 @@ def draft_mapping(
             else:
                 unmatched.append(column)
             continue
-        fields = [f"property: {m.prop.name}"]
-        kind = _TYPES.get(m.prop.type)
-        if kind:
-            fields.append(f"type: {kind}")
-        if kind in ("date", "datetime"):
-            fmt = _date_format(values, kind == "datetime")
-            if fmt:
-                fields.append(f'format: "{fmt}"')
-        if kind == "number" and (number := _number_format(values, m.prop.display_hint)):
-            fields.append(number)
-        lines.append(f"  {_key(column)}: {{{', '.join(fields)}}}  # {m.how}")
+        lines.append(f"  {_key(column)}: {{{', '.join(_fields(m, values))}}}  # {m.how}")
     if not matches and not associations:
         raise ConfigError(
             f"no column of {source} is close to a {schema.object_type} property "

@@ -22,6 +22,7 @@ from .model import (
     AssociationSpec,
     ColumnSpec,
     Mapping,
+    NumberFormat,
     PropertyType,
     SyncMode,
     WriteRule,
@@ -154,15 +155,7 @@ class _Parser(AssociationKeys):
         fmt = spec.get("format")
         if fmt is not None:
             fmt = self.date_format(f"{path}.format", fmt, ptype if "type" in spec else None)
-        options: tuple[str, ...] = ()
-        if "options" in spec:
-            raw = spec["options"]
-            if ptype is not PropertyType.ENUMERATION:
-                self.fail(f"{path}.options", "only an enumeration column takes options")
-            elif not isinstance(raw, list) or not raw:
-                self.fail(f"{path}.options", "give a non-empty list of allowed values")
-            else:
-                options = tuple(_scalar_text(o) for o in raw)
+        options = self.options(path, spec, ptype)
         tz = spec.get("timezone", "UTC")
         try:
             ZoneInfo(str(tz))
@@ -172,11 +165,7 @@ class _Parser(AssociationKeys):
         reference = self.reference(path, spec, to=spec.get("to"), column=True)
         if reference is not None and "type" in spec and ptype is not PropertyType.STRING:
             self.fail(f"{path}.type", "a column with `to:` and `by:` holds keys: leave out type")
-        number = None
-        if "number" in spec:
-            if "type" in spec and ptype is not PropertyType.NUMBER:
-                self.fail(f"{path}.number", "only a number column takes a number format")
-            number = parse_number_format(self.fail, f"{path}.number", spec["number"])
+        number = self.number_format(path, spec, ptype)
         values = parse_values(
             self.fail, path, spec.get("values"), spec.get("values_file"), self.base
         )
@@ -200,6 +189,29 @@ class _Parser(AssociationKeys):
             pipeline=pipeline,
             write=write or WriteRule.ALWAYS,
         )
+
+    def options(self, path: str, spec: dict[str, Any], kind: PropertyType) -> tuple[str, ...]:
+        """An enumeration column's `options:` (the portal gives them when left out)."""
+        if "options" not in spec:
+            return ()
+        raw = spec["options"]
+        if kind is not PropertyType.ENUMERATION:
+            self.fail(f"{path}.options", "only an enumeration column takes options")
+        elif not isinstance(raw, list) or not raw:
+            self.fail(f"{path}.options", "give a non-empty list of allowed values")
+        else:
+            return tuple(_scalar_text(o) for o in raw)
+        return ()
+
+    def number_format(
+        self, path: str, spec: dict[str, Any], kind: PropertyType
+    ) -> NumberFormat | None:
+        """A column's `number:`, on a number column only."""
+        if "number" not in spec:
+            return None
+        if "type" in spec and kind is not PropertyType.NUMBER:
+            self.fail(f"{path}.number", "only a number column takes a number format")
+        return parse_number_format(self.fail, f"{path}.number", spec["number"])
 
     def column_property(
         self,
