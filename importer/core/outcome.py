@@ -15,6 +15,7 @@ from .text import text_series
 
 __all__ = [
     "GOOD_STATUSES",
+    "HELD_BACK",
     "CellNamer",
     "Problem",
     "RowIssue",
@@ -22,6 +23,7 @@ __all__ = [
     "RowStatus",
     "issue_messages",
     "results_frame",
+    "with_held_back",
 ]
 
 
@@ -58,6 +60,13 @@ class RowResult:
     status: RowStatus
     hubspot_id: str = ""
     message: str = ""
+    held_back: str = ""
+    """The properties a write rule kept out of what was sent, and why (`description
+    (if_empty: HubSpot has a value); cost (create_only)`)."""
+
+
+HELD_BACK = "held_back"
+"""The outcome's column, after `message`, of what write rules held back (mappings with rules)."""
 
 
 def results_frame(
@@ -86,6 +95,19 @@ def results_frame(
         },
         index=index,
     )
+
+
+def with_held_back(outcome: pd.DataFrame, held: dict[int, str]) -> pd.DataFrame:
+    """`outcome` (from `results_frame`) with a `held_back` column after `message`: per sheet
+    row what write rules held back, empty for the rows they held nothing back from."""
+    values = [held.get(row, "") for row in outcome.index.tolist()]
+    frame = outcome.copy()
+    frame.insert(
+        list(frame.columns).index("message") + 1,
+        HELD_BACK,
+        text_series(pa.array(values, type=pa.large_string()), outcome.index),
+    )
+    return frame
 
 
 class CellNamer(Protocol):

@@ -18,7 +18,7 @@ from ..core.errors import ConfigError
 from ..core.outcome import RowIssue, RowStatus
 from ._sheetxml import StreamedSheet
 from .results import EXCEL_MAX_ROWS, save_streamed
-from .results_sheet import RESULT_COLUMNS, _column_widths, add_results_sheet
+from .results_sheet import _column_widths, add_results_sheet, result_columns
 from .retry import RETRY_STATUSES, add_rows_sheet, write_retry_file
 from .summary import RunSummary
 from .table import Table
@@ -98,7 +98,7 @@ def write_plan_results(
     streamed: dict[str, Callable[[bytes], StreamedSheet]] = {}
     for step, name, firsts in zip(steps, names, first_issue, strict=True):
         source = step.table.frame
-        header = [*RESULT_COLUMNS, *[str(c) for c in source.columns]]
+        header = [*result_columns(step.outcome), *[str(c) for c in source.columns]]
         streamed[name] = add_results_sheet(
             wb,
             name,

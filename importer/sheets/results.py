@@ -19,7 +19,13 @@ from openpyxl import Workbook
 
 from ..core.outcome import RowIssue
 from ._sheetxml import StreamedSheet, splice
-from .results_sheet import RESULT_COLUMNS, _column_widths, _record_links_note, add_results_sheet
+from .results_sheet import (
+    RESULT_COLUMNS,
+    _column_widths,
+    _record_links_note,
+    add_results_sheet,
+    result_columns,
+)
 from .retry import write_retry_file
 from .summary import RunSummary, _summary_sheet
 from .workbook import _atomic, _Sheet
@@ -69,10 +75,10 @@ def write_results(
 ) -> Path:
     """Write Summary, Results (one row per input row) and Issues; atomically replace `path`.
 
-    `outcome` has columns status, hubspot_id, message indexed by sheet row; `source` the
-    input's own columns with the same index. openpyxl writes the workbook with each Results
-    sheet's settings and one row of its styled cells; the rows themselves are streamed in by
-    `_sheetxml`, which is ~40x faster for a large sheet.
+    `outcome` has columns status, hubspot_id, message (and held_back) indexed by sheet row;
+    `source` the input's own columns with the same index. openpyxl writes the workbook with
+    each Results sheet's settings and one row of its styled cells; the rows themselves are
+    streamed in by `_sheetxml`, which is ~40x faster for a large sheet.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +94,7 @@ def write_results(
     )
     _summary_sheet(_Sheet(wb.create_sheet("Summary")), summary, sheet_names, links)
     first_issue = _first_issues(issues)
-    header = [*RESULT_COLUMNS, *[str(c) for c in source.columns]]
+    header = [*result_columns(outcome), *[str(c) for c in source.columns]]
     widths = _column_widths(header, outcome, source)
     streamed: dict[str, Callable[[bytes], StreamedSheet]] = {}
     for n, name in enumerate(sheet_names):

@@ -13,11 +13,14 @@ import pandas as pd
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
+from ..core.outcome import HELD_BACK
 from ..core.text import arrow
 from ._sheetxml import Link, StreamedSheet, TextColumns, cell_styles, chunked, rows_xml, text_cells
 from .workbook import STATUS_COLOURS, _Sheet
 
 RESULT_COLUMNS = ("source_row", "status", "hubspot_id", "message")
+"""The Results sheet's own columns, before the input's; `held_back` follows `message` in runs
+whose mapping has write rules (see `result_columns`)."""
 WIDTH_SAMPLE = 1_000
 ROWS_PER_CHUNK = 20_000
 """Rows of a Results sheet built and compressed at a time (~10 MB of XML)."""
@@ -61,6 +64,12 @@ def add_results_sheet(
         record_link=record_link,
         first_issue=first_issue,
     )
+
+
+def result_columns(outcome: pd.DataFrame) -> list[str]:
+    """The Results sheet's own columns for `outcome`: `held_back` after `message` when the
+    outcome says what write rules held back."""
+    return [*RESULT_COLUMNS, *([HELD_BACK] if HELD_BACK in outcome.columns else [])]
 
 
 def _column_widths(header: list[str], outcome: pd.DataFrame, source: pd.DataFrame) -> list[float]:
@@ -198,6 +207,7 @@ def _result_rows(
     statuses_all = arrow(outcome["status"])
     ids_all = arrow(outcome["hubspot_id"])
     messages_all = arrow(outcome["message"])
+    held_all = arrow(outcome[HELD_BACK]) if HELD_BACK in outcome.columns else None
     inputs = TextColumns([arrow(source.iloc[:, j]) for j in range(len(source.columns))])
     for part in chunked(len(outcome), ROWS_PER_CHUNK):
         n = part.stop - part.start
@@ -212,14 +222,17 @@ def _result_rows(
             c or text_cells([s])[0]
             for c, s in zip(map(status_cells.get, statuses), statuses, strict=True)
         ]
-        if any(ids) or any(messages):
+        if held_all is not None:
+            held = text_cells(held_all.slice(part.start, n).to_pylist())
+            cells = list(map(b"".join, zip(cells, id_cells, message_cells, held, strict=True)))
+        elif any(ids) or any(messages):
             cells = list(map(b"".join, zip(cells, id_cells, message_cells, strict=True)))
         else:  # no id and no message in this chunk (a dry run): two blanks after each status
             blanks = {c: c + id_cells[0] + message_cells[0] for c in set(cells)}
             cells = list(map(blanks.__getitem__, cells))
         opens, values, closes = inputs.pieces(part)
-        # The row's start, number, status, id and message cells, and what opens its inputs'
-        # first cell, made by one formatting per row; then one join for the chunk.
+        # The row's start, number, status, id, message (and held_back) cells, and what opens
+        # its inputs' first cell, made by one formatting per row; then one join for the chunk.
         heads = [
             b'<row r="%d"><c><v>%d</v></c>%b%b' % t
             for t in zip(excel_rows, rows, cells, opens, strict=True)

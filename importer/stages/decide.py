@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from collections.abc import Mapping as AnyMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import overload
 
@@ -12,12 +12,19 @@ import orjson
 
 from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared, PreparedRow
-from ..mapping.model import Mapping, SyncMode
+from ..mapping.model import Mapping, SyncMode, WriteRule
 from ..mapping.model import SyncMode as Mode
 from ..state.journal import KnownRow, RowState
 from .verify import Drift
 
-__all__ = ["Action", "Actions", "Decisions", "Operation", "decide", "decide_rows"]
+__all__ = ["UNSETTLED", "Action", "Actions", "Decisions", "Operation", "decide", "decide_rows"]
+
+UNSETTLED = ""
+"""The fingerprint recorded for a row whose next run must decide it again (a write rule held
+a value back without knowing HubSpot's): no row's values have it."""
+
+_Change = tuple[dict[str, str], dict[str, str] | None]
+"""What to send of a row, and what HubSpot held from this tool before (None: not known)."""
 
 
 class Operation(StrEnum):
@@ -60,7 +67,8 @@ class Actions(Sequence[Action]):
         operations: list[Operation],
         record_ids: dict[int, str],
         notes: dict[int, str] | None = None,
-        changes: dict[int, tuple[dict[str, str], dict[str, str]]] | None = None,
+        changes: dict[int, _Change] | None = None,
+        unsettled: frozenset[int] = frozenset(),
     ) -> None:
         self.prepared = prepared
         self.positions = positions
@@ -71,6 +79,8 @@ class Actions(Sequence[Action]):
         self._changes = changes or {}
         """Position -> (what to send, what HubSpot held before) for updates of changed
         values only."""
+        self._unsettled = unsettled
+        """Positions whose row is recorded with the UNSETTLED fingerprint once written."""
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -86,8 +96,9 @@ class Actions(Sequence[Action]):
             return [self[j] for j in range(*i.indices(len(self)))]
         position = self.positions[i]
         sends, prior = self._changes.get(position, (None, None))
+        row = self.prepared[position]
         return Action(
-            row=self.prepared[position],
+            row=replace(row, sent_hash=UNSETTLED) if position in self._unsettled else row,
             operation=self.operations[i],
             record_id=self._record_ids.get(position),
             note=self._notes.get(position, ""),
@@ -109,6 +120,34 @@ class Actions(Sequence[Action]):
     def record_id(self, position: int) -> str | None:
         """The HubSpot id an update of `prepared[position]` addresses, if known."""
         return self._record_ids.get(position)
+
+    def revised(
+        self,
+        *,
+        dropped: Collection[int],
+        sends: AnyMapping[int, dict[str, str]],
+        notes: AnyMapping[int, str],
+        by_key: Collection[int] = (),
+        unsettled: Collection[int] = (),
+    ) -> Actions:
+        """These actions as the write rules leave them (each argument by position in
+        `prepared`): `dropped` need no request; `sends` is what a row sends now (what HubSpot
+        held before is kept); `notes` what the workbook says of a row; `by_key` upserts become
+        updates of the record that holds the key; `unsettled` rows are decided again by the
+        next run."""
+        kept = [i for i, p in enumerate(self.positions) if p not in dropped]
+        changes = dict(self._changes)
+        for position, values in sends.items():
+            changes[position] = (values, changes.get(position, (None, None))[1])
+        return Actions(
+            self.prepared,
+            [self.positions[i] for i in kept],
+            [Operation.UPDATE if self.positions[i] in by_key else self.operations[i] for i in kept],
+            self._record_ids,
+            {**self._notes, **notes},
+            changes,
+            self._unsettled | frozenset(unsettled),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,7 +230,7 @@ class _Made:
     operations: list[Operation] = field(default_factory=list)
     record_ids: dict[int, str] = field(default_factory=dict)
     notes: dict[int, str] = field(default_factory=dict)
-    changes: dict[int, tuple[dict[str, str], dict[str, str]]] = field(default_factory=dict)
+    changes: dict[int, _Change] = field(default_factory=dict)
     settled: dict[int, RowResult] = field(default_factory=dict)
 
     def add(self, position: int, operation: Operation, note: str | None) -> None:
@@ -290,6 +329,8 @@ def decide_rows(
     drift: Drift | None,
 ) -> Decisions:
     """The decisions from the journal's rows, with what --verify found (if it ran)."""
+    if drift is not None and mapping.held_back:
+        drift = _allowed_edits(drift, mapping.held_back)
     return decide(
         rows,
         known,
@@ -299,3 +340,21 @@ def decide_rows(
         force=set(drift.edited) if drift else (),
         clear_empty=mapping.clearing,
     )
+
+
+def _allowed_edits(drift: Drift, rules: AnyMapping[str, WriteRule]) -> Drift:
+    """What --verify found, without the edits in HubSpot that write rules leave to HubSpot:
+    any value of a create_only property, and a value of an if_empty one (one emptied is
+    filled again, as the rule allows)."""
+    edited: dict[str, list[str]] = {}
+    for key, props in drift.edited.items():
+        held = drift.held.get(key, {})
+        kept = [
+            p
+            for p in props
+            if rules.get(p) is not WriteRule.CREATE_ONLY
+            and not (rules.get(p) is WriteRule.IF_EMPTY and held.get(p) not in (None, ""))
+        ]
+        if kept:
+            edited[key] = kept
+    return replace(drift, edited=edited)

@@ -4,6 +4,8 @@ exist; nothing is sent or written."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..api.client import HubSpotClient
 from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared
@@ -12,6 +14,7 @@ from ..state.journal import Journal
 from .decide import Operation, decide_rows
 from .links import decide_links
 from .verify import apply_drift, verify
+from .write_rules import would_hold
 
 __all__ = ["link_changes", "would_do"]
 
@@ -35,13 +38,14 @@ def would_do(
         rows, apply_drift(drift, known) if drift else known, mode, mapping, drift
     )
     results = dict(decisions.settled)
-    key = mapping.key_property
     actions = decisions.actions
     plain = not in_flight and not actions.has_notes
     if plain and all(op is Operation.CREATE for op in set(actions.operations)):
         # Every row would be created as it is (and the others' links may change).
         return link_changes(results, mapping, rows, journal)
-    for position, operation in zip(actions.positions, actions.operations, strict=True):
+    for i, (position, operation) in enumerate(
+        zip(actions.positions, actions.operations, strict=True)
+    ):
         note = actions.note(position)
         if operation is Operation.CREATE and not in_flight and not note:
             continue  # the common case, decided without touching the row
@@ -53,25 +57,55 @@ def would_do(
                 message="an interrupted run sent this row without hearing back; the next run "
                 "looks it up first, then creates it only if HubSpot does not have it",
             )
-        elif operation is Operation.UPDATE:
-            record_id = actions.record_id(position)
-            target = record_id or f"the record whose {key} is {rows.key_values[position]}"
-            results[row] = RowResult(
-                row=row,
-                status=RowStatus.WOULD_UPDATE,
-                hubspot_id=record_id or "",
-                message=f"would update {target}" + (f": {note}" if note else ""),
-            )
         elif operation is Operation.CREATE:
             results[row] = RowResult(row=row, status=RowStatus.WOULD_CREATE, message=note)
-        elif operation is Operation.UPSERT:
-            results[row] = RowResult(
-                row=row,
-                status=RowStatus.WOULD_CREATE,
-                message=f"upsert: updates the record instead if HubSpot has one whose {key} is "
-                f"{rows.key_values[position]}",
-            )
+        else:
+            sends = actions[i].sends if mapping.held_back else {}
+            results[row] = _would_write(
+                row, operation, actions.record_id(position), note, sends, mapping,
+                rows.key_values[position],
+            )  # fmt: skip
     return link_changes(results, mapping, rows, journal)
+
+
+def _would_write(
+    row: int,
+    operation: Operation,
+    record_id: str | None,
+    note: str,
+    sends: dict[str, str],
+    mapping: Mapping,
+    key_value: str | None,
+) -> RowResult:
+    """What an update (or an upsert) of a row would do, with what the write rules would hold
+    back of `sends` from a record that exists (create_only; if_empty waits for the run's
+    read)."""
+    key = mapping.key_property
+    said, held, nothing = would_hold(sends, mapping.held_back, key)
+    if operation is Operation.UPSERT:
+        message = (
+            f"upsert: updates the record instead if HubSpot has one whose {key} is {key_value}"
+        )
+        if said:
+            message += f"; if it does, write rules: {said}"
+        return RowResult(row=row, status=RowStatus.WOULD_CREATE, message=message)
+    if nothing:
+        return RowResult(
+            row=row,
+            status=RowStatus.UNCHANGED,
+            hubspot_id=record_id or "",
+            message="; ".join(w for w in (note, f"nothing to send: {said}") if w),
+            held_back=held,
+        )
+    target = record_id or f"the record whose {key} is {key_value}"
+    words = "; ".join(w for w in (note, said) if w)
+    return RowResult(
+        row=row,
+        status=RowStatus.WOULD_UPDATE,
+        hubspot_id=record_id or "",
+        message=f"would update {target}" + (f": {words}" if words else ""),
+        held_back=held,
+    )
 
 
 def link_changes(
@@ -91,10 +125,9 @@ def link_changes(
     for row, links in said.items():
         before = results[row]
         unchanged = before.status is RowStatus.UNCHANGED
-        results[row] = RowResult(
-            row=row,
+        results[row] = replace(
+            before,
             status=RowStatus.WOULD_UPDATE if unchanged else before.status,
-            hubspot_id=before.hubspot_id,
             message=links if unchanged or not before.message else f"{before.message}; {links}",
         )
     return results

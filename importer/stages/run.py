@@ -1,6 +1,6 @@
 """The run of one sheet, stage by stage: read -> check against the portal -> validate ->
-resolve references -> prepare -> reconcile with the journal -> decide -> send -> links ->
-write results. Each stage is a module of this package, named for it."""
+resolve references -> prepare -> reconcile with the journal -> decide -> write rules -> send ->
+links -> write results. Each stage is a module of this package, named for it."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from ..api.limiter import RateLimiter
 from ..core import shutdown
 from ..core.errors import HubSpotError, RunInterrupted
 from ..core.hubspot import OBJECT_TYPE_IDS
-from ..core.outcome import RowIssue, RowResult, RowStatus
+from ..core.outcome import RowIssue, RowResult, RowStatus, with_held_back
 from ..core.prepared import Prepared
 from ..mapping.model import Mapping, SyncMode
 from ..mapping.portal import check_mapping
@@ -40,6 +40,7 @@ from .resolve import Resolver, resolve_references
 from .send import Uploader
 from .validate import Validated, validate
 from .write import every_row, record_outcome, write_files
+from .write_rules import apply_write_rules
 
 __all__ = ["Progress", "RunResult", "client_for", "new_run_id", "run_import"]
 
@@ -136,7 +137,7 @@ def _run(
         # The payloads and the mapped values are done with: let them go before the workbook
         # is written, which is when a large run's memory peaks.
         del rows, validated
-        outcome = every_row(results, notes, issues, table.frame.index, dry_run=options.dry_run)
+        outcome = _every_row(results, notes, issues, table.frame.index, options, mapping)
         requests = client.requests_sent
         record_outcome(
             journal, summary, outcome, stopped_by=stopped_by, requests=requests,
@@ -155,6 +156,21 @@ def _run(
         outcome=outcome,
         table=table,
     )
+
+
+def _every_row(
+    results: dict[int, RowResult],
+    notes: dict[int, str],
+    issues: tuple[RowIssue, ...],
+    index: pd.Index,
+    options: RunOptions,
+    mapping: Mapping,
+) -> pd.DataFrame:
+    """Every row's outcome (`every_row`), with what write rules held back from each row
+    beside its message when the mapping has write rules."""
+    held = {row: r.held_back for row, r in results.items() if r.held_back}
+    outcome = every_row(results, notes, issues, index, dry_run=options.dry_run)
+    return with_held_back(outcome, held) if mapping.held_back else outcome
 
 
 def _validate(
@@ -246,8 +262,9 @@ def _sync(
     progress: Progress | None,
     summary: RunSummary,
 ) -> tuple[dict[int, RowResult], Stopped | None]:
-    """Reconcile with the journal, decide, send, then links: a result per row sent or
-    settled without a request (the others were invalid), and what stopped the run."""
+    """Reconcile with the journal, decide, apply the write rules, send, then links: a result
+    per row sent or settled without a request (the others were invalid), and what stopped
+    the run."""
     if options.dry_run:
         return would_do(client, mapping, journal, rows, mode, verify_first=options.verify), None
     uploader = Uploader(
@@ -263,7 +280,15 @@ def _sync(
     state = reconcile(uploader, journal, rows, verify_first=options.verify)
     if state.not_sent is not None:
         return state.not_sent, state.stopped_by
-    decisions = decide_rows(rows, state.known, mode, mapping, state.drift)
+    ruled = apply_write_rules(
+        decide_rows(rows, state.known, mode, mapping, state.drift),
+        mapping,
+        client,
+        journal,
+        summary.run_id,
+        senders=uploader.senders(),
+    )
+    decisions = ruled.decisions
     log.info(
         "decided: %s",
         ", ".join(f"{op.value} {decisions.count(op)}" for op in Operation)
@@ -272,7 +297,8 @@ def _sync(
     _count_progress(uploader, len(decisions.actions), progress)
     report = uploader.execute(decisions.actions)
     results = {**decisions.settled, **report.results}
-    stopped_by = report.stopped_by
+    ruled.mark(results)
+    stopped_by = ruled.stopped_by or report.stopped_by
     if mapping.associations:
         link_stop = _link(options, client, mapping, journal, rows, decisions, uploader, results,
                           summary, stopped=stopped_by is not None)  # fmt: skip

@@ -18,7 +18,7 @@ from ..core.hubspot import MAX_BATCH_INPUTS, epoch_seconds, stored_value
 from ..core.prepared import Prepared
 from ..state.journal import KnownRow, RowState
 
-__all__ = ["Drift", "apply_drift", "verify"]
+__all__ = ["Drift", "apply_drift", "read_batch", "verify"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,9 @@ class Drift:
     """Row key -> (merged-away id, the id of the record it was merged into)."""
     edited: dict[str, list[str]] = field(default_factory=dict)
     """Row key -> properties whose value in HubSpot is no longer what the sheet holds."""
+    held: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Row key -> HubSpot's value of each of its `edited` properties (write rules may leave
+    it to HubSpot)."""
     requests: int = 0
 
     def notes(self) -> dict[str, str]:
@@ -97,6 +100,7 @@ def verify(
         ]
         if edited:
             drift.edited[key] = edited
+            drift.held[key] = {name: props.get(name) for name in edited}
     log.info(
         "verified %d records: %d deleted, %d merged, %d edited in HubSpot",
         len(targets),
@@ -110,7 +114,30 @@ def verify(
 def _read(
     client: HubSpotClient, object_type: str, ids: list[str], names: list[str]
 ) -> list[dict[str, Any]]:
-    body = {"inputs": [{"id": i} for i in ids], "properties": names, "propertiesWithHistory": []}
+    body = read_batch(client, object_type, ids, names)
+    return [r for r in body.get("results") or [] if isinstance(r, dict) and "id" in r]
+
+
+def read_batch(
+    client: HubSpotClient,
+    object_type: str,
+    ids: list[str],
+    names: list[str],
+    *,
+    id_property: str | None = None,
+    purpose: str = "read the records back (--verify)",
+) -> dict[str, Any]:
+    """HubSpot's answer to one batch read of `ids` (record ids, or values of the unique
+    `id_property`) for the properties `names`: its results, and its errors naming what it did
+    not return. An answer lost is asked for again (READ_TRIES in all); HubSpotError, saying
+    it could not `purpose`, when HubSpot refuses the read."""
+    body: dict[str, Any] = {
+        "inputs": [{"id": i} for i in ids],
+        "properties": names,
+        "propertiesWithHistory": [],
+    }
+    if id_property is not None:
+        body["idProperty"] = id_property
     for attempt in range(1, READ_TRIES + 1):
         try:
             reply = client.request("POST", client.paths.batch(object_type, "read"), body)
@@ -120,12 +147,11 @@ def _read(
             continue
         if reply.verdict not in (Verdict.SUCCESS, Verdict.PARTIAL):
             raise HubSpotError(
-                "could not read the records back (--verify): "
-                f"{error_message(reply.body, reply.status)}",
+                f"could not {purpose}: {error_message(reply.body, reply.status)}",
                 status=reply.status,
             )
-        return [r for r in reply.body.get("results") or [] if isinstance(r, dict) and "id" in r]
-    return []
+        return reply.body
+    return {}
 
 
 def same_value(object_type: str, name: str, held: Any, sent: str) -> bool:

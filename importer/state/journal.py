@@ -376,3 +376,22 @@ class Journal(BatchTables, RunTables, LinkTables):
                             RowState.UNCERTAIN.value,
                         ),
                     )
+
+    def record_unchanged(self, run_id: str, rows: Iterable[tuple[str, str, str]]) -> None:
+        """Rows this run settled without a request, as (row key, HubSpot id, fingerprint): a
+        write rule held back every value that changed. Each is synced to its record with the
+        fingerprint of the row's values, so the next run with the same values sends nothing;
+        what HubSpot holds from this tool (`sent`) stays as it was, since nothing was sent."""
+        now = _now()
+        with self._txn() as db:
+            db.executemany(
+                "INSERT INTO rows (row_key, state, hubspot_id, sent_hash, run_id, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (row_key) DO UPDATE SET "
+                "state = excluded.state, hubspot_id = excluded.hubspot_id, "
+                "sent_hash = excluded.sent_hash, run_id = excluded.run_id, "
+                "updated = excluded.updated",
+                [
+                    (key, RowState.SYNCED.value, hubspot_id, sent_hash, run_id, now)
+                    for key, hubspot_id, sent_hash in rows
+                ],
+            )
