@@ -77,3 +77,33 @@ def test_a_held_email_does_not_stop_the_other_rows_of_its_batch(
     assert again.out.splitlines()[0] == "contacts: 10 rows: 10 unchanged.", again.err
     creates = [r for r in sandbox.received if r.path.endswith("/contacts/batch/create")]
     assert len(creates) == 9 + 1  # the seed, then the split of the one refused batch
+
+
+def test_a_held_contact_adopted_by_a_create_keeps_what_write_rules_leave_to_hubspot(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    held = seed_contact(sandbox, "anna@example.com", "Anna")
+    mapping = write_mapping(
+        tmp_path / "contacts.yaml",
+        CONTACTS.replace("  First: firstname\n", "  First: {property: firstname, write: "
+                         "create_only}\n  City: {property: city, write: if_empty}\n"
+                         "  Last: lastname\n"),
+    )  # fmt: skip
+    rows = [["Email", "First", "City", "Last"], ["anna@example.com", "Annette", "Bonn", "Berg"],
+            ["ben@example.com", "Ben", "Köln", "Bauer"]]  # fmt: skip
+    out = tmp_path / "results.xlsx"
+    result = run_cli(
+        "run", "-m", mapping, write_csv(tmp_path / "c.csv", rows), "--base-url", sandbox.url,
+        "--state-dir", tmp_path / "state", "--out", out,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    records = {r["id"]: r["properties"] for r in sandbox.records("contacts")}
+    assert (records[held]["firstname"], records[held]["lastname"]) == ("Anna", "Berg")
+    assert records[held].get("city") in (None, "")  # not read, so not written
+    adopted = {r["Email"]: r for r in read_sheet(out)}["anna@example.com"]
+    assert (
+        "held back by write rules: city (if_empty: not read); firstname (create_only)"
+        in (adopted["message"])
+    )
+    created = next(p for p in records.values() if p.get("email") == "ben@example.com")
+    assert (created["firstname"], created["city"]) == ("Ben", "Köln")

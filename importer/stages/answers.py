@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from ..api.client import error_message
 from ..core.hubspot import stored_value
 from ..core.outcome import RowResult, RowStatus
-from ..mapping.model import Mapping, SyncMode
+from ..mapping.model import Mapping, SyncMode, WriteRule
 from ..state.journal import Outcome
 from .decide import Action, Operation
 
@@ -177,14 +177,26 @@ def _without_links(action: Action) -> Action:
 
 
 def adopting(action: Action, held: str, mapping: Mapping) -> Action:
-    """A create of a key HubSpot already held under record `held`, as an update of it."""
+    """A create of a key HubSpot already held under record `held`, as an update of it. The
+    record exists, so write rules hold back what they would from any update: create_only
+    values, and if_empty ones too (HubSpot's values were not read)."""
+    rules = mapping.held_back
+    sends = {p: v for p, v in action.sends.items() if p not in rules}
+    held_back = "; ".join(
+        f"{p} ({rule.value}{': not read' if rule is WriteRule.IF_EMPTY else ''})"
+        for p, rule in sorted(rules.items())
+        if p in action.sends
+    )
     return replace(
         action,
         operation=Operation.UPDATE,
         record_id=held,
+        properties=sends if held_back else action.properties,
+        held_back=held_back,
         note=f"HubSpot already held a record with {mapping.key_property} "
         f"{action.row.key_value!r} (id {held}): this row updated it, and is "
-        "that record from now on",
+        "that record from now on"
+        + (f"; held back by write rules: {held_back}" if held_back else ""),
     )
 
 
@@ -298,6 +310,7 @@ def _written(action: Action, operation: Operation, result: dict[str, Any]) -> Ro
         status=RowStatus.CREATED if new else RowStatus.UPDATED,
         hubspot_id=str(result["id"]),
         message=action.note,
+        held_back="" if new else action.held_back,
     )
 
 

@@ -45,6 +45,8 @@ class Action:
     """What to send, when not every property of the row: an update sends what changed."""
     prior: dict[str, str] | None = None
     """What HubSpot held from this tool before (for an update by the journal's id)."""
+    held_back: str = ""
+    """What write rules held back from this write (an adopted record's, decided on sending)."""
 
     @property
     def sends(self) -> dict[str, str]:
