@@ -215,3 +215,42 @@ def test_owners_pipelines_and_currencies_are_read_at_the_version_the_portal_serv
     assert {"/crm/owners/2026-03", "/settings/currencies/2026-03/company-currency",
             "/settings/currencies/2026-03/exchange-rates/current"} <= reads  # fmt: skip
     assert stored(box, "products", "hs_sku")["C-1"]["hubspot_owner_id"] == "71000004"
+
+
+def test_the_done_when_catalogue_two_nights(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    """European numbers, EUR and USD prices, German yes/no, owners by email and a marketing
+    description under if_empty: night 1 stores every value as HubSpot stores it; marketing
+    then polishes a description, the supplier's text changes too, and night 2 writes only
+    the price that changed; night 3 writes nothing at all."""
+    mapping = CATALOGUE + "  Beschreibung: {property: description, write: if_empty}\n"
+    header = ["SKU", "Name", "Preis EUR", "Preis USD", "Marge", "Auf Lager", "Verantwortlich",
+              "Beschreibung"]  # fmt: skip
+    night_1 = [header,
+               ["D-1", "Tasse", "1.299,00", "1,410.00", "15 %", "Ja", "anna.weber@example.com",
+                "Lieferantentext"],
+               ["D-2", "Teller", "9,90", "10.75", "", "Nein", "lukas.mueller@example.com",
+                ""]]  # fmt: skip
+    assert run(run_cli, sandbox, tmp_path, mapping, night_1).code == 0
+    products = stored(sandbox, "products", "hs_sku")
+    assert products["D-1"]["description"] == "Lieferantentext"
+    assert products["D-1"]["hubspot_owner_id"] == "71000002"
+    sandbox.store.update("products", products["D-1"]["hs_object_id"],
+                         {"description": "Von Marketing poliert"})  # fmt: skip
+    night_2 = [header, [*night_1[1][:7], "Neuer Lieferantentext"],
+               [*night_1[2][:2], "8,90", *night_1[2][3:]]]  # fmt: skip
+    before = len(sandbox.received)
+    second = run(run_cli, sandbox, tmp_path, mapping, night_2)
+    assert second.code == 0, second.err
+    updates = [i for r in sandbox.received[before:] if r.path.endswith("/batch/update")
+               for i in r.body["inputs"]]  # fmt: skip
+    assert [u["properties"] for u in updates] == [{"hs_price_eur": "8.90"}]
+    products = stored(sandbox, "products", "hs_sku")
+    assert products["D-1"]["description"] == "Von Marketing poliert"
+    rows = {r["SKU"]: r for r in read_sheet(tmp_path / "out.xlsx")}
+    assert rows["D-1"]["held_back"] == "description (if_empty: HubSpot has a value)"
+    before = len(sandbox.received)
+    third = run(run_cli, sandbox, tmp_path, mapping, night_2)
+    assert third.out.startswith("products: 2 rows: 2 unchanged."), third.out
+    assert not [r for r in sandbox.received[before:] if "/batch/" in r.path]
