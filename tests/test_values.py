@@ -12,9 +12,10 @@ import pytest
 
 from importer import MappingError, Problem, Validated, load_table, parse_mapping, validate
 from importer.mapping.file import load_mapping
+from importer.mapping.model import PropertyType
 from importer.sandbox import Sandbox
 
-from .conftest import CliRun, write_csv
+from .conftest import CliRun, write_csv, write_xlsx
 
 Runner = Callable[..., CliRun]
 
@@ -87,19 +88,41 @@ def test_a_column_format_wins_over_the_mappings_and_plain_columns_stay_strict(
 
 
 def test_an_excel_number_cell_in_a_decimal_comma_column_is_read_as_it_is(tmp_path: Path) -> None:
-    # Excel number cells are read with a dot whatever the sheet's format.
-    result = check(
-        tmp_path,
-        {"columns": {"Preis": {"property": "price", "type": "number", "number": EUROPEAN}}},
-        [["1299.5"], ["0.75"]],
-    )
-    assert sent(result, "price") == ["1299.5", "0.75"]
+    # Excel number cells are read with a dot whatever the sheet's format; a CSV's text is not.
+    rows: list[list[Any]] = [["Preis"], [1299.5], [0.75], [0.125], ["1.299,00"]]
+    path = write_xlsx(tmp_path / "in.xlsx", rows)
+    columns = {"Preis": {"property": "price", "type": "number"}}
+    mapping = parse_mapping({"object_type": "products", "number": EUROPEAN, "columns": columns})
+    result = validate(load_table(path), mapping)
+    assert not result.issues
+    assert sent(result, "price") == ["1299.5", "0.75", "0.125", "1299.00"]
+    text = check(tmp_path, {"number": EUROPEAN, "columns": mapping_columns(mapping)},
+                 [["1299.5"], ["0.125"], ["1.29"], ["12,5"]])  # fmt: skip
+    assert [i.row for i in text.issues] == [2, 3, 4]
+    assert sent(text, "price") == ["12.5"]
+
+
+def mapping_columns(mapping: Any) -> dict[str, Any]:
+    return {c.column: {"property": c.property, "type": c.type.value} for c in mapping.columns}
+
+
+def test_a_probability_is_a_share_between_0_and_1(tmp_path: Path) -> None:
+    mapping = parse_mapping({"object_type": "deals", "columns": {"P": "win_probability"}})
+    spec = dataclasses.replace(mapping.columns[0], type=PropertyType.NUMBER,
+                               display_hint="probability")  # fmt: skip
+    mapping = dataclasses.replace(mapping, columns=(spec,))
+    path = write_csv(tmp_path / "in.csv", [["P"], ["15 %"], ["0.2"], ["20"], ["-1"], ["100 %"]])
+    result = validate(load_table(path), mapping)
+    assert [i.row for i in result.issues] == [4, 5]
+    assert sent(result, "win_probability") == ["0.15", "0.2", "1"]
 
 
 @pytest.mark.parametrize(
     ("hint", "percent", "expected"),
-    [("percentage", None, ["15", "7.5", "20"]), ("probability", None, ["0.15", "0.075", "20"]),
-     ("", "fraction", ["0.15", "0.075", "20"]), ("probability", "whole", ["15", "7.5", "20"])],
+    [("percentage", None, ["15", "7.5", "20"]),
+     ("probability", None, ["0.15", "0.075", "0.2"]),
+     ("", "fraction", ["0.15", "0.075", "0.2"]),
+     ("percentage", "fraction", ["0.15", "0.075", "0.2"])],
 )  # fmt: skip
 def test_percentages_are_sent_as_the_property_takes_them(
     tmp_path: Path, hint: str, percent: str | None, expected: list[str]
@@ -115,7 +138,10 @@ def test_percentages_are_sent_as_the_property_takes_them(
     )
     spec = mapping.columns[0]
     mapping = dataclasses.replace(mapping, columns=(dataclasses.replace(spec, display_hint=hint),))
-    path = write_csv(tmp_path / "in.csv", [["P"], ["15 %"], ["7,5%"], ["20"]])
+    path = write_csv(
+        tmp_path / "in.csv",
+        [["P"], ["15 %"], ["7,5%"], ["20" if hint != "probability" and percent is None else "0,2"]],
+    )
     result = validate(load_table(path), mapping)
     assert not result.issues
     assert sent(result, "p") == expected
@@ -234,3 +260,23 @@ def test_init_proposes_the_number_format_it_sees_and_the_run_stores_plain_decima
     stored = [r["properties"] for r in sandbox.records("products")]
     prices = {p["hs_sku"]: p["price"] for p in stored if p.get("hs_sku") in ("0001", "0002")}
     assert prices == {"0001": "1299.00", "0002": "12.5"}
+
+
+def test_an_excel_percent_cell_reads_as_excel_shows_it(tmp_path: Path) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["SKU", "Marge", "Rabatt", "Plain"])
+    ws.append(["0001", 0.15, 0.075, 0.15])
+    ws["B2"].number_format = "0%"
+    ws["C2"].number_format = "0.00%"
+    wb.save(tmp_path / "p.xlsx")
+    table = load_table(tmp_path / "p.xlsx")
+    assert table.frame.loc[2].tolist() == ["0001", "15%", "7.5%", "0.15"]
+    # On a percentage property 15% is 15, never 0.15 (a hundred times too small).
+    mapping = parse_mapping({"object_type": "products", "columns": {"Marge": "margin_pct"}})
+    spec = dataclasses.replace(mapping.columns[0], type=PropertyType.NUMBER,
+                               display_hint="percentage")  # fmt: skip
+    result = validate(table, dataclasses.replace(mapping, columns=(spec,)))
+    assert sent(result, "margin_pct") == ["15"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ __all__ = [
     "SyncMode",
     "ValueMap",
     "WriteRule",
+    "fold",
 ]
 
 DEFAULT_DATE_FORMAT = "%Y-%m-%d"
@@ -119,11 +121,17 @@ class ValueMap:
     property's own check."""
 
     def folded(self) -> dict[str, str]:
-        """Each word, case-folded and trimmed -> the value sent."""
-        return {w.strip().casefold(): v for w, v in self.words}
+        """Each word as cells are compared (`fold`) -> the value sent."""
+        return {fold(w): v for w, v in self.words}
 
     def folded_refusals(self) -> dict[str, str]:
-        return {w.strip().casefold(): why for w, why in self.refused}
+        return {fold(w): why for w, why in self.refused}
+
+
+def fold(word: str) -> str:
+    """A word as a sheet's cells are compared with the words of a ValueMap: trimmed, in
+    Unicode's composed form (Müller typed either way), without regard to case."""
+    return unicodedata.normalize("NFC", word.strip()).casefold()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,33 +23,43 @@ CURRENCY_SYMBOLS = {
     "Fr.": "CHF",
     "zł": "PLN",
 }
-"""Symbols a price may carry, and the currency each names ("kr" names several)."""
+"""Symbols a price may carry, and the currency each names."""
+_SHARED_SYMBOLS = {"kr": frozenset({"SEK", "DKK", "NOK", "ISK"}), "kr.": frozenset({"DKK", "ISK"})}
+"""Symbols several currencies use: a price column of one of them takes it."""
 _CURRENCY = r"(?:[A-Z]{3}|US\$|C\$|A\$|R\$|Fr\.|kr\.?|zł|[€£¥$₹])"
 _CELL = re.compile(
     rf"(?P<sign>[-+\u2212]?)\s*(?P<pre>{_CURRENCY})?\s*(?P<sign2>[-+\u2212]?)\s*"
     rf"(?P<num>[0-9][0-9.,' \u00a0\u202f\u2009]*?)\s*(?P<pct>%)?\s*(?P<post>{_CURRENCY})?"
 )
-_PLAIN = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_PLAIN = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"""A number as Excel's number cells are read: a dot as decimal point, maybe an exponent."""
 _SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " "})
 
 
 def read_number(
-    cell: str, fmt: NumberFormat, *, currency: str | None, percent: str | None
+    cell: str,
+    fmt: NumberFormat,
+    *,
+    currency: str | None,
+    percent: str | None,
+    excel: bool = False,
 ) -> str | None:
     """`cell` as the plain decimal HubSpot stores, or None when it is not a number written
     the sheet's way. `currency`: the column's (a price in another is refused); `percent`:
-    whole or fraction where a percent sign is allowed, None where it is not."""
-    m = _CELL.fullmatch(cell.strip())
+    whole or fraction where a percent sign is allowed, None where it is not; `excel`: the
+    sheet is a workbook, whose number cells read with a dot whatever its format."""
+    text = cell.strip()
+    m = _CELL.fullmatch(text)
     if m is None or (m["sign"] and m["sign2"]) or (m["pre"] and m["post"]):
-        return None
+        return _excel_number(text) if excel or fmt.decimal == "." else None
     code = m["pre"] or m["post"]
-    if code is not None:
-        named = CURRENCY_SYMBOLS.get(code, code if len(code) == 3 and code.isupper() else None)
-        if m["pct"] or (currency is not None and named is not None and named != currency):
-            return None
+    if code is not None and (m["pct"] or not _same_currency(code, currency)):
+        return None
     if m["pct"] and percent is None:
         return None
     plain = _digits(m["num"].translate(_SPACES), fmt)
+    if plain is None and (excel or fmt.decimal == ".") and not (code or m["pct"]):
+        return _excel_number(text)
     if plain is None:
         return None
     if m["pct"] and percent == "fraction":
@@ -58,22 +68,37 @@ def read_number(
     return sign + plain
 
 
+def _same_currency(code: str, currency: str | None) -> bool:
+    """Whether a cell's currency symbol or code may stand in a column of `currency` (any,
+    where the column names none)."""
+    if currency is None:
+        return True
+    if code in _SHARED_SYMBOLS:
+        return currency in _SHARED_SYMBOLS[code]
+    named = CURRENCY_SYMBOLS.get(code, code if len(code) == 3 and code.isupper() else None)
+    return named is None or named == currency
+
+
 def _digits(text: str, fmt: NumberFormat) -> str | None:
-    """The number part in the sheet's separators as a plain decimal, or None."""
+    """The number part in the sheet's separators as a plain decimal, or None. A group of
+    thousands never starts with 0, so "0.125" is not 125 whatever the separators."""
     d, t = re.escape(fmt.decimal), re.escape(fmt.thousands)
-    grouped = rf"[0-9]{{1,3}}(?:{t}[0-9]{{3}})+|" if fmt.thousands else ""
+    grouped = rf"[1-9][0-9]{{0,2}}(?:{t}[0-9]{{3}})+|" if fmt.thousands else ""
     if re.fullmatch(rf"(?:{grouped}[0-9]+)(?:{d}[0-9]+)?", text):
         plain = text.replace(fmt.thousands, "") if fmt.thousands else text
         return plain.replace(fmt.decimal, ".")
-    # An Excel number cell is read with a dot whatever the sheet's format: "1299.5" cannot
-    # be a grouped thousand, so it is that number.
-    if _PLAIN.fullmatch(text):
-        try:
-            Decimal(text)
-        except InvalidOperation:
-            return None
-        return text
     return None
+
+
+def _excel_number(text: str) -> str | None:
+    """A number as Excel's number cells read ("1299.5", "1.5E-05") as a plain decimal:
+    such a cell of a workbook is that number whatever the sheet's format says."""
+    if not _PLAIN.fullmatch(text):
+        return None
+    try:
+        return format(Decimal(text), "f")
+    except InvalidOperation:
+        return None
 
 
 def formatted_number_hint(

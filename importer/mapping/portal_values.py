@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from .model import ValueMap
+from .model import ValueMap, fold
 
 __all__ = [
     "Currencies",
@@ -81,22 +81,22 @@ def owner_words(owners: Iterable[Owner]) -> ValueMap:
     deactivated owner's, or a name two active owners share, are refused with the reason."""
     owners = list(owners)
     active = [o for o in owners if o.active]
-    names = Counter(o.name.casefold() for o in active if o.name)
+    names = Counter(fold(o.name) for o in active if o.name)
     words: list[tuple[str, str]] = []
     refused: list[tuple[str, str]] = []
     for o in active:
         words += [(o.id, o.id)] + ([(o.email, o.id)] if o.email else [])
-        if o.name and names[o.name.casefold()] == 1:
+        if o.name and names[fold(o.name)] == 1:
             words.append((o.name, o.id))
         elif o.name:
-            refused.append((o.name, f"{names[o.name.casefold()]} owners are called {o.name}; "
+            refused.append((o.name, f"{names[fold(o.name)]} owners are called {o.name}; "
                             "give the owner's email instead"))  # fmt: skip
-    taken = {w.casefold() for w, _ in words} | {w.casefold() for w, _ in refused}
+    taken = {fold(w) for w, _ in words} | {fold(w) for w, _ in refused}
     for o in owners:
         if o.active:
             continue
         why = f"{o.name or o.email} is a deactivated owner in HubSpot; choose an active one"
-        refused += [(w, why) for w in (o.id, o.email, o.name) if w and w.casefold() not in taken]
+        refused += [(w, why) for w in (o.id, o.email, o.name) if w and fold(w) not in taken]
     return ValueMap(words=tuple(words), refused=tuple(refused), source="the portal's owners")
 
 

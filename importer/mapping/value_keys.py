@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.hubspot import OWNER_PROPERTY, pipeline_properties
-from .model import NumberFormat, PropertyType, ValueMap
+from .model import NumberFormat, PropertyType, ValueMap, fold
 
 __all__ = [
     "THOUSANDS_SEPARATORS",
@@ -137,7 +137,7 @@ def _checked(fail: Fail, path: str, words: list[tuple[str, str]], source: str) -
     """The words as a ValueMap, unless two of them are one word as cells are compared."""
     seen: dict[str, str] = {}
     for word, value in words:
-        folded = word.strip().casefold()
+        folded = fold(word)
         if not folded:
             fail(path, "an empty word: an empty cell is never sent, so it needs no value")
             return None

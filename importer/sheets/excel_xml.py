@@ -110,6 +110,10 @@ def _column_number(letters: bytes | str) -> int:
     return number
 
 
+PERCENT = "%"
+"""The style of a cell shown as a percentage."""
+_PERCENT_IDS = ("9", "10")
+"""Excel's built-in percent formats (0% and 0.00%)."""
 _ZERO_CODE = re.compile(r'(?:0|[-./ ]|\\.|"[^"]*")+')
 
 
@@ -129,6 +133,11 @@ def _padded_styles(book: zipfile.ZipFile) -> dict[bytes, str]:
         for fid, code in codes.items()
         if _ZERO_CODE.fullmatch(code) and re.sub(r'"[^"]*"|\\.', "", code).count("0") > 1
     }
+    # Percent formats: the built-in 0% and 0.00%, and any code with % outside quotes.
+    padding.update({fid: PERCENT for fid in _PERCENT_IDS})
+    padding.update(
+        {fid: PERCENT for fid, code in codes.items() if "%" in re.sub(r'"[^"]*"|\\.', "", code)}
+    )
     return {
         str(i).encode(): padding[xf.get("numFmtId", "")]
         for i, xf in enumerate(styles.iterfind("m:cellXfs/m:xf", ns))
@@ -156,8 +165,12 @@ def _padded_cells(
             number = Decimal(value.group(1).decode())
         except ArithmeticError:
             continue
-        if number == number.to_integral_value() and number >= 0:
-            shown[(row, column)] = _pad(int(number), styles[hit.group(1)])
+        code = styles[hit.group(1)]
+        if code == PERCENT:
+            # 0.15 shown as 15 %: read as Excel shows it, never as a number 100 times smaller.
+            shown[(row, column)] = format((number * 100).normalize(), "f") + "%"
+        elif number == number.to_integral_value() and number >= 0:
+            shown[(row, column)] = _pad(int(number), code)
     return shown
 
 

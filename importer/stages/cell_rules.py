@@ -112,6 +112,8 @@ class ColumnRules:
         cells: Cells,
         object_type: str,
         number: NumberFormat | None = None,
+        *,
+        excel: bool = False,
     ) -> None:
         self.spec = spec
         self.cells = cells
@@ -123,7 +125,10 @@ class ColumnRules:
         )
         self.given = Cells(self.words.sent(cells.index)) if self.words else cells
         """The cells as the words they stand for (the cells themselves without `values`)."""
+        self.number_given = (spec.number or number) is not None
         self.number = spec.number or number or NumberFormat()
+        self.excel = excel
+        """The sheet is a workbook: its number cells read with a dot, whatever `number:`."""
         self.percent = self.number.percent or (
             ("fraction" if spec.display_hint == "probability" else "whole")
             if spec.display_hint in ("percentage", "probability")
@@ -183,20 +188,31 @@ class ColumnRules:
     def formatted(self) -> bool:
         """Numbers are read the sheet's way (separators, currency, percent), not as plain
         decimals only."""
-        return not self.number.plain or self.spec.currency is not None or bool(self.percent)
+        return self.number_given or self.spec.currency is not None or bool(self.percent)
 
     @cached_property
     def numbers(self) -> pa.ChunkedArray:
         """Formatted numbers as HubSpot's plain decimals (null where not one); parsed once
-        per distinct value."""
+        per distinct value. A word of a `values:` map gives its value as it is (a plain
+        number, checked against the property)."""
+        return self.cells.distinct.mapped(self.number_of)
+
+    def number_of(self, cell: str) -> str | None:
+        """One cell as HubSpot's plain decimal ("" for an empty or unknown word, reported
+        on their own), None when it is not a number of this column."""
+        if not cell:
+            return ""
+        if self.words is not None:
+            word = self.words.word(cell)
+            if word is None or self.words.knows(cell):
+                return word or ""
         spec = self.spec
-        return self.given.distinct.mapped(
-            lambda v: (
-                read_number(v, self.number, currency=spec.currency, percent=self.percent)
-                if v
-                else ""
-            )
+        plain = read_number(
+            cell, self.number, currency=spec.currency, percent=self.percent, excel=self.excel
         )
+        if plain is not None and spec.display_hint == "probability":
+            return plain if 0 <= Decimal(plain) <= 1 else None  # a share: 20 is no probability
+        return plain
 
     def checks(self, is_key: bool) -> list[pandera.Check]:
         c, g = self.cells, self.given

@@ -8,7 +8,7 @@ import difflib
 import pandas as pd
 
 from ..core.text import Distinct, text_series
-from ..mapping.model import ValueMap
+from ..mapping.model import ValueMap, fold
 
 __all__ = ["Words", "unknown_word"]
 
@@ -30,7 +30,7 @@ class Words:
         parts = [p.strip() for p in cell.split(";")] if self.multiple else [cell.strip()]
         out = []
         for part in (p for p in parts if p):
-            folded = part.casefold()
+            folded = fold(part)
             if folded in self.refusals:
                 return None
             value = self.known.get(folded)
@@ -44,13 +44,17 @@ class Words:
         mapped = self.distinct.mapped(lambda v: self.word(v) if v else "")
         return text_series(mapped.fill_null(""), index)
 
+    def knows(self, cell: str) -> bool:
+        """Whether `cell` is one of the map's own words."""
+        return fold(cell) in self.known
+
     def unknown(self, cell: str) -> bool:
         return bool(cell.strip()) and self.word(cell) is None
 
     def why(self, cell: str) -> str | None:
         """Why the portal refuses the word `cell` holds, when it does."""
         parts = [p.strip() for p in cell.split(";")] if self.multiple else [cell.strip()]
-        return next((self.refusals[p.casefold()] for p in parts if p.casefold() in self.refusals),
+        return next((self.refusals[fold(p)] for p in parts if fold(p) in self.refusals),
                     None)  # fmt: skip
 
 

@@ -43,7 +43,11 @@ def validate(table: Table, mapping: Mapping) -> Validated:
     frame = table.frame
     column_rules = {
         spec.column: ColumnRules(
-            spec, Cells(frame[spec.column]), mapping.object_type, mapping.number
+            spec,
+            Cells(frame[spec.column]),
+            mapping.object_type,
+            mapping.number,
+            excel=table.sheet is not None,
         )
         for spec in mapping.columns
     }
