@@ -11,7 +11,7 @@ from typing import Any
 from importer.sandbox import Sandbox
 from importer.sandbox.owners import Owner
 
-from .conftest import CliRun, read_sheet, write_csv, write_mapping
+from .conftest import CliRun, creates, read_sheet, write_csv, write_mapping
 
 Runner = Callable[..., CliRun]
 
@@ -122,6 +122,7 @@ def test_stage_labels_of_a_pipeline_are_sent_as_its_stage_ids_with_the_pipeline(
         ["Renewal Acme", "closed won"],
         ["Renewal Globex", "Quote sent"],
         ["Renewal Initech", "Contract sent"],  # a stage of the Sales Pipeline
+        ["Renewal Umbrella", ""],  # no stage: no pipeline either
     ]
     result = run(run_cli, sandbox, tmp_path, DEALS, rows)
     assert result.code == 1
@@ -132,6 +133,10 @@ def test_stage_labels_of_a_pipeline_are_sent_as_its_stage_ids_with_the_pipeline(
     )
     assert deals["Renewal Globex"]["dealstage"] == "75123458"
     assert "Renewal Initech" not in deals
+    sent = {i["properties"]["dealname"]: i["properties"] for b in creates(sandbox)
+            for i in b["inputs"]}  # fmt: skip
+    assert "pipeline" not in sent["Renewal Umbrella"]
+    assert sent["Renewal Globex"]["pipeline"] == "75123456"
     (issue,) = read_sheet(tmp_path / "out.xlsx", "Issues")
     assert issue["message"] == (
         '"Contract sent": a stage of pipeline Sales Pipeline, not of Renewals'
@@ -158,6 +163,11 @@ def test_mappings_the_portal_cannot_honour_stop_before_anything_is_sent(
         "object_type: deals\ncolumns:\n  Deal: dealname\n"
         "  Stage: {property: amount, pipeline: Renewals}\n": (
             "a pipeline goes with the stage property of deals (dealstage), not amount"
+        ),
+        "object_type: deals\ncolumns:\n  Deal: dealname\n  Stage: {pipeline: Renewals}\n"
+        "constants:\n  pipeline: default\n": (
+            "the column's stages are written with their pipeline, Renewals, so the mapping "
+            "cannot also write pipeline"
         ),
     }
     for mapping, message in cases.items():

@@ -253,7 +253,6 @@ def pipeline_properties(object_type: str) -> tuple[str, str]:
     return _PIPELINE_PROPERTIES.get(object_type, ("hs_pipeline", "hs_pipeline_stage"))
 
 
-
 def stored_value(object_type: str, prop: str | None, value: str) -> str:
     """A value as HubSpot stores it, so keys compare as HubSpot compares them: a contact's
     email trimmed and lowercased; every other value exactly as sent."""

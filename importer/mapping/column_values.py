@@ -62,10 +62,10 @@ def value_changes(
     info: PropertyFacts,
     portal: PortalWords,
     problems: list[str],
-    constants: dict[str, str],
+    mapped: set[str],
 ) -> dict[str, Any] | None:
     """What the portal's words change in `spec` (read as `kind`): None when the column cannot
-    be used (a problem says why). A stage column's pipeline goes to `constants`."""
+    be used (a problem says why). `mapped`: the properties the mapping writes itself."""
     path = f"columns.{spec.column}"
     if spec.type is PropertyType.OWNER or info.referenced.upper() == "OWNER":
         return {"type": PropertyType.OWNER, "values": portal.owners()}
@@ -74,8 +74,8 @@ def value_changes(
         problems.append(f"{path}.number: {info.name} is not a number property in HubSpot")
         return None
     if spec.pipeline is not None:
-        words = _stages(spec, portal, problems, constants)
-        return None if words is None else {**changes, "values": words}
+        stages = _stages(spec, portal, problems, mapped)
+        return None if stages is None else {**changes, **stages}
     if spec.values is not None:
         words = _checked_values(spec.values, kind, info, f"{path}.values", problems)
         return None if words is None else {**changes, "values": words}
@@ -102,15 +102,23 @@ def _shared_labels(info: PropertyFacts) -> dict[str, str]:
 
 
 def _stages(
-    spec: ColumnSpec, portal: PortalWords, problems: list[str], constants: dict[str, str]
-) -> ValueMap | None:
-    """The stage words of the column's pipeline, whose id is written with every row."""
+    spec: ColumnSpec, portal: PortalWords, problems: list[str], mapped: set[str]
+) -> dict[str, Any] | None:
+    """The stage words of the column's pipeline and its id, which is written with each stage
+    (so the mapping may not write the pipeline property itself)."""
     path = f"columns.{spec.column}.pipeline"
     pipeline_prop, stage_prop = pipeline_properties(portal.object_type)
     if spec.property != stage_prop:
         problems.append(
             f"{path}: a pipeline goes with the stage property of {portal.object_type} "
             f"({stage_prop}), not {spec.property}"
+        )
+        return None
+    if pipeline_prop in mapped:
+        problems.append(
+            f"{path}: the column's stages are written with their pipeline, {spec.pipeline}, "
+            f"so the mapping cannot also write {pipeline_prop} (remove that column or "
+            "constant, or this pipeline: and give stage ids)"
         )
         return None
     pipelines = portal.pipelines()
@@ -122,8 +130,7 @@ def _stages(
             f"its pipelines: {listed}"
         )
         return None
-    constants.setdefault(pipeline_prop, found.id)
-    return stage_words(pipelines, found)
+    return {"values": stage_words(pipelines, found), "pipeline_id": found.id}
 
 
 def _checked_values(

@@ -166,6 +166,8 @@ class ColumnSpec:
     """The sheet's words for the property's values (`values:`, owners, stages)."""
     pipeline: str | None = None
     """`pipeline:` (label or id): the cell holds stages of this pipeline, by label or id."""
+    pipeline_id: str = ""
+    """The portal's id of `pipeline`: written with each stage the column gives."""
     write: WriteRule = WriteRule.ALWAYS
     display_hint: str = ""
     """The portal's numberDisplayHint of a number property (percentage, probability, ...)."""

@@ -268,13 +268,10 @@ def _describe(p: PropertyInfo) -> str:
 def resolve(mapping: Mapping, schema: PortalSchema) -> Mapping:
     """The mapping checked against the portal and completed from it (types, options, labels)."""
     problems: list[str] = []
-    implied: dict[str, str] = {}
-    columns = [
-        c for c in (_column(spec, schema, problems, implied) for spec in mapping.columns) if c
-    ]
     mapped = {c.property for c in mapping.columns} | {p for p, _ in mapping.constants}
-    # A stage column's pipeline is written with it, unless the sheet gives it too.
-    extra = tuple((p, v) for p, v in implied.items() if p not in mapped)
+    columns = [
+        c for c in (_column(spec, schema, problems, mapped) for spec in mapping.columns) if c
+    ]
     for prop, _ in mapping.constants:
         info = _property(prop, f"constants.{prop}", schema, problems)
         if info is not None and (info.read_only or info.calculated):
@@ -289,7 +286,6 @@ def resolve(mapping: Mapping, schema: PortalSchema) -> Mapping:
         mapping,
         columns=tuple(columns),
         associations=tuple(associations),
-        constants=mapping.constants + extra,
     )
 
 
@@ -347,7 +343,7 @@ def _property(
 
 
 def _column(
-    spec: ColumnSpec, schema: PortalSchema, problems: list[str], constants: dict[str, str]
+    spec: ColumnSpec, schema: PortalSchema, problems: list[str], mapped: set[str]
 ) -> ColumnSpec | None:
     path = f"columns.{spec.column}"
     if not check_currency(spec, schema, problems):
@@ -367,7 +363,7 @@ def _column(
         return dataclasses.replace(spec, unique=info.unique)
     portal_type = _TYPES.get(info.type, PropertyType.STRING)
     kind = spec.type if spec.type_given else portal_type
-    words = value_changes(spec, kind, info, schema, problems, constants)
+    words = value_changes(spec, kind, info, schema, problems, mapped)
     if words is None:
         return None
     if words.get("type") is PropertyType.OWNER:

@@ -14,6 +14,7 @@ import pandas as pd
 import pandera.pandas as pandera
 from pandera.errors import SchemaErrors
 
+from ..core.hubspot import pipeline_properties
 from ..core.outcome import Problem, RowIssue
 from ..core.text import text_series
 from ..mapping.model import Mapping
@@ -92,6 +93,14 @@ def validate(table: Table, mapping: Mapping) -> Validated:
         },
         index=valid_index,
     )
+    for rules in column_rules.values():
+        if rules.spec.pipeline_id:
+            # A stage goes with its pipeline: written where the row gives a stage, only.
+            stage = values[rules.spec.property]
+            pipeline = np.where(stage.to_numpy() != "", rules.spec.pipeline_id, "")
+            values[pipeline_properties(mapping.object_type)[0]] = pd.Series(
+                pipeline, index=valid_index, dtype=stage.dtype
+            )
     associations = {name: arules.convert(positions) for name, arules in assoc_rules.items()}
     return Validated(
         values=values,
