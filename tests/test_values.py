@@ -191,6 +191,7 @@ def test_a_values_file_is_read_relative_to_the_mapping(tmp_path: Path) -> None:
     ("spec", "problem"),
     [
         ({"values": {True: "x"}}, 'quote the sheet\'s words, e.g. "Yes"'),
+        ({"values": {8: "x"}}, "a word read by YAML as 8: quote the sheet's words"),
         ({"values": {"Ja": "x", "ja": "y"}}, "'ja' is listed twice with different values"),
         ({"values": {"Ja": "x"}, "values_file": "w.csv"}, "give values or values_file, not both"),
         ({"values_file": "missing.csv"}, "does not exist"),

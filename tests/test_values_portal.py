@@ -164,6 +164,20 @@ def test_mappings_the_portal_cannot_honour_stop_before_anything_is_sent(
         "  Stage: {property: amount, pipeline: Renewals}\n": (
             "a pipeline goes with the stage property of deals (dealstage), not amount"
         ),
+        "object_type: products\ncolumns:\n  Deal: name\n"
+        "  Stage: {property: brand, type: owner}\n": ("brand does not hold owners in HubSpot"),
+        "object_type: products\ncolumns:\n  Deal: name\n"
+        '  Stage: {property: hubspot_owner_id, values: {"AS": "71000001"}}\n': (
+            "hubspot_owner_id holds owners, which cells name by email, full name or id"
+        ),
+        "object_type: deals\ncolumns:\n  Deal: dealname\n"
+        '  Stage: {property: dealstage, values: {"Gewonnen": "Closed won"}}\n': (
+            "'Gewonnen': 'Closed won' names a label several options of dealstage share"
+        ),
+        "object_type: products\ncolumns:\n  Deal: name\n"
+        "  Stage: {property: description, values: {x: no}}\n": (
+            "YAML read the value of 'x' as true or false, and description is a string property"
+        ),
         "object_type: deals\ncolumns:\n  Deal: dealname\n  Stage: {pipeline: Renewals}\n"
         "constants:\n  pipeline: default\n": (
             "the column's stages are written with their pipeline, Renewals, so the mapping "
@@ -264,3 +278,16 @@ def test_the_done_when_catalogue_two_nights(
     third = run(run_cli, sandbox, tmp_path, mapping, night_2)
     assert third.out.startswith("products: 2 rows: 2 unchanged."), third.out
     assert not [r for r in sandbox.received[before:] if "/batch/" in r.path]
+
+
+def test_a_price_property_of_a_currency_refuses_a_price_in_another(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    mapping = ("object_type: products\nkey: SKU\ncolumns:\n  SKU: hs_sku\n"
+               '  USD: {property: hs_price_usd, number: {decimal: ","}}\n')  # fmt: skip
+    rows = [["SKU", "USD"], ["E-1", "$ 12,50"], ["E-2", "€ 12,50"], ["E-3", "12 SEK"]]
+    result = run(run_cli, sandbox, tmp_path, mapping, rows)
+    assert result.code == 1
+    status = {r["SKU"]: r["status"] for r in read_sheet(tmp_path / "out.xlsx")}
+    assert status == {"E-1": "created", "E-2": "invalid", "E-3": "invalid"}
+    assert stored(sandbox, "products", "hs_sku")["E-1"]["hs_price_usd"] == "12.50"

@@ -67,24 +67,46 @@ def value_changes(
     """What the portal's words change in `spec` (read as `kind`): None when the column cannot
     be used (a problem says why). `mapped`: the properties the mapping writes itself."""
     path = f"columns.{spec.column}"
-    if spec.type is PropertyType.OWNER or info.referenced.upper() == "OWNER":
+    holds_owners = info.referenced.upper() == "OWNER"
+    if spec.type is PropertyType.OWNER and not holds_owners:
+        problems.append(
+            f"{path}.type: {info.name} does not hold owners in HubSpot; type: owner goes on "
+            "hubspot_owner_id (or another property whose values are owners)"
+        )
+        return None
+    if holds_owners and spec.values is not None:
+        problems.append(
+            f"{path}.values: {info.name} holds owners, which cells name by email, full name "
+            "or id: remove values:"
+        )
+        return None
+    if holds_owners:
         return {"type": PropertyType.OWNER, "values": portal.owners()}
     changes: dict[str, Any] = {"display_hint": info.display_hint}
+    if spec.currency is None and (priced := _price_currency(info.name)):
+        changes["currency"] = priced  # hs_price_usd holds USD: a € in it is refused
     if spec.number is not None and kind is not PropertyType.NUMBER:
         problems.append(f"{path}.number: {info.name} is not a number property in HubSpot")
         return None
     if spec.pipeline is not None:
         stages = _stages(spec, portal, problems, mapped)
         return None if stages is None else {**changes, **stages}
+    # "Closed won" of two pipelines: the label alone would pick one of them silently.
+    twice = _shared_labels(info) if kind is PropertyType.ENUMERATION else {}
     if spec.values is not None:
-        words = _checked_values(spec.values, kind, info, f"{path}.values", problems)
+        words = _checked_values(spec.values, kind, info, f"{path}.values", problems, twice)
         return None if words is None else {**changes, "values": words}
-    if kind is PropertyType.ENUMERATION and (twice := _shared_labels(info)):
-        # "Closed won" of two pipelines: the label alone would pick one of them silently.
+    if twice:
         changes["values"] = ValueMap(
             words=(), refused=tuple(twice.items()), source="options", exhaustive=False
         )
     return changes
+
+
+def _price_currency(name: str) -> str | None:
+    """The currency of a product price property (`hs_price_usd` -> USD)."""
+    match = re.fullmatch(r"hs_price_([a-z]{3})", name)
+    return match.group(1).upper() if match else None
 
 
 def _shared_labels(info: PropertyFacts) -> dict[str, str]:
@@ -134,9 +156,30 @@ def _stages(
 
 
 def _checked_values(
-    words: ValueMap, kind: PropertyType, info: PropertyFacts, path: str, problems: list[str]
+    words: ValueMap,
+    kind: PropertyType,
+    info: PropertyFacts,
+    path: str,
+    problems: list[str],
+    twice: dict[str, str],
 ) -> ValueMap | None:
-    """A `values:` map whose every value the property takes (as `kind` reads it)."""
+    """A `values:` map whose every value the property takes (as `kind` reads it), none of
+    them a label several options share (`twice`), which the map's refusals gain."""
+    shared = [f"{w!r}: {v!r}" for w, v in words.words if v.casefold() in twice]
+    if shared:
+        problems.append(
+            f"{path}: {', '.join(shared[:10])} names a label several options of {info.name} "
+            "share; map the word to the option's value"
+        )
+        return None
+    booleans = [w for w in words.from_booleans if kind is not PropertyType.BOOL]
+    if booleans:
+        problems.append(
+            f"{path}: YAML read the value of {', '.join(repr(w) for w in booleans[:10])} as "
+            f"true or false, and {info.name} is a {kind.value} property: quote the value "
+            '(e.g. "no")'
+        )
+        return None
     options = {v.casefold() for _, v in info.options} | {lab.casefold() for lab, _ in info.options}
     takes = {
         PropertyType.BOOL: lambda v: v.casefold() in _BOOL_WORDS,
@@ -159,4 +202,8 @@ def _checked_values(
         )
         return None
     # An enumeration's own options and labels still count beside the map's words.
-    return dataclasses.replace(words, exhaustive=kind is not PropertyType.ENUMERATION)
+    return dataclasses.replace(
+        words,
+        exhaustive=kind is not PropertyType.ENUMERATION,
+        refused=words.refused + tuple(twice.items()),
+    )

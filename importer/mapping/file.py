@@ -43,6 +43,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             line = key_node.start_mark.line + 1
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"a key (line {line}) is a list or a mapping; a key is a word: quote it",
+                    key_node.start_mark,
+                ) from None
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None,
@@ -150,6 +159,9 @@ class _Parser(AssociationKeys):
         )
         pipeline = self.pipeline(f"{path}.pipeline", spec.get("pipeline"))
         prop = self.column_property(path, spec.get("property"), ptype, currency, pipeline)
+        if not prop and spec.get("property") is None and ("currency" in spec or "pipeline" in spec):
+            # The key's own problem is said: no second one for the property it implied.
+            self.problems = [p for p in self.problems if not p.startswith(f"{path}.property:")]
         required = self.flag(f"{path}.required", spec.get("required", False))
         clears = self.flag(f"{path}.clear_empty", spec.get("clear_empty", clear_empty))
         fmt = spec.get("format")

@@ -119,6 +119,9 @@ class ValueMap:
     exhaustive: bool = True
     """A cell must be one of `words`; otherwise (enumerations) other cells go on to the
     property's own check."""
+    from_booleans: tuple[str, ...] = ()
+    """Words whose value YAML read as a boolean (`no` -> false): right for a bool property
+    only."""
 
     def folded(self) -> dict[str, str]:
         """Each word as cells are compared (`fold`) -> the value sent."""

@@ -7,6 +7,7 @@ import csv
 import io
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -91,15 +92,19 @@ def _inline_values(fail: Fail, path: str, raw: Any) -> ValueMap | None:
         return None
     words: list[tuple[str, str]] = []
     for word, value in raw.items():
-        if isinstance(word, bool) or word is None:
-            # YAML 1.1 reads an unquoted yes/no/on/off/null key as a boolean or null.
-            fail(path, f'a word read by YAML as {word!r}: quote the sheet\'s words, e.g. "Yes"')
+        if not isinstance(word, str):
+            # YAML 1.1 reads an unquoted yes/no/on/off/null as a boolean or null, and 010 as
+            # the number 8: the sheet's word is lost.
+            fail(path, f"a word read by YAML as {word!r}: quote the sheet's words, e.g. "
+                 '"Yes" or "010"')  # fmt: skip
             return None
         if value is None or isinstance(value, dict | list):
             fail(f"{path}.{word}", "give one value (quote it to keep leading zeros)")
             return None
-        words.append((str(word), _text(value)))
-    return _checked(fail, path, words, "values")
+        words.append((word, _text(value)))
+    checked = _checked(fail, path, words, "values")
+    booleans = tuple(str(w) for w, v in raw.items() if isinstance(v, bool))
+    return None if checked is None else replace(checked, from_booleans=booleans)
 
 
 def _file_values(fail: Fail, path: str, raw: Any, base: Path | None) -> ValueMap | None:
