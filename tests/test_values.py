@@ -281,3 +281,20 @@ def test_an_excel_percent_cell_reads_as_excel_shows_it(tmp_path: Path) -> None:
                                display_hint="percentage")  # fmt: skip
     result = validate(table, dataclasses.replace(mapping, columns=(spec,)))
     assert sent(result, "margin_pct") == ["15"]
+
+
+def test_a_values_file_saved_by_a_german_excel_is_read(tmp_path: Path) -> None:
+    (tmp_path / "w.csv").write_bytes(
+        "Wort;Wert;\r\nGröße M;medium;\r\nJa;true;\r\n".encode("utf-8-sig")
+    )
+    (tmp_path / "m.yaml").write_text(
+        "object_type: products\ncolumns:\n  G: {property: size, values_file: w.csv}\n",
+        encoding="utf-8",
+    )
+    mapping = load_mapping(tmp_path / "m.yaml")
+    nfd = "Gro\u0308\u00dfe m"  # typed in decomposed form, another case
+    result = validate(load_table(write_csv(tmp_path / "in.csv", [["G"], [nfd], ["ja"]])), mapping)
+    assert sent(result, "size") == ["medium", "true"]
+    (tmp_path / "w.csv").write_bytes("Wort,Wert\nJa,sí\n".encode("cp1252"))
+    with pytest.raises(MappingError, match="is not UTF-8 text; save it as CSV UTF-8"):
+        load_mapping(tmp_path / "m.yaml")

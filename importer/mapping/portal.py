@@ -326,7 +326,14 @@ def resolve_offline(mapping: Mapping) -> Mapping:
                 )
     if problems:
         raise MappingError(mapping.source, problems)
-    return mapping
+    # As online: an enumeration's own options count beside the words of its values: map.
+    columns = tuple(
+        dataclasses.replace(c, values=dataclasses.replace(c.values, exhaustive=False))
+        if c.values is not None and c.type is PropertyType.ENUMERATION
+        else c
+        for c in mapping.columns
+    )
+    return dataclasses.replace(mapping, columns=columns)
 
 
 def _property(

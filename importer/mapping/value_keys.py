@@ -122,16 +122,27 @@ def _file_values(fail: Fail, path: str, raw: Any, base: Path | None) -> ValueMap
     except FileNotFoundError:
         fail(path, f"{file} does not exist (a relative path is read from the mapping's folder)")
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(path, f"{file} cannot be read: {exc}")
+    except UnicodeDecodeError:
+        fail(path, f"{file} is not UTF-8 text; save it as CSV UTF-8")
         return None
-    rows = [r for r in csv.reader(io.StringIO(text, newline="")) if any(c.strip() for c in r)]
+    except OSError as exc:
+        fail(path, f"{file} cannot be read: {exc.strerror or exc}")
+        return None
+    lines = io.StringIO(text, newline="")
+    delimiter = max(";,\t", key=lambda d: text.split("\n", 1)[0].count(d))  # the header's
+    rows = [
+        [c.strip() for c in r]
+        for r in csv.reader(lines, delimiter=delimiter)
+        if any(c.strip() for c in r)
+    ]
     words = []
     for number, row in enumerate(rows[1:], start=2):  # the first row names the columns
+        while len(row) > 2 and not row[-1]:
+            row.pop()  # a trailing delimiter: an empty column
         if len(row) != 2:
             fail(path, f"{file} line {number} has {len(row)} cells; give a word and a value")
             return None
-        words.append((row[0].strip(), row[1].strip()))
+        words.append((row[0], row[1]))
     if not words:
         fail(path, f"{file} lists no words (the first row is its header)")
         return None

@@ -62,7 +62,7 @@ def unknown_word(cell: str, shown: str, words: Words) -> tuple[str, str]:
     """What is wrong with a word the map does not know (or refuses), and how to fix it."""
     why = words.why(cell)
     if why is not None:
-        return f"{shown}: {why}", "give another, or correct it in HubSpot and run again"
+        return f"{shown}: {why}", "give another in the sheet"
     listed = [w for w, _ in words.map.words]
     near = difflib.get_close_matches(cell.strip(), listed, n=len(listed), cutoff=0.0)[:10]
     more = f" (and {len(listed) - 10} more)" if len(listed) > 10 else ""
