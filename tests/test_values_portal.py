@@ -291,3 +291,24 @@ def test_a_price_property_of_a_currency_refuses_a_price_in_another(
     status = {r["SKU"]: r["status"] for r in read_sheet(tmp_path / "out.xlsx")}
     assert status == {"E-1": "created", "E-2": "invalid", "E-3": "invalid"}
     assert stored(sandbox, "products", "hs_sku")["E-1"]["hs_price_usd"] == "12.50"
+
+
+def test_an_orders_sheet_gets_its_stage_ids_by_label(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    mapping = ("object_type: orders\nkey: Order\ncolumns:\n  Order: hs_external_order_id\n"
+               "  Status: {pipeline: order pipeline}\n  Owner: {type: owner}\n")  # fmt: skip
+    rows = [["Order", "Status", "Owner"], ["SO-1", "Shipped", "Sophie Martin"],
+            ["SO-2", "checkout completed", ""], ["SO-3", "Closed won", ""]]  # fmt: skip
+    result = run(run_cli, sandbox, tmp_path, mapping, rows)
+    assert result.code == 1
+    orders = stored(sandbox, "orders", "hs_external_order_id")
+    pipeline = "b0c8b19c-6666-58c4-8732-4eb9436128e1"
+    assert (orders["SO-1"]["hs_pipeline_stage"], orders["SO-1"]["hs_pipeline"]) == (
+        "47b0c6da-95eb-5502-b808-cb7de7a0678b",
+        pipeline,
+    )
+    assert orders["SO-1"]["hubspot_owner_id"] == "71000004"
+    assert orders["SO-2"]["hs_pipeline_stage"] == "4f5c7993-9e72-5073-94b7-6f4260b29b88"
+    (issue,) = read_sheet(tmp_path / "out.xlsx", "Issues")
+    assert issue["message"] == '"Closed won" is not one of the stages of Order pipeline'
