@@ -92,6 +92,10 @@ _TOP_KEYS = (
     "associations",
     "clear_empty",
     "number",
+    "header_row",
+    "fill_down",
+    "group_by",
+    "skip_rows_without",
 )
 _COLUMN_KEYS = (
     "property",
@@ -252,6 +256,41 @@ class _Parser(AssociationKeys):
             return implied or prop
         return str(prop)
 
+    def row_keys(self, data: dict[Any, Any]) -> dict[str, Any]:
+        """`header_row:`, `fill_down:`, `group_by:` and `skip_rows_without:`: how the sheet's
+        rows are found and shaped before they are read as records."""
+        header = data.get("header_row")
+        if header is not None and (
+            isinstance(header, bool) or not isinstance(header, int) or header < 1
+        ):
+            self.fail("header_row", f"{header!r} is not a row number (1 is the first row)")
+            header = None
+        group = data.get("group_by")
+        if group is not None and (not isinstance(group, str | int) or not str(group).strip()):
+            self.fail("group_by", "give the column whose equal values make a group")
+            group = None
+        fill = self.column_list("fill_down", data.get("fill_down"))
+        if group is not None and not fill:
+            self.fail("group_by", "goes with fill_down: the columns to carry down the group")
+        return {
+            "header_row": header,
+            "fill_down": fill,
+            "group_by": str(group).strip() if group is not None else None,
+            "skip_rows_without": self.column_list(
+                "skip_rows_without", data.get("skip_rows_without")
+            ),
+        }
+
+    def column_list(self, path: str, raw: Any) -> tuple[str, ...]:
+        """A list of the sheet's columns (one column alone is taken as a list of one)."""
+        if raw is None:
+            return ()
+        items = raw if isinstance(raw, list) else [raw]
+        if not items or not all(isinstance(c, str | int) and str(c).strip() for c in items):
+            self.fail(path, "give a list of the sheet's columns, e.g. [Title, Vendor]")
+            return ()
+        return tuple(dict.fromkeys(str(c).strip() for c in items))
+
     def pipeline(self, path: str, raw: Any) -> str | None:
         """`pipeline:`, a pipeline's label or id (checked against the portal's later)."""
         if raw is None:
@@ -381,9 +420,11 @@ def parse_mapping(data: Any, *, source: str = "<mapping>") -> Mapping:
         p.fail(f"columns.{key}.write", f"the key finds the record, so it is always written: "
                f"remove write: {rule}")  # fmt: skip
     mode = p.mode(data.get("mode", SyncMode.CREATE.value), key)
+    rows = p.row_keys(data)
     if p.problems:
         raise MappingError(source, p.problems)
     return Mapping(
+        **rows,
         mode=mode or SyncMode.CREATE,
         object_type=object_type,
         columns=tuple(columns),

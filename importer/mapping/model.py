@@ -224,6 +224,16 @@ class Mapping:
     source: str = "<mapping>"
     number: NumberFormat | None = None
     """`number:` at the top: how the sheet writes numbers, for columns that do not say."""
+    header_row: int | None = None
+    """`header_row:` the sheet row that holds the header (None: found by the reader)."""
+    fill_down: tuple[str, ...] = ()
+    """Columns whose empty cells take the value of their group's first row (an export that
+    writes a product's title on its first variant's row only)."""
+    group_by: str | None = None
+    """The column whose equal values make a group for `fill_down` (Shopify's Handle); without
+    it a group starts at each row whose first `fill_down` column is filled."""
+    skip_rows_without: tuple[str, ...] = ()
+    """Rows where any of these columns is empty are skipped, never sent (image-only rows)."""
     by_column: dict[str, ColumnSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -254,6 +264,14 @@ class Mapping:
         """Every spreadsheet column the mapping reads, in mapping order."""
         return [c.column for c in self.columns] + [a.column for a in self.associations]
 
+    @property
+    def row_columns(self) -> list[str]:
+        """Columns the mapping reads to shape its rows (fill down, skip), mapped or not."""
+        shaping = [*self.fill_down, *self.skip_rows_without]
+        if self.group_by is not None:
+            shaping.append(self.group_by)
+        return list(dict.fromkeys(c for c in shaping if c not in self.source_columns))
+
     def check_mode(self, mode: SyncMode) -> None:
         """Raise ConfigError when `mode` (the command line's, over the file's) cannot work
         with this mapping: upsert finds each record by the key, so it needs one."""
@@ -273,7 +291,7 @@ class Mapping:
         """Fail when a mapped column is missing (naming the nearest header) or repeated."""
         headers = list(available)
         problems = []
-        for name in self.source_columns:
+        for name in self.source_columns + self.row_columns:
             if duplicates and name in duplicates:
                 cells = " and ".join(duplicates[name])
                 problems.append(
