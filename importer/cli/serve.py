@@ -113,10 +113,15 @@ def sandbox(
     # systemd and schedulers stop services with SIGTERM: shut down as for Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
     click.echo(f"HubSpot sandbox listening on {box.url}" + (f" (records in {db})" if db else ""))
-    token = "<the --token value>" if config.token else "any"
+    token = "<the --token value>" if config.token else "sandbox"
     click.echo(
         f"Import into it with: HUBSPOT_BASE_URL={box.url} HUBSPOT_ACCESS_TOKEN={token} "
         "hubspot-import run ..."
+        + (
+            ""
+            if config.token
+            else "\n(it accepts any token that is not empty: never give it a real one)"
+        )
     )
     try:
         box.serve_forever()

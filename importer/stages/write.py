@@ -87,13 +87,15 @@ def write_files(
     *,
     dry_run: bool,
 ) -> None:
-    """The retry file (beside the workbook, in the input's format, when rows need fixing)
-    and the results workbook; the workbook's path in the journal. A file that cannot be
-    written is a ConfigError saying where the results are."""
+    """The retry file (beside the workbook, in the input's format, when rows need fixing;
+    not for a dry run, which sent nothing to retry) and the results workbook; the workbook's
+    path in the journal. A file that cannot be written is a ConfigError saying where the
+    results are."""
     try:
-        summary.retry_file = write_retry_file(
-            retry_path(out.parent / summary.input_file.name, summary.started), table, outcome
-        )
+        if not dry_run:
+            summary.retry_file = write_retry_file(
+                retry_path(out.parent / summary.input_file.name, summary.started), table, outcome
+            )
         summary.workbook = write_results(out, summary, outcome, table.frame, issues)
     except OSError as exc:
         raise not_written(exc, None if dry_run else summary.run_id) from exc
