@@ -109,3 +109,12 @@ def test_upsert_asked_on_the_command_line_of_a_keyless_mapping_sends_nothing(
     assert result.code == 2
     assert "--mode upsert needs a key, and this mapping has none" in result.message
     assert [r for r in sandbox.received if "/batch/" in r.path] == []
+
+
+def test_a_keyless_create_says_that_reruns_cannot_recognise_its_records(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    result = run(run_cli, sandbox, tmp_path, write_csv(tmp_path / "leads.csv", ROWS))
+    assert result.code == 0
+    assert "m.yaml has no key: this run creates a record per row" in result.err
+    assert "Add `key:`" in result.err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,8 @@ __all__ = [
     "WriteRule",
     "fold",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_DATE_FORMAT = "%Y-%m-%d"
 DEFAULT_SEPARATOR = ";"
@@ -274,7 +277,16 @@ class Mapping:
 
     def check_mode(self, mode: SyncMode) -> None:
         """Raise ConfigError when `mode` (the command line's, over the file's) cannot work
-        with this mapping: upsert finds each record by the key, so it needs one."""
+        with this mapping: upsert finds each record by the key, so it needs one. A keyless
+        create is allowed, with a warning: its reruns cannot recognise the records."""
+        if mode is SyncMode.CREATE and self.key is None:
+            log.warning(
+                "%s has no key: this run creates a record per row, and a later run cannot tell "
+                "them apart from new rows (the same file stops with exit 2; a file with a new "
+                "name creates every record again). Add `key:` naming a column of unique values "
+                "whose property HubSpot holds unique (SKU -> hs_sku, Email -> email)",
+                self.source,
+            )
         if mode is SyncMode.UPSERT and self.key is None:
             raise ConfigError(
                 f"{self.source}: --mode upsert needs a key, and this mapping has none: add "
