@@ -76,6 +76,8 @@ class PropertyInfo:
     """`referencedObjectType`: OWNER for a property that holds an owner's id."""
     display_hint: str = ""
     """`numberDisplayHint` of a number property: percentage, probability, currency, ..."""
+    group: str = ""
+    """`groupName`: the property group it is listed under in HubSpot (contactinformation, ...)."""
 
     @property
     def multiple(self) -> bool:
