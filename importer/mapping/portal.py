@@ -102,6 +102,7 @@ class PropertyInfo:
             calculated=bool(data.get("calculated")),
             referenced=str(data.get("referencedObjectType") or ""),
             display_hint=str(data.get("numberDisplayHint") or ""),
+            group=str(data.get("groupName") or ""),
         )
 
 
