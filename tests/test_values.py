@@ -298,3 +298,20 @@ def test_a_values_file_saved_by_a_german_excel_is_read(tmp_path: Path) -> None:
     (tmp_path / "w.csv").write_bytes("Wort,Wert\nJa,sí\n".encode("cp1252"))
     with pytest.raises(MappingError, match="is not UTF-8 text; save it as CSV UTF-8"):
         load_mapping(tmp_path / "m.yaml")
+
+
+def test_a_formatted_cell_below_a_blank_row_is_shown_in_its_own_row(tmp_path: Path) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in (["SKU", "Name", "Marge"], [1, "a", 0.1], [None, None, None], [421, "b", 0.2],
+                [5, "c", None]):  # fmt: skip
+        ws.append(row)
+    for r in range(2, 6):
+        ws.cell(r, 1).number_format = "00000"
+        ws.cell(r, 3).number_format = "0%"
+    wb.save(tmp_path / "blank.xlsx")
+    table = load_table(tmp_path / "blank.xlsx")
+    assert table.frame["SKU"].tolist() == ["00001", "00421", "00005"]
+    assert table.frame["Marge"].tolist() == ["10%", "20%", ""]

@@ -7,7 +7,8 @@ import codecs
 import csv
 import io
 import logging
-from dataclasses import replace
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -16,10 +17,10 @@ from pyarrow import csv as pa_csv
 
 from ..core.errors import InputFileError
 from ..core.text import TEXT, text_series
+from .header import FIRST_ROWS, Header, find_header, forced_header
 from .table import (
     CSV_DELIMITERS,
     CSV_SNIFF_BYTES,
-    HEADER_ROW,
     OLE_MAGIC,
     Table,
     _finish,
@@ -32,7 +33,9 @@ log = logging.getLogger(__name__)
 # --- CSV -------------------------------------------------------------------------------------
 
 
-def _load_csv(path: Path, encoding: str | None) -> Table:
+def _load_csv(path: Path, encoding: str | None, header_row: int | None = None) -> Table:
+    """A CSV file, every cell as text: its header found in its first rows (or the row asked
+    for), the rows below it read by Arrow, else by the careful reader."""
     with path.open("rb") as fh:
         sample_bytes = fh.read(CSV_SNIFF_BYTES)
     enc = encoding or _detect_encoding(path, sample_bytes)
@@ -42,48 +45,95 @@ def _load_csv(path: Path, encoding: str | None) -> Table:
         raise InputFileError(
             f"{path}: unknown encoding {enc!r}; try utf-8, cp1252 or latin-1."
         ) from None
-    sample = _decode_sample(path, sample_bytes, enc, complete=len(sample_bytes) < CSV_SNIFF_BYTES)
+    complete = len(sample_bytes) < CSV_SNIFF_BYTES
+    sample = _decode_sample(path, sample_bytes, enc, complete=complete)
     delimiter = _sniff_delimiter(sample)
-    header_cells = next(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter), [])
-    fast = _read_csv_arrow(path, enc, delimiter, header_cells)
-    if fast is not None:
-        header_cells, frame = fast
-        names, repeated = _header_names(header_cells)
-        frame.columns = pd.Index(names)
-        return replace(_finish(path, None, frame, repeated), delimiter=delimiter, encoding=enc)
-    return _read_csv_records(path, enc, delimiter)
+    first = _sample_records(sample, delimiter, complete=complete, header_row=header_row)
+    header = _csv_header(path, first.records, header_row, whole=first.whole)
+    if header is not None:
+        at = header.row - 1
+        fast = _read_csv_arrow(
+            path, enc, delimiter, first.records[at], skip=first.lines[at], first_row=header.row + 1
+        )
+        if fast is not None:
+            header_cells, frame = fast
+            names, repeated = _header_names(header_cells)
+            frame.columns = pd.Index(names)
+            table = _finish(
+                path, None, frame, repeated, header_row=header.row, header_note=header.note
+            )
+            return replace(table, delimiter=delimiter, encoding=enc)
+    return _read_csv_records(path, enc, delimiter, header, header_row)
 
 
-def _read_csv_records(path: Path, enc: str, delimiter: str) -> Table:
-    """The careful reader, for files Arrow's fast path does not take (other encodings, rows
-    of other widths, a blank line or a title above the header): Python's csv module, which
-    also reads CR-only line endings. The header is the first row with a value in it, as in
-    Excel; a row with more cells than the header is that row's problem, wherever it is."""
+@dataclass(frozen=True)
+class _FirstRecords:
+    """The first records of a file's sample, parsed as the file will be."""
+
+    records: list[list[str]]
+    lines: list[int]
+    """Before each record, the lines the file holds above it (what Arrow skips to reach it)."""
+    whole: bool
+    """Whether `records` are every record of the file."""
+
+
+def _sample_records(
+    sample: str, delimiter: str, *, complete: bool, header_row: int | None
+) -> _FirstRecords:
+    """The sample's first records: enough to find the header in (or to reach the row asked
+    for). The last record of a cut sample is left out: it may be cut too."""
+    reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
     records: list[list[str]] = []
-    reader = None
+    lines = [0]
+    filled = 0
+    ended = True
     try:
-        with path.open(encoding=enc, newline="") as fh:
-            reader = csv.reader(fh, delimiter=delimiter, strict=True)
-            records = list(reader)
-    except UnicodeDecodeError as exc:
-        raise InputFileError(_decode_hint(path, enc, exc)) from None
-    except csv.Error as exc:
-        line = f" at line {reader.line_num}" if reader is not None else ""
-        raise InputFileError(
-            f"{path}: not a well-formed CSV file{line} ({exc}). Check for a stray quote, "
-            "or export the sheet again."
-        ) from None
-    start = next((i for i, r in enumerate(records) if any(c.strip() for c in r)), None)
-    if start is None:
+        for record in reader:
+            records.append(record)
+            lines.append(reader.line_num)
+            filled += any(c.strip() for c in record)
+            if filled >= FIRST_ROWS and len(records) >= (header_row or 0):
+                ended = False
+                break
+    except csv.Error:
+        ended = False  # the careful reader says what is wrong, if the file is read that far
+    if ended and not complete and records:
+        records.pop()
+    return _FirstRecords(records=records, lines=lines, whole=ended and complete)
+
+
+def _csv_header(
+    path: Path, records: list[list[str]], header_row: int | None, *, whole: bool
+) -> Header | None:
+    """The header among a file's first `records` (`whole`: they are every record), or the
+    row asked for; None when these records cannot tell (the whole file then does)."""
+    if header_row is None:
+        return find_header(path, None, ((n + 1, r) for n, r in enumerate(records)))
+    if header_row <= len(records) or whole:
+        cells = records[header_row - 1] if header_row <= len(records) else None
+        return forced_header(path, None, header_row, cells, len(records))
+    return None
+
+
+def _read_csv_records(
+    path: Path, enc: str, delimiter: str, header: Header | None, header_row: int | None
+) -> Table:
+    """The careful reader, for files Arrow's fast path does not take (other encodings, rows
+    of other widths): Python's csv module, which also reads CR-only line endings. `header`:
+    as found in the file's first rows; None to find it here, among every record. A row
+    with more cells than the header is that row's problem, wherever it is."""
+    records = _csv_records(path, enc, delimiter)
+    if header is None:
+        header = _csv_header(path, records, header_row, whole=True)
+    if header is None:
         raise InputFileError(f"{path}: the file holds no values; export the sheet again.")
-    header = records[start]
-    width = len(header)
-    header_row = start + 1
-    body = records[start + 1 :]
+    cells = records[header.row - 1]
+    width = len(cells)
+    body = records[header.row :]
     extras: dict[int, list[tuple[str, str]]] = {}
     columns: list[list[str]] = [[] for _ in range(width)]
     for n, record in enumerate(body):
-        row = header_row + 1 + n
+        row = header.row + 1 + n
         extra = [
             (f"{column_letter(width + k)}{row}", value)
             for k, value in enumerate(record[width:])
@@ -93,18 +143,28 @@ def _read_csv_records(path: Path, enc: str, delimiter: str) -> Table:
             extras[row] = extra
         for j, column in enumerate(columns):
             column.append(record[j] if j < len(record) else "")
-    filled = sum(1 for c in header if c.strip())
-    if filled == 1 and body and len(extras) > len(body) / 2:
-        raise InputFileError(
-            f"{path}: row {header_row} holds one value ({next(c for c in header if c.strip())!r})"
-            f" and most rows below it hold more: it looks like a title above the header. "
-            f"Delete the rows above the header, so the header is the first row, and run again."
-        )
-    names, repeated = _header_names(header)
-    index = pd.RangeIndex(header_row + 1, header_row + 1 + len(body))
+    names, repeated = _header_names(cells)
+    index = pd.RangeIndex(header.row + 1, header.row + 1 + len(body))
     frame = pd.DataFrame(dict(zip(names, columns, strict=True)), index=index, dtype=TEXT)
-    table = _finish(path, None, frame, repeated, header_row=header_row)
+    table = _finish(path, None, frame, repeated, header_row=header.row, header_note=header.note)
     return replace(table, delimiter=delimiter, encoding=enc, extra_cells=extras)
+
+
+def _csv_records(path: Path, enc: str, delimiter: str) -> list[list[str]]:
+    """Every record of the file, by Python's csv module; a malformed file is refused."""
+    reader = None
+    try:
+        with path.open(encoding=enc, newline="") as fh:
+            reader = csv.reader(fh, delimiter=delimiter, strict=True)
+            return list(reader)
+    except UnicodeDecodeError as exc:
+        raise InputFileError(_decode_hint(path, enc, exc)) from None
+    except csv.Error as exc:
+        line = f" at line {reader.line_num}" if reader is not None else ""
+        raise InputFileError(
+            f"{path}: not a well-formed CSV file{line} ({exc}). Check for a stray quote, "
+            "or export the sheet again."
+        ) from None
 
 
 _BOMS = (
@@ -141,12 +201,13 @@ def _detect_encoding(path: Path, head: bytes) -> str:
 
 
 def _read_csv_arrow(
-    path: Path, enc: str, delimiter: str, header: list[str]
+    path: Path, enc: str, delimiter: str, header: list[str], *, skip: int, first_row: int
 ) -> tuple[list[str], pd.DataFrame] | None:
-    """The header cells and the rows, read by Arrow's multithreaded CSV parser (~5x faster
-    than pandas' C parser, and the cells stay Arrow text). None when the file is not plain
-    UTF-8 with a header on its first line and as many cells in every row: the careful reader
-    then reads it, and says what is wrong."""
+    """The header cells and the rows below them (numbered from `first_row`), read by Arrow's
+    multithreaded CSV parser (~5x faster than pandas' C parser, and the cells stay Arrow
+    text), the `skip` lines above the header left unread. None when the file is not plain
+    UTF-8 with as many cells in every row as in the header: the careful reader then reads
+    it, and says what is wrong."""
     width = len(header)
     if codecs.lookup(enc).name not in {"utf-8", "utf-8-sig"} or not any(c.strip() for c in header):
         return None
@@ -155,7 +216,7 @@ def _read_csv_arrow(
             path,
             # The header is read as a row of text too: a header such as "2024" must not
             # turn its column into numbers.
-            read_options=pa_csv.ReadOptions(autogenerate_column_names=True),
+            read_options=pa_csv.ReadOptions(autogenerate_column_names=True, skip_rows=skip),
             parse_options=pa_csv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False
             ),
@@ -170,13 +231,15 @@ def _read_csv_arrow(
         return None  # ragged rows, bad UTF-8, a stray quote: the careful path says which
     if table.num_columns != width or table.num_rows == 0:
         return None
-    header = [str(table.column(j)[0]) for j in range(width)]
+    read = [str(table.column(j)[0]) for j in range(width)]
+    if skip and read != header:
+        return None  # Arrow skips lines, not records: it must land on the header found
     body = table.slice(1)
-    index = pd.RangeIndex(HEADER_ROW + 1, HEADER_ROW + 1 + body.num_rows)
+    index = pd.RangeIndex(first_row, first_row + body.num_rows)
     frame = pd.DataFrame(
         {f"f{j}": text_series(body.column(j), index) for j in range(width)}, index=index
     )
-    return header, frame
+    return read, frame
 
 
 def _decode_sample(path: Path, data: bytes, enc: str, *, complete: bool) -> str:
@@ -199,16 +262,24 @@ def _decode_hint(path: Path, enc: str, exc: UnicodeDecodeError) -> str:
 
 
 def _sniff_delimiter(sample: str) -> str:
-    lines = sample.splitlines()
-    head = "\n".join(lines[:50])
+    lines = sample.splitlines()[:50]
     try:
-        return csv.Sniffer().sniff(head, delimiters=CSV_DELIMITERS).delimiter
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=CSV_DELIMITERS).delimiter
     except csv.Error:
-        # One column, or too irregular to sniff: count candidates on the header line.
-        first = lines[0] if lines else ""
-        counts = {d: first.count(d) for d in CSV_DELIMITERS}
-        best = max(counts, key=lambda d: counts[d])
-        return best if counts[best] else ","
+        return _most_regular_delimiter(lines)
+
+
+def _most_regular_delimiter(lines: list[str]) -> str:
+    """The delimiter that splits the most lines into as many cells (then: into the most), or a
+    comma when none appears: for what csv.Sniffer gives up on, one column, ragged rows, or a
+    title or notes above the header (the header line's count alone would read the title)."""
+    best, score = ",", (0, 0)
+    for delimiter in CSV_DELIMITERS:
+        counts = Counter(n for n in (line.count(delimiter) for line in lines) if n)
+        for count, sharing in counts.items():
+            if (sharing, count) > score:
+                best, score = delimiter, (sharing, count)
+    return best
 
 
 def _delimiter_name(delimiter: str) -> str:

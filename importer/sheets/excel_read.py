@@ -25,6 +25,7 @@ from .excel_xml import (
     _scanned_extent,
     _sheet_xml,
 )
+from .header import Header, find_header, forced_header
 from .table import OLE_MAGIC, Table, _finish, _header_names, column_letter
 
 if TYPE_CHECKING:
@@ -35,8 +36,9 @@ log = logging.getLogger(__name__)
 # --- Excel -----------------------------------------------------------------------------------
 
 
-def _load_excel(path: Path, sheet: str | None) -> Table:
-    """The sheet asked for (else the first one a person sees), every cell as text."""
+def _load_excel(path: Path, sheet: str | None, header_row: int | None = None) -> Table:
+    """The sheet asked for (else the first one a person sees), every cell as text: its header
+    found in its first rows, or the row asked for (`header_row`)."""
     from python_calamine import CalamineError
 
     workbook = _open_workbook(path)
@@ -45,14 +47,14 @@ def _load_excel(path: Path, sheet: str | None) -> Table:
     # values leave out costs almost no time beside it.
     xml_facts = _Prefetch(_sheet_xml, path, chosen) if _is_xlsx(path) else None
     if xml_facts is not None and _beyond_a_grid(path, chosen, xml_facts):
-        return _load_sparse(path, chosen, xml_facts.result())
+        return _load_sparse(path, chosen, xml_facts.result(), header_row)
     try:
         reader = workbook.get_sheet_by_name(chosen)
         rows: list[list[Any]] = reader.to_python(skip_empty_area=False)
         spans = list(getattr(reader, "merged_cell_ranges", None) or [])
     except (CalamineError, ValueError) as exc:
         raise InputFileError(f"{path}, sheet {chosen}: cannot be read ({exc}).") from None
-    table = _grid_table(path, chosen, rows)
+    table = _grid_table(path, chosen, rows, header_row)
     if spans:
         table = replace(table, merged=_merged_cells(spans, table))
     if xml_facts is not None:
@@ -109,12 +111,11 @@ def _beyond_a_grid(path: Path, sheet: str, xml_facts: _Prefetch) -> bool:
     return extent is not None and _too_large(path, sheet, *extent)
 
 
-def _grid_table(path: Path, chosen: str, rows: list[list[Any]]) -> Table:
-    """The table of calamine's grid: its first non-empty row the header, the rest its rows."""
-    # The header is the first non-empty row; rows keep the numbers Excel shows.
-    start = next((i for i, r in enumerate(rows) if any(v not in ("", None) for v in r)), None)
-    if start is None:
-        raise InputFileError(f"{path}, sheet {chosen}: the sheet is empty.")
+def _grid_table(path: Path, chosen: str, rows: list[list[Any]], header_row: int | None) -> Table:
+    """The table of calamine's grid: the rows below its header (see `_grid_header`), which
+    keep the numbers Excel shows."""
+    found = _grid_header(path, chosen, rows, header_row)
+    start = found.row - 1
     header, repeated = _header_names([_cell_text(v) for v in rows[start]])
     width = len(header)
     body = rows[start + 1 :]
@@ -128,7 +129,26 @@ def _grid_table(path: Path, chosen: str, rows: list[list[Any]]) -> Table:
     frame = pd.DataFrame(columns, index=index) if columns else pd.DataFrame(index=index)
     if width == 0:
         raise InputFileError(f"{path}, sheet {chosen}: the header row is empty.")
-    return _finish(path, chosen, frame, repeated, header_row=start + 1)
+    return _finish(path, chosen, frame, repeated, header_row=found.row, header_note=found.note)
+
+
+def _grid_header(path: Path, chosen: str, rows: list[list[Any]], header_row: int | None) -> Header:
+    """The row asked for, checked; else the header found among the grid's first rows."""
+    if header_row is not None and rows:
+        cells = [_cell_text(v) for v in rows[header_row - 1]] if header_row <= len(rows) else None
+        return forced_header(path, chosen, header_row, cells, len(rows))
+    found = find_header(
+        path,
+        chosen,
+        (
+            (i + 1, [_cell_text(v) for v in r])
+            for i, r in enumerate(rows)
+            if any(v not in ("", None) for v in r)
+        ),
+    )
+    if found is None:
+        raise _empty(path, chosen)
+    return found
 
 
 def _is_xlsx(path: Path) -> bool:
@@ -165,7 +185,8 @@ def _merged_cells(
         for r in range(top, bottom + 1):
             for c in range(left, right + 1):
                 column = by_letter.get(column_letter(c))
-                if (r, c) != (top, left) and column is not None:
+                # Rows above the header are not the sheet's data: a merged title says nothing.
+                if (r, c) != (top, left) and column is not None and r + 1 > table.header_row:
                     merged[(r + 1, column)] = name
     return merged
 
@@ -194,9 +215,47 @@ def _too_large(path: Path, sheet: str, last_column: str, last_row: int) -> bool:
     return True
 
 
-def _load_sparse(path: Path, sheet: str, xml_facts: tuple[bytes, dict[bytes, str]] | None) -> Table:
+def _load_sparse(
+    path: Path,
+    sheet: str,
+    xml_facts: tuple[bytes, dict[bytes, str]] | None,
+    header_row: int | None = None,
+) -> Table:
     """Read a sheet cell by cell, holding only the cells it has: for a used range too large to
-    hold as a grid (a stray cell at XFD1048576 would reserve 512 GB in calamine).
+    hold as a grid (a stray cell at XFD1048576 would reserve 512 GB in calamine)."""
+    cells = _sparse_cells(path, sheet)
+    found = _sparse_header(path, sheet, cells, header_row)
+    header_cells = cells[found.row]
+    cells = {r: held for r, held in cells.items() if r > found.row}
+    width = max(max(row) for row in [*cells.values(), header_cells]) + 1
+    header, repeated = _header_names([_cell_text(header_cells.get(j)) for j in range(width)])
+    used = sorted({j for row in cells.values() for j in row} | set(header_cells))
+    body = sorted(cells)
+    index = pd.Index(body, dtype="int64")
+    frame = pd.DataFrame(
+        {
+            header[j]: text_series(
+                _arrow_text(_column_text([cells[r].get(j, "") for r in body])), index
+            )
+            for j in used
+        },
+        index=index,
+    )
+    letters = {header[j]: column_letter(j) for j in used}
+    table = _finish(
+        path,
+        sheet,
+        frame,
+        repeated,
+        header_row=found.row,
+        letters=letters,
+        header_note=found.note,
+    )
+    return _as_excel_shows(table, *xml_facts) if xml_facts is not None else table
+
+
+def _sparse_cells(path: Path, sheet: str) -> dict[int, dict[int, Any]]:
+    """Sheet row -> 0-based column -> value, of the cells holding a value.
 
     openpyxl's worksheet parser yields the cells present in each <row> (the read-only
     worksheet would pad every row to the used range's width); values are the same Python
@@ -226,27 +285,31 @@ def _load_sparse(path: Path, sheet: str, xml_facts: tuple[bytes, dict[bytes, str
                     cells[row] = held
     finally:
         book.close()
-    if not cells:
-        raise InputFileError(f"{path}, sheet {sheet}: the sheet is empty.")
-    header_at = min(cells)
-    width = max(max(row) for row in cells.values()) + 1
-    header_cells = cells.pop(header_at)
-    header, repeated = _header_names([_cell_text(header_cells.get(j)) for j in range(width)])
-    used = sorted({j for row in cells.values() for j in row} | set(header_cells))
-    body = sorted(cells)
-    index = pd.Index(body, dtype="int64")
-    frame = pd.DataFrame(
-        {
-            header[j]: text_series(
-                _arrow_text(_column_text([cells[r].get(j, "") for r in body])), index
-            )
-            for j in used
-        },
-        index=index,
-    )
-    letters = {header[j]: column_letter(j) for j in used}
-    table = _finish(path, sheet, frame, repeated, header_row=header_at, letters=letters)
-    return _as_excel_shows(table, *xml_facts) if xml_facts is not None else table
+    return cells
+
+
+def _sparse_header(
+    path: Path, sheet: str, cells: dict[int, dict[int, Any]], header_row: int | None
+) -> Header:
+    """The row asked for, checked; else the header found among the sheet's first rows."""
+
+    def text(held: dict[int, Any]) -> list[str]:
+        return [_cell_text(held.get(j)) for j in range(max(held) + 1)]
+
+    last = max(cells, default=0)
+    if header_row is not None and last:
+        held = cells.get(header_row)
+        row_cells = text(held) if held else None if header_row > last else []
+        return forced_header(path, sheet, header_row, row_cells, last)
+    found = find_header(path, sheet, ((r, text(cells[r])) for r in sorted(cells)))
+    if found is None:
+        raise _empty(path, sheet)
+    return found
+
+
+def _empty(path: Path, sheet: str) -> InputFileError:
+    """The error for a sheet with no value in any cell."""
+    return InputFileError(f"{path}, sheet {sheet}: the sheet is empty.")
 
 
 def _transposed(rows: list[list[Any]], width: int) -> list[list[Any]]:

@@ -59,12 +59,13 @@ def _as_excel_shows(table: Table, xml: bytes, padded: dict[bytes, str]) -> Table
     shown = _padded_cells(xml, padded, by_letter, table) if padded else {}
     if shown:
         frame = table.frame.copy()
+        # Blank rows are not in the frame: a row's place is looked up, never computed.
+        place = {int(row): i for i, row in enumerate(frame.index)}
         for column in {c for _, c in shown}:
             cells = frame[column].tolist()
-            first = int(frame.index[0])
             for (row, col), text in shown.items():
                 if col == column:
-                    cells[row - first] = text
+                    cells[place[row]] = text
             frame[column] = pd.Series(cells, index=frame.index, dtype=TEXT)
         table = replace(table, frame=frame)
     return replace(table, unreadable=_unreadable_cells(xml, by_letter, table))

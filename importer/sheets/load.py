@@ -13,8 +13,18 @@ from .table import EXCEL_SUFFIXES, Table, column_letter
 __all__ = ["EXCEL_SUFFIXES", "MAX_CELLS", "NO_SAVED_VALUE", "Table", "column_letter", "load_table"]
 
 
-def load_table(path: Path, *, sheet: str | None = None, encoding: str | None = None) -> Table:
-    """Read `path` (CSV or Excel) with every cell as text, keeping leading zeros."""
+def load_table(
+    path: Path,
+    *,
+    sheet: str | None = None,
+    encoding: str | None = None,
+    header_row: int | None = None,
+) -> Table:
+    """Read `path` (CSV or Excel) with every cell as text, keeping leading zeros.
+
+    `header_row`: the sheet row (1 is the first) that holds the header; the rows above it are
+    not read. None: the header is found among the first rows, titles and notes above it
+    skipped and said (`Table.header_note`, and a warning logged)."""
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"{path}: no such file. Check the path and the working directory.")
@@ -25,7 +35,7 @@ def load_table(path: Path, *, sheet: str | None = None, encoding: str | None = N
     if path.suffix.lower() in EXCEL_SUFFIXES:
         if encoding is not None:
             raise InputFileError(f"{path}: --encoding applies to CSV files only, not workbooks.")
-        return _load_excel(path, sheet)
+        return _load_excel(path, sheet, header_row)
     if sheet is not None:
         raise InputFileError(f"{path}: --sheet applies to Excel workbooks only, not CSV files.")
-    return _load_csv(path, encoding)
+    return _load_csv(path, encoding, header_row)

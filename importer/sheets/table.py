@@ -44,6 +44,10 @@ class Table:
     sheet: str | None
     letters: dict[str, str]
     header_row: int = HEADER_ROW
+    header_note: str | None = None
+    """Said when titles or notes above the header were skipped (which row was taken, and
+    what was skipped), for the run to report; None when the header was the first row with a
+    value, or the row asked for."""
     duplicate_headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Headers that appear more than once -> their cells ("A1", "F1")."""
     delimiter: str = ","
@@ -132,8 +136,10 @@ def _finish(
     repeated: dict[str, list[int]],
     header_row: int = HEADER_ROW,
     letters: dict[str, str] | None = None,
+    header_note: str | None = None,
 ) -> Table:
-    """`letters`: each column's letter, when the frame does not hold every column from A."""
+    """The table of a sheet's rows below its header. `letters`: each column's letter, when the
+    frame does not hold every column from A."""
     if letters is None:
         letters = {str(c): column_letter(j) for j, c in enumerate(frame.columns)}
     # Drop blank-headed columns that hold nothing, and rows with no value in any cell.
@@ -157,6 +163,7 @@ def _finish(
         sheet=sheet,
         letters=letters,
         header_row=header_row,
+        header_note=header_note,
         duplicate_headers=duplicates,
     )
     if frame.empty:
