@@ -98,13 +98,22 @@ def test_rows_keep_their_numbers_below_blank_lines(tmp_path: Path) -> None:
     assert list(table.frame.index) == [4, 5, 6]
 
 
-def test_a_title_above_the_header_is_named(run_cli: Runner, tmp_path: Path) -> None:
+def test_a_title_above_the_header_is_skipped_and_named(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
     data = tmp_path / "c.csv"
     data.write_text("Contacts export 2026-11-30\n" + HEADER + "\n" + "\n".join(ROWS) + "\n")
-    result = run_cli("check", "-m", write_mapping(tmp_path / "m.yaml", TEXT_MAPPING), data)
-    assert result.code == 2
-    assert "it looks like a title above the header" in result.message
-    assert "Delete the rows above the header" in result.message
+    result = run(run_cli, sandbox, tmp_path, data)
+    assert result.code == 0, result.err
+    assert (
+        'c.csv: took row 2 as the header (row 1 looks like a title or notes: "Contacts export '
+        '2026-11-30"); give --header-row N (or header_row: in the mapping) to choose another'
+    ) in result.err
+    assert held(sandbox) == {
+        "a@example.com": ("Ann", "Oslo"),
+        "b@example.com": ("Bob", "Rome"),
+        "c@example.com": ("Cy", "Lima"),
+    }
 
 
 @pytest.mark.parametrize(

@@ -457,11 +457,11 @@ def test_init_then_check_on_the_shipped_catalogue(
         made.out.splitlines()[0] == f"Wrote {out}: 10 of 11 columns matched to products properties."
     )
     text = out.read_text(encoding="utf-8")
-    assert "  SKU: {property: hs_sku}  # exact: label 'SKU'" in text
+    assert '  SKU: {property: hs_sku}  # label "SKU" (exact)' in text
     assert (
-        "  Launch date: {property: launch_date, type: date}  # exact: label 'Launch date'" in text
+        '  Launch date: {property: launch_date, type: date}  # label "Launch date" (exact)' in text
     )
-    assert "key: SKU  # hs_sku has unique values in HubSpot" in text
+    assert "key: SKU  # hs_sku has unique values in HubSpot; SKU is filled in every row" in text
     assert "#   Product page: <property>" in text
     parsed = yaml.safe_load(text)
     assert parsed["columns"]["Type"] == {"property": "hs_product_type", "type": "enumeration"}

@@ -179,6 +179,14 @@ IMPORT_OPTIONS = _options(
         help="CSV text encoding, e.g. cp1252 or latin-1. Default: UTF-8 (with or without BOM).",
     ),
     click.option(
+        "--header-row",
+        type=click.IntRange(1),
+        metavar="N",
+        help="The row that holds the column names (1 is the first row); the rows above it are "
+        "ignored. Overrides the mapping's header_row:. Default: found among the first rows, "
+        "titles and notes above it skipped (and said).",
+    ),
+    click.option(
         "--out",
         type=click.Path(path_type=Path),
         help="Results workbook path. Default: <input>-results-<timestamp>.xlsx beside the input.",

@@ -39,6 +39,11 @@ from .report import report_plan, report_run, write_plan_summary, write_run_summa
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..mapping.draft import Draft
+
+SURE_ENOUGH = 0.95
+"""`init` asks the user to check a match less sure than this (partial, fuzzy, likely)."""
+
 
 @cli.command()
 @IMPORT_OPTIONS
@@ -141,8 +146,17 @@ def check(**options: Any) -> int:
     help="Where to write the mapping. Default: mappings/<input name>.yaml.",
 )
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
-@click.option("--sheet", help="Excel sheet name (or 1-based number). Default: the first sheet.")
+@click.option(
+    "--sheet",
+    help="Excel sheet name (or 1-based number). Default: the first visible sheet.",
+)
 @click.option("--encoding", help="CSV text encoding. Default: UTF-8 (with or without BOM).")
+@click.option(
+    "--header-row",
+    type=click.IntRange(1),
+    help="The sheet row that holds the header (1 is the first), written into the mapping as "
+    "header_row:. Default: found by the reader, title lines above it skipped.",
+)
 @TARGET_OPTIONS
 def init(
     input_file: Path,
@@ -151,13 +165,20 @@ def init(
     force: bool,
     sheet: str | None,
     encoding: str | None,
+    header_row: int | None,
     base_url: str,
     api_version: str | None,
     sandbox: bool,
     log_file: Path | None,
     verbose: bool,
 ) -> int:
-    """Draft a mapping for INPUT from its header row and the portal's properties."""
+    """Draft a mapping for INPUT from its header row, its values and the portal's properties.
+
+    Columns are matched by property name, by label, and by the column names of common
+    exports (Shopify, WooCommerce, BigCommerce, Magento, Google Merchant, Mailchimp,
+    HubSpot). It proposes the key, and for an export with grouped rows (a product's variants
+    and images) group_by, fill_down and skip_rows_without.
+    """
     out = out or Path("mappings") / f"{input_file.stem}.yaml"
     if out.exists() and not force:
         raise ConfigError(f"{out} exists; choose another --out, or add --force to replace it")
@@ -170,7 +191,7 @@ def init(
         _, base_url, token = stack.enter_context(
             _target(stack, sandbox=sandbox, base_url=base_url, log_file=log_file, verbose=verbose)
         )
-        table = load_table(input_file, sheet=sheet, encoding=encoding)
+        table = load_table(input_file, sheet=sheet, encoding=encoding, header_row=header_row)
         client = stack.enter_context(
             contextlib.closing(
                 HubSpotClient(token=token, base_url=base_url, api_version=api_version)
@@ -181,22 +202,47 @@ def init(
         next_step = f"hubspot-import check --mapping {out} {input_file}" + (
             f" --sheet {json.dumps(sheet)}" if sheet else ""
         )
-        text, matches, unmatched = draft_mapping(
-            table, schema, source=where, command=next_step, base_url=base_url
+        draft = draft_mapping(
+            table,
+            schema,
+            source=where,
+            command=next_step,
+            base_url=base_url,
+            header_row=header_row,
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    click.echo(
-        f"Wrote {out}: {len(matches)} of {len(table.columns)} columns matched to "
-        f"{schema.object_type} properties."
-    )
-    for m in matches:
-        if m.score < 0.95:
-            click.echo(f"  check: {m.column!r} -> {m.prop.name} ({m.how})")
-    if unmatched:
-        click.echo(f"  not matched: {', '.join(repr(c) for c in unmatched)}")
+    out.write_text(draft.text, encoding="utf-8")
+    _report_draft(draft, out, len(table.columns), schema.object_type)
     click.echo(f"Next: {next_step}")
     return EXIT_OK
+
+
+def _report_draft(draft: Draft, out: Path, columns: int, object_type: str) -> None:
+    """What `init` drafted: the matches to check, the key (or, on stderr, why none), the
+    grouping and the columns left out."""
+    export = f" (a {draft.matching.export} export)" if draft.matching.export else ""
+    click.echo(
+        f"Wrote {out}: {len(draft.matches)} of {columns} columns matched to "
+        f"{object_type} properties{export}."
+    )
+    if draft.header_row is not None:
+        click.echo(f"  header: row {draft.header_row} (header_row: {draft.header_row})")
+    if draft.key.match is not None:
+        click.echo(f"  key: {draft.key.match.column!r} -> {draft.key.match.prop.name}")
+    else:
+        click.echo(f"hubspot-import: init proposed no key: {draft.no_key}", err=True)
+    grouping = draft.grouping
+    if grouping.group_by is not None:
+        filled = ", ".join(repr(c) for c in grouping.fill_down)
+        click.echo(f"  grouped by {grouping.group_by!r}: fill_down {filled}")
+    if draft.skipping is not None:
+        click.echo(f"  skip_rows_without {grouping.skip_without!r}: {draft.skipping}")
+    for m in draft.matches:
+        if m.score < SURE_ENOUGH or m.note:
+            note = f"; {m.note}" if m.note else ""
+            click.echo(f"  check: {m.column!r} -> {m.prop.name} ({m.how}{note})")
+    if draft.unmatched:
+        click.echo(f"  not matched: {', '.join(repr(c) for c in draft.unmatched)}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,6 +255,7 @@ class _ImportArguments:
     plan_file: Path | None
     sheet: str | None
     encoding: str | None
+    header_row: int | None
     out: Path | None
     mode: str | None
     state_dir: Path | None
@@ -321,6 +368,7 @@ def _run_options(
         token=token,
         sheet=args.sheet,
         encoding=args.encoding,
+        header_row=args.header_row,
         out=args.out,
         base_url=base_url,
         journal_base=SANDBOX_JOURNAL if args.sandbox else None,

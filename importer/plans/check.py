@@ -10,7 +10,7 @@ from typing import cast
 
 from ..api.account import identify_portal
 from ..api.limiter import RateLimiter
-from ..core.errors import EmptySheetError
+from ..core.errors import ConfigError, EmptySheetError
 from ..mapping.model import Mapping, Reference
 from ..mapping.portal import PortalSchema, check_mapping, resolve_offline
 from ..sheets.load import Table, load_table
@@ -32,10 +32,20 @@ def check_first(
     portal (each object type's properties read once), before the plan writes anything: a
     mistake in its last step stops it with nothing written. Returns the checked mappings, the
     sheets by step, and the requests sent."""
+    if options.header_row is not None:
+        raise ConfigError(
+            "--header-row names one sheet's header row; a plan reads several sheets: give "
+            "header_row: in the mapping of each step whose header is not found by itself"
+        )
     tables: dict[int, Table] = {}
     for n, step in enumerate(plan.steps):
         try:
-            table = load_table(step.input_file, sheet=step.sheet, encoding=options.encoding)
+            table = load_table(
+                step.input_file,
+                sheet=step.sheet,
+                encoding=options.encoding,
+                header_row=step.mapping.header_row,
+            )
         except EmptySheetError as exc:
             # No orders today: in a plan, a sheet with its header alone is a step with
             # nothing to do, not a reason to stop the others.

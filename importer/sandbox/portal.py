@@ -241,6 +241,13 @@ DEFAULT_PROPERTIES: dict[str, tuple[PropertyDef, ...]] = {
         ),
         _p("date_of_birth", "Date of birth", "date"),
         _owner("Contact owner"),
+        # More of HubSpot's default contact properties, with their labels.
+        _p("address", "Street Address"),
+        _p("state", "State/Region"),
+        _p("zip", "Postal Code"),
+        _p("mobilephone", "Mobile Phone Number"),
+        _p("jobtitle", "Job Title"),
+        _p("website", "Website URL"),
     ),
     "deals": (
         # pipeline and dealstage: from the portal's pipelines (pipelines.pipeline_defs).

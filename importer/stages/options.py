@@ -43,6 +43,9 @@ class RunOptions:
     token: str = field(repr=False)
     sheet: str | None = None
     encoding: str | None = None
+    header_row: int | None = None
+    """The sheet row that holds the header; overrides the mapping's `header_row:`. None (and
+    none in the mapping): found among the sheet's first rows."""
     out: Path | None = None
     base_url: str = DEFAULT_BASE_URL
     journal_base: str | None = None

@@ -55,10 +55,17 @@ def read_inputs(options: RunOptions, started: dt.datetime, step: StepContext | N
         else None
     )
     state_dir = prepare_folder(options.state_dir or default_state_dir(), "--state-dir")
+    # The command line's header row wins over the mapping's.
+    header_row = options.header_row if options.header_row is not None else mapping.header_row
     table = (
         step.table
         if step is not None
-        else load_table(options.input_file, sheet=options.sheet, encoding=options.encoding)
+        else load_table(
+            options.input_file,
+            sheet=options.sheet,
+            encoding=options.encoding,
+            header_row=header_row,
+        )
     )
     mapping.check_columns(table.columns, table.where(), table.duplicate_headers)
     log.info("loaded %d rows from %s", len(table.frame), table.where())
