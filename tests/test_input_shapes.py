@@ -252,7 +252,9 @@ def test_a_stray_cell_at_the_end_of_the_sheet_is_read_without_the_grid(
     assert rows[4]["status"] == "invalid"
     assert "#N/A" in rows[4]["message"]
     assert rows[1048576]["Column XFD"] == "stray"
-    assert rows[1048576]["status"] == "invalid"
+    # No mapped cell of its row holds a value: it is no record, and is skipped, never sent.
+    assert rows[1048576]["status"] == "skipped"
+    assert rows[1048576]["message"] == "skipped: empty (no mapped cell holds a value)"
 
 
 def test_an_empty_cell_of_merged_cells_says_where_the_value_is(

@@ -35,6 +35,7 @@ from ..core import shutdown
 from ..core.errors import HubSpotImportError, InputFileError, RunInterrupted
 from ..core.hubspot import stored_value
 from ..core.outcome import RowStatus, results_frame
+from ..mapping.model import Mapping
 from ..sheets.load import Table, load_table
 from ..sheets.outputs import prepare_file, prepare_workbook
 from ..sheets.plan_results import StepResult, write_plan_results, write_plan_retry
@@ -42,6 +43,7 @@ from ..sheets.results import RunSummary
 from ..stages.options import RunOptions, StepContext
 from ..stages.resolve import Known
 from ..stages.run import Progress, RunResult, new_run_id, run_import
+from ..stages.shape import shape
 from ..stages.write import not_written
 from .check import check_first, look_up_first
 from .file import PlanFile, Step, load_plan
@@ -149,7 +151,9 @@ class _PlanRun:
         checked, tables, portal_reads = check_first(self.plan, self.options, self.limiter)
         # Keys no step's rows hold (customers by email, say) are looked up before any
         # step writes: a lookup that fails stops the plan with nothing written.
-        prefetched, lookups = look_up_first(self.plan, self.options, tables, self.limiter)
+        prefetched, lookups = look_up_first(
+            self.plan, self.options, _as_steps_read(tables, checked), self.limiter
+        )
         if self.record is not None:
             self.record.begin(self.plan, self.options)
         for position, step in enumerate(self.plan.steps):
@@ -270,6 +274,17 @@ class _PlanRun:
         )
 
 
+def _as_steps_read(tables: dict[int, Table], mappings: list[Mapping]) -> dict[int, Table]:
+    """The sheets as their steps will read them, for the lookups before the first write:
+    groups filled down, the rows to skip left out (their keys are no step's)."""
+    return {
+        n: shape(table, mappings[n], quiet=True).kept
+        if mappings[n].fill_down or mappings[n].skip_rows_without
+        else table
+        for n, table in tables.items()
+    }
+
+
 def _remember(
     step: Step,
     result: RunResult,
@@ -295,7 +310,8 @@ def _remember(
         outcome["hubspot_id"].tolist(),
         strict=True,
     ):
-        if not isinstance(key, str) or not key.strip():
+        # A skipped row is none of this run's: a reference to its key is looked up as any.
+        if status == RowStatus.SKIPPED.value or not isinstance(key, str) or not key.strip():
             continue
         stored = stored_value(kind, prop, key.strip())
         ids[stored] = (hid or "(new)") if status in imported else None

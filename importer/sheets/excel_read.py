@@ -147,7 +147,7 @@ def _grid_header(path: Path, chosen: str, rows: list[list[Any]], header_row: int
         ),
     )
     if found is None:
-        raise _empty(path, chosen)
+        raise InputFileError(_empty(path, chosen))
     return found
 
 
@@ -303,13 +303,13 @@ def _sparse_header(
         return forced_header(path, sheet, header_row, row_cells, last)
     found = find_header(path, sheet, ((r, text(cells[r])) for r in sorted(cells)))
     if found is None:
-        raise _empty(path, sheet)
+        raise InputFileError(_empty(path, sheet))
     return found
 
 
-def _empty(path: Path, sheet: str) -> InputFileError:
-    """The error for a sheet with no value in any cell."""
-    return InputFileError(f"{path}, sheet {sheet}: the sheet is empty.")
+def _empty(path: Path, sheet: str) -> str:
+    """What is said of a sheet with no value in any cell."""
+    return f"{path}, sheet {sheet}: the sheet is empty."
 
 
 def _transposed(rows: list[list[Any]], width: int) -> list[list[Any]]:

@@ -1,6 +1,6 @@
-"""The run of one sheet, stage by stage: read -> check against the portal -> validate ->
-resolve references -> prepare -> reconcile with the journal -> decide -> write rules -> send ->
-links -> write results. Each stage is a module of this package, named for it."""
+"""The run of one sheet, stage by stage: read -> check against the portal -> shape ->
+validate -> resolve references -> prepare -> reconcile with the journal -> decide -> write
+rules -> send -> links -> write results. Each stage is a module of this package, named for it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -38,6 +38,7 @@ from .read import Inputs, read_inputs
 from .reconcile import begin_run, keyless_import, open_journal, reconcile
 from .resolve import Resolver, resolve_references
 from .send import Uploader
+from .shape import Shaped, shape
 from .validate import Validated, validate
 from .write import every_row, record_outcome, write_files
 from .write_rules import apply_write_rules
@@ -61,7 +62,8 @@ class RunResult:
     outcome: pd.DataFrame | None = None
     """Status, hubspot_id and message per sheet row (kept for a plan's workbook)."""
     table: Table | None = None
-    """The sheet as read (kept for a plan's workbook and retry file)."""
+    """The sheet as the run read it, fill_down's cells filled (kept for a plan's workbook and
+    retry file)."""
 
 
 def client_for(options: RunOptions, limiter: RateLimiter | None = None) -> HubSpotClient:
@@ -112,11 +114,13 @@ def _run(
     progress: Progress | None,
 ) -> RunResult:
     """The stages after the journal is open and locked."""
-    mapping, table = inputs.mapping, inputs.table
+    mapping = inputs.mapping
     if step is None and options.portal_check:
         source = str(options.mapping_file)
         mapping = check_mapping(client, mapping, mode=inputs.mode, source=source, schemas={})
-    validated = _validate(mapping, inputs, client, portal, options, step)
+    shaped = shape(inputs.table, mapping)
+    table = shaped.table
+    validated = _validate(mapping, shaped, inputs, client, portal, options, step)
     keyless = (
         keyless_import(journal, options, table.sheet, run_id, inputs.mode)
         if mapping.key_property is None
@@ -137,6 +141,7 @@ def _run(
         # The payloads and the mapped values are done with: let them go before the workbook
         # is written, which is when a large run's memory peaks.
         del rows, validated
+        results.update(shaped.skipped)
         outcome = _every_row(results, notes, issues, table.frame.index, options, mapping)
         requests = client.requests_sent
         record_outcome(
@@ -175,18 +180,22 @@ def _every_row(
 
 def _validate(
     mapping: Mapping,
+    shaped: Shaped,
     inputs: Inputs,
     client: HubSpotClient,
     portal: PortalInfo | None,
     options: RunOptions,
     step: StepContext | None,
 ) -> Validated:
-    """The validate stage, then the references stage: cells naming records by key become
-    their ids (from the plan's earlier steps, the targets' journals in this portal, then
-    HubSpot)."""
+    """The validate stage over the rows the shape stage kept (an issue of a cell filled down
+    says where its value came from), then the references stage: cells naming records by key
+    become their ids (from the plan's earlier steps, the targets' journals in this portal,
+    then HubSpot)."""
+    inputs = replace(inputs, table=shaped.kept)
     validated = validate(inputs.table, mapping)
     if mapping.references:
         validated = _resolve(validated, mapping, inputs, client, portal, step, options)
+    validated = replace(validated, issues=shaped.with_carried(validated.issues))
     log.info(
         "%d rows valid, %d invalid (%d cell issues)",
         len(validated.values),

@@ -7,6 +7,7 @@ rows are then converted to the strings HubSpot expects.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,20 +43,7 @@ class Validated:
 def validate(table: Table, mapping: Mapping) -> Validated:
     """Check every mapped cell; return the valid rows converted and an issue per bad cell."""
     frame = table.frame
-    column_rules = {
-        spec.column: ColumnRules(
-            spec,
-            Cells(frame[spec.column]),
-            mapping.object_type,
-            mapping.number,
-            excel=table.sheet is not None,
-        )
-        for spec in mapping.columns
-    }
-    assoc_rules = {
-        spec.column: AssociationRules(spec, Cells(frame[spec.column]))
-        for spec in mapping.associations
-    }
+    column_rules, assoc_rules = _rules(table, mapping)
     schema_columns = {
         name: pandera.Column(None, checks=rules.checks(name == mapping.key), nullable=True)
         for name, rules in column_rules.items()
@@ -93,14 +81,7 @@ def validate(table: Table, mapping: Mapping) -> Validated:
         },
         index=valid_index,
     )
-    for rules in column_rules.values():
-        if rules.spec.pipeline_id:
-            # A stage goes with its pipeline: written where the row gives a stage, only.
-            stage = values[rules.spec.property]
-            pipeline = np.where(stage.to_numpy() != "", rules.spec.pipeline_id, "")
-            values[pipeline_properties(mapping.object_type)[0]] = pd.Series(
-                pipeline, index=valid_index, dtype=stage.dtype
-            )
+    _add_pipelines(values, column_rules.values(), mapping.object_type)
     associations = {name: arules.convert(positions) for name, arules in assoc_rules.items()}
     return Validated(
         values=values,
@@ -108,3 +89,39 @@ def validate(table: Table, mapping: Mapping) -> Validated:
         issues=tuple(issues),
         invalid_rows=invalid_rows,
     )
+
+
+def _rules(
+    table: Table, mapping: Mapping
+) -> tuple[dict[str, ColumnRules], dict[str, AssociationRules]]:
+    """The checks and conversion of each mapped column, and of each association column."""
+    frame = table.frame
+    column_rules = {
+        spec.column: ColumnRules(
+            spec,
+            Cells(frame[spec.column]),
+            mapping.object_type,
+            mapping.number,
+            excel=table.sheet is not None,
+        )
+        for spec in mapping.columns
+    }
+    assoc_rules = {
+        spec.column: AssociationRules(spec, Cells(frame[spec.column]))
+        for spec in mapping.associations
+    }
+    return column_rules, assoc_rules
+
+
+def _add_pipelines(
+    values: pd.DataFrame, column_rules: Iterable[ColumnRules], object_type: str
+) -> None:
+    """A stage column's pipeline beside it (`pipeline:`): written where the row gives a
+    stage, only, so a stage always goes with its own pipeline."""
+    for rules in column_rules:
+        if rules.spec.pipeline_id:
+            stage = values[rules.spec.property]
+            pipeline = np.where(stage.to_numpy() != "", rules.spec.pipeline_id, "")
+            values[pipeline_properties(object_type)[0]] = pd.Series(
+                pipeline, index=values.index, dtype=stage.dtype
+            )
