@@ -173,7 +173,10 @@ IMPORT_OPTIONS = _options(
         help="Plan YAML: several mappings, each with its sheet or file, run in the order their "
         "references need, into one results workbook (instead of --mapping and INPUT).",
     ),
-    click.option("--sheet", help="Excel sheet name (or 1-based number). Default: the first sheet."),
+    click.option(
+        "--sheet",
+        help="Excel sheet name (or 1-based number). Default: the first visible sheet.",
+    ),
     click.option(
         "--encoding",
         help="CSV text encoding, e.g. cp1252 or latin-1. Default: UTF-8 (with or without BOM).",

@@ -331,7 +331,12 @@ def _not_run(
     else:
         message = f"not sent: the plan stopped at an earlier step ({why})"
     try:
-        table = table or load_table(step.input_file, sheet=step.sheet, encoding=options.encoding)
+        table = table or load_table(
+            step.input_file,
+            sheet=step.sheet,
+            encoding=options.encoding,
+            header_row=step.mapping.header_row,
+        )
     except InputFileError:
         table = Table(
             frame=pd.DataFrame(index=pd.Index([], dtype="int64")),
