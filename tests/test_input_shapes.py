@@ -314,3 +314,27 @@ def test_a_stray_cell_in_a_sheet_without_a_used_range_is_found_in_the_xml(
     caplog.clear()
     assert len(load_table(tmp_path / "plain.xlsx").frame) == 3
     assert "used range" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("raw", "bom", "newline"),
+    [(b"", False, b"\n"), (b"\xef\xbb\xbf", True, b"\r\n"), (b"", False, b"\r")],
+)
+def test_the_retry_csv_is_written_as_the_input_was(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, raw: bytes, bom: bool, newline: bytes
+) -> None:
+    lines = [b"SKU;Name;Price", b"0001;Mug;5", b"0002;Cup;not a price"]
+    data = tmp_path / "in.csv"
+    data.write_bytes(raw + newline.join(lines) + newline)
+    mapping = write_mapping(
+        tmp_path / "m.yaml",
+        "object_type: products\nkey: SKU\ncolumns:\n  SKU: hs_sku\n  Name: name\n"
+        "  Price: {property: price, type: number}\n",
+    )
+    result = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url,
+                     "--state-dir", tmp_path / "state", "--out", tmp_path / "out.xlsx")  # fmt: skip
+    assert result.code == 1
+    (retry,) = tmp_path.glob("in-retry-*.csv")
+    written = retry.read_bytes()
+    assert written.startswith(b"\xef\xbb\xbf") is bom
+    assert written.removeprefix(b"\xef\xbb\xbf") == newline.join([lines[0], lines[2]]) + newline

@@ -62,8 +62,20 @@ def _load_csv(path: Path, encoding: str | None, header_row: int | None = None) -
             table = _finish(
                 path, None, frame, repeated, header_row=header.row, header_note=header.note
             )
-            return replace(table, delimiter=delimiter, encoding=enc)
-    return _read_csv_records(path, enc, delimiter, header, header_row)
+            table = replace(table, delimiter=delimiter, encoding=enc)
+            return _with_layout(table, sample_bytes, sample)
+    table = _read_csv_records(path, enc, delimiter, header, header_row)
+    return _with_layout(table, sample_bytes, sample)
+
+
+def _with_layout(table: Table, head: bytes, sample: str) -> Table:
+    """`table` knowing whether the file starts with a UTF-8 BOM, and its line ending: a retry
+    file is written the same way, so a tool that reads the input reads it too."""
+    if "\r\n" in sample:
+        line_end = "\r\n"
+    else:
+        line_end = "\r" if "\r" in sample and "\n" not in sample else "\n"
+    return replace(table, bom=head.startswith(codecs.BOM_UTF8), line_end=line_end)
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,12 @@ def write_retry_file(path: Path, table: Table, outcome: pd.DataFrame) -> Path | 
     path = Path(path)
     with _atomic(path) as tmp:
         if path.suffix == ".csv":
-            with tmp.open("w", newline="", encoding=table.encoding) as fh:
-                writer = csv.writer(fh, delimiter=table.delimiter)
+            # As the input was written: a BOM only where it had one, its own line ending.
+            encoding = (
+                "utf-8" if table.encoding == "utf-8-sig" and not table.bom else table.encoding
+            )
+            with tmp.open("w", newline="", encoding=encoding) as fh:
+                writer = csv.writer(fh, delimiter=table.delimiter, lineterminator=table.line_end)
                 writer.writerow(rows.columns)
                 writer.writerows(rows.itertuples(index=False, name=None))
         else:

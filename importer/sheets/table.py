@@ -53,6 +53,10 @@ class Table:
     delimiter: str = ","
     """For CSV: the delimiter found, so a retry file can be written the same way."""
     encoding: str = "utf-8-sig"
+    bom: bool = True
+    """For CSV: the file starts with a UTF-8 byte order mark."""
+    line_end: str = "\r\n"
+    """For CSV: the line ending the file uses ("\r\n", "\n" or "\r")."""
     merged: dict[tuple[int, str], str] = field(default_factory=dict)
     """(sheet row, column) of a merged cell other than the top-left one, which alone holds the
     value -> the merged range (`B4:B5`)."""
