@@ -468,3 +468,26 @@ def test_the_demo_keeps_its_history_so_a_second_run_tells_the_truth(
     assert "Archived 320 products" in undone.out
     third = run_cli(*demo, "--out", tmp_path / "3.xlsx")
     assert third.out.startswith("products: 320 rows: 320 created."), third.err
+
+
+def test_the_demo_says_where_it_keeps_its_state_and_fresh_starts_it_over(
+    run_cli: Callable[..., CliRun], tmp_path: Path
+) -> None:
+    data = write_csv(tmp_path / "p.csv", [["SKU", "Name"], ["0001", "Mug"], ["0002", "Cup"]])
+    mapping = write_mapping(tmp_path / "m.yaml", "object_type: products\nkey: SKU\n"
+                            "columns:\n  SKU: hs_sku\n  Name: name\n")  # fmt: skip
+    state = tmp_path / "state"
+
+    def demo(*extra: str) -> CliRun:
+        return run_cli("run", "--sandbox", "-m", mapping, data, "--state-dir", state,
+                       "--out", tmp_path / "o.xlsx", *extra)  # fmt: skip
+
+    first = demo()
+    assert first.out.startswith("products: 2 rows: 2 created.")
+    assert f"keeps its records and journals in {state}" in first.out
+    assert "--fresh to start over" in first.out
+    assert demo().out.startswith("products: 2 rows: 2 unchanged.")
+    assert demo("--fresh").out.startswith("products: 2 rows: 2 created.")
+    refused = run_cli("run", "-m", mapping, data, "--fresh", "--base-url", "http://127.0.0.1:9")
+    assert refused.code == 2
+    assert "--fresh starts the demo sandbox over" in refused.message

@@ -247,6 +247,12 @@ IMPORT_OPTIONS = _options(
         "surviving record, and properties edited in HubSpot set back to the sheet's values.",
     ),
     click.option(
+        "--fresh",
+        is_flag=True,
+        help="With --sandbox: start the demo over, its sandbox's records and journals removed "
+        "from the state folder first.",
+    ),
+    click.option(
         "--import-again",
         is_flag=True,
         help="For a mapping without a key: create every row of INPUT again as new records, "

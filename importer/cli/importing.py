@@ -20,7 +20,7 @@ from ..core.hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS, canonical_o
 from ..mapping.model import SyncMode
 from ..sheets.outputs import prepare_file, prepare_folder
 from ..stages.options import DEFAULT_CONCURRENCY, RunOptions
-from ..state.paths import default_state_dir
+from ..state.paths import default_state_dir, demo_files
 from .common import (
     _SUMMARY_WRITTEN,
     EXIT_OK,
@@ -275,6 +275,7 @@ class _ImportArguments:
     batch_size: int = MAX_BATCH_INPUTS
     association_batch_size: int = MAX_ASSOCIATION_INPUTS
     forget_uncertain: bool = False
+    fresh: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
     max_rps: float | None = None
 
@@ -303,6 +304,11 @@ def _execute(args: _ImportArguments) -> int:
         else:
             code = _run_sheet(options, console, args.summary_json)
         _log_late_signal()
+        if args.sandbox:
+            click.echo(
+                f"The demo sandbox keeps its records and journals in {state_dir}, as a nightly "
+                "run keeps its journal: run again with --fresh to start over."
+            )
         return code
 
 
@@ -350,12 +356,22 @@ def _prepare_files(args: _ImportArguments) -> tuple[Path | None, Path | None]:
     reads = tuple(p for p in (args.input_file, args.mapping_file, args.plan_file) if p is not None)
     if args.summary_json is not None:
         prepare_file(args.summary_json, "--summary-json", keep=reads)
+    if args.fresh and not args.sandbox:
+        raise ConfigError(
+            "--fresh starts the demo sandbox over (its records and journals): it goes with "
+            "--sandbox; against HubSpot, a new --state-dir starts a journal over"
+        )
     if not args.sandbox:
         return args.state_dir, None
     # The demo keeps its sandbox's records beside its journal, so a second run tells the
     # truth (unchanged) and runs, show and undo work on it.
-    state_dir = args.state_dir or default_state_dir()
-    return state_dir, prepare_folder(state_dir, "--state-dir") / SANDBOX_DB
+    state_dir = prepare_folder(args.state_dir or default_state_dir(), "--state-dir")
+    if args.fresh:
+        gone = demo_files(state_dir, SANDBOX_DB, SANDBOX_JOURNAL)
+        for path in gone:
+            path.unlink(missing_ok=True)
+        log.info("--fresh: removed the demo sandbox's %d files from %s", len(gone), state_dir)
+    return state_dir, state_dir / SANDBOX_DB
 
 
 def _run_options(

@@ -14,7 +14,13 @@ import platformdirs
 
 from ..core.errors import ConfigError
 
-__all__ = ["adopt_base_url_journal", "default_state_dir", "journal_path", "plan_journal_path"]
+__all__ = [
+    "adopt_base_url_journal",
+    "default_state_dir",
+    "demo_files",
+    "journal_path",
+    "plan_journal_path",
+]
 
 PLANS_FOLDER = "plans"
 
@@ -91,3 +97,10 @@ def plan_journal_path(
     name = re.sub(r"[^A-Za-z0-9_-]+", "_", resolved.stem)
     digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
     return state_dir / PLANS_FOLDER / f"{_target(base_url)}{portal}-{name}-{digest}.sqlite"
+
+
+def demo_files(state_dir: Path, records: str, journal_base: str) -> list[Path]:
+    """The demo sandbox's files in `state_dir`: its records (`records`, with SQLite's
+    companions) and the journals and plan journals named for it (`journal_base`-...)."""
+    patterns = (f"{records}*", f"{journal_base}-*.sqlite*", f"{PLANS_FOLDER}/{journal_base}-*")
+    return sorted({p for pattern in patterns for p in state_dir.glob(pattern) if p.is_file()})
