@@ -95,8 +95,6 @@ def main() -> int:
         folder = Path(name)
         make_shop(folder, products, orders, lines)
         options = RunOptions(
-            input_file=Path(),
-            mapping_file=Path(),
             token="pat-benchmark",
             base_url=url,
             state_dir=folder / "state",

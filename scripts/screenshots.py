@@ -79,8 +79,6 @@ def main() -> int:
         run_plan(
             ROOT / "mappings" / "shop" / "plan.yaml",
             RunOptions(
-                input_file=Path(),
-                mapping_file=Path(),
                 token="pat-screenshots",
                 base_url=box.url,
                 state_dir=tmp / "state",

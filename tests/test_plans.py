@@ -337,3 +337,16 @@ def test_a_key_the_plan_does_not_import_is_looked_up_before_the_first_write(
     assert reads[0] < first_write
     (item,) = [r for r in sandbox.records("line_items") if r["properties"]["name"] == line_ref]
     assert item["properties"]["hs_product_id"] == gift
+
+
+def test_run_plan_from_python_needs_no_input_or_mapping_in_its_options(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    from importer import RunOptions, run_plan
+
+    result = run_plan(
+        ROOT / "mappings" / "shop" / "plan.yaml",
+        RunOptions(token=TOKEN, base_url=sandbox.url, state_dir=tmp_path / "state"),
+        out=tmp_path / "out.xlsx",
+    )
+    assert result.workbook == tmp_path / "out.xlsx"

@@ -379,8 +379,8 @@ def _run_options(
 ) -> RunOptions:
     """The options of the run: the arguments, with the target's base URL and token."""
     return RunOptions(
-        input_file=args.input_file or Path(),
-        mapping_file=args.mapping_file or Path(),
+        input_file=args.input_file,
+        mapping_file=args.mapping_file,
         token=token,
         sheet=args.sheet,
         encoding=args.encoding,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ..api.client import DEFAULT_TIMEOUT, RetryPolicy
 from ..api.limiter import RateLimiter
 from ..api.lookup import DEFAULT_SEARCH_SETTLE
+from ..core.errors import ConfigError
 from ..core.hubspot import (
     DEFAULT_BASE_URL,
     MAX_ASSOCIATION_INPUTS,
@@ -38,9 +39,10 @@ before its first write."""
 class RunOptions:
     """What the user sets for a run (the command line's options); a plan's steps share them."""
 
-    input_file: Path
-    mapping_file: Path
     token: str = field(repr=False)
+    input_file: Path | None = None
+    """The sheet to import; None in the options a plan's steps share (each names its own)."""
+    mapping_file: Path | None = None
     sheet: str | None = None
     encoding: str | None = None
     header_row: int | None = None
@@ -81,6 +83,20 @@ class RunOptions:
     key property without unique values, after a lost answer)."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
+
+    @property
+    def input_path(self) -> Path:
+        """The sheet of a run of one sheet (ConfigError without one)."""
+        if self.input_file is None:
+            raise ConfigError("a run of one sheet needs its input_file (a plan names its own)")
+        return self.input_file
+
+    @property
+    def mapping_path(self) -> Path:
+        """The mapping of a run of one sheet (ConfigError without one)."""
+        if self.mapping_file is None:
+            raise ConfigError("a run of one sheet needs its mapping_file (a plan names its own)")
+        return self.mapping_file
 
 
 @dataclass(frozen=True, kw_only=True)

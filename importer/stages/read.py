@@ -41,15 +41,15 @@ def read_inputs(options: RunOptions, started: dt.datetime, step: StepContext | N
     """The mapping, the output paths and the sheet (for a step of a plan: the sheet and the
     mapping its plan read and checked before its first write), the sheet's columns checked
     against the mapping. Raises ConfigError/InputFileError on a mistake."""
-    mapping = load_mapping(options.mapping_file)
+    mapping = load_mapping(options.mapping_path)
     mode = options.mode or mapping.mode
     mapping.check_mode(mode)
     # Everything this run writes can be written: checked (folders made) before HubSpot is
     # asked anything, so a run that creates records can always say which.
-    keep = (options.input_file, options.mapping_file)
+    keep = (options.input_path, options.mapping_path)
     out = (
         prepare_workbook(
-            options.out or default_results_path(options.input_file, started), keep=keep
+            options.out or default_results_path(options.input_path, started), keep=keep
         )
         if step is None
         else None
@@ -61,7 +61,7 @@ def read_inputs(options: RunOptions, started: dt.datetime, step: StepContext | N
         step.table
         if step is not None
         else load_table(
-            options.input_file,
+            options.input_path,
             sheet=options.sheet,
             encoding=options.encoding,
             header_row=header_row,

@@ -91,7 +91,7 @@ def keyless_import(
     """Which import of this file the rows of a keyless mapping belong to: the unfinished one
     (resumed), a new one, or, for a finished import, none: without a key nothing can tell which
     record a row is, and every changed row would become a second record (ConfigError)."""
-    where = f"{options.input_file.resolve()}\0{sheet or ''}\0{options.mapping_file.resolve()}"
+    where = f"{options.input_path.resolve()}\0{sheet or ''}\0{options.mapping_path.resolve()}"
     scope = hashlib.sha256(where.encode()).hexdigest()[:24]
     state = journal.keyless_import(scope)
     if state is None:
@@ -102,8 +102,8 @@ def keyless_import(
     if options.import_again:
         return KeylessImport(scope, run_id)
     raise ConfigError(
-        f"run {state.get('run_id')} already imported {options.input_file} with "
-        f"{options.mapping_file}, which has no key: HubSpot cannot tell which record a row is, "
+        f"run {state.get('run_id')} already imported {options.input_path} with "
+        f"{options.mapping_path}, which has no key: HubSpot cannot tell which record a row is, "
         "so a second import would create every row again as a new record. Add a key to the "
         "mapping (`key:` naming a column with unique values, such as an id or an email), or, "
         "to create every row again, run with --import-again."
@@ -121,7 +121,7 @@ def record_keyless_import(
             "generation": keyless.generation,
             "finished": unsettled == 0 and summary.stopped_by is None,
             "run_id": summary.run_id,
-            "input": str(options.input_file),
+            "input": str(options.input_path),
         },
     )
 
@@ -144,9 +144,9 @@ def begin_run(
             log.info("forgot %d uncertain rows", journal.forget_uncertain())
         journal.start_run(
             summary.run_id,
-            input_file=str(options.input_file),
+            input_file=str(options.input_path),
             sheet=summary.sheet,
-            mapping_file=str(options.mapping_file),
+            mapping_file=str(options.mapping_path),
             mode=mode.value,
             base_url=options.base_url,
             object_type=mapping.object_type,

@@ -116,7 +116,7 @@ def _run(
     """The stages after the journal is open and locked."""
     mapping = inputs.mapping
     if step is None and options.portal_check:
-        source = str(options.mapping_file)
+        source = str(options.mapping_path)
         mapping = check_mapping(client, mapping, mode=inputs.mode, source=source, schemas={})
     shaped = shape(inputs.table, mapping)
     table = shaped.table
@@ -248,9 +248,9 @@ def _summary(
     return RunSummary(
         run_id=run_id,
         object_type=mapping.object_type,
-        input_file=options.input_file,
+        input_file=options.input_path,
         sheet=inputs.table.sheet,
-        mapping_file=str(options.mapping_file),
+        mapping_file=str(options.mapping_path),
         base_url=options.base_url,
         api_version=client.paths.version,
         portal=portal.describe() if portal is not None else None,
