@@ -17,7 +17,7 @@ import yaml
 from importer.mapping.export_words import TABLES, detect_export, export_words, letters
 from importer.sandbox import Sandbox
 
-from .conftest import CliRun, write_csv
+from .conftest import CliRun, write_csv, write_xlsx
 
 Runner = Callable[..., CliRun]
 EXPORTS = Path(__file__).parent / "exports"
@@ -461,3 +461,32 @@ def test_hubspot_contacts_export_with_owners(
     _, parsed, text = draft(run_cli, sandbox, other, tmp_path, "--object", "contacts")
     assert "Contact owner" not in parsed["columns"]
     assert 'values such as "Bob Nobody", "carol@elsewhere.example" name no owner' in text
+
+
+def test_an_xlsx_with_a_title_line_goes_through_init_check_and_two_nights(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    source = write_xlsx(
+        tmp_path / "catalogue.xlsx",
+        [
+            ["Catalogue export 2026-12-01"],
+            [],
+            ["SKU", "Name", "Unit price", "Product description"],
+            ["T-001", "Mug", 12.5, "Stoneware"],
+            ["T-002", "Cup", 9, ""],
+            ["T-003", "Jug", 24.9, "Glazed"],
+        ],
+        sheet="Catalogue",
+    )
+    out = tmp_path / "catalogue.yaml"
+    made = run_cli("init", source, "--object", "products", "--out", out, "--base-url", sandbox.url)
+    assert made.code == 0, made.err
+    parsed = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert parsed["header_row"] == 3
+    assert parsed["key"] == "SKU"
+    expected = {"SKU": "hs_sku", "Name": "name", "Unit price": "price"}
+    expected["Product description"] = "description"
+    assert {c: v["property"] for c, v in parsed["columns"].items()} == expected
+    assert nightly(run_cli, sandbox, out, source, tmp_path) == "products: 3 rows: 3 created."
+    stored = {r["properties"]["hs_sku"]: r["properties"] for r in sandbox.records("products")}
+    assert stored["T-001"]["price"] == "12.5"
