@@ -338,3 +338,31 @@ def test_the_retry_csv_is_written_as_the_input_was(
     written = retry.read_bytes()
     assert written.startswith(b"\xef\xbb\xbf") is bom
     assert written.removeprefix(b"\xef\xbb\xbf") == newline.join([lines[0], lines[2]]) + newline
+
+
+def test_a_retry_file_keeps_a_rows_extra_cells_and_the_header_row(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text(
+        "Catalogue export 2026-12-01\n\nSKU,Name,Price,Description\nEX-001,Mug,5,Stoneware\n"
+        "EX-002,Kanne,12,50,Glas\n",
+        encoding="utf-8",
+    )
+    mapping = write_mapping(
+        tmp_path / "m.yaml",
+        "object_type: products\nkey: SKU\nheader_row: 3\ncolumns:\n  SKU: hs_sku\n  Name: name\n"
+        "  Price: {property: price, type: number}\n  Description: description\n",
+    )
+    target = ("--base-url", sandbox.url, "--state-dir", tmp_path / "state")
+    result = run_cli("run", "-m", mapping, data, *target, "--out", tmp_path / "1.xlsx")
+    assert result.code == 1
+    (retry,) = tmp_path.glob("in-retry-*.csv")
+    assert retry.read_text(encoding="utf-8").splitlines() == [
+        "", "", "SKU,Name,Price,Description", "EX-002,Kanne,12,50,Glas",
+    ]  # fmt: skip
+    # Fed back as it is, the row is still too long: invalid again, never created cut short.
+    again = run_cli("run", "-m", mapping, retry, *target, "--out", tmp_path / "2.xlsx")
+    assert again.code == 1
+    assert [r["status"] for r in read_sheet(tmp_path / "2.xlsx")] == ["invalid"]
+    assert "EX-002" not in {r["properties"].get("hs_sku") for r in sandbox.records("products")}
