@@ -363,3 +363,15 @@ def test_header_row_is_an_option_of_run_and_check(run_cli: Runner) -> None:
     bad = run_cli("check", "--header-row", "0", "x.csv", "-m", "m.yaml")
     assert bad.code == 2
     assert "--header-row" in bad.err
+
+
+def test_a_title_reaching_the_last_column_is_still_a_title(tmp_path: Path) -> None:
+    rows: list[list[object]] = [
+        ["Catalogue export 2026-12-01", *[None] * 8, "Printed 01.12.2026"],
+        [],
+        [f"Column {i}" for i in range(1, 11)],
+        *[[f"v{r}{i}" for i in range(1, 11)] for r in range(4)],
+    ]
+    table = load_table(write_xlsx(tmp_path / "t.xlsx", rows))
+    assert table.header_row == 3
+    assert table.columns[0] == "Column 1"

@@ -114,6 +114,10 @@ def _could_be_header(first: list[Row], k: int, *, names: bool) -> bool:
     below = first[k + 1 : k + 1 + BELOW_ROWS]
     if below and _median(_span(c) for _, c in below) > _span(cells):
         return False
+    # A title in A1 and a date in J1 reach as far as the data, but hold two values where the
+    # rows below hold ten: no header is that much sparser than its data.
+    if below and _median(_filled(c) for _, c in below) > 2 * max(_filled(cells), 1):
+        return False
     one_column = not below or _median(_filled(c) for _, c in below) <= 1
     if _filled(cells) < (1 if one_column else 2):
         return False
