@@ -491,3 +491,16 @@ def test_the_demo_says_where_it_keeps_its_state_and_fresh_starts_it_over(
     refused = run_cli("run", "-m", mapping, data, "--fresh", "--base-url", "http://127.0.0.1:9")
     assert refused.code == 2
     assert "--fresh starts the demo sandbox over" in refused.message
+
+
+def test_the_sandbox_on_a_port_in_use_says_so(run_cli: Callable[..., CliRun]) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("sandbox", "--port", str(port))
+    assert result.code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.message
+    assert "choose another --port" in result.message

@@ -52,7 +52,7 @@ def test_a_row_with_an_extra_cell_is_that_rows_problem(
     result = run(run_cli, sandbox, tmp_path, data)
     assert result.code == 1
     bad = at + 2
-    assert f"c.csv, cell D{bad} ((beyond the header)): the row has more cells than the header" in (
+    assert f"c.csv, cell D{bad} (beyond the header): the row has more cells than the header" in (
         result.err
     )
     sheet = read_sheet(tmp_path / "out.xlsx")

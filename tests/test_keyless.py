@@ -116,5 +116,5 @@ def test_a_keyless_create_says_that_reruns_cannot_recognise_its_records(
 ) -> None:
     result = run(run_cli, sandbox, tmp_path, write_csv(tmp_path / "leads.csv", ROWS))
     assert result.code == 0
-    assert "m.yaml has no key: this run creates a record per row" in result.err
+    assert "m.yaml has no key: a run of it creates a record per row" in result.err
     assert "Add `key:`" in result.err

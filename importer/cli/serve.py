@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..core.errors import ConfigError
 from ..core.hubspot import SEARCH_RATE_PER_SECOND
 from .common import EXIT_OK, cli
 from .entry import _interrupt
@@ -109,7 +110,13 @@ def sandbox(
         search_rate_limit=search_rate_limit,
         legacy_paths=not no_legacy_paths,
     )
-    box = Sandbox(config, host=host, port=port)
+    try:
+        box = Sandbox(config, host=host, port=port)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}): another program uses "
+            "that port; choose another --port (0 picks a free one)"
+        ) from None
     # systemd and schedulers stop services with SIGTERM: shut down as for Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
     click.echo(f"HubSpot sandbox listening on {box.url}" + (f" (records in {db})" if db else ""))
@@ -121,6 +128,12 @@ def sandbox(
             ""
             if config.token
             else "\n(it accepts any token that is not empty: never give it a real one)"
+        )
+        + (
+            ""
+            if db
+            else "\nIts records live in memory and are gone when it stops: give --db FILE to "
+            "keep them (a journal of runs against it is true only as long as they are kept)"
         )
     )
     try:

@@ -25,6 +25,10 @@ SAME_LETTERS = 0.95
 LIKELY = 0.9
 """A header another export uses for the property."""
 PARTIAL = 0.8
+_GENERIC = frozenset(
+    {"name", "date", "id", "number", "no", "type", "status", "code", "value", "time", "text"}
+)
+"""Words that alone name no property: a header of these alone is no partial match."""
 FUZZY_CUTOFF = 0.85  # typos ("Decription"), not different words ("Product page"/"type")
 FUZZY_WEIGHT = 0.75
 SHOWN_NEAREST = 3
@@ -117,7 +121,9 @@ def _text_candidate(column: str, prop: PropertyInfo, loose: bool) -> _Candidate 
 def _loose_score(column: str, kind: str, target: str) -> tuple[float, str] | None:
     """Every word of the header in the target, or a typo away from it."""
     words = _words(column)
-    if words and words <= _words(target):
+    # One generic word ("Name", "Date", "ID") is part of too many labels to mean one of them:
+    # a full name is no first name.
+    if words and words <= _words(target) and not (words <= _GENERIC):
         return PARTIAL, f'words of the {kind} "{target}" (partial: check)'
     ratio = difflib.SequenceMatcher(None, letters(column), letters(target)).ratio()
     if ratio >= FUZZY_CUTOFF:

@@ -58,8 +58,9 @@ _PRODUCTS: _Table = {
         "Charge tax": "",
         "Variant Barcode": "",
         "Barcode": "",
-        "Image Src": "hs_images",
-        "Product image URL": "hs_images",
+        # On a variant's row "Image Src" is the product's n-th image, not the variant's own.
+        "Image Src": "",
+        "Product image URL": "",
         "Variant Image": "hs_images",
         "Variant image URL": "hs_images",
         "Image Position": "",
@@ -190,7 +191,8 @@ _CONTACTS: _Table = {
         "Email Address": "email",
         "First Name": "firstname",
         "Last Name": "lastname",
-        "Address": "address",
+        # Mailchimp writes the whole address (street, city, region, postcode) in one cell.
+        "Address": "",
         "Phone Number": "phone",
         "Company": "company",
         "Birthday": "date_of_birth",
@@ -315,7 +317,7 @@ class ExportWord:
     targets: tuple[str, ...]
     rank: int
     """Its place among the export's headers for the same property: 0 is preferred ("Image
-    Src" over "Variant Image" for hs_images)."""
+    Src" over "Image Alt Text" for one property)."""
 
 
 def letters(text: str) -> str:

@@ -237,6 +237,9 @@ class Mapping:
     it a group starts at each row whose first `fill_down` column is filled."""
     skip_rows_without: tuple[str, ...] = ()
     """Rows where any of these columns is empty are skipped, never sent (image-only rows)."""
+    skip_rows_where: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(column, values) pairs: rows whose cell in the column is one of the values (trimmed,
+    without regard to case) are skipped, never sent (WooCommerce's variable parent rows)."""
     by_column: dict[str, ColumnSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -271,6 +274,7 @@ class Mapping:
     def row_columns(self) -> list[str]:
         """Columns the mapping reads to shape its rows (fill down, skip), mapped or not."""
         shaping = [*self.fill_down, *self.skip_rows_without]
+        shaping += [column for column, _ in self.skip_rows_where]
         if self.group_by is not None:
             shaping.append(self.group_by)
         return list(dict.fromkeys(c for c in shaping if c not in self.source_columns))
@@ -281,10 +285,10 @@ class Mapping:
         create is allowed, with a warning: its reruns cannot recognise the records."""
         if mode is SyncMode.CREATE and self.key is None:
             log.warning(
-                "%s has no key: this run creates a record per row, and a later run cannot tell "
-                "them apart from new rows (the same file stops with exit 2; a file with a new "
-                "name creates every record again). Add `key:` naming a column of unique values "
-                "whose property HubSpot holds unique (SKU -> hs_sku, Email -> email)",
+                "%s has no key: a run of it creates a record per row, and a later run cannot "
+                "tell them apart from new rows (the same file stops with exit 2; a file with a "
+                "new name creates every record again). Add `key:` naming a column of unique "
+                "values whose property HubSpot holds unique (SKU -> hs_sku, Email -> email)",
                 self.source,
             )
         if mode is SyncMode.UPSERT and self.key is None:

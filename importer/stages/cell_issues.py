@@ -50,7 +50,7 @@ def issues_from_failures(
     return issues
 
 
-EXTRA_COLUMN = "(beyond the header)"
+EXTRA_COLUMN = "beyond the header"
 
 
 def extra_cell_issues(table: Table) -> list[RowIssue]:
