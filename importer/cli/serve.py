@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +12,9 @@ from ..core.errors import ConfigError
 from ..core.hubspot import SEARCH_RATE_PER_SECOND
 from .common import EXIT_OK, cli
 from .entry import _interrupt
+
+if TYPE_CHECKING:
+    from ..sandbox import SandboxConfig
 
 
 @cli.command()
@@ -119,10 +123,22 @@ def sandbox(
         ) from None
     # systemd and schedulers stop services with SIGTERM: shut down as for Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
-    click.echo(f"HubSpot sandbox listening on {box.url}" + (f" (records in {db})" if db else ""))
+    _say_how_to_use(box.url, config, db)
+    try:
+        box.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        box.stop()
+    return EXIT_OK
+
+
+def _say_how_to_use(url: str, config: SandboxConfig, db: Path | None) -> None:
+    """Where the sandbox listens, the token to give it, and where its records live."""
+    click.echo(f"HubSpot sandbox listening on {url}" + (f" (records in {db})" if db else ""))
     token = "<the --token value>" if config.token else "sandbox"
     click.echo(
-        f"Import into it with: HUBSPOT_BASE_URL={box.url} HUBSPOT_ACCESS_TOKEN={token} "
+        f"Import into it with: HUBSPOT_BASE_URL={url} HUBSPOT_ACCESS_TOKEN={token} "
         "hubspot-import run ..."
         + (
             ""
@@ -136,10 +152,3 @@ def sandbox(
             "keep them (a journal of runs against it is true only as long as they are kept)"
         )
     )
-    try:
-        box.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        box.stop()
-    return EXIT_OK
