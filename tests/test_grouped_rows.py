@@ -1,6 +1,8 @@
 """Exports with grouped rows: a Shopify export writes a product's title on its first variant's
 row only and adds rows that hold an image alone. `fill_down:` carries a group's values down its
-rows, `skip_rows_without:` and rows with every mapped cell empty are `skipped`, never sent."""
+rows, `skip_rows_without:` and rows with every mapped cell empty are `skipped`, never sent. A
+WooCommerce export writes a variable product as a parent row above its variations:
+`skip_rows_where: {Type: [variable]}` skips it the same way."""
 
 from __future__ import annotations
 
@@ -406,3 +408,164 @@ def test_a_plan_step_fills_down_and_refers_past_its_skipped_rows(
     assert after[4]["message"] == "skipped: no Variant Price (skip_rows_without)"
     line_rows = read_sheet(tmp_path / "2.xlsx", "Results lines")
     assert [r["status"] for r in line_rows] == ["unchanged"] * 3
+
+
+# A WooCommerce export: a variable product is a parent row (Type variable, no price, sometimes
+# no SKU) above its variations; `skip_rows_where:` says such rows are no records.
+WOO = [
+    ["ID", "Type", "SKU", "Name", "Regular price"],
+    ["101", "variable", "", "Zip Hoodie", ""],
+    ["102", "variation", "HD-S", "Zip Hoodie - S", "45.00"],
+    ["103", "variation", "HD-M", "Zip Hoodie - M", "45.00"],
+    ["110", "simple", "CAP-1", "Cap", "19.00"],
+    ["120", " Variable ", "SOCKS", "Socks", "see variations"],  # never validated
+    ["121", "variation, downloadable", "SK-39", "Socks - 39", "12.95"],
+]
+WOO_MAPPING = """\
+object_type: products
+key: SKU
+columns:
+  SKU: hs_sku
+  Name: name
+  Regular price: {property: price, type: number}
+skip_rows_where: WHERE
+"""
+PARENT = "skipped: Type is variable (skip_rows_where)"
+
+
+def woo(tmp: Path, where: str, rows: list[list[str]] = WOO) -> tuple[Path, Path]:
+    """The export and a mapping with `skip_rows_where: <where>`."""
+    data = write_csv(tmp / "wc-product-export.csv", rows)
+    return data, write_mapping(tmp / "woo.yaml", WOO_MAPPING.replace("WHERE", where))
+
+
+def test_skip_rows_where_skips_the_parent_rows_and_never_sends_them(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data, mapping = woo(tmp_path, "{Type: variable}")  # one value, without a list
+    checked = sync(run_cli, sandbox, tmp_path, "check", data, mapping, "check.xlsx")
+    assert checked.code == 0, checked.message
+    assert checked.out.startswith("products: 6 rows: 2 skipped, 4 would_create.")
+    assert writes(sandbox) == []
+    caplog.clear()
+    first = sync(run_cli, sandbox, tmp_path, "run", data, mapping, "1.xlsx")
+    assert first.code == 0, first.message
+    assert first.out.startswith("products: 6 rows: 4 created, 2 skipped.")
+    assert "Retry file" not in first.out
+    assert "2 rows skipped: 2 by skip_rows_where, 0 by skip_rows_without" in caplog.text
+    sent = [i["properties"]["hs_sku"] for r in sandbox.received
+            if r.path.endswith("/batch/create") for i in r.body["inputs"]]  # fmt: skip
+    assert sorted(sent) == ["CAP-1", "HD-M", "HD-S", "SK-39"]  # the parents never sent
+    did = statuses(tmp_path / "1.xlsx")
+    # Compared trimmed and without regard to case; the message shows the cell as written.
+    assert did[2] == ("skipped", PARENT)
+    assert did[6] == ("skipped", "skipped: Type is Variable (skip_rows_where)")
+    assert {r for r, (s, _) in did.items() if s == "created"} == {3, 4, 5, 7}
+    would = statuses(tmp_path / "check.xlsx")
+    assert {r: (s.replace("would_create", "created"), m) for r, (s, m) in would.items()} == did
+
+    before = len(writes(sandbox))
+    second = sync(run_cli, sandbox, tmp_path, "run", data, mapping, "2.xlsx")
+    assert second.code == 0, second.message
+    assert second.out.startswith("products: 6 rows: 4 unchanged, 2 skipped.")
+    assert len(writes(sandbox)) == before
+    # A parent row is no record of this run's: the journal holds the variations alone, so a
+    # parent given a price tomorrow is still skipped, and nothing is written for it.
+    priced = [list(r) for r in WOO]
+    priced[1][4] = "45.00"
+    data, _ = woo(tmp_path, "{Type: variable}", priced)
+    third = sync(run_cli, sandbox, tmp_path, "run", data, mapping, "3.xlsx")
+    assert third.out.startswith("products: 6 rows: 4 unchanged, 2 skipped.")
+    assert len(writes(sandbox)) == before
+
+
+def test_skip_rows_where_takes_a_list_and_goes_before_skip_rows_without(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    rows = [*WOO, ["130", "GROUPED", "", "Gift set", ""], ["140", "simple", "", "Loose", "1"]]
+    data, mapping = woo(tmp_path, "{Type: [VARIABLE, grouped]}\nskip_rows_without: [SKU]", rows)
+    result = sync(run_cli, sandbox, tmp_path, "run", data, mapping, "out.xlsx")
+    assert result.code == 0, result.message
+    assert result.out.startswith("products: 8 rows: 4 created, 4 skipped.")
+    said = statuses(tmp_path / "out.xlsx")
+    # A parent without SKU is said to be a parent (what the row is), not a row without SKU.
+    assert said[2] == ("skipped", PARENT)
+    assert said[8] == ("skipped", "skipped: Type is GROUPED (skip_rows_where)")
+    assert said[9] == ("skipped", "skipped: no SKU (skip_rows_without)")
+    assert len(sandbox.records("products")) == 4
+
+
+def test_skip_rows_where_mistakes_are_mapping_errors(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    data, mapping = woo(tmp_path, "{Typ: variable}")
+    result = sync(run_cli, sandbox, tmp_path, "check", data, mapping, "out.xlsx")
+    assert result.code == 2
+    assert "column 'Typ' is not in wc-product-export.csv; did you mean 'Type'?" in result.message
+    bad = "{Type: [], Published: [yes], Kind: [1.50], Other: ['']}\n"
+    data, mapping = woo(tmp_path, bad)
+    result = sync(run_cli, sandbox, tmp_path, "run", data, mapping, "out.xlsx")
+    assert result.code == 2
+    assert result.messages[1:] == [
+        "  - skip_rows_where.Type: give the values whose rows are skipped, e.g. [variable]",
+        "  - skip_rows_where.Published: YAML reads yes, no, true, false, on and off as true or "
+        "false: quote each value as the sheet writes it, e.g. [variable]",
+        "  - skip_rows_where.Kind: YAML reads 1.5 as a number or a date, not as it is written: "
+        "quote each value as the sheet writes it, e.g. [variable]",
+        "  - skip_rows_where.Other: an empty value: to skip the rows where Other is empty, write "
+        "skip_rows_without: [Other]",
+    ]
+    data, mapping = woo(tmp_path, "[Type]")
+    result = sync(run_cli, sandbox, tmp_path, "run", data, mapping, "out.xlsx")
+    assert result.code == 2
+    assert ("skip_rows_where: give columns and the values whose rows are skipped, e.g. "
+            "{Type: [variable]}") in result.message  # fmt: skip
+    assert writes(sandbox) == []
+
+
+WOO_LINES = """\
+object_type: line_items
+key: Line ref
+columns:
+  Line ref: name
+  SKU: {property: hs_product_id, to: products, by: hs_sku}
+  Quantity: {property: quantity, type: number}
+"""
+
+
+def test_a_plan_step_skips_its_parent_rows(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    data, _ = woo(tmp_path, "")
+    write_mapping(tmp_path / "products.yaml", WOO_MAPPING.replace("WHERE", "{Type: variable}"))
+    write_mapping(tmp_path / "lines.yaml", WOO_LINES)
+    plan = write_mapping(tmp_path / "plan.yaml", PLAN.replace("products_export.csv", data.name))
+    lines = [["Line ref", "SKU", "Quantity"], ["W-1/1", "HD-M", "2"], ["W-1/2", "SK-39", "1"],
+             ["W-1/3", "SOCKS", "1"]]  # fmt: skip
+    write_csv(tmp_path / "lines.csv", lines)
+
+    def run(out: str, command: str = "run") -> CliRun:
+        return run_cli(command, "--plan", plan, "--base-url", sandbox.url,
+                       "--state-dir", tmp_path / "state", "--out", tmp_path / out)  # fmt: skip
+
+    checked = run("check.xlsx", "check")
+    ran = run("1.xlsx")
+    assert ran.code == checked.code == 1  # the line naming a parent finds no product
+    sheet = f"Results {data.stem}"
+    results = read_sheet(tmp_path / "1.xlsx", sheet)
+    assert [(r["status"], r["message"]) for r in results if r["status"] == "skipped"] == [
+        ("skipped", PARENT),
+        ("skipped", "skipped: Type is Variable (skip_rows_where)"),
+    ]
+    would = read_sheet(tmp_path / "check.xlsx", sheet)
+    assert [r["status"] for r in would] == [r["status"].replace("created", "would_create")
+                                            for r in results]  # fmt: skip
+    ids = {r["properties"]["hs_sku"]: r["id"] for r in sandbox.records("products")}
+    assert sorted(ids) == ["CAP-1", "HD-M", "HD-S", "SK-39"]
+    line_rows = {r["Line ref"]: r for r in read_sheet(tmp_path / "1.xlsx", "Results lines")}
+    assert line_rows["W-1/1"]["status"] == line_rows["W-1/2"]["status"] == "created"
+    assert line_rows["W-1/3"]["status"] == "invalid"
+    # The parent's key is none of this run's rows: no record has it (no failed row of ours).
+    assert line_rows["W-1/3"]["message"].startswith(
+        'B4 (SKU): no products record has hs_sku "SOCKS";'
+    )

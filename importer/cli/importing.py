@@ -235,6 +235,8 @@ def _report_draft(draft: Draft, out: Path, columns: int, object_type: str) -> No
     if grouping.group_by is not None:
         filled = ", ".join(repr(c) for c in grouping.fill_down)
         click.echo(f"  grouped by {grouping.group_by!r}: fill_down {filled}")
+    if draft.parents is not None and grouping.parents is not None:
+        click.echo(f"  skip_rows_where {grouping.parents.column!r}: {draft.parents}")
     if draft.skipping is not None:
         click.echo(f"  skip_rows_without {grouping.skip_without!r}: {draft.skipping}")
     for m in draft.matches:

@@ -14,7 +14,7 @@ from ..core.errors import ConfigError
 from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES
 from ..sheets.load import Table
 from .draft_match import Match, Matching, match_columns, nearest
-from .draft_rows import Grouping, KeyChoice, propose_rows, rows_named
+from .draft_rows import Grouping, KeyChoice, ParentRows, propose_rows, rows_named
 from .portal import PortalSchema
 from .values_fit import sample
 
@@ -91,6 +91,17 @@ class Draft:
         return skipped_rows(self.grouping)
 
     @property
+    def parents(self) -> str | None:
+        """The parent rows `skip_rows_where` skips, as `init` says it (None: none)."""
+        parents = self.grouping.parents
+        if parents is None:
+            return None
+        said = f"{parents.column} {' or '.join(parents.values)}: {rows_named(parents.rows)}"
+        if len(parents.rows) == 1:
+            return f"1 row is a parent ({said}): it is skipped."
+        return f"{len(parents.rows)} rows are parents ({said}): they are skipped."
+
+    @property
     def no_key(self) -> str:
         """Why no key was proposed, what that costs, and what to do."""
         return f"{self.key.why}. {NO_KEY}"
@@ -122,9 +133,24 @@ def _key_lines(key: KeyChoice) -> list[str]:
     return _comment(f"key: none proposed: {key.why}. {NO_KEY}")
 
 
+def _parent_lines(parents: ParentRows | None) -> list[str]:
+    """`skip_rows_where:` for the parent rows, and why they are no records."""
+    if parents is None:
+        return []
+    said = f"{parents.column} {' or '.join(parents.values)}"
+    n = len(parents.rows)
+    rows = f"the {n} rows with {said} are" if n > 1 else f"the row with {said} is"
+    values = ", ".join(_key(v) for v in parents.values)
+    return [
+        *_comment(f"{parents.why}, so {rows} skipped."),
+        f"skip_rows_where: {{{_key(parents.column)}: [{values}]}}",
+    ]
+
+
 def _grouping_lines(grouping: Grouping, key: KeyChoice) -> list[str]:
-    """`group_by:`, `fill_down:` and `skip_rows_without:` with why each was proposed."""
-    lines: list[str] = []
+    """`skip_rows_where:`, `group_by:`, `fill_down:` and `skip_rows_without:` with why each
+    was proposed."""
+    lines = _parent_lines(grouping.parents)
     if grouping.group_by is not None:
         lines += _comment(
             f"Rows come in groups of equal {grouping.group_by} values (a product and its "

@@ -1,24 +1,39 @@
-"""The key and the row shape `init` proposes: the column that identifies a record, and for
-an export with grouped rows (Shopify's: a product's variants and images under one Handle) the
-group column, the columns to fill down, and the rows to skip."""
+"""The key and the row shape `init` proposes: the column that identifies a record, the rows
+that are parents of others (WooCommerce's variable products, marked in its Type column), and
+for an export with grouped rows (Shopify's: a product's variants and images under one Handle)
+the group column, the columns to fill down, and the rows to skip."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from .draft_match import Match
 from .export_words import letters
+from .model import fold
 from .portal import PropertyInfo
 
-__all__ = ["Grouping", "KeyChoice", "is_identifier", "propose_rows", "rows_named"]
+__all__ = ["Grouping", "KeyChoice", "ParentRows", "is_identifier", "propose_rows", "rows_named"]
 
 IDENTIFIERS = frozenset({"hs_sku", "email"})
 """Properties that identify a record in HubSpot without unique values there."""
 _EXTERNAL_ID = re.compile(r"(?:^|_)external(?:_[a-z0-9]+)*_id$")
 SHOWN_ROWS = 3
+PARENT_KINDS = {
+    "variable": (
+        "variation",
+        "WooCommerce writes a variable product as a parent row ({column} {value}) above its "
+        "variations: the parent is no record of its own",
+    ),
+}
+"""In a column of row kinds, a kind whose rows are parents of the rows of another kind ->
+that kind, and why the parents are skipped ({column} and {value} filled in)."""
+MAX_KINDS = 30
+"""A column with more distinct cells is no column of row kinds (WooCommerce writes a kind
+with its flags, "variation, downloadable, virtual": a few dozen at most)."""
 
 
 def is_identifier(prop: PropertyInfo) -> bool:
@@ -28,8 +43,23 @@ def is_identifier(prop: PropertyInfo) -> bool:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ParentRows:
+    """Rows that are parents of other rows, marked in a column of row kinds: the rows
+    `skip_rows_where` skips."""
+
+    column: str
+    values: tuple[str, ...]
+    """The column's cells that mark a parent, as the sheet writes them, each once."""
+    rows: tuple[int, ...]
+    """The sheet rows they mark."""
+    why: str
+    """Why they are no records (the export's way of writing them)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Grouping:
-    """How the sheet's rows are grouped: `group_by`, `fill_down`, `skip_rows_without`."""
+    """How the sheet's rows are grouped: `skip_rows_where` (parent rows), `group_by`,
+    `fill_down`, `skip_rows_without`."""
 
     group_by: str | None = None
     fill_down: tuple[str, ...] = ()
@@ -39,6 +69,8 @@ class Grouping:
     not_images: tuple[int, ...] = ()
     """Those of them that carry more than the group column and image columns: records
     without a key (a variant without a SKU), which the user may want to give one."""
+    parents: ParentRows | None = None
+    """The parent rows to skip (None: none); the rest is judged on the other rows."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,9 +175,55 @@ def _not_images(dropped: pd.DataFrame, group: str) -> tuple[int, ...]:
     return tuple(int(r) for r in dropped.index[filled])
 
 
+def parent_rows(frame: pd.DataFrame) -> ParentRows | None:
+    """The rows of the first column of row kinds (a kind is a cell's first comma-separated
+    word: "variation, virtual" is a variation) where rows of a parent kind and rows of its
+    children's kind are both found (PARENT_KINDS), or None."""
+    for column in frame.columns:
+        cells = frame[column].astype(str).str.strip()
+        distinct = cells.unique()
+        if len(distinct) > MAX_KINDS:
+            continue
+        kind = {cell: cell.split(",")[0].strip().casefold() for cell in distinct}
+        for parent, (children, why) in PARENT_KINDS.items():
+            if parent not in kind.values() or children not in kind.values():
+                continue
+            marked = cells.map(kind) == parent
+            values = _each_once(cells[marked].unique())
+            return ParentRows(
+                column=str(column),
+                values=values,
+                rows=tuple(int(r) for r in frame.index[marked]),
+                why=why.format(column=column, value=values[0]),
+            )
+    return None
+
+
+def _each_once(cells: Iterable[str]) -> tuple[str, ...]:
+    """The cells in their order, each once (compared as `skip_rows_where` compares them)."""
+    once: dict[str, str] = {}
+    for cell in cells:
+        once.setdefault(fold(cell), cell)
+    return tuple(once.values())
+
+
 def propose_rows(frame: pd.DataFrame, matches: list[Match]) -> tuple[KeyChoice, Grouping]:
+    """The parent rows to skip, then, on the other rows, the key (a matched identifier column
+    with a value in every row kept, none twice) and the grouping, for the rows as the grouping
+    keeps them."""
+    parents = parent_rows(frame)
+    if parents is not None:
+        frame = frame.drop(index=list(parents.rows))
+    key, grouping = _key_and_grouping(frame, matches, parents=parents is not None)
+    return key, replace(grouping, parents=parents)
+
+
+def _key_and_grouping(
+    frame: pd.DataFrame, matches: list[Match], *, parents: bool
+) -> tuple[KeyChoice, Grouping]:
     """The key (a matched identifier column with a value in every row kept, none twice) and
-    the grouping, for the rows as the grouping keeps them."""
+    the grouping, for the rows as the grouping keeps them (`parents`: parent rows were left
+    out of `frame` already)."""
     candidates = sorted(
         (m for m in matches if is_identifier(m.prop)),
         key=lambda m: (-m.score, list(frame.columns).index(m.column)),
@@ -156,7 +234,7 @@ def propose_rows(frame: pd.DataFrame, matches: list[Match]) -> tuple[KeyChoice, 
         kept = frame[_filled(frame, m.column)] if grouping.skip_without else frame
         problem = _unique_and_present(kept, m)
         if not problem:
-            return KeyChoice(match=m, why=_why_key(m, grouping)), grouping
+            return KeyChoice(match=m, why=_why_key(m, grouping, parents)), grouping
         reasons.append(problem)
     if not candidates:
         reasons.append(
@@ -166,8 +244,8 @@ def propose_rows(frame: pd.DataFrame, matches: list[Match]) -> tuple[KeyChoice, 
     return KeyChoice(match=None, why="; ".join(reasons)), _grouping(frame, matches, None)
 
 
-def _why_key(m: Match, grouping: Grouping) -> str:
+def _why_key(m: Match, grouping: Grouping, parents: bool) -> str:
     """Why the column is the key: what its property is, and that its values identify rows."""
     kind = "has unique values in HubSpot" if m.prop.unique else "identifies a record"
-    rows = "every row kept" if grouping.skip_without else "every row"
+    rows = "every row kept" if grouping.skip_without or parents else "every row"
     return f"{m.prop.name} {kind}; {m.column} is filled in {rows} and no value repeats"

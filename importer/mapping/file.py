@@ -28,6 +28,7 @@ from .model import (
     WriteRule,
     _suggest,
 )
+from .row_skips import parse_skip_where
 from .value_keys import default_property, parse_currency, parse_number_format, parse_values
 
 __all__ = ["load_mapping", "parse_mapping"]
@@ -96,6 +97,7 @@ _TOP_KEYS = (
     "fill_down",
     "group_by",
     "skip_rows_without",
+    "skip_rows_where",
 )
 _COLUMN_KEYS = (
     "property",
@@ -257,8 +259,9 @@ class _Parser(AssociationKeys):
         return str(prop)
 
     def row_keys(self, data: dict[Any, Any]) -> dict[str, Any]:
-        """`header_row:`, `fill_down:`, `group_by:` and `skip_rows_without:`: how the sheet's
-        rows are found and shaped before they are read as records."""
+        """`header_row:`, `fill_down:`, `group_by:`, `skip_rows_without:` and
+        `skip_rows_where:`: how the sheet's rows are found and shaped before they are read as
+        records."""
         header = data.get("header_row")
         if header is not None and (
             isinstance(header, bool) or not isinstance(header, int) or header < 1
@@ -279,6 +282,7 @@ class _Parser(AssociationKeys):
             "skip_rows_without": self.column_list(
                 "skip_rows_without", data.get("skip_rows_without")
             ),
+            "skip_rows_where": parse_skip_where(self.fail, data.get("skip_rows_where")),
         }
 
     def column_list(self, path: str, raw: Any) -> tuple[str, ...]:

@@ -279,7 +279,7 @@ def _as_steps_read(tables: dict[int, Table], mappings: list[Mapping]) -> dict[in
     groups filled down, the rows to skip left out (their keys are no step's)."""
     return {
         n: shape(table, mappings[n], quiet=True).kept
-        if mappings[n].fill_down or mappings[n].skip_rows_without
+        if mappings[n].fill_down or mappings[n].skip_rows_without or mappings[n].skip_rows_where
         else table
         for n, table in tables.items()
     }

@@ -1,4 +1,5 @@
-"""Shape stage: grouped rows filled down (`fill_down:`) and rows that are no record skipped."""
+"""Shape stage: grouped rows filled down (`fill_down:`) and rows that are no record skipped
+(`skip_rows_without:`, `skip_rows_where:`, and rows with every mapped cell empty)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..core.outcome import RowIssue, RowResult, RowStatus
-from ..core.text import arrow, blank, flags, text_series, trimmed, whole
-from ..mapping.model import Mapping
+from ..core.text import Distinct, arrow, blank, flags, text_series, trimmed, whole
+from ..mapping.model import Mapping, fold
 from ..sheets.table import Table
 
 __all__ = ["EMPTY_ROW", "Shaped", "shape"]
@@ -20,6 +21,8 @@ __all__ = ["EMPTY_ROW", "Shaped", "shape"]
 log = logging.getLogger(__name__)
 
 EMPTY_ROW = "skipped: empty (no mapped cell holds a value)"
+WHERE = "skip_rows_where"
+WITHOUT = "skip_rows_without"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,19 +56,22 @@ class Shaped:
 
 def shape(table: Table, mapping: Mapping, *, quiet: bool = False) -> Shaped:
     """The sheet with its groups' values carried down their rows, and the rows to skip: those
-    with an empty `skip_rows_without:` cell, and those whose mapped cells are all empty.
-    `quiet`: the counts are not logged (a plan's look ahead; its step logs them)."""
+    with a `skip_rows_where:` value, those with an empty `skip_rows_without:` cell, and those
+    whose mapped cells are all empty. `quiet`: the counts are not logged (a plan's look ahead;
+    its step logs them)."""
     filled, carried = fill_down(table, mapping)
     skipped = skipped_rows(filled, mapping)
     if carried and not quiet:
         log.info("fill_down carried %d cells down their groups", sum(map(len, carried.values())))
     if skipped and not quiet:
-        empty = sum(1 for r in skipped.values() if r.message == EMPTY_ROW)
+        said = [r.message or "" for r in skipped.values()]
         log.info(
-            "%d rows skipped: %d by skip_rows_without, %d with every mapped cell empty",
+            "%d rows skipped: %d by skip_rows_where, %d by skip_rows_without, %d with every "
+            "mapped cell empty",
             len(skipped),
-            len(skipped) - empty,
-            empty,
+            sum(1 for m in said if m.endswith(f"({WHERE})")),
+            sum(1 for m in said if m.endswith(f"({WITHOUT})")),
+            said.count(EMPTY_ROW),
         )
     kept = filled
     if skipped:
@@ -115,17 +121,22 @@ def group_firsts(frame: pd.DataFrame, mapping: Mapping) -> np.ndarray:
 
 
 def skipped_rows(table: Table, mapping: Mapping) -> dict[int, RowResult]:
-    """Sheet row -> `skipped` result of each row with an empty `skip_rows_without:` cell, or
-    with every mapped cell empty. A row with more cells than the header is never skipped: its
-    cells may have shifted, and the validate stage says so."""
+    """Sheet row -> `skipped` result of each row with a `skip_rows_where:` value (said first:
+    it tells what the row is), with an empty `skip_rows_without:` cell, or with every mapped
+    cell empty. A row with more cells than the header is never skipped: its cells may have
+    shifted, and the validate stage says so."""
     frame = table.frame
     held = ~frame.index.isin(list(table.extra_cells))
     said = np.full(len(frame), EMPTY_ROW, dtype=object)
     chosen = np.zeros(len(frame), dtype=bool)
-    missing = _missing(table, mapping.skip_rows_without, held)
-    if missing is not None:
-        chosen, messages = missing
-        said[chosen] = messages
+    for found in (
+        _marked(table, mapping.skip_rows_where, held),
+        _missing(table, mapping.skip_rows_without, held),
+    ):
+        if found is not None:
+            rows, messages = found
+            said[rows & ~chosen] = messages[rows & ~chosen]
+            chosen |= rows
     # Without a mapped column (constants alone) no row is empty.
     empty = held & ~chosen & bool(mapping.source_columns)
     for column in mapping.source_columns:
@@ -139,10 +150,37 @@ def skipped_rows(table: Table, mapping: Mapping) -> dict[int, RowResult]:
     }
 
 
+def _marked(
+    table: Table, where: tuple[tuple[str, tuple[str, ...]], ...], held: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The rows (among `held`) whose cell in a `where` column is one of its values (trimmed,
+    without regard to case), and per row its message naming the first such column and the
+    cell (made once per distinct cell); None when none."""
+    if not where:
+        return None
+    rows = np.zeros(len(table.frame), dtype=bool)
+    messages = np.full(len(table.frame), None, dtype=object)
+    for column, values in where:
+        wanted = {fold(v) for v in values}
+        cells = Distinct.of(trimmed(whole(arrow(table.frame[column]))))
+        codes = cells.codes.to_numpy()
+        said = np.array(
+            [
+                f"skipped: {column} is {v} ({WHERE})" if fold(v) in wanted else ""
+                for v in cells.values
+            ],
+            dtype=object,
+        )
+        hit = (said[codes] != "") & held & ~rows
+        messages[hit] = said[codes[hit]]
+        rows |= hit
+    return (rows, messages) if rows.any() else None
+
+
 def _missing(
     table: Table, columns: tuple[str, ...], held: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The rows (among `held`) with an empty cell in any of `columns`, and each one's message
+    """The rows (among `held`) with an empty cell in any of `columns`, and per row its message
     naming those columns (made once per combination of empty columns); None when none."""
     if not columns:
         return None
@@ -151,15 +189,17 @@ def _missing(
     if not rows.any():
         return None
     combinations, which = np.unique(empty[rows], axis=0, return_inverse=True)
-    messages = np.array(
+    said = np.array(
         [
             f"skipped: no {', '.join(c for c, e in zip(columns, combo, strict=True) if e)} "
-            "(skip_rows_without)"
+            f"({WITHOUT})"
             for combo in combinations.tolist()
         ],
         dtype=object,
     )
-    return rows, messages[which.ravel()]
+    messages = np.full(len(rows), None, dtype=object)
+    messages[rows] = said[which.ravel()]
+    return rows, messages
 
 
 def _empty(frame: pd.DataFrame, table: Table, column: str) -> np.ndarray:
