@@ -11,13 +11,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 
+from importer.mapping.draft import Draft
+from importer.mapping.draft_match import Matching
+from importer.mapping.draft_rows import Grouping, KeyChoice, parent_rows
 from importer.mapping.export_words import TABLES, detect_export, export_words, letters
 from importer.sandbox import Sandbox
 
-from .conftest import CliRun, write_csv, write_xlsx
+from .conftest import CliRun, read_sheet, write_csv, write_xlsx
 
 Runner = Callable[..., CliRun]
 EXPORTS = Path(__file__).parent / "exports"
@@ -31,7 +35,7 @@ SHOPIFY = {
     "Variant SKU": "hs_sku",
     "Variant Price": "price",
     "Cost per item": "hs_cost_of_goods_sold",
-    "Image Src": "hs_images",
+    "Variant Image": "hs_images",
 }
 WOOCOMMERCE = {
     "SKU": "hs_sku",
@@ -67,7 +71,6 @@ MAILCHIMP = {
     "Email Address": "email",
     "First Name": "firstname",
     "Last Name": "lastname",
-    "Address": "address",
     "Phone Number": "phone",
     "Company": "company",
     "CC": "country",
@@ -159,7 +162,7 @@ def test_shopify_export_gets_its_key_grouping_and_columns(
     assert "3 rows have no Variant SKU (they carry only images): they are skipped." in text
     assert "#   Handle: <property>   nearest: " in text
     assert "Variant Image" in text
-    assert "hs_images is mapped from 'Image Src'" in text
+    assert "is the product's n-th image on a variant's row, not the variant's own" in text
     assert "hubspot-import: init proposed no key" not in made.err
 
 
@@ -177,7 +180,9 @@ def test_shopify_export_imports_one_record_per_variant_and_nothing_the_second_ti
     assert stored["FJ-BEANIE-RU"]["name"] == "Merino Beanie"  # filled down from its first row
     assert stored["FJ-BEANIE-RU"]["brand"] == "Fjord & Co"
     assert stored["NW-TEE-M-BK"]["price"] == "26.00"
-    assert stored["NW-TOTE"]["hs_images"].endswith("tote-front.jpg")
+    # The variant's own image, never the product's n-th (tee-white-back.jpg is no black tee).
+    assert stored["NW-TEE-M-BK"]["hs_images"].endswith("tee-black.jpg")
+    assert not stored["NW-TEE-M-WH"].get("hs_images")
 
 
 def test_woocommerce_export(run_cli: Runner, sandbox: Sandbox, tmp_path: Path) -> None:
@@ -185,6 +190,13 @@ def test_woocommerce_export(run_cli: Runner, sandbox: Sandbox, tmp_path: Path) -
     made, parsed, text = draft(run_cli, sandbox, source, tmp_path, "--object", "products")
     assert "(a WooCommerce export)" in made.out.splitlines()[0]
     assert parsed["key"] == "SKU"
+    # The variable product's row is the parent of its variations: no record of its own.
+    assert parsed["skip_rows_where"] == {"Type": ["variable"]}
+    assert (
+        "WooCommerce writes a variable product as a parent row (Type variable) above its "
+        "variations: the parent is no record of its own, so the row with Type variable is "
+        "skipped.\nskip_rows_where: {Type: [variable]}\n"
+    ) in text.replace("\n# ", " ")
     assert "group_by" not in parsed
     assert "skip_rows_without" not in parsed
     assert_covers(parsed, WOOCOMMERCE, share=1.0)
@@ -192,19 +204,88 @@ def test_woocommerce_export(run_cli: Runner, sandbox: Sandbox, tmp_path: Path) -
         assert unmapped not in parsed["columns"], unmapped
     assert '"In stock?": {property: in_stock, type: bool}' in text
     first = nightly(run_cli, sandbox, tmp_path / f"{source.stem}.yaml", source, tmp_path)
-    assert first == "products: 7 rows: 7 created.", first
+    assert first == "products: 7 rows: 6 created, 1 skipped.", first
+    # One record per item sold: the simple products (also "simple, virtual" and external
+    # ones) and the variations; the parent HOODIE is none.
     skus = sorted(r["properties"]["hs_sku"] for r in sandbox.records("products"))
     assert skus == sorted(
-        [
-            "HOODIE",
-            "HOODIE-GREY",
-            "HOODIE-NAVY",
-            "CAP-LOGO",
-            "BELT-LEATHER",
-            "GIFT-WRAP",
-            "BOOK-KNIT",
-        ]
+        ["HOODIE-GREY", "HOODIE-NAVY", "CAP-LOGO", "BELT-LEATHER", "GIFT-WRAP", "BOOK-KNIT"]
     )
+    said = {r["source_row"]: (r["status"], r["message"]) for r in read_sheet(tmp_path / "1.xlsx")}
+    assert said[2] == ("skipped", "skipped: Type is variable (skip_rows_where)")
+
+
+def test_woocommerce_parent_without_sku_still_keys_on_sku(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    source = EXPORTS / "woocommerce_parent_without_sku.csv"
+    made, parsed, text = draft(run_cli, sandbox, source, tmp_path, "--object", "products")
+    # The socks' parent row has no SKU: judged on the rows kept, SKU is still the key.
+    assert parsed["key"] == "SKU", made.message
+    assert "every row kept" in text
+    assert "hubspot-import: init proposed no key" not in made.err
+    assert parsed["skip_rows_where"] == {"Type": ["variable"]}
+    assert "so the 2 rows with Type variable are skipped." in text
+    assert "skip_rows_without" not in parsed
+    first = nightly(run_cli, sandbox, tmp_path / f"{source.stem}.yaml", source, tmp_path)
+    assert first == "products: 7 rows: 5 created, 2 skipped.", first
+    stored = {r["properties"]["hs_sku"]: r["properties"] for r in sandbox.records("products")}
+    # "variation, downloadable, virtual" is a variation: imported, like the others.
+    assert sorted(stored) == ["MUG-ENAMEL", "PATTERN-DE", "PATTERN-EN", "SOCK-39", "SOCK-43"]
+    assert stored["PATTERN-EN"]["price"] == "6.00"
+    assert all(p.get("name") != "Merino Socks" for p in stored.values())
+    again = read_sheet(tmp_path / "2.xlsx")
+    assert [(r["source_row"], r["status"]) for r in again if r["status"] != "unchanged"] == [
+        (2, "skipped"),
+        (6, "skipped"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kinds", "found", "said"),
+    [
+        (
+            ["variable", "variation", "variation, virtual", "simple", "variable", "variation"],
+            ("variable",),
+            "2 rows are parents (Type variable: rows 2 and 6): they are skipped.",
+        ),
+        (
+            ["Variable", "variation", "variable, virtual", "variation"],
+            ("Variable", "variable, virtual"),
+            "2 rows are parents (Type Variable or variable, virtual: rows 2 and 4): they are "
+            "skipped.",
+        ),
+        (
+            ["simple", "variable", "variation"],
+            ("variable",),
+            "1 row is a parent (Type variable: row 3): it is skipped.",
+        ),
+        (["variable", "simple", "external"], None, None),  # no variations: nobody's parent
+        (["variation", "simple"], None, None),
+    ],
+    ids=["woocommerce", "as-written", "one", "no-variations", "no-parents"],
+)
+def test_parent_rows_are_told_by_their_kind_and_their_children(
+    kinds: list[str], found: tuple[str, ...] | None, said: str | None
+) -> None:
+    frame = pd.DataFrame({"SKU": [f"S-{i}" for i in range(len(kinds))], "Type": kinds})
+    frame.index = pd.RangeIndex(2, 2 + len(kinds))  # sheet rows
+    parents = parent_rows(frame)
+    assert (parents.values if parents else None) == found
+    drafted = Draft(
+        text="",
+        matching=Matching(matches=[]),
+        unmatched=[],
+        key=KeyChoice(match=None, why=""),
+        grouping=Grouping(parents=parents),
+        header_row=None,
+    )
+    assert drafted.parents == said  # what `init` can say of them
+
+
+def test_a_column_of_many_values_is_no_column_of_kinds() -> None:
+    words = ["variable", "variation"] + [f"note {i}" for i in range(40)]
+    assert parent_rows(pd.DataFrame({"Notes": words})) is None
 
 
 def test_hubspot_products_export(run_cli: Runner, sandbox: Sandbox, tmp_path: Path) -> None:
@@ -254,8 +335,22 @@ def test_mailchimp_audience_export(run_cli: Runner, sandbox: Sandbox, tmp_path: 
     # "03/14": a birthday without a year is no date; said, and left to the user.
     assert "Birthday" not in parsed["columns"]
     assert 'not date_of_birth: values such as "03/14", "11/02" are not dates' in text
+    # Mailchimp's Address holds the whole address in one cell: no street address.
+    assert "Address" not in parsed["columns"]
+    assert "holds the whole address in one cell" in text
     first = nightly(run_cli, sandbox, tmp_path / f"{source.stem}.yaml", source, tmp_path)
     assert first == "contacts: 4 rows: 4 created.", first
+
+
+def test_a_full_name_column_is_no_first_name(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    source = write_csv(
+        tmp_path / "customers.csv",
+        [["Name", "Email", "Phone"], ["Anna Berg", "anna@example.com", "+49 30 1"]],
+    )
+    _, parsed, _ = draft(run_cli, sandbox, source, tmp_path, "--object", "contacts")
+    assert mapped(parsed) == {"Email": "email", "Phone": "phone"}
 
 
 def test_no_key_is_said_in_the_draft_and_on_stderr(
@@ -316,7 +411,7 @@ def test_variants_without_a_sku_are_named(
     assert parsed["key"] == "Variant SKU"
     assert parsed["skip_rows_without"] == ["Variant SKU"]
     assert parsed["group_by"] == "Handle"
-    assert parsed["fill_down"] == ["Title", "Image Src"]
+    assert parsed["fill_down"] == ["Title"]
     said = "2 rows have no Variant SKU, and are skipped; 1 of them (row 4) carry more than images"
     assert said in made.out
     assert "give them a Variant SKU to import them" in text.replace("\n# ", " ")
@@ -422,7 +517,7 @@ def test_shopify_2024_export_columns(run_cli: Runner, sandbox: Sandbox, tmp_path
         "SKU": "hs_sku",
         "Price": "price",
         "Cost per item": "hs_cost_of_goods_sold",
-        "Product image URL": "hs_images",
+        "Variant image URL": "hs_images",
     }
     first = nightly(run_cli, sandbox, tmp_path / f"{source.stem}.yaml", source, tmp_path)
     assert first == "products: 4 rows: 3 created, 1 skipped.", first

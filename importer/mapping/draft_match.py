@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .export_words import ExportWord, detect_export, export_words, letters
+from .export_words import UNMAPPED_WHY, ExportWord, detect_export, export_words, letters
 from .model import fold
 from .portal import PortalSchema, PropertyInfo
 from .values_fit import Fit, fit_values
@@ -25,9 +25,7 @@ SAME_LETTERS = 0.95
 LIKELY = 0.9
 """A header another export uses for the property."""
 PARTIAL = 0.8
-_GENERIC = frozenset(
-    {"name", "date", "id", "number", "no", "type", "status", "code", "value", "time", "text"}
-)
+_GENERIC = frozenset({"name", "date", "id", "number", "no", "time", "text"})
 """Words that alone name no property: a header of these alone is no partial match."""
 FUZZY_CUTOFF = 0.85  # typos ("Decription"), not different words ("Product page"/"type")
 FUZZY_WEIGHT = 0.75
@@ -141,6 +139,8 @@ def _candidates(
     # A header the sheet's export says means nothing in HubSpot is matched exactly or not
     # at all: "Type" is not the product type, "Stock" not a custom "In stock".
     loose = not any(w.export == export and not w.targets for w in words)
+    if any((w.export, w.header) in UNMAPPED_WHY for w in words if w.export == export):
+        return []  # looks like a property, and is not it: Shopify's Image Src, an Address
     found = list(_export_candidates(column, words, export, props))
     for prop in props:
         candidate = _text_candidate(column, prop, loose)
@@ -209,7 +209,8 @@ def _said_none(column: str, schema: PortalSchema, export: str | None) -> str:
         if word.export != export:
             continue
         if not word.targets:
-            return f'{export}\'s "{word.header}" has no HubSpot default property'
+            why = UNMAPPED_WHY.get((export, word.header))
+            return f'{export}\'s "{word.header}" {why or "has no HubSpot default property"}'
         means = " or ".join(word.targets)
         if any(t in schema.properties for t in word.targets):
             return f'{export}\'s "{word.header}" is {means}, which HubSpot sets itself'

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["ExportWord", "detect_export", "export_words", "letters"]
+__all__ = ["UNMAPPED_WHY", "ExportWord", "detect_export", "export_words", "letters"]
 
 # header -> the properties it means, preferred first, separated by spaces ("" means none).
 _Table = dict[str, dict[str, str]]
@@ -296,6 +296,16 @@ _LINE_ITEMS: _Table = {
         "Lineitem discount": "discount",
     },
 }
+
+UNMAPPED_WHY = {
+    ("Shopify", "Image Src"): "is the product's n-th image on a variant's row, not the "
+    "variant's own: Variant Image is",
+    ("Shopify", "Product image URL"): "is the product's n-th image on a variant's row, not the "
+    "variant's own: Variant image URL is",
+    ("Mailchimp", "Address"): "holds the whole address in one cell (street, city, region, "
+    "postcode): HubSpot keeps each in a property of its own",
+}
+"""Why an export's header that looks like a property's is left unmapped."""
 
 TABLES: dict[str, _Table] = {
     "products": _PRODUCTS,
