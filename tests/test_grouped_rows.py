@@ -523,22 +523,12 @@ def test_skip_rows_where_mistakes_are_mapping_errors(
     assert writes(sandbox) == []
 
 
-WOO_LINES = """\
-object_type: line_items
-key: Line ref
-columns:
-  Line ref: name
-  SKU: {property: hs_product_id, to: products, by: hs_sku}
-  Quantity: {property: quantity, type: number}
-"""
-
-
 def test_a_plan_step_skips_its_parent_rows(
     run_cli: Runner, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     data, _ = woo(tmp_path, "")
     write_mapping(tmp_path / "products.yaml", WOO_MAPPING.replace("WHERE", "{Type: variable}"))
-    write_mapping(tmp_path / "lines.yaml", WOO_LINES)
+    write_mapping(tmp_path / "lines.yaml", LINES)
     plan = write_mapping(tmp_path / "plan.yaml", PLAN.replace("products_export.csv", data.name))
     lines = [["Line ref", "SKU", "Quantity"], ["W-1/1", "HD-M", "2"], ["W-1/2", "SK-39", "1"],
              ["W-1/3", "SOCKS", "1"]]  # fmt: skip
