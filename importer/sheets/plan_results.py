@@ -251,7 +251,7 @@ def write_plan_retry(path: Path, steps: Sequence[StepResult]) -> tuple[Path, ...
     (`<path stem>-<step>.csv`, in the input's delimiter and encoding). Returns the files
     written: none when no row is bad."""
     written: list[Path] = []
-    sheets: dict[str, tuple[str, pd.DataFrame, set[int]]] = {}
+    sheets: dict[str, tuple[str, Table, set[int]]] = {}
     for step in steps:
         wanted = step.outcome.index[step.outcome["status"].isin(RETRY_STATUSES)]
         if step.table.sheet is None:
@@ -263,12 +263,12 @@ def write_plan_retry(path: Path, steps: Sequence[StepResult]) -> tuple[Path, ...
                 written.append(csv_path)
             continue
         title = _NOT_IN_SHEET_NAMES.sub(" ", step.table.sheet)[:31]
-        _, frame, rows = sheets.setdefault(title.lower(), (title, step.table.frame, set()))
+        _, table, rows = sheets.setdefault(title.lower(), (title, step.table, set()))
         rows.update(wanted.tolist())
     if any(rows for _, _, rows in sheets.values()):
         wb = Workbook(write_only=True)
-        for title, frame, rows in sheets.values():
-            add_rows_sheet(wb, title, frame.loc[sorted(rows)])
+        for title, table, rows in sheets.values():
+            add_rows_sheet(wb, title, table.frame.loc[sorted(rows)], table)
         with _atomic(path) as tmp:
             wb.save(tmp)
         written.insert(0, path)
