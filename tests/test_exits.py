@@ -87,6 +87,31 @@ def test_a_signal_mid_upload_settles_what_was_sent_and_writes_the_workbook(
     assert skus == Counter({f"{i:05d}": 1 for i in range(300)})
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_before_the_upload_exits_with_the_signals_code(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path, signum: int
+) -> None:
+    box = make_sandbox(latency=2.0)  # the portal check's reads take seconds
+    data, mapping = catalogue(tmp_path / "c.csv", 3), write_mapping(tmp_path / "m.yaml", MAPPING)
+    summary = tmp_path / "s.json"
+    command = [
+        sys.executable, "-m", "importer", "run", "-m", str(mapping), str(data),
+        "--base-url", box.url, "--state-dir", str(tmp_path / "state"),
+        "--out", str(tmp_path / "o.xlsx"), "--summary-json", str(summary),
+    ]  # fmt: skip
+    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
+    with subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) as victim:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not box.received:
+            time.sleep(0.02)
+        victim.send_signal(signum)
+        _, err = victim.communicate(timeout=60)
+    assert victim.returncode == 128 + signum, err
+    assert f"stopped by {signal.Signals(signum).name}" in err
+    assert not box.records("products")
+    assert json.loads(summary.read_text(encoding="utf-8"))["exit_code"] == 128 + signum
+
+
 # --- output paths, checked before anything is sent ----------------------------------------------
 
 

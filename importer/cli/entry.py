@@ -7,7 +7,7 @@ import datetime as dt
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
@@ -75,6 +75,13 @@ def _main_writing_privately(args: list[str]) -> int:
     return code
 
 
+def _stopped(stop: shutdown.Stop, said: Callable[[int, str], tuple[int, str]]) -> tuple[int, str]:
+    """A signal before the upload (or in a lookup before it): nothing new was sent; the exit
+    code is 128 + the signal's number."""
+    name = shutdown.signal_name(stop.signum)
+    return said(EXIT_SIGNAL_BASE + stop.signum, f"hubspot-import: stopped by {name}")
+
+
 def _main(args: list[str]) -> tuple[int, str | None]:
     """The exit code, and the error said to the user (None for a run that got to its end)."""
 
@@ -89,12 +96,16 @@ def _main(args: list[str]) -> tuple[int, str | None]:
     except click.ClickException as exc:
         exc.show()
         return EXIT_ERROR, exc.format_message()
-    except click.Abort:
+    except click.Abort as exc:
+        # click turns a KeyboardInterrupt (which a signal's Stop is) into Abort: the signal is
+        # its cause, and the exit code is the signal's.
+        if isinstance(exc.__cause__, shutdown.Stop):
+            return _stopped(exc.__cause__, said)
+        if isinstance(exc.__context__, shutdown.Stop):
+            return _stopped(exc.__context__, said)
         return said(EXIT_ERROR, "hubspot-import: interrupted")
     except shutdown.Stop as exc:
-        # Before the upload (or in a lookup before it): nothing new was sent.
-        name = shutdown.signal_name(exc.signum)
-        return said(EXIT_SIGNAL_BASE + exc.signum, f"hubspot-import: stopped by {name}")
+        return _stopped(exc, said)
     except LockHeld as exc:
         return said(EXIT_LOCKED, f"hubspot-import: {exc}")
     except (ConfigError, InputFileError, AuthError) as exc:
