@@ -29,7 +29,9 @@ from ..core.hubspot import (
     ApiPaths,
 )
 from ..mapping.model import SyncMode
+from ..mapping.webhooks import webhook_problem
 from ..sheets.outputs import prepare_file
+from .guard_options import GUARD_OPTIONS
 
 if TYPE_CHECKING:  # rich is imported once a command runs: help and usage errors do without
     from rich.console import Console
@@ -38,6 +40,7 @@ EXIT_OK = 0  # every row created
 EXIT_ROWS = 1  # the run finished, but some rows are invalid, failed, uncertain or not sent
 EXIT_ERROR = 2  # configuration, input or authentication error: not everything was attempted
 EXIT_LOCKED = 3  # another run holds the journal's lock: this one sent nothing
+EXIT_GUARD = 3  # a guard stopped the run before it wrote anything (check: would stop it)
 EXIT_INTERNAL = 4  # a bug: one line here, the details in the log or a crash report
 EXIT_SIGNAL_BASE = 128  # + the signal: 130 for SIGINT (Ctrl-C), 143 for SIGTERM
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
@@ -157,6 +160,27 @@ TARGET_OPTIONS = _options(
     ),
     click.option("--verbose", "-v", is_flag=True, help="Log each batch and retry."),
 )
+
+
+def _notify_urls(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    """--notify checked as it is read: each an http(s) URL, else a usage error (exit 2) that
+    does not quote it (a webhook URL is a secret)."""
+    for n, url in enumerate(value, start=1):
+        problem = webhook_problem(url)
+        if problem is not None:
+            raise click.BadParameter(f"URL number {n}: {problem}", ctx, param)
+    return tuple(dict.fromkeys(url.strip() for url in value))
+
+
+SKIP_UNCHANGED_OPTION = click.option(
+    "--skip-unchanged",
+    is_flag=True,
+    help="End at once (exit 0, no workbook) when the last run in the journal imported this same "
+    "INPUT (same size and SHA-256) with this mapping and these options, finished, with no row "
+    "left failed, incomplete, not sent or uncertain. Not with --plan.",
+)
 IMPORT_OPTIONS = _options(
     click.argument("input_file", metavar="INPUT", type=click.Path(path_type=Path), required=False),
     click.option(
@@ -225,6 +249,15 @@ IMPORT_OPTIONS = _options(
         help="Also write a machine-readable summary (counts, run id, timings, workbook) here.",
     ),
     click.option(
+        "--notify",
+        metavar="URL",
+        multiple=True,
+        callback=_notify_urls,
+        help="At the end of the run, failed or not, POST a short text and the summary JSON to "
+        "this webhook (Slack and Teams incoming webhooks show the text); repeatable, besides the "
+        "mapping's notify:. A notification that fails is logged and leaves the exit code alone.",
+    ),
+    click.option(
         "--max-attempts",
         type=click.IntRange(1, 20),
         default=RetryPolicy().max_attempts,
@@ -268,6 +301,7 @@ IMPORT_OPTIONS = _options(
         "up by a key without unique values is searched for only once the write is this old, "
         "so that 'not found' means it was not created.",
     ),
+    *GUARD_OPTIONS,
     TARGET_OPTIONS,
 )
 

@@ -17,16 +17,17 @@ from ..api.client import DEFAULT_TIMEOUT, HubSpotClient, RetryPolicy
 from ..core import shutdown
 from ..core.errors import ConfigError
 from ..core.hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS, canonical_object_type
-from ..mapping.model import SyncMode
+from ..mapping.guards import Guards, Limit, RowRange
+from ..mapping.model import Mapping, SyncMode
 from ..sheets.outputs import prepare_file, prepare_folder
 from ..stages.options import DEFAULT_CONCURRENCY, RunOptions
 from ..state.paths import default_state_dir, demo_files
 from .common import (
-    _SUMMARY_WRITTEN,
     EXIT_OK,
     IMPORT_OPTIONS,
     SANDBOX_DB,
     SANDBOX_JOURNAL,
+    SKIP_UNCHANGED_OPTION,
     TARGET_OPTIONS,
     _progress,
     _target,
@@ -34,12 +35,15 @@ from .common import (
     cli,
     log,
 )
-from .report import report_plan, report_run, write_plan_summary, write_run_summary
+from .notify import Notifier, mapping_webhooks, what_is_read
+from .report import plan_summary_json, report_plan, report_run, run_summary_json
+from .unchanged import skip_if_unchanged, write_summary
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from ..mapping.draft import Draft
+    from ..plans.file import PlanFile
 
 SURE_ENOUGH = 0.95
 """`init` asks the user to check a match less sure than this (partial, fuzzy, likely)."""
@@ -87,6 +91,7 @@ SURE_ENOUGH = 0.95
     help="Do everything but send: load, map, validate against the portal, build every "
     "payload, and write the workbook with would_create / would_update.",
 )
+@SKIP_UNCHANGED_OPTION
 def run(
     dry_run: bool,
     batch_size: int,
@@ -102,9 +107,10 @@ def run(
 
     Exit codes: 0 every row created, updated, unchanged or skipped; 1 some rows invalid,
     failed, incomplete, uncertain or not sent; 2 configuration, input or authentication
-    error; 3 another run holds the lock; 4 a bug in hubspot-import (a crash report names
-    its file); 130 and 143 stopped by SIGINT or SIGTERM (batches in flight settled, the
-    workbook written).
+    error; 3 the run stopped before it wrote anything: another run holds the lock, or a
+    guard (--max-invalid, --max-changed, --max-missing, --expect-rows, or the mapping's
+    guards:) stopped it; 4 a bug in hubspot-import (a crash report names its file); 130 and
+    143 stopped by SIGINT or SIGTERM (batches in flight settled, the workbook written).
     """
     return _execute(
         _ImportArguments(
@@ -125,8 +131,9 @@ def check(**options: Any) -> int:
     """Check INPUT against MAPPING and the portal without writing anything to HubSpot.
 
     Writes the results workbook with the plan for every row (would_create, would_update,
-    unchanged, invalid and why). Exit codes: 0 the import would be clean; 1 some rows are
-    invalid (or uncertain); 2 configuration, input or authentication error.
+    unchanged, invalid and why), and says what each guard would make of the run. Exit codes:
+    0 the import would be clean; 1 some rows are invalid (or uncertain); 2 configuration,
+    input or authentication error; 3 a guard would stop the run before it wrote anything.
     """
     return _execute(_ImportArguments(dry_run=True, **options))
 
@@ -277,34 +284,50 @@ class _ImportArguments:
     batch_size: int = MAX_BATCH_INPUTS
     association_batch_size: int = MAX_ASSOCIATION_INPUTS
     forget_uncertain: bool = False
+    skip_unchanged: bool = False
+    notify: tuple[str, ...] = ()
     fresh: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
     max_rps: float | None = None
+    max_invalid: Limit | None = None
+    max_changed: Limit | None = None
+    max_missing: Limit | None = None
+    expect_rows: RowRange | None = None
 
 
 def _execute(args: _ImportArguments) -> int:
-    """Run one sheet or a plan as `run` or `check` was told to, report it and write its
-    summary; the exit code."""
+    """Run one sheet or a plan as `run` or `check` was told to, report it, write its
+    summary and tell the webhooks (--notify, the mapping's notify:) how it ended, whatever
+    the exit after the arguments were checked; the exit code."""
     _check_arguments(args)
     state_dir, sandbox_db = _prepare_files(args)
+    notifier = Notifier(
+        args.notify, what=what_is_read(args.input_file, args.mapping_file, args.plan_file)
+    )
     with contextlib.ExitStack() as stack:
-        console, base_url, token = stack.enter_context(
-            _target(
-                stack,
-                sandbox=args.sandbox,
-                base_url=args.base_url,
-                log_file=args.log_file,
-                verbose=args.verbose,
-                sandbox_db=sandbox_db,
+        with notifier.told():  # a target that cannot be set up (no token) is told too
+            console, base_url, token = stack.enter_context(
+                _target(
+                    stack,
+                    sandbox=args.sandbox,
+                    base_url=args.base_url,
+                    log_file=args.log_file,
+                    verbose=args.verbose,
+                    sandbox_db=sandbox_db,
+                )
             )
-        )
-        _read_mappings(args)
+        notifier.token = token
+        stack.callback(_log_late_signal)  # one that came while the webhooks were told
+        stack.enter_context(notifier.told())  # told before the log closes
+        read = _read_mappings(args)
+        notifier.add(mapping_webhooks(read, rehearsal=args.dry_run or args.sandbox))
         _use_system_allocator()
         options = _run_options(args, token=token, base_url=base_url, state_dir=state_dir)
         if args.plan_file is not None:
-            code = _run_plan(args.plan_file, options, console, args.summary_json)
+            code, notifier.summary = _run_plan(args.plan_file, options, console, args.summary_json)
         else:
-            code = _run_sheet(options, console, args.summary_json)
+            unchanged = read if args.skip_unchanged and isinstance(read, Mapping) else None
+            code, notifier.summary = _run_sheet(options, console, args.summary_json, unchanged)
         _log_late_signal()
         if args.sandbox:
             click.echo(
@@ -314,18 +337,18 @@ def _execute(args: _ImportArguments) -> int:
         return code
 
 
-def _read_mappings(args: _ImportArguments) -> None:
-    """Raise the MappingError of a mapping (or of a plan file or one of its mappings) with a
-    mistake, before the libraries the work needs load: a typo is answered at once. The run
-    reads them again (they are small)."""
+def _read_mappings(args: _ImportArguments) -> Mapping | PlanFile:
+    """The mapping (or the plan file and its mappings); its MappingError when it has a
+    mistake, raised before the libraries the work needs load: a typo is answered at once.
+    The run reads them again (they are small)."""
     if args.plan_file is not None:
         from ..plans.file import load_plan
 
-        load_plan(args.plan_file)
-    elif args.mapping_file is not None:
-        from ..mapping.file import load_mapping
+        return load_plan(args.plan_file)
+    from ..mapping.file import load_mapping
 
-        load_mapping(args.mapping_file)
+    assert args.mapping_file is not None, "_check_arguments asks for it"
+    return load_mapping(args.mapping_file)
 
 
 def _check_arguments(args: _ImportArguments) -> None:
@@ -344,6 +367,11 @@ def _check_arguments(args: _ImportArguments) -> None:
         raise ConfigError(
             f"{missing} is missing: give --mapping MAPPING and INPUT (the spreadsheet), or "
             "--plan PLAN"
+        )
+    if args.plan_file is not None and args.skip_unchanged:
+        raise ConfigError(
+            "--skip-unchanged is for a run of one sheet: a plan cannot skip its run yet. Run "
+            "the plan without it, or each step as a run of its own with --skip-unchanged"
         )
     if args.dry_run and args.forget_uncertain:
         raise ConfigError(
@@ -406,37 +434,54 @@ def _run_options(
         dry_run=args.dry_run,
         concurrency=args.concurrency,
         max_rps=args.max_rps,
+        guards=Guards(
+            max_invalid=args.max_invalid,
+            max_missing=args.max_missing,
+            max_changed=args.max_changed,
+            expect_rows=args.expect_rows,
+        ),
     )
 
 
-def _run_sheet(options: RunOptions, console: Console | None, summary_json: Path | None) -> int:
-    """Import one sheet, then report it and write its summary; the exit code."""
+def _run_sheet(
+    options: RunOptions,
+    console: Console | None,
+    summary_json: Path | None,
+    unchanged: Mapping | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Import one sheet, then report it and write its summary; the exit code and the summary.
+    With `unchanged` (the mapping, for --skip-unchanged), a feed the last run imported with
+    nothing left to do ends the run before the sheet is read."""
     from ..stages.run import run_import
 
+    feed = None
+    if unchanged is not None:
+        feed, skipped = skip_if_unchanged(options, unchanged, summary_json)
+        if skipped is not None:
+            return skipped
     with _progress(console) as progress:
-        result = run_import(options, progress=progress)
+        result = run_import(options, progress=progress, feed=feed)
     with shutdown.deferred():  # what was done is reported, whatever arrives meanwhile
         code = report_run(result)
-        if summary_json is not None:
-            write_run_summary(summary_json, result, code)
-            _SUMMARY_WRITTEN.add(summary_json)
-    return code
+        summary = run_summary_json(result.summary, code)
+        write_summary(summary_json, summary)
+    return code, summary
 
 
 def _run_plan(
     plan_file: Path, options: RunOptions, console: Console | None, summary_json: Path | None
-) -> int:
-    """Run a plan's steps, then report them and write the plan's summary; the exit code."""
+) -> tuple[int, dict[str, Any]]:
+    """Run a plan's steps, then report them and write the plan's summary; the exit code and
+    the summary."""
     from ..plans.runner import run_plan
 
     with _progress(console) as progress:
         planned = run_plan(plan_file, options, out=options.out, progress=lambda _: progress)
     with shutdown.deferred():  # what was done is reported, whatever arrives meanwhile
         code = report_plan(planned)
-        if summary_json is not None:
-            write_plan_summary(summary_json, plan_file, planned, code)
-            _SUMMARY_WRITTEN.add(summary_json)
-    return code
+        summary = plan_summary_json(plan_file, planned, code)
+        write_summary(summary_json, summary)
+    return code, summary
 
 
 def _log_late_signal() -> None:

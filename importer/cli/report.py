@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..core.errors import AuthError, ConfigError, InputFileError, LockHeld, RunInterrupted
 from .common import (
     EXIT_ERROR,
+    EXIT_GUARD,
     EXIT_LOCKED,
     EXIT_OK,
     EXIT_ROWS,
@@ -22,9 +23,17 @@ from .common import (
 
 if TYPE_CHECKING:  # loaded by the run itself, with pandas: help and usage errors do without
     from ..plans.runner import PlanResult
+    from ..sheets.results import RunSummary
     from ..stages.run import RunResult
 
-__all__ = ["report_plan", "report_run", "write_plan_summary", "write_run_summary"]
+__all__ = [
+    "plan_summary_json",
+    "report_plan",
+    "report_run",
+    "run_summary_json",
+    "write_plan_summary",
+    "write_run_summary",
+]
 
 
 def _echo(text: str, *, err: bool = False) -> None:
@@ -36,8 +45,12 @@ def _echo(text: str, *, err: bool = False) -> None:
 
 
 def write_run_summary(path: Path, result: RunResult, code: int) -> None:
-    """One sheet's summary file: its counts, run id, timings, workbook and exit code."""
-    s = result.summary
+    """One sheet's summary file (`run_summary_json`)."""
+    _write_json(path, run_summary_json(result.summary, code))
+
+
+def run_summary_json(s: RunSummary, code: int) -> dict[str, Any]:
+    """One sheet's summary: its counts, run id, timings, workbook and exit code."""
     data = {
         "run_id": s.run_id,
         "exit_code": code,
@@ -57,18 +70,26 @@ def write_run_summary(path: Path, result: RunResult, code: int) -> None:
         "requests": s.requests,
         "association_requests": s.link_requests,
         "stopped_by": s.stopped_by,
+        "guard": s.guard,
+        "guards": s.guards,
         "workbook": str(s.workbook) if s.workbook else None,
         "journal": str(s.journal) if s.journal else None,
         "retry_file": str(s.retry_file) if s.retry_file else None,
         "error": s.stopped_by,
+        "input_fingerprint": _fingerprint_json(s),
     }
-    _write_json(path, data)
+    return data
+
+
+def _fingerprint_json(s: RunSummary) -> dict[str, Any] | None:
+    """The input's size, SHA-256, time and ETag, as the summary file gives them."""
+    return s.input_fingerprint.as_json() if s.input_fingerprint is not None else None
 
 
 def report_plan(planned: PlanResult) -> int:
     """Each step's issues and counts, the workbook; the worst step's exit code."""
     codes = []
-    for step in planned.steps:
+    for step, run in zip(planned.steps, planned.results, strict=True):
         s = step.summary
         where = f"{s.input_file.name}" + (f", sheet {s.sheet}" if s.sheet else "")
         for issue in step.issues[:ISSUES_SHOWN]:
@@ -77,9 +98,11 @@ def report_plan(planned: PlanResult) -> int:
             _echo(f"... and {len(step.issues) - ISSUES_SHOWN} more in {step.name}.", err=True)
         counts = ", ".join(f"{n} {status}" for status, n in s.counts.items() if n)
         _echo(f"{step.name} ({s.object_type}): {s.rows} rows: {counts or 'nothing to do'}.")
-        codes.append(_rows_exit_code(s.counts, s.rows))
+        _say_guards(s, run.stopped_by if run is not None else None, indent="  ")
+        codes.append(EXIT_GUARD if s.guard is not None else _rows_exit_code(s.counts, s.rows))
     if planned.stopped_by is not None:
-        _echo(f"hubspot-import: {_stopped(planned.stopped_by)}", err=True)
+        if not _guard_stop(planned.stopped_by):  # its step's line said it
+            _echo(f"hubspot-import: {_stopped(planned.stopped_by)}", err=True)
         if isinstance(planned.stopped_by, AuthError | ConfigError | InputFileError):
             codes.append(EXIT_ERROR)
         if isinstance(planned.stopped_by, LockHeld):
@@ -96,7 +119,12 @@ def report_plan(planned: PlanResult) -> int:
 
 
 def write_plan_summary(path: Path, plan_file: Path, planned: PlanResult, code: int) -> None:
-    """A plan's summary file: each step's counts and run id, the plan's own requests, the
+    """A plan's summary file (`plan_summary_json`)."""
+    _write_json(path, plan_summary_json(plan_file, planned, code))
+
+
+def plan_summary_json(plan_file: Path, planned: PlanResult, code: int) -> dict[str, Any]:
+    """A plan's summary: each step's counts and run id, the plan's own requests, the
     workbook and the exit code."""
     steps = [
         {
@@ -109,26 +137,26 @@ def write_plan_summary(path: Path, plan_file: Path, planned: PlanResult, code: i
             "counts": step.summary.counts,
             "requests": step.summary.requests,
             "association_requests": step.summary.link_requests,
+            "input_fingerprint": _fingerprint_json(step.summary),
+            "guard": step.summary.guard,
+            "guards": step.summary.guards,
         }
         for step in planned.steps
     ]
-    _write_json(
-        path,
-        {
-            "plan": str(plan_file),
-            "plan_run_id": planned.plan_run_id,
-            "exit_code": code,
-            "steps": steps,
-            "plan_requests": {
-                "lookups": planned.lookup_requests,
-                "portal_reads": planned.portal_reads,
-            },
-            "workbook": str(planned.workbook),
-            "retry_file": str(planned.retry_file) if planned.retry_file else None,
-            "retry_files": [str(p) for p in planned.retry_files],
-            "stopped_by": str(planned.stopped_by) if planned.stopped_by else None,
+    return {
+        "plan": str(plan_file),
+        "plan_run_id": planned.plan_run_id,
+        "exit_code": code,
+        "steps": steps,
+        "plan_requests": {
+            "lookups": planned.lookup_requests,
+            "portal_reads": planned.portal_reads,
         },
-    )
+        "workbook": str(planned.workbook),
+        "retry_file": str(planned.retry_file) if planned.retry_file else None,
+        "retry_files": [str(p) for p in planned.retry_files],
+        "stopped_by": str(planned.stopped_by) if planned.stopped_by else None,
+    }
 
 
 def report_run(result: RunResult) -> int:
@@ -142,10 +170,11 @@ def report_run(result: RunResult) -> int:
             f"... and {len(result.issues) - ISSUES_SHOWN} more problems: see the Issues sheet.",
             err=True,
         )
-    if result.stopped_by is not None:
+    if result.stopped_by is not None and not _guard_stop(result.stopped_by):
         _echo(f"hubspot-import: {_stopped(result.stopped_by)}", err=True)
     counts = ", ".join(f"{n} {status}" for status, n in s.counts.items() if n)
     _echo(f"{s.object_type}: {s.rows} rows: {counts or 'nothing to do'}.")
+    _say_guards(s, result.stopped_by)
     _echo(f"Results: {s.workbook}")
     if s.retry_file is not None:
         _echo(
@@ -156,7 +185,29 @@ def report_run(result: RunResult) -> int:
         return EXIT_ERROR
     if isinstance(result.stopped_by, RunInterrupted):
         return EXIT_SIGNAL_BASE + result.stopped_by.signum
+    if s.guard is not None:
+        return EXIT_GUARD
     return _rows_exit_code(s.counts, s.rows)
+
+
+def _guard_stop(why: object) -> bool:
+    """Whether a guard stopped the run (or the plan, at one of its steps)."""
+    from ..stages.guards import GuardStop
+
+    return isinstance(why, GuardStop)
+
+
+def _say_guards(summary: RunSummary, stopped_by: object, *, indent: str = "") -> None:
+    """After the counts: the guard that stopped the run before it wrote anything, or what
+    each guard said (in a dry run: of the run it planned)."""
+    from ..stages.guards import GuardStop
+
+    if isinstance(stopped_by, GuardStop):
+        verdict = stopped_by.verdict
+        _echo(f"{indent}Guard {verdict.name} stopped the run before writing: {verdict.reason}.")
+        return
+    for line in summary.guards:
+        _echo(f"{indent}guard {line}")
 
 
 def _rows_exit_code(counts: dict[str, int], rows: int) -> int:

@@ -17,6 +17,7 @@ from ..core.hubspot import (
     canonical_object_type,
 )
 from .association_keys import AssociationKeys, unknown_keys
+from .guard_keys import parse_guards
 from .model import (
     _OBJECT_TYPE_RE,
     AssociationSpec,
@@ -30,6 +31,7 @@ from .model import (
 )
 from .row_skips import parse_skip_where
 from .value_keys import default_property, parse_currency, parse_number_format, parse_values
+from .webhooks import parse_notify
 
 __all__ = ["load_mapping", "parse_mapping"]
 
@@ -87,6 +89,7 @@ def load_mapping(path: Path) -> Mapping:
 _TOP_KEYS = (
     "object_type",
     "key",
+    "notify",
     "mode",
     "columns",
     "constants",
@@ -98,6 +101,7 @@ _TOP_KEYS = (
     "group_by",
     "skip_rows_without",
     "skip_rows_where",
+    "guards",
 )
 _COLUMN_KEYS = (
     "property",
@@ -424,7 +428,9 @@ def parse_mapping(data: Any, *, source: str = "<mapping>") -> Mapping:
         p.fail(f"columns.{key}.write", f"the key finds the record, so it is always written: "
                f"remove write: {rule}")  # fmt: skip
     mode = p.mode(data.get("mode", SyncMode.CREATE.value), key)
+    notify = parse_notify(p.fail, data.get("notify"))
     rows = p.row_keys(data)
+    guards = parse_guards(p, data.get("guards"))
     if p.problems:
         raise MappingError(source, p.problems)
     return Mapping(
@@ -436,5 +442,7 @@ def parse_mapping(data: Any, *, source: str = "<mapping>") -> Mapping:
         constants=tuple(constants),
         associations=tuple(associations),
         source=source,
+        notify=notify,
         number=number,
+        guards=guards,
     )

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from ..core.errors import ConfigError, MappingError
 from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES, AssociationCategory, canonical_object_type
+from .guards import Guards
 
 __all__ = [
     "AssociationSpec",
@@ -229,6 +230,8 @@ class Mapping:
     """`number:` at the top: how the sheet writes numbers, for columns that do not say."""
     header_row: int | None = None
     """`header_row:` the sheet row that holds the header (None: found by the reader)."""
+    notify: tuple[str, ...] = ()
+    """`notify:` webhook URLs told of the end of every run of this mapping (with --notify's)."""
     fill_down: tuple[str, ...] = ()
     """Columns whose empty cells take the value of their group's first row (an export that
     writes a product's title on its first variant's row only)."""
@@ -240,6 +243,9 @@ class Mapping:
     skip_rows_where: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """(column, values) pairs: rows whose cell in the column is one of the values (trimmed,
     without regard to case) are skipped, never sent (WooCommerce's variable parent rows)."""
+    guards: Guards = field(default_factory=Guards)
+    """`guards:` what stops a run of this mapping before it writes anything (the command
+    line's guards come first)."""
     by_column: dict[str, ColumnSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -13,6 +13,7 @@ from openpyxl.chart.marker import DataPoint
 
 from ..core.hubspot import DEFAULT_API_VERSION
 from ..core.outcome import RowStatus
+from .fingerprint import Fingerprint
 from .workbook import _GREY, STATUS_COLOURS, _Sheet
 
 STATUS_ORDER = tuple(s.value for s in RowStatus)
@@ -41,10 +42,21 @@ class RunSummary:
     link_requests: int = 0
     """Of `requests`, those to the associations API (links added, removed or read)."""
     stopped_by: str | None = None
+    guard: str | None = None
+    """The guard that stopped the run before it wrote anything (`max_invalid`, ...); in a dry
+    run, the guard that would have."""
+    guards: list[str] = field(default_factory=list)
+    """What each guard of the run said (`max_invalid 10 %: 3 of 200 rows invalid (1.5 %):
+    passes`)."""
     workbook: Path | None = None
     retry_file: Path | None = None
     record_link: str | None = None
     """`https://app.hubspot.com/contacts/{portal}/record/{type}/` when the portal is known."""
+    input_fingerprint: Fingerprint | None = None
+    """The input file's size, SHA-256 and time, taken before it was read (None: unreadable)."""
+    run_settings: str | None = None
+    """A digest of the mapping file and the options that read the input: with the
+    fingerprint, what `run --skip-unchanged` compares with the last run's."""
 
     @property
     def duration(self) -> float:
@@ -87,6 +99,7 @@ def _run_facts(summary: RunSummary, result_sheets: list[str], links: str) -> lis
         ("Object type", summary.object_type),
         ("Input file", str(summary.input_file)),
         ("Sheet", summary.sheet or "(CSV)"),
+        ("Input fingerprint", _described(summary.input_fingerprint)),
         ("Mapping", summary.mapping_file),
         ("Mode", summary.mode),
         ("HubSpot", summary.base_url),
@@ -99,11 +112,16 @@ def _run_facts(summary: RunSummary, result_sheets: list[str], links: str) -> lis
         ("Requests sent", summary.requests),
         ("Association requests", summary.link_requests),
         ("Stopped early", summary.stopped_by or "no"),
+        ("Guards", "\n".join(summary.guards) or "none set"),
         ("Retry file", str(summary.retry_file or "none: no invalid or failed rows")),
         ("Journal", str(summary.journal or "")),
         ("Results", ", ".join(result_sheets)),
         ("Record links", links),
     ]
+
+
+def _described(fingerprint: Fingerprint | None) -> str:
+    return fingerprint.describe() if fingerprint is not None else "not taken"
 
 
 def _counts_chart(ws: _Sheet, statuses: list[str], counts_at: int) -> BarChart:

@@ -16,6 +16,7 @@ from ..core.hubspot import (
     MAX_ASSOCIATION_INPUTS,
     MAX_BATCH_INPUTS,
 )
+from ..mapping.guards import Guards
 from ..mapping.model import SyncMode
 
 if TYPE_CHECKING:  # the command line imports this module before it knows it needs pandas
@@ -83,6 +84,8 @@ class RunOptions:
     key property without unique values, after a lost answer)."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    guards: Guards = field(default_factory=Guards)
+    """The command line's guards, over each mapping's `guards:` (a plan's, over each step's)."""
 
     @property
     def input_path(self) -> Path:

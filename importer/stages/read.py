@@ -16,6 +16,7 @@ from ..sheets.outputs import prepare_folder, prepare_workbook
 from ..sheets.results import default_results_path
 from ..state.paths import default_state_dir
 from .options import RunOptions, StepContext
+from .unchanged import Feed, take_feed
 
 __all__ = ["Inputs", "read_inputs"]
 
@@ -35,12 +36,18 @@ class Inputs:
     """The results workbook, checked writable; None for a step of a plan (its runner writes
     one workbook for every step)."""
     state_dir: Path
+    feed: Feed
+    """The input's fingerprint, taken before the sheet was read, and what read it."""
 
 
-def read_inputs(options: RunOptions, started: dt.datetime, step: StepContext | None) -> Inputs:
+def read_inputs(
+    options: RunOptions, started: dt.datetime, step: StepContext | None, feed: Feed | None = None
+) -> Inputs:
     """The mapping, the output paths and the sheet (for a step of a plan: the sheet and the
     mapping its plan read and checked before its first write), the sheet's columns checked
-    against the mapping. Raises ConfigError/InputFileError on a mistake."""
+    against the mapping; what the run reads (`feed`, unless taken already). Raises
+    ConfigError/InputFileError on a mistake."""
+    feed = feed or take_feed(options)
     mapping = load_mapping(options.mapping_path)
     mode = options.mode or mapping.mode
     mapping.check_mode(mode)
@@ -79,4 +86,5 @@ def read_inputs(options: RunOptions, started: dt.datetime, step: StepContext | N
         table=table,
         out=out,
         state_dir=state_dir,
+        feed=feed,
     )

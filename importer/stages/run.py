@@ -11,6 +11,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import pandas as pd
 
@@ -30,6 +31,7 @@ from ..state.journal import Journal
 from ..state.paths import journal_path
 from .decide import Decisions, Operation, decide_rows
 from .dry_run import would_do
+from .guards import Guarding, GuardStop, changed_records, not_sent, would_change
 from .links import LinkChange, apply_links, decide_links
 from .options import RunOptions, StepContext
 from .parallel import in_parallel
@@ -39,6 +41,7 @@ from .reconcile import begin_run, keyless_import, open_journal, reconcile
 from .resolve import Resolver, resolve_references
 from .send import Uploader
 from .shape import Shaped, shape
+from .unchanged import Feed
 from .validate import Validated, validate
 from .write import every_row, record_outcome, write_files
 from .write_rules import apply_write_rules
@@ -50,8 +53,8 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 """Called with (rows done, rows to send) as batches complete."""
 
-Stopped = HubSpotError | RunInterrupted
-"""What stopped a run part way: HubSpot, or a signal."""
+Stopped = HubSpotError | RunInterrupted | GuardStop
+"""What stopped a run part way: HubSpot, a signal, or (before anything was sent) a guard."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,15 +87,19 @@ def new_run_id(now: dt.datetime) -> str:
 
 
 def run_import(
-    options: RunOptions, *, progress: Progress | None = None, step: StepContext | None = None
+    options: RunOptions,
+    *,
+    progress: Progress | None = None,
+    step: StepContext | None = None,
+    feed: Feed | None = None,
 ) -> RunResult:
     """Import one sheet (for a plan: one of its steps, `step` saying what the plan read and
     checked already; the step writes no files). Raises ConfigError/InputFileError/AuthError
     before any row is sent when the mapping, file or token is unusable, and LockHeld when
     another run is going; otherwise always records the run in the journal and writes the
-    workbook."""
+    workbook. `feed`: what the run reads, when it was taken already (--skip-unchanged)."""
     started = dt.datetime.now(dt.UTC)
-    inputs = read_inputs(options, started, step)
+    inputs = read_inputs(options, started, step, feed)
     with contextlib.closing(client_for(options, step.limiter if step else None)) as client:
         portal, journal = open_journal(
             client, options, inputs.mapping.object_type, inputs.state_dir
@@ -131,8 +138,9 @@ def _run(
     begin_run(
         journal, options, mapping, inputs.mode, summary, portal, table.frame, validated.issues
     )
+    guard = Guarding(options, mapping, rows=len(table.frame), invalid=len(validated.invalid_rows))
     results, stopped_by = _sync(
-        options, client, mapping, journal, rows, inputs.mode, progress, summary
+        options, client, mapping, journal, rows, inputs.mode, progress, summary, guard
     )
     summary.api_version = client.paths.version  # a request HubSpot did not serve moved it on
     # What was sent is written down whatever happens now: a signal waits until it is.
@@ -152,14 +160,12 @@ def _run(
             write_files(
                 inputs.out, summary, table, outcome, issues, journal, dry_run=options.dry_run
             )
-    if step is None:
-        return RunResult(summary=summary, issues=issues, stopped_by=stopped_by)
     return RunResult(
         summary=summary,
         issues=issues,
         stopped_by=stopped_by,
-        outcome=outcome,
-        table=table,
+        outcome=outcome if step is not None else None,  # a plan's step hands them on
+        table=table if step is not None else None,
     )
 
 
@@ -258,6 +264,8 @@ def _summary(
         journal=journal.path,
         started=started,
         record_link=_record_link(mapping.object_type, portal),
+        input_fingerprint=inputs.feed.fingerprint,
+        run_settings=inputs.feed.settings,
     )
 
 
@@ -270,12 +278,15 @@ def _sync(
     mode: SyncMode,
     progress: Progress | None,
     summary: RunSummary,
+    guard: Guarding,
 ) -> tuple[dict[int, RowResult], Stopped | None]:
-    """Reconcile with the journal, decide, apply the write rules, send, then links: a result
-    per row sent or settled without a request (the others were invalid), and what stopped
-    the run."""
+    """Reconcile with the journal, decide, apply the write rules, let the guards judge, send,
+    then links: a result per row sent or settled without a request (the others were
+    invalid), and what stopped the run."""
     if options.dry_run:
-        return would_do(client, mapping, journal, rows, mode, verify_first=options.verify), None
+        would = would_do(client, mapping, journal, rows, mode, verify_first=options.verify)
+        guard.judge(summary, partial(would_change, would, rows, mode, journal))
+        return would, None
     uploader = Uploader(
         client,
         mapping,
@@ -303,11 +314,14 @@ def _sync(
         ", ".join(f"{op.value} {decisions.count(op)}" for op in Operation)
         + f", {len(decisions.settled)} need no request",
     )
+    changed = partial(changed_records, decisions, state.known, rows, mapping, journal)
+    if ruled.stopped_by is None and (stop := guard.judge(summary, changed)) is not None:
+        return not_sent(decisions, stop), stop
     _count_progress(uploader, len(decisions.actions), progress)
     report = uploader.execute(decisions.actions)
     results = {**decisions.settled, **report.results}
     ruled.mark(results)
-    stopped_by = ruled.stopped_by or report.stopped_by
+    stopped_by: Stopped | None = ruled.stopped_by or report.stopped_by
     if mapping.associations:
         link_stop = _link(options, client, mapping, journal, rows, decisions, uploader, results,
                           summary, stopped=stopped_by is not None)  # fmt: skip

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core.errors import ConfigError, HubSpotError, RunInterrupted
+from ..core.errors import ConfigError, HubSpotImportError
 from ..core.outcome import RowIssue, RowResult, RowStatus, issue_messages, results_frame
 from ..sheets.results import RunSummary, retry_path, write_results, write_retry_file
 from ..sheets.table import Table
@@ -54,7 +54,7 @@ def record_outcome(
     summary: RunSummary,
     outcome: pd.DataFrame,
     *,
-    stopped_by: HubSpotError | RunInterrupted | None,
+    stopped_by: HubSpotImportError | None,
     requests: int,
     options: RunOptions,
     keyless: KeylessImport | None,

@@ -67,7 +67,9 @@ CREATE TABLE IF NOT EXISTS runs (
     workbook TEXT,
     stopped_by TEXT,
     undone TEXT,
-    archived INTEGER
+    archived INTEGER,
+    input_fingerprint TEXT,  -- JSON: size, sha256, mtime, etag (see sheets/fingerprint.py)
+    run_settings TEXT  -- a digest of the mapping file and the options that read the input
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rows (
@@ -160,6 +162,23 @@ def _unusable(path: Path, exc: sqlite3.Error) -> ConfigError:
     )
 
 
+_ADDED_COLUMNS = (
+    ("batches", "items", "TEXT"),  # older: a batch's rows were kept in batch_rows alone
+    ("rows", "sent", "TEXT"),  # older: the values sent were not kept
+    ("runs", "input_fingerprint", "TEXT"),  # older: the input's fingerprint was not kept
+    ("runs", "run_settings", "TEXT"),
+)
+"""Columns later versions added to a table: a journal an older version made gets them."""
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Add the columns `_ADDED_COLUMNS` names to a journal from an older version."""
+    for table, column, kind in _ADDED_COLUMNS:
+        columns = {c[1] for c in db.execute(f"PRAGMA table_info({table})")}
+        if column not in columns:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
 class Journal(BatchTables, RunTables, LinkTables):
     """The journal file; every method is one transaction."""
 
@@ -184,12 +203,7 @@ class Journal(BatchTables, RunTables, LinkTables):
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")  # an intent must survive a power cut
                 self._db.executescript(_SCHEMA)
-                columns = {c[1] for c in self._db.execute("PRAGMA table_info(batches)")}
-                if "items" not in columns:  # a journal from an older version
-                    self._db.execute("ALTER TABLE batches ADD COLUMN items TEXT")
-                columns = {c[1] for c in self._db.execute("PRAGMA table_info(rows)")}
-                if "sent" not in columns:  # older: the values sent were not kept
-                    self._db.execute("ALTER TABLE rows ADD COLUMN sent TEXT")
+                _add_columns(self._db)
                 break
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:

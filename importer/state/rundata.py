@@ -24,6 +24,7 @@ import pyarrow as pa
 from ..core.errors import ConfigError
 from ..core.outcome import Problem, RowIssue, RowResult, RowStatus, issue_messages, results_frame
 from ..core.text import arrow, text_series
+from ..sheets.fingerprint import Fingerprint
 from ..sheets.results import RunSummary, write_results
 from .journal import Journal, Outcome
 
@@ -81,12 +82,16 @@ def keep_input(
     issues: tuple[RowIssue, ...],
     summary: RunSummary,
 ) -> None:
-    """Keep the sheet's rows, their issues and the run's description, before anything is sent."""
+    """Keep the sheet's rows, their issues and the run's description (what it read, in its
+    row of the runs table too), before anything is sent."""
     meta = {
         "issues": [dataclasses.astuple(i) for i in issues],
         "summary": _summary_facts(summary),
     }
     journal.keep_run_data(run_id, "input", _encode(source, meta), keep_runs=KEPT_RUNS)
+    journal.record_input(
+        run_id, fingerprint=summary.input_fingerprint, settings=summary.run_settings
+    )
 
 
 def keep_outcome(journal: Journal, run_id: str, outcome: pd.DataFrame, summary: RunSummary) -> None:
@@ -220,6 +225,7 @@ def _summary(facts: dict[str, Any], outcome: pd.DataFrame, *, rebuilt: bool) -> 
     for name in ("started", "finished"):
         if values.get(name) is not None:
             values[name] = dt.datetime.fromisoformat(values[name])
+    values["input_fingerprint"] = Fingerprint.from_json(values.get("input_fingerprint"))
     summary = RunSummary(**values)
     counts = {str(k): int(n) for k, n in outcome["status"].value_counts().items()}
     summary.counts = {s.value: counts.get(s.value, 0) for s in RowStatus}

@@ -8,6 +8,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from ..sheets.fingerprint import Fingerprint
 from .records import JournalTables, Outcome, _now
 
 __all__ = ["RunTables"]
@@ -101,6 +102,18 @@ class RunTables(JournalTables):
                 (_now(), json.dumps(counts), workbook, stopped_by, run_id),
             )
 
+    def record_input(
+        self, run_id: str, *, fingerprint: Fingerprint | None, settings: str | None
+    ) -> None:
+        """What the run read: its input's fingerprint, and the digest of its mapping and of
+        the options that read the input (`run --skip-unchanged` compares both)."""
+        found = json.dumps(fingerprint.as_json()) if fingerprint is not None else None
+        with self._txn() as db:
+            db.execute(
+                "UPDATE runs SET input_fingerprint = ?, run_settings = ? WHERE run_id = ?",
+                (found, settings, run_id),
+            )
+
     def record_workbook(self, run_id: str, workbook: str) -> None:
         with self._txn() as db:
             db.execute("UPDATE runs SET workbook = ? WHERE run_id = ?", (workbook, run_id))
@@ -112,5 +125,7 @@ class RunTables(JournalTables):
         for row in cur.fetchall():
             record = dict(zip(names, row, strict=True))
             record["counts"] = json.loads(record["counts"]) if record["counts"] else {}
+            found = record.get("input_fingerprint")
+            record["input_fingerprint"] = json.loads(found) if found else None
             out.append(record)
         return out

@@ -1,0 +1,205 @@
+"""Guards stage: before anything is sent, each guard the run was given (the command line's over
+the mapping's `guards:`) judges what the earlier stages found (the sheet's data rows, the
+invalid rows, the records that would be updated) and may stop the run (`GuardStop`, exit 3):
+then no row is sent, and every row that would have been says which guard stopped it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..core.errors import HubSpotImportError
+from ..core.outcome import RowResult, RowStatus
+from ..core.prepared import Prepared
+from ..mapping.guards import Limit, RowRange
+from ..mapping.model import Mapping, SyncMode
+from ..sheets.results import RunSummary
+from ..state.journal import Journal, KnownRow
+from .decide import Decisions, Operation
+from .dry_run import link_changes
+from .options import RunOptions
+
+__all__ = ["GuardStop", "Guarding", "Verdict", "changed_records", "not_sent", "would_change"]
+
+log = logging.getLogger(__name__)
+
+NOTHING_TO_COUNT = "no missing_rows: rule in the mapping, nothing to count"
+"""What max_missing says until the mapping can archive or set records no row names."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    """What one guard says of a run: `said` what it counted, `reason` (when it stops the run)
+    why, naming where its limit was set."""
+
+    name: str
+    limit: str
+    said: str
+    reason: str = ""
+
+    @property
+    def stops(self) -> bool:
+        return bool(self.reason)
+
+    def line(self, *, dry_run: bool) -> str:
+        """`max_invalid 10 %: 3 of 200 rows invalid (1.5 %): passes`."""
+        said = f"{self.name} {self.limit}: {self.said}"
+        if self.said == NOTHING_TO_COUNT:
+            return said
+        if not self.stops:
+            return f"{said}: passes"
+        return f"{said}: {'would stop' if dry_run else 'stops'} the run"
+
+
+class GuardStop(HubSpotImportError):
+    """A guard stopped the run before it wrote anything (exit 3); `verdict` says which and
+    why."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        self.verdict = verdict
+        super().__init__(f"the run stopped before writing: {verdict.reason}")
+
+
+class Guarding:
+    """The guards of one run (the command line's over the mapping's), judged once, after the
+    decisions and before the first write."""
+
+    def __init__(self, options: RunOptions, mapping: Mapping, *, rows: int, invalid: int) -> None:
+        self.guards = options.guards.over(mapping.guards)
+        self.rows = rows
+        """The sheet's data rows, skipped rows included: the feed's size."""
+        self.invalid = invalid
+        self.dry_run = options.dry_run
+        self.verdicts: list[Verdict] = []
+
+    def judge(self, summary: RunSummary, changed: Callable[[], int]) -> GuardStop | None:
+        """Each guard's verdict (`changed` counts the records that would be updated, asked only
+        of a max_changed guard), logged and in the run's summary; the first that stops the
+        run, or None."""
+        g = self.guards
+        found: list[Verdict] = []
+        if g.expect_rows is not None:
+            found.append(_in_range(g.expect_rows, self.rows))
+        if g.max_invalid is not None:
+            found.append(
+                self._share("max_invalid", g.max_invalid, self.invalid, "invalid", be=True)
+            )
+        if g.max_missing is not None:
+            limit = str(g.max_missing)
+            found.append(Verdict(name="max_missing", limit=limit, said=NOTHING_TO_COUNT))
+        if g.max_changed is not None:
+            found.append(
+                self._share("max_changed", g.max_changed, changed(), "would update a record")
+            )
+        self.verdicts = found
+        summary.guards = [v.line(dry_run=self.dry_run) for v in self.verdicts]
+        for line in summary.guards:
+            log.info("guard %s", line)
+        stop = next((v for v in self.verdicts if v.stops), None)
+        summary.guard = stop.name if stop is not None else None
+        return GuardStop(stop) if stop is not None else None
+
+    def _share(
+        self, name: str, limit: Limit, count: int, what: str, *, be: bool = False
+    ) -> Verdict:
+        """A guard of at most N (or N %) of the sheet's data rows; `be`: its reason says "are
+        `what`" ("3 of 200 rows are invalid")."""
+        counted = f"{count:,} of {self.rows:,} rows"
+        share = _percent(count, self.rows)
+        if not limit.exceeded(count, self.rows):
+            return Verdict(name=name, limit=str(limit), said=f"{counted} {what} ({share})")
+        verb = ("is " if count == 1 else "are ") if be else ""
+        return Verdict(
+            name=name,
+            limit=str(limit),
+            said=f"{counted} {what} ({share})",
+            reason=f"{counted} {verb}{what} ({share}), more than {limit.given} {limit}",
+        )
+
+
+def not_sent(decisions: Decisions, stop: GuardStop) -> dict[int, RowResult]:
+    """Each row's result once a guard stopped the run: the rows that needed no request as
+    they were decided (unchanged, ...), every other row `not_sent`, naming the guard."""
+    message = f"not sent: {stop}"
+    results = dict(decisions.settled)
+    actions = decisions.actions
+    for position in actions.positions:
+        row = actions.prepared.rows[position]
+        results[row] = RowResult(row=row, status=RowStatus.NOT_SENT, message=message)
+    return results
+
+
+def changed_records(
+    decisions: Decisions,
+    known: dict[str, KnownRow],
+    rows: Prepared,
+    mapping: Mapping,
+    journal: Journal,
+) -> int:
+    """The records a run would update: its updates, its upserts of records the journal
+    knows, and the unchanged records whose links would change."""
+    actions = decisions.actions
+    count = sum(
+        1
+        for position, operation in zip(actions.positions, actions.operations, strict=True)
+        if operation is Operation.UPDATE
+        or (operation is Operation.UPSERT and _has_record(known, rows.keys[position]))
+    )
+    if mapping.associations:
+        unchanged = {
+            row: r
+            for row, r in decisions.settled.items()
+            if r.status is RowStatus.UNCHANGED and r.hubspot_id
+        }
+        linked = link_changes(unchanged, mapping, rows, journal)
+        count += sum(1 for r in linked.values() if r.status is RowStatus.WOULD_UPDATE)
+    return count
+
+
+def would_change(
+    results: dict[int, RowResult], rows: Prepared, mode: SyncMode, journal: Journal
+) -> int:
+    """The records a dry run's results would update: `would_update` rows, and in upsert mode
+    the rows whose record the journal knows (an upsert of it is an update)."""
+    count = sum(1 for r in results.values() if r.status is RowStatus.WOULD_UPDATE)
+    if mode is not SyncMode.UPSERT:
+        return count
+    known = journal.known(rows.keys)
+    return count + sum(
+        1
+        for row, key in zip(rows.rows, rows.keys, strict=True)
+        if _has_record(known, key)
+        and (r := results.get(row)) is not None
+        and r.status is RowStatus.WOULD_CREATE
+    )
+
+
+def _has_record(known: dict[str, KnownRow], key: str) -> bool:
+    """Whether the journal holds a record for the row key."""
+    prior = known.get(key)
+    return prior is not None and bool(prior.hubspot_id)
+
+
+def _in_range(expected: RowRange, rows: int) -> Verdict:
+    """expect_rows: the sheet's data rows within MIN[:MAX]."""
+    said = f"{rows:,} data rows"
+    inside = rows >= expected.low and (expected.high is None or rows <= expected.high)
+    reason = (
+        ""
+        if inside
+        else f"the sheet has {said}; {expected.given} {expected} expects {expected.expected()}"
+    )
+    return Verdict(name="expect_rows", limit=str(expected), said=said, reason=reason)
+
+
+def _percent(count: int, total: int) -> str:
+    """`51.2 %`, `50 %`, `0.01 %`: a share of `total`, to a tenth (a small share keeps its
+    first digits, so that it does not read 0)."""
+    if not total:
+        return "0 %"
+    share = count * 100 / total
+    text = f"{share:.1f}"
+    if text == "0.0" and count:
+        text = f"{share:.1g}"
+    return f"{text.removesuffix('.0')} %"

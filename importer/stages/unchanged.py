@@ -1,0 +1,150 @@
+"""What a run reads (`Feed`: its input's fingerprint and a digest of what reads it), and
+`run --skip-unchanged`: whether the last run in the journal read this same feed and left
+nothing to do, found before the sheet is loaded and without a request to HubSpot once the
+portal is remembered.
+
+The last run is the newest run in the journal of this portal and object type, whatever it
+read. The feed is unchanged since it when that run read this input file with this mapping
+file; its mapping file's bytes and the options that read the input (--mode, --sheet,
+--encoding, --header-row) were the same; it finished and was not stopped early nor undone;
+none of its rows were left failed, incomplete, not sent or uncertain (rows it found invalid
+would be invalid again); and its input had the same size and SHA-256 as the input now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..api.account import PortalInfo, identify_portal
+from ..api.client import HubSpotClient
+from ..mapping.model import Mapping
+from ..sheets.fingerprint import Fingerprint, take_fingerprint
+from ..state.journal import Journal
+from ..state.paths import default_state_dir, journal_path
+from .options import RunOptions
+
+__all__ = ["Feed", "Unchanged", "take_feed", "unchanged_since"]
+
+log = logging.getLogger(__name__)
+
+LEFT_TO_DO = ("failed", "incomplete", "not_sent", "uncertain")
+"""Rows in these states (`RowStatus`, named so as not to load pandas before the sheet) are sent
+again by the next run of the same feed."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Feed:
+    """What a run reads, taken before it reads it."""
+
+    fingerprint: Fingerprint | None
+    """The input file's; None when it cannot be read (the reader then says why)."""
+    settings: str | None
+    """A digest of the mapping file's bytes and the options that read the input; None when
+    the mapping cannot be read (its loader then says why)."""
+
+
+def take_feed(options: RunOptions) -> Feed:
+    """The input's fingerprint and the digest of what reads it: taken before the sheet is
+    loaded, so that a file replaced meanwhile is taken for a new feed next time, never the
+    other way round."""
+    try:
+        fingerprint: Fingerprint | None = take_fingerprint(options.input_path)
+    except OSError:
+        fingerprint = None
+    return Feed(fingerprint=fingerprint, settings=_settings(options))
+
+
+def _settings(options: RunOptions) -> str | None:
+    """A digest of the mapping file and of the options that decide how the input is read and
+    what mode it is sent in: a run with another of these is not the same import."""
+    try:
+        mapping = options.mapping_path.read_bytes()
+    except OSError:
+        return None
+    said = {
+        "mapping": hashlib.sha256(mapping).hexdigest(),
+        "mode": options.mode.value if options.mode else None,
+        "sheet": options.sheet,
+        "encoding": options.encoding,
+        "header_row": options.header_row,
+    }
+    return hashlib.sha256(json.dumps(said, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unchanged:
+    """The last run, which read this same feed and left nothing to do."""
+
+    run: dict[str, Any]
+    """Its row of the journal's runs table."""
+    journal: Path
+    portal: PortalInfo | None
+
+
+def unchanged_since(
+    options: RunOptions, mapping: Mapping, feed: Feed, client: HubSpotClient
+) -> Unchanged | None:
+    """The last run in this portal's journal for the mapping's object type, when it read this
+    same feed and left nothing to do (see the module); else None, the reason logged."""
+    state_dir = options.state_dir or default_state_dir()
+    portal = identify_portal(client, options.token, state_dir, portal_id=options.portal_id)
+    base = options.journal_base or options.base_url
+    path = journal_path(
+        state_dir, base, mapping.object_type, portal.portal_id if portal is not None else None
+    )
+    if not path.is_file():
+        log.info("--skip-unchanged: no run is recorded in %s yet: the run goes on", path)
+        return None
+    journal = Journal(path)
+    try:
+        runs = journal.runs()
+    finally:
+        journal.close()
+    last = runs[-1] if runs else None
+    why = _why_not(last, options, feed)
+    if why is not None or last is None:
+        log.info("--skip-unchanged: %s: the run goes on", why)
+        return None
+    return Unchanged(run=last, journal=path, portal=portal)
+
+
+def _why_not(last: dict[str, Any] | None, options: RunOptions, feed: Feed) -> str | None:
+    """Why the feed is not the one the last run imported with nothing left to do; None when
+    it is."""
+    if last is None:
+        return "the journal records no run yet"
+    said = f"the last run, {last['run_id']},"
+    if not _same_file(last["input_file"], options.input_path) or not _same_file(
+        last["mapping_file"], options.mapping_path
+    ):
+        return f"{said} read {last['input_file']} with {last['mapping_file']}"
+    if not last.get("finished"):
+        return f"{said} did not finish"
+    if last.get("stopped_by"):
+        return f"{said} stopped early ({last['stopped_by']})"
+    if last.get("undone") or last.get("archived"):
+        return f"{said} was undone"
+    left = {status: n for status in LEFT_TO_DO if (n := last["counts"].get(status, 0))}
+    if left:
+        return f"{said} left rows to send again ({', '.join(f'{n} {s}' for s, n in left.items())})"
+    recorded = Fingerprint.from_json(last.get("input_fingerprint"))
+    if recorded is None or last.get("run_settings") is None:
+        return f"{said} kept no fingerprint of its input (an older version made it)"
+    if feed.fingerprint is None or not feed.fingerprint.same_content(recorded):
+        return f"the feed changed since the last run, {last['run_id']}"
+    if feed.settings != last["run_settings"]:
+        return (
+            f"the mapping file, or --mode, --sheet, --encoding or --header-row, changed since "
+            f"the last run, {last['run_id']}"
+        )
+    return None
+
+
+def _same_file(recorded: str, given: Path) -> bool:
+    """Whether the path a run recorded (as it was given then) names the file given now."""
+    return recorded == str(given) or Path(recorded).resolve() == given.resolve()
