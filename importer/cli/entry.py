@@ -7,25 +7,23 @@ import datetime as dt
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from ..core import shutdown
-from ..core.errors import AuthError, ConfigError, HubSpotImportError, InputFileError, LockHeld
+from ..core.errors import HubSpotImportError
 from ..state.paths import default_state_dir
 from .common import (
     _SUMMARY_WRITTEN,
     EXIT_ERROR,
     EXIT_INTERNAL,
-    EXIT_LOCKED,
     EXIT_OK,
-    EXIT_ROWS,
-    EXIT_SIGNAL_BASE,
     _write_json,
     cli,
 )
+from .notify import failure
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -75,13 +73,6 @@ def _main_writing_privately(args: list[str]) -> int:
     return code
 
 
-def _stopped(stop: shutdown.Stop, said: Callable[[int, str], tuple[int, str]]) -> tuple[int, str]:
-    """A signal before the upload (or in a lookup before it): nothing new was sent; the exit
-    code is 128 + the signal's number."""
-    name = shutdown.signal_name(stop.signum)
-    return said(EXIT_SIGNAL_BASE + stop.signum, f"hubspot-import: stopped by {name}")
-
-
 def _main(args: list[str]) -> tuple[int, str | None]:
     """The exit code, and the error said to the user (None for a run that got to its end)."""
 
@@ -96,22 +87,10 @@ def _main(args: list[str]) -> tuple[int, str | None]:
     except click.ClickException as exc:
         exc.show()
         return EXIT_ERROR, exc.format_message()
-    except click.Abort as exc:
-        # click turns a KeyboardInterrupt (which a signal's Stop is) into Abort: the signal is
-        # its cause, and the exit code is the signal's.
-        if isinstance(exc.__cause__, shutdown.Stop):
-            return _stopped(exc.__cause__, said)
-        if isinstance(exc.__context__, shutdown.Stop):
-            return _stopped(exc.__context__, said)
-        return said(EXIT_ERROR, "hubspot-import: interrupted")
-    except shutdown.Stop as exc:
-        return _stopped(exc, said)
-    except LockHeld as exc:
-        return said(EXIT_LOCKED, f"hubspot-import: {exc}")
-    except (ConfigError, InputFileError, AuthError) as exc:
-        return said(EXIT_ERROR, f"hubspot-import: error: {exc}")
-    except HubSpotImportError as exc:
-        return said(EXIT_ROWS, f"hubspot-import: error: {exc}")
+    except (click.Abort, shutdown.Stop, HubSpotImportError) as exc:
+        # One reading of what ended a command, shared with the notification (`failure`).
+        code, message = failure(exc) or (EXIT_ERROR, "interrupted")
+        return said(code, f"hubspot-import: {message}")
     except Exception as exc:
         where = _crash_report(args, exc)
         return said(

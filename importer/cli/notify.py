@@ -63,6 +63,9 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def failure(exc: BaseException) -> tuple[int, str] | None:
     """The exit code and the error `main` gives a command that raised `exc`; None for what
     ends no run (SystemExit)."""
+    signalled = exc.__cause__ or exc.__context__
+    if isinstance(exc, click.Abort) and isinstance(signalled, shutdown.Stop):
+        exc = signalled  # click's Abort for a signal's KeyboardInterrupt
     if isinstance(exc, shutdown.Stop):
         return EXIT_SIGNAL_BASE + exc.signum, f"stopped by {shutdown.signal_name(exc.signum)}"
     if isinstance(exc, KeyboardInterrupt | click.Abort):
