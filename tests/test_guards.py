@@ -408,3 +408,18 @@ def test_limits_are_judged_exactly_at_their_edge() -> None:
     assert cli.over(mapping) == Guards(
         max_invalid=cli.max_invalid, expect_rows=RowRange(5, None, "m")
     )
+
+
+def test_an_unquoted_range_in_the_mapping_is_read_as_written(tmp_path: Path) -> None:
+    from importer import MappingError
+    from importer.mapping.file import load_mapping
+
+    base = "object_type: products\nkey: SKU\ncolumns:\n  SKU: hs_sku\n"
+    text = base + "guards: {expect_rows: 10:50}\n"
+    ranged = load_mapping(write_mapping(tmp_path / "r.yaml", text))
+    assert ranged.guards is not None
+    assert ranged.guards.expect_rows is not None
+    assert (ranged.guards.expect_rows.low, ranged.guards.expect_rows.high) == (10, 50)
+    # YAML 1.1 would read 10:50 as the number 650 (base 60), and switch the guard off.
+    with pytest.raises(MappingError, match=r"guards\.max_invalid"):
+        load_mapping(write_mapping(tmp_path / "i.yaml", base + "guards: {max_invalid: 10:50}\n"))

@@ -4,6 +4,7 @@ checked, every mistake listed at once, into a `Mapping`."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,8 +39,27 @@ __all__ = ["load_mapping", "parse_mapping"]
 E = TypeVar("E", bound=StrEnum)
 
 
+_WITHOUT_BASE_60 = {
+    "tag:yaml.org,2002:int": re.compile(
+        r"""^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"""
+    ),
+    "tag:yaml.org,2002:float": re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"""
+        r"""|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"""
+    ),
+}
+"""YAML 1.1's int and float patterns without their base-60 forms (`1:20` is 80)."""
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML keeps the last of two equal keys without a word: here, that is a mistake."""
+    """YAML keeps the last of two equal keys without a word: here, that is a mistake. And
+    YAML 1.1 reads `10:50` as the number 650 (base 60): here it stays the text written, so
+    a range (`expect_rows: 10:50`) or a time is what it says."""
+
+    yaml_implicit_resolvers = {  # noqa: RUF012 (PyYAML's own class attribute)
+        first: [(tag, _WITHOUT_BASE_60.get(tag, regexp)) for tag, regexp in resolvers]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
