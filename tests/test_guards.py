@@ -381,10 +381,15 @@ def test_a_plans_command_line_guard_applies_to_every_step(
     assert writes(sandbox) == []
 
     result = run_plan(run_cli, sandbox, tmp_path, plan, "run", "--max-invalid", "0")
-    assert result.code == 3
+    # Not 3 ("nothing was written"): the steps before the guarded one wrote, and that stands.
+    assert result.code == 1
     assert (
         "  Guard max_invalid stopped the run before writing: 1 of 101 rows is invalid (1 %), "
         "more than --max-invalid 0." in result.out.splitlines()
+    )
+    assert (
+        "  The plan stopped at Order lines before its writes; the steps before it wrote "
+        "theirs, and they stand." in result.out.splitlines()
     )
     # The steps before it wrote; the guarded step wrote nothing.
     assert len(sandbox.records("orders")) == 40
@@ -423,3 +428,29 @@ def test_an_unquoted_range_in_the_mapping_is_read_as_written(tmp_path: Path) -> 
     # YAML 1.1 would read 10:50 as the number 650 (base 60), and switch the guard off.
     with pytest.raises(MappingError, match=r"guards\.max_invalid"):
         load_mapping(write_mapping(tmp_path / "i.yaml", base + "guards: {max_invalid: 10:50}\n"))
+
+
+def test_max_changed_counts_the_records_hubspot_holds_that_the_journal_does_not_know(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A state folder lost or moved: the journal knows nothing, but HubSpot holds the keys,
+    and creating (or upserting) them would overwrite their records."""
+    first, later = tmp_path / "first", tmp_path / "later"
+    first.mkdir()
+    later.mkdir()
+    assert import_(run_cli, sandbox, first, catalogue(first / "c.csv", 10)).code == 0
+    names = {r["id"]: r["properties"]["name"] for r in sandbox.records("products")}
+    before = len(writes(sandbox))
+    night = catalogue(later / "c.csv", 10, changed=set(range(6)))
+
+    check = import_(run_cli, sandbox, later, night, "--max-changed", "0", command="check")
+    assert check.code == 3, check.out
+    assert "10 of 10 rows would update a record (100 %)" in check.out
+    for mode in ("create", "upsert"):
+        stopped = import_(run_cli, sandbox, later, night, "--max-changed", "5", "--mode", mode)
+        assert stopped.code == 3, stopped.out
+        assert "10 of 10 rows would update a record (100 %), more than --max-changed 5" in (
+            stopped.out
+        )
+    assert [w for w in writes(sandbox)[before:] if not w.endswith("/batch/read")] == []
+    assert {r["id"]: r["properties"]["name"] for r in sandbox.records("products")} == names

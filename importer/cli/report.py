@@ -89,6 +89,7 @@ def _fingerprint_json(s: RunSummary) -> dict[str, Any] | None:
 def report_plan(planned: PlanResult) -> int:
     """Each step's issues and counts, the workbook; the worst step's exit code."""
     codes = []
+    written = False
     for step, run in zip(planned.steps, planned.results, strict=True):
         s = step.summary
         where = f"{s.input_file.name}" + (f", sheet {s.sheet}" if s.sheet else "")
@@ -99,7 +100,16 @@ def report_plan(planned: PlanResult) -> int:
         counts = ", ".join(f"{n} {status}" for status, n in s.counts.items() if n)
         _echo(f"{step.name} ({s.object_type}): {s.rows} rows: {counts or 'nothing to do'}.")
         _say_guards(s, run.stopped_by if run is not None else None, indent="  ")
-        codes.append(EXIT_GUARD if s.guard is not None else _rows_exit_code(s.counts, s.rows))
+        if s.guard is not None and written:
+            # Exit 3 says nothing was written: here earlier steps were, and they stand.
+            _echo(
+                f"  The plan stopped at {step.name} before its writes; the steps before it "
+                "wrote theirs, and they stand.",
+            )
+            codes.append(EXIT_ROWS)
+        else:
+            codes.append(EXIT_GUARD if s.guard is not None else _rows_exit_code(s.counts, s.rows))
+        written = written or any(s.counts.get(w, 0) for w in _WRITTEN)
     if planned.stopped_by is not None:
         if not _guard_stop(planned.stopped_by):  # its step's line said it
             _echo(f"hubspot-import: {_stopped(planned.stopped_by)}", err=True)
@@ -188,6 +198,10 @@ def report_run(result: RunResult) -> int:
     if s.guard is not None:
         return EXIT_GUARD
     return _rows_exit_code(s.counts, s.rows)
+
+
+_WRITTEN = ("created", "updated", "incomplete", "uncertain")
+"""Statuses of rows a step wrote (or may have) to HubSpot."""
 
 
 def _guard_stop(why: object) -> bool:

@@ -9,7 +9,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..api.client import HubSpotClient
 from ..core.errors import HubSpotImportError
+from ..core.hubspot import MAX_BATCH_INPUTS
 from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared
 from ..mapping.guards import Limit, RowRange
@@ -19,6 +21,7 @@ from ..state.journal import Journal, KnownRow
 from .decide import Decisions, Operation
 from .dry_run import link_changes
 from .options import RunOptions
+from .verify import read_batch
 
 __all__ = ["GuardStop", "Guarding", "Verdict", "changed_records", "not_sent", "would_change"]
 
@@ -136,16 +139,22 @@ def changed_records(
     rows: Prepared,
     mapping: Mapping,
     journal: Journal,
+    client: HubSpotClient,
 ) -> int:
     """The records a run would update: its updates, its upserts of records the journal
-    knows, and the unchanged records whose links would change."""
+    knows, the creates and upserts whose key HubSpot already holds (`held_elsewhere`), and
+    the unchanged records whose links would change."""
     actions = decisions.actions
-    count = sum(
-        1
-        for position, operation in zip(actions.positions, actions.operations, strict=True)
-        if operation is Operation.UPDATE
-        or (operation is Operation.UPSERT and _has_record(known, rows.keys[position]))
-    )
+    count = 0
+    unknown: list[int] = []
+    for position, operation in zip(actions.positions, actions.operations, strict=True):
+        if operation is Operation.UPDATE or (
+            operation is Operation.UPSERT and _has_record(known, rows.keys[position])
+        ):
+            count += 1
+        elif operation in (Operation.CREATE, Operation.UPSERT):
+            unknown.append(position)
+    count += held_elsewhere(client, rows, unknown, mapping)
     if mapping.associations:
         unchanged = {
             row: r
@@ -158,21 +167,55 @@ def changed_records(
 
 
 def would_change(
-    results: dict[int, RowResult], rows: Prepared, mode: SyncMode, journal: Journal
+    results: dict[int, RowResult],
+    rows: Prepared,
+    mode: SyncMode,
+    journal: Journal,
+    client: HubSpotClient,
+    mapping: Mapping,
 ) -> int:
-    """The records a dry run's results would update: `would_update` rows, and in upsert mode
-    the rows whose record the journal knows (an upsert of it is an update)."""
+    """The records a dry run's results would update: `would_update` rows, in upsert mode the
+    rows whose record the journal knows (an upsert of it is an update), and the rows that
+    would be created whose key HubSpot already holds (`held_elsewhere`)."""
     count = sum(1 for r in results.values() if r.status is RowStatus.WOULD_UPDATE)
-    if mode is not SyncMode.UPSERT:
-        return count
-    known = journal.known(rows.keys)
-    return count + sum(
-        1
-        for row, key in zip(rows.rows, rows.keys, strict=True)
-        if _has_record(known, key)
-        and (r := results.get(row)) is not None
-        and r.status is RowStatus.WOULD_CREATE
-    )
+    known = journal.known(rows.keys) if mode is SyncMode.UPSERT else {}
+    unknown: list[int] = []
+    for position, (row, key) in enumerate(zip(rows.rows, rows.keys, strict=True)):
+        result = results.get(row)  # a plain create has none: it is would_create
+        if result is not None and result.status is not RowStatus.WOULD_CREATE:
+            continue
+        if _has_record(known, key):
+            count += 1
+        else:
+            unknown.append(position)
+    return count + held_elsewhere(client, rows, unknown, mapping)
+
+
+def held_elsewhere(
+    client: HubSpotClient, rows: Prepared, positions: list[int], mapping: Mapping
+) -> int:
+    """How many of the rows at `positions` (creates and upserts of records the journal does
+    not know) name by their key a record HubSpot already holds: sending them updates it (an
+    upsert does; a create is refused and the run adopts the record). Read by the key's
+    property, 100 keys a request; asked only of a max_changed guard. A key property HubSpot
+    does not hold unique cannot be read so: such rows are created, and not counted."""
+    key = mapping.key
+    if key is None or not positions or not mapping.by_column[key].unique:
+        return 0
+    prop = mapping.by_column[key].property
+    keys = list(dict.fromkeys(v for p in positions if (v := rows.key_values[p])))
+    found = 0
+    for start in range(0, len(keys), MAX_BATCH_INPUTS):
+        body = read_batch(
+            client,
+            mapping.object_type,
+            keys[start : start + MAX_BATCH_INPUTS],
+            [prop],
+            id_property=prop,
+            purpose="count the records the run would update for --max-changed",
+        )
+        found += sum(1 for r in body.get("results") or [] if isinstance(r, dict))
+    return found
 
 
 def _has_record(known: dict[str, KnownRow], key: str) -> bool:

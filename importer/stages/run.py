@@ -285,7 +285,7 @@ def _sync(
     invalid), and what stopped the run."""
     if options.dry_run:
         would = would_do(client, mapping, journal, rows, mode, verify_first=options.verify)
-        guard.judge(summary, partial(would_change, would, rows, mode, journal))
+        guard.judge(summary, partial(would_change, would, rows, mode, journal, client, mapping))
         return would, None
     uploader = Uploader(
         client,
@@ -314,7 +314,7 @@ def _sync(
         ", ".join(f"{op.value} {decisions.count(op)}" for op in Operation)
         + f", {len(decisions.settled)} need no request",
     )
-    changed = partial(changed_records, decisions, state.known, rows, mapping, journal)
+    changed = partial(changed_records, decisions, state.known, rows, mapping, journal, client)
     if ruled.stopped_by is None and (stop := guard.judge(summary, changed)) is not None:
         return not_sent(decisions, stop), stop
     _count_progress(uploader, len(decisions.actions), progress)
