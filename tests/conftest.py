@@ -125,6 +125,15 @@ def creates(sandbox: Sandbox) -> list[dict[str, Any]]:
     return [r.body for r in sandbox.received if r.path.endswith("/batch/create")]
 
 
+SKU_NAME_PRICE = """\
+object_type: products
+key: SKU
+columns:
+  SKU: {property: hs_sku, required: true}
+  Name: name
+  Price: {property: price, type: number}
+"""
+"""The smallest products mapping most tests of a run's behaviour need."""
 PRODUCTS_MAPPING = """\
 object_type: products
 key: SKU

@@ -19,18 +19,11 @@ import pytest
 from importer.mapping.guards import Guards, Limit, RowRange, parse_limit, parse_rows
 from importer.sandbox import Sandbox
 
-from .conftest import ROOT, CliRun, read_sheet, write_csv, write_mapping
+from .conftest import ROOT, SKU_NAME_PRICE, CliRun, read_sheet, write_csv, write_mapping
 
 Runner = Callable[..., CliRun]
 
-MAPPING = """\
-object_type: products
-key: SKU
-columns:
-  SKU: {property: hs_sku, required: true}
-  Name: name
-  Price: {property: price, type: number}
-"""
+MAPPING = SKU_NAME_PRICE
 STOPPED = "not sent: the run stopped before writing: "
 
 

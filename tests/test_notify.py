@@ -26,18 +26,11 @@ from importer.cli import notify
 from importer.sandbox import Sandbox
 from importer.state.journal import Journal, journal_path
 
-from .conftest import TOKEN, CliRun, write_csv, write_mapping
+from .conftest import SKU_NAME_PRICE, TOKEN, CliRun, write_csv, write_mapping
 
 Runner = Callable[..., CliRun]
 
-MAPPING = """\
-object_type: products
-key: SKU
-columns:
-  SKU: {property: hs_sku, required: true}
-  Name: name
-  Price: {property: price, type: number}
-"""
+MAPPING = SKU_NAME_PRICE
 SECRET_PATH = "/services/T000/B000/webhook-secret-part"
 
 

@@ -19,18 +19,11 @@ from importer.sandbox import Sandbox
 from importer.sheets.fingerprint import Fingerprint, take_fingerprint
 from importer.state.journal import Journal, journal_path
 
-from .conftest import CliRun, write_csv, write_mapping
+from .conftest import SKU_NAME_PRICE, CliRun, write_csv, write_mapping
 
 Runner = Callable[..., CliRun]
 
-MAPPING = """\
-object_type: products
-key: SKU
-columns:
-  SKU: {property: hs_sku, required: true}
-  Name: name
-  Price: {property: price, type: number}
-"""
+MAPPING = SKU_NAME_PRICE
 ROWS = [["SKU", "Name", "Price"], ["00001", "Mug", "12"], ["00002", "Hoodie", "x"]]
 
 
