@@ -449,3 +449,42 @@ def test_verify_leaves_hubspots_values_to_the_rules_and_fills_an_emptied_one(
     records = by_sku(sandbox)
     assert records["WR-B2"]["properties"]["description"] == "edited by hand"
     assert records["WR-C3"]["properties"]["brand"] == "Cog by hand"
+
+
+def test_a_record_deleted_by_hand_whose_changes_a_rule_holds_is_created_again(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    night(run_cli, sandbox, tmp_path, NIGHT_1, "1")
+    gone = by_sku(sandbox)["WR-C3"]["id"]
+    sandbox.store.archive("products", [gone])
+    # Only C3's if_empty description changed: the rule's read finds no such record.
+    changed = [*NIGHT_1[:2], ["WR-C3", "Gamma", "3", "gamma text", "Cog"]]
+    result, _, sheet = night(run_cli, sandbox, tmp_path, changed, "2")
+    assert result.code == 0, result.err
+    assert sheet["WR-C3"]["status"] == "created"
+    assert str(sheet["WR-C3"]["hubspot_id"]) != gone
+    again = by_sku(sandbox)["WR-C3"]["properties"]
+    assert (again["description"], again["brand"]) == ("gamma text", "Cog")
+    third, sent, _ = night(run_cli, sandbox, tmp_path, changed, "3")
+    assert third.code == 0
+    assert batches(sent) == {}
+
+
+def test_an_adopted_records_empty_if_empty_value_is_written_by_the_next_run(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A record made elsewhere holds the key (the state folder is new): the create is
+    refused and the row adopts it, its if_empty value held back unread; the next run reads
+    HubSpot's value, finds it empty, and writes the sheet's."""
+    made = existing(sandbox, {"hs_sku": "WR-A1", "name": "Alpha", "description": ""})
+    first, _, sheet = night(run_cli, sandbox, tmp_path, NIGHT_1[:1], "1")
+    assert first.code == 0, first.err
+    assert sheet["WR-A1"]["status"] == "updated"
+    assert "description (if_empty: not read)" in sheet["WR-A1"]["held_back"]
+    second, sent, _ = night(run_cli, sandbox, tmp_path, NIGHT_1[:1], "2")
+    assert second.code == 0, second.err
+    assert by_sku(sandbox)["WR-A1"]["properties"]["description"] == "alpha text"
+    assert by_sku(sandbox)["WR-A1"]["id"] == made["WR-A1"]
+    assert batches(sent) == {"read": 1, "update": 1}
+    _, sent, _ = night(run_cli, sandbox, tmp_path, NIGHT_1[:1], "3")
+    assert batches(sent) == {}

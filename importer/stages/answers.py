@@ -16,7 +16,7 @@ from ..core.hubspot import stored_value
 from ..core.outcome import RowResult, RowStatus
 from ..mapping.model import Mapping, SyncMode, WriteRule
 from ..state.journal import Outcome
-from .decide import Action, Operation
+from .decide import UNSETTLED, Action, Operation
 
 UNACCOUNTED = "HubSpot's answer neither listed nor refused this row"
 """A create's row that a 2xx answer leaves unsaid: the uploader looks it up (see send.py)."""
@@ -187,8 +187,11 @@ def adopting(action: Action, held: str, mapping: Mapping) -> Action:
         for p, rule in sorted(rules.items())
         if p in action.sends
     )
+    unread = any(rules[p] is WriteRule.IF_EMPTY for p in action.sends if p in rules)
     return replace(
         action,
+        # An if_empty value held back unread: the next run reads HubSpot's and decides.
+        row=replace(action.row, sent_hash=UNSETTLED) if unread else action.row,
         operation=Operation.UPDATE,
         record_id=held,
         properties=sends if held_back else action.properties,

@@ -322,6 +322,14 @@ def _rule_one(
         if upsert:
             revision.by_key.add(position)
         return
+    if seen.absent and mapping.key_property and action.row.key_value:
+        # The read found no such record: the update still goes, with the key alone, so that
+        # HubSpot says the record is gone and the run creates it again (create mode) or
+        # fails the row (update mode), as for any vanished record. Were it there after all,
+        # writing its own key changes nothing.
+        revision.sends[position] = {mapping.key_property: action.row.key_value}
+        revision.notes[position] = _joined(action.note, f"held back by write rules: {held}")
+        return
     record_id = action.record_id or seen.record_id or ""
     revision.dropped.add(position)
     revision.settled[row] = RowResult(
