@@ -181,6 +181,19 @@ SKIP_UNCHANGED_OPTION = click.option(
     "INPUT (same size and SHA-256) with this mapping and these options, finished, with no row "
     "left failed, incomplete, not sent or uncertain. Not with --plan.",
 )
+
+
+def max_attempts_option(help: str) -> Callable[[F], F]:
+    """`--max-attempts`: how many times a request is tried (`help` says of which)."""
+    return click.option(
+        "--max-attempts",
+        type=click.IntRange(1, 20),
+        default=RetryPolicy().max_attempts,
+        show_default=True,
+        help=help,
+    )
+
+
 IMPORT_OPTIONS = _options(
     click.argument("input_file", metavar="INPUT", type=click.Path(path_type=Path), required=False),
     click.option(
@@ -257,13 +270,9 @@ IMPORT_OPTIONS = _options(
         "this webhook (Slack and Teams incoming webhooks show the text); repeatable, besides the "
         "mapping's notify:. A notification that fails is logged and leaves the exit code alone.",
     ),
-    click.option(
-        "--max-attempts",
-        type=click.IntRange(1, 20),
-        default=RetryPolicy().max_attempts,
-        show_default=True,
-        help="Attempts per request before giving up on 429s, 5xx and refused connections "
-        "(waits grow exponentially, with jitter).",
+    max_attempts_option(
+        "Attempts per request before giving up on 429s, 5xx and refused connections (waits "
+        "grow exponentially, with jitter)."
     ),
     click.option(
         "--timeout",

@@ -19,7 +19,7 @@ import click
 from ..api.client import HubSpotClient, RetryPolicy
 from ..core.hubspot import canonical_object_type
 from ..mapping.portal import PropertyInfo, read_schema
-from .common import EXIT_OK, TARGET_OPTIONS, _target, cli
+from .common import EXIT_OK, TARGET_OPTIONS, _target, cli, max_attempts_option
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -51,13 +51,8 @@ NEAREST_SHOWN = 3
     is_flag=True,
     help="Print the definitions as a JSON array (for scripts), and nothing else on stdout.",
 )
-@click.option(
-    "--max-attempts",
-    type=click.IntRange(1, 20),
-    default=RetryPolicy().max_attempts,
-    show_default=True,
-    help="Attempts at reading the properties before giving up on 429s, 5xx and refused "
-    "connections.",
+@max_attempts_option(
+    "Attempts at reading the properties before giving up on 429s, 5xx and refused connections."
 )
 @TARGET_OPTIONS
 def properties(

@@ -25,6 +25,7 @@ __all__ = [
     "OBJECT_TYPE_IDS",
     "ONE_PARENT",
     "OWNER_PROPERTY",
+    "PATH_FAMILIES",
     "SEARCH_FILTERS_MAX",
     "SERVED_API_VERSIONS",
     "ApiPaths",
@@ -68,7 +69,7 @@ default at an address: 2026-03 is supported until about September 2027."""
 SERVED_API_VERSIONS: Final = (DEFAULT_API_VERSION, "2026-03")
 """The date versions HubSpot serves today (the sandbox serves these by default)."""
 _DATE_VERSION: Final = re.compile(r"(20\d\d)-(0[1-9]|1[0-2])")
-_FAMILIES: Final = (
+PATH_FAMILIES: Final = (
     ("/crm/objects", "/crm/v3/objects"),
     ("/crm/properties", "/crm/v3/properties"),
     ("/crm/associations", "/crm/v4/associations"),
@@ -171,7 +172,11 @@ class ApiPaths:
         """The family (date-based prefix, numbered prefix) of `path` as this version builds
         it, or None when this version does not build it."""
         return next(
-            (f for f in _FAMILIES if re.match(re.escape(self._family(*f)) + r"(?:[/?]|$)", path)),
+            (
+                f
+                for f in PATH_FAMILIES
+                if re.match(re.escape(self._family(*f)) + r"(?:[/?]|$)", path)
+            ),
             None,
         )
 

@@ -17,6 +17,8 @@ from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES, AssociationCategory, canon
 from .guards import Guards
 
 __all__ = [
+    "FALSE_WORDS",
+    "TRUE_WORDS",
     "AssociationSpec",
     "AssociationTypeSpec",
     "ColumnSpec",
@@ -81,6 +83,11 @@ class PropertyType(StrEnum):
     ENUMERATION = "enumeration"
     OWNER = "owner"
     """A column of owners' emails, names or ids, sent as the owner's id."""
+
+
+TRUE_WORDS = frozenset({"true", "yes", "y", "1"})
+FALSE_WORDS = frozenset({"false", "no", "n", "0"})
+"""The words a bool column reads (any case), besides a `values:` map's."""
 
 
 class WriteRule(StrEnum):

@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 
 from .model import NumberFormat
 
-__all__ = ["CURRENCY_SYMBOLS", "formatted_number_hint", "read_number"]
+__all__ = ["CURRENCY_SYMBOLS", "NUMBER_RE", "formatted_number_hint", "read_number"]
 
 CURRENCY_SYMBOLS = {
     "€": "EUR",
@@ -31,8 +31,11 @@ _CELL = re.compile(
     rf"(?P<sign>[-+\u2212]?)\s*(?P<pre>{_CURRENCY})?\s*(?P<sign2>[-+\u2212]?)\s*"
     rf"(?P<num>[0-9][0-9.,' \u00a0\u202f\u2009]*?)\s*(?P<pct>%)?\s*(?P<post>{_CURRENCY})?"
 )
-_PLAIN = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-"""A number as Excel's number cells are read: a dot as decimal point, maybe an exponent."""
+NUMBER_RE = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+"""A plain number: what a number column takes without `number:`, and how an Excel number
+cell reads (a dot as decimal point, maybe an exponent; ASCII digits only: HubSpot refuses
+others)."""
+_PLAIN = re.compile(NUMBER_RE)
 _SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " "})
 
 

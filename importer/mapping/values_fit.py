@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .model import NumberFormat, fold
-from .numbers import read_number
+from .model import FALSE_WORDS, TRUE_WORDS, NumberFormat, fold
+from .numbers import NUMBER_RE, read_number
 from .portal import PortalSchema, PropertyInfo
 
 __all__ = ["DISTINCT_CHECKED", "FIT_SHARE", "Fit", "fit_values", "sample"]
@@ -27,10 +27,7 @@ _TYPES = {
     "datetime": "datetime",
     "enumeration": "enumeration",
 }
-NUMBER_RE = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-"""A plain number, as a number column reads without `number:`."""
-BOOL_WORDS = frozenset({"true", "yes", "y", "1", "false", "no", "n", "0"})
-"""The words a bool column reads (any case)."""
+BOOL_WORDS = TRUE_WORDS | FALSE_WORDS
 _NUMBER_FORMATS = (
     NumberFormat(),
     NumberFormat(decimal=",", thousands="."),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.hubspot import PATH_FAMILIES
 from .catalogue import derived_properties
 from .config import Fault, Received, SandboxConfig
 from .portal import Portal, default_portal
@@ -29,15 +30,7 @@ __all__ = ["Emulator"]
 # The version may end the path: HubSpot lists its owners at /crm/owners/2026-03.
 _FAMILIES = tuple(
     (re.compile(rf"^{dated}/(\d{{4}}-\d{{2}})(?=/|$)"), numbered)
-    for dated, numbered in (
-        ("/crm/objects", "/crm/v3/objects"),
-        ("/crm/properties", "/crm/v3/properties"),
-        ("/crm/associations", "/crm/v4/associations"),
-        ("/account-info", "/account-info/v3"),
-        ("/crm/owners", "/crm/v3/owners"),
-        ("/crm/pipelines", "/crm/v3/pipelines"),
-        ("/settings/currencies", "/settings/v3/currencies"),
-    )
+    for dated, numbered in PATH_FAMILIES
 )
 _LEGACY = re.compile(
     r"^/(?:crm/v\d+/|crm/associations/v4/|account-info/v\d+/|settings/v\d+/currencies/)"

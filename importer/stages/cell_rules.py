@@ -20,22 +20,20 @@ from ..core.outcome import Problem
 from ..core.text import TEXT, Distinct, arrow, flags, text_series, trimmed, whole
 from ..mapping.model import (
     DEFAULT_DATE_FORMAT,
+    FALSE_WORDS,
+    TRUE_WORDS,
     AssociationSpec,
     ColumnSpec,
     NumberFormat,
     PropertyType,
 )
-from ..mapping.numbers import read_number
+from ..mapping.numbers import NUMBER_RE, read_number
 from .cell_values import Words
 
 __all__ = ["MULTI_SEPARATOR", "RECORD_ID_RE", "AssociationRules", "Cells", "ColumnRules"]
 
-NUMBER_RE = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-"""What a number cell may hold (ASCII digits only: HubSpot refuses others)."""
 RECORD_ID_RE = re.compile(r"[0-9]+")
 MULTI_SEPARATOR = ";"  # HubSpot joins multi-select values with ";"
-TRUE_WORDS = frozenset({"true", "yes", "y", "1"})
-FALSE_WORDS = frozenset({"false", "no", "n", "0"})
 _TZ_SUFFIX = r"(?:[zZ]|[+-]\d{2}:?\d{2})$"
 
 
