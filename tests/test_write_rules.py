@@ -5,6 +5,11 @@ with the same sheet sends nothing, reads included."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,7 +21,7 @@ from importer.sandbox import Sandbox
 from importer.sandbox.config import Fault, Received
 from importer.state.journal import Journal, journal_path
 
-from .conftest import CliRun, read_sheet, write_csv, write_mapping
+from .conftest import TOKEN, CliRun, read_sheet, write_csv, write_mapping
 
 Runner = Callable[..., CliRun]
 
@@ -488,3 +493,83 @@ def test_an_adopted_records_empty_if_empty_value_is_written_by_the_next_run(
     assert batches(sent) == {"read": 1, "update": 1}
     _, sent, _ = night(run_cli, sandbox, tmp_path, NIGHT_1[:1], "3")
     assert batches(sent) == {}
+
+
+def test_an_update_answered_504_after_hubspot_carried_it_out_holds_back_all_the_same(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """HubSpot writes the update, then its gateway answers 504: the update is sent again
+    (an update is safe to repeat), still without what the rules hold back, and the next
+    night sends nothing."""
+    night(run_cli, sandbox, tmp_path, NIGHT_1, "1")
+    ids = {sku: r["id"] for sku, r in by_sku(sandbox).items()}
+    sandbox.store.update("products", ids["WR-B2"], {"description": "edited by hand"})
+    sandbox.inject(Fault(status=504, after=True, path="/products/batch/update"))
+    result, sent, sheet = night(run_cli, sandbox, tmp_path, NIGHT_2, "2")
+    assert result.code == 0, result.err
+    assert batches(sent)["update"] == 2  # the first answered 504, the second 200
+    for body in bodies(sent, "update"):
+        assert "brand" not in body["properties"]
+    now = by_sku(sandbox)
+    assert now["WR-B2"]["properties"]["description"] == "edited by hand"
+    assert now["WR-B2"]["properties"]["brand"] == "Bolt"
+    assert now["WR-A1"]["properties"]["description"] == "alpha text"
+    assert Counter(p["properties"]["hs_sku"] for p in sandbox.records("products")) == Counter(
+        {"WR-A1": 1, "WR-B2": 1, "WR-C3": 1, "WR-D4": 1}
+    )
+    assert {sku: r["status"] for sku, r in sheet.items()} == {
+        "WR-A1": "updated", "WR-B2": "unchanged", "WR-C3": "updated", "WR-D4": "created",
+    }  # fmt: skip
+    _, sent, _ = night(run_cli, sandbox, tmp_path, NIGHT_2, "3")
+    assert batches(sent) == {}
+
+
+def test_sigterm_mid_update_settles_what_was_sent_and_the_rerun_holds_back_the_same(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    """SIGTERM while a night's updates go out: those sent are settled, the rest not_sent,
+    every row once in the workbook; the next run sends the rest, and no run ever writes a
+    value a rule holds back (descriptions edited in HubSpot, brands after creation)."""
+    box = make_sandbox(latency=0.2)
+    mapping = write_mapping(tmp_path / "m.yaml", MAPPING)
+    skus = [f"S-{i:03d}" for i in range(200)]
+    first = [[s, f"Name {i}", "1", f"text {i}", "Brand"] for i, s in enumerate(skus)]
+    data = write_csv(tmp_path / "p.csv", [HEADER, *first])
+    command = [
+        sys.executable, "-m", "importer", "run", "-m", str(mapping), str(data),
+        "--base-url", box.url, "--state-dir", str(tmp_path / "state"), "--batch-size", "10",
+        "--concurrency", "1",
+    ]  # fmt: skip
+    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
+    made = subprocess.run([*command, "--out", str(tmp_path / "1.xlsx")], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    for record in box.records("products"):
+        box.store.update("products", record["id"], {"description": "polished by hand"})
+    # Tonight: new prices, new supplier texts, new brands for every row.
+    second = [[s, f"Name {i}", "2", f"new text {i}", "New brand"] for i, s in enumerate(skus)]
+    write_csv(data, [HEADER, *second])
+    before = len(box.received)
+    out = tmp_path / "2.xlsx"
+    with subprocess.Popen([*command, "--out", str(out)], env=env, stderr=subprocess.PIPE,
+                          text=True) as victim:  # fmt: skip
+        deadline = time.monotonic() + 60
+        while (
+            time.monotonic() < deadline
+            and sum(r.path.endswith("/batch/update") for r in box.received[before:]) < 3
+        ):
+            time.sleep(0.02)
+        victim.send_signal(signal.SIGTERM)
+        _, err = victim.communicate(timeout=60)
+    assert victim.returncode == 143, err
+    rows = read_sheet(out)
+    assert sorted(r["SKU"] for r in rows) == skus
+    assert {r["status"] for r in rows} <= {"updated", "not_sent"}
+    again = subprocess.run([*command, "--out", str(tmp_path / "3.xlsx")], env=env,
+                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    held = {r["properties"]["hs_sku"]: r["properties"] for r in box.records("products")}
+    assert sorted(held) == skus  # nothing created twice, nothing lost
+    assert {(p["price"], p["description"], p["brand"]) for p in held.values()} == {
+        ("2", "polished by hand", "Brand")
+    }
