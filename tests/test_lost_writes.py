@@ -118,7 +118,8 @@ def test_a_lookup_by_search_waits_out_the_lag_before_calling_a_row_missing(
     assert outcome(result) == {"created": 30}
     assert per_name(box) == Counter({f"Product {i}": 1 for i in range(30)})
     assert len(creates(box)) == 1
-    assert [r.path.rsplit("/", 1)[-1] for r in box.received][-2:] == ["read", "search"]
+    crm = [r.path.rsplit("/", 1)[-1] for r in box.received if r.path.startswith("/crm/")]
+    assert crm[-2:] == ["read", "search"]  # then which app the token is (the records' judge)
 
 
 def test_the_sandbox_lag_is_real_trusting_search_at_once_duplicates(

@@ -110,7 +110,7 @@ def test_search_keeps_properties_whose_name_label_or_group_has_every_word(
     result = run_cli("properties", "products", "--base-url", sandbox.url, "--search", "PRICE")
     assert result.code == 0
     assert set(_rows(result)) == {"price", "hs_price_eur", "hs_price_usd", "hs_price_gbp"}
-    assert result.messages[-1] == "4 of 25 properties of products (4 writable)"
+    assert result.messages[-1] == "4 of 30 properties of products (4 writable)"
     by_label = run_cli("properties", "products", "--base-url", sandbox.url, "--search", "unit eur")
     assert set(_rows(by_label)) == {"hs_price_eur"}
     again = run_cli(
@@ -118,7 +118,7 @@ def test_search_keeps_properties_whose_name_label_or_group_has_every_word(
     )
     assert set(_rows(again)) == {"hs_cost_of_goods_sold"}
     group = run_cli("properties", "deals", "--base-url", sandbox.url, "--search", "dealinfo")
-    assert len(_rows(group)) == 12
+    assert len(_rows(group)) == 17
 
 
 def test_search_without_a_match_names_the_nearest_and_exits_0(
@@ -145,7 +145,7 @@ def test_json_has_every_key_of_every_property_and_nothing_else_on_stdout(
     result = run_cli("properties", "products", "--base-url", sandbox.url, "--json")
     assert result.code == 0
     props = {p["name"]: p for p in json.loads(result.out)}
-    assert len(props) == 25
+    assert len(props) == 30
     keys = {
         "name",
         "label",
@@ -185,7 +185,7 @@ def test_writable_leaves_out_read_only_and_calculated_properties(
     assert "hs_object_id" not in rows
     assert {"quantity", "price", "hs_sku"} <= set(rows)
     assert all(r["read-only"] == "" for r in rows.values())
-    assert result.messages[-1] == f"{len(rows)} of {len(rows) + 5} properties of line_items " + (
+    assert result.messages[-1] == f"{len(rows)} of {len(rows) + 10} properties of line_items " + (
         f"({len(rows)} writable)"
     )
 

@@ -5,6 +5,14 @@ the same base URL; only the token tells them apart. The journal is kept per port
 run must know its portal. HubSpot's account details say it; the answer is remembered per token
 fingerprint (a hash of base URL and token, never the token) in the state directory, so a
 nightly run asks once.
+
+The app a token belongs to tells the records this tool created from others with the same key:
+HubSpot stamps every record with the app that created it (`hs_object_source_id`). A private
+app's token is described by `POST /oauth/v2/private-apps/get/access-token-info` (the token in
+the body as `tokenKey`; it answers `userId`, `hubId`, `appId` and `scopes`, and needs no
+scope), an OAuth token by `GET /oauth/v1/access-tokens/{token}` (`app_id`, `hub_id`,
+`user_id`, `scopes`...). It is asked only when a lookup needs it, and remembered in the
+portal's journal (stages/lookups.py).
 """
 
 from __future__ import annotations
@@ -16,19 +24,31 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import orjson
 
 from ..core.errors import AuthError, ConfigError, HubSpotUnavailable, UncertainDelivery
 from .client import HubSpotClient, Verdict, not_served
 
-__all__ = ["NOT_PRODUCTION", "PortalInfo", "identify_portal"]
+__all__ = [
+    "NOT_PRODUCTION",
+    "PortalInfo",
+    "client_token",
+    "fingerprint",
+    "identify_portal",
+    "token_app",
+]
 
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "portals.json"
 NOT_PRODUCTION = frozenset({"SANDBOX", "DEVELOPER_TEST", "APP_DEVELOPER"})
 """Account types that are not a production portal: a run against one says so."""
+PRIVATE_APP_TOKEN = "pat-"
+"""How a private app's access token starts (`pat-na1-...`, `pat-eu1-...`)."""
+PRIVATE_APP_INFO = "/oauth/v2/private-apps/get/access-token-info"
+OAUTH_TOKEN_INFO = "/oauth/v1/access-tokens/{token}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +135,37 @@ def identify_portal(
     known[key] = info.as_json()
     _write(cache, known)
     return info
+
+
+def client_token(client: HubSpotClient) -> str:
+    """The token `client` sends (its session's bearer token), for the requests that carry
+    it in their body or path as well."""
+    header = str(client.session.headers.get("Authorization") or "")
+    return header.removeprefix("Bearer ")
+
+
+def token_app(client: HubSpotClient, token: str) -> int | None:
+    """The id of the app `token` belongs to, as HubSpot's token info says it (one request: see
+    the module's docstring); None when it will not say (a token of another kind, an endpoint
+    not served, no answer). The token is sent as HubSpot asks, never logged."""
+    private = token.startswith(PRIVATE_APP_TOKEN)
+    try:
+        if private:
+            reply = client.request("POST", PRIVATE_APP_INFO, {"tokenKey": token})
+        else:
+            reply = client.request("GET", OAUTH_TOKEN_INFO.format(token=quote(token, safe="")))
+    except AuthError as exc:
+        log.info("HubSpot would not say which app the token belongs to (HTTP %s)", exc.status)
+        return None
+    except (UncertainDelivery, HubSpotUnavailable) as exc:
+        log.info("could not ask HubSpot which app the token belongs to (%s)", exc)
+        return None
+    named = reply.body.get("appId" if private else "app_id")
+    app = named if reply.verdict is Verdict.SUCCESS else None
+    if not isinstance(app, int) or isinstance(app, bool):
+        log.info("HubSpot's token info did not name the token's app (HTTP %d)", reply.status)
+        return None
+    return app
 
 
 def _read(cache: Path) -> dict[str, object]:

@@ -11,6 +11,9 @@ values (more keys are more searches), sorted on `hs_object_id` ascending and pag
 search may page through, it goes on with those whose id is greater than the last one's. Every
 page of every search adds to one set of findings, so a key two records hold is noticed
 whichever pages they are on.
+
+Each record found is read with what proves who made it and when (authorship.py), so that a
+record this run created can be told from one that merely has the same key.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from ..core.hubspot import (
     SEARCH_IN_VALUES_MAX,
     SEARCH_PAGE_MAX,
     SEARCH_TOTAL_MAX,
-    epoch_seconds,
     stored_value,
 )
+from .authorship import PROOF_PROPERTIES, Window, not_ours
 from .client import HubSpotClient, Reply, UncertainDelivery, Verdict, route_missing
 
 __all__ = ["DEFAULT_SEARCH_SETTLE", "Finder"]
@@ -35,8 +38,6 @@ __all__ = ["DEFAULT_SEARCH_SETTLE", "Finder"]
 log = logging.getLogger(__name__)
 
 READ_TRIES = 3
-CLOCK_SKEW = 10.0
-"""Seconds HubSpot's clock may differ from ours when a createdate is compared with a send."""
 DEFAULT_SEARCH_SETTLE = 10.0
 """Seconds after a write by which HubSpot's search is taken to have caught up with it."""
 BY_ID = [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
@@ -68,29 +69,51 @@ class Finder:
         self._clock = clock
         self._sleep = sleep
         self._unique: bool | None = None
-        self.created: dict[str, str] = {}
-        """Record id -> its createdate, for the records found so far."""
-        self.holders: dict[str, set[str]] = {}
-        """Value -> every record id that holds it, for values more than one record holds."""
+        self.records: dict[str, dict[str, object]] = {}
+        """Record id -> its properties as read, for the records found so far."""
+        self.held: dict[str, list[str]] = {}
+        """Value (as HubSpot stores it) -> every record id found holding it, oldest first."""
+        self.app_id: int | None = None
+        """The app the token belongs to (account.token_app): only the records it created can
+        be this tool's. None: not known, and a record's source, creation date and values
+        decide (authorship.py)."""
         self.unserved: str | None = None
         """Why HubSpot could not be asked at all: it does not serve the API version's path
         (a 404 for the path itself). None while it answers."""
 
-    def find(self, values: Sequence[str], written: float | None = None) -> dict[str, str] | None:
+    @property
+    def holders(self) -> dict[str, set[str]]:
+        """Value -> every record id that holds it, for values more than one record holds."""
+        return {value: set(ids) for value, ids in self.held.items() if len(ids) > 1}
+
+    @property
+    def unique(self) -> bool:
+        """Whether HubSpot holds the property unique (it was read by it): a value found on a
+        record is on no other, and a value not found is on none."""
+        return self._unique is True
+
+    def find(
+        self, values: Sequence[str], written: float | None = None, *, read: Sequence[str] = ()
+    ) -> dict[str, str] | None:
         """Value (as HubSpot stores it) -> record id for the values HubSpot has; None if it
         cannot tell. Values compare exactly, but for what HubSpot normalises (emails).
 
         `written`: when (epoch seconds) the records may have been written; a search waits
-        until that is `settle` seconds ago, so that "not found" means not there."""
+        until that is `settle` seconds ago, so that "not found" means not there. `read`:
+        properties to read of each record found (into `records`), besides the key and what
+        proves who made it and when."""
         found: dict[str, str] = {}
         wanted = list(dict.fromkeys(values))
+        reading = list(dict.fromkeys([self.prop, *PROOF_PROPERTIES, *read]))
+        for value in wanted:  # what this lookup finds replaces what an earlier one found
+            self.held.pop(stored_value(self.object_type, self.prop, value), None)
         try:
             for start in range(0, len(wanted), MAX_BATCH_INPUTS):
                 chunk = wanted[start : start + MAX_BATCH_INPUTS]
-                part = self._read(chunk) if self._unique is not False else None
+                part = self._read(chunk, reading) if self._unique is not False else None
                 if part is None and self.unserved is None:
                     self._wait_for_search(written)
-                    part = self._search(chunk)
+                    part = self._search(chunk, reading)
                 if part is None:
                     return None
                 found.update(part)
@@ -99,11 +122,17 @@ class Finder:
             return None
         return found
 
-    def created_since(self, record_id: str, since: float) -> bool:
-        """Whether HubSpot says the record was created at or after `since` (epoch seconds),
-        give or take CLOCK_SKEW for the difference between HubSpot's clock and ours."""
-        moment = epoch_seconds(self.created.get(record_id) or "")
-        return moment is not None and moment >= since - CLOCK_SKEW
+    def not_ours(self, record_id: str, window: Window, sent: dict[str, str] | None) -> str | None:
+        """Why a record found is not proven created by this tool inside `window` with the
+        values `sent` (None: not known), in words; None when it is."""
+        props = self.records.get(record_id)
+        if props is None:
+            return "it was not read"
+        return not_ours(self.object_type, props, window, self.app_id, sent)
+
+    def holding(self, value: str) -> list[str]:
+        """Every record found holding `value` (as HubSpot stores it), oldest first."""
+        return list(self.held.get(stored_value(self.object_type, self.prop, value), []))
 
     def _wait_for_search(self, written: float | None) -> None:
         if written is None:
@@ -129,14 +158,16 @@ class Finder:
                     raise
         raise AssertionError("unreachable")
 
-    def _read(self, values: list[str]) -> dict[str, str] | None:
+    def _read(self, values: list[str], reading: list[str]) -> dict[str, str] | None:
+        """Value -> record id for `values`, read by the property (each record's `reading`
+        properties kept); None when HubSpot does not read by it, or does not serve the path."""
         path = self.client.paths.batch(self.object_type, "read")
         reply = self._request(
             path,
             {
                 "idProperty": self.prop,
                 "inputs": [{"id": v} for v in values],
-                "properties": [self.prop],
+                "properties": reading,
                 "propertiesWithHistory": [],
             },
         )
@@ -164,18 +195,18 @@ class Finder:
         log.warning("could not look %s up by %s: %s", self.object_type, self.prop, self.unserved)
         return True
 
-    def _search(self, values: list[str]) -> dict[str, str] | None:
-        """Value -> record id for `values`, searched 100 values a request; None if a search
-        failed."""
+    def _search(self, values: list[str], reading: list[str]) -> dict[str, str] | None:
+        """Value -> record id for `values`, searched 100 values a request (each record's
+        `reading` properties kept); None if a search failed."""
         found: dict[str, str] = {}
         for start in range(0, len(values), SEARCH_IN_VALUES_MAX):
-            hits = self._matching(values[start : start + SEARCH_IN_VALUES_MAX])
+            hits = self._matching(values[start : start + SEARCH_IN_VALUES_MAX], reading)
             if hits is None:
                 return None
             self._collect(hits, found)
         return found
 
-    def _matching(self, values: list[str]) -> list[Any] | None:
+    def _matching(self, values: list[str], reading: list[str]) -> list[Any] | None:
         """Every record whose property is one of `values` (at most 100), by id, page after
         page; None if a search failed. Past the results one search may page through, the
         next pages are of a search for ids above the last one found."""
@@ -192,7 +223,7 @@ class Finder:
                 after, paged, above = None, 0, str(last["id"])
                 continue
             path = self.client.paths.search(self.object_type)
-            body = self._search_body(values, limit, after, above)
+            body = self._search_body(values, reading, limit, after, above)
             reply = self._request(path, body, search=True)
             if reply.verdict is not Verdict.SUCCESS:
                 if not self._not_served(reply, path):
@@ -210,10 +241,15 @@ class Finder:
                 return hits
 
     def _search_body(
-        self, values: list[str], limit: int, after: str | None, above: str | None
+        self,
+        values: list[str],
+        reading: list[str],
+        limit: int,
+        after: str | None,
+        above: str | None,
     ) -> dict[str, Any]:
         """A search for records whose property is one of `values` (and whose id is above
-        `above`), sorted by id, a page of `limit` from `after`."""
+        `above`), sorted by id, a page of `limit` from `after`, reading `reading`."""
         filters: list[dict[str, Any]] = [
             {"propertyName": self.prop, "operator": "IN", "values": values}
         ]
@@ -222,7 +258,7 @@ class Finder:
         body: dict[str, Any] = {
             "filterGroups": [{"filters": filters}],
             "sorts": BY_ID,
-            "properties": [self.prop],
+            "properties": reading,
             "limit": limit,
         }
         if after:
@@ -231,19 +267,22 @@ class Finder:
 
     def _collect(self, results: list[Any], found: dict[str, str]) -> dict[str, str]:
         """`found` with the records of `results` added (value as HubSpot stores it -> id); a
-        value a second record holds is in `holders` instead."""
+        value a second record holds is in `holders` too, and every record's properties are
+        kept in `records`."""
         for result in results:
             if not isinstance(result, dict) or "id" not in result:
                 continue
-            value = (result.get("properties") or {}).get(self.prop)
+            props = result.get("properties") or {}
+            value = props.get(self.prop)
             if value is None:
                 continue
             key = stored_value(self.object_type, self.prop, str(value))
-            created = (result.get("properties") or {}).get("createdate")
-            if created:
-                self.created[str(result["id"])] = str(created)
-            if key in found and found[key] != str(result["id"]):
-                self.holders.setdefault(key, {found[key]}).add(str(result["id"]))
+            rid = str(result["id"])
+            self.records[rid] = dict(props)
+            holding = self.held.setdefault(key, [])
+            if rid not in holding:
+                holding.append(rid)
+            if key in found and found[key] != rid:
                 log.warning(
                     "%s %r is held by more than one record (%s, %s)",
                     self.prop,

@@ -13,6 +13,7 @@ from ..core.hubspot import SEARCH_RATE_PER_SECOND, SERVED_API_VERSIONS
 from .currencies import DEFAULT_ADDITIONAL_CURRENCIES, DEFAULT_COMPANY_CURRENCY
 from .owners import DEFAULT_OWNERS, Owner
 from .pipelines import DEFAULT_PIPELINES, Pipeline
+from .sources import DEFAULT_APP_ID
 
 
 @dataclass(kw_only=True)
@@ -79,6 +80,15 @@ class SandboxConfig:
     the home portal."""
     account_types: dict[int, str] = field(default_factory=dict)
     """accountType per portal id (STANDARD, SANDBOX, DEVELOPER_TEST, APP_DEVELOPER)."""
+    app_id: int = DEFAULT_APP_ID
+    """The app every token belongs to (but those `app_ids` names): the records its writes
+    create carry it as their `hs_object_source_id`, and its token info says it."""
+    app_ids: dict[str, int] = field(default_factory=dict)
+    """Tokens of other apps (token -> app id), as several apps may write to one portal."""
+    token_info_status: int = 200
+    """How the token-info endpoints answer: 200 describes the token (its app, portal, user
+    and scopes); another status answers that error instead, as for a token HubSpot will not
+    describe (403) or where the endpoint is not served (404)."""
     owners: tuple[Owner, ...] = DEFAULT_OWNERS
     """The owners the owners API lists (every portal of the sandbox has these): the ids an
     owner property (hubspot_owner_id) accepts are the active ones'."""

@@ -21,6 +21,7 @@ from .reads import ObjectReads
 from .replies import Reply, error, not_found
 from .search import SearchIndex
 from .seeds import SEED_CONTACTS, SEED_DEALS
+from .sources import RecordSource
 from .store import Store
 from .writes import BatchWrites
 
@@ -136,9 +137,23 @@ class Emulator(BatchWrites, ObjectReads):
         return path
 
     def enter(self, token: str) -> None:
-        """Answer this request as the portal `token` belongs to."""
+        """Answer this request as the portal `token` belongs to, for the app it belongs to."""
         portal_id = self.config.portals.get(token)
         self._current.tenant = self._tenants[portal_id] if portal_id else self._home
+        self._current.token = token
+
+    def app_of(self, token: str) -> int:
+        """The app a token belongs to."""
+        return self.config.app_ids.get(token, self.config.app_id)
+
+    def portal_of(self, token: str) -> int:
+        """The portal a token reaches."""
+        return self.config.portals.get(token) or self._home.portal.portal_id
+
+    @property
+    def writer(self) -> RecordSource:
+        """What the records this request creates are made by: the app of its token."""
+        return RecordSource.app(self.app_of(getattr(self._current, "token", "")))
 
     def merge(self, object_type: str, loser: str, winner: str) -> None:
         """Merge two records of the home portal, as a person does in HubSpot's app."""

@@ -13,6 +13,7 @@ from .config import SandboxConfig
 from .portal import Portal
 from .replies import Reply, error
 from .search import SearchIndex
+from .sources import RecordSource
 from .store import Store
 
 __all__ = ["ObjectEndpoints", "batch_inputs"]
@@ -41,6 +42,9 @@ class ObjectEndpoints:
 
         @property
         def request_version(self) -> str | None: ...
+
+        @property
+        def writer(self) -> RecordSource: ...
 
     def _unique_props(self, object_type: str) -> list[str]:
         defs = self.portal.property_defs(object_type) or {}

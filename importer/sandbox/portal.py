@@ -146,6 +146,18 @@ _SYSTEM = (
     _p("hs_merged_object_ids", "Merged record IDs", read_only=True),
     _p("createdate", "Create Date", "datetime", read_only=True),
     _p("hs_lastmodifieddate", "Last Modified Date", "datetime", read_only=True),
+    # What made the record (sources.py): set by HubSpot on every create, never by a write.
+    _p("hs_object_source", "Record creation source", read_only=True),
+    _p("hs_object_source_id", "Record creation source ID", read_only=True),
+    _p("hs_object_source_label", "Record source", read_only=True),
+    _p(
+        "hs_object_source_user_id",
+        "Record creation source user ID",
+        "number",
+        read_only=True,
+        hint="unformatted",
+    ),
+    _p("hs_created_by_user_id", "Created by user ID", "number", read_only=True, hint="unformatted"),
 )
 _CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK", "DKK", "PLN", "JPY", "CAD", "AUD")
 

@@ -14,6 +14,7 @@ from .owners import get_owner, list_owners
 from .pipelines import get_pipeline, list_pipelines
 from .portal import Portal
 from .replies import not_found
+from .tokens import token_info
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -73,6 +74,9 @@ def route(sandbox: Emulator, request: Request, path: str) -> tuple[int, Any]:
     method = request.method
     if method == "GET" and path == "/account-info/v3/details":
         return 200, _account_details(sandbox.portal, sandbox.config)
+    described = token_info(sandbox, method, path, request.body)
+    if described is not None:
+        return described
     setting = _setting(sandbox, request, path) if method == "GET" else None
     if setting is not None:
         return 200, setting

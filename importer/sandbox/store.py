@@ -13,6 +13,7 @@ import orjson
 
 from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES
 from .portal import default_inverse_type_id
+from .sources import DEFAULT_APP_ID, RecordSource
 
 __all__ = ["Record", "Store", "now_iso"]
 
@@ -95,8 +96,13 @@ class Store:
             self._db.close()
 
     def seed(self, object_type: str, records: Iterable[tuple[str, dict[str, str]]]) -> None:
+        """Records the portal held before (made by hand, as a person does in HubSpot)."""
         stamp = now_iso()
-        rows = [{**props, "hs_object_id": rid} for rid, props in records]
+        made = {**RecordSource.by_hand().properties(), "createdate": stamp}
+        rows = [
+            {**props, **made, "hs_lastmodifieddate": stamp, "hs_object_id": rid}
+            for rid, props in records
+        ]
         with self._lock:
             self._db.execute(
                 _INSERT_RECORDS.format(verb="OR IGNORE"),
@@ -134,10 +140,18 @@ class Store:
         return {r[0] for r in rows}
 
     def create_many(
-        self, object_type: str, inputs: list[tuple[dict[str, str], list[tuple[str, str, str, int]]]]
+        self,
+        object_type: str,
+        inputs: list[tuple[dict[str, str], list[tuple[str, str, str, int]]]],
+        source: RecordSource | None = None,
     ) -> list[Record]:
-        """Create records (properties, [(to_type, to_id, category, type_id)]) in one transaction."""
+        """Create records (properties, [(to_type, to_id, category, type_id)]) in one
+        transaction, each stamped with its `source` as HubSpot stamps every record: by
+        default a write of the app every token belongs to (DEFAULT_APP_ID), as an earlier
+        import would have made it; `RecordSource.by_hand()` for a person's create in HubSpot's
+        app, `RecordSource.app(n)` for another app's."""
         stamp = now_iso()
+        made = (source or RecordSource.app(DEFAULT_APP_ID)).properties()
         created = []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -151,6 +165,7 @@ class Store:
                     next_id += 1
                     props = {
                         **properties,
+                        **made,
                         "hs_object_id": rid,
                         "createdate": stamp,
                         "hs_lastmodifieddate": stamp,

@@ -195,7 +195,9 @@ class BatchWrites(ObjectEndpoints):
             if fault is not None and fault.canceled:
                 good = good[: len(good) // 2]
                 status = "CANCELED"
-            created = self.store.create_many(object_type, [(p, lk) for _, p, lk in good])
+            created = self.store.create_many(
+                object_type, [(p, lk) for _, p, lk in good], self.writer
+            )
         results = [
             self._echo(record, traces[i]) for (i, _, _), record in zip(good, created, strict=True)
         ]
@@ -269,7 +271,7 @@ class BatchWrites(ObjectEndpoints):
                 else:
                     key = _normalised(object_type, str(prop), str(inputs[i]["id"]))
                     (record,) = self.store.create_many(
-                        object_type, [({**props, str(prop): key}, [])]
+                        object_type, [({**props, str(prop): key}, [])], self.writer
                     )
                     new = True
                 if record is not None:

@@ -27,6 +27,7 @@ __all__ = [
     "adopting",
     "existing_id",
     "failed_row",
+    "held_key",
     "match",
     "not_sent",
     "refused_rows",
@@ -49,6 +50,14 @@ def not_sent(row: int, message: str) -> RowResult:
 
 def failed_row(row: int, message: str) -> RowResult:
     return RowResult(row=row, status=RowStatus.FAILED, message=message)
+
+
+def held_key(row: int, record_id: str | None) -> RowResult:
+    """The result of a create adopted as an update of the record holding its key, until the
+    update is answered."""
+    return not_sent(
+        row, f"HubSpot already holds this key (id {record_id}); updating that record was not sent"
+    )
 
 
 @dataclass
@@ -238,15 +247,7 @@ def _settle_gone(gone: dict[int, Action], settle: Settle, mode: SyncMode) -> lis
 def _settle_adopted(adopt: dict[int, Action], settle: Settle) -> None:
     """Settle the rows whose key HubSpot already held, until their updates are answered."""
     for row, action in adopt.items():
-        settle(
-            action,
-            not_sent(
-                row,
-                f"HubSpot already holds this key (id {action.record_id}); "
-                "updating that record was not sent",
-            ),
-            Outcome.LOST,
-        )
+        settle(action, held_key(row, action.record_id), Outcome.LOST)
 
 
 def _settle_unlinked(refusals: _Refusals, settle: Settle) -> None:
