@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -18,10 +20,10 @@ from pathlib import Path
 import pytest
 
 import importer.stages.run
-from importer.sandbox import Sandbox
+from importer.sandbox import Fault, Sandbox
 from importer.state.journal import journal_path
 
-from .conftest import TOKEN, CliRun, read_sheet, write_csv, write_mapping
+from .conftest import TOKEN, CliRun, creates, read_sheet, write_csv, write_mapping, write_xlsx
 
 Runner = Callable[..., CliRun]
 MAPPING = """\
@@ -110,6 +112,90 @@ def test_a_signal_before_the_upload_exits_with_the_signals_code(
     assert f"stopped by {signal.Signals(signum).name}" in err
     assert not box.records("products")
     assert json.loads(summary.read_text(encoding="utf-8"))["exit_code"] == 128 + signum
+
+
+@pytest.mark.parametrize(
+    ("ending", "signals", "wait"),
+    [("answered", 1, "30"), ("second-signal", 2, "30"), ("wait-spent", 1, "1")],
+)
+def test_a_signal_during_the_only_batch_records_what_hubspot_did(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path, ending: str, signals: int, wait: str
+) -> None:
+    # 100 rows are one batch, sent by one sender: the case that once reported 160 rows
+    # HubSpot had created as not sent. The answer is waited for (created); a second signal, or
+    # a wait longer than HUBSPOT_IMPORT_STOP_WAIT, leaves the batch: its rows are uncertain,
+    # never not_sent, and the next run finds out what became of them (nothing twice).
+    box = make_sandbox(latency=3.0)
+    data = catalogue(tmp_path / "c.csv", 100)
+    mapping = write_mapping(tmp_path / "m.yaml", MAPPING)
+    state, out, summary = tmp_path / "state", tmp_path / "o.xlsx", tmp_path / "s.json"
+    command = [
+        sys.executable, "-m", "importer", "run", "-m", str(mapping), str(data),
+        "--base-url", box.url, "--state-dir", str(state), "--out", str(out),
+        "--summary-json", str(summary), "--concurrency", "1", "--no-portal-check",
+        "--portal-id", str(box.portal.portal_id),
+    ]  # fmt: skip
+    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN, "HUBSPOT_IMPORT_STOP_WAIT": wait}
+    with subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) as victim:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not creates(box):
+            time.sleep(0.02)
+        time.sleep(0.2)
+        for _ in range(signals):
+            victim.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+        _, err = victim.communicate(timeout=60)
+    assert victim.returncode == 143, err
+    assert "Traceback" not in err
+    assert len(box.records("products")) == 100  # HubSpot carried the batch out
+    statuses = Counter(r["status"] for r in read_sheet(out))
+    report = json.loads(summary.read_text(encoding="utf-8"))
+    assert report["error"].startswith("stopped by SIGTERM")
+    if ending == "answered":
+        assert statuses == {"created": 100}
+    else:
+        assert statuses == {"uncertain": 100}
+        assert report["counts"]["uncertain"] == 100
+        said = "a second signal" if ending == "second-signal" else "had not answered within 1 s"
+        assert said in report["error"]
+    box.config.latency = 0.0
+    again = subprocess.run(
+        [*command[:-7], "--out", str(tmp_path / "2.xlsx")], env=env, capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert Counter(r["properties"]["hs_sku"] for r in box.records("products")) == Counter(
+        {f"{i:05d}": 1 for i in range(100)}
+    )
+    assert {r["status"] for r in read_sheet(tmp_path / "2.xlsx")} <= {"created", "unchanged"}
+
+
+def test_a_lost_answer_that_cannot_be_looked_up_is_uncertain_not_unsent(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # HubSpot created the rows and its gateway answered 504; looking them up failed too.
+    # Their fate is unknown to this run: uncertain, and the next run finds them.
+    sandbox.inject(Fault(status=504, after=True, path="/batch/create"))
+    for path in ("/search", "/batch/read"):
+        sandbox.inject(Fault(status=503, path=path, times=10))
+    data, mapping = inputs
+    state, out = tmp_path / "state", tmp_path / "o.xlsx"
+    result = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir", state,
+                     "--out", out, "--max-attempts", "1")  # fmt: skip
+    assert result.code == 1
+    assert len(sandbox.records("products")) == 3
+    rows = read_sheet(out)
+    assert {r["status"] for r in rows} == {"uncertain"}
+    assert "finding out what became of it failed" in rows[0]["message"]
+    sandbox._faults.clear()  # HubSpot answers again
+    again = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir", state,
+                    "--out", tmp_path / "2.xlsx")  # fmt: skip
+    assert again.code == 0, again.message
+    assert sorted(r["properties"]["hs_sku"] for r in sandbox.records("products")) == [
+        "00000",
+        "00001",
+        "00002",
+    ]
 
 
 # --- output paths, checked before anything is sent ----------------------------------------------
@@ -399,6 +485,160 @@ def test_a_line_break_around_the_token_is_left_out_with_a_warning(
     assert TOKEN not in result.err
 
 
+def _files_holding(folder: Path, secret: str) -> list[str]:
+    """The files under `folder` (the parts of workbooks too) whose bytes hold `secret`."""
+    found = []
+    for path in folder.rglob("*"):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        parts = [data]
+        if data.startswith(b"PK"):
+            with zipfile.ZipFile(path) as book:
+                parts += [book.read(name) for name in book.namelist()]
+        if any(secret.encode() in part for part in parts):
+            found.append(str(path.relative_to(folder)))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("status", "path", "echoed"),
+    [
+        (400, "/batch/create", True),
+        (500, "/batch/", True),
+        (400, "/properties", True),
+        (401, "/batch/", False),
+    ],
+    ids=["refused-batch", "5xx-batch", "properties-read", "auth"],
+)
+def test_a_token_the_server_echoes_is_written_nowhere(
+    run_cli: Runner,
+    sandbox: Sandbox,
+    inputs: tuple[Path, Path],
+    tmp_path: Path,
+    status: int,
+    path: str,
+    echoed: bool,
+) -> None:
+    # A proxy or server that quotes the Authorization header in its error: the text reaches
+    # row messages, the log, the summary, the journal and the workbook, but never the token.
+    echo = f"you sent Authorization: Bearer {TOKEN}"
+    sandbox.inject(
+        Fault(
+            status=status,
+            body={"message": echo, "category": "VALIDATION_ERROR",
+                  "errors": [{"message": f"header {TOKEN}", "code": "X"}]},
+            path=path,
+            times=20,
+        )
+    )  # fmt: skip
+    data, mapping = inputs
+    out = tmp_path / "out"
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir", out / "state",
+        "--out", out / "o.xlsx", "--summary-json", out / "s.json", "--log-file", out / "l.log",
+        "--max-attempts", "2",
+    )  # fmt: skip
+    assert result.code in (1, 2), result.message
+    assert TOKEN not in result.out + result.err
+    assert _files_holding(out, TOKEN) == []
+    # The echo did reach what was written (the test would prove nothing otherwise).
+    said = (out / "s.json").read_text(encoding="utf-8") + (out / "l.log").read_text("utf-8")
+    if (out / "o.xlsx").exists():
+        said += " ".join(str(r["message"]) for r in read_sheet(out / "o.xlsx"))
+    assert ("[redacted]" in said) is echoed
+
+
+def test_a_crash_report_holds_no_secret(
+    run_cli: Runner,
+    sandbox: Sandbox,
+    inputs: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError(f"a bug that quotes Bearer {TOKEN}")
+
+    monkeypatch.setattr(importer.stages.run, "validate", broken)  # a stand-in for a real bug
+    data, mapping = inputs
+    state = tmp_path / "state"
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir", state,
+        "--notify", "https://hooks.example.com/services/T000/B000/hook-secret",
+    )  # fmt: skip
+    assert result.code == 4
+    (report,) = state.glob("crash-*.txt")
+    text = report.read_text(encoding="utf-8")
+    assert "ZeroDivisionError" in text
+    assert TOKEN not in text + result.err
+    assert "hook-secret" not in text
+    assert report.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"HUBSPOT_ACCESS_TOKEN": "p" * 5000}, "is 5,000 characters long"),
+        (
+            {"HTTPS_PROXY": "http://ops:hunter2@[::1", "HTTP_PROXY": "http://ops:hunter2@[::1"},
+            "the proxy the environment sets for",
+        ),
+        ({"HUBSPOT_IMPORT_STOP_WAIT": "soon"}, "HUBSPOT_IMPORT_STOP_WAIT='soon' is not"),
+        ({"HUBSPOT_IMPORT_MAX_UNZIPPED_MB": "-1"}, "HUBSPOT_IMPORT_MAX_UNZIPPED_MB='-1' is not"),
+    ],
+    ids=["token-too-long", "proxy-unreadable", "stop-wait", "unzipped-limit"],
+)
+def test_an_environment_that_cannot_be_used_is_a_usage_error(
+    run_cli: Runner,
+    sandbox: Sandbox,
+    inputs: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    said: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    data, mapping = inputs
+    if "UNZIPPED" in said:
+        data = tmp_path / "c.xlsx"
+        write_xlsx(data, [["SKU", "Name"], ["1", "a"]])
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir", tmp_path / "st"
+    )
+    assert result.code == 2, result.err
+    assert said in result.message
+    assert "hunter2" not in result.err
+    assert "Traceback" not in result.err
+    assert not [r for r in sandbox.received if "/batch/" in r.path]
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_never_followed(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path, status: int
+) -> None:
+    # HubSpot's API never redirects: a POST followed elsewhere would carry the rows there.
+    sandbox.inject(
+        Fault(
+            status=status,
+            body={},
+            headers={"Location": "https://elsewhere.example.com/steal"},
+            path="/batch/create",
+        )
+    )
+    data, mapping = inputs
+    out = tmp_path / "o.xlsx"
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir", tmp_path / "st",
+        "--out", out,
+    )  # fmt: skip
+    assert result.code == 1
+    assert f"answered {status}, a redirect to https://elsewhere.example.com" in result.message
+    assert "/steal" not in result.err
+    assert {r["status"] for r in read_sheet(out)} == {"not_sent"}
+    assert not sandbox.records("products")
+
+
 @pytest.mark.parametrize(
     ("url", "said"),
     [
@@ -411,6 +651,7 @@ def test_a_line_break_around_the_token_is_left_out_with_a_warning(
         ("http://[::1", "Invalid IPv6 URL"),
         ("https://api.hubapi.com/?x=1", "may not hold a query or fragment"),
         ("https://ops:hunter2@api.hubapi.com", "holds a user name or password"),
+        ("https://ops:hunter2@api.hubapi.com:99999", "Port out of range"),
     ],
     ids=[
         "ftp",
@@ -422,6 +663,7 @@ def test_a_line_break_around_the_token_is_left_out_with_a_warning(
         "ipv6",
         "query",
         "credentials",
+        "credentials-and-a-bad-port",
     ],
 )
 @pytest.mark.parametrize("command", ["check", "undo"])
@@ -465,6 +707,37 @@ def test_what_a_run_writes_is_readable_by_its_owner_alone_whatever_the_umask(
     assert state.stat().st_mode & 0o777 == 0o700
 
 
+def test_every_file_a_run_or_plan_writes_is_its_owners_alone(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # Retry files, the long cells' side file, locks, the portal list, a plan's journal,
+    # workbook and retry workbook: all 0600 in folders of 0700, under a umask of 022.
+    mapping = write_mapping(tmp_path / "m.yaml", MAPPING)
+    rows = [["SKU", "Name", "Notes"], ["1", "ok", "n" * 40_000], ["1", "twice", ""]]
+    data = write_csv(tmp_path / "c.csv", rows)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("steps:\n  - mapping: m.yaml\n    input: c.csv\n", encoding="utf-8")
+    out, state = tmp_path / "out", tmp_path / "out" / "state"
+    previous = os.umask(0o022)
+    try:
+        first = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url,
+                        "--state-dir", state, "--out", out / "o.xlsx")  # fmt: skip
+        second = run_cli("run", "--plan", plan, "--base-url", sandbox.url,
+                         "--state-dir", state, "--out", out / "p.xlsx")  # fmt: skip
+    finally:
+        os.umask(previous)
+    assert (first.code, second.code) == (1, 1), first.message + second.message
+    written = sorted(p for p in out.rglob("*"))
+    names = {p.name for p in written}
+    assert {"o.xlsx", "o-long-cells.csv", "p.xlsx", "p-long-cells.csv", "portals.json"} <= names
+    assert any(n.startswith("c-retry-") for n in names)
+    assert any(n.startswith("plan-retry-") for n in names)
+    assert any(n.endswith(".lock") for n in names)
+    assert (state / "plans").is_dir()
+    for path in written:
+        assert path.stat().st_mode & 0o777 == (0o700 if path.is_dir() else 0o600), path
+
+
 def test_a_link_where_the_lock_file_goes_is_refused_not_followed(
     run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -487,6 +760,78 @@ def test_a_link_where_the_lock_file_goes_is_refused_not_followed(
     )
     assert victim.read_text(encoding="utf-8") == "keep me"
     assert [r for r in sandbox.received if "/batch/" in r.path] == []
+
+
+@pytest.mark.parametrize("kind", ["hard-link", "fifo", "folder"])
+def test_a_lock_file_that_is_not_a_plain_file_of_ours_is_never_truncated(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path, kind: str
+) -> None:
+    data, mapping = inputs
+    state = tmp_path / "state"
+    state.mkdir()
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me", encoding="utf-8")
+    lock = journal_path(state, sandbox.url, "products", 4242424).with_suffix(".lock")
+    if kind == "hard-link":
+        os.link(victim, lock)  # truncating the lock would empty the victim
+    elif kind == "fifo":
+        os.mkfifo(lock)
+    else:
+        lock.mkdir()
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir", state,
+        "--out", tmp_path / "o.xlsx",
+    )  # fmt: skip
+    assert result.code == 2, result.message
+    assert f"lock file {lock}" in result.message
+    assert "Traceback" not in result.err
+    assert victim.read_text(encoding="utf-8") == "keep me"
+    assert not [r for r in sandbox.received if "/batch/" in r.path]
+
+
+def test_a_lock_left_by_a_killed_run_is_said_and_taken_over(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, mapping = inputs
+    state = tmp_path / "state"
+    state.mkdir()
+    lock = journal_path(state, sandbox.url, "products", 4242424).with_suffix(".lock")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    lock.write_text(
+        f"pid {dead.stdout.strip()} on {socket.gethostname()} since 2026-12-01T02:00:00.000+00:00"
+    )
+    result = run_cli(
+        "run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir", state,
+        "--out", tmp_path / "o.xlsx",
+    )  # fmt: skip
+    assert result.code == 0, result.message
+    assert f"{lock} was left by pid {dead.stdout.strip()}" in result.err
+    assert "(no longer running), which ended without releasing it" in result.err
+    assert len(sandbox.records("products")) == 3
+    assert lock.read_text() == ""  # released, so the next run says nothing
+    again = run_cli(
+        "run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir", state,
+        "--out", tmp_path / "o2.xlsx",
+    )  # fmt: skip
+    assert again.code == 0
+    assert "without releasing it" not in again.err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user takes root")
+def test_another_users_lock_file_is_refused_naming_its_owner(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, mapping = inputs
+    state = tmp_path / "state"
+    state.mkdir()
+    lock = journal_path(state, sandbox.url, "products", 4242424).with_suffix(".lock")
+    lock.write_text("pid 1 on elsewhere since then")
+    os.chown(lock, 65534, 65534)
+    result = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir", state)
+    assert result.code == 2
+    assert "it is user 65534's, not yours" in result.message
+    assert lock.read_text() == "pid 1 on elsewhere since then"
 
 
 @pytest.mark.parametrize("stdout", ["full", "closed"])

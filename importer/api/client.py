@@ -17,6 +17,7 @@ import requests
 
 from ..core.errors import (
     AuthError,
+    HubSpotError,
     HubSpotUnavailable,
     RateLimitStop,
     UncertainDelivery,
@@ -30,7 +31,16 @@ from ..core.hubspot import (
 )
 from .limiter import RateLimiter
 from .settings import check_base_url, check_token
-from .transport import SENDING, TimedAdapter, never_sent, reason
+from .transport import (
+    SENDING,
+    TimedAdapter,
+    answer_body,
+    check_proxies,
+    never_sent,
+    reason,
+    redirected,
+    retry_after,
+)
 
 __all__ = [
     "MAX_SENDERS",
@@ -206,6 +216,14 @@ class HubSpotClient:
         self._transport = self.session.merge_environment_settings(
             self.base_url, {}, None, None, None
         )
+        proxies = self._transport.get("proxies") or {}
+        check_proxies(proxies)
+        self._via = (
+            " through the proxy the environment sets (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY)"
+            if proxies.get(self.base_url.split(":", 1)[0]) or proxies.get("all")
+            else ""
+        )
+        """Said of a connection that failed, when it went through a proxy."""
         self.session.trust_env = False
         self._templates: dict[tuple[str, str], requests.PreparedRequest] = {}
         self.requests_sent = 0
@@ -289,12 +307,14 @@ class HubSpotClient:
             try:
                 response, granted = self._send_timed(method, url, data, limiter)
             except requests.exceptions.ConnectionError as exc:  # refused before a byte left
-                last = f"cannot connect to {self.base_url} ({reason(exc)})"
+                last = f"cannot connect to {self.base_url}{self._via} ({reason(exc)})"
                 self.backoff(attempt, last)
                 continue
             reply = self._reply(response, granted, limiter)
             if reply.verdict is Verdict.AUTH:
                 raise AuthError(_auth_message(reply), status=reply.status)
+            if response.is_redirect:
+                raise HubSpotError(redirected(self.base_url, response), status=reply.status)
             if reply.verdict is Verdict.RATE_LIMITED:
                 last = self._wait_out_rate_limit(reply, response, limiter, attempt)
             elif reply.verdict is Verdict.RETRY:
@@ -323,7 +343,11 @@ class HubSpotClient:
         SENDING.on_sent = lambda sent, granted=granted: limiter.sent_at(granted, sent)
         try:
             self.requests_sent += 1
-            response = self.session.send(prepared, timeout=self.timeout, **self._transport)
+            # Never redirected: HubSpot's API does not, and a POST followed elsewhere would
+            # carry the rows to another host (or lose them, turned into a GET).
+            response = self.session.send(
+                prepared, timeout=self.timeout, allow_redirects=False, **self._transport
+            )
         except requests.exceptions.ConnectionError as exc:
             if not never_sent(exc):
                 raise UncertainDelivery(
@@ -348,7 +372,7 @@ class HubSpotClient:
                 "Run again after midnight in the account's time zone.",
                 status=429,
             )
-        wait = _retry_after(response)
+        wait = retry_after(response)
         if wait is None:
             wait = limiter.rate_limited()
         why = f"rate limited (429 {reply.body.get('policyName', '')})".strip()
@@ -367,7 +391,7 @@ class HubSpotClient:
             raise UncertainDelivery(
                 f"HubSpot answered {reply.status} (the write may have been carried out)"
             )
-        floor = _retry_after(response)
+        floor = retry_after(response)
         if reply.status == 423:
             floor = max(floor or 0.0, LOCKED_MIN_WAIT)
         self.backoff(attempt, why, at_least=floor)
@@ -419,16 +443,10 @@ class HubSpotClient:
                 _int_header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds"),
             )
             self.limiter.observe(_int_header(headers, "X-HubSpot-RateLimit-Remaining"), granted)
-        try:
-            body = orjson.loads(response.content) if response.content else {}
-        except orjson.JSONDecodeError:
-            body = {"message": f"HTTP {response.status_code} with a body that is not JSON"}
-        if not isinstance(body, dict):
-            body = {"message": f"HTTP {response.status_code} with an unexpected body"}
         return Reply(
             status=response.status_code,
             verdict=classify(response.status_code),
-            body=body,
+            body=answer_body(response),
             correlation_id=headers.get("X-HubSpot-Correlation-Id"),
         )
 
@@ -454,16 +472,6 @@ def _session(session: requests.Session | None, token: str) -> requests.Session:
     )
     session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     return session
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 def _auth_message(reply: Reply) -> str:

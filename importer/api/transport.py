@@ -1,19 +1,34 @@
 """The HTTP side of the client: requests' adapter over connections that tell the rate limiter
-when a request's bytes have left (`SENDING.on_sent`), and what a connection error says."""
+when a request's bytes have left (`SENDING.on_sent`), what a connection error says, the
+proxies the environment sets, and an answer's body and Retry-After as the client takes them."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
+import orjson
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-__all__ = ["SENDING", "TimedAdapter", "never_sent", "reason"]
+from ..core.errors import ConfigError
+from ..core.redact import holds_secret, keep_secret, redact_json
+
+__all__ = [
+    "SENDING",
+    "TimedAdapter",
+    "answer_body",
+    "check_proxies",
+    "never_sent",
+    "reason",
+    "redirected",
+    "retry_after",
+]
 
 
 SENDING = threading.local()
@@ -64,6 +79,26 @@ class TimedAdapter(HTTPAdapter):
         return manager
 
 
+def check_proxies(proxies: Mapping[str, str]) -> None:
+    """Proxies from the environment (HTTPS_PROXY, ALL_PROXY, ...) that requests can use, their
+    passwords kept secret; ConfigError, never showing the address (it may hold a password),
+    for one it cannot read."""
+    for scheme, url in proxies.items():
+        try:
+            parts = urlsplit(url if "://" in url else f"http://{url}")
+            if parts.password:
+                keep_secret(parts.password)
+            if not parts.hostname:
+                raise ValueError("no host")
+            _ = parts.port  # raises ValueError for a port out of range or not a number
+        except ValueError as exc:
+            raise ConfigError(
+                f"the proxy the environment sets for {scheme} addresses (HTTPS_PROXY, "
+                f"HTTP_PROXY or ALL_PROXY, or their lower-case forms) cannot be read ({exc}): "
+                "correct it, or unset it to connect directly"
+            ) from None
+
+
 def never_sent(exc: requests.exceptions.ConnectionError) -> bool:
     """True when the connection failed before any byte of the request left."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -86,3 +121,41 @@ def reason(exc: Exception) -> str:
         if marker in text:
             return marker.lower()
     return type(exc).__name__
+
+
+def answer_body(response: requests.Response) -> dict[str, Any]:
+    """The answer's JSON object, with no secret in it: an error's text is redacted of the
+    token and of anything shaped like one (a proxy may echo the Authorization header), and a
+    record's values of the secrets kept alone (a value such as "Bearer ..." is data)."""
+    content = response.content
+    try:
+        body = orjson.loads(content) if content else {}
+    except orjson.JSONDecodeError:
+        body = {"message": f"HTTP {response.status_code} with a body that is not JSON"}
+    if not isinstance(body, dict):
+        body = {"message": f"HTTP {response.status_code} with an unexpected body"}
+    if not 200 <= response.status_code < 300:
+        return dict(redact_json(body))
+    return dict(redact_json(body, shapes=False)) if holds_secret(content) else body
+
+
+def retry_after(response: requests.Response) -> float | None:
+    """The seconds a Retry-After header asks to wait, if it says a number."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def redirected(base_url: str, response: requests.Response) -> str:
+    """What is said of a redirect, which is not followed: where it pointed (its host only)."""
+    where = urlsplit(response.headers.get("Location") or "")
+    to = f"{where.scheme}://{where.hostname}" if where.hostname else "another address"
+    return (
+        f"{base_url} answered {response.status_code}, a redirect to {to}, which HubSpot's API "
+        "never answers; it was not followed, and nothing was sent there. Check --base-url "
+        "(HubSpot's is https://api.hubapi.com; an http:// address, or a proxy, may redirect)"
+    )

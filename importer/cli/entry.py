@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import os
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
 from ..core import shutdown
 from ..core.errors import HubSpotImportError
+from ..core.redact import forget_secrets, redact, redacted_logs
 from ..state.paths import default_state_dir
 from .common import (
     _SUMMARY_WRITTEN,
@@ -47,11 +50,14 @@ def _main_writing_privately(args: list[str]) -> int:
     """`main`, once the umask keeps what it writes to its owner."""
     restore = shutdown.install()
     _SUMMARY_WRITTEN.clear()
+    forget_secrets()  # each command keeps the secrets it is given (tests run many in one process)
     started = dt.datetime.now(dt.UTC)
     try:
-        code, error = _main(args)
+        with redacted_logs():
+            code, error = _main(args)
     finally:
         restore()
+    error = redact(error) if error else error
     summary = _option_value(args, "--summary-json")
     if summary and Path(summary) not in _SUMMARY_WRITTEN:
         with contextlib.suppress(OSError):
@@ -77,18 +83,24 @@ def _main(args: list[str]) -> tuple[int, str | None]:
     """The exit code, and the error said to the user (None for a run that got to its end)."""
 
     def said(code: int, message: str) -> tuple[int, str]:
+        message = redact(message)
         click.echo(message, err=True)
         return code, message.removeprefix("hubspot-import: ")
 
     try:
+        shutdown.stop_wait()  # a bad HUBSPOT_IMPORT_STOP_WAIT is said now, not at a signal
         rv = cli.main(args=args, prog_name="hubspot-import", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code), None
     except click.ClickException as exc:
-        exc.show()
+        shown = io.StringIO()
+        exc.show(file=shown)
+        click.echo(redact(shown.getvalue()), err=True, nl=False)
         return EXIT_ERROR, exc.format_message()
-    except (click.Abort, shutdown.Stop, HubSpotImportError) as exc:
-        # One reading of what ended a command, shared with the notification (`failure`).
+    except (click.Abort, shutdown.Stop, HubSpotImportError, MemoryError) as exc:
+        # One reading of what ended a command, shared with the notification (`failure`). Not
+        # enough memory is no bug: this machine, or a limit set on the process, allows too
+        # little for the input.
         code, message = failure(exc) or (EXIT_ERROR, "interrupted")
         return said(code, f"hubspot-import: {message}")
     except Exception as exc:
@@ -115,7 +127,7 @@ def _crash_report(args: list[str], exc: Exception) -> str:
     """The traceback, for whoever fixes the bug: appended to --log-file, else a file of its
     own in the state folder (--state-dir's, else the user's), readable by its owner alone
     (a traceback may quote rows; never the token: it is checked before any request)."""
-    text = "".join(traceback.format_exception(exc))
+    text = redact("".join(traceback.format_exception(exc)))
     log_file = _option_value(args, "--log-file")
     state_dir = _option_value(args, "--state-dir")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -125,10 +137,23 @@ def _crash_report(args: list[str], exc: Exception) -> str:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with open(handle, "a", encoding="utf-8") as fh:
-            fh.write(f"{stamp} internal error in: hubspot-import {' '.join(args)}\n{text}")
+            fh.write(f"{stamp} internal error in: hubspot-import {_shown_args(args)}\n{text}")
     except OSError:
         return "(no file could be written; run again with --verbose)"
     return str(target)
+
+
+def _shown_args(args: list[str]) -> str:
+    """The command line for a crash report: a webhook's URL (a secret: whoever has it can post
+    to the channel) named by its host alone, and no secret kept."""
+    shown: list[str] = []
+    for arg in args:
+        if (shown and shown[-1] == "--notify") or arg.startswith("--notify="):
+            prefix = "--notify=" if arg.startswith("--notify=") else ""
+            host = urlsplit(arg.removeprefix(prefix)).hostname or "?"
+            arg = f"{prefix}https://{host}/…"
+        shown.append(arg)
+    return redact(" ".join(shown))
 
 
 def entry_point() -> None:

@@ -50,6 +50,12 @@ __all__ = [
 
 log = logging.getLogger("importer")
 
+OUT_OF_MEMORY = (
+    "ran out of memory (the machine, or a limit set on this process such as ulimit -v or a "
+    "container's memory limit, allows too little for this input). Give it more memory, or "
+    "split the input. If records were sent before, `hubspot-import runs` lists the run and "
+    "`hubspot-import show RUN --out FILE.xlsx` writes its workbook."
+)
 NOTIFY_TIMEOUT = 10.0
 """Seconds to wait for a webhook to connect, and again for its answer."""
 RETRY_PAUSE = 1.0
@@ -78,6 +84,8 @@ def failure(exc: BaseException) -> tuple[int, str] | None:
         return EXIT_ROWS, f"error: {exc}"
     if isinstance(exc, click.ClickException):
         return EXIT_ERROR, exc.format_message()
+    if isinstance(exc, MemoryError):  # not a bug: too little memory for this input
+        return EXIT_ERROR, f"error: {OUT_OF_MEMORY}"
     if isinstance(exc, Exception):
         return EXIT_INTERNAL, (
             f"internal error ({type(exc).__name__}: {exc}): a bug in hubspot-import; the "

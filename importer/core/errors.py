@@ -2,7 +2,9 @@
 
     HubSpotImportError                 root: the CLI catches this, prints one line, exits non-zero
     ├── ConfigError                    fix the mapping or the command line (exit 2)
-    │   └── MappingError               a mapping file with one or more mistakes, all listed
+    │   ├── MappingError               a mapping file with one or more mistakes, all listed
+    │   └── KeylessRerun               a keyless mapping imported this file already (in a plan:
+    │                                  that step alone is refused)
     ├── InputFileError                 fix or replace the spreadsheet (exit 2)
     │   └── EmptySheetError            a header and no rows (in a plan: a step with nothing to do)
     ├── LockHeld                       another run holds the lock; this one sent nothing (exit 3)
@@ -30,6 +32,7 @@ __all__ = [
     "HubSpotImportError",
     "HubSpotUnavailable",
     "InputFileError",
+    "KeylessRerun",
     "LockHeld",
     "MappingError",
     "RateLimitStop",
@@ -59,6 +62,11 @@ class MappingError(ConfigError):
         lines = "\n".join(f"  - {p}" for p in self.problems)
         after = f"\n{note}" if note else ""
         super().__init__(f"{source}: {count} {noun} in the mapping:\n{lines}{after}")
+
+
+class KeylessRerun(ConfigError):
+    """A keyless mapping's import of this file is finished: running it again would create
+    every row again. In a plan, that step alone is refused."""
 
 
 class InputFileError(HubSpotImportError):

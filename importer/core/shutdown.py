@@ -2,19 +2,40 @@
 
 A signal is raised as `Stop` (a KeyboardInterrupt) in the main thread: the uploader takes no
 new batch, settles the ones in flight and returns; the run then writes its workbook and
-summary. While `deferred()` holds (writing what was sent), a signal is only kept
-(`take_pending`), so a scheduler's timeout cannot cut a workbook in half.
+summary. That wait is bounded (`stop_wait()`, HUBSPOT_IMPORT_STOP_WAIT seconds), and a second
+signal ends it at once (`Stop.abandoned`): the rows of the batches left unanswered are
+uncertain.
+While `deferred()` holds (writing what was sent), a signal is only kept (`take_pending`), so a
+scheduler's timeout cannot cut a workbook in half.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["Stop", "deferred", "install", "signal_name", "take_pending"]
+from .errors import ConfigError, RunInterrupted
+
+__all__ = [
+    "STOP_WAIT_ENV",
+    "RunAbandoned",
+    "Stop",
+    "deferred",
+    "install",
+    "signal_name",
+    "stop_wait",
+    "take_pending",
+]
+
+STOP_WAIT_ENV = "HUBSPOT_IMPORT_STOP_WAIT"
+DEFAULT_STOP_WAIT = 30.0
+"""Seconds a signal waits for the batches in flight to be answered: HubSpot answers a batch in
+a second or two, and a scheduler's grace before it kills (systemd's 90 s, Kubernetes' 30 s)
+should leave time to write the workbook after."""
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _lock = threading.Lock()
@@ -27,7 +48,39 @@ class Stop(KeyboardInterrupt):
 
     def __init__(self, signum: int) -> None:
         self.signum = signum
+        self.abandoned: str | None = None
+        """Why the batches in flight were left unanswered, when they were: a second signal
+        came while they were awaited, or they were not answered within `stop_wait()`."""
         super().__init__(signal_name(signum))
+
+
+class RunAbandoned(RunInterrupted):
+    """A signal stopped the run and the batches in flight were left unanswered
+    (`Stop.abandoned`): their rows are uncertain, the rest not sent."""
+
+    def __init__(self, signum: int, why: str, rows: int) -> None:
+        self.signum = signum
+        Exception.__init__(
+            self,
+            f"stopped by {signal_name(signum)} ({why}): {rows:,} rows sent were left without "
+            "HubSpot's answer and are uncertain (the next run finds out what became of them "
+            "before sending them again); the rest was not sent (the next run sends it)",
+        )
+
+
+def stop_wait() -> float:
+    """Seconds a signal waits for the batches in flight (`HUBSPOT_IMPORT_STOP_WAIT`, else
+    DEFAULT_STOP_WAIT)."""
+    raw = os.environ.get(STOP_WAIT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_STOP_WAIT
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= 3600:
+        raise ConfigError(f"{STOP_WAIT_ENV}={raw!r} is not a number of seconds from 0 to 3600")
+    return wait
 
 
 def signal_name(signum: int) -> str:

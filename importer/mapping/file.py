@@ -4,7 +4,6 @@ checked, every mistake listed at once, into a `Mapping`."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +18,7 @@ from ..core.hubspot import (
 )
 from .association_keys import AssociationKeys, unknown_keys
 from .guard_keys import parse_guards
+from .missing_keys import parse_missing_rows
 from .model import (
     _OBJECT_TYPE_RE,
     AssociationSpec,
@@ -33,64 +33,30 @@ from .model import (
 from .row_skips import parse_skip_where
 from .value_keys import default_property, parse_currency, parse_number_format, parse_values
 from .webhooks import parse_notify
+from .yaml_load import _UniqueKeyLoader as _UniqueKeyLoader  # plans read their YAML so too
 
 __all__ = ["load_mapping", "parse_mapping"]
 
 E = TypeVar("E", bound=StrEnum)
 
 
-_WITHOUT_BASE_60 = {
-    "tag:yaml.org,2002:int": re.compile(
-        r"""^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"""
-    ),
-    "tag:yaml.org,2002:float": re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"""
-        r"""|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"""
-    ),
-}
-"""YAML 1.1's int and float patterns without their base-60 forms (`1:20` is 80)."""
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML keeps the last of two equal keys without a word: here, that is a mistake. And
-    YAML 1.1 reads `10:50` as the number 650 (base 60): here it stays the text written, so
-    a range (`expect_rows: 10:50`) or a time is what it says."""
-
-    yaml_implicit_resolvers = {  # noqa: RUF012 (PyYAML's own class attribute)
-        first: [(tag, _WITHOUT_BASE_60.get(tag, regexp)) for tag, regexp in resolvers]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            line = key_node.start_mark.line + 1
-            try:
-                hash(key)
-            except TypeError:
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"a key (line {line}) is a list or a mapping; a key is a word: quote it",
-                    key_node.start_mark,
-                ) from None
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"{key!r} is given twice (lines {seen[key]} and {line}); YAML would keep "
-                    "only the second: remove or rename one",
-                    key_node.start_mark,
-                )
-            seen[key] = line
-        return super().construct_mapping(node, deep)
+MAX_MAPPING_BYTES = 10_000_000
+"""A mapping file larger than this is some other file given by mistake (or a hostile one)."""
 
 
 def load_mapping(path: Path) -> Mapping:
     """Read and check a mapping file; every mistake is reported at once."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_MAPPING_BYTES:
+            raise MappingError(
+                str(path),
+                [
+                    f"the file is {size:,} bytes; a mapping is a few kilobytes (at most "
+                    f"{MAX_MAPPING_BYTES:,} bytes are read): check that --mapping names it"
+                ],
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise MappingError(str(path), ["no such file; check the --mapping path"]) from None
@@ -122,6 +88,7 @@ _TOP_KEYS = (
     "skip_rows_without",
     "skip_rows_where",
     "guards",
+    "missing_rows",
 )
 _COLUMN_KEYS = (
     "property",
@@ -451,6 +418,8 @@ def parse_mapping(data: Any, *, source: str = "<mapping>") -> Mapping:
     notify = parse_notify(p.fail, data.get("notify"))
     rows = p.row_keys(data)
     guards = parse_guards(p, data.get("guards"))
+    key_property = next((c.property for c in columns if c.column == key), None)
+    missing = parse_missing_rows(p.fail, data.get("missing_rows"), key_property)
     if p.problems:
         raise MappingError(source, p.problems)
     return Mapping(
@@ -465,4 +434,5 @@ def parse_mapping(data: Any, *, source: str = "<mapping>") -> Mapping:
         notify=notify,
         number=number,
         guards=guards,
+        missing_rows=missing,
     )

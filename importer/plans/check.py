@@ -6,56 +6,52 @@ written."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import cast
 
 from ..api.account import identify_portal
 from ..api.limiter import RateLimiter
-from ..core.errors import ConfigError, EmptySheetError
+from ..core.errors import ConfigError, EmptySheetError, InputFileError
 from ..mapping.model import Mapping, Reference
 from ..mapping.portal import PortalSchema, check_mapping, resolve_offline
+from ..sheets.excel_limits import EXCEL_MAX_ROWS
+from ..sheets.fingerprint import Fingerprint, take_fingerprint
 from ..sheets.load import Table, load_table
 from ..stages.options import Prefetched, RunOptions
 from ..stages.resolve import Resolver, cell_keys, stored_keys
 from ..stages.run import client_for
 from ..state.paths import default_state_dir, journal_path
-from .file import PlanFile
+from .file import PlanFile, Step
 
-__all__ = ["check_first", "look_up_first"]
+__all__ = ["changed_since_check", "check_first", "look_up_first"]
 
 log = logging.getLogger(__name__)
 
 
+Fingerprints = dict[int, Fingerprint | None]
+"""Each step's input as the plan checked it, by step."""
+
+
 def check_first(
     plan: PlanFile, options: RunOptions, limiter: RateLimiter
-) -> tuple[list[Mapping], dict[int, Table], int]:
+) -> tuple[list[Mapping], dict[int, Table], Fingerprints, int]:
     """Every step's sheet read and its columns checked, and every mapping checked against the
     portal (each object type's properties read once), before the plan writes anything: a
     mistake in its last step stops it with nothing written. Returns the checked mappings, the
-    sheets by step, and the requests sent."""
+    sheets by step, each step's input file as read (its fingerprint, taken before reading:
+    `changed_since_check`), and the requests sent."""
     if options.header_row is not None:
         raise ConfigError(
             "--header-row names one sheet's header row; a plan reads several sheets: give "
             "header_row: in the mapping of each step whose header is not found by itself"
         )
     tables: dict[int, Table] = {}
+    fingerprints: Fingerprints = {}
     for n, step in enumerate(plan.steps):
-        try:
-            table = load_table(
-                step.input_file,
-                sheet=step.sheet,
-                encoding=options.encoding,
-                header_row=step.mapping.header_row,
-            )
-        except EmptySheetError as exc:
-            # No orders today: in a plan, a sheet with its header alone is a step with
-            # nothing to do, not a reason to stop the others.
-            table = cast(Table, exc.table)
-            log.info("step %s: %s has a header and no rows", step.name, table.where())
-        step.mapping.check_mode(options.mode or step.mapping.mode)
-        step.mapping.check_columns(table.columns, table.where(), table.duplicate_headers)
-        tables[n] = table
+        fingerprints[n] = _fingerprint(step.input_file)
+        tables[n] = _checked_sheet(step, options)
     if not options.portal_check:
-        return [resolve_offline(step.mapping) for step in plan.steps], tables, 0
+        return [resolve_offline(step.mapping) for step in plan.steps], tables, fingerprints, 0
     schemas: dict[str, PortalSchema] = {}
     client = client_for(options, limiter)
     try:
@@ -72,7 +68,59 @@ def check_first(
         requests = client.requests_sent
     finally:
         client.close()
-    return checked, tables, requests
+    return checked, tables, fingerprints, requests
+
+
+def _checked_sheet(step: Step, options: RunOptions) -> Table:
+    """A step's sheet, read, its columns checked against its mapping, and no longer than a
+    results sheet holds (said before anything is sent, not after)."""
+    try:
+        table = load_table(
+            step.input_file,
+            sheet=step.sheet,
+            encoding=options.encoding,
+            header_row=step.mapping.header_row,
+        )
+    except EmptySheetError as exc:
+        # No orders today: in a plan, a sheet with its header alone is a step with
+        # nothing to do, not a reason to stop the others.
+        table = cast(Table, exc.table)
+        log.info("step %s: %s has a header and no rows", step.name, table.where())
+    step.mapping.check_mode(options.mode or step.mapping.mode)
+    step.mapping.check_columns(table.columns, table.where(), table.duplicate_headers)
+    if len(table.frame) > EXCEL_MAX_ROWS - 1:
+        raise InputFileError(
+            f"{table.where()}: {len(table.frame):,} rows, more than one sheet of the plan's "
+            f"results workbook holds ({EXCEL_MAX_ROWS - 1:,}): import it on its own (`run "
+            "--mapping`), whose Results continue on further sheets; nothing was sent"
+        )
+    return table
+
+
+def _fingerprint(path: Path) -> Fingerprint | None:
+    """The input file's fingerprint, taken before it is read (None if it cannot be read: the
+    reading says why)."""
+    try:
+        return take_fingerprint(path)
+    except OSError:
+        return None
+
+
+def changed_since_check(step: Step, checked: Fingerprint | None) -> str | None:
+    """What to say when the step's input is no longer the file the plan checked (another
+    version was written since), else None."""
+    if checked is None:
+        return None
+    now = _fingerprint(step.input_file)
+    if now is not None and now.same_content(checked):
+        return None
+    seen = f"{now.size:,} bytes, SHA-256 {now.sha256[:12]}…" if now else "it cannot be read"
+    return (
+        f"{step.input_file} changed after the plan checked it ({checked.size:,} bytes, "
+        f"SHA-256 {checked.sha256[:12]}… then; {seen} now): step {step.name} was not run, so "
+        "that no row is sent from a version of the file that was not checked. Run the plan "
+        "again to import the file as it is now."
+    )
 
 
 def look_up_first(

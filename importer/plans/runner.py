@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..api.limiter import RateLimiter
 from ..core import shutdown
-from ..core.errors import HubSpotImportError, InputFileError, RunInterrupted
+from ..core.errors import HubSpotImportError, InputFileError, KeylessRerun, RunInterrupted
 from ..core.hubspot import stored_value
 from ..core.outcome import RowStatus, results_frame
 from ..mapping.model import Mapping
@@ -45,7 +45,7 @@ from ..stages.resolve import Known
 from ..stages.run import Progress, RunResult, new_run_id, run_import
 from ..stages.shape import shape
 from ..stages.write import not_written
-from .check import check_first, look_up_first
+from .check import Fingerprints, changed_since_check, check_first, look_up_first
 from .file import PlanFile, Step, load_plan
 from .record import PlanRecord
 
@@ -145,10 +145,15 @@ class _PlanRun:
         self.done: list[StepResult] = []
         self.runs: list[RunResult | None] = []
         self.stopped: StopReason | None = None
+        self.checked_files: Fingerprints = {}
+        """Each step's input as the plan checked it: a step whose file changed since is not
+        run."""
 
     def run_steps(self, out: Path, retry: Path) -> PlanResult:
         """The checks and lookups before the first write, every step, then the plan's files."""
-        checked, tables, portal_reads = check_first(self.plan, self.options, self.limiter)
+        checked, tables, self.checked_files, portal_reads = check_first(
+            self.plan, self.options, self.limiter
+        )
         # Keys no step's rows hold (customers by email, say) are looked up before any
         # step writes: a lookup that fails stops the plan with nothing written.
         prefetched, lookups = look_up_first(
@@ -191,10 +196,20 @@ class _PlanRun:
             sheet=step.sheet, out=None,
         )  # fmt: skip
         try:
+            changed = changed_since_check(step, self.checked_files.get(position))
+            if changed is not None:
+                raise InputFileError(changed)
             if self.record is not None:
                 self.record.step_started(position)
             progress = self.progress(step.name) if self.progress is not None else None
             result = run_import(options, progress=progress, step=context)
+        except KeylessRerun as exc:
+            # This step alone is refused: the others are keyed, and their reruns are safe.
+            log.warning("step %s: %s", step.name, exc)
+            refused = _not_run(step, self.options, exc, itself=True, table=context.table)
+            with shutdown.deferred():
+                self._skip(position, refused)
+            return
         except (HubSpotImportError, shutdown.Stop) as exc:
             self.stopped = (
                 RunInterrupted(exc.signum, shutdown.signal_name(exc.signum))

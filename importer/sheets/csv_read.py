@@ -18,6 +18,7 @@ from pyarrow import csv as pa_csv
 from ..core.errors import InputFileError
 from ..core.text import TEXT, text_series
 from .header import FIRST_ROWS, Header, find_header, forced_header
+from .read_limits import check_columns
 from .table import (
     CSV_DELIMITERS,
     CSV_SNIFF_BYTES,
@@ -29,6 +30,10 @@ from .table import (
 )
 
 log = logging.getLogger(__name__)
+
+# Python's csv module refuses a cell over 131,072 characters by default, which Arrow's reader
+# takes: both read the same files. (A stray quote still ends in an error at the file's end.)
+csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
 
 # --- CSV -------------------------------------------------------------------------------------
 
@@ -52,6 +57,7 @@ def _load_csv(path: Path, encoding: str | None, header_row: int | None = None) -
     header = _csv_header(path, first.records, header_row, whole=first.whole)
     if header is not None:
         at = header.row - 1
+        check_columns(str(path), len(first.records[at]))  # before the rows are read
         fast = _read_csv_arrow(
             path, enc, delimiter, first.records[at], skip=first.lines[at], first_row=header.row + 1
         )

@@ -8,6 +8,7 @@ from ..core.errors import InputFileError
 from .csv_read import _load_csv
 from .excel_read import MAX_CELLS, _load_excel
 from .excel_xml import NO_SAVED_VALUE
+from .read_limits import check_columns, check_unzipped, out_of_memory
 from .table import EXCEL_SUFFIXES, Table, column_letter
 
 __all__ = ["EXCEL_SUFFIXES", "MAX_CELLS", "NO_SAVED_VALUE", "Table", "column_letter", "load_table"]
@@ -26,16 +27,44 @@ def load_table(
     not read. None: the header is found among the first rows, titles and notes above it
     skipped and said (`Table.header_note`, and a warning logged)."""
     path = Path(path)
+    try:
+        return _load_table(path, sheet, encoding, header_row)
+    except OSError as exc:  # a name too long, a file no one may read, a disk that failed
+        reason = exc.strerror or type(exc).__name__
+        raise InputFileError(f"{path}: cannot be read ({reason}).") from None
+
+
+def _load_table(
+    path: Path, sheet: str | None, encoding: str | None, header_row: int | None
+) -> Table:
+    """`load_table`, its OSErrors left to it to say."""
     if not path.exists():
         raise InputFileError(f"{path}: no such file. Check the path and the working directory.")
     if path.is_dir():
         raise InputFileError(f"{path}: is a folder, not a spreadsheet file.")
     if path.stat().st_size == 0:
         raise InputFileError(f"{path}: the file is empty; export the sheet again.")
-    if path.suffix.lower() in EXCEL_SUFFIXES:
-        if encoding is not None:
-            raise InputFileError(f"{path}: --encoding applies to CSV files only, not workbooks.")
-        return _load_excel(path, sheet, header_row)
-    if sheet is not None:
+    excel = path.suffix.lower() in EXCEL_SUFFIXES
+    if excel and encoding is not None:
+        raise InputFileError(f"{path}: --encoding applies to CSV files only, not workbooks.")
+    if not excel and sheet is not None:
         raise InputFileError(f"{path}: --sheet applies to Excel workbooks only, not CSV files.")
-    return _load_csv(path, encoding, header_row)
+    if excel:
+        check_unzipped(path)
+    try:
+        table = (
+            _load_excel(path, sheet, header_row) if excel else _load_csv(path, encoding, header_row)
+        )
+    except MemoryError:
+        raise InputFileError(out_of_memory(path)) from None
+    except BaseException as exc:
+        # calamine (Rust) reports a failure it did not foresee as a panic, which is no
+        # Exception: a workbook it cannot read, said as one.
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise InputFileError(
+            f"{path}: cannot be read as an Excel workbook (the reader failed: {exc}). The file "
+            "may be damaged: open it in Excel and save it again as .xlsx."
+        ) from None
+    check_columns(table.where(), len(table.frame.columns))
+    return table

@@ -60,5 +60,5 @@ def prepare_workbook(path: Path, *, keep: tuple[Path, ...]) -> Path:
 def _same(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a link loop, which names no file
         return False

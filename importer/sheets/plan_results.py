@@ -17,6 +17,7 @@ from openpyxl import Workbook
 from ..core.errors import ConfigError
 from ..core.outcome import RowIssue, RowStatus
 from ._sheetxml import StreamedSheet
+from .excel_limits import LongCells
 from .results import EXCEL_MAX_ROWS, save_streamed
 from .results_sheet import _column_widths, add_results_sheet, result_columns
 from .retry import RETRY_STATUSES, add_rows_sheet, write_retry_file
@@ -82,6 +83,9 @@ def write_plan_results(
                 "holds: import that sheet on its own (`run --mapping`), which continues on "
                 "Results (2)"
             )
+    long = LongCells(path)  # cells too long for Excel: cut, whole beside the workbook
+    steps = [long.fit_step(step) for step in steps]
+    long.write()
     wb = Workbook(write_only=True)
     names = _sheet_names(steps)
     _summary(_Sheet(wb.create_sheet("Summary")), plan_file, started, finished, steps, names,
@@ -267,9 +271,11 @@ def write_plan_retry(path: Path, steps: Sequence[StepResult]) -> tuple[Path, ...
         rows.update(wanted.tolist())
     if any(rows for _, _, rows in sheets.values()):
         wb = Workbook(write_only=True)
+        long = LongCells(path)
         for title, table, rows in sheets.values():
-            add_rows_sheet(wb, title, table.frame.loc[sorted(rows)], table)
+            add_rows_sheet(wb, title, long.fit_frame(table.frame.loc[sorted(rows)], title), table)
         with _atomic(path) as tmp:
             wb.save(tmp)
+        long.write()
         written.insert(0, path)
     return tuple(written)

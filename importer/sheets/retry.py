@@ -10,6 +10,7 @@ import pandas as pd
 from openpyxl import Workbook
 
 from ..core.outcome import RowStatus
+from .excel_limits import fit_cells
 from .table import Table
 from .workbook import _atomic, _Sheet
 
@@ -80,6 +81,7 @@ def write_retry_file(path: Path, table: Table, outcome: pd.DataFrame) -> Path | 
                 writer.writerows(_rows(rows, table))
         else:
             wb = Workbook(write_only=True)
+            (rows,), _ = fit_cells(path, [(table.sheet or "Sheet1", rows)], [])
             add_rows_sheet(wb, table.sheet or "Sheet1", rows, table)
             wb.save(tmp)
     return path

@@ -32,7 +32,7 @@ from ..api.lookup import DEFAULT_SEARCH_SETTLE, Finder
 from ..core.errors import ConfigError, HubSpotError, RunInterrupted
 from ..core.hubspot import EMAIL_PROPERTIES, MAX_BATCH_INPUTS
 from ..core.outcome import RowResult, RowStatus
-from ..core.shutdown import Stop, signal_name
+from ..core.shutdown import RunAbandoned, Stop, signal_name
 from ..mapping.model import Mapping, SyncMode
 from ..state.journal import BatchRow, Journal, Outcome
 from .answers import adopting, existing_id, failed_row, refused_rows, settle_answer
@@ -115,6 +115,13 @@ class Uploader(LookingUp):
         """Row keys sent again because an answer left them unsaid (once at most)."""
         self.unlinked: dict[int, Action] = {}
         """Rows created without their links, which HubSpot refused inline (by sheet row)."""
+        self._in_flight: dict[int, list[Action]] = {}
+        """Batches sent and not yet settled (by journal batch id): a second signal leaves
+        their rows uncertain."""
+        self._flight_lock = threading.Lock()
+        self._abandoned = False
+        """Set when a second signal left the batches in flight: their senders, still waiting
+        for answers, then take no answer and send nothing more."""
         key_prop = mapping.key_property
         self.finder = (
             Finder(client, mapping.object_type, key_prop, settle=search_settle)
@@ -149,7 +156,7 @@ class Uploader(LookingUp):
             with lock:
                 self.on_progress(len(batch))
 
-        self._send_all(work, batches, stop, report)
+        report = self._send_all(work, batches, stop, report)
         if report.stopped_by is not None:
             _settle_unsent(actions, report)
         return report
@@ -175,9 +182,10 @@ class Uploader(LookingUp):
         batches: list[_Job],
         stop: threading.Event,
         report: UploadReport,
-    ) -> None:
+    ) -> UploadReport:
         """Do `work` on every batch, `senders()` at a time; a signal stops it, and
-        `report.stopped_by` says so."""
+        `report.stopped_by` says so. Returns the report to go by: `report`, or, when a second
+        signal left batches in flight, what it held then (`_abandon`)."""
         senders = min(self.senders(), len(batches))
         # No cyclic collection while batches are sent. Each full collection rescans what
         # exists (the plan, the rows, the results so far) and stalls every sender for 10 to
@@ -191,8 +199,10 @@ class Uploader(LookingUp):
             # Even one sender sends from a thread of its own: a signal then reaches this
             # thread, which waits for the batch in flight to be answered and recorded,
             # instead of cutting the request off with HubSpot's answer unread.
-            _in_parallel(work, batches, max(1, senders), stop)
+            _in_parallel(work, batches, max(1, senders), stop, abandon=True)
         except Stop as signalled:
+            if signalled.abandoned is not None:
+                return self._abandon(report, signalled.signum, signalled.abandoned)
             # The batches in flight have settled (a batch cut short in this thread stays
             # open in the journal, and the next run looks its rows up first).
             report.stopped_by = RunInterrupted(signalled.signum, signal_name(signalled.signum))
@@ -200,6 +210,26 @@ class Uploader(LookingUp):
         finally:
             if collecting:
                 gc.enable()
+        return report
+
+    def _abandon(self, report: UploadReport, signum: int, cut: str) -> UploadReport:
+        """What `report` holds now, the rows of the batches in flight uncertain: their senders
+        still wait for HubSpot's answers, which no longer count (their batches stay open in
+        the journal, so the next run looks their rows up before sending them again)."""
+        self._abandoned = True
+        with self._flight_lock:
+            flying = [a for batch in self._in_flight.values() for a in batch]
+        results = dict(report.results)  # the senders still write to the report they hold
+        unanswered = {a.row.row for a in flying if a.row.row not in results}
+        why = (
+            f"uncertain: sent, but the run was stopped ({cut}) before HubSpot answered; "
+            "the next run finds out what became of it before sending it again"
+        )
+        for row in unanswered:
+            results[row] = RowResult(row=row, status=RowStatus.UNCERTAIN, message=why)
+        stopped = RunAbandoned(signum, cut, len(unanswered))
+        log.warning("%s", stopped)
+        return UploadReport(results=results, stopped_by=stopped, recovered=report.recovered)
 
     def senders(self) -> int:
         """Requests in flight at once: as set, or as many as the learned limit allows in one
@@ -227,8 +257,29 @@ class Uploader(LookingUp):
     ) -> None:
         """Send one batch, journaled before it goes, and settle its rows by the answer (or
         find out what became of them, if the answer was lost)."""
+        if self._abandoned:
+            return  # a second signal stopped the run: nothing more is sent
         rows = [_batch_row(a) for a in batch]
         batch_id = self.journal.begin_batch(self.run_id, operation.value, rows)
+        with self._flight_lock:
+            self._in_flight[batch_id] = batch
+        try:
+            self._send_batch(batch, operation, report, tries, batch_id, rows)
+        finally:
+            with self._flight_lock:
+                del self._in_flight[batch_id]
+
+    def _send_batch(
+        self,
+        batch: list[Action],
+        operation: Operation,
+        report: UploadReport,
+        tries: int,
+        batch_id: int,
+        rows: list[BatchRow],
+    ) -> None:
+        """Send the batch journaled as `batch_id` and settle its rows by the answer; an answer
+        that comes after a second signal abandoned it is not taken (the batch stays open)."""
         sent = time.time()
         try:
             reply = self.client.request(
@@ -240,16 +291,21 @@ class Uploader(LookingUp):
                         for a, r in zip(batch, rows, strict=True)
                     ]
                 },
-                # A create answered 5xx may have been committed: settle it by lookup, as a
-                # lost answer, never by sending it again as it is.
-                resend_after_5xx=operation is not Operation.CREATE,
+                # A create or upsert answered 5xx may have been committed: settle it by
+                # lookup, as a lost answer (a create sent again would be a second record, an
+                # upsert sent again would say `updated` of the record it created).
+                resend_after_5xx=operation is Operation.UPDATE,
             )
         except UncertainDelivery as exc:
-            self._lost_answer(batch, operation, batch_id, rows, report, tries, str(exc), sent)
+            if not self._abandoned:
+                self._lost_answer(batch, operation, batch_id, rows, report, tries, str(exc), sent)
             return
         except HubSpotError:
-            self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
+            if not self._abandoned:
+                self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
             raise
+        if self._abandoned:
+            return
         if reply.verdict in (Verdict.SUCCESS, Verdict.PARTIAL):
             self._answered(batch, operation, batch_id, rows, reply.body, report, sent)
             return
@@ -335,39 +391,19 @@ class Uploader(LookingUp):
         why: str,
         sent: float,
     ) -> None:
-        """The request may or may not have been carried out: find out before sending again."""
-        if operation is Operation.CREATE:
-            found = self._lookup([a.row.key_value for a in batch], sent)
-        elif operation is Operation.UPSERT and self.finder is not None:
-            # An upsert is safe to send again, but one that created a record would then say
-            # `updated`, and undo would leave that record: records HubSpot made since the
-            # send are this upsert's, created.
-            held = self._lookup([a.row.key_value for a in batch], sent) or {}
-            found = {k: hid for k, hid in held.items() if self.finder.created_since(hid, sent)}
-        else:
-            found = {}  # updates can simply be sent again
-        outcomes = [self._looked_up(r, found) for r in rows]
-        self.journal.settle(batch_id, self.run_id, outcomes)
-        resend = []
-        for action, (_, state, hid) in zip(batch, outcomes, strict=True):
-            row = action.row.row
-            if state is Outcome.FOUND and hid:
-                report.results[row] = RowResult(
-                    row=row,
-                    status=RowStatus.CREATED,
-                    hubspot_id=hid,
-                    message="created (confirmed by looking it up after the answer was lost)",
-                )
-            elif state is Outcome.UNCERTAIN:
-                report.results[row] = RowResult(
-                    row=row,
-                    status=RowStatus.UNCERTAIN,
-                    message=f"{why}: the record may or may not exist in HubSpot, and the "
-                    "mapping has no key to look it up by, so it is not sent again; check "
-                    "HubSpot, then run with --forget-uncertain",
-                )
-            else:
-                resend.append(action)
+        """The request may or may not have been carried out: find out before sending again
+        (`LookingUp.settle_lost`: created, uncertain, an update of the record that holds the
+        key, or sent again)."""
+        try:
+            lost = self.settle_lost(batch, operation, rows, sent, why)
+        except HubSpotError as failed:  # the batch stays open: the next run looks again
+            _unknown(batch, report, f"{why}, and finding out what became of it failed ({failed})")
+            raise
+        self.journal.settle(batch_id, self.run_id, lost.outcomes)
+        report.results.update(lost.results)
+        if lost.adopted:
+            self._send(lost.adopted, Operation.UPDATE, report)
+        resend = lost.resend
         if not resend:
             return
         if tries >= self.client.retry.max_attempts:
@@ -429,6 +465,19 @@ class Uploader(LookingUp):
                 len(rest),
             )
             self._send(rest, operation, report)
+
+
+def _unknown(batch: list[Action], report: UploadReport, why: str) -> None:
+    """The rows of a batch sent whose fate is unknown, not yet settled, `uncertain`: its
+    batch stays open in the journal, so the next run finds out before sending them again."""
+    for action in batch:
+        row = action.row.row
+        if row not in report.results:
+            report.results[row] = RowResult(
+                row=row,
+                status=RowStatus.UNCERTAIN,
+                message=f"uncertain: {why}; the next run finds out before sending it again",
+            )
 
 
 def _settle_unsent(actions: Sequence[Action], report: UploadReport) -> None:

@@ -9,6 +9,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import socket
 import sqlite3
 import stat
@@ -134,6 +135,12 @@ def _machine_lock_path(journal: Path) -> Path | None:
 
 
 def _release_lock(fh: Any) -> None:
+    """Release a lock `_take_lock` took, emptied first: a lock file that still names its
+    holder was left by a run that ended without releasing it (see `_took_over`)."""
+    with contextlib.suppress(OSError, ValueError):
+        fh.seek(0)
+        fh.truncate()
+        fh.flush()
     fcntl.flock(fh, fcntl.LOCK_UN)
     fh.close()
 
@@ -167,28 +174,109 @@ class JournalTables:
 
 def _take_lock(lock_path: Path, what: str = "this portal and object type") -> Any:
     """Hold the lock file `lock_path` (LockHeld if another process does), writing who holds
-    it. A link there is refused, never followed: its target would be overwritten."""
+    it. A link there is refused, never followed (its target would be overwritten), and so is
+    anything but this user's own plain file: it is never truncated. A lock left by a run that
+    ended without releasing it (killed) is free again, and said."""
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        why = "it is a link, which is not followed" if exc.errno == errno.ELOOP else exc.strerror
-        raise ConfigError(f"cannot open the lock file {lock_path} ({why})") from exc
-    fh = os.fdopen(fd, "r+", encoding="utf-8")
+        raise ConfigError(
+            f"cannot open the lock file {lock_path} ({_refusal(lock_path, exc)})"
+        ) from exc
+    try:
+        _check_own(lock_path, os.fstat(fd))
+    except BaseException:
+        os.close(fd)
+        raise
+    fh = os.fdopen(fd, "r+", encoding="utf-8", errors="replace")
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        fh.seek(0)
-        holder = fh.read().strip() or "another process"
+        holder = _holder(fh) or "another process"
         fh.close()
         raise LockHeld(
             f"another import is running against {what} ({holder}); "
             f"it holds {lock_path}. Wait for it to finish, or check that it is still alive."
         ) from None
+    except BaseException:
+        fh.close()
+        raise
+    _took_over(lock_path, _holder(fh))
     fh.seek(0)
     fh.truncate()
     fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {_now()}")
     fh.flush()
     return fh
+
+
+def _refusal(lock_path: Path, exc: OSError) -> str:
+    """Why the lock file could not be opened, in words: a link, another user's file."""
+    if exc.errno == errno.ELOOP:
+        return "it is a link, which is not followed"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        with contextlib.suppress(OSError):
+            owner = os.lstat(lock_path).st_uid
+            if owner != os.geteuid():
+                return (
+                    f"{exc.strerror}: it is user {owner}'s, whose run may hold it; give a "
+                    "--state-dir of your own"
+                )
+    return exc.strerror or str(exc)
+
+
+def _check_own(lock_path: Path, seen: os.stat_result) -> None:
+    """ConfigError unless the lock file opened is this user's own plain file, with no other
+    name (a hard link to another file would be truncated with it)."""
+    if not stat.S_ISREG(seen.st_mode):
+        why = "it is not a plain file"
+    elif seen.st_uid != os.geteuid():
+        why = f"it is user {seen.st_uid}'s, not yours"
+    elif seen.st_nlink != 1:
+        why = f"it has {seen.st_nlink} names (hard links), so it may be another file"
+    else:
+        return
+    raise ConfigError(
+        f"cannot use the lock file {lock_path} ({why}); it was left as it is. Remove it if no "
+        "run of yours is using it, or give another --state-dir."
+    )
+
+
+def _holder(fh: Any) -> str:
+    """What the lock file says of who holds it (empty when no one said)."""
+    fh.seek(0)
+    return str(fh.read(500)).strip()
+
+
+_HOLDER = re.compile(r"^pid (\d+) on (\S+) since (\S+)$")
+
+
+def _took_over(lock_path: Path, left: str) -> None:
+    """Say so when the lock just taken names a holder: that run ended without releasing it
+    (it was killed, or the machine stopped), and its batches are settled first."""
+    if not left:
+        return
+    found = _HOLDER.match(left)
+    alive = ""
+    if found and found.group(2) == socket.gethostname():
+        alive = " (no longer running)" if not _running(int(found.group(1))) else ""
+    log.warning(
+        "%s was left by %s%s, which ended without releasing it (killed, or the machine "
+        "stopped): taking it over; what that run left unconfirmed is settled first",
+        lock_path,
+        left[:200],
+        alive,
+    )
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (any user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's: it exists
+    return True
 
 
 def _now() -> str:
