@@ -94,7 +94,7 @@ key: Cart ref
     assert found == [
         "colums: unknown key; did you mean 'columns'? (allowed: object_type, key, notify, mode, "
         "columns, constants, associations, clear_empty, number, header_row, fill_down, "
-        "group_by, skip_rows_without, skip_rows_where, guards)",
+        "group_by, skip_rows_without, skip_rows_where, guards, missing_rows)",
         "object_type: 'product' is not an object type; did you mean 'products'?",
         "columns.Price.tpye: unknown key; did you mean 'type'? (allowed: property, type, required, "
         "format, options, timezone, clear_empty, to, by, on_missing, number, currency, values, "

@@ -47,8 +47,8 @@ GUARD_OPTIONS = (
         metavar="N|N%",
         callback=_guard,
         help=f"{_STOPS} when more than N records, or N% of those the mapping holds, would be "
-        "archived or set by its missing_rows: rule. Overrides the mapping's guards: "
-        "max_missing.",
+        "archived or set by its missing_rows: rule (default 10% when that rule is not keep). "
+        "Overrides the mapping's guards: max_missing.",
     ),
     click.option(
         "--expect-rows",

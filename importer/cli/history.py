@@ -16,7 +16,7 @@ import click
 
 from ..api.client import HubSpotClient, RetryPolicy
 from ..core.errors import ConfigError, HubSpotUnavailable
-from ..history.runs import Undo, check_portal, list_runs, prepare_undo, undo_run
+from ..history.runs import Undo, UndoDone, check_portal, list_runs, prepare_undo, undo_run
 from ..sheets.outputs import prepare_workbook
 from ..state.paths import default_state_dir
 from ..state.plan_journal import PlanJournal, list_plan_runs
@@ -142,6 +142,7 @@ def show(run_id: str, state_dir: Path | None, out: Path | None) -> int:
         ("Rows", _counts_text(r["counts"])),
         ("Records created", len(undo.created)),
         ("Records updated", len(undo.updated)),
+        *_missing_fields(undo),
         ("Stopped early", r["stopped_by"] or "no"),
         ("Workbook", r["workbook"] or _plan_workbook(state, r["run_id"])),
         ("Journal", r["journal"]),
@@ -158,6 +159,21 @@ def show(run_id: str, state_dir: Path | None, out: Path | None) -> int:
     for name, value in fields:
         click.echo(f"{name + ':':17}{value}")
     return EXIT_OK
+
+
+def _missing_fields(undo: Undo) -> list[tuple[str, str]]:
+    """`show`'s line on what the run's `missing_rows:` archived or set, when it did."""
+    total = len(undo.missing) + len(undo.returned) + undo.restored_before
+    if not total:
+        return []
+    said = f"{total} archived or set by missing_rows:"
+    if undo.missing:
+        said += f"; {len(undo.missing)} left for undo to bring back"
+    if undo.returned:
+        said += f"; {len(undo.returned)} back in the feed since"
+    if undo.restored_before:
+        said += f"; {undo.restored_before} brought back by undo"
+    return [("Missing records", said)]
 
 
 def _plan_workbook(state_dir: Path, run_id: str) -> str:
@@ -246,24 +262,52 @@ def undo(
         f"{len(undo.updated)}."
     )
     _describe_undo(undo)
-    if not undo.created and not undo.links:
+    if not undo.anything:
         click.echo("Nothing to archive.")
         return EXIT_OK
-    what = f"Archive these {len(undo.created)} records" + (
-        f" and revert {len(undo.links)} links" if undo.links else ""
-    )
+    links = f" and revert {len(undo.links)} links" if undo.links else ""
+    what = _undo_what(undo, "archive these {} records" + links)
+    what = what[:1].upper() + what[1:]
     with contextlib.ExitStack() as stack:
-        needs = f"archive {len(undo.created)} records"
+        needs = _undo_what(undo, "archive {} records")
         target = _undo_target(stack, r, base_url, yes=yes, what=what, needs=needs)
         if target is None:
             click.echo("Nothing was archived.")
             return EXIT_OK
-        archived = _undo_at(undo, target, api_version, state, local_token=SANDBOX_TOKEN)
-    click.echo(
-        f"Archived {archived} {r['object_type']} created by run {r['run_id']}"
-        + (f"; reverted {len(undo.links)} links." if undo.links else ".")
-    )
+        done = _undo_at(undo, target, api_version, state, local_token=SANDBOX_TOKEN)
+    if undo.created or undo.links or not undo.missing:
+        click.echo(
+            f"Archived {done.archived} {r['object_type']} created by run {r['run_id']}"
+            + (f"; reverted {len(undo.links)} links." if undo.links else ".")
+        )
+    _say_restored(done)
     return EXIT_OK
+
+
+def _undo_what(undo: Undo, archiving: str) -> str:
+    """What undo is about to do: `archiving` (its `{}` the count of records created) and
+    what it brings back of `missing_rows:`."""
+    parts = [archiving.format(len(undo.created))] if undo.created or not undo.missing else []
+    if undo.missing:
+        parts.append(f"bring back {len(undo.missing)} records missing_rows: archived or set")
+    return " and ".join(parts)
+
+
+def _say_restored(done: UndoDone, indent: str = "") -> None:
+    """What undo made of each record `missing_rows:` archived or set: `key: old -> new`."""
+    if not done.restored:
+        return
+    click.echo(f"{indent}Records missing_rows: had archived or set (key: id -> id now):")
+    for r in done.restored:
+        e = r.entry
+        moved = f"{e.hubspot_id} -> {r.new_id}" if r.new_id != e.hubspot_id else e.hubspot_id
+        click.echo(f"{indent}  {e.key_value}: {moved} ({r.said})")
+    left = sum(1 for r in done.restored if not r.done)
+    if left:
+        click.echo(
+            f"{indent}{left} of them were not brought back (see above): run "
+            f"`hubspot-import undo {done.restored[0].entry.run_id}` again to retry them."
+        )
 
 
 def _describe_undo(undo: Undo, indent: str = "") -> None:
@@ -279,6 +323,8 @@ def _describe_undo(undo: Undo, indent: str = "") -> None:
             f"{indent}Updated records are left as they are (their earlier values are not "
             f"known): {ids}{more}."
         )
+    if undo.missing or undo.returned or undo.restored_before:
+        _describe_missing(undo, indent)
     if undo.links:
         added = sum(c["change"] == "add" for c in undo.links)
         click.echo(
@@ -286,6 +332,27 @@ def _describe_undo(undo: Undo, indent: str = "") -> None:
             "records it did not create: undo removes those it added and puts back those it "
             "removed."
         )
+
+
+def _describe_missing(undo: Undo, indent: str) -> None:
+    """What the run's `missing_rows:` did, and what undo does about it."""
+    archived = sum(1 for e in undo.missing if e.action == "archive")
+    set_ = len(undo.missing) - archived
+    if undo.missing:
+        click.echo(
+            f"{indent}Its missing_rows: archived {archived} and set {set_} records no longer "
+            "in the feed: undo writes back the earlier values of those it set, and creates "
+            "those it archived again from the values it kept (with new ids: HubSpot's API "
+            "cannot restore an archived record; whoever needs the original ids restores them "
+            "from HubSpot's recycling bin, within 90 days, instead)."
+        )
+    if undo.returned:
+        click.echo(
+            f"{indent}{len(undo.returned)} records it archived or set came back in the feed "
+            "since: they are left as they are."
+        )
+    if undo.restored_before:
+        click.echo(f"{indent}An earlier undo brought back {undo.restored_before} of them.")
 
 
 def _undo_target(
@@ -333,7 +400,7 @@ def _undo_plan(
         click.echo(f"Plan run {pid} was already undone at {plan_run['undone']}.")
         return EXIT_OK
     steps = prepare_plan_undo(state_dir, plan_run)
-    left = [p for p in steps if not p.run.get("undone") and (p.created or p.links)]
+    left = [p for p in steps if not p.run.get("undone") and p.anything]
     click.echo(f"Plan run {pid} ({plan_run['started']}, {plan_run['plan_file']}):")
     for p in steps:
         r = p.run
@@ -359,12 +426,13 @@ def _undo_plan(
             click.echo("Nothing was archived.")
             return EXIT_OK
         for p in left:
-            archived = _undo_at(p, target, api_version, state_dir, local_token=SANDBOX_TOKEN)
+            step = _undo_at(p, target, api_version, state_dir, local_token=SANDBOX_TOKEN)
             reverted = f"; reverted {len(p.links)} links." if p.links else "."
             click.echo(
-                f"Archived {archived} {p.run['object_type']} created by run "
+                f"Archived {step.archived} {p.run['object_type']} created by run "
                 f"{p.run['run_id']}{reverted}"
             )
+            _say_restored(step, indent="  ")
     _mark_undone(plan_run)
     click.echo(f"Plan run {pid} is undone.")
     return EXIT_OK
@@ -380,7 +448,7 @@ def _mark_undone(plan_run: dict[str, Any]) -> None:
 
 def _undo_at(
     undo: Undo, target: str, api_version: str | None, state_dir: Path, *, local_token: str
-) -> int:
+) -> UndoDone:
     r = undo.run
     local = urlsplit(target).hostname in ("127.0.0.1", "localhost", "::1")
     token = environment_token() or (local_token if local else "")
@@ -393,7 +461,7 @@ def _undo_at(
     )
     try:
         check_portal(undo, client, token, state_dir)
-        archived = undo_run(undo, client)
+        done = undo_run(undo, client)
     except HubSpotUnavailable as exc:
         if not local:
             raise
@@ -405,4 +473,4 @@ def _undo_at(
         ) from exc
     finally:
         client.close()
-    return archived
+    return done

@@ -77,6 +77,7 @@ def run_summary_json(s: RunSummary, code: int) -> dict[str, Any]:
         "retry_file": str(s.retry_file) if s.retry_file else None,
         "error": s.stopped_by,
         "input_fingerprint": _fingerprint_json(s),
+        "missing": s.missing.as_json() if s.missing is not None else None,
     }
     return data
 
@@ -185,6 +186,8 @@ def report_run(result: RunResult) -> int:
     counts = ", ".join(f"{n} {status}" for status, n in s.counts.items() if n)
     _echo(f"{s.object_type}: {s.rows} rows: {counts or 'nothing to do'}.")
     _say_guards(s, result.stopped_by)
+    if s.missing is not None:
+        _echo(f"{s.missing.said()}.")
     _echo(f"Results: {s.workbook}")
     if s.retry_file is not None:
         _echo(
@@ -197,6 +200,8 @@ def report_run(result: RunResult) -> int:
         return EXIT_SIGNAL_BASE + result.stopped_by.signum
     if s.guard is not None:
         return EXIT_GUARD
+    if s.missing is not None and s.missing.unsettled:  # archives or sets that failed
+        return EXIT_ROWS
     return _rows_exit_code(s.counts, s.rows)
 
 

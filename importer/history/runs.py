@@ -14,8 +14,18 @@ from ..api.client import HubSpotClient, Verdict, error_message
 from ..core.errors import ConfigError, HubSpotError, UncertainDelivery
 from ..core.hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS
 from ..state.journal import Journal
+from ..state.missing_table import MissingEntry, MissingState
+from .restore import Restored, restore_missing
 
-__all__ = ["Undo", "check_portal", "find_run", "list_runs", "prepare_undo", "undo_run"]
+__all__ = [
+    "Undo",
+    "UndoDone",
+    "check_portal",
+    "find_run",
+    "list_runs",
+    "prepare_undo",
+    "undo_run",
+]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +102,11 @@ def one_run(
     return matches[0]
 
 
+UNDOABLE = (MissingState.DONE, MissingState.RESTORING, MissingState.SENDING)
+"""States of a record of `missing_rows:` that undo brings back: archived or set, an undo
+that stopped part way, or a request whose run stopped before its answer (undo finds out)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Undo:
     run: dict[str, Any]
@@ -104,6 +119,30 @@ class Undo:
     links: list[dict[str, Any]] = field(default_factory=list)
     """Links the run added to or removed from records it did not create (see
     `Journal.link_changes`): undo removes what it added and puts back what it removed."""
+    missing: list[MissingEntry] = field(default_factory=list)
+    """Records the run's `missing_rows:` archived or set and no undo has brought back: set
+    ones get their earlier values, archived ones are created again (see restore.py)."""
+    returned: list[MissingEntry] = field(default_factory=list)
+    """Records it archived or set whose key came back in the feed since: left as they are."""
+    restored_before: int = 0
+    """Records of `missing_rows:` an earlier undo of this run brought back."""
+
+    @property
+    def anything(self) -> bool:
+        """Whether undo has anything left to do."""
+        return bool(self.created or self.links or self.missing)
+
+
+@dataclass(frozen=True)
+class UndoDone:
+    """What an undo did: records archived, and records of `missing_rows:` brought back."""
+
+    archived: int
+    restored: list[Restored] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return all(r.done for r in self.restored)
 
 
 def prepare_undo(state_dir: Path, run_id: str) -> Undo:
@@ -113,6 +152,7 @@ def prepare_undo(state_dir: Path, run_id: str) -> Undo:
         written = journal.written_by(run["run_id"])
         done = journal.archived_by_undo(run["run_id"])
         changes = journal.link_changes(run["run_id"])
+        acted = journal.missing_entries(run_id=run["run_id"])
     finally:
         journal.close()
     left = [(key, hid) for key, hid in written["created"] if hid not in done]
@@ -124,6 +164,9 @@ def prepare_undo(state_dir: Path, run_id: str) -> Undo:
         updated=written["updated"],
         archived_before=len(written["created"]) - len(left),
         links=[c for c in changes if c["from_id"] not in created],
+        missing=[e for e in acted if e.state in UNDOABLE],
+        returned=[e for e in acted if e.state is MissingState.RETURNED],
+        restored_before=sum(1 for e in acted if e.state is MissingState.UNDONE),
     )
 
 
@@ -174,8 +217,9 @@ def _revert_links(client: HubSpotClient, journal: Journal, changes: list[dict[st
 
 def undo_run(
     undo: Undo, client: HubSpotClient, on_progress: Callable[[int], None] | None = None
-) -> int:
-    """Archive the records the run created, in batches; record the undo. Returns the count."""
+) -> UndoDone:
+    """Archive the records the run created, in batches, and bring back those its
+    `missing_rows:` archived or set; record the undo (complete when nothing is left)."""
     run = undo.run
     if run.get("undone"):
         raise ConfigError(f"run {run['run_id']} was already undone at {run['undone']}")
@@ -192,7 +236,9 @@ def undo_run(
                 # Each batch is recorded as it is done: an undo stopped part way (the daily
                 # limit, a network failure) is finished by the next.
                 journal.record_undo(
-                    run["run_id"], chunk, complete=len(archived) == len(undo.created)
+                    run["run_id"],
+                    chunk,
+                    complete=len(archived) == len(undo.created) and not undo.missing,
                 )
                 if on_progress is not None:
                     on_progress(len(archived))
@@ -204,9 +250,25 @@ def undo_run(
                 status=exc.status,
             ) from exc
         _revert_links(client, journal, undo.links)
-        if not undo.created:
+        done = UndoDone(len(archived), _restore(client, journal, undo))
+        if done.complete and (undo.missing or not undo.created):
             journal.record_undo(run["run_id"], [], complete=True)
     finally:
         journal.close()
     log.info("archived %d records created by run %s", len(archived), run["run_id"])
-    return len(archived)
+    return done
+
+
+def _restore(client: HubSpotClient, journal: Journal, undo: Undo) -> list[Restored]:
+    """Bring back what the run's `missing_rows:` archived or set; a stop says how many are
+    left for the next undo."""
+    try:
+        return restore_missing(client, journal, undo.run["object_type"], undo.missing)
+    except HubSpotError as exc:
+        left = len(journal.missing_entries(run_id=undo.run["run_id"], states=UNDOABLE))
+        raise type(exc)(
+            f"{exc} The undo stopped with {left} records archived or set by missing_rows: "
+            f"still to bring back; run `hubspot-import undo {undo.run['run_id']}` again to "
+            "finish it.",
+            status=exc.status,
+        ) from exc

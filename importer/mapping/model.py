@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from ..core.errors import ConfigError, MappingError
 from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES, AssociationCategory, canonical_object_type
 from .guards import Guards
+from .missing_keys import MissingRows
 
 __all__ = [
     "FALSE_WORDS",
@@ -253,6 +254,9 @@ class Mapping:
     guards: Guards = field(default_factory=Guards)
     """`guards:` what stops a run of this mapping before it writes anything (the command
     line's guards come first)."""
+    missing_rows: MissingRows = field(default_factory=MissingRows)
+    """`missing_rows:` what a run does to the records this mapping holds whose key is no
+    longer in the feed (keep, archive, or set properties)."""
     by_column: dict[str, ColumnSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -18,6 +18,7 @@ from ..api.client import HubSpotClient, UncertainDelivery, Verdict, error_messag
 from ..core.errors import AuthError, ConfigError, HubSpotUnavailable, MappingError
 from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES, AssociationCategory
 from .column_values import check_currency, value_changes
+from .missing_keys import check_set_values
 from .model import (
     AssociationSpec,
     AssociationTypeSpec,
@@ -283,12 +284,16 @@ def resolve(mapping: Mapping, schema: PortalSchema) -> Mapping:
         _association(i, a, mapping.object_type, schema, problems)
         for i, a in enumerate(mapping.associations)
     ]
+    missing = check_set_values(
+        mapping.missing_rows, schema.properties, mapping.object_type, problems
+    )
     if problems:
         raise MappingError(mapping.source, problems)
     return dataclasses.replace(
         mapping,
         columns=tuple(columns),
         associations=tuple(associations),
+        missing_rows=missing,
     )
 
 

@@ -19,6 +19,8 @@ from openpyxl import Workbook
 
 from ..core.outcome import RowIssue
 from ._sheetxml import StreamedSheet, splice
+from .excel_limits import fit_cells
+from .results_missing import add_missing_sheet
 from .results_sheet import (
     RESULT_COLUMNS,
     _column_widths,
@@ -73,7 +75,8 @@ def write_results(
     source: pd.DataFrame,
     issues: Sequence[RowIssue],
 ) -> Path:
-    """Write Summary, Results (one row per input row) and Issues; atomically replace `path`.
+    """Write Summary, Results (one row per input row), Issues and (when the mapping's
+    `missing_rows:` is not keep) Missing; atomically replace `path`.
 
     `outcome` has columns status, hubspot_id, message (and held_back) indexed by sheet row;
     `source` the input's own columns with the same index. openpyxl writes the workbook with
@@ -82,6 +85,7 @@ def write_results(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    (outcome, source), issues = fit_cells(path, [("Results", outcome), ("Results", source)], issues)
     wb = Workbook(write_only=True)
     per_sheet = EXCEL_MAX_ROWS - 1
     sheet_names = _results_sheet_names(len(outcome), per_sheet)
@@ -111,6 +115,8 @@ def write_results(
         )
     position = _positions(outcome, issues)
     _issues_sheet(_Sheet(wb.create_sheet("Issues")), issues, position, sheet_names, per_sheet)
+    if summary.missing is not None:
+        add_missing_sheet(wb, summary.missing, summary.record_link)
     return save_streamed(wb, path, streamed)
 
 

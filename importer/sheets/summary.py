@@ -14,6 +14,8 @@ from openpyxl.chart.marker import DataPoint
 from ..core.hubspot import DEFAULT_API_VERSION
 from ..core.outcome import RowStatus
 from .fingerprint import Fingerprint
+from .inputs import shown_name
+from .results_missing import MissingReport
 from .workbook import _GREY, STATUS_COLOURS, _Sheet
 
 STATUS_ORDER = tuple(s.value for s in RowStatus)
@@ -57,6 +59,9 @@ class RunSummary:
     run_settings: str | None = None
     """A digest of the mapping file and the options that read the input: with the
     fingerprint, what `run --skip-unchanged` compares with the last run's."""
+    missing: MissingReport | None = None
+    """What the mapping's `missing_rows:` did to the records whose key left the feed (None:
+    `keep`, the default)."""
 
     @property
     def duration(self) -> float:
@@ -97,7 +102,7 @@ def _run_facts(summary: RunSummary, result_sheets: list[str], links: str) -> lis
     return [
         ("Run id", summary.run_id),
         ("Object type", summary.object_type),
-        ("Input file", str(summary.input_file)),
+        ("Input file", shown_name(summary.input_file)),
         ("Sheet", summary.sheet or "(CSV)"),
         ("Input fingerprint", _described(summary.input_fingerprint)),
         ("Mapping", summary.mapping_file),
@@ -113,6 +118,7 @@ def _run_facts(summary: RunSummary, result_sheets: list[str], links: str) -> lis
         ("Association requests", summary.link_requests),
         ("Stopped early", summary.stopped_by or "no"),
         ("Guards", "\n".join(summary.guards) or "none set"),
+        *([("Missing records", summary.missing.said())] if summary.missing else []),
         ("Retry file", str(summary.retry_file or "none: no invalid or failed rows")),
         ("Journal", str(summary.journal or "")),
         ("Results", ", ".join(result_sheets)),

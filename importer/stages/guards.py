@@ -8,13 +8,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..api.client import HubSpotClient
 from ..core.errors import HubSpotImportError
 from ..core.hubspot import MAX_BATCH_INPUTS
 from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared
-from ..mapping.guards import Limit, RowRange
+from ..mapping.guards import DEFAULT_MAX_MISSING, Limit, RowRange
 from ..mapping.model import Mapping, SyncMode
 from ..sheets.results import RunSummary
 from ..state.journal import Journal, KnownRow
@@ -23,12 +24,34 @@ from .dry_run import link_changes
 from .options import RunOptions
 from .verify import read_batch
 
-__all__ = ["GuardStop", "Guarding", "Verdict", "changed_records", "not_sent", "would_change"]
+__all__ = [
+    "GuardStop",
+    "Guarding",
+    "MissingCount",
+    "Verdict",
+    "changed_records",
+    "not_sent",
+    "would_change",
+]
 
 log = logging.getLogger(__name__)
 
 NOTHING_TO_COUNT = "no missing_rows: rule in the mapping, nothing to count"
-"""What max_missing says until the mapping can archive or set records no row names."""
+"""What max_missing says when the mapping keeps the records no row names (`keep`)."""
+
+
+class MissingCount(Protocol):
+    """What the max_missing guard asks of the run's `missing_rows:` (`stages.mirror`)."""
+
+    @property
+    def verb(self) -> str:
+        """What would become of the records: `archived`, `set`."""
+        ...
+
+    def counted(self) -> tuple[int, int, str]:
+        """(records no longer in the feed, records the mapping holds, why the rule sits out
+        this run or "")."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +63,8 @@ class Verdict:
     limit: str
     said: str
     reason: str = ""
+    counted: bool = True
+    """False when there was nothing to count: the line then says neither passes nor stops."""
 
     @property
     def stops(self) -> bool:
@@ -48,7 +73,7 @@ class Verdict:
     def line(self, *, dry_run: bool) -> str:
         """`max_invalid 10 %: 3 of 200 rows invalid (1.5 %): passes`."""
         said = f"{self.name} {self.limit}: {self.said}"
-        if self.said == NOTHING_TO_COUNT:
+        if not self.counted:
             return said
         if not self.stops:
             return f"{said}: passes"
@@ -68,11 +93,22 @@ class Guarding:
     """The guards of one run (the command line's over the mapping's), judged once, after the
     decisions and before the first write."""
 
-    def __init__(self, options: RunOptions, mapping: Mapping, *, rows: int, invalid: int) -> None:
+    def __init__(
+        self,
+        options: RunOptions,
+        mapping: Mapping,
+        *,
+        rows: int,
+        invalid: int,
+        missing: MissingCount | None = None,
+    ) -> None:
         self.guards = options.guards.over(mapping.guards)
         self.rows = rows
         """The sheet's data rows, skipped rows included: the feed's size."""
         self.invalid = invalid
+        self.missing = missing
+        """The mapping's missing_rows: (None: keep); with one, max_missing is DEFAULT_MAX_MISSING
+        unless given."""
         self.dry_run = options.dry_run
         self.verdicts: list[Verdict] = []
 
@@ -88,9 +124,11 @@ class Guarding:
             found.append(
                 self._share("max_invalid", g.max_invalid, self.invalid, "invalid", be=True)
             )
-        if g.max_missing is not None:
-            limit = str(g.max_missing)
-            found.append(Verdict(name="max_missing", limit=limit, said=NOTHING_TO_COUNT))
+        max_missing = g.max_missing
+        if max_missing is None and self.missing is not None:
+            max_missing = DEFAULT_MAX_MISSING
+        if max_missing is not None:
+            found.append(self._missing(max_missing))
         if g.max_changed is not None:
             found.append(
                 self._share("max_changed", g.max_changed, changed(), "would update a record")
@@ -119,6 +157,23 @@ class Guarding:
             said=f"{counted} {what} ({share})",
             reason=f"{counted} {verb}{what} ({share}), more than {limit.given} {limit}",
         )
+
+    def _missing(self, limit: Limit) -> Verdict:
+        """max_missing: the records whose key left the feed, of those the mapping holds."""
+        name = "max_missing"
+        if self.missing is None:
+            return Verdict(name=name, limit=str(limit), said=NOTHING_TO_COUNT, counted=False)
+        count, held, sits_out = self.missing.counted()
+        if sits_out:
+            said = f"missing_rows sits out ({sits_out}), nothing to count"
+            return Verdict(name=name, limit=str(limit), said=said, counted=False)
+        counted = f"{count:,} of {held:,} records the mapping holds"
+        share = _percent(count, held)
+        said = f"{counted} would be {self.missing.verb} ({share})"
+        if not limit.exceeded(count, held):
+            return Verdict(name=name, limit=str(limit), said=said)
+        why = f"{counted} are no longer in the feed ({share}), more than {limit.given} {limit}"
+        return Verdict(name=name, limit=str(limit), said=said, reason=why)
 
 
 def not_sent(decisions: Decisions, stop: GuardStop) -> dict[int, RowResult]:

@@ -33,11 +33,20 @@ from .decide import Decisions, Operation, decide_rows
 from .dry_run import would_do
 from .guards import Guarding, GuardStop, changed_records, not_sent, would_change
 from .links import LinkChange, apply_links, decide_links
+from .mirror import Mirror, mirror_for, unsettled
+from .mirror_send import settle_open
 from .options import RunOptions, StepContext
 from .parallel import in_parallel
 from .prepare import build_rows
 from .read import Inputs, read_inputs
-from .reconcile import begin_run, keyless_import, open_journal, reconcile
+from .reconcile import (
+    KeylessImport,
+    Reconciled,
+    begin_run,
+    keyless_import,
+    open_journal,
+    reconcile,
+)
 from .resolve import Resolver, resolve_references
 from .send import Uploader
 from .shape import Shaped, shape
@@ -128,20 +137,20 @@ def _run(
     shaped = shape(inputs.table, mapping)
     table = shaped.table
     validated = _validate(mapping, shaped, inputs, client, portal, options, step)
-    keyless = (
-        keyless_import(journal, options, table.sheet, run_id, inputs.mode)
-        if mapping.key_property is None
-        else None
-    )
+    keyless = _keyless(journal, options, mapping, table.sheet, run_id, inputs.mode)
     rows = build_rows(validated, mapping, run_id, generation=keyless.generation if keyless else "")
+    mirror = _mirror(options, mapping, journal, run_id, shaped, rows, step)
     summary = _summary(options, inputs, mapping, client, portal, journal, run_id, started)
     begin_run(
         journal, options, mapping, inputs.mode, summary, portal, table.frame, validated.issues
     )
-    guard = Guarding(options, mapping, rows=len(table.frame), invalid=len(validated.invalid_rows))
+    invalid = len(validated.invalid_rows)
+    guard = Guarding(options, mapping, rows=len(table.frame), invalid=invalid, missing=mirror)
     results, stopped_by = _sync(
         options, client, mapping, journal, rows, inputs.mode, progress, summary, guard
     )
+    if mirror is not None:  # after the run's own writes, and never after a stop
+        stopped_by = mirror.apply(client, results, summary, stopped_by)
     summary.api_version = client.paths.version  # a request HubSpot did not serve moved it on
     # What was sent is written down whatever happens now: a signal waits until it is.
     with shutdown.deferred():
@@ -166,6 +175,42 @@ def _run(
         stopped_by=stopped_by,
         outcome=outcome if step is not None else None,  # a plan's step hands them on
         table=table if step is not None else None,
+    )
+
+
+def _keyless(
+    journal: Journal,
+    options: RunOptions,
+    mapping: Mapping,
+    sheet: str | None,
+    run_id: str,
+    mode: SyncMode,
+) -> KeylessImport | None:
+    """Which import of the file a keyless mapping's rows belong to (None with a key)."""
+    if mapping.key_property is not None:
+        return None
+    return keyless_import(journal, options, sheet, run_id, mode)
+
+
+def _mirror(
+    options: RunOptions,
+    mapping: Mapping,
+    journal: Journal,
+    run_id: str,
+    shaped: Shaped,
+    rows: Prepared,
+    step: StepContext | None,
+) -> Mirror | None:
+    """The run's `missing_rows:` (None: keep), from the keys of every row of the feed."""
+    return mirror_for(
+        mapping,
+        journal,
+        run_id,
+        mapping_file=str(options.mapping_path),
+        shaped=shaped,
+        rows=rows,
+        dry_run=options.dry_run,
+        in_plan=step is not None,
     )
 
 
@@ -297,7 +342,7 @@ def _sync(
         search_settle=options.search_settle,
         mode=mode,
     )
-    state = reconcile(uploader, journal, rows, verify_first=options.verify)
+    state = _reconciled(uploader, journal, rows, verify_first=options.verify)
     if state.not_sent is not None:
         return state.not_sent, state.stopped_by
     ruled = apply_write_rules(
@@ -327,6 +372,18 @@ def _sync(
                           summary, stopped=stopped_by is not None)  # fmt: skip
         stopped_by = stopped_by or link_stop
     return results, stopped_by
+
+
+def _reconciled(
+    uploader: Uploader, journal: Journal, rows: Prepared, *, verify_first: bool
+) -> Reconciled:
+    """The reconcile stage, after the requests of `missing_rows:` an earlier run left open
+    are settled (a row may point at a record they archived); every row `not_sent` when
+    HubSpot stopped either."""
+    left_open = settle_open(uploader.client, journal, uploader.mapping.object_type)
+    if left_open is not None:
+        return unsettled(rows, left_open)
+    return reconcile(uploader, journal, rows, verify_first=verify_first)
 
 
 def _count_progress(uploader: Uploader, total: int, progress: Progress | None) -> None:

@@ -22,6 +22,7 @@ import orjson
 from ..core.errors import ConfigError, LockHeld
 from .batches_table import BatchTables
 from .links_table import LinkTables
+from .missing_table import MISSING_SCHEMA, MissingTables
 from .paths import adopt_base_url_journal, default_state_dir, journal_path
 from .records import (
     BatchRow,
@@ -179,7 +180,7 @@ def _add_columns(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
-class Journal(BatchTables, RunTables, LinkTables):
+class Journal(BatchTables, RunTables, LinkTables, MissingTables):
     """The journal file; every method is one transaction."""
 
     def __init__(self, path: Path, *, lock: bool = False) -> None:
@@ -202,7 +203,7 @@ class Journal(BatchTables, RunTables, LinkTables):
                 # Switching a new file to WAL needs it to itself: a reader may be opening it too.
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")  # an intent must survive a power cut
-                self._db.executescript(_SCHEMA)
+                self._db.executescript(_SCHEMA + MISSING_SCHEMA)
                 _add_columns(self._db)
                 break
             except sqlite3.OperationalError as exc:

@@ -1,0 +1,222 @@
+"""Undo of what a run's `missing_rows:` did. The records it set get the values they had
+written back (batch/update). The records it archived are created again from the values the
+journal kept (batch/create, with the links the journal knew for them inline): HubSpot's API
+cannot take a record out of its recycling bin, so each comes back with a new id, and the
+journal's row points at it (the recycling bin, in HubSpot's app, restores the original with
+its id within 90 days). A key back in the feed since, or that HubSpot holds again (restored
+by hand, or created by an undo that stopped before its answer), is taken as it is: nothing is
+created twice. Each request is recorded before it leaves and settled after its answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..api.client import HubSpotClient, Verdict, error_message
+from ..api.id_writes import IdWrite, write_by_id
+from ..api.lookup import Finder
+from ..core.hubspot import MAX_BATCH_INPUTS, stored_value
+from ..state.journal import Journal
+from ..state.missing_table import MissingEntry, MissingState
+
+__all__ = ["Restored", "restore_missing"]
+
+log = logging.getLogger(__name__)
+
+_EXISTING_ID = re.compile(r"Existing ID: (\d+)")
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What undo made of one record `missing_rows:` archived or set."""
+
+    entry: MissingEntry
+    said: str
+    done: bool = True
+
+    @property
+    def new_id(self) -> str:
+        """The record in its place now (its own id when it was not created again)."""
+        return self.entry.new_id or self.entry.hubspot_id
+
+
+def restore_missing(
+    client: HubSpotClient, journal: Journal, object_type: str, entries: Sequence[MissingEntry]
+) -> list[Restored]:
+    """Bring back the records of `entries` (set: earlier values; archived: created again),
+    100 a request. Raises HubSpotError when HubSpot stops it (what was done is recorded, and
+    the next undo goes on from there)."""
+    done: list[Restored] = []
+    for action, bring in (("set", _write_back), ("archive", _create_again)):
+        todo = [e for e in entries if e.action == action]
+        for start in range(0, len(todo), MAX_BATCH_INPUTS):
+            done += bring(client, journal, object_type, todo[start : start + MAX_BATCH_INPUTS])
+    return done
+
+
+def _write_back(
+    client: HubSpotClient, journal: Journal, object_type: str, entries: list[MissingEntry]
+) -> list[Restored]:
+    """Set records get the values they had before the rule set them."""
+    journal.mark_missing(entries, MissingState.RESTORING)
+    inputs = [
+        IdWrite(e.hubspot_id, _earlier(e), f"{e.run_id}-undo-{e.hubspot_id}") for e in entries
+    ]
+    refused = write_by_id(client, object_type, "update", inputs)
+    ok = [e for e in entries if e.hubspot_id not in refused]
+    journal.record_restored(ok)
+    for e in entries:
+        if e.hubspot_id in refused:
+            journal.mark_missing([e], MissingState.DONE, message=refused[e.hubspot_id])
+    return [
+        Restored(e, f"not written back: {refused[e.hubspot_id]}", done=False)
+        if e.hubspot_id in refused
+        else Restored(e, "earlier values written back: " + _shown(_earlier(e)))
+        for e in entries
+    ]
+
+
+def _earlier(entry: MissingEntry) -> dict[str, str]:
+    """The values a set record had before, for the properties the rule set ("" clears)."""
+    before = entry.before or {}
+    return {p: "" if before.get(p) is None else str(before[p]) for p in entry.set_to}
+
+
+def _shown(values: dict[str, str]) -> str:
+    """`status: active, tax: (empty)`."""
+    return ", ".join(f"{p}: {v or '(empty)'}" for p, v in sorted(values.items()))
+
+
+def _create_again(
+    client: HubSpotClient, journal: Journal, object_type: str, entries: list[MissingEntry]
+) -> list[Restored]:
+    """Archived records created again from their kept values, unless their key is back in
+    the journal (the feed brought it back) or HubSpot holds it (taken as it is)."""
+    now = journal.known(e.row_key for e in entries)
+    # A row pointing at another record: the feed brought the key back since. One pointing at
+    # the archived record itself is a request whose run stopped before its answer.
+    back = [e for e in entries if e.row_key in now and now[e.row_key].hubspot_id != e.hubspot_id]
+    said: list[Restored] = []
+    for e in back:
+        journal.mark_missing([replace(e, new_id=now[e.row_key].hubspot_id)], MissingState.UNDONE)
+        said.append(Restored(e, "back in the feed since: left as it is"))
+    entries = [e for e in entries if e not in back]
+    held = _held(client, object_type, entries)
+    found = [replace(e, new_id=held[e.row_key]) for e in entries if e.row_key in held]
+    journal.record_restored(found)
+    said += [Restored(e, _found_again(e)) for e in found]
+    to_create = [e for e in entries if e.row_key not in held]
+    if to_create:
+        said += _create(client, journal, object_type, to_create)
+    return said
+
+
+def _found_again(entry: MissingEntry) -> str:
+    """What undo says of an archived record whose key HubSpot holds live."""
+    if entry.new_id != entry.hubspot_id:
+        return f"HubSpot holds its key again (record {entry.new_id}): taken as it is"
+    if entry.state is MissingState.SENDING:
+        return "never archived (its run stopped before the answer): left as it is"
+    return "restored in HubSpot (its recycling bin): taken as it is"
+
+
+def _held(client: HubSpotClient, object_type: str, entries: list[MissingEntry]) -> dict[str, str]:
+    """Row key -> the live record HubSpot holds with its key, for `entries`; a record an
+    undo may have created before it stopped is waited for (search lags writes)."""
+    if not entries:
+        return {}
+    prop = entries[0].row_key[4:].partition("=")[0]
+    finder = Finder(client, object_type, prop)
+    written = max((_epoch(e.updated) for e in entries if e.state is MissingState.RESTORING),
+                  default=None)  # fmt: skip
+    found = finder.find([e.key_value for e in entries], written) or {}
+    return {
+        e.row_key: found[stored_value(object_type, prop, e.key_value)]
+        for e in entries
+        if stored_value(object_type, prop, e.key_value) in found
+    }
+
+
+def _epoch(stamp: str) -> float:
+    """A journal's time stamp (ISO 8601) as epoch seconds."""
+    return dt.datetime.fromisoformat(stamp).timestamp()
+
+
+def _create(
+    client: HubSpotClient, journal: Journal, object_type: str, entries: list[MissingEntry]
+) -> list[Restored]:
+    """One batch/create of archived records from their kept values and links; a record the
+    answer names is recorded with its new id, one it refuses left to a later undo."""
+    journal.mark_missing(entries, MissingState.RESTORING)
+    traces = {f"{e.run_id}-undo-{e.hubspot_id}": e for e in entries}
+    inputs = [
+        {
+            "properties": {p: str(v) for p, v in (e.before or {}).items() if v not in (None, "")},
+            "associations": journal.links_of(e.row_key, e.hubspot_id),
+            "objectWriteTraceId": trace,
+        }
+        for trace, e in traces.items()
+    ]
+    path = client.paths.batch(object_type, "create")
+    # A create answered 5xx may have been carried out: the next undo looks it up first.
+    reply = client.request("POST", path, {"inputs": inputs}, resend_after_5xx=False)
+    if reply.verdict not in (Verdict.SUCCESS, Verdict.PARTIAL):
+        why = f"HubSpot refused it: {error_message(reply.body, reply.status)}"
+        journal.mark_missing(entries, MissingState.DONE, message=why)
+        return [Restored(e, f"not created again: {why}", done=False) for e in entries]
+    made, refused = _answered(object_type, reply.body, traces)
+    created = [replace(e, new_id=made[e.row_key]) for e in entries if e.row_key in made]
+    journal.record_restored(created)
+    failed = [e for e in entries if e.row_key in refused]
+    for e in failed:
+        journal.mark_missing([e], MissingState.DONE, message=refused[e.row_key])
+    said = [Restored(e, "created again") for e in created]
+    said += [Restored(e, f"not created again: {refused[e.row_key]}", False) for e in failed]
+    unsaid = [e for e in entries if e.row_key not in made and e.row_key not in refused]
+    said += [
+        Restored(e, "not confirmed by HubSpot's answer: the next undo looks it up", False)
+        for e in unsaid
+    ]
+    return said
+
+
+def _answered(
+    object_type: str, body: dict[str, Any], traces: dict[str, MissingEntry]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(row key -> new id, row key -> why refused) from a batch/create's answer: results by
+    their echoed trace id, else their key's value; a refusal because a record holds the key
+    already takes that record."""
+    by_value: dict[str, MissingEntry] = {}
+    for e in traces.values():
+        prop = e.row_key[4:].partition("=")[0]
+        by_value[f"{prop}={stored_value(object_type, prop, e.key_value)}"] = e
+    made: dict[str, str] = {}
+    for result in body.get("results") or []:
+        if not isinstance(result, dict) or "id" not in result:
+            continue
+        entry = traces.get(str(result.get("objectWriteTraceId")))
+        props = result.get("properties") or {}
+        for key, e in by_value.items() if entry is None else ():
+            prop, _, value = key.partition("=")
+            if stored_value(object_type, prop, str(props.get(prop) or "")) == value:
+                entry = e
+        if entry is not None:
+            made[entry.row_key] = str(result["id"])
+    refused: dict[str, str] = {}
+    for err in body.get("errors") or []:
+        if not isinstance(err, dict):
+            continue
+        for trace in (err.get("context") or {}).get("objectWriteTraceId") or []:
+            named = traces.get(str(trace))
+            if named is None:
+                continue
+            held = _EXISTING_ID.search(str(err.get("message") or ""))
+            if held is not None and err.get("category") == "CONFLICT":
+                made[named.row_key] = held.group(1)
+            else:
+                refused[named.row_key] = f"HubSpot refused it: {error_message(err, 0)}"
+    return made, refused

@@ -1,0 +1,130 @@
+"""The requests of `missing_rows:`: the records' values read first (batch/read, kept in the
+journal: HubSpot's API cannot take a record out of its recycling bin), then batch/archive or
+batch/update, 100 records a request, each request recorded before it leaves and settled after
+its answer; and, at the start of a run, the requests an earlier run left without an answer,
+settled by reading what HubSpot holds."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..api.client import HubSpotClient
+from ..api.id_writes import IdWrite, write_by_id
+from ..core.errors import HubSpotError
+from ..core.hubspot import MAX_BATCH_INPUTS
+from ..mapping.missing_keys import MissingAction
+from ..state.journal import Journal
+from ..state.missing_table import MissingEntry, MissingState
+from .verify import read_batch, same_value
+
+__all__ = [
+    "Candidate",
+    "gone_message",
+    "read_values",
+    "send_entries",
+    "settle_open",
+    "trace_of",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Candidate:
+    """A record the mapping holds whose key is no longer in the feed."""
+
+    row_key: str
+    hubspot_id: str
+    last_run: str
+    """The run that last wrote its journal row."""
+
+    @property
+    def key_value(self) -> str:
+        """The key's value, from the row key `key:<property>=<value>`."""
+        return self.row_key.partition("=")[2]
+
+
+def read_values(
+    client: HubSpotClient, object_type: str, ids: list[str], names: list[str], purpose: str
+) -> dict[str, dict[str, Any]]:
+    """Record id -> its values of `names`, for the records HubSpot holds live under that id
+    (one deleted, archived or merged into another is left out)."""
+    body = read_batch(client, object_type, ids, names, purpose=purpose)
+    found: dict[str, dict[str, Any]] = {}
+    for result in body.get("results") or []:
+        if isinstance(result, dict) and str(result.get("id")) in ids:
+            props = result.get("properties") or {}
+            found[str(result["id"])] = {n: props.get(n) for n in names}
+    return found
+
+
+def trace_of(entry: MissingEntry) -> str:
+    """The trace id an update of `entry` carries, so an error names the record it refused."""
+    return f"{entry.run_id}-missing-{entry.hubspot_id}"
+
+
+def send_entries(
+    client: HubSpotClient, object_type: str, action: MissingAction, entries: Sequence[MissingEntry]
+) -> dict[str, str]:
+    """Archive `entries`' records, or set their values (`set_to`); row key -> why, for those
+    HubSpot refused. HubSpotError when no answer came, or HubSpot stopped the run (the
+    entries stay as they were recorded: the next run settles them)."""
+    operation = "archive" if action is MissingAction.ARCHIVE else "update"
+    inputs = [IdWrite(e.hubspot_id, e.set_to, trace_of(e)) for e in entries]
+    refused = write_by_id(client, object_type, operation, inputs)
+    return {e.row_key: refused[e.hubspot_id] for e in entries if e.hubspot_id in refused}
+
+
+def settle_open(client: HubSpotClient, journal: Journal, object_type: str) -> HubSpotError | None:
+    """Settle the requests of `missing_rows:` an earlier run recorded and never heard back
+    from (it died, or lost the answer): each record is read, and the request counts as done
+    when HubSpot holds it as asked (archived: no longer live; set: holding the values).
+    Returns what stopped the reading, if HubSpot did: nothing else may be sent then, since
+    a row may point at a record that is no longer there."""
+    entries = journal.missing_entries(states=(MissingState.SENDING,))
+    if not entries:
+        return None
+    try:
+        for start in range(0, len(entries), MAX_BATCH_INPUTS):
+            _settle_read(client, journal, object_type, entries[start : start + MAX_BATCH_INPUTS])
+    except HubSpotError as exc:
+        return exc
+    log.warning(
+        "settled %d missing_rows requests an earlier run left without an answer", len(entries)
+    )
+    return None
+
+
+def _settle_read(
+    client: HubSpotClient, journal: Journal, object_type: str, entries: list[MissingEntry]
+) -> None:
+    """One batch of open entries settled by what HubSpot holds of their records."""
+    names = sorted({p for e in entries for p in e.set_to})
+    ids = [e.hubspot_id for e in entries]
+    live = read_values(client, object_type, ids, names, "settle a crashed run's missing_rows")
+    failed: dict[str, str] = {}
+    gone: list[MissingEntry] = []
+    for e in entries:
+        held = live.get(e.hubspot_id)
+        if e.action == MissingAction.ARCHIVE:
+            if held is not None:
+                failed[e.row_key] = "not archived: the run that sent it stopped before the answer"
+        elif held is None:
+            gone.append(replace(e, state=MissingState.GONE, message=gone_message(e)))
+        elif not all(same_value(object_type, p, held.get(p), v) for p, v in e.set_to.items()):
+            failed[e.row_key] = "not set: the run that sent it stopped before the answer"
+    if gone:
+        journal.begin_missing(gone)
+    keys = {e.row_key for e in gone}
+    journal.settle_missing([e for e in entries if e.row_key not in keys], failed)
+
+
+def gone_message(entry: MissingEntry) -> str:
+    """What the Missing sheet says of a record HubSpot no longer had."""
+    return (
+        f"HubSpot no longer has record {entry.hubspot_id} (deleted, archived or merged outside "
+        "this tool): nothing to do; the journal forgets it"
+    )
