@@ -32,6 +32,7 @@ from ..mapping.model import SyncMode
 from ..mapping.webhooks import webhook_problem
 from ..sheets.outputs import prepare_file
 from .guard_options import GUARD_OPTIONS
+from .sources import PICK_OPTION
 
 if TYPE_CHECKING:  # rich is imported once a command runs: help and usage errors do without
     from rich.console import Console
@@ -178,8 +179,9 @@ SKIP_UNCHANGED_OPTION = click.option(
     "--skip-unchanged",
     is_flag=True,
     help="End at once (exit 0, no workbook) when the last run in the journal imported this same "
-    "INPUT (same size and SHA-256) with this mapping and these options, finished, with no row "
-    "left failed, incomplete, not sent or uncertain. Not with --plan.",
+    "INPUT (the same file, URL or glob, and the same size and SHA-256) with this mapping and "
+    "these options, finished, with no row left failed, incomplete, not sent or uncertain. Not "
+    "with --plan.",
 )
 
 
@@ -194,8 +196,22 @@ def max_attempts_option(help: str) -> Callable[[F], F]:
     )
 
 
+def _state_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """--state-dir as a path; an empty value (`--state-dir "$STATE"` with STATE unset) is a
+    usage error, never the working folder: the journals would land wherever the job runs."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise click.BadParameter(
+            "is empty: give the folder of the run journals (or leave the option out for the "
+            "user's data directory)"
+        )
+    return Path(value)
+
+
 IMPORT_OPTIONS = _options(
-    click.argument("input_file", metavar="INPUT", type=click.Path(path_type=Path), required=False),
+    # A path, a glob or a URL: opened once the command runs (cli/sources.py).
+    click.argument("input_file", metavar="INPUT", required=False),
     click.option(
         "--mapping",
         "-m",
@@ -229,7 +245,8 @@ IMPORT_OPTIONS = _options(
     click.option(
         "--out",
         type=click.Path(path_type=Path),
-        help="Results workbook path. Default: <input>-results-<timestamp>.xlsx beside the input.",
+        help="Results workbook path. Default: <input>-results-<timestamp>.xlsx beside the input "
+        "(in the working folder for a URL).",
     ),
     click.option(
         "--mode",
@@ -240,7 +257,8 @@ IMPORT_OPTIONS = _options(
     ),
     click.option(
         "--state-dir",
-        type=click.Path(path_type=Path),
+        type=click.Path(),
+        callback=_state_dir,
         help="Folder for the run journal (one SQLite file per portal and object "
         "type). Default: the user's data directory.",
     ),
@@ -310,6 +328,7 @@ IMPORT_OPTIONS = _options(
         "up by a key without unique values is searched for only once the write is this old, "
         "so that 'not found' means it was not created.",
     ),
+    PICK_OPTION,
     *GUARD_OPTIONS,
     TARGET_OPTIONS,
 )
@@ -442,7 +461,8 @@ def _use_system_allocator() -> None:
 
 STATE_DIR_OPTION = click.option(
     "--state-dir",
-    type=click.Path(path_type=Path),
+    type=click.Path(),
+    callback=_state_dir,
     help="Folder of the run journals (as given to `run`). Default: the user's data directory.",
 )
 

@@ -1,4 +1,4 @@
-"""`run`, `check` and `init`: one sheet or a plan, reported and summarised (`report`).
+"""`run` and `check`: one sheet or a plan, reported and summarised (`report`).
 
 The work's modules load pandas and the spreadsheet libraries: the commands import them where
 their work starts, so that help, the version and usage errors answer at once."""
@@ -6,29 +6,27 @@ their work starts, so that help, the version and usage errors answer at once."""
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..api.client import DEFAULT_TIMEOUT, HubSpotClient, RetryPolicy
+from ..api.client import DEFAULT_TIMEOUT, RetryPolicy
 from ..core import shutdown
 from ..core.errors import ConfigError
-from ..core.hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS, canonical_object_type
+from ..core.hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS
 from ..mapping.guards import Guards, Limit, RowRange
 from ..mapping.model import Mapping, SyncMode
 from ..sheets.outputs import prepare_file, prepare_folder
 from ..stages.options import DEFAULT_CONCURRENCY, RunOptions
 from ..state.paths import default_state_dir, demo_files
+from . import drafting  # noqa: F401  (adds `init` to `cli`)
 from .common import (
-    EXIT_OK,
     IMPORT_OPTIONS,
     SANDBOX_DB,
     SANDBOX_JOURNAL,
     SKIP_UNCHANGED_OPTION,
-    TARGET_OPTIONS,
     _progress,
     _target,
     _use_system_allocator,
@@ -37,16 +35,13 @@ from .common import (
 )
 from .notify import Notifier, mapping_webhooks, what_is_read
 from .report import plan_summary_json, report_plan, report_run, run_summary_json
+from .sources import input_label, input_options, local_input, reading, shown_inputs
 from .unchanged import skip_if_unchanged, write_summary
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from ..mapping.draft import Draft
     from ..plans.file import PlanFile
-
-SURE_ENOUGH = 0.95
-"""`init` asks the user to check a match less sure than this (partial, fuzzy, likely)."""
 
 
 @cli.command()
@@ -138,128 +133,13 @@ def check(**options: Any) -> int:
     return _execute(_ImportArguments(dry_run=True, **options))
 
 
-@cli.command()
-@click.argument("input_file", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option(
-    "--object",
-    "object_type",
-    required=True,
-    help="The HubSpot object type to import into: products, carts, contacts, 0-7, "
-    "a custom object ...",
-)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    help="Where to write the mapping. Default: mappings/<input name>.yaml.",
-)
-@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
-@click.option(
-    "--sheet",
-    help="Excel sheet name (or 1-based number). Default: the first visible sheet.",
-)
-@click.option("--encoding", help="CSV text encoding. Default: UTF-8 (with or without BOM).")
-@click.option(
-    "--header-row",
-    type=click.IntRange(1),
-    help="The sheet row that holds the header (1 is the first), written into the mapping as "
-    "header_row:. Default: found by the reader, title lines above it skipped.",
-)
-@TARGET_OPTIONS
-def init(
-    input_file: Path,
-    object_type: str,
-    out: Path | None,
-    force: bool,
-    sheet: str | None,
-    encoding: str | None,
-    header_row: int | None,
-    base_url: str,
-    api_version: str | None,
-    sandbox: bool,
-    log_file: Path | None,
-    verbose: bool,
-) -> int:
-    """Draft a mapping for INPUT from its header row, its values and the portal's properties.
-
-    Columns are matched by property name, by label, and by the column names of common
-    exports (Shopify, WooCommerce, BigCommerce, Magento, Google Merchant, Mailchimp,
-    HubSpot). It proposes the key, and for an export with grouped rows (a product's variants
-    and images) group_by, fill_down and skip_rows_without.
-    """
-    out = out or Path("mappings") / f"{input_file.stem}.yaml"
-    if out.exists() and not force:
-        raise ConfigError(f"{out} exists; choose another --out, or add --force to replace it")
-    from ..mapping.draft import draft_mapping
-    from ..mapping.portal import read_schema
-    from ..sheets.load import load_table
-
-    _use_system_allocator()
-    with contextlib.ExitStack() as stack:
-        _, base_url, token = stack.enter_context(
-            _target(stack, sandbox=sandbox, base_url=base_url, log_file=log_file, verbose=verbose)
-        )
-        table = load_table(input_file, sheet=sheet, encoding=encoding, header_row=header_row)
-        client = stack.enter_context(
-            contextlib.closing(
-                HubSpotClient(token=token, base_url=base_url, api_version=api_version)
-            )
-        )
-        schema = read_schema(client, canonical_object_type(object_type))
-        where = str(input_file) + (f" (sheet {table.sheet})" if table.sheet else "")
-        next_step = f"hubspot-import check --mapping {out} {input_file}" + (
-            f" --sheet {json.dumps(sheet)}" if sheet else ""
-        )
-        draft = draft_mapping(
-            table,
-            schema,
-            source=where,
-            command=next_step,
-            base_url=base_url,
-            header_row=header_row,
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(draft.text, encoding="utf-8")
-    _report_draft(draft, out, len(table.columns), schema.object_type)
-    click.echo(f"Next: {next_step}")
-    return EXIT_OK
-
-
-def _report_draft(draft: Draft, out: Path, columns: int, object_type: str) -> None:
-    """What `init` drafted: the matches to check, the key (or, on stderr, why none), the
-    grouping and the columns left out."""
-    export = f" (a {draft.matching.export} export)" if draft.matching.export else ""
-    click.echo(
-        f"Wrote {out}: {len(draft.matches)} of {columns} columns matched to "
-        f"{object_type} properties{export}."
-    )
-    if draft.header_row is not None:
-        click.echo(f"  header: row {draft.header_row} (header_row: {draft.header_row})")
-    if draft.key.match is not None:
-        click.echo(f"  key: {draft.key.match.column!r} -> {draft.key.match.prop.name}")
-    else:
-        click.echo(f"hubspot-import: init proposed no key: {draft.no_key}", err=True)
-    grouping = draft.grouping
-    if grouping.group_by is not None:
-        filled = ", ".join(repr(c) for c in grouping.fill_down)
-        click.echo(f"  grouped by {grouping.group_by!r}: fill_down {filled}")
-    if draft.parents is not None and grouping.parents is not None:
-        click.echo(f"  skip_rows_where {grouping.parents.column!r}: {draft.parents}")
-    if draft.skipping is not None:
-        click.echo(f"  skip_rows_without {grouping.skip_without!r}: {draft.skipping}")
-    for m in draft.matches:
-        if m.score < SURE_ENOUGH or m.note:
-            note = f"; {m.note}" if m.note else ""
-            click.echo(f"  check: {m.column!r} -> {m.prop.name} ({m.how}{note})")
-    if draft.unmatched:
-        click.echo(f"  not matched: {', '.join(repr(c) for c in draft.unmatched)}")
-
-
 @dataclass(frozen=True, kw_only=True)
 class _ImportArguments:
     """What `run` or `check` was given on the command line."""
 
     dry_run: bool
-    input_file: Path | None
+    input_file: str | None
+    """INPUT as given: a path, a glob or a URL (opened by `input_options`)."""
     mapping_file: Path | None
     plan_file: Path | None
     sheet: str | None
@@ -285,6 +165,7 @@ class _ImportArguments:
     association_batch_size: int = MAX_ASSOCIATION_INPUTS
     forget_uncertain: bool = False
     skip_unchanged: bool = False
+    pick: str = "name"
     notify: tuple[str, ...] = ()
     fresh: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
@@ -302,7 +183,8 @@ def _execute(args: _ImportArguments) -> int:
     _check_arguments(args)
     state_dir, sandbox_db = _prepare_files(args)
     notifier = Notifier(
-        args.notify, what=what_is_read(args.input_file, args.mapping_file, args.plan_file)
+        args.notify,
+        what=what_is_read(input_label(args.input_file), args.mapping_file, args.plan_file),
     )
     with contextlib.ExitStack() as stack:
         with notifier.told():  # a target that cannot be set up (no token) is told too
@@ -319,10 +201,14 @@ def _execute(args: _ImportArguments) -> int:
         notifier.token = token
         stack.callback(_log_late_signal)  # one that came while the webhooks were told
         stack.enter_context(notifier.told())  # told before the log closes
+        stack.enter_context(reading(state_dir, args.pick))
         read = _read_mappings(args)
         notifier.add(mapping_webhooks(read, rehearsal=args.dry_run or args.sandbox))
         _use_system_allocator()
-        options = _run_options(args, token=token, base_url=base_url, state_dir=state_dir)
+        options = input_options(
+            _run_options(args, token=token, base_url=base_url, state_dir=state_dir),
+            args.input_file,
+        )
         if args.plan_file is not None:
             code, notifier.summary = _run_plan(args.plan_file, options, console, args.summary_json)
         else:
@@ -383,7 +269,8 @@ def _check_arguments(args: _ImportArguments) -> None:
 def _prepare_files(args: _ImportArguments) -> tuple[Path | None, Path | None]:
     """Check the summary file can be written (and is not an input), and for the demo sandbox
     ready the state folder: (the state folder, the sandbox's records file or None)."""
-    reads = tuple(p for p in (args.input_file, args.mapping_file, args.plan_file) if p is not None)
+    given = (local_input(args.input_file), args.mapping_file, args.plan_file)
+    reads = tuple(p for p in given if p is not None)
     if args.summary_json is not None:
         prepare_file(args.summary_json, "--summary-json", keep=reads)
     if args.fresh and not args.sandbox:
@@ -409,7 +296,6 @@ def _run_options(
 ) -> RunOptions:
     """The options of the run: the arguments, with the target's base URL and token."""
     return RunOptions(
-        input_file=args.input_file,
         mapping_file=args.mapping_file,
         token=token,
         sheet=args.sheet,
@@ -463,7 +349,7 @@ def _run_sheet(
         result = run_import(options, progress=progress, feed=feed)
     with shutdown.deferred():  # what was done is reported, whatever arrives meanwhile
         code = report_run(result)
-        summary = run_summary_json(result.summary, code)
+        summary = shown_inputs(run_summary_json(result.summary, code))
         write_summary(summary_json, summary)
     return code, summary
 
@@ -479,7 +365,7 @@ def _run_plan(
         planned = run_plan(plan_file, options, out=options.out, progress=lambda _: progress)
     with shutdown.deferred():  # what was done is reported, whatever arrives meanwhile
         code = report_plan(planned)
-        summary = plan_summary_json(plan_file, planned, code)
+        summary = shown_inputs(plan_summary_json(plan_file, planned, code))
         write_summary(summary_json, summary)
     return code, summary
 

@@ -12,6 +12,7 @@ import click
 
 from ..api.client import HubSpotClient
 from .common import _SUMMARY_WRITTEN, EXIT_OK, _write_json
+from .sources import shown_inputs
 
 if TYPE_CHECKING:
     from ..mapping.model import Mapping
@@ -88,7 +89,7 @@ def _skipped_summary(
     )
     last = found.run
     return {
-        **run_summary_json(summary, EXIT_OK),
+        **shown_inputs(run_summary_json(summary, EXIT_OK)),
         "run_id": None,
         "status": SKIPPED_UNCHANGED,
         "unchanged_since": {

@@ -1,6 +1,6 @@
-"""Plan files: the steps (a mapping and the sheet or file it reads), every mistake named, and
-the order they run in: after the steps whose object types they refer to (a cycle is an error
-naming it)."""
+"""Plan files: the steps (a mapping and the sheet or file it reads: a path, a glob or a URL),
+every mistake named, and the order they run in: after the steps whose object types they refer
+to (a cycle is an error naming it)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from typing import Any
 
 import yaml
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, InputFileError
 from ..mapping.file import _UniqueKeyLoader, load_mapping
+from ..mapping.missing_keys import refuse_in_plan
 from ..mapping.model import Mapping
+from ..sheets.inputs import open_input
 
 __all__ = ["PlanFile", "Step", "load_plan"]
 
@@ -55,7 +57,8 @@ def load_plan(path: Path) -> PlanFile:
         raw_steps = []
     steps: list[Step] = []
     for n, raw in enumerate(raw_steps):
-        step = _step(f"steps[{n}]", raw, path.parent, default_input, problems)
+        # Relative to where the plan really is: a link to it elsewhere names the same files.
+        step = _step(f"steps[{n}]", raw, path.resolve().parent, default_input, problems)
         if step is not None:
             steps.append(step)
     if problems:
@@ -98,12 +101,12 @@ def _step(at: str, raw: Any, base: Path, default_input: Any, problems: list[str]
     if not isinstance(input_name, str) or not input_name.strip():
         problems.append(f"{at}.input: required here, or `input:` at the top of the plan")
         return None
-    mapping_file, input_file = base / mapping_name, base / input_name
-    if not input_file.is_file():
-        problems.append(f"{at}.input: {input_file} is not a file")
+    mapping_file = base / mapping_name
+    input_file = _input_file(f"{at}.input", input_name, base, problems)
     sheet = raw.get("sheet")
     try:
         mapping = load_mapping(mapping_file)
+        refuse_in_plan(mapping.missing_rows, mapping_name)
     except ConfigError as exc:
         problems.append(f"{at}.mapping: {exc}")
         return None
@@ -113,6 +116,20 @@ def _step(at: str, raw: Any, base: Path, default_input: Any, problems: list[str]
         input_file=input_file,
         sheet=str(sheet) if sheet is not None else None,
     )
+
+
+def _input_file(at: str, input_name: str, base: Path, problems: list[str]) -> Path:
+    """The file a step reads: a path relative to the plan's folder (`base`), or a glob's match
+    or a URL's download (read once however many steps name it); its mistake added to
+    `problems`."""
+    try:
+        input_file = open_input(input_name, base).local
+    except (ConfigError, InputFileError) as exc:
+        problems.append(f"{at}: {exc}")
+        return base / input_name
+    if not input_file.is_file():
+        problems.append(f"{at}: {input_file} is not a file")
+    return input_file
 
 
 def _ordered(steps: list[Step], where: str) -> list[Step]:

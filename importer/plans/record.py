@@ -10,6 +10,7 @@ from pathlib import Path
 from ..api.account import identify_portal
 from ..api.limiter import RateLimiter
 from ..core.errors import HubSpotImportError
+from ..sheets.inputs import shown_name
 from ..sheets.outputs import prepare_folder
 from ..sheets.plan_results import StepResult
 from ..stages.options import RunOptions
@@ -66,7 +67,7 @@ class PlanRecord:
             PlannedStep(
                 name=step.name,
                 object_type=step.mapping.object_type,
-                input_file=str(step.input_file),
+                input_file=shown_name(step.input_file),
                 sheet=step.sheet,
                 mapping_file=str(step.mapping_file),
                 journal=str(journal_path(state_dir, base, step.mapping.object_type, portal_id)),

@@ -15,10 +15,11 @@ import pandas as pd
 
 from ..api.account import PortalInfo, identify_portal
 from ..api.client import HubSpotClient
-from ..core.errors import ConfigError, HubSpotError
+from ..core.errors import HubSpotError, KeylessRerun
 from ..core.outcome import RowIssue, RowResult, RowStatus
 from ..core.prepared import Prepared, journal_key
 from ..mapping.model import Mapping, SyncMode
+from ..sheets.inputs import shown_name
 from ..sheets.results import RunSummary
 from ..state.journal import Journal, KnownRow, RowState
 from ..state.paths import adopt_base_url_journal, journal_path
@@ -101,8 +102,8 @@ def keyless_import(
         return KeylessImport(scope, str(state.get("generation") or ""))
     if options.import_again:
         return KeylessImport(scope, run_id)
-    raise ConfigError(
-        f"run {state.get('run_id')} already imported {options.input_path} with "
+    raise KeylessRerun(
+        f"run {state.get('run_id')} already imported {shown_name(options.input_path)} with "
         f"{options.mapping_path}, which has no key: HubSpot cannot tell which record a row is, "
         "so a second import would create every row again as a new record. Add a key to the "
         "mapping (`key:` naming a column with unique values, such as an id or an email), or, "
@@ -121,7 +122,7 @@ def record_keyless_import(
             "generation": keyless.generation,
             "finished": unsettled == 0 and summary.stopped_by is None,
             "run_id": summary.run_id,
-            "input": str(options.input_path),
+            "input": shown_name(options.input_path),
         },
     )
 
@@ -144,7 +145,7 @@ def begin_run(
             log.info("forgot %d uncertain rows", journal.forget_uncertain())
         journal.start_run(
             summary.run_id,
-            input_file=str(options.input_path),
+            input_file=shown_name(options.input_path),
             sheet=summary.sheet,
             mapping_file=str(options.mapping_path),
             mode=mode.value,

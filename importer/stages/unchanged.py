@@ -4,15 +4,17 @@ nothing to do, found before the sheet is loaded and without a request to HubSpot
 portal is remembered.
 
 The last run is the newest run in the journal of this portal and object type, whatever it
-read. The feed is unchanged since it when that run read this input file with this mapping
-file; its mapping file's bytes and the options that read the input (--mode, --sheet,
---encoding, --header-row) were the same; it finished and was not stopped early nor undone;
-none of its rows were left failed, incomplete, not sent or uncertain (rows it found invalid
-would be invalid again); and its input had the same size and SHA-256 as the input now.
+read. The feed is unchanged since it when that run read this input (the same file; or the
+same URL or glob, whichever file the glob picks) with this mapping file; its mapping file's
+bytes and the options that read the input (--mode, --sheet, --encoding, --header-row) were
+the same; it finished and was not stopped early nor undone; none of its rows were left
+failed, incomplete, not sent or uncertain (rows it found invalid would be invalid again); and
+its input had the same size and SHA-256 as the input now.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
@@ -23,8 +25,10 @@ from typing import Any
 from ..api.account import PortalInfo, identify_portal
 from ..api.client import HubSpotClient
 from ..mapping.model import Mapping
-from ..sheets.fingerprint import Fingerprint, take_fingerprint
+from ..sheets.fingerprint import Fingerprint
+from ..sheets.inputs import fingerprint_of, source_of
 from ..state.journal import Journal
+from ..state.missing_table import MissingState
 from ..state.paths import default_state_dir, journal_path
 from .options import RunOptions
 
@@ -49,11 +53,11 @@ class Feed:
 
 
 def take_feed(options: RunOptions) -> Feed:
-    """The input's fingerprint and the digest of what reads it: taken before the sheet is
-    loaded, so that a file replaced meanwhile is taken for a new feed next time, never the
-    other way round."""
+    """The input's fingerprint (a download's, taken as it arrived) and the digest of what
+    reads it: taken before the sheet is loaded, so that a file replaced meanwhile is taken for
+    a new feed next time, never the other way round."""
     try:
-        fingerprint: Fingerprint | None = take_fingerprint(options.input_path)
+        fingerprint: Fingerprint | None = fingerprint_of(options.input_path)
     except OSError:
         fingerprint = None
     return Feed(fingerprint=fingerprint, settings=_settings(options))
@@ -103,14 +107,30 @@ def unchanged_since(
     journal = Journal(path)
     try:
         runs = journal.runs()
+        last = runs[-1] if runs else None
+        why = _why_not(last, options, feed) or _missing_left(journal, last)
     finally:
         journal.close()
-    last = runs[-1] if runs else None
-    why = _why_not(last, options, feed)
     if why is not None or last is None:
         log.info("--skip-unchanged: %s: the run goes on", why)
         return None
     return Unchanged(run=last, journal=path, portal=portal)
+
+
+def _missing_left(journal: Journal, last: dict[str, Any] | None) -> str | None:
+    """Why the last run left its `missing_rows:` work to do again (records HubSpot refused to
+    archive or set, or whose answer never came); None when it left none."""
+    if last is None:
+        return None
+    left = journal.missing_entries(
+        run_id=last["run_id"], states=(MissingState.FAILED, MissingState.SENDING)
+    )
+    if not left:
+        return None
+    return (
+        f"the last run, {last['run_id']}, left {len(left)} records of missing_rows: to archive "
+        "or set again"
+    )
 
 
 def _why_not(last: dict[str, Any] | None, options: RunOptions, feed: Feed) -> str | None:
@@ -119,7 +139,7 @@ def _why_not(last: dict[str, Any] | None, options: RunOptions, feed: Feed) -> st
     if last is None:
         return "the journal records no run yet"
     said = f"the last run, {last['run_id']},"
-    if not _same_file(last["input_file"], options.input_path) or not _same_file(
+    if not _same_input(last["input_file"], options.input_path) or not _same_file(
         last["mapping_file"], options.mapping_path
     ):
         return f"{said} read {last['input_file']} with {last['mapping_file']}"
@@ -143,6 +163,26 @@ def _why_not(last: dict[str, Any] | None, options: RunOptions, feed: Feed) -> st
             f"the last run, {last['run_id']}"
         )
     return None
+
+
+def _same_input(recorded: str, given: Path) -> bool:
+    """Whether the input a run recorded is the one given now: the same file, or the same URL
+    or glob, whichever file the glob picks (the feed's content decides the rest)."""
+    source = source_of(given)
+    if source is None:
+        return _same_file(recorded, given)
+    if recorded in (source.location.shown, source.shown):
+        return True
+    if source.location.glob and source.location.remote:
+        # The journal names the match the last run read: any match of the same glob.
+        return fnmatch.fnmatchcase(recorded, source.location.shown)
+    if source.location.remote:
+        # A journal that keeps the private copy's path: the same folder is the same URL.
+        return Path(recorded).parent == given.parent
+    if source.location.glob and source.location.path is not None:
+        pattern = str(source.location.path.absolute())
+        return fnmatch.fnmatchcase(str(Path(recorded).absolute()), pattern)
+    return _same_file(recorded, given)
 
 
 def _same_file(recorded: str, given: Path) -> bool:

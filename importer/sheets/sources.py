@@ -1,0 +1,231 @@
+"""What INPUT names: a local file, a local glob, or a URL (https, s3, gs, az/abfs, sftp), a
+remote glob among them; how a URL is shown (its secrets hidden), which fsspec backend reads
+it and which extra installs that backend. Nothing here reads anything."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from ..core.errors import ConfigError
+from .share_links import download_url, file_name
+
+__all__ = [
+    "BACKENDS",
+    "SFTP_PASSWORD_ENV",
+    "Backend",
+    "Location",
+    "hide_secrets",
+    "is_glob",
+    "locate",
+    "scrub",
+    "where_credentials_go",
+]
+
+SFTP_PASSWORD_ENV = "HUBSPOT_IMPORT_SFTP_PASSWORD"
+"""The one password the tool reads itself: an SFTP server's, for a login without a key."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The fsspec file system that reads a scheme, and the extra that installs it."""
+
+    extra: str
+    module: str
+    cls: str
+    user: str
+    """What a URL's `user@` names for this store ('' when it names nothing and is refused)."""
+
+
+BACKENDS: dict[str, Backend] = {
+    "https": Backend("http", "fsspec.implementations.http", "HTTPFileSystem", ""),
+    "http": Backend("http", "fsspec.implementations.http", "HTTPFileSystem", ""),
+    "s3": Backend("s3", "s3fs", "S3FileSystem", ""),
+    "gs": Backend("gcs", "gcsfs", "GCSFileSystem", ""),
+    "az": Backend("azure", "adlfs", "AzureBlobFileSystem", "container"),
+    "abfs": Backend("azure", "adlfs", "AzureBlobFileSystem", "container"),
+    "abfss": Backend("azure", "adlfs", "AzureBlobFileSystem", "container"),
+    "sftp": Backend("sftp", "sshfs", "SSHFileSystem", "user name"),
+}
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_GLOB = re.compile(r"[*?\[]")
+_HTTP = re.compile(r"(?i)^https?://")
+_SECRET_PARAMS = frozenset(
+    {
+        "sig",
+        "signature",
+        "token",
+        "access_token",
+        "api_key",
+        "apikey",
+        "key",
+        "secret",
+        "password",
+        "code",
+        "auth",
+        "authorization",
+        "credential",
+        "security_token",
+    }
+)
+"""Query parameters whose values are secrets (lower case); besides these, every `X-Amz-*` and
+`X-Goog-*` parameter of a pre-signed URL (its signature, credential and date)."""
+HIDDEN = "***"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where INPUT is, as the user gave it and as it is read."""
+
+    given: str
+    """As typed (a URL's secrets included: never shown, never recorded)."""
+    shown: str
+    """As shown and recorded: a URL with its secret query values hidden."""
+    url: str | None
+    """The URL read (a sharing link's download); None for a local file or glob."""
+    scheme: str | None
+    path: Path | None
+    """The local file or glob; None for a URL."""
+    glob: bool
+    name: str
+    """The file's name, whose suffix the reader goes by (`.csv`, `.xlsx`): the URL path's last
+    part, or, for a sharing link, its download's."""
+
+    @property
+    def remote(self) -> bool:
+        return self.url is not None
+
+    @property
+    def backend(self) -> Backend | None:
+        return BACKENDS.get(self.scheme or "")
+
+    @property
+    def key(self) -> str:
+        """Names this input's copies in the download folder: the same URL (or glob) the same
+        key, its secrets aside (a pre-signed URL signed anew is the same input)."""
+        return hashlib.sha256(self.shown.encode()).hexdigest()[:16]
+
+
+def locate(text: str, base: Path | None = None) -> Location:
+    """Where `text` (INPUT, or a plan's input relative to `base`) is. A URL with credentials
+    in it, or of a scheme no backend reads, is a ConfigError (never quoting the URL)."""
+    match = _SCHEME.match(text)
+    if match is None or match.group(1).lower() == "file":
+        local = text[len("file://") :] if match is not None else text
+        path = Path(local).expanduser()
+        if base is not None and not path.is_absolute():
+            path = base / path
+        return Location(
+            given=text,
+            shown=str(path),
+            url=None,
+            scheme=None,
+            path=path,
+            glob=is_glob(local),
+            name=path.name,
+        )
+    scheme = match.group(1).lower()
+    backend = BACKENDS.get(scheme)
+    if backend is None:
+        known = ", ".join(f"{s}://" for s in BACKENDS)
+        raise ConfigError(
+            f"INPUT is a {scheme}:// URL, which hubspot-import does not read: give a local "
+            f"path or a URL of one of {known}"
+        )
+    _refuse_credentials(text, scheme, backend)
+    if backend.extra == "http":
+        url, name = download_url(text)
+        glob = False  # `?` starts a query, and HTTP cannot list files
+    else:
+        # Past the scheme, all is path: `?` and `*` are a glob's, not a query's.
+        url, name, glob = text, file_name(text[match.end() :]), is_glob(text[match.end() :])
+    return Location(
+        given=text,
+        shown=hide_secrets(text),
+        url=url,
+        scheme=scheme,
+        path=None,
+        glob=glob,
+        name=name,
+    )
+
+
+def is_glob(text: str) -> bool:
+    """Whether a path has glob characters (`*`, `?`, `[`)."""
+    return _GLOB.search(text) is not None
+
+
+def _refuse_credentials(text: str, scheme: str, backend: Backend) -> None:
+    """A ConfigError for a password in the URL (or, where the store has no use for one, a
+    user name), saying where credentials go instead."""
+    netloc = urlsplit(text).netloc
+    userinfo, at, _ = netloc.rpartition("@")
+    if not at:
+        return
+    if ":" not in userinfo and backend.user:
+        return  # sftp://user@host, abfs://container@account...: not a secret
+    raise ConfigError(
+        f"INPUT is a {scheme}:// URL with credentials in it, which hubspot-import does not "
+        f"take (they would end up in logs and journals): {where_credentials_go(scheme)}"
+    )
+
+
+def where_credentials_go(scheme: str) -> str:
+    """Where a store's credentials are read from (said instead of taking them in a URL, and
+    when a store denies access)."""
+    backend = BACKENDS.get(scheme)
+    if backend is None:
+        return "check the credentials"
+    return {
+        "http": "give a link that needs none (a shared or pre-signed link), or download the "
+        "file first",
+        "s3": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, ~/.aws), and "
+        "AWS_ENDPOINT_URL_S3 for an S3-compatible store such as MinIO",
+        "gcs": "set GOOGLE_APPLICATION_CREDENTIALS to a service account key file, or log in "
+        "with gcloud auth application-default login",
+        "azure": "set AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY (or "
+        "AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_SAS_TOKEN, or a service principal's "
+        "AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_TENANT_ID)",
+        "sftp": f"keep sftp://user@host/path, and log in with an SSH key (~/.ssh, or the "
+        f"ssh-agent) or set {SFTP_PASSWORD_ENV}; the host must be in ~/.ssh/known_hosts",
+    }[backend.extra]
+
+
+def hide_secrets(url: str) -> str:
+    """The URL with its credentials and secret query values hidden (`sig=***`), for
+    messages, logs, summaries and journals."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    userinfo, at, host = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{HIDDEN}@{host}"
+    query = parse_qsl(parts.query, keep_blank_values=True) if _HTTP.match(url) else []
+    if not any(_secret(name) for name, _ in query):
+        return urlunsplit(parts._replace(netloc=netloc))
+    shown = [(name, HIDDEN if _secret(name) else value) for name, value in query]
+    return urlunsplit(
+        parts._replace(netloc=netloc, query=urlencode(shown, safe="*", quote_via=quote))
+    )
+
+
+def _secret(name: str) -> bool:
+    lower = name.lower()
+    return lower in _SECRET_PARAMS or lower.startswith(("x-amz-", "x-goog-"))
+
+
+def scrub(text: str, location: Location) -> str:
+    """`text` (a backend's error message, say) with the location's URLs shown as they may be,
+    and any other secret query value hidden."""
+    for raw in {location.given, location.url or ""} - {""}:
+        text = text.replace(raw, location.shown)
+    return re.sub(
+        r"(?i)([?&](?:x-amz-[a-z-]+|x-goog-[a-z-]+|"
+        + "|".join(sorted(_SECRET_PARAMS))
+        + r")=)[^&\s'\"]+",
+        rf"\g<1>{HIDDEN}",
+        text,
+    )
