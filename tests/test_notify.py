@@ -62,8 +62,8 @@ class Webhook:
         return f"http://127.0.0.1:{self.server.server_address[1]}{SECRET_PATH}"
 
 
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
+@pytest.fixture(name="webhook")
+def webhook_fixture() -> Iterator[Webhook]:
     hook: Webhook
 
     class Handler(BaseHTTPRequestHandler):
