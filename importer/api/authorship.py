@@ -23,9 +23,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
-from ..core.hubspot import epoch_seconds, stored_value
+from ..core.hubspot import epoch_seconds, same_value
 
 __all__ = ["CLOCK_ALLOWANCE", "INTEGRATION", "PROOF_PROPERTIES", "Window", "not_ours"]
 
@@ -110,26 +109,10 @@ def _other_values(
     """Why the record's values are not the ones sent: the first property that differs."""
     for prop, value in sent.items():
         held = props.get(prop)
-        if not _same(object_type, prop, held, value):
+        if not same_value(object_type, prop, held, value):
             shown = "no value" if held is None or held == "" else repr(held)
             return f"its {prop} is {shown}, not {value!r} as sent"
     return None
-
-
-def _same(object_type: str, prop: str, held: object, sent: str) -> bool:
-    """Whether HubSpot holds what was sent: the same stored value, or the same number or
-    moment written another way (`45` and `45.0`, a date and its epoch milliseconds)."""
-    if held is None or held == "":
-        return sent == ""
-    have, want = stored_value(object_type, prop, str(held)), stored_value(object_type, prop, sent)
-    if have == want:
-        return True
-    try:
-        return Decimal(have) == Decimal(want)
-    except InvalidOperation:
-        pass
-    moments = epoch_seconds(have), epoch_seconds(want)
-    return None not in moments and moments[0] == moments[1]
 
 
 def _clock_time(moment: float) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Final
 
@@ -34,6 +35,7 @@ __all__ = [
     "epoch_seconds",
     "pipeline_properties",
     "reverse_type_id",
+    "same_value",
     "stored_value",
 ]
 
@@ -277,6 +279,23 @@ def epoch_seconds(stamp: str) -> float | None:
     except ValueError:
         return None
     return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def same_value(object_type: str, prop: str, held: object, sent: str) -> bool:
+    """Whether HubSpot holds what was sent, as HubSpot would store it: the same stored value,
+    or the same number or moment written another way (HubSpot may answer `12.5` for `12.50`,
+    a date as its epoch milliseconds, or a time with milliseconds added)."""
+    if held is None or held == "":
+        return sent == ""
+    have, want = stored_value(object_type, prop, str(held)), stored_value(object_type, prop, sent)
+    if have == want:
+        return True
+    try:
+        return Decimal(have) == Decimal(want)
+    except InvalidOperation:
+        pass
+    moments = epoch_seconds(have), epoch_seconds(want)
+    return moments[0] is not None and moments[0] == moments[1]
 
 
 def canonical_object_type(object_type: str) -> str:

@@ -14,11 +14,11 @@ from typing import Any
 from ..api.client import HubSpotClient
 from ..api.id_writes import IdWrite, write_by_id
 from ..core.errors import HubSpotError
-from ..core.hubspot import MAX_BATCH_INPUTS
+from ..core.hubspot import MAX_BATCH_INPUTS, same_value
 from ..mapping.missing_keys import MissingAction
 from ..state.journal import Journal
 from ..state.missing_table import MissingEntry, MissingState
-from .verify import read_batch, same_value
+from .verify import read_batch
 
 __all__ = [
     "Candidate",

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..api.client import HubSpotClient, Verdict, error_message
 from ..core.errors import HubSpotError, UncertainDelivery
-from ..core.hubspot import MAX_BATCH_INPUTS, epoch_seconds, stored_value
+from ..core.hubspot import MAX_BATCH_INPUTS, same_value
 from ..core.prepared import Prepared
 from ..state.journal import KnownRow, RowState
 
@@ -152,23 +151,6 @@ def read_batch(
             )
         return reply.body
     return {}
-
-
-def same_value(object_type: str, name: str, held: Any, sent: str) -> bool:
-    """Whether HubSpot's value is the one the sheet sends, as HubSpot would store it: numbers
-    and moments compare by what they mean (HubSpot may write `12.5` for `12.50`, or add
-    milliseconds to a time)."""
-    if held is None:
-        return sent == ""
-    held, sent = stored_value(object_type, name, str(held)), stored_value(object_type, name, sent)
-    if held == sent:
-        return True
-    try:
-        return Decimal(held) == Decimal(sent)
-    except InvalidOperation:
-        pass
-    moments = epoch_seconds(held), epoch_seconds(sent)
-    return moments[0] is not None and moments[0] == moments[1]
 
 
 def apply_drift(drift: Drift, known: dict[str, KnownRow]) -> dict[str, KnownRow]:
