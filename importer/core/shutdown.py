@@ -11,14 +11,14 @@ scheduler's timeout cannot cut a workbook in half.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from .errors import ConfigError, RunInterrupted
+from .environment import env_number
+from .errors import RunInterrupted
 
 __all__ = [
     "STOP_WAIT_ENV",
@@ -71,16 +71,13 @@ class RunAbandoned(RunInterrupted):
 def stop_wait() -> float:
     """Seconds a signal waits for the batches in flight (`HUBSPOT_IMPORT_STOP_WAIT`, else
     DEFAULT_STOP_WAIT)."""
-    raw = os.environ.get(STOP_WAIT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_STOP_WAIT
-    try:
-        wait = float(raw)
-    except ValueError:
-        wait = -1.0
-    if not 0 <= wait <= 3600:
-        raise ConfigError(f"{STOP_WAIT_ENV}={raw!r} is not a number of seconds from 0 to 3600")
-    return wait
+    return env_number(
+        STOP_WAIT_ENV,
+        DEFAULT_STOP_WAIT,
+        low=0,
+        high=3600,
+        takes="a number of seconds from 0 to 3600",
+    )
 
 
 def signal_name(signum: int) -> str:

@@ -5,11 +5,11 @@ beside its own. Each is refused with the limit named and how to raise it, if it 
 
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 
-from ..core.errors import ConfigError, InputFileError
+from ..core.environment import env_number
+from ..core.errors import InputFileError
 from .excel_limits import EXCEL_MAX_COLUMNS
 
 __all__ = [
@@ -38,16 +38,7 @@ MAX_INPUT_COLUMNS = EXCEL_MAX_COLUMNS - RESULT_OWN_COLUMNS
 
 def _setting(name: str, default: int) -> int:
     """A whole number from the environment variable `name`, else `default`."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(f"{name}={raw!r} is not a whole number above 0")
-    return value
+    return int(env_number(name, default, low=1, whole=True, takes="a whole number above 0"))
 
 
 def check_unzipped(path: Path) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..core.environment import env_number
 from ..core.errors import ConfigError, InputFileError
 from .fingerprint import Fingerprint, take_fingerprint
 from .picking import Match, pick_match
@@ -84,16 +85,13 @@ def download(location: Location, folder: Path, pick: str) -> RemoteFile:
 def _timeout() -> float:
     """The wait for a store (HUBSPOT_IMPORT_REMOTE_TIMEOUT, else 60 s); ConfigError when the
     variable is not a positive number."""
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_TIMEOUT
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = 0.0
-    if not seconds > 0:
-        raise ConfigError(f"{TIMEOUT_ENV} is {raw!r}: give the seconds to wait, such as 60")
-    return seconds
+    return env_number(
+        TIMEOUT_ENV,
+        DEFAULT_TIMEOUT,
+        low=0,
+        above=True,
+        takes="a number of seconds above 0, such as 60",
+    )
 
 
 def _filesystem(location: Location, timeout: float) -> tuple[Any, str]:
