@@ -321,7 +321,7 @@ def test_an_unreachable_host_and_a_server_too_slow_are_exit_2(
     monkeypatch.setenv("HUBSPOT_IMPORT_REMOTE_TIMEOUT", "soon")
     result, _ = _run(run_cli, sandbox, tmp_path, slow)
     assert result.code == 2
-    assert "HUBSPOT_IMPORT_REMOTE_TIMEOUT is 'soon'" in result.message
+    assert "HUBSPOT_IMPORT_REMOTE_TIMEOUT='soon' is not a number of seconds" in result.message
 
 
 def test_a_url_with_credentials_is_refused_by_the_command_without_showing_them(

@@ -180,8 +180,8 @@ SKIP_UNCHANGED_OPTION = click.option(
     is_flag=True,
     help="End at once (exit 0, no workbook) when the last run in the journal imported this same "
     "INPUT (the same file, URL or glob, and the same size and SHA-256) with this mapping and "
-    "these options, finished, with no row left failed, incomplete, not sent or uncertain. Not "
-    "with --plan.",
+    "these options, finished, with no row left failed, incomplete, not sent or uncertain. With "
+    "--plan: when the plan's last run did so for every step, with the same plan file.",
 )
 
 

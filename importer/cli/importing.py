@@ -36,7 +36,7 @@ from .common import (
 from .notify import Notifier, mapping_webhooks, what_is_read
 from .report import plan_summary_json, report_plan, report_run, run_summary_json
 from .sources import input_label, input_options, local_input, reading, shown_inputs
-from .unchanged import skip_if_unchanged, write_summary
+from .unchanged import skip_if_unchanged, skip_plan_if_unchanged, write_summary
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -210,7 +210,10 @@ def _execute(args: _ImportArguments) -> int:
             args.input_file,
         )
         if args.plan_file is not None:
-            code, notifier.summary = _run_plan(args.plan_file, options, console, args.summary_json)
+            plan = read if args.skip_unchanged and not isinstance(read, Mapping) else None
+            code, notifier.summary = _run_plan(
+                args.plan_file, options, console, args.summary_json, plan
+            )
         else:
             unchanged = read if args.skip_unchanged and isinstance(read, Mapping) else None
             code, notifier.summary = _run_sheet(options, console, args.summary_json, unchanged)
@@ -253,11 +256,6 @@ def _check_arguments(args: _ImportArguments) -> None:
         raise ConfigError(
             f"{missing} is missing: give --mapping MAPPING and INPUT (the spreadsheet), or "
             "--plan PLAN"
-        )
-    if args.plan_file is not None and args.skip_unchanged:
-        raise ConfigError(
-            "--skip-unchanged is for a run of one sheet: a plan cannot skip its run yet. Run "
-            "the plan without it, or each step as a run of its own with --skip-unchanged"
         )
     if args.dry_run and args.forget_uncertain:
         raise ConfigError(
@@ -355,10 +353,20 @@ def _run_sheet(
 
 
 def _run_plan(
-    plan_file: Path, options: RunOptions, console: Console | None, summary_json: Path | None
+    plan_file: Path,
+    options: RunOptions,
+    console: Console | None,
+    summary_json: Path | None,
+    unchanged: PlanFile | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Run a plan's steps, then report them and write the plan's summary; the exit code and
-    the summary."""
+    the summary. With `unchanged` (the plan as read, for --skip-unchanged), a plan whose last
+    run imported every step's feed as it is now, with nothing left to do, ends before any
+    sheet is read."""
+    if unchanged is not None:
+        skipped = skip_plan_if_unchanged(unchanged, options, summary_json)
+        if skipped is not None:
+            return skipped
     from ..plans.runner import run_plan
 
     with _progress(console) as progress:

@@ -245,6 +245,14 @@ def summary_text(summary: dict[str, Any], what: str) -> str:
 def _outcome(summary: dict[str, Any], what: str) -> str:
     """`products.csv -> products: 320 rows: 318 created, 2 invalid`, a plan's steps so, a
     feed unchanged, or an error."""
+    since = summary.get("unchanged_since")
+    unchanged = (
+        unchanged_text(since)
+        if summary.get("status") == SKIPPED_UNCHANGED and isinstance(since, dict)
+        else None
+    )
+    if unchanged is not None and "steps" in summary:
+        return f"plan {Path(str(summary.get('plan'))).name}: {unchanged}"
     if "steps" in summary:
         steps = "; ".join(
             f"{s['step']} ({s['object_type']}) {s['rows']} rows: {_counts_text(s['counts'])}"
@@ -255,9 +263,8 @@ def _outcome(summary: dict[str, Any], what: str) -> str:
         return f"{what}: {_first_line(str(summary.get('error')))}"
     sheet = f" (sheet {summary['sheet']})" if summary.get("sheet") else ""
     source = f"{Path(str(summary.get('input_file'))).name}{sheet} -> {summary.get('object_type')}"
-    since = summary.get("unchanged_since")
-    if summary.get("status") == SKIPPED_UNCHANGED and isinstance(since, dict):
-        return f"{source}: {unchanged_text(since)}"
+    if unchanged is not None:
+        return f"{source}: {unchanged}"
     return f"{source}: {summary.get('rows')} rows: {_counts_text(summary['counts'])}"
 
 

@@ -18,6 +18,7 @@ from ..stages.run import client_for, new_run_id
 from ..state.paths import default_state_dir, journal_path
 from ..state.plan_journal import PLAN_RUN_PREFIX, PlanJournal, PlannedStep, plan_journal_path
 from .file import PlanFile
+from .unchanged import plan_digest
 
 __all__ = ["PlanRecord"]
 
@@ -35,6 +36,7 @@ class PlanRecord:
         requests: int,
         steps: list[PlannedStep],
         portal: str | None,
+        digest: str | None,
     ) -> None:
         self.journal = journal
         self.plan_run_id = plan_run_id
@@ -43,6 +45,8 @@ class PlanRecord:
         """Requests sent to learn the portal (none once it is remembered)."""
         self._steps = steps
         self._portal = portal
+        self._digest = digest
+        """The plan file's SHA-256, taken as the plan run opened (run --skip-unchanged)."""
         self._begun = False
         self._finished = False
 
@@ -82,6 +86,7 @@ class PlanRecord:
             requests,
             steps,
             portal.describe() if portal is not None else None,
+            plan_digest(plan.path),
         )
 
     def begin(self, plan: PlanFile, options: RunOptions) -> None:
@@ -92,6 +97,7 @@ class PlanRecord:
             base_url=options.base_url,
             portal=self._portal,
             steps=self._steps,
+            plan_digest=self._digest,
         )
         self._begun = True
 

@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS plan_runs (
     workbook TEXT,
     retry_file TEXT,
     undone TEXT,
-    pid INTEGER
+    pid INTEGER,
+    plan_digest TEXT  -- the plan file's SHA-256 (run --skip-unchanged)
 );
 CREATE TABLE IF NOT EXISTS plan_steps (
     plan_run_id TEXT NOT NULL REFERENCES plan_runs (plan_run_id),
@@ -70,6 +71,9 @@ CREATE TABLE IF NOT EXISTS plan_steps (
     PRIMARY KEY (plan_run_id, position)
 );
 """
+
+_ADDED_COLUMNS = (("plan_runs", "plan_digest", "TEXT"),)  # older: the plan file's was not kept
+"""Columns later versions added to a table: a plan journal an older version made gets them."""
 
 STEP_WAITING = "waiting"
 STEP_RUNNING = "running"
@@ -113,6 +117,7 @@ class PlanJournal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            _add_columns(self._db)
         except sqlite3.Error as exc:
             self.close()
             raise ConfigError(
@@ -141,13 +146,15 @@ class PlanJournal:
         base_url: str,
         portal: str | None,
         steps: Sequence[PlannedStep],
+        plan_digest: str | None = None,
     ) -> None:
-        """Record the plan run and every step's run id, before anything is sent."""
+        """Record the plan run and every step's run id, before anything is sent (and the
+        plan file's SHA-256, `plan_digest`)."""
         with self._txn() as db:
             db.execute(
-                "INSERT INTO plan_runs (plan_run_id, plan_file, started, base_url, portal, pid) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (plan_run_id, str(plan_file), _now(), base_url, portal, os.getpid()),
+                "INSERT INTO plan_runs (plan_run_id, plan_file, started, base_url, portal, pid, "
+                "plan_digest) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (plan_run_id, str(plan_file), _now(), base_url, portal, os.getpid(), plan_digest),
             )
             db.executemany(
                 "INSERT INTO plan_steps (plan_run_id, position, name, object_type, input_file, "
@@ -236,6 +243,14 @@ class PlanJournal:
             run["steps"] = steps.get(run["plan_run_id"], [])
             run["plan_journal"] = str(self.path)
         return found
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Add the columns `_ADDED_COLUMNS` names to a plan journal from an older version."""
+    for table, column, kind in _ADDED_COLUMNS:
+        columns = {c[1] for c in db.execute(f"PRAGMA table_info({table})")}
+        if column not in columns:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def list_plan_runs(state_dir: Path) -> list[dict[str, Any]]:
