@@ -614,9 +614,13 @@ def test_hostile_signals(
     with subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     ) as victim:
-        deadline = time.monotonic() + 30
+        # A loaded machine can take long to start Python and pandas: wait for the request
+        # that shows the run is under way (its signal handlers installed), or fail saying so.
+        deadline = time.monotonic() + 120
         wanted = "/account-info" if when == "before-upload" else "/batch/create"
-        while time.monotonic() < deadline and not any(wanted in r.path for r in box.received):
+        while not any(wanted in r.path for r in box.received):
+            assert time.monotonic() < deadline, f"no {wanted} request within 120 s"
+            assert victim.poll() is None, victim.communicate()[1]
             time.sleep(0.01)
         victim.send_signal(signum)
         if when.startswith("twice"):
