@@ -687,3 +687,52 @@ def test_a_mapping_holds_only_the_records_its_own_runs_wrote(
     ours = night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(1, 10)))
     assert "1 of the 10 records it holds are no longer in the feed: 1 archived" in ours.out
     assert sorted(live(sandbox))[-5:] == [f"{i:05d}" for i in range(100, 105)]
+
+
+def test_two_mapping_files_named_alike_in_two_folders_hold_their_own_records(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two shops, each run from its own folder as `--mapping m.yaml`, one state folder: shop A's
+    # first night must not take shop B's 40 products for its own and archive them.
+    state = tmp_path / "state"
+    for shop, skus in (("b", range(100, 140)), ("a", range(2))):
+        folder = tmp_path / shop
+        folder.mkdir()
+        write_mapping(folder / "m.yaml", ARCHIVE)
+        catalogue(folder / "feed.csv", skus)
+        monkeypatch.chdir(folder)
+        result = run_cli("run", "-m", "m.yaml", "feed.csv", "--base-url", sandbox.url,
+                         "--state-dir", state, "--out", folder / "out.xlsx")  # fmt: skip
+        assert result.code == 0, result.message
+    assert len(live(sandbox)) == 42
+    monkeypatch.chdir(tmp_path / "b")
+    again = run_cli("check", "-m", "m.yaml", "feed.csv", "--base-url", sandbox.url,
+                    "--state-dir", state, "--out", tmp_path / "b" / "check.xlsx")  # fmt: skip
+    assert "every one of the 40 records it holds is in the feed" in again.out, again.out
+
+
+def test_a_second_mapping_that_updates_a_record_never_takes_it_over(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # The catalogue creates five products; a stock feed (another mapping file, archive too)
+    # updates them. The catalogue still holds its five; the stock mapping holds none, so a
+    # stock feed without one of them archives nothing.
+    state = tmp_path / "state"
+    catalogue_mapping = write_mapping(tmp_path / "catalogue.yaml", ARCHIVE)
+    stock_mapping = write_mapping(tmp_path / "stock.yaml", ARCHIVE)
+
+    def run(mapping: Path, feed: Path, *extra: str) -> CliRun:
+        return run_cli(*extra or ("run",), "-m", mapping, feed, "--base-url", sandbox.url,
+                       "--state-dir", state, "--out", tmp_path / "o.xlsx")  # fmt: skip
+
+    assert run(catalogue_mapping, catalogue(tmp_path / "c.csv", range(5))).code == 0
+    stock = write_csv(tmp_path / "s.csv", [["SKU", "Name", "Price"]]
+                      + [[f"{i:05d}", f"Product {i}", "7.00"] for i in range(5)])  # fmt: skip
+    assert run(stock_mapping, stock).code == 0
+    said = run(catalogue_mapping, tmp_path / "c.csv", "check").out
+    assert "every one of the 5 records it holds is in the feed" in said, said
+    fewer = write_csv(tmp_path / "s2.csv", [["SKU", "Name", "Price"]]
+                      + [[f"{i:05d}", f"Product {i}", "7.00"] for i in range(1, 5)])  # fmt: skip
+    result = run(stock_mapping, fewer)
+    assert result.code == 0, result.message
+    assert len(live(sandbox)) == 5

@@ -147,7 +147,8 @@ def begin_run(
             summary.run_id,
             input_file=shown_name(options.input_path),
             sheet=summary.sheet,
-            mapping_file=str(options.mapping_path),
+            # Resolved: two mappings named alike in two folders are two mappings.
+            mapping_file=str(options.mapping_path.resolve()),
             mode=mode.value,
             base_url=options.base_url,
             object_type=mapping.object_type,

@@ -15,6 +15,7 @@ import orjson
 
 from .records import (
     _ROW_STATES,
+    KEEP_OWNER,
     BatchRow,
     BatchState,
     JournalTables,
@@ -187,12 +188,13 @@ class BatchTables(JournalTables):
             # splits the JSON itself, where executemany would step (and let go of the GIL,
             # and wait to take it back) once per row.
             db.execute(
-                "INSERT INTO rows (row_key, state, hubspot_id, sent_hash, sent, run_id, updated) "
-                "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+                "INSERT INTO rows (row_key, state, hubspot_id, sent_hash, sent, run_id, updated, "
+                "owner_run) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
                 "json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
-                "json_extract(value, '$[4]'), json_extract(value, '$[5]'), ? "
+                "json_extract(value, '$[4]'), json_extract(value, '$[5]'), ?, "
+                "json_extract(value, '$[5]') "
                 "FROM json_each(?) WHERE true ON CONFLICT (row_key) DO UPDATE SET "
-                "state = excluded.state, hubspot_id = excluded.hubspot_id, "
+                f"state = excluded.state, hubspot_id = excluded.hubspot_id, {KEEP_OWNER}, "
                 "sent_hash = excluded.sent_hash, sent = excluded.sent, "
                 "run_id = excluded.run_id, updated = excluded.updated",
                 (

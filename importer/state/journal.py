@@ -25,6 +25,7 @@ from .links_table import LinkTables
 from .missing_table import MISSING_SCHEMA, MissingTables
 from .paths import adopt_base_url_journal, default_state_dir, journal_path
 from .records import (
+    KEEP_OWNER,
     BatchRow,
     BatchState,
     KnownRow,
@@ -168,6 +169,9 @@ _ADDED_COLUMNS = (
     ("rows", "sent", "TEXT"),  # older: the values sent were not kept
     ("runs", "input_fingerprint", "TEXT"),  # older: the input's fingerprint was not kept
     ("runs", "run_settings", "TEXT"),
+    # The run that made the row's record the journal's (created or adopted it); later runs
+    # that update it leave it: the mirror's records are the ones its mapping made.
+    ("rows", "owner_run", "TEXT"),
 )
 """Columns later versions added to a table: a journal an older version made gets them."""
 
@@ -400,13 +404,13 @@ class Journal(BatchTables, RunTables, LinkTables, MissingTables):
         now = _now()
         with self._txn() as db:
             db.executemany(
-                "INSERT INTO rows (row_key, state, hubspot_id, sent_hash, run_id, updated) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (row_key) DO UPDATE SET "
-                "state = excluded.state, hubspot_id = excluded.hubspot_id, "
+                "INSERT INTO rows (row_key, state, hubspot_id, sent_hash, run_id, updated, "
+                "owner_run) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (row_key) DO UPDATE SET "
+                f"state = excluded.state, hubspot_id = excluded.hubspot_id, {KEEP_OWNER}, "
                 "sent_hash = excluded.sent_hash, run_id = excluded.run_id, "
                 "updated = excluded.updated",
                 [
-                    (key, RowState.SYNCED.value, hubspot_id, sent_hash, run_id, now)
+                    (key, RowState.SYNCED.value, hubspot_id, sent_hash, run_id, now, run_id)
                     for key, hubspot_id, sent_hash in rows
                 ],
             )

@@ -109,29 +109,31 @@ class MissingTables(JournalTables):
 
     def held_rows(self, key_prefix: str, mapping_file: str) -> list[tuple[str, str, str]]:
         """(row key, HubSpot id, run id) of every synced row keyed on `key_prefix`
-        (`key:<property>=`) that a run of `mapping_file` wrote last: the records the mapping
-        created or adopted, and still holds. A run's mapping file is compared as the file it
-        names, however the path was written."""
+        (`key:<property>=`) whose record a run of `mapping_file` made the journal's (created
+        or adopted it: `owner_run`; another mapping's later updates leave that), and that the
+        journal still holds. A run's mapping file is compared as the file it names."""
         runs = self._runs_of(mapping_file)
         if not runs:
             return []
         found: list[tuple[str, str, str]] = []
-        for key, hid, run_id in self._db.execute(
-            "SELECT row_key, hubspot_id, run_id FROM rows WHERE state = ? AND hubspot_id IS "
-            "NOT NULL AND substr(row_key, 1, ?) = ? ORDER BY row_key",
+        for key, hid, run_id, owner in self._db.execute(
+            "SELECT row_key, hubspot_id, run_id, coalesce(owner_run, run_id) FROM rows WHERE "
+            "state = ? AND hubspot_id IS NOT NULL AND substr(row_key, 1, ?) = ? ORDER BY row_key",
             (RowState.SYNCED.value, len(key_prefix), key_prefix),
         ):
-            if run_id in runs:
+            if owner in runs:
                 found.append((key, hid, run_id))
         return found
 
     def _runs_of(self, mapping_file: str) -> set[str]:
-        """The runs of `mapping_file`, as the runs table names it (each path resolved)."""
+        """The runs of `mapping_file`: those whose recorded path (recorded resolved) is the
+        file's. A relative path recorded by an earlier version names no file for certain
+        (`m.yaml` in which folder?), so its runs hold nothing: the safe direction."""
         wanted = _same_file(mapping_file)
         return {
             run_id
             for run_id, path in self._db.execute("SELECT run_id, mapping_file FROM runs")
-            if path == mapping_file or _same_file(path) == wanted
+            if Path(path).is_absolute() and _same_file(path) == wanted
         }
 
     def holders(self, ids: Iterable[str]) -> dict[str, list[str]]:
@@ -154,13 +156,13 @@ class MissingTables(JournalTables):
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(wanted), 900):
             chunk = wanted[start : start + 900]
-            for key, state, sent_hash, sent, run_id in self._db.execute(
-                f"SELECT row_key, state, sent_hash, sent, run_id FROM rows WHERE row_key IN "
-                f"({','.join('?' * len(chunk))})",
+            for key, state, sent_hash, sent, run_id, owner in self._db.execute(
+                f"SELECT row_key, state, sent_hash, sent, run_id, owner_run FROM rows WHERE "
+                f"row_key IN ({','.join('?' * len(chunk))})",
                 chunk,
             ):
                 found[key] = {"state": state, "sent_hash": sent_hash, "sent": sent,
-                              "run_id": run_id}  # fmt: skip
+                              "run_id": run_id, "owner_run": owner}  # fmt: skip
         return found
 
     def missing_entries(
@@ -296,11 +298,11 @@ class MissingTables(JournalTables):
         place, and its links made from that record."""
         row = e.kept_row
         db.execute(
-            "INSERT INTO rows (row_key, state, hubspot_id, sent_hash, sent, run_id, updated) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (row_key) DO UPDATE SET "
+            "INSERT INTO rows (row_key, state, hubspot_id, sent_hash, sent, run_id, updated, "
+            "owner_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (row_key) DO UPDATE SET "
             "state = excluded.state, hubspot_id = excluded.hubspot_id, "
             "sent_hash = excluded.sent_hash, sent = excluded.sent, run_id = excluded.run_id, "
-            "updated = excluded.updated",
+            "updated = excluded.updated, owner_run = excluded.owner_run",
             (
                 e.row_key,
                 row.get("state") or RowState.SYNCED.value,
@@ -309,6 +311,8 @@ class MissingTables(JournalTables):
                 row.get("sent"),
                 row.get("run_id") or e.run_id,
                 now,
+                # The record in its place is the mapping's as the one archived was.
+                row.get("owner_run") or row.get("run_id") or e.run_id,
             ),
         )
         if hid != e.hubspot_id:

@@ -25,6 +25,14 @@ from ..core.errors import ConfigError, LockHeld
 log = logging.getLogger(__name__)
 
 
+KEEP_OWNER = (
+    "owner_run = CASE WHEN rows.hubspot_id IS excluded.hubspot_id "
+    "THEN coalesce(rows.owner_run, excluded.owner_run) ELSE excluded.owner_run END"
+)
+"""An upsert of a `rows` row keeps the run that made its record while the record is the
+same one; a new record (created again) is the new run's."""
+
+
 class RowState(StrEnum):
     SYNCED = "synced"  # HubSpot has the record; hubspot_id and the hash of what was sent
     UNCERTAIN = "uncertain"  # a create may or may not have happened; never created again
