@@ -182,6 +182,15 @@ def test_what_is_a_glob() -> None:
     # An https URL's query is no glob: HTTP cannot list files.
     assert not locate("https://example.com/p.csv?a=1").glob
     assert not locate("file:///tmp/p.csv").remote
+    # Exports are named with brackets: those are names, not globs.
+    assert not locate("exports/Products [final].csv").glob
+    assert not locate("s3://b/e/Catalogue [2026].xlsx").glob
+
+
+def test_a_file_named_like_a_glob_is_read_as_it_is_named(tmp_path: Path) -> None:
+    odd = tmp_path / "Products *final*.csv"
+    odd.write_bytes(FEED)
+    assert not locate(str(odd)).glob
 
 
 def test_a_glob_picks_the_last_name_or_the_newest_time() -> None:
@@ -578,3 +587,16 @@ def test_help_imports_no_remote_backend(tmp_path: Path) -> None:
     )
     assert "--pick [name|mtime]" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_downloaded_feed_that_cannot_be_read_is_named_by_its_url(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, http_files: HttpFiles
+) -> None:
+    url = http_files.put("/feeds/latin.csv", "SKU,Name,Price\n00001,Café,1.5\n".encode("cp1252"))
+    result, summary = _run(run_cli, sandbox, tmp_path, f"{url}?token={SECRET}")
+    assert result.code == 2, result.message
+    shown = f"{url}?token=***"
+    assert f"{shown}: " in result.message, result.message
+    assert "downloads" not in result.message
+    assert "downloads" not in str(summary["error"])
+    assert SECRET not in result.message + result.err

@@ -8,6 +8,7 @@ from ..core.errors import InputFileError
 from .csv_read import _load_csv
 from .excel_read import MAX_CELLS, _load_excel
 from .excel_xml import NO_SAVED_VALUE
+from .inputs import shown_name
 from .read_limits import check_columns, check_unzipped, out_of_memory
 from .table import EXCEL_SUFFIXES, Table, column_letter
 
@@ -31,7 +32,13 @@ def load_table(
         return _load_table(path, sheet, encoding, header_row)
     except OSError as exc:  # a name too long, a file no one may read, a disk that failed
         reason = exc.strerror or type(exc).__name__
-        raise InputFileError(f"{path}: cannot be read ({reason}).") from None
+        raise InputFileError(f"{shown_name(path)}: cannot be read ({reason}).") from None
+    except InputFileError as exc:
+        # A download is named by its URL (secrets hidden), never by its private copy.
+        shown = shown_name(path)
+        if shown == str(path):
+            raise
+        raise InputFileError(str(exc).replace(str(path), shown)) from None
 
 
 def _load_table(

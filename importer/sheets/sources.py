@@ -52,7 +52,7 @@ BACKENDS: dict[str, Backend] = {
 }
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_GLOB = re.compile(r"[*?\[]")
+_GLOB = re.compile(r"[*?]")
 _HTTP = re.compile(r"(?i)^https?://")
 _SECRET_PARAMS = frozenset(
     {
@@ -125,7 +125,8 @@ def locate(text: str, base: Path | None = None) -> Location:
             url=None,
             scheme=None,
             path=path,
-            glob=is_glob(local),
+            # A file that is there is read as it is named: `Products [final].csv` is no glob.
+            glob=is_glob(local) and not path.is_file(),
             name=path.name,
         )
     scheme = match.group(1).lower()
@@ -155,7 +156,8 @@ def locate(text: str, base: Path | None = None) -> Location:
 
 
 def is_glob(text: str) -> bool:
-    """Whether a path has glob characters (`*`, `?`, `[`)."""
+    """Whether a path has a glob's wildcards (`*`, `?`). Brackets alone are not taken for
+    one: exports are often named `Catalogue [2026].xlsx`."""
     return _GLOB.search(text) is not None
 
 
