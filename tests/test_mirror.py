@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 
 from importer.sandbox import Fault, Sandbox
 from importer.sandbox.portal import PropertyDef
+from importer.sandbox.sources import RecordSource
 from importer.state.journal import Journal
 from importer.state.missing_table import MissingState
 
@@ -736,3 +738,152 @@ def test_a_second_mapping_that_updates_a_record_never_takes_it_over(
     result = run(stock_mapping, fewer)
     assert result.code == 0, result.message
     assert len(live(sandbox)) == 5
+
+
+def test_undo_never_takes_a_record_a_person_made_with_the_archived_key(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """After the archive, a person makes a product with the archived SKU in HubSpot: undo
+    leaves it alone and says so, the journal never points at it, and the next night (the SKU
+    still out of the feed) does not archive it."""
+    night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(20)))
+    night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(1, 20)))
+    run_id = summary(tmp_path)["run_id"]
+    by_hand = RecordSource.by_hand()
+    made = [({"hs_sku": "00000", "name": "Made by hand"}, [])]
+    (record,) = sandbox.store.create_many("products", made, source=by_hand)
+    theirs = str(record["id"])
+    undone = undo(run_cli, sandbox, tmp_path, run_id)
+    assert f"HubSpot holds hs_sku=00000 in record {theirs}, made by CRM_UI (user " in undone.out, (
+        undone.out
+    )
+    assert (
+        ": left as it is, not taken back; the archived record stays in HubSpot's recycling bin"
+        in undone.out
+    )
+    assert "taken as it is" not in undone.out
+    (path,) = (tmp_path / "state").glob("*products.sqlite")
+    journal = Journal(path)
+    try:
+        assert theirs not in journal.holders([theirs])
+    finally:
+        journal.close()
+    again = night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(1, 20)))
+    assert again.code == 0, again.message
+    assert live(sandbox)["00000"]["id"] == theirs
+
+
+@pytest.mark.parametrize("mode", ["update", "upsert"])
+def test_records_a_mapping_only_updated_are_never_held(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, mode: str
+) -> None:
+    """Products people made in HubSpot, updated by the feed (update mode, or an upsert that
+    finds them there): the mapping did not make them, so it never archives them when their
+    SKU leaves the feed; one it created is held and archived (update mode creates none)."""
+    by_hand = RecordSource.by_hand()
+    made = [({"hs_sku": f"{i:05d}", "name": "By hand"}, []) for i in range(20)]
+    sandbox.store.create_many("products", made, source=by_hand)
+    ruled = ARCHIVE + "guards: {max_missing: 100%}\n"
+    feed = range(21 if mode == "upsert" else 20)
+    first = night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", feed),
+                  "--mode", mode, mapping=ruled)  # fmt: skip
+    assert first.code == 0, first.message
+    second = night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(2, 19)),
+                   "--mode", mode, mapping=ruled)  # fmt: skip
+    assert second.code == 0, second.message
+    kept = live(sandbox)
+    assert {f"{i:05d}" for i in range(20)} <= set(kept)
+    assert "00020" not in kept
+
+
+def test_undo_of_the_run_that_brought_a_product_back_then_of_the_archive_creates_it_again(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The feed brings back a product missing_rows: archived; undo of that night archives
+    the product it created, and undo of the night that archived it creates it again, so the
+    product is not left nowhere."""
+    night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(10)))
+    old = live(sandbox)["00003"]["id"]
+    fewer = catalogue(tmp_path / "c.csv", [i for i in range(10) if i != 3])
+    assert night(run_cli, sandbox, tmp_path, fewer).code == 0
+    archiving = summary(tmp_path)["run_id"]
+    assert night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(10))).code == 0
+    brought, back = summary(tmp_path)["run_id"], live(sandbox)["00003"]["id"]
+    first = undo(run_cli, sandbox, tmp_path, brought)
+    assert first.code == 0, first.message
+    assert "Archived 1 products created by run" in first.out
+    assert "00003" not in live(sandbox)
+    second = undo(run_cli, sandbox, tmp_path, archiving)
+    assert second.code == 0, second.message
+    now = live(sandbox)["00003"]["id"]
+    assert now not in (old, back)
+    assert f"  00003: {old} -> {now} (created again)" in second.out, second.out
+
+
+def test_undo_of_a_run_whose_records_missing_rows_archived_since_says_only_what_it_archived(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A night creates ten products; the next archives two (missing_rows:); undo of the first
+    archives the eight still there and says eight, never asking HubSpot about the two."""
+    night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(10)))
+    created = summary(tmp_path)["run_id"]
+    ruled = ARCHIVE + "guards: {max_missing: 50%}\n"
+    fewer = night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(2, 10)),
+                  mapping=ruled)  # fmt: skip
+    assert fewer.code == 0, fewer.message
+    before = len(sandbox.received)
+    undone = undo(run_cli, sandbox, tmp_path, created)
+    assert undone.code == 0, undone.message
+    assert "Archived 8 products created by run" in undone.out, undone.out
+    sent = [r for r in sandbox.received[before:] if r.path.endswith("/batch/archive")]
+    assert sum(len(r.body["inputs"]) for r in sent) == 8
+    assert live(sandbox) == {}
+
+
+@pytest.mark.parametrize("owner", ["71000002", "anna.weber@example.com", "Anna Weber"])
+def test_set_takes_an_owner_by_id_email_or_name(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, owner: str
+) -> None:
+    """`set: {hubspot_owner_id: ...}` takes an owner as an owner column's cells do: the
+    records set get the owner's id."""
+    ruled = SKU_NAME_PRICE + f'missing_rows: {{set: {{hubspot_owner_id: "{owner}"}}}}\n'
+    night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(20)), mapping=ruled)
+    fewer = night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(1, 20)),
+                  mapping=ruled)  # fmt: skip
+    assert fewer.code == 0, fewer.message
+    assert live(sandbox)["00000"]["properties"]["hubspot_owner_id"] == "71000002"
+
+
+def test_set_refuses_an_owner_the_portal_does_not_have(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    ruled = SKU_NAME_PRICE + 'missing_rows: {set: {hubspot_owner_id: "nobody@example.com"}}\n'
+    result = night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(3)),
+                   mapping=ruled)  # fmt: skip
+    assert result.code != 0
+    assert (
+        "missing_rows.set.hubspot_owner_id: 'nobody@example.com' is not one of the portal's "
+        "owners; hubspot_owner_id takes an owner's id, email or full name" in result.message
+    ), result.message
+    assert sandbox.records("products") == []
+
+
+def test_a_key_back_in_another_unicode_form_is_not_missing(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A SKU written composed one night (Ü as one character) and decomposed the next (U and
+    a combining diaeresis) is the same SKU: its product is not archived."""
+    composed = unicodedata.normalize("NFC", "MÜLLER-1")
+    decomposed = unicodedata.normalize("NFD", "MÜLLER-1")
+    assert composed != decomposed
+    rows = [[f"{i:05d}", f"Product {i}", "9.50"] for i in range(1, 20)]
+    first = write_csv(tmp_path / "a.csv", [["SKU", "Name", "Price"], [composed, "M", "1"], *rows])
+    assert night(run_cli, sandbox, tmp_path, first).code == 0
+    made = live(sandbox)[composed]["id"]
+    second = write_csv(
+        tmp_path / "b.csv", [["SKU", "Name", "Price"], [decomposed, "M", "1"], *rows]
+    )
+    result = night(run_cli, sandbox, tmp_path, second)
+    assert result.code == 0, result.message
+    assert made in {r["id"] for r in sandbox.records("products")}
+    assert not entries(tmp_path, action="archive")

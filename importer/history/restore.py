@@ -3,19 +3,24 @@ written back (batch/update). The records it archived are created again from the 
 journal kept (batch/create, with the links the journal knew for them inline): HubSpot's API
 cannot take a record out of its recycling bin, so each comes back with a new id, and the
 journal's row points at it (the recycling bin, in HubSpot's app, restores the original with
-its id within 90 days). A key back in the feed since, or that HubSpot holds again (restored
-by hand, or created by an undo that stopped before its answer), is taken as it is: nothing is
-created twice. Each request is recorded before it leaves and settled after its answer."""
+its id within 90 days). A key back in the feed since is left as it is. A key HubSpot holds
+again is taken only in the record archived (restored from the recycling bin) or in one an
+undo that stopped before its answer is proven to have created (authorship.py); a record
+someone else made with the key is left alone, and the journal never points at it. Each
+request is recorded before it leaves and settled after its answer."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..api.account import client_token, fingerprint, token_app
+from ..api.authorship import CREATED_BY, INTEGRATION, SOURCE, SOURCE_ID, Window
 from ..api.client import HubSpotClient, Verdict, error_message
 from ..api.id_writes import IdWrite, write_by_id
 from ..api.lookup import Finder
@@ -105,36 +110,106 @@ def _create_again(
         journal.mark_missing([replace(e, new_id=now[e.row_key].hubspot_id)], MissingState.UNDONE)
         said.append(Restored(e, "back in the feed since: left as it is"))
     entries = [e for e in entries if e not in back]
-    held = _held(client, object_type, entries)
-    found = [replace(e, new_id=held[e.row_key]) for e in entries if e.row_key in held]
+    finder, held = _held(client, object_type, entries)
+    others = _not_taken(client, journal, finder, entries, held)
+    found = [
+        replace(e, new_id=held[e.row_key])
+        for e in entries
+        if e.row_key in held and e.row_key not in others
+    ]
     journal.record_restored(found)
     said += [Restored(e, _found_again(e)) for e in found]
+    said += [Restored(e, why, done=False) for e in entries if (why := others.get(e.row_key))]
     to_create = [e for e in entries if e.row_key not in held]
     if to_create:
         said += _create(client, journal, object_type, to_create)
     return said
 
 
+def _not_taken(
+    client: HubSpotClient,
+    journal: Journal,
+    finder: Finder,
+    entries: list[MissingEntry],
+    held: dict[str, str],
+) -> dict[str, str]:
+    """Row key -> what undo says of a live record holding the key that it cannot prove is
+    the record archived or one an earlier undo created in its place (left as it is)."""
+    said: dict[str, str] = {}
+    for e in entries:
+        hid = held.get(e.row_key)
+        if hid is None or hid == e.hubspot_id or _undo_made(client, journal, finder, e, hid):
+            continue
+        key = e.row_key[4:]
+        said[e.row_key] = (
+            f"HubSpot holds {key} in record {hid}, {_maker(finder.records.get(hid, {}))}: left "
+            "as it is, not taken back; the archived record stays in HubSpot's recycling bin"
+        )
+    return said
+
+
+def _undo_made(
+    client: HubSpotClient, journal: Journal, finder: Finder, entry: MissingEntry, hid: str
+) -> bool:
+    """Whether record `hid` is proven created by an earlier undo of `entry` that stopped
+    before its answer: by this app, since that undo's request, with the values it sent."""
+    if entry.state is not MissingState.RESTORING:
+        return False
+    if finder.app_id is None:
+        finder.app_id = _app_id(client, journal)
+    window = Window(start=_epoch(entry.updated), end=time.time())
+    return finder.not_ours(hid, window, _kept_values(entry)) is None
+
+
+def _app_id(client: HubSpotClient, journal: Journal) -> int | None:
+    """The app the token belongs to, as the journal remembers it (stages/lookups.py keeps
+    it per token fingerprint) or HubSpot says; None when neither does."""
+    token = client_token(client)
+    known = journal.get_meta(f"app:{fingerprint(client.base_url, token)}")
+    if known is not None and known.isdigit():
+        return int(known)
+    return token_app(client, token)
+
+
+def _maker(props: dict[str, object]) -> str:
+    """`made by CRM_UI (user 7)`: what HubSpot says made a record."""
+    source, source_id, user = props.get(SOURCE), props.get(SOURCE_ID), props.get(CREATED_BY)
+    if not source:
+        return "made by whom HubSpot does not say"
+    if source == INTEGRATION:
+        return f"made by an app ({source_id or 'not named'})"
+    return f"made by {source}" + (f" (user {user})" if user else "")
+
+
+def _kept_values(entry: MissingEntry) -> dict[str, str]:
+    """The values an undo sends to create an archived record again: those kept, not empty."""
+    return {p: str(v) for p, v in (entry.before or {}).items() if v not in (None, "")}
+
+
 def _found_again(entry: MissingEntry) -> str:
     """What undo says of an archived record whose key HubSpot holds live."""
     if entry.new_id != entry.hubspot_id:
-        return f"HubSpot holds its key again (record {entry.new_id}): taken as it is"
+        return f"created by an earlier undo (record {entry.new_id}): taken as it is"
     if entry.state is MissingState.SENDING:
         return "never archived (its run stopped before the answer): left as it is"
     return "restored in HubSpot (its recycling bin): taken as it is"
 
 
-def _held(client: HubSpotClient, object_type: str, entries: list[MissingEntry]) -> dict[str, str]:
-    """Row key -> the live record HubSpot holds with its key, for `entries`; a record an
-    undo may have created before it stopped is waited for (search lags writes)."""
-    if not entries:
-        return {}
-    prop = entries[0].row_key[4:].partition("=")[0]
+def _held(
+    client: HubSpotClient, object_type: str, entries: list[MissingEntry]
+) -> tuple[Finder, dict[str, str]]:
+    """The finder (with what it read of each record) and row key -> the live record HubSpot
+    holds with its key, for `entries`; a record an undo may have created before it stopped
+    is waited for (search lags writes)."""
+    prop = entries[0].row_key[4:].partition("=")[0] if entries else ""
     finder = Finder(client, object_type, prop)
-    written = max((_epoch(e.updated) for e in entries if e.state is MissingState.RESTORING),
-                  default=None)  # fmt: skip
-    found = finder.find([e.key_value for e in entries], written) or {}
-    return {
+    if not entries:
+        return finder, {}
+    restoring = [e for e in entries if e.state is MissingState.RESTORING]
+    written = max((_epoch(e.updated) for e in restoring), default=None)
+    read = sorted({p for e in restoring for p in _kept_values(e)})
+    found = finder.find([e.key_value for e in entries], written, read=read) or {}
+    return finder, {
         e.row_key: found[stored_value(object_type, prop, e.key_value)]
         for e in entries
         if stored_value(object_type, prop, e.key_value) in found
@@ -155,7 +230,7 @@ def _create(
     traces = {f"{e.run_id}-undo-{e.hubspot_id}": e for e in entries}
     inputs = [
         {
-            "properties": {p: str(v) for p, v in (e.before or {}).items() if v not in (None, "")},
+            "properties": _kept_values(e),
             "associations": journal.links_of(e.row_key, e.hubspot_id),
             "objectWriteTraceId": trace,
         }

@@ -126,6 +126,9 @@ class Undo:
     """Records it archived or set whose key came back in the feed since: left as they are."""
     restored_before: int = 0
     """Records of `missing_rows:` an earlier undo of this run brought back."""
+    replaced: list[tuple[str, str]] = field(default_factory=list)
+    """(row key, HubSpot id) of records the run created that a later run's `missing_rows:`
+    archived since: not archived again, nor counted as archived by this undo."""
 
     @property
     def anything(self) -> bool:
@@ -153,22 +156,35 @@ def prepare_undo(state_dir: Path, run_id: str) -> Undo:
         done = journal.archived_by_undo(run["run_id"])
         changes = journal.link_changes(run["run_id"])
         acted = journal.missing_entries(run_id=run["run_id"])
+        archived = {
+            e.hubspot_id for e in journal.missing_entries(states=_ARCHIVED, action="archive")
+        }
     finally:
         journal.close()
-    left = [(key, hid) for key, hid in written["created"] if hid not in done]
+    left = [(key, hid) for key, hid in written["created"] if hid not in done | archived]
     # The links of records the run created go with them when they are archived.
     created = {hid for _, hid in written["created"]}
     return Undo(
         run=run,
         created=left,
         updated=written["updated"],
-        archived_before=len(written["created"]) - len(left),
+        archived_before=sum(1 for _, hid in written["created"] if hid in done),
+        replaced=[(k, hid) for k, hid in written["created"] if hid in archived - done],
         links=[c for c in changes if c["from_id"] not in created],
         missing=[e for e in acted if e.state in UNDOABLE],
         returned=[e for e in acted if e.state is MissingState.RETURNED],
         restored_before=sum(1 for e in acted if e.state is MissingState.UNDONE),
     )
 
+
+_ARCHIVED = (
+    MissingState.DONE,
+    MissingState.RETURNED,
+    MissingState.RESTORING,
+    MissingState.UNDONE,
+    MissingState.GONE,
+)
+"""States of a record of `missing_rows:` archived (or found gone): no longer to archive."""
 
 ARCHIVE_TRIES = 3
 
@@ -240,6 +256,7 @@ def undo_run(
                     chunk,
                     complete=len(archived) == len(undo.created) and not undo.missing,
                 )
+                journal.reopen_returned(hid for _, hid in chunk)
                 if on_progress is not None:
                     on_progress(len(archived))
         except HubSpotError as exc:

@@ -144,6 +144,8 @@ class PropertyFacts(Protocol):
     def read_only(self) -> bool: ...
     @property
     def calculated(self) -> bool: ...
+    @property
+    def referenced(self) -> str: ...
 
 
 def check_set_values(
@@ -151,10 +153,13 @@ def check_set_values(
     properties: AnyMapping[str, PropertyFacts],
     object_type: str,
     problems: list[str],
+    owner: Callable[[str, str], tuple[str, str]] | None = None,
 ) -> MissingRows:
     """`set:` checked against the portal: each property exists and can be written, and each
-    value is one it takes (an option's label becomes its value, as a cell's does). Problems
-    are added to `problems`; the rule is returned with the values HubSpot stores."""
+    value is one it takes (an option's label becomes its value, as a cell's does; an owner,
+    by id, email or name, its id: `owner(property, value)` gives the value stored and what is
+    wrong with it). Problems are added to
+    `problems`; the rule is returned with the values HubSpot stores."""
     if rule.action is not MissingAction.SET:
         return rule
     values: list[tuple[str, str]] = []
@@ -169,7 +174,10 @@ def check_set_values(
         if info.read_only or info.calculated:
             problems.append(f"{path}: {prop!r} is set by HubSpot (read-only); it cannot be set")
             continue
-        stored, problem = _stored(info, value)
+        if info.referenced.upper() == "OWNER" and owner is not None:
+            stored, problem = owner(prop, value)
+        else:
+            stored, problem = _stored(info, value)
         if problem:
             problems.append(f"{path}: {problem}")
         values.append((prop, stored))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from .model import (
     PropertyType,
     SyncMode,
     ValueMap,
+    fold,
 )
 from .portal_values import (
     Currencies,
@@ -285,7 +287,11 @@ def resolve(mapping: Mapping, schema: PortalSchema) -> Mapping:
         for i, a in enumerate(mapping.associations)
     ]
     missing = check_set_values(
-        mapping.missing_rows, schema.properties, mapping.object_type, problems
+        mapping.missing_rows,
+        schema.properties,
+        mapping.object_type,
+        problems,
+        owner=functools.partial(_owner_set, schema) if schema.client is not None else None,
     )
     if problems:
         raise MappingError(mapping.source, problems)
@@ -294,6 +300,25 @@ def resolve(mapping: Mapping, schema: PortalSchema) -> Mapping:
         columns=tuple(columns),
         associations=tuple(associations),
         missing_rows=missing,
+    )
+
+
+def _owner_set(schema: PortalSchema, prop: str, value: str) -> tuple[str, str]:
+    """The owner id `missing_rows: {set: {prop: value}}` stores for the active owner `value`
+    names by id, email or full name (as an owner column's cells do), and what is wrong with
+    it ("" if nothing); "" clears the property."""
+    if value == "":
+        return value, ""
+    owners, word = schema.owners(), fold(value)
+    found = owners.folded().get(word)
+    if found is not None:
+        return found, ""
+    why = owners.folded_refusals().get(word)
+    if why is not None:
+        return value, f"{prop}: {why}"
+    return value, (
+        f"{value!r} is not one of the portal's owners; {prop} takes an owner's id, email or "
+        "full name"
     )
 
 

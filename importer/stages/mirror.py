@@ -13,6 +13,7 @@ that comes back is created again (or, set, has its earlier values written back).
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import replace
 from functools import cached_property
@@ -170,7 +171,9 @@ class Mirror:
         retired = {e.row_key for e in journal.missing_entries(states=SET_ALREADY, action="set")}
         held = [h for h in journal.held_rows(prefix, self.mapping_file) if h[0] not in retired]
         self.report.held = len(held)
-        gone = [h for h in held if h[0] not in self.present]
+        # A key typed in another Unicode form (Müller decomposed) is the same key.
+        present = {_nfc(k) for k in self.present}
+        gone = [h for h in held if _nfc(h[0]) not in present]
         leaving = {key for key, _, _ in gone}
         shared = journal.holders(hid for _, hid, _ in gone)
         return [
@@ -414,6 +417,11 @@ class Mirror:
             _note(results, rows.rows[back[e.row_key]], note)
             line = _back(e, e.hubspot_id, note)
             self.report.lines.append(replace(line, outcome=Outcome.FAILED) if why else line)
+
+
+def _nfc(key: str) -> str:
+    """A journal key in Unicode's composed form, as `values:` words are compared."""
+    return unicodedata.normalize("NFC", key)
 
 
 def _written(entry: MissingEntry, why: str | None) -> str:

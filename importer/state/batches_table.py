@@ -191,8 +191,8 @@ class BatchTables(JournalTables):
                 "INSERT INTO rows (row_key, state, hubspot_id, sent_hash, sent, run_id, updated, "
                 "owner_run) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
                 "json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
-                "json_extract(value, '$[4]'), json_extract(value, '$[5]'), ?, "
-                "json_extract(value, '$[5]') "
+                "json_extract(value, '$[4]'), json_extract(value, '$[6]'), ?, "
+                "CASE WHEN json_extract(value, '$[5]') THEN json_extract(value, '$[6]') END "
                 "FROM json_each(?) WHERE true ON CONFLICT (row_key) DO UPDATE SET "
                 f"state = excluded.state, hubspot_id = excluded.hubspot_id, {KEEP_OWNER}, "
                 "sent_hash = excluded.sent_hash, sent = excluded.sent, "
@@ -231,8 +231,18 @@ class BatchTables(JournalTables):
         """Record each row's outcome and close the batch, in one transaction. `sent`: row key
         -> what HubSpot now holds from this tool for the row (properties as JSON)."""
         sent = sent or {}
+        # A row whose record an update found (update mode, an upsert of a record that was
+        # there, a create refused because one held the key) owns nothing: the mapping did not
+        # make that record, so its mirror never archives it (KEEP_OWNER keeps an owner).
         remembered = [
-            [row.row_key, state, hubspot_id, row.sent_hash, sent.get(row.row_key)]
+            [
+                row.row_key,
+                state,
+                hubspot_id,
+                row.sent_hash,
+                sent.get(row.row_key),
+                outcome is not Outcome.UPDATED,
+            ]
             for row, outcome, hubspot_id in outcomes
             if (state := _ROW_STATES.get(outcome)) is not None
         ]

@@ -410,7 +410,8 @@ class Journal(BatchTables, RunTables, LinkTables, MissingTables):
                 "sent_hash = excluded.sent_hash, run_id = excluded.run_id, "
                 "updated = excluded.updated",
                 [
-                    (key, RowState.SYNCED.value, hubspot_id, sent_hash, run_id, now, run_id)
+                    # Nothing was created: a record this run only found owns nothing.
+                    (key, RowState.SYNCED.value, hubspot_id, sent_hash, run_id, now, None)
                     for key, hubspot_id, sent_hash in rows
                 ],
             )

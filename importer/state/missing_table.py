@@ -109,16 +109,20 @@ class MissingTables(JournalTables):
 
     def held_rows(self, key_prefix: str, mapping_file: str) -> list[tuple[str, str, str]]:
         """(row key, HubSpot id, run id) of every synced row keyed on `key_prefix`
-        (`key:<property>=`) whose record a run of `mapping_file` made the journal's (created
-        or adopted it: `owner_run`; another mapping's later updates leave that), and that the
-        journal still holds. A run's mapping file is compared as the file it names."""
+        (`key:<property>=`) whose record a run of `mapping_file` created (`owner_run`: a
+        create answered, or a lost create's record proven this app's; another mapping's later
+        updates leave that), and that the journal still holds. A record a run only updated
+        (update mode, an upsert or a refused create that found it there) has no owner, nor
+        has a row an older version wrote: the mirror never takes what it cannot show it made.
+        A run's mapping file is compared as the file it names."""
         runs = self._runs_of(mapping_file)
         if not runs:
             return []
         found: list[tuple[str, str, str]] = []
         for key, hid, run_id, owner in self._db.execute(
-            "SELECT row_key, hubspot_id, run_id, coalesce(owner_run, run_id) FROM rows WHERE "
-            "state = ? AND hubspot_id IS NOT NULL AND substr(row_key, 1, ?) = ? ORDER BY row_key",
+            "SELECT row_key, hubspot_id, run_id, owner_run FROM rows WHERE owner_run IS NOT NULL "
+            "AND state = ? AND hubspot_id IS NOT NULL AND substr(row_key, 1, ?) = ? "
+            "ORDER BY row_key",
             (RowState.SYNCED.value, len(key_prefix), key_prefix),
         ):
             if owner in runs:
@@ -269,6 +273,21 @@ class MissingTables(JournalTables):
                 ],
             )
 
+    def reopen_returned(self, ids: Iterable[str]) -> None:
+        """An undo archived records `ids` that a run created again when their key came back:
+        the archived records they stood in for are archived ones again (done, nothing in
+        their place), so undo of the run that archived them creates them again."""
+        wanted = list(ids)
+        now = _now()
+        with self._txn() as db:
+            for start in range(0, len(wanted), 900):
+                chunk = wanted[start : start + 900]
+                db.execute(
+                    f"UPDATE missing SET state = ?, new_id = NULL, updated = ? WHERE action = "
+                    f"'archive' AND state = ? AND new_id IN ({','.join('?' * len(chunk))})",
+                    [MissingState.DONE.value, now, MissingState.RETURNED.value, *chunk],
+                )
+
     def record_restored(self, entries: Sequence[MissingEntry]) -> None:
         """Undo brought `entries` back: an archived record's row points at the record created
         again in its place (`new_id`), with its links; a set record's row remembers what it
@@ -312,7 +331,7 @@ class MissingTables(JournalTables):
                 row.get("run_id") or e.run_id,
                 now,
                 # The record in its place is the mapping's as the one archived was.
-                row.get("owner_run") or row.get("run_id") or e.run_id,
+                row.get("owner_run"),
             ),
         )
         if hid != e.hubspot_id:
