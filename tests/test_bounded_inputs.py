@@ -4,9 +4,11 @@ a plan's files are the ones it checked (read through a link, changed since, a ke
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
 import threading
 import time
 import zipfile
@@ -51,8 +53,12 @@ def data(tmp_path: Path) -> Path:
          "an alias (*name) stands for a value that holds it"),
         ("object_type: products\ncolumns:\n  ? [SKU, Name]\n  : hs_sku\n",
          "is a list or a mapping; a key is a word: quote it"),
+        (f"s: &s \"{'x' * 1_000_000}\"\nobject_type: products\ncolumns:\n"
+         f"  SKU: {{property: hs_sku, type: [{', '.join(['*s'] * 50)}]}}\n",
+         "holds more than 10,000,000 characters once its aliases (*name) are expanded"),
     ],
-    ids=["alias-bomb-key", "alias-bomb-property", "deep", "self-alias", "list-as-key"],
+    ids=["alias-bomb-key", "alias-bomb-property", "deep", "self-alias", "list-as-key",
+         "aliases-of-a-long-word"],
 )  # fmt: skip
 def test_a_hostile_mapping_is_a_short_clear_error(
     run_cli: Runner, sandbox: Sandbox, data: Path, tmp_path: Path, text: str, said: str
@@ -69,6 +75,48 @@ def test_a_hostile_mapping_is_a_short_clear_error(
     assert len(result.err) < 2_000  # the bomb is never expanded into the message
     assert "Traceback" not in result.err
     assert json.loads(summary.read_text(encoding="utf-8"))["exit_code"] == 2
+    assert sandbox.received == []
+
+
+def test_a_long_value_is_quoted_short_in_every_message(
+    run_cli: Runner, sandbox: Sandbox, data: Path, tmp_path: Path
+) -> None:
+    word = "y" * 300_000
+    mapping = write_mapping(tmp_path / "m.yaml",
+        f'object_type: "p {word}"\nkey: SKU\ncolumns:\n  SKU: hs_sku\n'
+        f'  Name: {{property: name, type: "{word}", format: "{word}"}}\n'
+        f'constants:\n  ? "{word}"\n  : [1]\n')  # fmt: skip
+    summary = tmp_path / "s.json"
+    result = run_cli("check", "-m", mapping, data, "--base-url", sandbox.url,
+                     "--summary-json", summary)  # fmt: skip
+    assert result.code == 2
+    assert "4 mistakes in the mapping" in result.message
+    assert f"object_type: 'p {'y' * 197}… is not an object type name or id" in result.message
+    assert "is not a type (allowed: string, number" in result.message  # the advice is kept
+    assert "give a single value" in result.message
+    assert len(result.err) < 3_000
+    assert len(summary.read_text(encoding="utf-8")) < 5_000
+
+
+def test_a_mapping_without_a_size_is_read_no_further_than_the_limit(
+    run_cli: Runner, sandbox: Sandbox, data: Path, tmp_path: Path
+) -> None:
+    pipe = tmp_path / "m.fifo"
+    os.mkfifo(pipe)
+
+    def feed() -> None:
+        with contextlib.suppress(BrokenPipeError), pipe.open("wb") as end:
+            for _ in range(30):  # 30 MB, never all read
+                end.write(b"# " + b"x" * 999_997 + b"\n")
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    for mapping in ("/dev/zero", pipe):
+        result = run_cli("check", "-m", mapping, data, "--base-url", sandbox.url)
+        assert result.code == 2, result.message
+        assert "the file is over 10,000,000 bytes; a mapping is a few kilobytes" in result.message
+    feeder.join(timeout=10)
+    assert not feeder.is_alive()
     assert sandbox.received == []
 
 

@@ -9,8 +9,10 @@ import os
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from collections import Counter
@@ -298,6 +300,63 @@ def test_a_failing_run_replaces_last_nights_summary_and_logs_its_error(
     assert report["run_id"] is None
     assert "did you mean 'columns'?" in report["error"]
     assert "ERROR error: " in log_file.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("kind", ["link", "the-workbook", "the-log", "the-mapping"])
+def test_a_summary_that_would_replace_another_file_is_refused_and_left_untouched(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path, kind: str
+) -> None:
+    data, mapping = inputs
+    out, log_file, target = tmp_path / "o.xlsx", tmp_path / "i.log", tmp_path / "t.json"
+    for path in (out, log_file, target):
+        path.write_text("precious", encoding="utf-8")
+    summary = {"link": tmp_path / "l.json", "the-workbook": out, "the-log": log_file,
+               "the-mapping": mapping}[kind]  # fmt: skip
+    if kind == "link":
+        summary.symlink_to(target)
+    before = summary.read_bytes()
+    result = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url, "--out", out,
+                     "--log-file", log_file, "--summary-json", summary)  # fmt: skip
+    assert result.code == 2
+    said = {"link": "is a link: the file is replaced whole",
+            "the-workbook": "is also --out: give each output a path of its own",
+            "the-log": "is also --log-file: give each output a path of its own",
+            "the-mapping": "which this run reads: choose another path"}[kind]  # fmt: skip
+    assert said in result.message
+    assert summary.read_bytes().startswith(before)  # the log has its error line added
+    assert kind == "the-log" or summary.read_bytes() == before
+    assert target.read_text(encoding="utf-8") == "precious"
+    assert kind != "link" or summary.is_symlink()
+    assert sandbox.received == []
+
+
+def test_a_summary_to_a_device_or_a_pipe_is_written_into_never_replacing_it(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, mapping = inputs
+    pipe = tmp_path / "s.fifo"
+    os.mkfifo(pipe)
+    read: list[bytes] = []
+    reader = threading.Thread(target=lambda: read.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    result = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url,
+                     "--out", tmp_path / "o.xlsx", "--summary-json", pipe)  # fmt: skip
+    reader.join(timeout=10)
+    assert result.code == 0, result.message
+    assert json.loads(read[0])["exit_code"] == 0
+    assert stat.S_ISFIFO(pipe.lstat().st_mode)
+    device = Path("/dev/full")
+    if os.geteuid() == 0:  # root could replace /dev/full itself: a node of our own instead
+        device = tmp_path / "full"
+        os.mknod(device, stat.S_IFCHR | 0o600, os.makedev(1, 7))
+    full = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url,
+                   "--out", tmp_path / "o2.xlsx", "--summary-json", device)  # fmt: skip
+    assert full.code == 2
+    assert f"--summary-json {device} could not be written (No space left on device)" in (
+        full.message
+    )
+    assert "Traceback" not in full.err
+    assert stat.S_ISCHR(device.lstat().st_mode)
 
 
 def test_a_usage_error_still_writes_the_summary(run_cli: Runner, tmp_path: Path) -> None:
@@ -622,7 +681,7 @@ def test_a_redirect_is_never_followed(
         Fault(
             status=status,
             body={},
-            headers={"Location": "https://elsewhere.example.com/steal"},
+            headers={"Location": "https://elsewhere.example.com:8443/steal"},
             path="/batch/create",
         )
     )
@@ -633,7 +692,7 @@ def test_a_redirect_is_never_followed(
         "--out", out,
     )  # fmt: skip
     assert result.code == 1
-    assert f"answered {status}, a redirect to https://elsewhere.example.com" in result.message
+    assert f"answered {status}, a redirect to https://elsewhere.example.com:8443," in result.message
     assert "/steal" not in result.err
     assert {r["status"] for r in read_sheet(out)} == {"not_sent"}
     assert not sandbox.records("products")
@@ -865,3 +924,53 @@ def test_a_stdout_that_cannot_be_written_does_not_hide_the_run(
     assert report["exit_code"] == 0
     assert report["run_id"]
     assert len(sandbox.records("products")) == 3
+
+
+@pytest.mark.parametrize("log", ["log-file", "no-log"])
+def test_a_closed_stderr_does_not_stop_the_run(
+    sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path, log: str
+) -> None:
+    # Started with `2>&-`: sys.stderr is None. The run runs; its lines go to --log-file.
+    data, mapping = inputs
+    summary, log_file = tmp_path / "s.json", tmp_path / "i.log"
+    command = [
+        sys.executable, "-m", "importer", "run", "-m", str(mapping), str(data),
+        "--base-url", sandbox.url, "--state-dir", str(tmp_path / "st"),
+        "--out", str(tmp_path / "o.xlsx"), "--summary-json", str(summary),
+        *(["--log-file", str(log_file)] if log == "log-file" else []),
+    ]  # fmt: skip
+    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": TOKEN}
+    done = subprocess.run(
+        command, env=env, stdout=subprocess.PIPE, text=True, timeout=120, close_fds=True,
+        preexec_fn=lambda: os.close(2),
+    )  # fmt: skip
+    assert done.returncode == 0
+    assert json.loads(summary.read_text(encoding="utf-8"))["exit_code"] == 0
+    assert len(sandbox.records("products")) == 3
+    assert log == "no-log" or "results written to" in log_file.read_text(encoding="utf-8")
+    # A mistake is said in the log and the summary, with its own exit code.
+    write_mapping(mapping, "object_type: products\ncolums: {}\n")
+    failed = subprocess.run(
+        command, env=env, stdout=subprocess.PIPE, text=True, timeout=120, close_fds=True,
+        preexec_fn=lambda: os.close(2),
+    )  # fmt: skip
+    assert failed.returncode == 2
+    assert "did you mean 'columns'?" in json.loads(summary.read_text(encoding="utf-8"))["error"]
+    assert log == "no-log" or "did you mean 'columns'?" in log_file.read_text(encoding="utf-8")
+
+
+def test_a_redirect_before_anything_is_sent_is_a_usage_error(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # The first request (the portal's properties) is redirected: --base-url is wrong.
+    sandbox.inject(Fault(status=301, body={}, headers={"Location": "https://elsewhere.example.com/x"},
+                         path="/", times=100))  # fmt: skip
+    data, mapping = inputs
+    summary = tmp_path / "s.json"
+    result = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url,
+                     "--state-dir", tmp_path / "st", "--summary-json", summary)  # fmt: skip
+    assert result.code == 2, result.message
+    assert "answered 301, a redirect to https://elsewhere.example.com," in result.message
+    report = json.loads(summary.read_text(encoding="utf-8"))
+    assert (report["exit_code"], report["run_id"]) == (2, None)
+    assert not sandbox.records("products")

@@ -153,7 +153,11 @@ def retry_after(response: requests.Response) -> float | None:
 def redirected(base_url: str, response: requests.Response) -> str:
     """What is said of a redirect, which is not followed: where it pointed (its host only)."""
     where = urlsplit(response.headers.get("Location") or "")
-    to = f"{where.scheme}://{where.hostname}" if where.hostname else "another address"
+    try:
+        port = f":{where.port}" if where.port else ""
+    except ValueError:  # a port that is no number: the host alone
+        port = ""
+    to = f"{where.scheme}://{where.hostname}{port}" if where.hostname else "another address"
     return (
         f"{base_url} answered {response.status_code}, a redirect to {to}, which HubSpot's API "
         "never answers; it was not followed, and nothing was sent there. Check --base-url "

@@ -30,7 +30,7 @@ from ..core.hubspot import (
 )
 from ..mapping.model import SyncMode
 from ..mapping.webhooks import webhook_problem
-from ..sheets.outputs import prepare_file
+from ..sheets.outputs import prepare_file, replaced_or_written_into
 from .guard_options import GUARD_OPTIONS
 from .sources import PICK_OPTION
 
@@ -57,8 +57,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _interactive() -> Console | None:
-    """A console for the progress bar when standard error is a terminal, else None."""
-    if not sys.stderr.isatty():
+    """A console for the progress bar when standard error is a terminal, else None (and
+    None when the run was started with standard error closed: sys.stderr is None)."""
+    if sys.stderr is None or not sys.stderr.isatty():
         return None
     from rich.console import Console
 
@@ -76,6 +77,8 @@ def _logging(verbose: bool, log_file: Path | None, console: Console | None) -> I
     else:
         if log_file is not None:
             handler = logging.FileHandler(log_file, encoding="utf-8")
+        elif sys.stderr is None:  # started with standard error closed: no one to tell
+            handler = logging.NullHandler()
         else:
             handler = logging.StreamHandler()
         handler.setFormatter(
@@ -394,12 +397,30 @@ _SUMMARY_WRITTEN: set[Path] = set()
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomically: the scheduler never reads half a summary, nor last night's by mistake."""
+    """Atomically: the scheduler never reads half a summary, nor last night's by mistake. A
+    terminal, /dev/null or a pipe is written into, never replaced; a link or another file
+    that is not a plain one is a ConfigError, and left untouched."""
+    text = json.dumps(data, indent=2) + "\n"
+    try:
+        if replaced_or_written_into(path, "--summary-json") == "into":
+            with path.open("w", encoding="utf-8") as fh:
+                fh.write(text)
+        else:
+            _replace_with(path, text)
+    except OSError as exc:  # a full disk, /dev/full: said, not a bug
+        raise ConfigError(
+            f"--summary-json {path} could not be written ({exc.strerror or exc}); the run's "
+            "outcome is in its results workbook and its log"
+        ) from exc
+
+
+def _replace_with(path: Path, text: str) -> None:
+    """Write `text` to a new file beside `path` and put it in its place at once."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(data, indent=2) + "\n")
+            fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

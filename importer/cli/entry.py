@@ -60,7 +60,7 @@ def _main_writing_privately(args: list[str]) -> int:
     error = redact(error) if error else error
     summary = _option_value(args, "--summary-json")
     if summary and Path(summary) not in _SUMMARY_WRITTEN:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, HubSpotImportError):  # a path refused is left alone
             _write_json(
                 Path(summary),
                 {

@@ -18,11 +18,12 @@ from ..core.errors import ConfigError
 from ..core.hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS
 from ..mapping.guards import Guards, Limit, RowRange
 from ..mapping.model import Mapping, SyncMode
-from ..sheets.outputs import prepare_file, prepare_folder
+from ..sheets.outputs import distinct_outputs, prepare_file, prepare_folder
 from ..stages.options import DEFAULT_CONCURRENCY, RunOptions
 from ..state.paths import default_state_dir, demo_files
 from . import drafting  # noqa: F401  (adds `init` to `cli`)
 from .common import (
+    _SUMMARY_WRITTEN,
     IMPORT_OPTIONS,
     SANDBOX_DB,
     SANDBOX_JOURNAL,
@@ -270,7 +271,21 @@ def _prepare_files(args: _ImportArguments) -> tuple[Path | None, Path | None]:
     given = (local_input(args.input_file), args.mapping_file, args.plan_file)
     reads = tuple(p for p in given if p is not None)
     if args.summary_json is not None:
-        prepare_file(args.summary_json, "--summary-json", keep=reads)
+        try:
+            distinct_outputs(
+                {
+                    "--summary-json": args.summary_json,
+                    "--out": args.out,
+                    "--log-file": args.log_file,
+                }
+            )
+            prepare_file(args.summary_json, "--summary-json", keep=reads, replaced=True)
+        except ConfigError:
+            _SUMMARY_WRITTEN.add(args.summary_json)  # refused: `main` leaves it untouched too
+            raise
+    distinct_outputs({"--out": args.out, "--log-file": args.log_file})
+    if args.log_file is not None:
+        prepare_file(args.log_file, "--log-file", keep=reads)  # appended to: never an input
     if args.fresh and not args.sandbox:
         raise ConfigError(
             "--fresh starts the demo sandbox over (its records and journals): it goes with "

@@ -23,7 +23,14 @@ import click
 import requests
 
 from ..core import shutdown
-from ..core.errors import AuthError, ConfigError, HubSpotImportError, InputFileError, LockHeld
+from ..core.errors import (
+    AuthError,
+    ConfigError,
+    HubSpotError,
+    HubSpotImportError,
+    InputFileError,
+    LockHeld,
+)
 from ..mapping.model import Mapping
 from ..mapping.webhooks import webhook_host
 from .common import (
@@ -78,7 +85,7 @@ def failure(exc: BaseException) -> tuple[int, str] | None:
         return EXIT_ERROR, "interrupted"
     if isinstance(exc, LockHeld):
         return EXIT_LOCKED, str(exc)
-    if isinstance(exc, ConfigError | InputFileError | AuthError):
+    if isinstance(exc, ConfigError | InputFileError | AuthError) or _redirect(exc):
         return EXIT_ERROR, f"error: {exc}"
     if isinstance(exc, HubSpotImportError):
         return EXIT_ROWS, f"error: {exc}"
@@ -92,6 +99,12 @@ def failure(exc: BaseException) -> tuple[int, str] | None:
             "details are in the log file or a crash report"
         )
     return None
+
+
+def _redirect(exc: BaseException) -> bool:
+    """Whether `exc` is a redirect HubSpot's API never answers: --base-url is wrong (no
+    request that changes records is sent after one)."""
+    return isinstance(exc, HubSpotError) and 300 <= (exc.status or 0) < 400
 
 
 def mapping_webhooks(read: Mapping | PlanFile, *, rehearsal: bool) -> tuple[str, ...]:

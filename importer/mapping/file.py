@@ -34,6 +34,7 @@ from .row_skips import parse_skip_where
 from .value_keys import default_property, parse_currency, parse_number_format, parse_values
 from .webhooks import parse_notify
 from .yaml_load import _UniqueKeyLoader as _UniqueKeyLoader  # plans read their YAML so too
+from .yaml_load import quoted
 
 __all__ = ["load_mapping", "parse_mapping"]
 
@@ -48,16 +49,17 @@ def load_mapping(path: Path) -> Mapping:
     """Read and check a mapping file; every mistake is reported at once."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_MAPPING_BYTES:
+        with path.open("rb") as file:  # read, not stat: a device or a pipe has no size
+            raw = file.read(MAX_MAPPING_BYTES + 1)
+        if len(raw) > MAX_MAPPING_BYTES:
             raise MappingError(
                 str(path),
                 [
-                    f"the file is {size:,} bytes; a mapping is a few kilobytes (at most "
-                    f"{MAX_MAPPING_BYTES:,} bytes are read): check that --mapping names it"
+                    f"the file is over {MAX_MAPPING_BYTES:,} bytes; a mapping is a few "
+                    "kilobytes: check that --mapping names it"
                 ],
             )
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise MappingError(str(path), ["no such file; check the --mapping path"]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -129,12 +131,13 @@ class _Parser(AssociationKeys):
         singular["line_item"] = "line_items"
         if value in singular and value not in OBJECT_TYPE_IDS:
             self.fail(
-                "object_type", f"{value!r} is not an object type; did you mean {singular[value]!r}?"
+                "object_type",
+                f"{quoted(value)} is not an object type; did you mean {quoted(singular[value])}?",
             )
         elif not _OBJECT_TYPE_RE.match(value):
             self.fail(
                 "object_type",
-                f"{value!r} is not an object type name or id "
+                f"{quoted(value)} is not an object type name or id "
                 "(for example products, carts, 0-7 or a custom object's name)",
             )
         return canonical_object_type(value)
@@ -165,12 +168,7 @@ class _Parser(AssociationKeys):
         if fmt is not None:
             fmt = self.date_format(f"{path}.format", fmt, ptype if "type" in spec else None)
         options = self.options(path, spec, ptype)
-        tz = spec.get("timezone", "UTC")
-        try:
-            ZoneInfo(str(tz))
-        except (ZoneInfoNotFoundError, ValueError):
-            self.fail(f"{path}.timezone", f"{tz!r} is not a time zone (e.g. UTC, Europe/Paris)")
-            tz = "UTC"
+        tz = self.timezone(f"{path}.timezone", spec.get("timezone", "UTC"))
         reference = self.reference(path, spec, to=spec.get("to"), column=True)
         if reference is not None and "type" in spec and ptype is not PropertyType.STRING:
             self.fail(f"{path}.type", "a column with `to:` and `by:` holds keys: leave out type")
@@ -198,6 +196,15 @@ class _Parser(AssociationKeys):
             pipeline=pipeline,
             write=write or WriteRule.ALWAYS,
         )
+
+    def timezone(self, path: str, tz: Any) -> str:
+        """A column's `timezone:` (UTC when it names none)."""
+        try:
+            ZoneInfo(str(tz))
+        except (ZoneInfoNotFoundError, ValueError):
+            self.fail(path, f"{quoted(tz)} is not a time zone (e.g. UTC, Europe/Paris)")
+            return "UTC"
+        return str(tz)
 
     def options(self, path: str, spec: dict[str, Any], kind: PropertyType) -> tuple[str, ...]:
         """An enumeration column's `options:` (the portal gives them when left out)."""
@@ -257,7 +264,7 @@ class _Parser(AssociationKeys):
         if header is not None and (
             isinstance(header, bool) or not isinstance(header, int) or header < 1
         ):
-            self.fail("header_row", f"{header!r} is not a row number (1 is the first row)")
+            self.fail("header_row", f"{quoted(header)} is not a row number (1 is the first row)")
             header = None
         group = data.get("group_by")
         if group is not None and (not isinstance(group, str | int) or not str(group).strip()):
@@ -301,16 +308,16 @@ class _Parser(AssociationKeys):
             self.fail(path, "only a date or datetime column takes a format")
             return None
         if not isinstance(fmt, str) or "%" not in fmt:
-            self.fail(path, f'{fmt!r} is not a strftime format such as "%d/%m/%Y"')
+            self.fail(path, f'{quoted(fmt)} is not a strftime format such as "%d/%m/%Y"')
             return None
         sample = dt.datetime(2026, 11, 23, 13, 45, 30)
         try:
             parsed = dt.datetime.strptime(sample.strftime(fmt), fmt)
         except ValueError as exc:
-            self.fail(path, f"{fmt!r} is not a usable format ({exc})")
+            self.fail(path, f"{quoted(fmt)} is not a usable format ({exc})")
             return None
         if parsed.date() != sample.date():
-            self.fail(path, f"{fmt!r} does not name a whole date (day, month and year)")
+            self.fail(path, f"{quoted(fmt)} does not name a whole date (day, month and year)")
             return None
         return fmt
 
@@ -357,18 +364,19 @@ class _Parser(AssociationKeys):
             if col.property and col.property in owners:
                 self.fail(
                     f"columns.{col.column}.property",
-                    f"{col.property!r} is already mapped from "
+                    f"{quoted(col.property)} is already mapped from "
                     f"{owners[col.property]}; map each property once",
                 )
-            owners.setdefault(col.property, f"column {col.column!r}")
+            owners.setdefault(col.property, f"column {quoted(col.column)}")
         for prop, _ in constants:
             if prop in owners:
-                self.fail(f"constants.{prop}", f"{prop!r} is also mapped from {owners[prop]}")
+                self.fail(f"constants.{prop}", f"{quoted(prop)} is also mapped from {owners[prop]}")
         mapped = {c.column for c in columns}
         for i, assoc in enumerate(associations):
             if assoc.column in mapped:
                 self.fail(
-                    f"associations[{i}].column", f"{assoc.column!r} is also mapped under columns"
+                    f"associations[{i}].column",
+                    f"{quoted(assoc.column)} is also mapped under columns",
                 )
 
     def key(self, value: Any, mapped: set[str]) -> str | None:
@@ -379,7 +387,7 @@ class _Parser(AssociationKeys):
         if key not in mapped:
             self.fail(
                 "key",
-                f"{key!r} must also be listed under columns, so its property can "
+                f"{quoted(key)} must also be listed under columns, so its property can "
                 f"identify the row in HubSpot{_suggest(key, mapped)}",
             )
             return None
@@ -395,6 +403,18 @@ class _Parser(AssociationKeys):
                 "HubSpot (e.g. SKU -> hs_sku)",
             )
         return mode
+
+
+PROBLEM_LIMIT = 600
+"""Characters of one problem said: a problem that quotes a huge value (or names a huge
+column) keeps its start and its end, where the advice is."""
+
+
+def _cut(problem: str) -> str:
+    """`problem`, its middle left out ("…") when longer than PROBLEM_LIMIT characters."""
+    if len(problem) <= PROBLEM_LIMIT:
+        return problem
+    return problem[: PROBLEM_LIMIT - 200] + "…" + problem[-199:]
 
 
 def parse_mapping(data: Any, *, source: str = "<mapping>") -> Mapping:
@@ -421,7 +441,7 @@ def parse_mapping(data: Any, *, source: str = "<mapping>") -> Mapping:
     key_property = next((c.property for c in columns if c.column == key), None)
     missing = parse_missing_rows(p.fail, data.get("missing_rows"), key_property)
     if p.problems:
-        raise MappingError(source, p.problems)
+        raise MappingError(source, [_cut(problem) for problem in p.problems])
     return Mapping(
         **rows,
         mode=mode or SyncMode.CREATE,

@@ -4,11 +4,12 @@ a file's aliases and nesting are bounded, so a hostile file is a short error."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
 
-__all__ = ["MAX_YAML_DEPTH", "MAX_YAML_VALUES", "_UniqueKeyLoader"]
+__all__ = ["MAX_YAML_CHARACTERS", "MAX_YAML_DEPTH", "MAX_YAML_VALUES", "_UniqueKeyLoader", "quoted"]
 
 
 _WITHOUT_BASE_60 = {
@@ -27,6 +28,10 @@ MAX_YAML_VALUES = 100_000
 """Values a mapping or plan file may stand for once its aliases (`*name`) are expanded: a
 mapping of a thousand columns is ~10,000; an alias bomb (aliases of aliases of lists) is
 billions, which would be expanded into memory, and into the error message that quotes it."""
+MAX_YAML_CHARACTERS = 10_000_000
+"""Characters a file's words may stand for once its aliases are expanded: as many as the
+largest file read holds written out. One long word named fifty times (`[*s, *s, ...]`) is
+short on disk and would be billions of characters in the message that quotes it."""
 MAX_YAML_DEPTH = 50
 """Levels values may be nested (a mapping needs four or five): deeper is a damaged or
 hostile file, which Python's recursion could not read to its end."""
@@ -84,7 +89,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(
                     None,
                     None,
-                    f"{key!r} is given twice (lines {seen[key]} and {line}); YAML would keep "
+                    f"{quoted(key)} is given twice (lines {seen[key]} and {line}); YAML would keep "
                     "only the second: remove or rename one",
                     key_node.start_mark,
                 )
@@ -92,10 +97,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def _count_values(node: yaml.Node, counted: dict[int, int], open_: set[int]) -> int:
-    """How many values `node` stands for with its aliases expanded (each alias counted as
-    often as it is used); ConstructorError past MAX_YAML_VALUES, or for an alias inside the
-    value it names."""
+def _count_values(
+    node: yaml.Node, counted: dict[int, tuple[int, int]], open_: set[int]
+) -> tuple[int, int]:
+    """How many values, and characters in its words, `node` stands for with its aliases
+    expanded (each alias counted as often as it is used); ConstructorError past
+    MAX_YAML_VALUES or MAX_YAML_CHARACTERS, or for an alias inside the value it names."""
     known = counted.get(id(node))
     if known is not None:
         return known
@@ -104,14 +111,24 @@ def _count_values(node: yaml.Node, counted: dict[int, int], open_: set[int]) -> 
             None, None, "an alias (*name) stands for a value that holds it", node.start_mark
         )
     open_.add(id(node))
-    total = 1
+    values, characters = 1, len(node.value) if isinstance(node, yaml.ScalarNode) else 0
+    children: list[yaml.Node] = []
     if isinstance(node, yaml.SequenceNode):
-        total += sum(_count_values(child, counted, open_) for child in node.value)
+        children = list(node.value)
     elif isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            total += _count_values(key, counted, open_) + _count_values(value, counted, open_)
+        children = [part for pair in node.value for part in pair]
+    for child in children:
+        child_values, child_characters = _count_values(child, counted, open_)
+        values, characters = values + child_values, characters + child_characters
+    _refuse_beyond_limits(values, characters, node)
     open_.discard(id(node))
-    if total > MAX_YAML_VALUES:
+    counted[id(node)] = (values, characters)
+    return values, characters
+
+
+def _refuse_beyond_limits(values: int, characters: int, node: yaml.Node) -> None:
+    """ConstructorError once a value stands for more values or characters than a file may."""
+    if values > MAX_YAML_VALUES:
         raise yaml.constructor.ConstructorError(
             None,
             None,
@@ -120,5 +137,41 @@ def _count_values(node: yaml.Node, counted: dict[int, int], open_: set[int]) -> 
             "aliases of aliases",
             node.start_mark,
         )
-    counted[id(node)] = total
-    return total
+    if characters > MAX_YAML_CHARACTERS:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"it holds more than {MAX_YAML_CHARACTERS:,} characters once its aliases (*name) "
+            "are expanded (a mapping needs a few thousand): write the values out instead of "
+            "aliases of long values",
+            node.start_mark,
+        )
+
+
+QUOTE_LIMIT = 200
+"""Characters of a value a message quotes: the start is enough to find it in the file."""
+
+
+def quoted(value: Any) -> str:
+    """`value` as a message quotes it (its repr), cut to QUOTE_LIMIT characters with "…";
+    a long value is never written out whole, even for a moment."""
+    if isinstance(value, str):
+        text = repr(value[: QUOTE_LIMIT + 1])
+    elif isinstance(value, dict):
+        text = "{" + _first_items(f"{quoted(k)}: {quoted(v)}" for k, v in value.items()) + "}"
+    elif isinstance(value, list):
+        text = "[" + _first_items(quoted(item) for item in value) + "]"
+    else:
+        text = repr(value)
+    return text if len(text) <= QUOTE_LIMIT else text[:QUOTE_LIMIT] + "…"
+
+
+def _first_items(parts: Iterator[str]) -> str:
+    """Items quoted one by one, joined with commas, until QUOTE_LIMIT characters are had."""
+    taken: list[str] = []
+    for part in parts:
+        if sum(map(len, taken)) > QUOTE_LIMIT:
+            taken.append("…")
+            break
+        taken.append(part)
+    return ", ".join(taken)
