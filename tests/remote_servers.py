@@ -44,6 +44,12 @@ class HttpFiles:
     etags: bool = True
     slow: float = 0.0
     """Seconds a path under /slow/ waits before answering."""
+    no_head: bool = False
+    etag: str | None = None
+    """The ETag every file is served with (None: each file's MD5)."""
+    disposition: dict[str, str] = field(default_factory=dict)
+    """Path -> the Content-Disposition header it is served with."""
+    """Answer a HEAD with 403, as a URL signed for GET alone does."""
     requests: list[tuple[str, str]] = field(default_factory=list)
     """(method, path with its query) of each request."""
     url: str = ""
@@ -74,7 +80,7 @@ def _handler(served: HttpFiles) -> type[BaseHTTPRequestHandler]:
             path = self.path.partition("?")[0]
             if path.startswith("/slow/"):
                 time.sleep(served.slow)
-            if path.startswith("/forbidden/"):
+            if path.startswith("/forbidden/") or (served.no_head and self.command == "HEAD"):
                 self._status(403, b"Forbidden")
                 return
             content = served.files.get(path)
@@ -85,7 +91,10 @@ def _handler(served: HttpFiles) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(len(content)))
             if served.etags:
-                self.send_header("ETag", f'"{hashlib.md5(content).hexdigest()}"')
+                etag = served.etag or f'"{hashlib.md5(content).hexdigest()}"'
+                self.send_header("ETag", etag)
+            if path in served.disposition:
+                self.send_header("Content-Disposition", served.disposition[path])
             when = email.utils.formatdate(served.modified[path], usegmt=True)
             self.send_header("Last-Modified", when)
             self.end_headers()

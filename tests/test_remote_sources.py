@@ -19,9 +19,11 @@ from typing import Any
 import openpyxl
 import pytest
 
+from importer.cli.sources import input_label
 from importer.core.errors import ConfigError
 from importer.sandbox import Sandbox
 from importer.sheets.picking import Match, pick_match
+from importer.sheets.remote import download
 from importer.sheets.share_links import download_url
 from importer.sheets.sources import hide_secrets, locate, scrub
 from importer.state.journal import Journal, journal_path
@@ -140,7 +142,8 @@ def test_secrets_in_a_url_are_hidden_wherever_it_is_shown() -> None:
     assert location.shown == shown
     assert location.url == url  # the secrets are still sent to the server
     # The same object signed anew is the same input (and keeps its downloads together).
-    assert locate(url.replace(SECRET, "another")).key == location.key
+    resigned = url.replace(f"Signature={SECRET}", "Signature=another")
+    assert locate(resigned.replace("AKIA1", "AKIA2")).key == location.key
     said = scrub(f"403 for url {url} and https://x/y?token={SECRET}", location)
     assert SECRET not in said
     assert shown in said
@@ -600,3 +603,230 @@ def test_a_downloaded_feed_that_cannot_be_read_is_named_by_its_url(
     assert "downloads" not in result.message
     assert "downloads" not in str(summary["error"])
     assert SECRET not in result.message + result.err
+
+
+# --- the hostile review: each fix with its test -----------------------------------------------
+
+
+def _workbook_text(path: Path) -> str:
+    """Every cell of every sheet of a workbook, as text."""
+    book = openpyxl.load_workbook(path)
+    return json.dumps([[list(row) for row in ws.values] for ws in book], default=str)
+
+
+def test_show_out_names_the_url_a_run_read_never_its_private_copy(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, http_files: HttpFiles
+) -> None:
+    url = http_files.put("/feeds/products.csv", FEED)
+    result, summary = _run(run_cli, sandbox, tmp_path, f"{url}?sig={SECRET}", "--out",
+                           tmp_path / "o.xlsx")  # fmt: skip
+    assert result.code == 0, result.err
+    again = tmp_path / "again.xlsx"
+    shown = run_cli("show", summary["run_id"], "--state-dir", tmp_path / "state", "--out", again)
+    assert shown.code == 0, shown.err
+    facts = {row[0]: row[1] for row in openpyxl.load_workbook(again)["Summary"].values}
+    assert facts["Input file"] == f"{url}?sig=***"
+    assert "downloads" not in _workbook_text(again)
+    assert SECRET not in _workbook_text(again)
+
+
+def test_show_out_of_a_plan_names_each_steps_url(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, http_files: HttpFiles
+) -> None:
+    url = http_files.put("/feeds/shop.csv", FEED)
+    write_mapping(tmp_path / "products.yaml", SKU_NAME_PRICE)
+    (tmp_path / "plan.yaml").write_text(
+        f"input: {url}#key={SECRET}\nsteps:\n  - mapping: products.yaml\n", encoding="utf-8"
+    )
+    summary = tmp_path / "summary.json"
+    result = run_cli(
+        "run", "--plan", tmp_path / "plan.yaml", "--base-url", sandbox.url, "--state-dir",
+        tmp_path / "state", "--summary-json", summary, "--out", tmp_path / "plan.xlsx",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    done = json.loads(summary.read_text())
+    (step,) = done["steps"]
+    for run_id in (done["plan_run_id"], step["run_id"]):
+        again = tmp_path / f"{run_id}.xlsx"
+        shown = run_cli("show", run_id, "--state-dir", tmp_path / "state", "--out", again)
+        assert shown.code == 0, shown.err
+        assert "downloads" not in _workbook_text(again)
+        assert SECRET not in _workbook_text(again)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "client_secret",
+        "access_key",
+        "Access-Key",
+        "api-key",
+        "api_key",
+        "apiKey",
+        "x-api-key",
+        "token",
+        "refresh_token",
+        "id-token",
+        "accesstoken",
+        "AppSecret",
+        "pwd",
+        "passwd",
+        "password",
+        "jwt",
+        "session",
+        "SessionId",
+        "authkey",
+        "key",
+        "sig",
+        "X-Amz-Credential",
+    ],
+)
+def test_every_secret_looking_parameter_and_the_fragment_are_hidden(name: str) -> None:
+    for url in (
+        f"https://example.com/feed.csv?page=2&{name}={SECRET}&format=csv",
+        f"https://example.com/feed.csv?page=2;{name}={SECRET};format=csv",
+    ):
+        shown = hide_secrets(url)
+        assert SECRET not in shown, shown
+        assert f"{name}=***" in shown
+        assert "page=2" in shown
+        assert "format=csv" in shown
+        assert SECRET not in scrub(f"failed: {url}.", locate(url))
+        assert SECRET not in scrub(f"also {url} failed", locate("https://other.example/x.csv"))
+    assert hide_secrets("https://example.com/feed.csv?page=2&format=csv") == (
+        "https://example.com/feed.csv?page=2&format=csv"
+    )
+
+
+def test_a_fragment_is_hidden_everywhere_and_different_keys_keep_apart() -> None:
+    url = f"https://example.com/feed.csv?format=csv#frag={SECRET}"
+    location = locate(url)
+    assert location.shown == "https://example.com/feed.csv?format=csv#***"
+    assert SECRET not in scrub(f"GET {url} failed; see https://x.example/y#a={SECRET}", location)
+    sheet = locate(f"https://docs.google.com/spreadsheets/d/1AbC/edit#gid=5&token={SECRET}")
+    assert SECRET not in sheet.shown
+    assert sheet.url == "https://docs.google.com/spreadsheets/d/1AbC/export?format=xlsx&gid=5"
+    # Past any other scheme, `#` is part of the path.
+    assert hide_secrets("s3://b/exports/a#1.csv") == "s3://b/exports/a#1.csv"
+    assert str(input_label(f"https://a:b@example.com/p.csv#t={SECRET}")) == "p.csv"
+    # `key` is hidden, yet two keys are two feeds: each its own downloads folder.
+    one, two = (
+        locate("https://example.com/feed.csv?key=A"),
+        locate("https://example.com/feed.csv?key=B"),
+    )
+    assert one.shown == two.shown
+    assert one.key != two.key
+
+
+def test_a_hanging_server_costs_one_wait_and_a_plan_asks_it_once(
+    run_cli: Runner,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    http_files: HttpFiles,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HUBSPOT_IMPORT_REMOTE_TIMEOUT", "0.5")
+    http_files.slow = 2
+    slow = http_files.put("/slow/products.csv", FEED)
+    result, _ = _run(run_cli, sandbox, tmp_path, slow)
+    assert result.code == 2
+    assert f"{slow}: no answer within 0.5 s" in result.message
+    assert http_files.requests == [("HEAD", "/slow/products.csv")]  # no GET after it
+    # Two steps read the same input: asked once, its failure said for each.
+    http_files.requests.clear()
+    write_mapping(tmp_path / "products.yaml", SKU_NAME_PRICE)
+    (tmp_path / "plan.yaml").write_text(
+        f"input: {slow}\nsteps:\n  - mapping: products.yaml\n  - mapping: products.yaml\n",
+        encoding="utf-8",
+    )
+    result = run_cli("run", "--plan", tmp_path / "plan.yaml", "--base-url", sandbox.url)
+    assert result.code == 2
+    assert f"steps[1].input: {slow}: no answer within 0.5 s" in result.message, result.message
+    assert len(http_files.requests) == 1
+
+
+def test_a_server_that_refuses_head_is_read_by_get(tmp_path: Path, http_files: HttpFiles) -> None:
+    http_files.no_head = True
+    url = http_files.put("/feeds/products.csv", FEED)
+    got = download(locate(url), tmp_path / "downloads", "name")
+    assert got.local.read_bytes() == FEED
+    assert got.fingerprint.size == len(FEED)
+
+
+def test_a_kept_copy_is_read_again_only_when_etag_size_and_time_all_match(
+    tmp_path: Path, http_files: HttpFiles
+) -> None:
+    # A server that keeps one ETag whatever it serves: the time tells the new version.
+    http_files.etag = '"always-the-same"'
+    url = http_files.put("/feeds/products.csv", FEED, modified=1_790_000_000)
+    downloads = tmp_path / "downloads"
+    assert not download(locate(url), downloads, "name").reused
+    assert download(locate(url), downloads, "name").reused
+    http_files.put("/feeds/products.csv", CHANGED, modified=1_790_000_060)
+    fresh = download(locate(url), downloads, "name")
+    assert not fresh.reused
+    assert fresh.local.read_bytes() == CHANGED
+    assert http_files.gets("/feeds/products.csv") == 2
+    # Same ETag, size and time, other bytes: nothing can tell; removing the folder can.
+    http_files.put("/feeds/products.csv", FEED, modified=1_790_000_060)
+    assert download(locate(url), downloads, "name").reused
+    import shutil
+
+    shutil.rmtree(downloads)
+    assert download(locate(url), downloads, "name").local.read_bytes() == FEED
+
+
+def test_a_killed_downloads_leftovers_and_long_unread_copies_are_removed(
+    tmp_path: Path, http_files: HttpFiles
+) -> None:
+    url = http_files.put("/feeds/products.csv", FEED)
+    downloads = tmp_path / "downloads"
+    own = downloads / locate(url).key
+    own.mkdir(parents=True)
+    hour_ago, month_ago = time.time() - 3700, time.time() - 31 * 86400
+    stale, fresh = own / ".download-abc.part", own / ".download-def.part"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"being written by another run")
+    os.utime(stale, (hour_ago, hour_ago))
+    unread, recent = downloads / ("a" * 16), downloads / ("b" * 16)
+    for other in (unread, recent):
+        other.mkdir()
+        (other / "feed.csv").write_bytes(FEED)
+    os.utime(unread, (month_ago, month_ago))
+    (downloads / "notes").mkdir()  # not a copy's folder: left alone
+    os.utime(downloads / "notes", (month_ago, month_ago))
+    download(locate(url), downloads, "name")
+    assert not stale.exists()
+    assert fresh.exists()
+    assert not unread.exists()
+    assert (recent / "feed.csv").exists()
+    assert (downloads / "notes").exists()
+
+
+def _workbook_bytes(tmp_path: Path) -> bytes:
+    book = openpyxl.Workbook()
+    book.active.append(["SKU", "Name", "Price"])
+    book.active.append(["00001", "Mug", 12])
+    book.save(tmp_path / "w.xlsx")
+    return (tmp_path / "w.xlsx").read_bytes()
+
+
+def test_a_workbook_served_without_a_suffix_is_named_by_the_server_or_its_bytes(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, http_files: HttpFiles
+) -> None:
+    xlsx = _workbook_bytes(tmp_path)
+    http_files.disposition["/named"] = 'attachment; filename="Catalogue 2026.xlsx"'
+    named = download(locate(http_files.put("/named", xlsx)), tmp_path / "d", "name")
+    assert named.local.name == "Catalogue_2026.xlsx"
+    sniffed = download(locate(http_files.put("/export", xlsx) + "?format=xlsx"), tmp_path / "d",
+                       "name")  # fmt: skip
+    assert sniffed.local.name == "export.xlsx"
+    old = download(locate(http_files.put("/dl", b"\xd0\xcf\x11\xe0rest")), tmp_path / "d", "name")
+    assert old.local.name == "dl.xls"
+    # Read again from its kept copy: the same name.
+    assert download(locate(http_files.url + "/export?format=xlsx"), tmp_path / "d",
+                    "name").local.name == "export.xlsx"  # fmt: skip
+    result, summary = _run(run_cli, sandbox, tmp_path, http_files.url + "/export?format=xlsx",
+                           "--out", tmp_path / "o.xlsx")  # fmt: skip
+    assert result.code == 0, result.err
+    assert summary["counts"]["created"] == 1

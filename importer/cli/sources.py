@@ -87,7 +87,7 @@ def input_label(given: str | None) -> Path | None:
     try:
         return Path(locate(given).name)
     except ConfigError:  # credentials in it: said by the run itself
-        return Path(file_name(given.partition("?")[0]))
+        return Path(file_name(given.partition("?")[0].partition("#")[0]))
 
 
 def local_input(given: str | None) -> Path | None:

@@ -31,6 +31,7 @@ __all__ = [
     "fingerprint_of",
     "open_input",
     "reading_inputs",
+    "showing_as",
     "shown_name",
     "source_of",
 ]
@@ -81,16 +82,34 @@ class Inputs:
         folder, removed as the process ends."""
         self.pick = pick
         self.read: dict[tuple[str, Path | None], Source] = {}
+        self.failed: dict[tuple[str, Path | None], InputFileError] = {}
+        """Inputs that could not be read, each tried once however many steps name it."""
+        self.names: dict[Path, str] = {}
+        """Files named otherwise than by their path (`showing_as`)."""
 
     def open(self, text: str, base: Path | None = None) -> Source:
-        """INPUT `text` (a plan's input: relative to the plan's folder, `base`), read once."""
-        known = self.read.get((text, base))
+        """INPUT `text` (a plan's input: relative to the plan's folder, `base`), read once; one
+        that cannot be read is tried once, its error raised again."""
+        key = (text, base)
+        known = self.read.get(key)
         if known is not None:
             return known
-        location = locate(text, base)
+        failed = self.failed.get(key)
+        if failed is not None:
+            raise InputFileError(str(failed))
+        try:
+            source = self._source(locate(text, base))
+        except InputFileError as exc:
+            self.failed[key] = exc
+            raise
+        self.read[key] = source
+        return source
+
+    def _source(self, location: Location) -> Source:
+        """The input at `location`: downloaded, a glob's match picked, or the local file."""
         if location.remote:
             remote = download(location, self._downloads(), self.pick)
-            source = Source(
+            return Source(
                 location=location,
                 local=remote.local,
                 picked=remote.url if location.glob else None,
@@ -98,13 +117,10 @@ class Inputs:
                 pick=self.pick,
                 remote=remote,
             )
-        elif location.glob:
-            source = self._local_match(location)
-        else:
-            assert location.path is not None, "a local location has its path"
-            source = Source(location=location, local=location.path)
-        self.read[(text, base)] = source
-        return source
+        if location.glob:
+            return self._local_match(location)
+        assert location.path is not None, "a local location has its path"
+        return Source(location=location, local=location.path)
 
     def _downloads(self) -> Path:
         if self.folder is None:
@@ -177,9 +193,21 @@ def source_of(path: Path) -> Source | None:
     return _inputs().source_of(path)
 
 
+@contextlib.contextmanager
+def showing_as(path: Path, shown: str) -> Iterator[None]:
+    """Meanwhile, the input at `path` is named `shown` (a run's workbook written again from
+    its journal names the URL the run read, not the path it was kept under)."""
+    with reading_inputs(None) as inputs:
+        inputs.names[path] = shown
+        yield
+
+
 def shown_name(path: Path) -> str:
     """How the input at `path` is named wherever a run records it (journal, workbook, log):
     the URL it was downloaded from (secrets hidden) or the glob's match, else the path."""
+    named = _inputs().names.get(path)
+    if named is not None:
+        return named
     source = source_of(path)
     if source is not None and (source.location.remote or source.location.glob):
         return source.shown

@@ -3,9 +3,11 @@ installs), a glob's match picked, and the file streamed into a private copy unde
 folder, its fingerprint (size, SHA-256, the store's ETag) taken as it arrives.
 
 Each URL (or glob) keeps the copy of its last download, in a folder of its own readable by
-its owner alone. When the store gives a strong ETag and says the file still has the size and
-ETag of that copy, the copy is read again instead (its SHA-256 checked first); otherwise the
-file is downloaded anew and replaces it."""
+its owner alone. When the store gives a strong ETag and a modification time and says the file
+still has the size, ETag and time of that copy, the copy is read again instead (its SHA-256
+checked first); otherwise the file is downloaded anew and replaces it. A download first removes
+what a killed one left there (`.part` files over an hour old) and the folders of URLs not read
+for 30 days."""
 
 from __future__ import annotations
 
@@ -16,7 +18,10 @@ import importlib
 import json
 import logging
 import os
+import re
+import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +32,7 @@ from ..core.environment import env_number
 from ..core.errors import ConfigError, InputFileError
 from .fingerprint import Fingerprint, take_fingerprint
 from .picking import Match, pick_match
-from .share_links import file_name
+from .share_links import file_name, typed_name
 from .sources import SFTP_PASSWORD_ENV, Location, scrub, where_credentials_go
 
 __all__ = ["DEFAULT_TIMEOUT", "TIMEOUT_ENV", "RemoteFile", "download"]
@@ -39,7 +44,12 @@ TIMEOUT_ENV = "HUBSPOT_IMPORT_REMOTE_TIMEOUT"
 DEFAULT_TIMEOUT = 60.0
 _BLOCK = 1 << 20
 _KEPT = "kept.json"
-"""Beside a copy: what it is a copy of (the URL read, size, SHA-256, ETag, time)."""
+"""Beside a copy: what it is a copy of (the URL read, size, SHA-256, ETag, the store's time)."""
+_STALE_PART = 3600.0
+"""Seconds after which a `.part` file is taken for a killed download's."""
+_UNREAD = 30 * 86400.0
+"""Seconds after which the copy of a URL no run read is removed."""
+_COPY_FOLDER = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,16 +78,22 @@ def download(location: Location, folder: Path, pick: str) -> RemoteFile:
         path, info, matches = _find(fs, location, path, pick)
     url = _match_url(location, path) if matches else location.shown
     copy_folder = _private_folder(folder / location.key)
+    _tidy(folder, copy_folder)
     name = file_name(path) if matches else location.name
     kept = _kept_copy(copy_folder, url, info)
     if kept is not None:
-        log.info("%s: unchanged since it was last downloaded (ETag %s): read again", url, kept.etag)
+        copy, fingerprint = kept
+        log.info(
+            "%s: unchanged since it was last downloaded (ETag %s): read again",
+            url,
+            fingerprint.etag,
+        )
         return RemoteFile(
-            local=copy_folder / name, url=url, fingerprint=kept, matches=matches, reused=True
+            local=copy, url=url, fingerprint=fingerprint, matches=matches, reused=True
         )
     with _failing(location, timeout):
-        local, fingerprint = _copy(fs, location, path, info, copy_folder / name)
-    _keep(copy_folder, local, url, fingerprint)
+        local, fingerprint, modified = _copy(fs, location, path, info, copy_folder / name)
+    _keep(copy_folder, local, url, fingerprint, modified)
     log.info("downloaded %s (%s)", url, fingerprint.describe())
     return RemoteFile(local=local, url=url, fingerprint=fingerprint, matches=matches)
 
@@ -143,7 +159,8 @@ def _find(fs: Any, location: Location, path: str, pick: str) -> tuple[str, dict[
     """The file to read, its details from the store, and how many files the glob matched (0
     when `location` is no glob); InputFileError when a glob matches nothing."""
     if not location.glob:
-        return path, fs.info(path), 0
+        http = location.backend is not None and location.backend.extra == "http"
+        return path, _http_info(fs, path) if http else fs.info(path), 0
     found = fs.glob(path, detail=True)
     files = {p: i for p, i in found.items() if i.get("type", "file") == "file"}
     if not files:
@@ -157,6 +174,31 @@ def _find(fs: Any, location: Location, path: str, pick: str) -> tuple[str, dict[
         len(files),
     )
     return chosen.name, files[chosen.name], len(files)
+
+
+def _http_info(fs: Any, url: str) -> dict[str, Any]:
+    """What the server says of the file: a HEAD, and a GET's headers when the HEAD is refused
+    or gives no size. fsspec's own `info` does the same but also after a HEAD that got no
+    answer in time, so that a hanging server would cost the wait twice."""
+    sync = importlib.import_module("fsspec.asyn").sync
+    file_info = importlib.import_module("fsspec.implementations.http")._file_info
+
+    async def ask(policy: str) -> dict[str, Any]:
+        session = await fs.set_session()
+        found: dict[str, Any] = await file_info(
+            fs.encode_url(url), session=session, size_policy=policy, **fs.kwargs
+        )
+        return found
+
+    try:
+        info = sync(fs.loop, ask, "head")
+    except TimeoutError:
+        raise
+    except Exception:  # a server refusing HEAD (a URL signed for GET alone): the GET says
+        info = {}
+    if info.get("size") is None:
+        info = {**info, **sync(fs.loop, ask, "get")}
+    return {"name": url, "size": None, **info, "type": "file"}
 
 
 def _match_url(location: Location, path: str) -> str:
@@ -207,6 +249,24 @@ def _parse_time(text: str) -> dt.datetime | None:
     return None
 
 
+def _tidy(folder: Path, own: Path) -> None:
+    """Remove what a killed download left in `own` (files over an hour old that a download
+    writes first), and the copies in `folder` of other URLs not read for 30 days; say that
+    `own` is read now."""
+    now = time.time()
+    for left in [*own.glob(".download-*.part"), *own.glob(".kept-*.tmp")]:
+        with contextlib.suppress(OSError):
+            if left.stat().st_mtime < now - _STALE_PART:
+                left.unlink()
+    os.utime(own)
+    for other in folder.iterdir():
+        if other == own or not _COPY_FOLDER.fullmatch(other.name) or not other.is_dir():
+            continue
+        with contextlib.suppress(OSError):
+            if other.stat().st_mtime < now - _UNREAD:
+                shutil.rmtree(other)
+
+
 def _private_folder(folder: Path) -> Path:
     """`folder`, made readable by its owner alone (a feed holds customer data)."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -214,12 +274,13 @@ def _private_folder(folder: Path) -> Path:
     return folder
 
 
-def _kept_copy(folder: Path, url: str, details: dict[str, Any]) -> Fingerprint | None:
-    """The fingerprint of the copy kept in `folder` when it is of this URL and the store's
-    strong ETag and size say the file has not changed since, its bytes checked against the
-    SHA-256 they had; else None (the file is downloaded)."""
-    etag, size = _etag(details), details.get("size")
-    if etag is None or etag.startswith("W/") or not isinstance(size, int):
+def _kept_copy(folder: Path, url: str, details: dict[str, Any]) -> tuple[Path, Fingerprint] | None:
+    """The copy kept in `folder` and its fingerprint, when it is of this URL and the store's
+    strong ETag, size and modification time are those it had, its bytes checked against the
+    SHA-256 they had; else None (the file is downloaded). Some servers keep an ETag while the
+    file changes: its time must then say so."""
+    etag, size, modified = _etag(details), details.get("size"), _stamp(_modified(details))
+    if etag is None or etag.startswith("W/") or not isinstance(size, int) or modified is None:
         return None  # a weak ETag (or none) does not say the bytes are the same
     try:
         kept = json.loads((folder / _KEPT).read_text(encoding="utf-8"))
@@ -227,18 +288,26 @@ def _kept_copy(folder: Path, url: str, details: dict[str, Any]) -> Fingerprint |
         copy = folder / str(kept["name"])
         if kept.get("url") != url or fingerprint is None or fingerprint.etag != etag:
             return None
-        if fingerprint.size != size or not take_fingerprint(copy).same_content(fingerprint):
+        if kept.get("modified") != modified or fingerprint.size != size:
+            return None
+        if not take_fingerprint(copy).same_content(fingerprint):
             return None
     except (OSError, ValueError, KeyError, AttributeError):
         return None
-    return fingerprint
+    return copy, fingerprint
+
+
+def _stamp(when: dt.datetime | None) -> str | None:
+    """A store's modification time as kept (ISO 8601, UTC, to the second)."""
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds") if when else None
 
 
 def _copy(
     fs: Any, location: Location, path: str, details: dict[str, Any], target: Path
-) -> tuple[Path, Fingerprint]:
-    """Stream the file into `target` (written as a private temporary file, then renamed),
-    hashing it as it arrives."""
+) -> tuple[Path, Fingerprint, str | None]:
+    """Stream the file into `target`'s folder (written as a private temporary file, then
+    renamed to `target`, its suffix the file's type when its name does not say it), hashing it
+    as it arrives; the copy, its fingerprint and the store's time of it (None: not given)."""
     http = location.backend is not None and location.backend.extra == "http"
     # HTTP: one streamed GET (fsspec would otherwise read the file in ranges), its size given
     # so that fsspec does not ask for it again.
@@ -249,51 +318,66 @@ def _copy(
     fd, part = tempfile.mkstemp(dir=target.parent, prefix=".download-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, fs.open(path, "rb", **kwargs) as remote:
-            size, digest = _stream(remote, out)
-            etag = _response_etag(remote) or _etag(details)
+            size, digest, head = _stream(remote, out)
+            # The answer that carried the bytes says what they are, not a later version.
+            etag = _response_header(remote, "ETag") or _etag(details)
+            answered = _modified({"Last-Modified": _response_header(remote, "Last-Modified")})
+            disposition = _response_header(remote, "Content-Disposition")
+        target = target.with_name(typed_name(target.name, disposition, head))
         os.replace(part, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(part)
         raise
-    modified = _modified(details) or dt.datetime.now(dt.UTC)
-    return target, Fingerprint(
+    modified = answered or _modified(details)
+    fingerprint = Fingerprint(
         size=size,
         sha256=digest,
-        mtime=modified.astimezone(dt.UTC).isoformat(timespec="seconds"),
+        mtime=_stamp(modified or dt.datetime.now(dt.UTC)) or "",
         etag=etag,
     )
+    return target, fingerprint, _stamp(modified)
 
 
-def _stream(remote: BinaryIO, out: BinaryIO) -> tuple[int, str]:
-    """Copy `remote` to `out` in 1 MiB blocks; the bytes copied and their SHA-256."""
+def _stream(remote: BinaryIO, out: BinaryIO) -> tuple[int, str, bytes]:
+    """Copy `remote` to `out` in 1 MiB blocks; the bytes copied, their SHA-256 and the first
+    of them."""
     digest = hashlib.sha256()
     size = 0
+    head = b""
     while block := remote.read(_BLOCK):
+        head = head or block[:512]
         digest.update(block)
         out.write(block)
         size += len(block)
-    return size, digest.hexdigest()
+    return size, digest.hexdigest(), head
 
 
-def _response_etag(remote: Any) -> str | None:
-    """The ETag of the HTTP answer that carried the bytes (fsspec's streamed file keeps the
-    answer), so that it is the ETag of these bytes, not of a later version."""
+def _response_header(remote: Any, name: str) -> str | None:
+    """A header of the HTTP answer that carried the bytes (fsspec's streamed file keeps the
+    answer); None for another store."""
     response = getattr(remote, "r", None)
     headers = getattr(response, "headers", None)
     if headers is None:
         return None
-    value = headers.get("ETag")
+    value = headers.get(name)
     return value if isinstance(value, str) and value else None
 
 
-def _keep(folder: Path, local: Path, url: str, fingerprint: Fingerprint) -> None:
+def _keep(
+    folder: Path, local: Path, url: str, fingerprint: Fingerprint, modified: str | None
+) -> None:
     """Say what the copy in `folder` is of, and remove the copies of earlier downloads."""
     for old in folder.iterdir():
-        if old not in (local, folder / _KEPT) and not old.name.startswith(".download-"):
+        if old not in (local, folder / _KEPT) and not old.name.startswith((".download-", ".kept-")):
             with contextlib.suppress(OSError):
                 old.unlink()
-    data = {"url": url, "name": local.name, "fingerprint": fingerprint.as_json()}
+    data = {
+        "url": url,
+        "name": local.name,
+        "fingerprint": fingerprint.as_json(),
+        "modified": modified,
+    }
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".kept-", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh)

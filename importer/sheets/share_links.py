@@ -1,14 +1,16 @@
 """Sharing links read as their downloads: a Google Sheets link as its `.xlsx` export (keeping
 the sheet's `gid`), a SharePoint or OneDrive link with `download=1`; and the local file name
-(whose suffix the reader goes by) of what a URL downloads."""
+(whose suffix the reader goes by) of what a URL downloads: the URL's, else the one the server
+gives (`Content-Disposition`), else the URL's with the suffix the file's first bytes say."""
 
 from __future__ import annotations
 
 import re
+from email.message import Message
 from pathlib import PurePosixPath
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["download_url", "file_name"]
+__all__ = ["download_url", "file_name", "typed_name"]
 
 _GOOGLE_PUBLISHED = re.compile(r"^/spreadsheets/d/e/(?P<id>[A-Za-z0-9_-]+)(?:/(?P<rest>[^/]*))?")
 _GOOGLE_SHEET = re.compile(
@@ -90,3 +92,31 @@ def file_name(path: str, default_suffix: str = "") -> str:
     if default_suffix and not name.lower().endswith(_SHEET_SUFFIXES):
         name += default_suffix
     return name
+
+
+def typed_name(name: str, disposition: str | None, head: bytes) -> str:
+    """The name to keep a download under: `name` (the URL's) when it has a spreadsheet
+    suffix; else the file name of the server's Content-Disposition when that has one; else
+    `name` with the suffix the file's first bytes say (a zip: `.xlsx`, or `.ods` when it says
+    so; an OLE2 file: `.xls`), or as it is (a CSV says nothing)."""
+    if name.lower().endswith(_SHEET_SUFFIXES):
+        return name
+    given = _disposition_name(disposition)
+    if given is not None and given.lower().endswith(_SHEET_SUFFIXES):
+        return given
+    if head.startswith(b"PK\x03\x04"):
+        return name + (".ods" if b"opendocument.spreadsheet" in head[:100] else ".xlsx")
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return name + ".xls"
+    return name
+
+
+def _disposition_name(disposition: str | None) -> str | None:
+    """The file name a Content-Disposition header gives (`filename=` or `filename*=`), made
+    safe to keep as a local name."""
+    if not disposition:
+        return None
+    header = Message()
+    header["Content-Disposition"] = disposition
+    given = header.get_filename()
+    return file_name(given) if given else None

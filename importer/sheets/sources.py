@@ -8,7 +8,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from ..core.errors import ConfigError
 from .share_links import download_url, file_name
@@ -58,22 +58,29 @@ _SECRET_PARAMS = frozenset(
     {
         "sig",
         "signature",
-        "token",
-        "access_token",
-        "api_key",
-        "apikey",
         "key",
-        "secret",
-        "password",
+        "apikey",
+        "accesskey",
+        "authkey",
         "code",
         "auth",
         "authorization",
         "credential",
-        "security_token",
+        "credentials",
+        "pwd",
+        "passwd",
+        "jwt",
     }
 )
-"""Query parameters whose values are secrets (lower case); besides these, every `X-Amz-*` and
-`X-Goog-*` parameter of a pre-signed URL (its signature, credential and date)."""
+"""Query parameters whose values are secrets (lower case, `-` and `_` left out); besides
+these, any name ending in `token` or `_key`, any name with `secret`, `password` or `session`
+in it, and every `X-Amz-*` and `X-Goog-*` parameter of a pre-signed URL."""
+_SIGNING = re.compile(r"(?i)^x-(?:amz|goog)-")
+"""A pre-signed URL's own parameters (signature, credential, date, expiry): signed anew,
+the URL still names the same file."""
+_PARAM = re.compile(r"(?P<lead>^|[?&;])(?P<name>[^=&;#?\s'\"]+)=(?P<value>[^&;#\s'\"]*)")
+_FRAGMENT = re.compile(r"(?i)(?P<url>https?://[^\s'\"#]*)#[^\s'\"]+")
+"""An HTTP URL's fragment (past any other scheme, `#` is part of the path)."""
 HIDDEN = "***"
 
 
@@ -105,9 +112,14 @@ class Location:
 
     @property
     def key(self) -> str:
-        """Names this input's copies in the download folder: the same URL (or glob) the same
-        key, its secrets aside (a pre-signed URL signed anew is the same input)."""
-        return hashlib.sha256(self.shown.encode()).hexdigest()[:16]
+        """Names this input's copies in the download folder: the whole URL (or glob) hashed,
+        its secrets included (`?key=A` and `?key=B` may be two feeds), but for a pre-signed
+        URL's signing parameters (signed anew, it is the same file)."""
+        kept = _PARAM.sub(
+            lambda m: m.group("lead") if _SIGNING.match(m.group("name")) else m.group(0),
+            self.given,
+        )
+        return hashlib.sha256(kept.encode()).hexdigest()[:16]
 
 
 def locate(text: str, base: Path | None = None) -> Location:
@@ -198,36 +210,51 @@ def where_credentials_go(scheme: str) -> str:
 
 
 def hide_secrets(url: str) -> str:
-    """The URL with its credentials and secret query values hidden (`sig=***`), for
+    """The URL with its credentials, secret query values (`sig=***`, in `&`- or `;`-separated
+    queries) and fragment (`#***`, never sent to the server, often a token) hidden, for
     messages, logs, summaries and journals."""
     parts = urlsplit(url)
     netloc = parts.netloc
     userinfo, at, host = netloc.rpartition("@")
     if at and ":" in userinfo:
         netloc = f"{HIDDEN}@{host}"
-    query = parse_qsl(parts.query, keep_blank_values=True) if _HTTP.match(url) else []
-    if not any(_secret(name) for name, _ in query):
+    if not _HTTP.match(url):  # past the scheme, all is path
         return urlunsplit(parts._replace(netloc=netloc))
-    shown = [(name, HIDDEN if _secret(name) else value) for name, value in query]
+    fragment = HIDDEN if parts.fragment else ""
     return urlunsplit(
-        parts._replace(netloc=netloc, query=urlencode(shown, safe="*", quote_via=quote))
+        parts._replace(netloc=netloc, query=_hide_params(parts.query), fragment=fragment)
     )
 
 
+def _hide_params(text: str) -> str:
+    """`text` with each secret `name=value`'s value hidden, all else as it was."""
+    return _PARAM.sub(_hidden_value, text)
+
+
+def _hidden_value(match: re.Match[str]) -> str:
+    """A `name=value` as shown: its value hidden when the name says it is a secret."""
+    if not match.group("value") or not _secret(match.group("name")):
+        return match.group(0)
+    return f"{match.group('lead')}{match.group('name')}={HIDDEN}"
+
+
 def _secret(name: str) -> bool:
-    lower = name.lower()
-    return lower in _SECRET_PARAMS or lower.startswith(("x-amz-", "x-goog-"))
+    """Whether a query parameter of this name holds a secret."""
+    lower = unquote_plus(name).lower()
+    bare = lower.replace("-", "").replace("_", "")
+    return (
+        bare in _SECRET_PARAMS
+        or bare.endswith("token")
+        or lower.replace("-", "_").endswith("_key")
+        or any(word in bare for word in ("secret", "password", "session"))
+        or _SIGNING.match(lower) is not None
+    )
 
 
 def scrub(text: str, location: Location) -> str:
     """`text` (a backend's error message, say) with the location's URLs shown as they may be,
-    and any other secret query value hidden."""
-    for raw in {location.given, location.url or ""} - {""}:
+    and any other secret query value or URL fragment hidden."""
+    for raw in sorted({location.given, location.url or ""} - {""}, key=len, reverse=True):
         text = text.replace(raw, location.shown)
-    return re.sub(
-        r"(?i)([?&](?:x-amz-[a-z-]+|x-goog-[a-z-]+|"
-        + "|".join(sorted(_SECRET_PARAMS))
-        + r")=)[^&\s'\"]+",
-        rf"\g<1>{HIDDEN}",
-        text,
-    )
+    text = _FRAGMENT.sub(lambda m: m.group("url") + "#" + HIDDEN, text)
+    return _hide_params(text)

@@ -25,6 +25,7 @@ from ..core.errors import ConfigError
 from ..core.outcome import Problem, RowIssue, RowResult, RowStatus, issue_messages, results_frame
 from ..core.text import arrow, text_series
 from ..sheets.fingerprint import Fingerprint
+from ..sheets.inputs import showing_as, shown_name
 from ..sheets.results import RunSummary, write_results
 from .journal import Journal, Outcome
 
@@ -68,10 +69,13 @@ def _decode(blob: bytes) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 
 def _summary_facts(summary: RunSummary) -> dict[str, Any]:
+    """The summary as JSON; its input as the run names it (the URL a download was read from,
+    never the private copy)."""
     facts = dataclasses.asdict(summary)
     for name, value in facts.items():
         if isinstance(value, Path | dt.datetime):
             facts[name] = str(value) if isinstance(value, Path) else value.isoformat()
+    facts["input_file"] = shown_name(summary.input_file)
     return facts
 
 
@@ -162,6 +166,8 @@ class KeptRun:
     issues: list[RowIssue]
     finished: bool
     """False: the run did not finish, and its outcome was rebuilt from its batches."""
+    input_shown: str
+    """The input as the run named it: a URL (which a Path would mangle), a match or a path."""
 
 
 def kept_run(run: dict[str, Any]) -> KeptRun:
@@ -205,6 +211,7 @@ def kept_run(run: dict[str, Any]) -> KeptRun:
         source=source,
         issues=issues,
         finished=finished is not None,
+        input_shown=str(summary_facts["input_file"]),
     )
 
 
@@ -212,7 +219,8 @@ def rewrite_workbook(run: dict[str, Any], out: Path) -> tuple[Path, bool]:
     """Write `run`'s results workbook to `out` from its journal. Returns the path and whether
     the run's own outcome was kept (False: rebuilt from its batches, the run did not finish)."""
     kept = kept_run(run)
-    written = write_results(out, kept.summary, kept.outcome, kept.source, kept.issues)
+    with showing_as(kept.summary.input_file, kept.input_shown):
+        written = write_results(out, kept.summary, kept.outcome, kept.source, kept.issues)
     return written, kept.finished
 
 
