@@ -154,3 +154,24 @@ def test_a_journal_of_an_earlier_version_gets_keys_that_name_their_property(
 def sandbox_create(box: Sandbox, sku: str, name: str) -> list[str]:
     records = box.store.create_many("products", [({"hs_sku": sku, "name": name}, [])])
     return [r["id"] for r in records]
+
+
+@pytest.mark.parametrize("spelling", ["http://localhost:{port}", "HTTP://127.1:0{port}/"])
+def test_every_spelling_of_one_base_url_is_one_journal_and_one_lock(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, spelling: str
+) -> None:
+    # One portal told two ways must not get two journals (and two locks): the second run,
+    # keyed on a non-unique name, would create every row again.
+    port = sandbox.url.rsplit(":", 1)[1]
+    other = spelling.format(port=port)
+    assert journal_path(tmp_path, other, "products", 1) == journal_path(
+        tmp_path, sandbox.url, "products", 1
+    )
+    mapping = write_mapping(tmp_path / "m.yaml", "object_type: products\nkey: Name\ncolumns:\n"
+                            "  Name: name\n")  # fmt: skip
+    data = write_csv(tmp_path / "c.csv", [["Name"], ["Mug"], ["Hoodie"]])
+    for base in (sandbox.url, other):
+        result = run_cli("run", "-m", mapping, data, "--base-url", base, "--state-dir",
+                         tmp_path / "state", "--out", tmp_path / "o.xlsx")  # fmt: skip
+        assert result.code == 0, result.message
+    assert len(sandbox.records("products")) == 2

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import re
+import socket
 import sqlite3
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 import platformdirs
@@ -25,10 +28,41 @@ __all__ = [
 PLANS_FOLDER = "plans"
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost", "ip6-loopback"})
+
+
 def _target(base_url: str) -> str:
-    """`api.hubapi.com`, `127.0.0.1_8080`: the base URL as a file name's start."""
-    target = re.sub(r"^[a-z]+://", "", base_url.rstrip("/"))
+    """`api.hubapi.com`, `127.0.0.1_8080`: the base URL as a file name's start, the same for
+    every spelling of one address (`HTTP://LOCALHOST:08080/` and `http://127.0.0.1:8080`), so
+    that two runs against one portal share one journal and one lock however each was told."""
+    parts = urlsplit(base_url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port: int | None = parts.port
+    except ValueError:  # refused before any run; a file name all the same
+        port = None
+    host = _host(parts.hostname or "")
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}_{port}"
+    target = host + parts.path.rstrip("/")
     return re.sub(r"[^A-Za-z0-9.]+", "_", target).strip("_")
+
+
+def _host(name: str) -> str:
+    """A host as one spelling: lower case, and any loopback address (`localhost`, `::1`,
+    `127.1`, `0x7f000001`) as `127.0.0.1`; other addresses as their plain form."""
+    name = name.lower()
+    if name in _LOOPBACK_NAMES:
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        try:  # the forms C's inet_aton takes: 127.1, 0x7f000001, 017700000001
+            address = ipaddress.ip_address(socket.inet_aton(name))
+        except OSError:
+            return name
+    return "127.0.0.1" if address.is_loopback else str(address)
 
 
 def default_state_dir() -> Path:
