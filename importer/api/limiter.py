@@ -7,16 +7,21 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..core.hubspot import RATE_LIMIT_INTERVAL_MS
 
-__all__ = ["DEFAULT_RATE_LIMIT", "RateLimiter"]
+__all__ = ["DEFAULT_RATE_LIMIT", "Halted", "RateLimiter"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RATE_LIMIT = 100  # Free/Starter; learned from X-HubSpot-RateLimit-Max after a reply
+
+
+class Halted(Exception):
+    """A sender was stopped while it waited for a slot: its request was not sent."""
 
 
 @dataclass
@@ -57,6 +62,8 @@ class RateLimiter:
         self._pause_until = 0.0
         self._extra_pad = 0.0
         self._gate: _Gate | None = None
+        self._halts = threading.local()
+        """Per sending thread: the event that ends its waits for a slot (`halted_by`)."""
 
     @property
     def pad(self) -> float:
@@ -138,6 +145,18 @@ class RateLimiter:
                 self._gate = None
                 gate.open.set()
 
+    @contextmanager
+    def halted_by(self, stop: threading.Event) -> Iterator[None]:
+        """Within, this thread's waits for a slot end as soon as `stop` is set, raising
+        `Halted`: nothing was sent. A slot already granted is not taken back (its request is
+        on its way, and its answer is to be awaited)."""
+        before = getattr(self._halts, "stop", None)
+        self._halts.stop = stop
+        try:
+            yield
+        finally:
+            self._halts.stop = before
+
     def acquire(self) -> float:
         """Wait for a slot; returns the time it was granted (pass it to `sent_at`).
 
@@ -147,14 +166,18 @@ class RateLimiter:
         one "next in line" turn from sender to sender took a thread switch per grant, ~1 ms
         under a burst: slower than the first burst had sent, so every window fell further
         behind its slots.) Senders let through the start gate take their free slots at once
-        the same way, none waiting for another."""
+        the same way, none waiting for another. Raises `Halted` once the thread's
+        `halted_by` event is set, before any slot is granted."""
         self._through_gate()
+        stop: threading.Event | None = getattr(self._halts, "stop", None)
         me = object()
         with self._lock:
             self._waiters.append(me)
         try:
             while True:
                 with self._lock:
+                    if stop is not None and stop.is_set():
+                        raise Halted
                     now = self._clock()
                     wait = self._wait(now)
                     if wait <= 0:
@@ -163,7 +186,10 @@ class RateLimiter:
                     wait = max(wait, self._slot(self._waiters.index(me)) - now)
                 # To the slot, not a millisecond past it: a burst's slots are a millisecond
                 # apart, and a late grant here is a later slot in every window after.
-                self._sleep(max(wait, 0.0001))
+                if stop is None:
+                    self._sleep(max(wait, 0.0001))
+                else:  # on the real clock: a halt must wake it at once
+                    stop.wait(max(wait, 0.0001))
         finally:
             with self._lock:
                 self._waiters.remove(me)

@@ -1,7 +1,8 @@
 """SIGINT and SIGTERM stop a run the way a person would want: nothing sent goes unrecorded.
 
 A signal is raised as `Stop` (a KeyboardInterrupt) in the main thread: the uploader takes no
-new batch, settles the ones in flight and returns; the run then writes its workbook and
+new batch, sends none still waiting for a rate-limit slot (never sent: its rows are
+`not_sent`), settles the ones on the wire and returns; the run then writes its workbook and
 summary. That wait is bounded (`stop_wait()`, HUBSPOT_IMPORT_STOP_WAIT seconds), and a second
 signal ends it at once (`Stop.abandoned`): the rows of the batches left unanswered are
 uncertain.

@@ -17,6 +17,10 @@ log = logging.getLogger(__name__)
 
 _W = TypeVar("_W")
 
+STOP_GRACE = 0.25
+"""Seconds a stop gives the senders halted in the limiter to leave before those still busy
+(their requests on the wire) are counted and said."""
+
 
 def in_parallel(work: Callable[[_W], None], jobs: Sequence[_W], senders: int) -> None:
     """Run `work` on every job from `senders` threads (see `_in_parallel`)."""
@@ -106,11 +110,21 @@ def _wait_for_senders(
             thread.join(1.0)
 
 
+def _still_busy(finished: list[threading.Event], grace: float = STOP_GRACE) -> int:
+    """Senders still busy once those that were only waiting for a rate-limit slot have left:
+    a stop halts those waits at once (`RateLimiter.halted_by`), and what is left is on the
+    wire."""
+    until = time.monotonic() + grace
+    for done in finished:
+        done.wait(max(0.0, until - time.monotonic()))
+    return sum(not done.is_set() for done in finished)
+
+
 def _settle(finished: list[threading.Event], first: Stop | None, *, abandon: bool) -> str | None:
     """Wait for every sender to be done after `first` (a signal, or None for an error) stopped
     the sending; None once they are. With `abandon`, the wait ends at `stop_wait()` seconds
     or a second signal, whichever comes first, and says which; without, neither ends it."""
-    busy = sum(not done.is_set() for done in finished)
+    busy = _still_busy(finished)
     name = signal_name(first.signum) if first is not None else "stopping"
     wait = stop_wait() if abandon else None
     if busy:

@@ -28,6 +28,7 @@ from ..api.client import (
     error_message,
     route_missing,
 )
+from ..api.limiter import Halted
 from ..api.lookup import DEFAULT_SEARCH_SETTLE, Finder
 from ..core.errors import ConfigError, HubSpotError, RunInterrupted
 from ..core.hubspot import EMAIL_PROPERTIES, MAX_BATCH_INPUTS
@@ -56,7 +57,6 @@ class UploadReport:
 
 _T = TypeVar("_T")
 _Job = tuple[Operation, list[int]]
-_W = TypeVar("_W")
 """One batch to send: its operation and the indices of its actions."""
 
 
@@ -122,6 +122,7 @@ class Uploader(LookingUp):
         self._abandoned = False
         """Set when a second signal left the batches in flight: their senders, still waiting
         for answers, then take no answer and send nothing more."""
+        self._stop = threading.Event()  # the run stops: a batch awaiting a slot is not sent
         key_prop = mapping.key_property
         self.finder = (
             Finder(client, mapping.object_type, key_prop, settle=search_settle)
@@ -135,7 +136,7 @@ class Uploader(LookingUp):
         """Send every batch, `concurrency` at a time; the client's limiter paces them all."""
         report = UploadReport(results={})
         batches = self._batches(actions)
-        stop = threading.Event()
+        stop = self._stop = threading.Event()
         lock = threading.Lock()
 
         def work(job: _Job) -> None:
@@ -153,8 +154,9 @@ class Uploader(LookingUp):
             except BaseException:
                 stop.set()
                 raise
-            with lock:
-                self.on_progress(len(batch))
+            if any(a.row.row in report.results for a in batch):  # else stopped before it left
+                with lock:
+                    self.on_progress(len(batch))
 
         report = self._send_all(work, batches, stop, report)
         if report.stopped_by is not None:
@@ -267,7 +269,7 @@ class Uploader(LookingUp):
             self._send_batch(batch, operation, report, tries, batch_id, rows)
         finally:
             with self._flight_lock:
-                del self._in_flight[batch_id]
+                self._in_flight.pop(batch_id, None)
 
     def _send_batch(
         self,
@@ -282,37 +284,43 @@ class Uploader(LookingUp):
         that comes after a second signal abandoned it is not taken (the batch stays open)."""
         sent = time.time()
         try:
-            reply = self.client.request(
-                "POST",
-                self.client.paths.batch(self.mapping.object_type, operation.value),
-                {
-                    "inputs": [
-                        self._body(a, operation, r.trace_id)
-                        for a, r in zip(batch, rows, strict=True)
-                    ]
-                },
-                # A create or upsert answered 5xx may have been committed: settle it by
-                # lookup, as a lost answer (a create sent again would be a second record, an
-                # upsert sent again would say `updated` of the record it created).
-                resend_after_5xx=operation is Operation.UPDATE,
-            )
+            reply = self._post(batch, operation, rows)
+        except Halted:  # it never left: its rows are `not sent` (`_settle_unsent`)
+            with self._flight_lock:  # a second signal must not call them uncertain
+                self._in_flight.pop(batch_id, None)
+            self._not_carried_out(batch_id, rows)
+            return
         except UncertainDelivery as exc:
             if not self._abandoned:
                 self._lost_answer(batch, operation, batch_id, rows, report, tries, str(exc), sent)
             return
         except HubSpotError:
-            if not self._abandoned:
-                self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
+            self._not_carried_out(batch_id, rows)
             raise
         if self._abandoned:
             return
         if reply.verdict in (Verdict.SUCCESS, Verdict.PARTIAL):
             self._answered(batch, operation, batch_id, rows, reply.body, report, sent)
             return
-        self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
+        self._not_carried_out(batch_id, rows)
         if reply.status == 404 or "Unable to infer object type" in str(reply.body.get("message")):
             self._no_such_address(batch, operation, reply, report)
         self._rejected(batch, operation, reply.body, reply.status, report)
+
+    def _post(self, batch: list[Action], op: Operation, rows: list[BatchRow]) -> Reply:
+        """HubSpot's answer to the batch; `Halted` if the run stopped before it got a slot."""
+        path = self.client.paths.batch(self.mapping.object_type, op.value)
+        body = {"inputs": [self._body(a, op, r.trace_id) for a, r in zip(batch, rows, strict=True)]}
+        # A create or upsert answered 5xx may have been committed: it is settled by lookup, as
+        # a lost answer (sent again, a create would be a second record, an upsert would say
+        # `updated` of the record it created). The lookups after a stop are not halted.
+        with self.client.limiter.halted_by(self._stop):
+            return self.client.request("POST", path, body, resend_after_5xx=op is Operation.UPDATE)
+
+    def _not_carried_out(self, batch_id: int, rows: list[BatchRow]) -> None:
+        """Close batch `batch_id`, not carried out: the next run sends its rows, no lookup."""
+        if not self._abandoned:
+            self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
 
     def _answered(
         self,
@@ -329,7 +337,6 @@ class Uploader(LookingUp):
         answer leaves unsaid are looked up first (`sent`: when the batch left)."""
         journaled = {r.row_key: r for r in rows}
         outcomes: dict[str, tuple[BatchRow, Outcome, str | None]] = {}
-
         held: dict[str, str] = {}
 
         def settle(action: Action, result: RowResult, outcome: Outcome | None = None) -> None:
