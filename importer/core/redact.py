@@ -34,6 +34,11 @@ MIN_SECRET = 8
 """Shorter values are not secrets worth the name (no HubSpot token is), and replacing a short
 word everywhere would garble every message that happens to hold it."""
 
+MIN_RUN = 16
+"""A run this long of a secret's characters is redacted wherever it stands (a token echoed
+cut short, or a part of one): 16 characters of a token are no word of a message."""
+ANCHOR = MIN_RUN // 2
+
 _SHAPES = re.compile(
     r"\bpat-[a-z]{2,4}\d*-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"
     r"|(?<=[Bb]earer )[A-Za-z0-9._~+/=-]{16,}"
@@ -63,18 +68,66 @@ def forget_secrets() -> None:
 
 
 def redact(text: str, *, shapes: bool = True) -> str:
-    """`text` with every secret kept replaced by `[redacted]`, and (`shapes`) every value
-    shaped like a token too."""
+    """`text` with every secret kept replaced by `[redacted]`, any run of `MIN_RUN` or more of
+    its characters too (a secret echoed cut short), and (`shapes`) every value shaped like a
+    token."""
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
+        if len(secret) >= MIN_RUN:
+            text = _redact_runs(text, secret)
     return _SHAPES.sub(REDACTED, text) if shapes else text
 
 
+def _anchors(secret: str) -> list[tuple[int, str]]:
+    """The secret's pieces of `ANCHOR` characters at every multiple of `ANCHOR`: a run of
+    `MIN_RUN` of its characters holds one whole, so a text holding none holds no run."""
+    return [(q, secret[q : q + ANCHOR]) for q in range(0, len(secret) - ANCHOR + 1, ANCHOR)]
+
+
+def _redact_runs(text: str, secret: str) -> str:
+    """`text` with each run of `MIN_RUN` or more consecutive characters of `secret` replaced;
+    found from its anchors by plain searches, so a text without one costs a few scans."""
+    spans: list[tuple[int, int]] = []
+    for q, anchor in _anchors(secret):
+        at = text.find(anchor)
+        while at >= 0:
+            start, end = at, at + ANCHOR
+            while (
+                start > 0 and start - at + q > 0 and text[start - 1] == secret[start - at + q - 1]
+            ):
+                start -= 1
+            while (
+                end < len(text) and end - at + q < len(secret) and text[end] == secret[end - at + q]
+            ):
+                end += 1
+            if end - start >= MIN_RUN:
+                spans.append((start, end))
+            at = text.find(anchor, at + 1)
+    for start, end in sorted(_merged(spans), reverse=True):
+        text = text[:start] + REDACTED + text[end:]
+    return text
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping spans joined into one."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
 def holds_secret(data: bytes) -> bool:
-    """Whether `data` (an answer's bytes, say) holds a secret kept: a quick look that spares
-    walking every answer."""
-    return any(s.encode() in data for s in _secrets)
+    """Whether `data` (an answer's bytes, say) may hold a secret kept, or a run of one: a quick
+    look that spares walking every answer."""
+    return any(
+        s.encode() in data
+        or (len(s) >= MIN_RUN and any(a.encode() in data for _, a in _anchors(s)))
+        for s in _secrets
+    )
 
 
 def redact_json(value: Any, *, shapes: bool = True) -> Any:

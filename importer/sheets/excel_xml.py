@@ -5,7 +5,6 @@ reaches, from its <dimension> or from its cells."""
 from __future__ import annotations
 
 import re
-import struct
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import replace
@@ -13,9 +12,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
-from isal import isal_zlib
 
 from ..core.text import TEXT
+from .read_limits import inflate_part
 from .table import Table
 
 _CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"')
@@ -34,21 +33,8 @@ def _sheet_xml(path: Path, sheet: str) -> tuple[bytes, dict[bytes, str]] | None:
 
 
 def _inflated(path: Path, member: zipfile.ZipInfo) -> bytes:
-    """A ZIP member's bytes; deflated ones inflated by ISA-L, twice as fast as zlib."""
-    if member.compress_type != zipfile.ZIP_DEFLATED or member.flag_bits & 0x1:
-        with zipfile.ZipFile(path) as book:
-            return book.read(member)
-    with path.open("rb") as fh:
-        fh.seek(member.header_offset)
-        local = fh.read(30)
-        if local[:4] != b"PK\x03\x04":
-            raise zipfile.BadZipFile(f"no local header for {member.filename}")
-        name_length, extra_length = struct.unpack("<HH", local[26:30])
-        fh.seek(member.header_offset + 30 + name_length + extra_length)
-        data = isal_zlib.decompressobj(-15).decompress(fh.read(member.compress_size))
-    if len(data) != member.file_size or isal_zlib.crc32(data) != member.CRC:
-        raise zipfile.BadZipFile(f"{member.filename} is damaged (its checksum differs)")
-    return data
+    """A ZIP member's bytes, never inflated beyond its declared size (see `inflate_part`)."""
+    return inflate_part(path, member)
 
 
 def _as_excel_shows(table: Table, xml: bytes, padded: dict[bytes, str]) -> Table:

@@ -273,7 +273,12 @@ def write_plan_retry(path: Path, steps: Sequence[StepResult]) -> tuple[Path, ...
         wb = Workbook(write_only=True)
         long = LongCells(path)
         for title, table, rows in sheets.values():
-            add_rows_sheet(wb, title, long.fit_frame(table.frame.loc[sorted(rows)], title), table)
+            add_rows_sheet(
+                wb,
+                title,
+                long.fit_frame(table.frame.loc[sorted(rows)], title, table.header_row),
+                table,
+            )
         with _atomic(path) as tmp:
             wb.save(tmp)
         long.write()

@@ -81,7 +81,7 @@ def write_retry_file(path: Path, table: Table, outcome: pd.DataFrame) -> Path | 
                 writer.writerows(_rows(rows, table))
         else:
             wb = Workbook(write_only=True)
-            (rows,), _ = fit_cells(path, [(table.sheet or "Sheet1", rows)], [])
+            (rows,), _ = fit_cells(path, [(table.sheet or "Sheet1", rows)], [], table.header_row)
             add_rows_sheet(wb, table.sheet or "Sheet1", rows, table)
             wb.save(tmp)
     return path
