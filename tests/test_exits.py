@@ -974,3 +974,36 @@ def test_a_redirect_before_anything_is_sent_is_a_usage_error(
     report = json.loads(summary.read_text(encoding="utf-8"))
     assert (report["exit_code"], report["run_id"]) == (2, None)
     assert not sandbox.records("products")
+
+
+@pytest.mark.parametrize(
+    "context",
+    ["a string", ["a", "list"], {"ids": "10001"}, {"objectWriteTraceId": [None, {"x": 1}]}, 7],
+    ids=["string", "list", "single-id", "odd-values", "number"],
+)
+def test_a_malformed_error_context_is_read_as_none_never_a_crash(
+    run_cli: Runner,
+    sandbox: Sandbox,
+    inputs: tuple[Path, Path],
+    tmp_path: Path,
+    context: object,
+) -> None:
+    # HubSpot documents `context` as lists of strings; an answer with anything else there
+    # (a proxy, a new API version) must not end in exit 4.
+    refused = {
+        "status": "COMPLETE",
+        "results": [],
+        "numErrors": 1,
+        "errors": [{"status": "error", "category": "VALIDATION_ERROR", "message": "odd",
+                    "context": context}],
+    }  # fmt: skip
+    sandbox.inject(Fault(status=207, body=refused, after=True, path="/batch/create"))
+    data, mapping = inputs
+    out = tmp_path / "o.xlsx"
+    result = run_cli("run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir",
+                     tmp_path / "st", "--out", out)  # fmt: skip
+    assert result.code in (0, 1), result.message
+    assert "internal error" not in result.err
+    held = len(sandbox.records("products"))
+    statuses = [r["status"] for r in read_sheet(out)]
+    assert statuses.count("created") + statuses.count("uncertain") >= held

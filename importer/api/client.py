@@ -28,6 +28,7 @@ from ..core.hubspot import (
     DEFAULT_BASE_URL,
     SEARCH_RATE_PER_SECOND,
     ApiPaths,
+    error_context,
 )
 from .limiter import RateLimiter
 from .settings import check_base_url, check_token
@@ -484,9 +485,7 @@ def _auth_message(reply: Reply) -> str:
         )
     scopes: list[str] = []
     for err in body.get("errors") or []:
-        ctx = err.get("context") if isinstance(err, dict) else None
-        if isinstance(ctx, dict):
-            scopes += [str(s) for s in ctx.get("requiredGranularScopes") or []]
+        scopes += error_context(err).get("requiredGranularScopes", [])
     need = f" Grant the private app one of these scopes: {', '.join(scopes)}." if scopes else ""
     text = str(body.get("message") or "the token lacks a permission this call needs")
     return f"HubSpot denied access (403 {category or 'MISSING_SCOPES'}): {text.rstrip('.')}.{need}"

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.hubspot import error_context
 from .client import HubSpotClient, UncertainDelivery, Verdict, error_message
 
 __all__ = ["WRITE_TRIES", "IdWrite", "write_by_id"]
@@ -68,9 +69,9 @@ def refused(body: dict[str, Any], inputs: Sequence[IdWrite], operation: str) -> 
     for err in body.get("errors") or []:
         if not isinstance(err, dict):
             continue
-        context = err.get("context") or {}
-        named = [by_trace.get(str(t)) for t in context.get("objectWriteTraceId") or []]
-        named += [str(i) for i in context.get("ids") or [] if str(i) in ids]
+        context = error_context(err)
+        named = [by_trace.get(t) for t in context.get("objectWriteTraceId", [])]
+        named += [i for i in context.get("ids", []) if i in ids]
         why = f"HubSpot refused it: {error_message(err, 0)}"
         for record in [n for n in named if n is not None] or sorted(ids):
             found.setdefault(record, why)

@@ -33,6 +33,7 @@ __all__ = [
     "AssociationCategory",
     "canonical_object_type",
     "epoch_seconds",
+    "error_context",
     "pipeline_properties",
     "reverse_type_id",
     "same_value",
@@ -296,6 +297,20 @@ def same_value(object_type: str, prop: str, held: object, sent: str) -> bool:
         pass
     moments = epoch_seconds(have), epoch_seconds(want)
     return moments[0] is not None and moments[0] == moments[1]
+
+
+def error_context(error: object) -> dict[str, list[str]]:
+    """An error's `context` as HubSpot documents it (each key a list of strings), whatever
+    the answer holds: a context that is not an object is none, a single value a list of one,
+    and anything else in it is left out, so that no reader trips on a malformed answer."""
+    context = error.get("context") if isinstance(error, dict) else None
+    if not isinstance(context, dict):
+        return {}
+    found: dict[str, list[str]] = {}
+    for key, value in context.items():
+        values = value if isinstance(value, list) else [value]
+        found[str(key)] = [str(v) for v in values if isinstance(v, (str, int)) and v is not True]
+    return found
 
 
 def canonical_object_type(object_type: str) -> str:

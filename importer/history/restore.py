@@ -24,7 +24,7 @@ from ..api.authorship import CREATED_BY, INTEGRATION, SOURCE, SOURCE_ID, Window
 from ..api.client import HubSpotClient, Verdict, error_message
 from ..api.id_writes import IdWrite, write_by_id
 from ..api.lookup import Finder
-from ..core.hubspot import MAX_BATCH_INPUTS, stored_value
+from ..core.hubspot import MAX_BATCH_INPUTS, error_context, stored_value
 from ..state.journal import Journal
 from ..state.missing_table import MissingEntry, MissingState
 
@@ -285,7 +285,7 @@ def _answered(
     for err in body.get("errors") or []:
         if not isinstance(err, dict):
             continue
-        for trace in (err.get("context") or {}).get("objectWriteTraceId") or []:
+        for trace in error_context(err).get("objectWriteTraceId", []):
             named = traces.get(str(trace))
             if named is None:
                 continue

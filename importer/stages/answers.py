@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from ..api.client import error_message
-from ..core.hubspot import stored_value
+from ..core.hubspot import error_context, stored_value
 from ..core.outcome import RowResult, RowStatus
 from ..mapping.model import Mapping, SyncMode, WriteRule
 from ..state.journal import Outcome
@@ -158,9 +158,9 @@ def _read_errors(
     for err in body.get("errors") or []:
         if not isinstance(err, dict):
             continue
-        ctx = err.get("context") or {}
-        named = [by_trace[t] for t in ctx.get("objectWriteTraceId") or [] if t in by_trace]
-        for i in ctx.get("ids") or []:
+        ctx = error_context(err)
+        named = [by_trace[t] for t in ctx.get("objectWriteTraceId", []) if t in by_trace]
+        for i in ctx.get("ids", []):
             found = by_record.get(str(i)) or by_key.get(
                 stored_value(mapping.object_type, mapping.key_property, str(i))
             )
@@ -328,7 +328,7 @@ def existing_id(mapping: Mapping, err: dict[str, Any]) -> str | None:
         p
         for e in [err, *(err.get("errors") or [])]
         if isinstance(e, dict)
-        for p in (e.get("context") or {}).get("propertyName") or []
+        for p in error_context(e).get("propertyName", [])
     ]
     if props and key not in props:
         return None  # another unique property: not this row's record
@@ -434,12 +434,12 @@ def refused_rows(batch: list[Action], body: dict[str, Any]) -> set[int]:
     for err in [body, *(body.get("errors") or [])]:
         if not isinstance(err, dict):
             continue
-        ctx = err.get("context") or {}
-        for trace in ctx.get("objectWriteTraceId") or []:
+        ctx = error_context(err)
+        for trace in ctx.get("objectWriteTraceId", []):
             if trace in by_trace:
                 rows.add(by_trace[trace])
         if err.get("code") == "PROPERTY_DOESNT_EXIST":
-            missing_props.update(ctx.get("propertyName") or [])
+            missing_props.update(ctx.get("propertyName", []))
     if missing_props:
         rows.update(a.row.row for a in batch if missing_props & set(a.row.properties))
     return rows
@@ -451,6 +451,6 @@ def refuses_links(err: dict[str, Any]) -> bool:
     return any(
         e.get("code") == "INVALID_ASSOCIATION"
         or "associations are invalid" in str(e.get("message", ""))
-        or {"INVALID_OBJECT_IDS", "INVALID_ASSOCIATION_TYPE_ID"} & set(e.get("context") or {})
+        or {"INVALID_OBJECT_IDS", "INVALID_ASSOCIATION_TYPE_ID"} & set(error_context(e))
         for e in found
     )

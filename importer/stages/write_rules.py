@@ -12,7 +12,7 @@ from typing import Any
 
 from ..api.client import HubSpotClient
 from ..core.errors import HubSpotError, RunInterrupted
-from ..core.hubspot import MAX_BATCH_INPUTS, stored_value
+from ..core.hubspot import MAX_BATCH_INPUTS, error_context, stored_value
 from ..core.outcome import RowResult, RowStatus
 from ..core.shutdown import Stop, signal_name
 from ..mapping.model import Mapping, WriteRule
@@ -95,7 +95,7 @@ class _Current:
         for err in body.get("errors") or []:
             if not isinstance(err, dict):
                 continue
-            for value in (err.get("context") or {}).get("ids") or []:
+            for value in error_context(err).get("ids", []):
                 if err.get("category") == NOT_FOUND:
                     self.absent.add(lookup(value))
                 else:
