@@ -1007,3 +1007,22 @@ def test_a_malformed_error_context_is_read_as_none_never_a_crash(
     held = len(sandbox.records("products"))
     statuses = [r["status"] for r in read_sheet(out)]
     assert statuses.count("created") + statuses.count("uncertain") >= held
+
+
+def test_a_journal_an_older_version_left_open_to_others_is_made_private(
+    run_cli: Runner, sandbox: Sandbox, inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, mapping = inputs
+    state = tmp_path / "st"
+    args = ("run", "-m", mapping, data, "--base-url", sandbox.url, "--state-dir", state,
+            "--out", tmp_path / "o.xlsx")  # fmt: skip
+    assert run_cli(*args).code == 0
+    journals = list(state.glob("*.sqlite"))
+    assert journals
+    for path in [*journals, *state.glob("*.sqlite-*")]:
+        path.chmod(0o644)  # as an older version, under umask 022, made them
+    state.chmod(0o755)
+    assert run_cli(*args).code == 0
+    for path in [*journals, *state.glob("*.sqlite-wal")]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700

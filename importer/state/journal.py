@@ -37,6 +37,7 @@ from .records import (
     _now,
     _release_lock,
     _take_lock,
+    keep_private,
 )
 from .runs_table import RunTables
 
@@ -201,6 +202,7 @@ class Journal(BatchTables, RunTables, LinkTables, MissingTables):
         self._db = sqlite3.connect(
             str(self.path), isolation_level=None, timeout=30, check_same_thread=False
         )
+        keep_private(self.path)
         deadline = time.monotonic() + INIT_WAIT_SECONDS
         while True:
             try:

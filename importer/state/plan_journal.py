@@ -24,7 +24,7 @@ from typing import Any
 
 from ..core.errors import ConfigError
 from .paths import PLANS_FOLDER, plan_journal_path
-from .records import _immediate, _now, _release_lock, _take_lock
+from .records import _immediate, _now, _release_lock, _take_lock, keep_private
 
 __all__ = [
     "PLAN_RUN_PREFIX",
@@ -114,6 +114,7 @@ class PlanJournal:
             self._lock_fh = _take_lock(self.path.with_suffix(".lock"), "this plan and portal")
         try:
             self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+            keep_private(self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)

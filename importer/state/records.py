@@ -33,6 +33,31 @@ KEEP_OWNER = (
 same one; a new record (created again) is the new run's."""
 
 
+def keep_private(path: Path) -> None:
+    """Make a journal an older version (or another umask) left readable by others its
+    owner's alone (0600), with its -wal and -shm files and its folder (0700); a file that is
+    not this user's is left as it is, with a warning."""
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        _tighten(each, 0o600)
+    _tighten(path.parent, 0o700)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """Drop the group's and others' permissions on `path` when it has any (and it is ours)."""
+    try:
+        seen = os.lstat(path)
+    except OSError:
+        return
+    if not seen.st_mode & 0o077 or stat.S_ISLNK(seen.st_mode):
+        return
+    if seen.st_uid != os.geteuid():
+        log.warning("%s is open to other users and not yours: it was left as it is", path)
+        return
+    with contextlib.suppress(OSError):
+        os.chmod(path, stat.S_IMODE(seen.st_mode) & mode)
+        log.info("%s was open to other users: it is its owner's alone now", path)
+
+
 class RowState(StrEnum):
     SYNCED = "synced"  # HubSpot has the record; hubspot_id and the hash of what was sent
     UNCERTAIN = "uncertain"  # a create may or may not have happened; never created again
