@@ -887,3 +887,28 @@ def test_a_key_back_in_another_unicode_form_is_not_missing(
     assert result.code == 0, result.message
     assert made in {r["id"] for r in sandbox.records("products")}
     assert not entries(tmp_path, action="archive")
+
+
+@pytest.mark.parametrize("edited", [False, True], ids=["untouched", "edited-since"])
+def test_a_set_product_back_in_the_feed_gets_its_earlier_values_unless_someone_changed_them(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, edited: bool
+) -> None:
+    with_status(sandbox)
+    night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(10)), mapping=SET)
+    for record in sandbox.records("products"):
+        sandbox.store.update("products", record["id"], {"status": "active"})
+    night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(1, 10)), mapping=SET)
+    gone = live(sandbox)["00000"]
+    assert gone["properties"]["status"] == "discontinued"
+    if edited:  # someone moved it on by hand while it was out of the feed
+        sandbox.store.update("products", gone["id"], {"status": "service"})
+    back = night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(10)), mapping=SET)
+    assert back.code == 0, back.message
+    status = live(sandbox)["00000"]["properties"]["status"]
+    assert status == ("service" if edited else "active")
+    (row,) = [r for r in read_sheet(tmp_path / "out.xlsx") if r["SKU"] == "00000"]
+    if edited:
+        assert (
+            "left as HubSpot holds them, changed since the rule set them: status: service"
+            in (row["message"])
+        )

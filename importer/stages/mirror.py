@@ -23,7 +23,7 @@ import numpy as np
 
 from ..api.client import HubSpotClient
 from ..core.errors import HubSpotError, RunInterrupted
-from ..core.hubspot import MAX_BATCH_INPUTS
+from ..core.hubspot import MAX_BATCH_INPUTS, same_value
 from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared, journal_key
 from ..core.shutdown import Stop, signal_name
@@ -384,6 +384,27 @@ class Mirror:
             self.report.lines.append(_back(e, result.hubspot_id, note))
         self.journal.mark_missing(returned, MissingState.RETURNED, message="back in the feed")
 
+    def _held_now(
+        self, client: HubSpotClient, entries: list[MissingEntry]
+    ) -> dict[str, dict[str, Any]]:
+        """Record id -> what HubSpot holds now of the properties the rule set, read before
+        anything is written back (100 records a request)."""
+        names = sorted({p for e in entries for p in e.set_to})
+        ids = [e.hubspot_id for e in entries]
+        held: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), MAX_BATCH_INPUTS):
+            chunk = ids[start : start + MAX_BATCH_INPUTS]
+            held.update(
+                read_values(
+                    client,
+                    self.mapping.object_type,
+                    chunk,
+                    names,
+                    "read the values missing_rows: set, before writing back the earlier ones",
+                )
+            )
+        return held
+
     def _write_back(
         self,
         client: HubSpotClient,
@@ -394,12 +415,23 @@ class Mirror:
     ) -> None:
         """Set records whose key is back: the values they had before the rule set them
         written back (batch/update), for the properties the row does not write itself."""
-        restoring = []
+        held = self._held_now(client, entries)
+        restoring, edited = [], {}
         for e in entries:
             sends = rows.properties(back[e.row_key])
             before = e.before or {}
-            values = {p: str(before.get(p) or "") for p in e.set_to if p not in sends}
+            now = held.get(e.hubspot_id, {})
+            # A value someone changed since the rule set it is theirs: it stays.
+            changed = {
+                p: now.get(p)
+                for p, v in e.set_to.items()
+                if p not in sends and not same_value(self.mapping.object_type, p, now.get(p), v)
+            }
+            values = {
+                p: str(before.get(p) or "") for p in e.set_to if p not in sends and p not in changed
+            }
             restoring.append(replace(e, set_to=values))
+            edited[e.row_key] = changed
         to_send = [e for e in restoring if e.set_to]
         self.journal.mark_missing(to_send, MissingState.RETURNING)
         failed: dict[str, str] = {}
@@ -414,6 +446,11 @@ class Mirror:
             note = f"back in the feed: run {e.run_id} had set it (missing_rows); " + _written(
                 e, why
             )
+            if edited[e.row_key]:
+                kept = ", ".join(
+                    f"{p}: {v or '(empty)'}" for p, v in sorted(edited[e.row_key].items())
+                )
+                note += f"; left as HubSpot holds them, changed since the rule set them: {kept}"
             _note(results, rows.rows[back[e.row_key]], note)
             line = _back(e, e.hubspot_id, note)
             self.report.lines.append(replace(line, outcome=Outcome.FAILED) if why else line)
