@@ -217,6 +217,18 @@ def test_a_product_back_the_next_night_is_created_again_and_undo_leaves_it(
     archiving = summary(tmp_path)["run_id"]
     assert "00003" not in live(sandbox)
 
+    checked = night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(10)),
+                    command="check")  # fmt: skip
+    assert checked.code == 0, checked.message
+    row = read_sheet(tmp_path / "out.xlsx")[3]
+    assert (row["status"], row["message"]) == (
+        "would_create",
+        f"back in the feed: run {archiving} had archived record {old} (missing_rows); would be "
+        "created again",
+    )
+    assert summary(tmp_path)["missing"]["returned"] == 1
+    assert "00003" not in live(sandbox)
+
     back = night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(10)))
     assert back.code == 0, back.message
     assert back.out.splitlines()[0] == "products: 10 rows: 1 created, 9 unchanged."
@@ -230,6 +242,11 @@ def test_a_product_back_the_next_night_is_created_again_and_undo_leaves_it(
     undone = undo(run_cli, sandbox, tmp_path, archiving)
     assert "1 records it archived or set came back in the feed since" in undone.out
     assert undone.out.rstrip().endswith("Nothing to archive.")
+    shown = run_cli("show", archiving, "--state-dir", tmp_path / "state")
+    assert (
+        "Undone:          nothing left to undo (what its missing_rows: did came back in the "
+        "feed since)" in shown.out
+    )
     assert [
         r["id"] for r in sandbox.records("products") if r["properties"]["hs_sku"] == "00003"
     ] == [new]
@@ -332,6 +349,8 @@ def test_a_feed_with_no_key_to_read_sits_out(
     )
     assert "missing_rows archive: no row of the feed has a key to read." in result.out
     assert read_sheet(tmp_path / "out.xlsx", "Missing") == []
+    said = summary(tmp_path)["missing"]
+    assert (said["sits_out"], said["held"]) == ("no row of the feed has a key to read", 5)
     assert len(live(sandbox)) == 5
 
 
@@ -912,3 +931,30 @@ def test_a_set_product_back_in_the_feed_gets_its_earlier_values_unless_someone_c
             "left as HubSpot holds them, changed since the rule set them: status: service"
             in (row["message"])
         )
+
+
+def test_undo_of_a_set_leaves_a_value_someone_changed_since(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Undo writes back only the values HubSpot still holds as the rule set them: a status a
+    person moved on by hand since stays as they left it, and undo says so."""
+    with_status(sandbox)
+    sandbox.portal.add_property("products", PropertyDef(name="tax", label="Tax", type="string"))
+    both = SKU_NAME_PRICE + "missing_rows: {set: {status: Discontinued, tax: none}}\n"
+    night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(10)), mapping=both)
+    for record in sandbox.records("products"):
+        sandbox.store.update("products", record["id"], {"status": "active", "tax": "vat"})
+    night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(1, 10)), mapping=both)
+    run_id = summary(tmp_path)["run_id"]
+    gone = live(sandbox)["00000"]
+    assert (gone["properties"]["status"], gone["properties"]["tax"]) == ("discontinued", "none")
+    sandbox.store.update("products", gone["id"], {"status": "service"})
+
+    undone = undo(run_cli, sandbox, tmp_path, run_id)
+    assert undone.code == 0, undone.message
+    assert (
+        f"  00000: {gone['id']} (earlier values written back: tax: vat; left as HubSpot holds "
+        "them, changed since the rule set them: status: service)" in undone.out
+    )
+    props = live(sandbox)["00000"]["properties"]
+    assert (props["status"], props["tax"]) == ("service", "vat")

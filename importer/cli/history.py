@@ -146,19 +146,25 @@ def show(run_id: str, state_dir: Path | None, out: Path | None) -> int:
         ("Stopped early", r["stopped_by"] or "no"),
         ("Workbook", r["workbook"] or _plan_workbook(state, r["run_id"])),
         ("Journal", r["journal"]),
-        (
-            "Undone",
-            f"{r['undone']} ({r['archived']} archived)"
-            if r.get("undone")
-            else f"part way: {r['archived']} archived, {len(undo.created)} left (run undo "
-            "again to finish)"
-            if r.get("archived")
-            else "no",
-        ),
+        ("Undone", _undone(r, undo)),
     ]
     for name, value in fields:
         click.echo(f"{name + ':':17}{value}")
     return EXIT_OK
+
+
+def _undone(r: dict[str, Any], undo: Undo) -> str:
+    """`show`'s Undone line: when, part way, nothing left to undo, or no."""
+    if r.get("undone"):
+        return f"{r['undone']} ({r['archived']} archived)"
+    if r.get("archived"):
+        return (
+            f"part way: {r['archived']} archived, {len(undo.created)} left (run undo again to "
+            "finish)"
+        )
+    if not undo.anything and (undo.returned or undo.restored_before):
+        return "nothing left to undo (what its missing_rows: did came back in the feed since)"
+    return "no"
 
 
 def _missing_fields(undo: Undo) -> list[tuple[str, str]]:

@@ -24,7 +24,8 @@ from ..api.authorship import CREATED_BY, INTEGRATION, SOURCE, SOURCE_ID, Window
 from ..api.client import HubSpotClient, Verdict, error_message
 from ..api.id_writes import IdWrite, write_by_id
 from ..api.lookup import Finder
-from ..core.hubspot import MAX_BATCH_INPUTS, error_context, stored_value
+from ..core.errors import HubSpotError, UncertainDelivery
+from ..core.hubspot import MAX_BATCH_INPUTS, error_context, same_value, stored_value
 from ..state.journal import Journal
 from ..state.missing_table import MissingEntry, MissingState
 
@@ -33,6 +34,7 @@ __all__ = ["Restored", "restore_missing"]
 log = logging.getLogger(__name__)
 
 _EXISTING_ID = re.compile(r"Existing ID: (\d+)")
+_READ_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -66,12 +68,17 @@ def restore_missing(
 def _write_back(
     client: HubSpotClient, journal: Journal, object_type: str, entries: list[MissingEntry]
 ) -> list[Restored]:
-    """Set records get the values they had before the rule set them."""
+    """Set records get the values they had before the rule set them, where HubSpot still
+    holds the values the rule set (a value someone changed since is theirs: it stays)."""
+    held = _held_now(client, object_type, entries)
+    changed = {e.row_key: _changed(object_type, e, held.get(e.hubspot_id)) for e in entries}
     journal.mark_missing(entries, MissingState.RESTORING)
     inputs = [
-        IdWrite(e.hubspot_id, _earlier(e), f"{e.run_id}-undo-{e.hubspot_id}") for e in entries
+        IdWrite(e.hubspot_id, values, f"{e.run_id}-undo-{e.hubspot_id}")
+        for e in entries
+        if (values := _earlier(e, changed[e.row_key]))
     ]
-    refused = write_by_id(client, object_type, "update", inputs)
+    refused = write_by_id(client, object_type, "update", inputs) if inputs else {}
     ok = [e for e in entries if e.hubspot_id not in refused]
     journal.record_restored(ok)
     for e in entries:
@@ -80,15 +87,74 @@ def _write_back(
     return [
         Restored(e, f"not written back: {refused[e.hubspot_id]}", done=False)
         if e.hubspot_id in refused
-        else Restored(e, "earlier values written back: " + _shown(_earlier(e)))
+        else Restored(e, _written_back(_earlier(e, changed[e.row_key]), changed[e.row_key]))
         for e in entries
     ]
 
 
-def _earlier(entry: MissingEntry) -> dict[str, str]:
-    """The values a set record had before, for the properties the rule set ("" clears)."""
+def _held_now(
+    client: HubSpotClient, object_type: str, entries: list[MissingEntry]
+) -> dict[str, dict[str, Any]]:
+    """Record id -> what HubSpot holds now of the properties the rule set, for the records
+    it holds live (one batch/read of at most 100 records; an answer lost is asked again)."""
+    names = sorted({p for e in entries for p in e.set_to})
+    body = {
+        "inputs": [{"id": e.hubspot_id} for e in entries],
+        "properties": names,
+        "propertiesWithHistory": [],
+    }
+    path = client.paths.batch(object_type, "read")
+    for attempt in range(1, _READ_TRIES + 1):
+        try:
+            reply = client.request("POST", path, body)
+        except UncertainDelivery:
+            if attempt == _READ_TRIES:
+                raise
+            continue
+        if reply.verdict not in (Verdict.SUCCESS, Verdict.PARTIAL):
+            why = error_message(reply.body, reply.status)
+            raise HubSpotError(
+                f"could not read the values missing_rows: set, before writing back the "
+                f"earlier ones: {why}",
+                status=reply.status,
+            )
+        return {
+            str(r["id"]): {n: (r.get("properties") or {}).get(n) for n in names}
+            for r in reply.body.get("results") or []
+            if isinstance(r, dict) and "id" in r
+        }
+    return {}
+
+
+def _changed(object_type: str, entry: MissingEntry, now: dict[str, Any] | None) -> dict[str, str]:
+    """The properties whose value someone changed since the rule set it -> that value (none
+    when HubSpot did not return the record: the write says what became of it)."""
+    if now is None:
+        return {}
+    return {
+        p: "" if now.get(p) is None else str(now[p])
+        for p, v in entry.set_to.items()
+        if not same_value(object_type, p, now.get(p), v)
+    }
+
+
+def _earlier(entry: MissingEntry, changed: dict[str, str] | None = None) -> dict[str, str]:
+    """The values a set record had before, for the properties the rule set ("" clears),
+    less those `changed` since."""
     before = entry.before or {}
-    return {p: "" if before.get(p) is None else str(before[p]) for p in entry.set_to}
+    return {
+        p: "" if before.get(p) is None else str(before[p])
+        for p in entry.set_to
+        if p not in (changed or {})
+    }
+
+
+def _written_back(written: dict[str, str], changed: dict[str, str]) -> str:
+    """What undo says of a set record whose values it wrote back (or left as they are)."""
+    said = "earlier values written back: " + _shown(written) if written else "nothing written back"
+    if changed:
+        said += "; left as HubSpot holds them, changed since the rule set them: " + _shown(changed)
+    return said
 
 
 def _shown(values: dict[str, str]) -> str:

@@ -36,7 +36,15 @@ from ..state.journal import Journal
 from ..state.missing_table import MissingEntry, MissingState
 from .cell_rules import Cells, ColumnRules
 from .guards import GuardStop
-from .mirror_send import Candidate, gone_message, read_values, send_entries
+from .mirror_send import (
+    Candidate,
+    add_note,
+    back_line,
+    gone_message,
+    read_values,
+    send_entries,
+    would_return,
+)
 from .parallel import in_parallel
 from .reconcile import Reconciled
 from .shape import Shaped
@@ -159,21 +167,27 @@ class Mirror:
     def counted(self) -> tuple[int, int, str]:
         """(records no longer in the feed, records the mapping holds, why the rule sits out)."""
         if self.report.sits_out:
-            return 0, 0, self.report.sits_out
-        return len(self.candidates), self.report.held, ""
+            return 0, len(self.held), self.report.sits_out
+        return len(self.candidates), len(self.held), ""
 
     @cached_property
-    def candidates(self) -> list[Candidate]:
-        """The records the mapping holds whose key no row of the feed carries (a record
-        another held row points at too, after a merge, is left alone)."""
+    def held(self) -> list[tuple[str, str, str]]:
+        """(row key, HubSpot id, last run) of each record the mapping holds but had not set."""
         mapping, journal = self.mapping, self.journal
         prefix = journal_key(mapping.object_type, mapping.key_property or "", "")
         retired = {e.row_key for e in journal.missing_entries(states=SET_ALREADY, action="set")}
         held = [h for h in journal.held_rows(prefix, self.mapping_file) if h[0] not in retired]
         self.report.held = len(held)
+        return held
+
+    @cached_property
+    def candidates(self) -> list[Candidate]:
+        """The records the mapping holds whose key no row of the feed carries (a record
+        another held row points at too, after a merge, is left alone)."""
+        journal = self.journal
         # A key typed in another Unicode form (Müller decomposed) is the same key.
         present = {_nfc(k) for k in self.present}
-        gone = [h for h in held if _nfc(h[0]) not in present]
+        gone = [h for h in self.held if _nfc(h[0]) not in present]
         leaving = {key for key, _, _ in gone}
         shared = journal.holders(hid for _, hid, _ in gone)
         return [
@@ -195,6 +209,7 @@ class Mirror:
         summary.missing = self.report
         try:
             if self.report.sits_out:
+                self.report.held = len(self.held)
                 log.info("missing_rows %s sits out: %s", self.rule.describe(), self.report.sits_out)
                 return stopped_by
             if stopped_by is not None:
@@ -205,6 +220,7 @@ class Mirror:
                 return stopped_by
             if self.dry_run:
                 self._would()
+                self._returned(client, results)
                 return None
             self._returned(client, results)
             return self._send(client)
@@ -355,6 +371,9 @@ class Mirror:
         if not back:
             return
         archived = [wanted[k] for k in back if wanted[k].action == MissingAction.ARCHIVE]
+        if self.dry_run:  # nothing was written: what the run would do is said
+            self.report.lines += would_return(archived, back, rows, results)
+            return
         self._created_again(archived, back, rows, results)
         restored = [wanted[k] for k in back if wanted[k].action == MissingAction.SET]
         if restored:
@@ -379,9 +398,9 @@ class Mirror:
                 f"back in the feed: run {e.run_id} had archived record {e.hubspot_id} "
                 f"(missing_rows); {again} as {result.hubspot_id}"
             )
-            _note(results, row, note)
+            add_note(results, row, note)
             returned.append(replace(e, new_id=result.hubspot_id))
-            self.report.lines.append(_back(e, result.hubspot_id, note))
+            self.report.lines.append(back_line(e, result.hubspot_id, note))
         self.journal.mark_missing(returned, MissingState.RETURNED, message="back in the feed")
 
     def _held_now(
@@ -451,8 +470,8 @@ class Mirror:
                     f"{p}: {v or '(empty)'}" for p, v in sorted(edited[e.row_key].items())
                 )
                 note += f"; left as HubSpot holds them, changed since the rule set them: {kept}"
-            _note(results, rows.rows[back[e.row_key]], note)
-            line = _back(e, e.hubspot_id, note)
+            add_note(results, rows.rows[back[e.row_key]], note)
+            line = back_line(e, e.hubspot_id, note)
             self.report.lines.append(replace(line, outcome=Outcome.FAILED) if why else line)
 
 
@@ -469,25 +488,3 @@ def _written(entry: MissingEntry, why: str | None) -> str:
         return "its row writes those properties itself"
     written = ", ".join(f"{p}: {v or '(empty)'}" for p, v in sorted(entry.set_to.items()))
     return f"its earlier values written back: {written}"
-
-
-def _back(entry: MissingEntry, hubspot_id: str, note: str) -> MissingLine:
-    """The Missing sheet's line of a record whose key came back."""
-    return MissingLine(
-        key=entry.key_value,
-        hubspot_id=hubspot_id,
-        outcome=Outcome.RETURNED,
-        message=note,
-        values_set=entry.set_to,
-        values_before=entry.before,
-        last_run=entry.last_run,
-    )
-
-
-def _note(results: dict[int, RowResult], row: int, note: str) -> None:
-    """`note` added to the message of `row`'s result."""
-    r = results.get(row)
-    if r is None:
-        return
-    message = f"{r.message}; {note}" if r.message else note
-    results[row] = replace(r, message=message)

@@ -15,18 +15,24 @@ from ..api.client import HubSpotClient
 from ..api.id_writes import IdWrite, write_by_id
 from ..core.errors import HubSpotError
 from ..core.hubspot import MAX_BATCH_INPUTS, same_value
+from ..core.outcome import RowResult, RowStatus
+from ..core.prepared import Prepared
 from ..mapping.missing_keys import MissingAction
+from ..sheets.results_missing import MissingLine, MissingOutcome
 from ..state.journal import Journal
 from ..state.missing_table import MissingEntry, MissingState
 from .verify import read_batch
 
 __all__ = [
     "Candidate",
+    "add_note",
+    "back_line",
     "gone_message",
     "read_values",
     "send_entries",
     "settle_open",
     "trace_of",
+    "would_return",
 ]
 
 log = logging.getLogger(__name__)
@@ -128,3 +134,48 @@ def gone_message(entry: MissingEntry) -> str:
         f"HubSpot no longer has record {entry.hubspot_id} (deleted, archived or merged outside "
         "this tool): nothing to do; the journal forgets it"
     )
+
+
+def back_line(entry: MissingEntry, hubspot_id: str, note: str) -> MissingLine:
+    """The Missing sheet's line of a record whose key came back."""
+    return MissingLine(
+        key=entry.key_value,
+        hubspot_id=hubspot_id,
+        outcome=MissingOutcome.RETURNED,
+        message=note,
+        values_set=entry.set_to,
+        values_before=entry.before,
+        last_run=entry.last_run,
+    )
+
+
+def add_note(results: dict[int, RowResult], row: int, note: str) -> None:
+    """`note` added to the message of `row`'s result."""
+    r = results.get(row)
+    if r is None:
+        return
+    message = f"{r.message}; {note}" if r.message else note
+    results[row] = replace(r, message=message)
+
+
+def would_return(
+    entries: list[MissingEntry],
+    back: dict[str, int],
+    rows: Prepared,
+    results: dict[int, RowResult],
+) -> list[MissingLine]:
+    """A dry run's lines for archived records whose key is back in the feed and whose row
+    would be created again (noted on the row too; a row the dry run left out is one)."""
+    lines = []
+    for e in entries:
+        row = rows.rows[back[e.row_key]]
+        result = results.setdefault(row, RowResult(row=row, status=RowStatus.WOULD_CREATE))
+        if result.status is not RowStatus.WOULD_CREATE:
+            continue
+        note = (
+            f"back in the feed: run {e.run_id} had archived record {e.hubspot_id} "
+            "(missing_rows); would be created again"
+        )
+        add_note(results, row, note)
+        lines.append(back_line(e, e.hubspot_id, note))
+    return lines
