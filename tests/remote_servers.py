@@ -50,6 +50,8 @@ class HttpFiles:
     disposition: dict[str, str] = field(default_factory=dict)
     """Path -> the Content-Disposition header it is served with."""
     """Answer a HEAD with 403, as a URL signed for GET alone does."""
+    redirects: dict[str, str] = field(default_factory=dict)
+    """Path -> the path a 302 sends the client to."""
     requests: list[tuple[str, str]] = field(default_factory=list)
     """(method, path with its query) of each request."""
     url: str = ""
@@ -82,6 +84,12 @@ def _handler(served: HttpFiles) -> type[BaseHTTPRequestHandler]:
                 time.sleep(served.slow)
             if path.startswith("/forbidden/") or (served.no_head and self.command == "HEAD"):
                 self._status(403, b"Forbidden")
+                return
+            if path in served.redirects:
+                self.send_response(302)
+                self.send_header("Location", served.redirects[path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
                 return
             content = served.files.get(path)
             if content is None:

@@ -190,6 +190,14 @@ def test_what_is_a_glob() -> None:
     assert not locate("s3://b/e/Catalogue [2026].xlsx").glob
 
 
+@pytest.mark.parametrize(
+    "given", ["s3://feeds/exports/products-*.csv", "sftp://feeds@host/x/products-*.csv",
+              "exports/products-*.csv"],
+)  # fmt: skip
+def test_a_glob_is_named_as_given_in_a_notification(given: str) -> None:
+    assert str(input_label(given)) == "products-*.csv"
+
+
 def test_a_file_named_like_a_glob_is_read_as_it_is_named(tmp_path: Path) -> None:
     odd = tmp_path / "Products *final*.csv"
     odd.write_bytes(FEED)
@@ -347,6 +355,46 @@ def test_a_url_with_credentials_is_refused_by_the_command_without_showing_them(
     assert http_files.requests == []
 
 
+@pytest.mark.parametrize("tail", ["/feeds/..", "/feeds/../", "/"])
+def test_a_url_naming_no_file_is_kept_as_download_never_as_a_folder(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, http_files: HttpFiles, tail: str
+) -> None:
+    http_files.put("/", FEED)
+    given = http_files.url + tail
+    result, summary = _run(run_cli, sandbox, tmp_path, given)
+    assert str(tmp_path / "state") not in result.err
+    assert "Errno" not in result.err
+    assert result.code == 0, result.err
+    assert summary["input_file"] == given
+    assert summary["counts"]["created"] == 2
+    (copy,) = (tmp_path / "state" / "downloads").glob("*/download*")
+    assert copy.is_file()
+
+
+def test_a_copy_that_cannot_be_saved_is_said_without_the_state_folder(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, http_files: HttpFiles
+) -> None:
+    url = http_files.put("/feeds/products.csv", FEED)
+    # A folder (not empty) where the copy goes: it cannot be replaced by the download.
+    (tmp_path / "state" / "downloads" / locate(url).key / "products.csv" / "x").mkdir(parents=True)
+    result, summary = _run(run_cli, sandbox, tmp_path, url)
+    assert result.code == 2
+    assert f"{url}: its copy cannot be saved in the downloads folder (" in result.message
+    assert str(tmp_path / "state") not in result.err + json.dumps(summary)
+
+
+def test_a_redirect_loop_is_said_as_too_many_redirects(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, http_files: HttpFiles
+) -> None:
+    http_files.redirects = {"/loop/a.csv": "/loop/b.csv", "/loop/b.csv": "/loop/a.csv"}
+    given = f"{http_files.url}/loop/a.csv?token={SECRET}"
+    result, summary = _run(run_cli, sandbox, tmp_path, given)
+    assert result.code == 2
+    assert f"{http_files.url}/loop/a.csv?token=***: too many redirects" in result.message
+    assert "HTTP 0" not in result.message
+    assert SECRET not in result.err + json.dumps(summary)
+
+
 def test_a_plan_whose_input_is_a_url_downloads_it_once(
     run_cli: Runner, sandbox: Sandbox, tmp_path: Path, http_files: HttpFiles
 ) -> None:
@@ -392,15 +440,33 @@ def test_init_drafts_a_mapping_from_a_url(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     url = http_files.put("/feeds/products.csv", FEED)
-    result = run_cli("init", f"{url}?sig={SECRET}", "--object", "products", "--base-url",
+    result = run_cli("init", f"{url}?a=1&sig={SECRET}", "--object", "products", "--base-url",
                      sandbox.url)  # fmt: skip
     assert result.code == 0, result.err
     assert (tmp_path / "mappings" / "products.yaml").exists()
-    assert f"Next: hubspot-import check --mapping mappings/products.yaml {url}?sig=***" in (
-        result.out
-    )
+    # Quoted for a shell (`&` would run the command in the background), saying what to do for
+    # the command to run.
+    assert (
+        f"Next: hubspot-import check --mapping mappings/products.yaml '{url}?a=1&sig=***' "
+        "(put back the hidden values)\n"
+    ) in result.out
     assert SECRET not in result.out + result.err
     assert SECRET not in (tmp_path / "mappings" / "products.yaml").read_text()
+
+
+def test_init_quotes_a_local_path_with_spaces_in_its_next_step(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my feeds").mkdir()
+    (tmp_path / "my feeds" / "products.csv").write_bytes(FEED)
+    out = "my mappings/products.yaml"
+    result = run_cli("init", "my feeds/products.csv", "--object", "products", "--out", out,
+                     "--base-url", sandbox.url)  # fmt: skip
+    assert result.code == 0, result.err
+    assert (
+        "Next: hubspot-import check --mapping 'my mappings/products.yaml' 'my feeds/products.csv'\n"
+    ) in result.out
 
 
 # --- S3 -------------------------------------------------------------------------------------
@@ -482,6 +548,28 @@ def test_a_missing_bucket_object_or_match_in_s3_is_an_exit_2(
     result, summary = _run(run_cli, sandbox, tmp_path, given)
     assert result.code == 2
     assert f"{given}: {said}" in result.message
+    assert summary["exit_code"] == 2
+
+
+def test_s3_without_credentials_says_where_they_go(
+    run_cli: Runner,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    s3: S3,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = s3.put(s3.bucket("feeds-closed"), "products.csv", FEED)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    result, summary = _run(run_cli, sandbox, tmp_path, url)
+    assert result.code == 2
+    assert (
+        f"{url}: no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+        "(or AWS_PROFILE, ~/.aws)"
+    ) in result.message
     assert summary["exit_code"] == 2
 
 

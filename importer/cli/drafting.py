@@ -6,8 +6,8 @@ its work starts, so that help, the version and usage errors answer at once."""
 from __future__ import annotations
 
 import contextlib
-import json
 import re
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -164,9 +164,15 @@ def _read_input(
 
 
 def _next_step(out: Path, location: Location, sheet: str | None) -> str:
-    """The `check` command to run next, INPUT as given (a URL without its secrets)."""
-    sheet_option = f" --sheet {json.dumps(sheet)}" if sheet else ""
-    return f"hubspot-import check --mapping {out} {location.shown}{sheet_option}"
+    """The `check` command to run next, quoted for a shell, INPUT as given (a URL without its
+    secrets, saying so: the command runs once they are put back)."""
+    sheet_option = f" --sheet {shlex.quote(sheet)}" if sheet else ""
+    command = (
+        f"hubspot-import check --mapping {shlex.quote(str(out))} "
+        f"{shlex.quote(location.shown)}{sheet_option}"
+    )
+    hidden = location.remote and location.shown != location.given
+    return f"{command} (put back the hidden values)" if hidden else command
 
 
 def _mapping_stem(location: Location) -> str:

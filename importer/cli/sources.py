@@ -8,7 +8,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -80,12 +80,15 @@ def shown_inputs(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def input_label(given: str | None) -> Path | None:
-    """INPUT's file name (a URL's without its query), for a notification that has no summary
-    to name it; None without INPUT."""
+    """INPUT's file name (a URL's without its query; a glob's as given, `products-*.csv`),
+    for a notification that has no summary to name it; None without INPUT."""
     if given is None:
         return None
     try:
-        return Path(locate(given).name)
+        location = locate(given)
+        if location.glob:  # its name as a local file would have `_` for `*`
+            return Path(PurePosixPath(given).name)
+        return Path(location.name)
     except ConfigError:  # credentials in it: said by the run itself
         return Path(file_name(given.partition("?")[0].partition("#")[0]))
 

@@ -91,7 +91,7 @@ def download(location: Location, folder: Path, pick: str) -> RemoteFile:
         return RemoteFile(
             local=copy, url=url, fingerprint=fingerprint, matches=matches, reused=True
         )
-    with _failing(location, timeout):
+    with _failing(location, timeout, saving=copy_folder):
         local, fingerprint, modified = _copy(fs, location, path, info, copy_folder / name)
     _keep(copy_folder, local, url, fingerprint, modified)
     log.info("downloaded %s (%s)", url, fingerprint.describe())
@@ -385,15 +385,30 @@ def _keep(
 
 
 @contextlib.contextmanager
-def _failing(location: Location, timeout: float) -> Iterator[None]:
+def _failing(location: Location, timeout: float, saving: Path | None = None) -> Iterator[None]:
     """Turn what a store raises into an InputFileError naming the URL (its secrets hidden)
-    and the cause."""
+    and the cause; a failure to write the copy into `saving` said as such, without the state
+    folder's path (the user's business is the URL, not where its copy is kept)."""
     try:
         yield
     except (InputFileError, ConfigError):
         raise
     except Exception as exc:
+        local = _local_failure(exc, saving)
+        if local is not None:
+            raise InputFileError(
+                f"{location.shown}: its copy cannot be saved in the downloads folder "
+                f"({local.strerror or type(local).__name__})"
+            ) from None
         raise InputFileError(f"{location.shown}: {_cause(exc, location, timeout)}") from None
+
+
+def _local_failure(exc: Exception, folder: Path | None) -> OSError | None:
+    """`exc` when it is a failure of a file in `folder` (a local one, not the store's)."""
+    if folder is None or not isinstance(exc, OSError):
+        return None
+    names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+    return exc if any(n.startswith(str(folder)) for n in names) else None
 
 
 def _cause(exc: Exception, location: Location, timeout: float) -> str:
@@ -409,11 +424,15 @@ def _cause(exc: Exception, location: Location, timeout: float) -> str:
         return "not found (HTTP 404)"
     if isinstance(exc, FileNotFoundError):
         return "not found" if _bare(str(exc), location) else f"not found ({detail})"
+    hint = where_credentials_go(location.scheme or "")
     if isinstance(exc, PermissionError) or status in (401, 403) or kind == "PermissionDenied":
-        hint = where_credentials_go(location.scheme or "")
         return f"access denied ({detail or status}): {hint}"
+    if kind == "NoCredentialsError":  # botocore's, when S3 finds none to sign with
+        return f"no credentials found: {hint}"
     if isinstance(exc, TimeoutError):
         return f"no answer within {timeout:g} s (set {TIMEOUT_ENV} to wait longer)"
+    if kind == "TooManyRedirects":  # aiohttp's, with no status of its own (0)
+        return "too many redirects (over 10: most likely a loop)"
     if isinstance(status, int):
         return f"the server answered HTTP {status} ({getattr(exc, 'message', '') or detail})"
     if kind == "HostKeyNotVerifiable":

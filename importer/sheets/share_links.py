@@ -86,9 +86,11 @@ def _microsoft_download(parts: SplitResult) -> tuple[str, str]:
 
 def file_name(path: str, default_suffix: str = "") -> str:
     """The URL path's last part as a file name; with `default_suffix` when it has no
-    spreadsheet suffix of its own."""
-    name = PurePosixPath(path).name or "input"
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[-120:]
+    spreadsheet suffix of its own; `download` for a path that names no file (`/`, `x/..`),
+    which as a local name would be a folder."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePosixPath(path).name)[-120:]
+    if name in ("", ".", ".."):
+        name = "download"
     if default_suffix and not name.lower().endswith(_SHEET_SUFFIXES):
         name += default_suffix
     return name
