@@ -415,7 +415,10 @@ def test_a_plan_whose_input_is_a_url_downloads_it_once(
     assert step["counts"]["created"] == 2
     # Read by the command's check of the plan, then by the plan's run: downloaded once.
     assert http_files.gets("/feeds/shop.csv") == 1
-    assert list(tmp_path.glob("plan-results-*.xlsx"))
+    (workbook,) = tmp_path.glob("plan-results-*.xlsx")
+    # The plan's sheet names the step's input by its URL, not by its private copy.
+    cells = [c for row in openpyxl.load_workbook(workbook).worksheets[0].values for c in row]
+    assert url in cells
 
 
 def test_a_plan_whose_input_url_is_missing_names_the_step(

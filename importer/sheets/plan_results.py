@@ -18,6 +18,7 @@ from ..core.errors import ConfigError
 from ..core.outcome import RowIssue, RowStatus
 from ._sheetxml import StreamedSheet
 from .excel_limits import LongCells
+from .inputs import shown_name
 from .results import EXCEL_MAX_ROWS, save_streamed
 from .results_sheet import _column_widths, add_results_sheet, result_columns
 from .retry import RETRY_STATUSES, add_rows_sheet, write_retry_file
@@ -181,6 +182,13 @@ def _plan_requests(before_steps: tuple[int, int] | None) -> list[tuple[str, Any]
     ]  # fmt: skip
 
 
+def _input_shown(path: Path) -> str:
+    """A step's input in the plan's sheet: a local file by its name, a download by its URL
+    (secrets hidden), never by its private copy's name."""
+    shown = shown_name(path)
+    return path.name if shown == str(path) else shown
+
+
 def _step_lines(ws: _Sheet, steps: Sequence[StepResult], names: list[str]) -> None:
     """A line per step: what it read, its rows by status, its requests and its Results sheet;
     then the totals of all steps."""
@@ -198,7 +206,7 @@ def _step_lines(ws: _Sheet, steps: Sequence[StepResult], names: list[str]) -> No
             [
                 ws.cell(step.name),
                 ws.cell(s.object_type),
-                ws.cell(Path(s.input_file).name),
+                ws.cell(_input_shown(Path(s.input_file))),
                 ws.cell(s.sheet or "(CSV)"),
                 ws.cell(s.mode),
                 *[
