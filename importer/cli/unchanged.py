@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..api.client import HubSpotClient
 from .common import _SUMMARY_WRITTEN, EXIT_OK, _write_json
 from .sources import shown_inputs
 
@@ -41,11 +40,12 @@ def skip_if_unchanged(
     feed with nothing left to do, the exit code and summary of a run that ends here (said,
     and its summary written), else None. Asks HubSpot nothing once the portal is remembered
     (or given with --portal-id)."""
+    from ..stages.options import client_for
     from ..stages.unchanged import take_feed, unchanged_since
 
     started = dt.datetime.now(dt.UTC)
     feed = take_feed(options)
-    with contextlib.closing(_client(options)) as client:
+    with contextlib.closing(client_for(options)) as client:
         found = unchanged_since(options, mapping, feed, client)
         version = client.paths.version
     if found is None:
@@ -63,8 +63,9 @@ def skip_plan_if_unchanged(
     written); else None. Asks HubSpot nothing once the portal is remembered (or given with
     --portal-id)."""
     from ..plans.unchanged import plan_unchanged_since
+    from ..stages.options import client_for
 
-    with contextlib.closing(_client(options)) as client:
+    with contextlib.closing(client_for(options)) as client:
         found = plan_unchanged_since(plan, options, client)
         requests = client.requests_sent
     if found is None:
@@ -72,17 +73,6 @@ def skip_plan_if_unchanged(
     summary = shown_inputs(_skipped_plan_summary(plan, found, requests))
     _say_skipped(f"plan {plan.path.name}", summary, summary_json)
     return EXIT_OK, summary
-
-
-def _client(options: RunOptions) -> HubSpotClient:
-    """A client for the portal's identification alone (nothing else is asked)."""
-    return HubSpotClient(
-        token=options.token,
-        base_url=options.base_url,
-        api_version=options.api_version,
-        retry=options.retry,
-        timeout=options.timeout,
-    )
 
 
 def _say_skipped(what: str, summary: dict[str, Any], summary_json: Path | None) -> None:

@@ -17,9 +17,8 @@ from ..mapping.portal import PortalSchema, check_mapping, resolve_offline
 from ..sheets.excel_limits import EXCEL_MAX_ROWS
 from ..sheets.fingerprint import Fingerprint, take_fingerprint
 from ..sheets.load import Table, load_table
-from ..stages.options import Prefetched, RunOptions
+from ..stages.options import Prefetched, RunOptions, client_for
 from ..stages.resolve import Resolver, cell_keys, stored_keys
-from ..stages.run import client_for
 from ..state.paths import default_state_dir, journal_path
 from .file import PlanFile, Step
 

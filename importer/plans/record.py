@@ -13,8 +13,8 @@ from ..core.errors import HubSpotImportError
 from ..sheets.inputs import shown_name
 from ..sheets.outputs import prepare_folder
 from ..sheets.plan_results import StepResult
-from ..stages.options import RunOptions
-from ..stages.run import client_for, new_run_id
+from ..stages.options import RunOptions, client_for
+from ..stages.run import new_run_id
 from ..state.paths import default_state_dir, journal_path
 from ..state.plan_journal import PLAN_RUN_PREFIX, PlanJournal, PlannedStep, plan_journal_path
 from .file import PlanFile

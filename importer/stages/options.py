@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..api.client import DEFAULT_TIMEOUT, RetryPolicy
+from ..api.client import DEFAULT_TIMEOUT, HubSpotClient, RetryPolicy
 from ..api.limiter import RateLimiter
 from ..api.lookup import DEFAULT_SEARCH_SETTLE
 from ..core.errors import ConfigError
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the command line imports this module before it knows it nee
     from ..sheets.table import Table
     from .resolve import Known
 
-__all__ = ["DEFAULT_CONCURRENCY", "Prefetched", "RunOptions", "StepContext"]
+__all__ = ["DEFAULT_CONCURRENCY", "Prefetched", "RunOptions", "StepContext", "client_for"]
 
 DEFAULT_CONCURRENCY = 0
 """Auto: as many senders as the learned limit allows in one window (8 to MAX_SENDERS), so a
@@ -121,3 +121,16 @@ class StepContext:
     known_where: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     """The cell each of those keys came from."""
     prefetched: Prefetched = field(default_factory=dict)
+
+
+def client_for(options: RunOptions, limiter: RateLimiter | None = None) -> HubSpotClient:
+    """The HubSpot client a run (or a plan's own requests) sends with, paced by `limiter`
+    when a plan shares one."""
+    return HubSpotClient(
+        token=options.token,
+        base_url=options.base_url,
+        api_version=options.api_version,
+        retry=options.retry,
+        timeout=options.timeout,
+        limiter=limiter or RateLimiter(max_rps=options.max_rps),
+    )

@@ -17,7 +17,6 @@ import pandas as pd
 
 from ..api.account import PortalInfo
 from ..api.client import HubSpotClient
-from ..api.limiter import RateLimiter
 from ..core import shutdown
 from ..core.errors import HubSpotError, RunInterrupted
 from ..core.hubspot import OBJECT_TYPE_IDS
@@ -35,7 +34,7 @@ from .guards import Guarding, GuardStop, changed_records, not_sent, would_change
 from .links import LinkChange, apply_links, decide_links
 from .mirror import Mirror, mirror_for, unsettled
 from .mirror_send import settle_open
-from .options import RunOptions, StepContext
+from .options import RunOptions, StepContext, client_for
 from .parallel import in_parallel
 from .prepare import build_rows
 from .read import Inputs, read_inputs
@@ -55,7 +54,7 @@ from .validate import Validated, validate
 from .write import every_row, record_outcome, write_files
 from .write_rules import apply_write_rules
 
-__all__ = ["Progress", "RunResult", "client_for", "new_run_id", "run_import"]
+__all__ = ["Progress", "RunResult", "new_run_id", "run_import"]
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +75,6 @@ class RunResult:
     table: Table | None = None
     """The sheet as the run read it, fill_down's cells filled (kept for a plan's workbook and
     retry file)."""
-
-
-def client_for(options: RunOptions, limiter: RateLimiter | None = None) -> HubSpotClient:
-    """The HubSpot client a run (or a plan's own requests) sends with, paced by `limiter`
-    when a plan shares one."""
-    return HubSpotClient(
-        token=options.token,
-        base_url=options.base_url,
-        api_version=options.api_version,
-        retry=options.retry,
-        timeout=options.timeout,
-        limiter=limiter or RateLimiter(max_rps=options.max_rps),
-    )
 
 
 def new_run_id(now: dt.datetime) -> str:
