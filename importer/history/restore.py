@@ -24,7 +24,7 @@ from ..api.authorship import CREATED_BY, INTEGRATION, SOURCE, SOURCE_ID, Window
 from ..api.client import HubSpotClient, Verdict, error_message
 from ..api.id_writes import IdWrite, write_by_id
 from ..api.lookup import Finder
-from ..core.errors import HubSpotError, UncertainDelivery
+from ..api.reads import read_values
 from ..core.hubspot import MAX_BATCH_INPUTS, error_context, same_value, stored_value
 from ..state.journal import Journal
 from ..state.missing_table import MissingEntry, MissingState
@@ -34,7 +34,6 @@ __all__ = ["Restored", "restore_missing"]
 log = logging.getLogger(__name__)
 
 _EXISTING_ID = re.compile(r"Existing ID: (\d+)")
-_READ_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -98,32 +97,13 @@ def _held_now(
     """Record id -> what HubSpot holds now of the properties the rule set, for the records
     it holds live (one batch/read of at most 100 records; an answer lost is asked again)."""
     names = sorted({p for e in entries for p in e.set_to})
-    body = {
-        "inputs": [{"id": e.hubspot_id} for e in entries],
-        "properties": names,
-        "propertiesWithHistory": [],
-    }
-    path = client.paths.batch(object_type, "read")
-    for attempt in range(1, _READ_TRIES + 1):
-        try:
-            reply = client.request("POST", path, body)
-        except UncertainDelivery:
-            if attempt == _READ_TRIES:
-                raise
-            continue
-        if reply.verdict not in (Verdict.SUCCESS, Verdict.PARTIAL):
-            why = error_message(reply.body, reply.status)
-            raise HubSpotError(
-                f"could not read the values missing_rows: set, before writing back the "
-                f"earlier ones: {why}",
-                status=reply.status,
-            )
-        return {
-            str(r["id"]): {n: (r.get("properties") or {}).get(n) for n in names}
-            for r in reply.body.get("results") or []
-            if isinstance(r, dict) and "id" in r
-        }
-    return {}
+    return read_values(
+        client,
+        object_type,
+        [e.hubspot_id for e in entries],
+        names,
+        "read the values missing_rows: set, before writing back the earlier ones",
+    )
 
 
 def _changed(object_type: str, entry: MissingEntry, now: dict[str, Any] | None) -> dict[str, str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..api.client import HubSpotClient
+from ..api.reads import read_batch
 from ..core.errors import HubSpotImportError
 from ..core.hubspot import MAX_BATCH_INPUTS
 from ..core.outcome import RowResult, RowStatus
@@ -22,7 +23,6 @@ from ..state.journal import Journal, KnownRow
 from .decide import Decisions, Operation
 from .dry_run import link_changes
 from .options import RunOptions
-from .verify import read_batch
 
 __all__ = [
     "GuardStop",

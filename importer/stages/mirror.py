@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..api.client import HubSpotClient
+from ..api.reads import read_values
 from ..core.errors import HubSpotError, RunInterrupted
 from ..core.hubspot import MAX_BATCH_INPUTS, same_value
 from ..core.outcome import RowResult, RowStatus
@@ -41,7 +42,6 @@ from .mirror_send import (
     add_note,
     back_line,
     gone_message,
-    read_values,
     send_entries,
     would_return,
 )

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from ..api.client import HubSpotClient
 from ..api.id_writes import IdWrite, write_by_id
+from ..api.reads import read_values
 from ..core.errors import HubSpotError
 from ..core.hubspot import MAX_BATCH_INPUTS, same_value
 from ..core.outcome import RowResult, RowStatus
@@ -21,14 +21,12 @@ from ..mapping.missing_keys import MissingAction
 from ..sheets.results_missing import MissingLine, MissingOutcome
 from ..state.journal import Journal
 from ..state.missing_table import MissingEntry, MissingState
-from .verify import read_batch
 
 __all__ = [
     "Candidate",
     "add_note",
     "back_line",
     "gone_message",
-    "read_values",
     "send_entries",
     "settle_open",
     "trace_of",
@@ -51,20 +49,6 @@ class Candidate:
     def key_value(self) -> str:
         """The key's value, from the row key `key:<property>=<value>`."""
         return self.row_key.partition("=")[2]
-
-
-def read_values(
-    client: HubSpotClient, object_type: str, ids: list[str], names: list[str], purpose: str
-) -> dict[str, dict[str, Any]]:
-    """Record id -> its values of `names`, for the records HubSpot holds live under that id
-    (one deleted, archived or merged into another is left out)."""
-    body = read_batch(client, object_type, ids, names, purpose=purpose)
-    found: dict[str, dict[str, Any]] = {}
-    for result in body.get("results") or []:
-        if isinstance(result, dict) and str(result.get("id")) in ids:
-            props = result.get("properties") or {}
-            found[str(result["id"])] = {n: props.get(n) for n in names}
-    return found
 
 
 def trace_of(entry: MissingEntry) -> str:

@@ -11,18 +11,17 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..api.client import HubSpotClient, Verdict, error_message
-from ..core.errors import HubSpotError, UncertainDelivery
+from ..api.client import HubSpotClient
+from ..api.reads import read_batch
 from ..core.hubspot import MAX_BATCH_INPUTS, same_value
 from ..core.prepared import Prepared
 from ..state.journal import KnownRow, RowState
 
-__all__ = ["Drift", "apply_drift", "read_batch", "verify"]
+__all__ = ["Drift", "apply_drift", "verify"]
 
 log = logging.getLogger(__name__)
 
 MERGED = "hs_merged_object_ids"
-READ_TRIES = 3
 
 
 @dataclass(kw_only=True)
@@ -115,42 +114,6 @@ def _read(
 ) -> list[dict[str, Any]]:
     body = read_batch(client, object_type, ids, names)
     return [r for r in body.get("results") or [] if isinstance(r, dict) and "id" in r]
-
-
-def read_batch(
-    client: HubSpotClient,
-    object_type: str,
-    ids: list[str],
-    names: list[str],
-    *,
-    id_property: str | None = None,
-    purpose: str = "read the records back (--verify)",
-) -> dict[str, Any]:
-    """HubSpot's answer to one batch read of `ids` (record ids, or values of the unique
-    `id_property`) for the properties `names`: its results, and its errors naming what it did
-    not return. An answer lost is asked for again (READ_TRIES in all); HubSpotError, saying
-    it could not `purpose`, when HubSpot refuses the read."""
-    body: dict[str, Any] = {
-        "inputs": [{"id": i} for i in ids],
-        "properties": names,
-        "propertiesWithHistory": [],
-    }
-    if id_property is not None:
-        body["idProperty"] = id_property
-    for attempt in range(1, READ_TRIES + 1):
-        try:
-            reply = client.request("POST", client.paths.batch(object_type, "read"), body)
-        except UncertainDelivery:
-            if attempt == READ_TRIES:
-                raise
-            continue
-        if reply.verdict not in (Verdict.SUCCESS, Verdict.PARTIAL):
-            raise HubSpotError(
-                f"could not {purpose}: {error_message(reply.body, reply.status)}",
-                status=reply.status,
-            )
-        return reply.body
-    return {}
 
 
 def apply_drift(drift: Drift, known: dict[str, KnownRow]) -> dict[str, KnownRow]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..api.client import HubSpotClient
+from ..api.reads import read_batch
 from ..core.errors import HubSpotError, RunInterrupted
 from ..core.hubspot import MAX_BATCH_INPUTS, error_context, stored_value
 from ..core.outcome import RowResult, RowStatus
@@ -19,7 +20,6 @@ from ..mapping.model import Mapping, WriteRule
 from ..state.journal import Journal
 from .decide import Action, Decisions, Operation
 from .parallel import in_parallel
-from .verify import read_batch
 
 __all__ = ["Ruled", "apply_write_rules", "would_hold"]
 
