@@ -958,3 +958,23 @@ def test_undo_of_a_set_leaves_a_value_someone_changed_since(
     )
     props = live(sandbox)["00000"]["properties"]
     assert (props["status"], props["tax"]) == ("service", "vat")
+
+
+@pytest.mark.parametrize("by_hand", ["deleted", "merged"])
+def test_a_record_deleted_or_merged_by_hand_is_gone_never_its_survivor_archived(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path, by_hand: str
+) -> None:
+    # The journal remembers record A for key 00000; someone deleted A, or merged it into the
+    # record of 00001. Tonight's feed no longer has 00000: A is `gone`, and the record that
+    # survived the merge (00001's, still in the feed) is never archived in A's place.
+    night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(20)))
+    ids = {sku: r["id"] for sku, r in live(sandbox).items()}
+    if by_hand == "deleted":
+        sandbox.store.archive("products", [ids["00000"]])
+    else:
+        sandbox.store.merge("products", ids["00000"], ids["00001"])
+    result = night(run_cli, sandbox, tmp_path, catalogue(tmp_path / "c.csv", range(1, 20)))
+    assert result.code == 0, result.message
+    assert missing_sheet(tmp_path) == [("00000", ids["00000"], "gone")]
+    assert live(sandbox)["00001"]["id"] == ids["00001"]
+    assert len(live(sandbox)) == 19
