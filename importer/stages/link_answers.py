@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..api.client import HubSpotClient, Verdict
@@ -19,7 +20,7 @@ from ..core.errors import HubSpotError, UncertainDelivery
 from ..core.hubspot import MAX_ASSOCIATION_READS
 from ..mapping.model import AssociationSpec
 
-__all__ = ["current_links", "linked_types", "send_links", "types_json"]
+__all__ = ["LinkAnswer", "current_links", "linked_types", "send_links", "types_json"]
 
 log = logging.getLogger(__name__)
 
@@ -29,29 +30,41 @@ def types_json(spec: AssociationSpec) -> list[dict[str, Any]]:
     return [t.as_json() for t in spec.types]
 
 
+@dataclass
+class LinkAnswer:
+    """What became of a batch's inputs: those not carried out, and which of those may have
+    been after all (the answer was lost, or reading them back failed)."""
+
+    failures: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(from id, to id) -> why, for each input not carried out (or not known to be)."""
+    unsure: set[tuple[str, str]] = field(default_factory=set)
+    """The failures whose fate is unknown: HubSpot may hold them."""
+
+
 def send_links(
     client: HubSpotClient,
     from_type: str,
     spec: AssociationSpec,
     operation: str,
     pairs: Sequence[tuple[str, str]],
-) -> dict[tuple[str, str], str]:
-    """Send one batch; (from id, to id) -> why, for each input not carried out. HubSpot's
-    date-based API answers 200/201 with `errors` naming inputs it refused, so every answer is
-    read whatever its status: an input is carried out only when the answer says so (a
-    create's `results`, or no error naming it); what the answer leaves open is read back."""
+) -> LinkAnswer:
+    """Send one batch and say what became of each input. HubSpot's date-based API answers
+    200/201 with `errors` naming inputs it refused, so every answer is read whatever its
+    status: an input is carried out only when the answer says so (a create's `results`, or
+    no error naming it); what the answer leaves open is read back."""
     types = types_json(spec)
     inputs = [{"from": {"id": f}, "to": {"id": t}, "types": types} for f, t in pairs]
     path = client.paths.associations_batch(from_type, str(spec.to), operation)
     try:
         reply = client.request("POST", path, {"inputs": inputs})
     except UncertainDelivery as exc:
-        return {pair: f"not confirmed ({exc}); the next run sends it again" for pair in pairs}
+        why = f"not confirmed ({exc}); the next run sends it again"
+        return LinkAnswer({pair: why for pair in pairs}, set(pairs))
     body = reply.body if isinstance(reply.body, dict) else {}
     errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
     pairs = list(pairs)
     if reply.verdict not in (Verdict.SUCCESS, Verdict.PARTIAL):
-        return _refused_whole(pairs, errors or [body], reply.status)
+        return LinkAnswer(_refused_whole(pairs, errors or [body], reply.status))
     named, exact = _named(errors, pairs)
     results = body.get("results")
     if operation == "create" and isinstance(results, list):
@@ -59,9 +72,10 @@ def send_links(
     else:
         failures = {pair: _why(found) for pair, found in named.items()}
         unknown = _unaccounted(operation, body, pairs, failures, errors)
+    answer = LinkAnswer(failures)
     if unknown:
-        failures.update(_read_back(client, from_type, spec, operation, unknown))
-    return failures
+        _read_back(client, from_type, spec, operation, unknown, answer)
+    return answer
 
 
 def _kinds(spec: AssociationSpec) -> set[tuple[str, int]]:
@@ -171,28 +185,28 @@ def _read_back(
     spec: AssociationSpec,
     operation: str,
     pairs: list[tuple[str, str]],
-) -> dict[tuple[str, str], str]:
-    """What HubSpot holds of `pairs` after an answer that did not say: those not carried out
-    (a create whose types are not all there, a removal whose types are still there)."""
+    answer: LinkAnswer,
+) -> None:
+    """Add to `answer` what HubSpot holds of `pairs` after an answer that did not say: those
+    not carried out (a create whose types are not all there, a removal whose types are still
+    there), or, when reading them fails, every one as unsure."""
     wanted = _kinds(spec)
     try:
         linked = linked_types(client, from_type, spec, [f for f, _ in pairs])
     except HubSpotError as exc:
-        return {
-            p: f"not confirmed: HubSpot's answer did not say, and reading it back failed ({exc})"
-            for p in pairs
-        }
-    not_done: dict[tuple[str, str], str] = {}
+        why = f"not confirmed: HubSpot's answer did not say, and reading it back failed ({exc})"
+        answer.failures.update((p, why) for p in pairs)
+        answer.unsure.update(pairs)
+        return
     for from_id, to_id in pairs:
         held = linked.get(from_id, {}).get(to_id, set())
         done = wanted <= held if operation == "create" else not (wanted & held)
         if not done:
-            not_done[(from_id, to_id)] = (
+            answer.failures[(from_id, to_id)] = (
                 "HubSpot's answer did not list it as carried out, and reading the record's "
                 "links back showed it was not"
             )
     log.info("read back %d links HubSpot's answer did not account for", len(pairs))
-    return not_done
 
 
 def current_links(
