@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -34,6 +35,7 @@ __all__ = [
     "canonical_object_type",
     "epoch_seconds",
     "error_context",
+    "key_identity",
     "pipeline_properties",
     "reverse_type_id",
     "same_value",
@@ -80,6 +82,7 @@ PATH_FAMILIES: Final = (
     ("/crm/owners", "/crm/v3/owners"),
     ("/crm/pipelines", "/crm/v3/pipelines"),
     ("/settings/currencies", "/settings/v3/currencies"),
+    ("/crm-object-schemas", "/crm-object-schemas/v3"),
 )
 """Each family of paths: its date-based prefix (the version follows it) and its numbered one."""
 
@@ -139,6 +142,12 @@ class ApiPaths:
     def associations_batch(self, from_type: str, to_type: str, operation: str) -> str:
         """`operation`: create, associate/default, archive, labels/archive or read."""
         return f"{self.associations(from_type, to_type)}/batch/{operation}"
+
+    def schema(self, object_type: str) -> str:
+        """A custom object type's schema (its `objectTypeId`, `fullyQualifiedName` and
+        `name`), by any of them."""
+        family = self._family("/crm-object-schemas", "/crm-object-schemas/v3")
+        return f"{family}/schemas/{object_type}"
 
     def account_details(self) -> str:
         return f"{self._family('/account-info', '/account-info/v3')}/details"
@@ -267,6 +276,13 @@ def stored_value(object_type: str, prop: str | None, value: str) -> str:
     if (canonical_object_type(object_type), prop) in EMAIL_PROPERTIES:
         return value.strip().lower()
     return value
+
+
+def key_identity(object_type: str, prop: str | None, value: str) -> str:
+    """A key value as this tool tells records apart: as HubSpot stores it (`stored_value`), in
+    Unicode's composed form (NFC), so that `Café` typed on a Mac (`e` and a combining accent)
+    and `Café` typed elsewhere are one key, as the duplicate-key check already counts them."""
+    return unicodedata.normalize("NFC", stored_value(object_type, prop, value))
 
 
 def epoch_seconds(stamp: str) -> float | None:

@@ -18,7 +18,7 @@ from typing import Any, overload
 
 import pyarrow as pa
 
-from .hubspot import stored_value
+from .hubspot import key_identity
 
 __all__ = [
     "HASH_CHUNK",
@@ -60,10 +60,10 @@ class PreparedRow:
 
 
 def journal_key(object_type: str, prop: str, value: str) -> str:
-    """A key value's journal key: the property named, the value as HubSpot stores it (two
+    """A key value's journal key: the property named, the value as `key_identity` has it (two
     mappings keyed on different properties never share a key; case counts where HubSpot
-    counts it)."""
-    return f"key:{prop}={stored_value(object_type, prop, value)}"
+    counts it; two Unicode spellings of one text are one key)."""
+    return f"key:{prop}={key_identity(object_type, prop, value)}"
 
 
 def trace_id(run_id: str, row: int) -> str:

@@ -1,7 +1,7 @@
 """What a plan does before its first write: every step's sheet read and its columns checked,
-every mapping checked against the portal (each object type's properties read once), and the
-keys no step's rows hold looked up. A mistake or a failed lookup stops the plan with nothing
-written."""
+every mapping checked against the portal (each object type's properties read once), no key in
+two steps that write one object type, and the keys no step's rows hold looked up. A mistake or
+a failed lookup stops the plan with nothing written."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from typing import cast
 
 from ..api.account import identify_portal
 from ..api.limiter import RateLimiter
+from ..api.object_types import resolve_object_type
 from ..core.errors import ConfigError, EmptySheetError, InputFileError
+from ..core.hubspot import canonical_object_type, key_identity
 from ..mapping.model import Mapping, Reference
 from ..mapping.portal import PortalSchema, check_mapping, resolve_offline
 from ..sheets.excel_limits import EXCEL_MAX_ROWS
@@ -50,7 +52,12 @@ def check_first(
         fingerprints[n] = _fingerprint(step.input_file)
         tables[n] = _checked_sheet(step, options)
     if not options.portal_check:
-        return [resolve_offline(step.mapping) for step in plan.steps], tables, fingerprints, 0
+        checked = [resolve_offline(step.mapping) for step in plan.steps]
+        kinds = {
+            s.mapping.object_type: canonical_object_type(s.mapping.object_type) for s in plan.steps
+        }
+        _refuse_shared_keys(plan, tables, kinds)
+        return checked, tables, fingerprints, 0
     schemas: dict[str, PortalSchema] = {}
     client = client_for(options, limiter)
     try:
@@ -64,10 +71,56 @@ def check_first(
             )
             for step in plan.steps
         ]
+        types = {step.mapping.object_type for step in plan.steps}
+        kinds = {t: resolve_object_type(client, t).journal_name for t in types}
         requests = client.requests_sent
     finally:
         client.close()
+    _refuse_shared_keys(plan, tables, kinds)
     return checked, tables, fingerprints, requests
+
+
+def _refuse_shared_keys(plan: PlanFile, tables: dict[int, Table], kinds: dict[str, str]) -> None:
+    """ConfigError when two steps write the same object type (`kinds`: each step's type as
+    one name) keyed by the same property and a key is in both sheets: the later step would
+    write the earlier one's record again. Keys compare as the journal compares them."""
+    first: dict[tuple[str, str, str], tuple[int, int]] = {}
+    for n, step in enumerate(plan.steps):
+        mapping = step.mapping
+        if mapping.key is None or mapping.key not in tables[n].frame:
+            continue
+        prop, kind = mapping.key_property or "", kinds[mapping.object_type]
+        shared: list[tuple[int, int, int, str]] = []
+        seen_here: set[str] = set()
+        column = tables[n].frame[mapping.key]
+        for row, cell in zip(column.index.tolist(), column.astype(str).str.strip(), strict=True):
+            value = key_identity(kind, prop, cell)
+            if not value or value in seen_here:
+                continue
+            seen_here.add(value)
+            earlier = first.setdefault((kind, prop, value), (n, row))
+            if earlier[0] != n:
+                shared.append((*earlier, row, cell))
+        if shared:
+            raise ConfigError(_shared_keys_message(plan, tables, n, shared))
+
+
+def _shared_keys_message(
+    plan: PlanFile, tables: dict[int, Table], n: int, shared: list[tuple[int, int, int, str]]
+) -> str:
+    """What to tell of the keys step `n` shares with earlier steps: (earlier step, its row,
+    this step's row, the key) each."""
+    step = plan.steps[n]
+    other, other_row, row, value = shared[0]
+    more = f" (and {len(shared) - 1} more keys)" if len(shared) > 1 else ""
+    return (
+        f"steps {plan.steps[other].name} and {step.name} both write "
+        f"{step.mapping.object_type} records keyed by {step.mapping.key_property}: "
+        f"{value!r} is in {tables[other].where()} row {other_row} and in "
+        f"{tables[n].where()} row {row}{more}. One record would be written twice, the later "
+        "step over the earlier one. Import each record in one step (merge the rows, or "
+        "remove them from one sheet); nothing was sent."
+    )
 
 
 def _checked_sheet(step: Step, options: RunOptions) -> Table:
@@ -144,6 +197,7 @@ def look_up_first(
                 to: journal_path(state_dir, base, to, portal.portal_id if portal else None)
                 for to, _ in wanted
             },
+            settle=options.search_settle,
         )
         found: Prefetched = {}
         for (to, by), keys in wanted.items():

@@ -14,6 +14,7 @@ from .owners import get_owner, list_owners
 from .pipelines import get_pipeline, list_pipelines
 from .portal import Portal
 from .replies import not_found
+from .schemas import custom_schema, custom_schemas
 from .tokens import token_info
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ _OWNERS = re.compile(r"^/crm/v3/owners/?$")
 _OWNER = re.compile(r"^/crm/v3/owners/([^/]+)$")
 _PIPELINES = re.compile(r"^/crm/v3/pipelines/([^/]+)$")
 _PIPELINE = re.compile(r"^/crm/v3/pipelines/([^/]+)/([^/]+)$")
+_SCHEMAS = re.compile(r"^/crm-object-schemas/v3/schemas/?$")
+_SCHEMA = re.compile(r"^/crm-object-schemas/v3/schemas/([^/]+)$")
 _COMPANY_CURRENCY = "/settings/v3/currencies/company-currency"
 _CURRENT_RATES = "/settings/v3/currencies/exchange-rates/current"
 _WRITES = frozenset({"create", "update", "upsert", "archive"})
@@ -118,8 +121,8 @@ def _account_details(portal: Portal, config: SandboxConfig) -> dict[str, Any]:
 
 
 def _setting(sandbox: Emulator, request: Request, path: str) -> dict[str, Any] | None:
-    """The answer of a GET of the owners, pipelines or currencies at `path` (its numbered
-    form), or None when `path` is none of theirs."""
+    """The answer of a GET of the owners, pipelines, currencies or custom object schemas at
+    `path` (its numbered form), or None when `path` is none of theirs."""
     config = sandbox.config
     if path == _COMPANY_CURRENCY:
         return company_currency(config.company_currency)
@@ -129,6 +132,10 @@ def _setting(sandbox: Emulator, request: Request, path: str) -> dict[str, Any] |
         return list_owners(config.owners, request.query, f"{sandbox.url}{request.path}")
     if owner := _OWNER.match(path):
         return get_owner(config.owners, owner.group(1), request.query)
+    if _SCHEMAS.match(path):
+        return custom_schemas(sandbox.portal)
+    if schema := _SCHEMA.match(path):
+        return custom_schema(sandbox.portal, schema.group(1))
     if pipelines := _PIPELINES.match(path):
         object_type = sandbox.object_type(pipelines.group(1))
         return list_pipelines(object_type, config.pipelines.get(object_type))

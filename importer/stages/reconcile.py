@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..api.account import PortalInfo, identify_portal
 from ..api.client import HubSpotClient
+from ..api.object_types import ObjectTypeIdentity, resolve_object_type
 from ..core.errors import HubSpotError, KeylessRerun
 from ..core.outcome import RowIssue, RowResult, RowStatus
 from ..core.prepared import Prepared, journal_key
@@ -22,9 +23,11 @@ from ..mapping.model import Mapping, SyncMode
 from ..sheets.inputs import shown_name
 from ..sheets.results import RunSummary
 from ..state.journal import Journal, KnownRow, RowState
-from ..state.paths import adopt_base_url_journal, journal_path
+from ..state.key_forms import compose_keys
+from ..state.paths import adopt_named_journals, journal_path, remember_object_type
 from ..state.rundata import keep_input
 from .options import RunOptions
+from .recovery import recover_open_batches
 from .send import Uploader
 from .verify import Drift, verify
 
@@ -52,29 +55,45 @@ def open_journal(
     else is read or sent."""
     portal = identify_portal(client, options.token, state_dir, portal_id=options.portal_id)
     base = options.journal_base or options.base_url
-    journal = Journal(_journal_for(state_dir, base, object_type, portal), lock=not options.dry_run)
+    kind = resolve_object_type(client, object_type)
+    path = _journal_for(state_dir, base, kind, portal)
+    journal = Journal(path, lock=not options.dry_run)
+    both = compose_keys(path)
+    if both:
+        log.warning(
+            "the journal %s knew %d keys in two Unicode spellings, each with its own record "
+            "(check HubSpot for duplicates; rows now use the composed one's): %s",
+            path,
+            len(both),
+            ", ".join(both[:10]),
+        )
     return portal, journal
 
 
 def _journal_for(
-    state_dir: Path, base_url: str, object_type: str, portal: PortalInfo | None
+    state_dir: Path, base_url: str, kind: ObjectTypeIdentity, portal: PortalInfo | None
 ) -> Path:
-    """This portal's journal (moving one an older version kept per base URL, when it says it
-    is this portal's); without a portal, the journal per base URL, with a warning."""
+    """This portal's journal of the object type, named by what `kind` says (moving one an
+    older version kept per base URL, when it says it is this portal's, or under another name
+    of the type); without a portal, the journal per base URL, with a warning."""
+    portal_id = portal.portal_id if portal is not None else None
+    if kind.names:
+        remember_object_type(
+            state_dir, base_url, portal_id, kind.journal_name, (kind.journal_name, *kind.names)
+        )
+    notes = adopt_named_journals(state_dir, base_url, kind.journal_name, kind.names, portal_id)
+    for note in notes:
+        log.warning("%s", note)
     if portal is None:
         log.warning(
             "HubSpot did not say which portal this token belongs to: the journal is kept per "
             "base URL, which every portal there shares. Give --portal-id to keep it per portal."
         )
-        return journal_path(state_dir, base_url, object_type)
-    note = adopt_base_url_journal(state_dir, base_url, object_type, portal.portal_id)
-    if note:
-        log.warning("%s", note)
-    if not portal.production:
+    elif not portal.production:
         log.warning(
             "portal %d is a %s account, not production", portal.portal_id, portal.account_type
         )
-    return journal_path(state_dir, base_url, object_type, portal.portal_id)
+    return journal_path(state_dir, base_url, kind.journal_name, portal_id)
 
 
 @dataclass(frozen=True)
@@ -181,16 +200,17 @@ class Reconciled:
 def reconcile(
     uploader: Uploader, journal: Journal, rows: Prepared, *, verify_first: bool
 ) -> Reconciled:
-    """Settle the batches a crashed run left open, look up rows an earlier run left
-    uncertain, and with `verify_first` read back what HubSpot holds of the journal's records.
-    Until that is done nothing may be sent: a row might be created twice."""
+    """Settle the batches a crashed run left open (each by the key it was sent with), look up
+    rows an earlier run left uncertain, and with `verify_first` read back what HubSpot holds of
+    the journal's records. Until that is done nothing may be sent: a row might be created
+    twice."""
     try:
         open_batches = journal.open_batches()
         if open_batches:
             log.warning(
                 "%d batches of an earlier run were never confirmed: reconciling", len(open_batches)
             )
-            uploader.recover(open_batches)
+            recover_open_batches(uploader, open_batches)
         known = journal.known(rows.keys)
         uncertain = [
             rows[i]

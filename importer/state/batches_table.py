@@ -1,9 +1,11 @@
 """The journal's `batches` table: each batch's intent, written before the request leaves, and
 its outcome with what its rows became, both by group commit; and the batches a run left open
-when it died. A mixin of `Journal`, sharing its connection."""
+when it died, each with the key property it was sent with, so that whichever mapping runs next
+settles it by that key. A mixin of `Journal`, sharing its connection."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -24,7 +26,28 @@ from .records import (
     _now,
 )
 
-__all__ = ["BatchTables"]
+__all__ = ["BatchTables", "SentBatch"]
+
+_KEYED = re.compile(r"key:([A-Za-z0-9_]+)=")
+"""A row key that names its key property (`key:<property>=<value>`, see core/prepared.py)."""
+
+
+def _sent_key(rows: Iterable[BatchRow]) -> str | None:
+    """The key property a batch's rows were sent with, as their row keys name it; None when
+    they name none (a keyless mapping's rows, or keys an older version wrote without it)."""
+    for row in rows:
+        found = _KEYED.match(row.row_key)
+        if found is not None:
+            return found.group(1)
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SentBatch(OpenBatch):
+    """A batch sent but never confirmed, with the key property it was sent with."""
+
+    key_property: str | None = None
+    """None: the rows carry no key (a keyless mapping's): a lookup cannot settle them."""
 
 
 def _items(rows: Iterable[tuple[BatchRow, Outcome | None, str | None]]) -> str:
@@ -76,6 +99,8 @@ class _Intent:
     run_id: str
     operation: str
     items: str
+    key_property: str
+    """"" for a keyless mapping's batch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +123,16 @@ class _Job:
         self.done = False
         self.batch_id = 0
         self.error: BaseException | None = None
+
+
+def _remembered_as(row: BatchRow, outcome: Outcome) -> Outcome:
+    """What the journal remembers of a row's outcome. An update sent to a record the journal
+    knows (`record_id`) whose outcome is not known leaves the row as it was, its record with
+    it: the record exists, and sending the update again is safe. Remembered as uncertain,
+    without the record, --forget-uncertain would have the next run create a second one."""
+    if outcome is Outcome.UNCERTAIN and row.record_id:
+        return Outcome.LOST
+    return outcome
 
 
 class BatchTables(JournalTables):
@@ -168,11 +203,19 @@ class BatchTables(JournalTables):
                 job.batch_id = batch_id
                 what = job.what
                 written.append(
-                    (batch_id, what.run_id, what.operation, BatchState.SENT.value, now, what.items)
+                    (
+                        batch_id,
+                        what.run_id,
+                        what.operation,
+                        BatchState.SENT.value,
+                        now,
+                        what.items,
+                        what.key_property,
+                    )
                 )
             db.executemany(
-                "INSERT INTO batches (batch_id, run_id, operation, state, created, items) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO batches (batch_id, run_id, operation, state, created, items, "
+                "key_property) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 written,
             )
         settled = [j.what for j in jobs if isinstance(j.what, _Settled)]
@@ -217,9 +260,19 @@ class BatchTables(JournalTables):
             )
         )
 
-    def begin_batch(self, run_id: str, operation: str, rows: Sequence[BatchRow]) -> int:
-        """Record the intent to send `rows`; committed before the request leaves."""
-        return self._grouped(_Intent(run_id, operation, _items((r, None, None) for r in rows)))
+    def begin_batch(
+        self,
+        run_id: str,
+        operation: str,
+        rows: Sequence[BatchRow],
+        *,
+        key_property: str | None = None,
+    ) -> int:
+        """Record the intent to send `rows`, with the key property they are sent with (by
+        default the one their row keys name); committed before the request leaves."""
+        key = key_property or _sent_key(rows) or ""
+        items = _items((r, None, None) for r in rows)
+        return self._grouped(_Intent(run_id, operation, items, key))
 
     def settle(
         self,
@@ -244,25 +297,30 @@ class BatchTables(JournalTables):
                 outcome is not Outcome.UPDATED,
             ]
             for row, outcome, hubspot_id in outcomes
-            if (state := _ROW_STATES.get(outcome)) is not None
+            if (state := _ROW_STATES.get(_remembered_as(row, outcome))) is not None
         ]
         forgotten = [row.row_key for row, outcome, _ in outcomes if outcome is Outcome.GONE]
         self._grouped(_Settled(batch_id, run_id, _items(outcomes), remembered, forgotten))
 
-    def open_batches(self) -> list[OpenBatch]:
-        """Batches sent but never confirmed: a run died while they were in flight."""
+    def open_batches(self) -> list[SentBatch]:
+        """Batches sent but never confirmed: a run died while they were in flight. A batch an
+        older version wrote without its key property has the one its row keys name."""
         batches = self._db.execute(
-            "SELECT batch_id, run_id, operation, items, created FROM batches WHERE state = ? "
-            "ORDER BY batch_id",
+            "SELECT batch_id, run_id, operation, items, created, key_property FROM batches "
+            "WHERE state = ? ORDER BY batch_id",
             (BatchState.SENT.value,),
         ).fetchall()
-        return [
-            OpenBatch(
-                batch_id=batch_id,
-                run_id=run_id,
-                operation=operation,
-                rows=tuple(row for row, _, _ in self._rows_of(batch_id, items)),
-                created=created,
+        found = []
+        for batch_id, run_id, operation, items, created, key_property in batches:
+            rows = tuple(row for row, _, _ in self._rows_of(batch_id, items))
+            found.append(
+                SentBatch(
+                    batch_id=batch_id,
+                    run_id=run_id,
+                    operation=operation,
+                    rows=rows,
+                    created=created,
+                    key_property=_sent_key(rows) if key_property is None else key_property or None,
+                )
             )
-            for batch_id, run_id, operation, items, created in batches
-        ]
+        return found

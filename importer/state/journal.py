@@ -21,7 +21,7 @@ import orjson
 
 from ..core.errors import ConfigError, LockHeld
 from .batches_table import BatchTables
-from .links_table import LinkTables
+from .links_table import LINKS_SCHEMA, LinkTables
 from .missing_table import MISSING_SCHEMA, MissingTables
 from .paths import adopt_base_url_journal, default_state_dir, journal_path
 from .records import (
@@ -90,7 +90,10 @@ CREATE TABLE IF NOT EXISTS batches (
     state TEXT NOT NULL,
     created TEXT NOT NULL,
     settled TEXT,
-    items TEXT  -- the batch's rows as JSON (see _items); NULL in journals of older versions
+    items TEXT,  -- the batch's rows as JSON (see _items); NULL in journals of older versions
+    -- The key property the rows were sent with ('' without a key; NULL in journals of older
+    -- versions, whose row keys name it): recovery settles the batch by it.
+    key_property TEXT
 );
 CREATE TABLE IF NOT EXISTS batch_rows (
     batch_id INTEGER NOT NULL REFERENCES batches (batch_id),
@@ -173,6 +176,7 @@ _ADDED_COLUMNS = (
     # The run that made the row's record the journal's (created or adopted it); later runs
     # that update it leave it: the mirror's records are the ones its mapping made.
     ("rows", "owner_run", "TEXT"),
+    ("batches", "key_property", "TEXT"),  # older: recovery went by the next run's key
 )
 """Columns later versions added to a table: a journal an older version made gets them."""
 
@@ -209,7 +213,7 @@ class Journal(BatchTables, RunTables, LinkTables, MissingTables):
                 # Switching a new file to WAL needs it to itself: a reader may be opening it too.
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")  # an intent must survive a power cut
-                self._db.executescript(_SCHEMA + MISSING_SCHEMA)
+                self._db.executescript(_SCHEMA + MISSING_SCHEMA + LINKS_SCHEMA)
                 _add_columns(self._db)
                 break
             except sqlite3.OperationalError as exc:
