@@ -17,6 +17,7 @@ from importer import RunOptions, RunResult, run_import
 from importer.api.account import token_app
 from importer.api.client import HubSpotClient, RetryPolicy
 from importer.core.prepared import journal_key, values_hash
+from importer.mapping.model import SyncMode
 from importer.sandbox import Fault, Sandbox
 from importer.sandbox.sources import DEFAULT_APP_ID, RecordSource
 from importer.state.journal import BatchRow, Journal, journal_path
@@ -185,9 +186,12 @@ def test_an_uncertain_row_names_every_candidate_in_the_workbook(
     assert f"that this app created during the send with the values sent ({twin}, {made})" in (
         message
     )
+    # A keyed row is looked up again by the next run: --forget-uncertain would duplicate it.
     assert message.endswith(
-        "so it is not sent again; check HubSpot, then run with --forget-uncertain"
+        "so it is not sent again; the next run looks it up again by its key; if HubSpot holds "
+        "two or more records with it, delete the extra ones first"
     )
+    assert "--forget-uncertain" not in message
 
 
 def test_a_lost_create_is_proven_by_the_values_sent(tmp_path: Path, sandbox: Sandbox) -> None:
@@ -353,3 +357,37 @@ def test_the_tokens_app_is_read_from_hubspot_and_remembered_in_the_journal(
         run(tmp_path, box, BY_SKU, skus(n))
         assert results(tmp_path)[f"{n - 1:05d}"]["status"] == "created"
     assert len([r for r in box.received if r.path.startswith("/oauth/")]) == 3 + 1
+
+
+@pytest.mark.parametrize("maker", ["this app", "a person"])
+def test_recovery_of_an_upsert_left_open_counts_only_its_own_record_as_created(
+    tmp_path: Path, sandbox: Sandbox, maker: str
+) -> None:
+    # A run died with its upsert of SKU 00420 unanswered. A record this app made in the send
+    # window with the values sent is that run's creation (undo archives it); one a person
+    # made is someone's existing record, which the upsert, sent again, updates.
+    props = {"hs_sku": "00420", "name": "Padded", "price": "1"}
+    journal = Journal(
+        journal_path(tmp_path / "state", sandbox.url, "products", sandbox.portal.portal_id)
+    )
+    journal.start_run("old", input_file="x", sheet=None, mapping_file="m", mode="upsert",
+                      base_url=sandbox.url, object_type="products")  # fmt: skip
+    row = BatchRow(
+        row_key=journal_key("products", "hs_sku", "00420"),
+        key_value="00420",
+        trace_id="old-row-2",
+        sent_hash=values_hash(props),
+        source_row=2,
+    )
+    journal.begin_batch("old", "upsert", [row])
+    journal.close()
+    held = make(sandbox, props, None if maker == "this app" else RecordSource.by_hand())
+    run(tmp_path, sandbox, BY_SKU, [["SKU", "Name", "Price"], ["00420", "Padded", "1"]],
+        mode=SyncMode.UPSERT)  # fmt: skip
+    reopened = Journal(journal_path(tmp_path / "state", sandbox.url, "products", 4_242_424))
+    try:
+        made = [hid for _, hid in reopened.written_by("old")["created"]]
+    finally:
+        reopened.close()
+    assert made == ([held] if maker == "this app" else [])
+    assert list(live(sandbox)) == [held]

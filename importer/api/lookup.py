@@ -1,9 +1,14 @@
 """Find records by the key property, to learn whether a create whose answer was lost happened.
 
-batch/read by a unique property is consistent: what it does not find does not exist. Search
-lags writes by seconds, so a record created a moment ago may not be found yet: a search for a
-write younger than `settle` seconds first waits until the write is that old, and the search
-itself is paced under search's own limit.
+batch/read by a unique property is consistent: what it does not find does not exist. Whether
+HubSpot holds the property unique is read from its definition (`hasUniqueValue`), never
+guessed from a read that worked: a batch is never sent by a property HubSpot does not hold
+unique, and every record holding a value is then found by search. (Only when HubSpot does not
+answer the definitions is the read tried; HubSpot refuses it by a property it does not hold
+unique, and the lookup searches.) Record ids
+(`hs_object_id`) are read as ids. Search lags writes by seconds, so a record created a moment
+ago may not be found yet: a search for a write younger than `settle` seconds first waits
+until the write is that old, and the search itself is paced under search's own limit.
 
 A search stays within HubSpot's limits: one filter group of one `IN` filter of at most 100
 values (more keys are more searches), sorted on `hs_object_id` ascending and paged with
@@ -19,7 +24,9 @@ record this run created can be told from one that merely has the same key.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,7 +40,7 @@ from ..core.hubspot import (
 from .authorship import PROOF_PROPERTIES, Window, not_ours
 from .client import HubSpotClient, Reply, UncertainDelivery, Verdict, route_missing
 
-__all__ = ["DEFAULT_SEARCH_SETTLE", "Finder"]
+__all__ = ["DEFAULT_SEARCH_SETTLE", "Finder", "remember_unique", "unique_properties"]
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +50,56 @@ DEFAULT_SEARCH_SETTLE = 10.0
 BY_ID = [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
 """The order a search pages in: ids are unique and new records get higher ones, so paging by
 offset in it neither skips nor repeats a record."""
+RECORD_ID = "hs_object_id"
+"""A record's id as a property: read by id, never as an `idProperty`, which HubSpot refuses
+("non-unique ... property hs_object_id")."""
+
+_UNIQUE: weakref.WeakKeyDictionary[HubSpotClient, dict[str, dict[str, bool]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Per client, object type -> property -> whether HubSpot holds it unique: each type's
+definitions are read once however many lookups need them."""
+_UNIQUE_LOCK = threading.Lock()
+
+
+def remember_unique(client: HubSpotClient, object_type: str, known: dict[str, bool]) -> None:
+    """Keep what the type's definitions, read elsewhere (the portal check), say of each
+    property's uniqueness, so that no lookup of this client asks for them again."""
+    with _UNIQUE_LOCK:
+        _UNIQUE.setdefault(client, {})[object_type] = dict(known)
+
+
+def unique_properties(client: HubSpotClient, object_type: str) -> dict[str, bool] | None:
+    """Property -> whether HubSpot holds its values unique (`hasUniqueValue`), read from the
+    type's definitions once per client; None when HubSpot did not answer them."""
+    with _UNIQUE_LOCK:
+        known = _UNIQUE.get(client, {}).get(object_type)
+    if known is not None:
+        return known
+    try:
+        reply = client.request("GET", client.paths.properties(object_type))
+    except UncertainDelivery as exc:
+        log.warning("could not read the %s property definitions (%s)", object_type, exc)
+        return None
+    if reply.verdict is not Verdict.SUCCESS:
+        log.warning(
+            "could not read the %s property definitions: %s",
+            object_type,
+            reply.body.get("message", reply.status),
+        )
+        return None
+    known = {
+        str(p["name"]): p.get("hasUniqueValue") is True
+        for p in reply.body.get("results") or []
+        if isinstance(p, dict) and "name" in p
+    }
+    remember_unique(client, object_type, known)
+    return known
 
 
 class Finder:
-    """Looks records up by a property: batch/read when it is unique, search otherwise."""
+    """Looks records up by a property: batch/read when HubSpot holds it unique (its
+    definition says so), search otherwise."""
 
     def __init__(
         self,
@@ -58,6 +111,7 @@ class Finder:
         page_size: int = SEARCH_PAGE_MAX,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        unique: bool | None = None,
     ) -> None:
         if not 1 <= page_size <= SEARCH_PAGE_MAX:
             raise ValueError(f"a search page holds 1 to {SEARCH_PAGE_MAX} results, not {page_size}")
@@ -68,7 +122,8 @@ class Finder:
         self.page_size = page_size
         self._clock = clock
         self._sleep = sleep
-        self._unique: bool | None = None
+        self._unique: bool | None = True if prop == RECORD_ID else unique
+        """Whether HubSpot holds the property unique; None until its definition is read."""
         self.records: dict[str, dict[str, object]] = {}
         """Record id -> its properties as read, for the records found so far."""
         self.held: dict[str, list[str]] = {}
@@ -88,9 +143,24 @@ class Finder:
 
     @property
     def unique(self) -> bool:
-        """Whether HubSpot holds the property unique (it was read by it): a value found on a
-        record is on no other, and a value not found is on none."""
+        """Whether HubSpot holds the property unique (its definition says so, and it was read
+        by it): a value found on a record is on no other, and a value not found is on none."""
         return self._unique is True
+
+    def known_unique(self) -> None:
+        """Take the property as unique without reading its definition: the caller read it
+        (a mapping checked against the portal)."""
+        if self._unique is None:
+            self._unique = True
+
+    def holds_unique(self) -> bool | None:
+        """Whether HubSpot holds the property unique, by its definition (read once); None
+        when HubSpot did not answer it."""
+        if self._unique is None:
+            defined = unique_properties(self.client, self.object_type)
+            if defined is not None:
+                self._unique = defined.get(self.prop, False)
+        return self._unique
 
     def find(
         self, values: Sequence[str], written: float | None = None, *, read: Sequence[str] = ()
@@ -110,7 +180,9 @@ class Finder:
         try:
             for start in range(0, len(wanted), MAX_BATCH_INPUTS):
                 chunk = wanted[start : start + MAX_BATCH_INPUTS]
-                part = self._read(chunk, reading) if self._unique is not False else None
+                # Definitions HubSpot did not answer (None): the read is tried, as HubSpot
+                # refuses one by a property it does not hold unique (then search).
+                part = self._read(chunk, reading) if self.holds_unique() is not False else None
                 if part is None and self.unserved is None:
                     self._wait_for_search(written)
                     part = self._search(chunk, reading)
@@ -162,19 +234,18 @@ class Finder:
         """Value -> record id for `values`, read by the property (each record's `reading`
         properties kept); None when HubSpot does not read by it, or does not serve the path."""
         path = self.client.paths.batch(self.object_type, "read")
-        reply = self._request(
-            path,
-            {
-                "idProperty": self.prop,
-                "inputs": [{"id": v} for v in values],
-                "properties": reading,
-                "propertiesWithHistory": [],
-            },
-        )
+        body: dict[str, Any] = {
+            "inputs": [{"id": v} for v in values],
+            "properties": reading,
+            "propertiesWithHistory": [],
+        }
+        if self.prop != RECORD_ID:
+            body["idProperty"] = self.prop
+        reply = self._request(path, body)
         if self._not_served(reply, path):
             return None
         if reply.verdict is Verdict.REJECTED:
-            # Not a unique property (or not readable by it): fall back to search for good.
+            # Not readable by it after all: fall back to search for good.
             log.info(
                 "cannot read %s by %s (%s); searching instead",
                 self.object_type,

@@ -65,6 +65,21 @@ class RowResult:
     (if_empty: HubSpot has a value); cost (create_only)`)."""
 
 
+def uncertain_advice(keyed: bool) -> str:
+    """What to do about an uncertain row. With a key the next run looks the record up again
+    (`--forget-uncertain` would send it again: a duplicate when HubSpot holds it); without one
+    only the user can tell whether HubSpot holds it."""
+    if keyed:
+        return (
+            "the next run looks it up again by its key; if HubSpot holds two or more records "
+            "with it, delete the extra ones first"
+        )
+    return (
+        "check HubSpot: if it holds no record for this row, run with --forget-uncertain to "
+        "send it again (if it does, sending it again would make a second one)"
+    )
+
+
 HELD_BACK = "held_back"
 """The outcome's column, after `message`, of what write rules held back (mappings with rules)."""
 

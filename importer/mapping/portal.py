@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..api.client import HubSpotClient, UncertainDelivery, Verdict, error_message, route_missing
+from ..api.lookup import remember_unique
 from ..core.errors import AuthError, ConfigError, HubSpotUnavailable, MappingError
 from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES, AssociationCategory
 from .column_values import check_currency, value_changes
@@ -215,6 +216,7 @@ def read_schema(client: HubSpotClient, object_type: str) -> PortalSchema:
     )
     props = [PropertyInfo.from_json(r) for r in body.get("results") or [] if isinstance(r, dict)]
     log.info("read %d %s properties from the portal", len(props), object_type)
+    remember_unique(client, object_type, {p.name: p.unique for p in props})
     return PortalSchema(
         object_type=object_type, properties={p.name: p for p in props}, client=client
     )

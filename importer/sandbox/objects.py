@@ -7,7 +7,7 @@ import random
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ..core.hubspot import MAX_BATCH_INPUTS
+from ..core.hubspot import MAX_BATCH_INPUTS, OBJECT_TYPE_IDS
 from .checks import _normalised
 from .config import SandboxConfig
 from .portal import Portal
@@ -50,10 +50,24 @@ class ObjectEndpoints:
         defs = self.portal.property_defs(object_type) or {}
         return [name for name, d in defs.items() if d.unique and name != "hs_object_id"]
 
+    def non_unique(self, object_type: str, prop: str | None, verb: str) -> Reply:
+        """HubSpot's 400 for a batch addressed by a property it does not hold unique: `verb`
+        is `update/upsert` (HubSpot's words for either) or `read`."""
+        type_id = OBJECT_TYPE_IDS.get(object_type) or self.portal.custom_type_id(object_type)
+        return Reply(
+            400,
+            error(
+                f"Unable to perform {verb} by non-unique {type_id} property {prop} in portal "
+                f"ID {self.portal.portal_id}",
+                "VALIDATION_ERROR",
+            ),
+        )
+
     def _resolve(
         self, object_type: str, inputs: list[dict[str, Any]], verb: str
     ) -> list[str | None]:
-        """The record id each input addresses (by id, or by a unique idProperty)."""
+        """The record id each input addresses (by id, or by a unique idProperty); `verb` as
+        `non_unique` takes it."""
         props = {item.get("idProperty") for item in inputs} - {None}
         if len(props) > 1:
             raise Reply(400, error("All inputs must use the same idProperty", "VALIDATION_ERROR"))
@@ -67,18 +81,17 @@ class ObjectEndpoints:
                     "VALIDATION_ERROR",
                 ),
             )
+        if prop == "hs_object_id" and verb != "read":
+            # HubSpot: "Unable to perform update/upsert by non-unique 0-2 property
+            # hs_object_id in portal ID N" (the record id goes in `id`, without idProperty).
+            raise self.non_unique(object_type, prop, verb)
         if prop is None or prop == "hs_object_id":
             present = self.store.exists(object_type, ids)
             # A merged-away id leads to the record it was merged into, as in HubSpot.
             merged = self.store.merged_into(object_type, [i for i in ids if i not in present])
             return [i if i in present else merged.get(i) for i in ids]
         if prop not in self._unique_props(object_type):
-            raise Reply(
-                400,
-                error(
-                    f"Unable to perform {verb} by non-unique property: {prop}", "VALIDATION_ERROR"
-                ),
-            )
+            raise self.non_unique(object_type, str(prop), verb)
         found = self.store.find(object_type, prop, ids)
         return [found[i][0] if i in found else None for i in ids]
 

@@ -208,7 +208,7 @@ class BatchWrites(ObjectEndpoints):
         inputs = self._inputs(body)
         traces = [item.get("objectWriteTraceId") for item in inputs]
         with self.write_lock:
-            targets = self._resolve(object_type, inputs, "update")
+            targets = self._resolve(object_type, inputs, "update/upsert")
             checked = [
                 self._with_product(
                     object_type,
@@ -245,13 +245,7 @@ class BatchWrites(ObjectEndpoints):
         traces = [item.get("objectWriteTraceId") for item in inputs]
         prop = inputs[0].get("idProperty") if inputs else None
         if inputs and (not prop or prop not in self._unique_props(object_type)):
-            raise Reply(
-                400,
-                error(
-                    f"Unable to perform update/upsert by non-unique property: {prop}",
-                    "VALIDATION_ERROR",
-                ),
-            )
+            raise self.non_unique(object_type, prop, "update/upsert")
         with self.write_lock:
             targets = self._resolve(object_type, inputs, "update/upsert")
             checked = [

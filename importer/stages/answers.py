@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from ..api.client import error_message
 from ..core.hubspot import error_context, stored_value
-from ..core.outcome import RowResult, RowStatus
+from ..core.outcome import RowResult, RowStatus, uncertain_advice
 from ..mapping.model import Mapping, SyncMode, WriteRule
 from ..state.journal import Outcome
 from .decide import UNSETTLED, Action, Operation
@@ -27,6 +27,7 @@ __all__ = [
     "adopting",
     "existing_id",
     "failed_row",
+    "given_up",
     "held_key",
     "match",
     "not_sent",
@@ -50,6 +51,18 @@ def not_sent(row: int, message: str) -> RowResult:
 
 def failed_row(row: int, message: str) -> RowResult:
     return RowResult(row=row, status=RowStatus.FAILED, message=message)
+
+
+def given_up(action: Action, operation: Operation, why: str) -> RowResult:
+    """A row whose batch was not carried out, or not known to be, after every try (`why`):
+    failed, and safe to run again. An update names the record it was sent to, which stays
+    the row's."""
+    return RowResult(
+        row=action.row.row,
+        status=RowStatus.FAILED,
+        hubspot_id=action.record_id or "",
+        message=f"{why}; not {operation.value}d (safe to run again)",
+    )
 
 
 def held_key(row: int, record_id: str | None) -> RowResult:
@@ -289,8 +302,8 @@ def _row_result(
             row=row,
             status=RowStatus.UNCERTAIN,
             message="HubSpot created records for this batch that could not be matched "
-            f"to rows by trace id, key or values (ids {ids}); look this row up in "
-            "HubSpot, then run with --forget-uncertain",
+            f"to rows by trace id, key or values (ids {ids}); "
+            + uncertain_advice(action.row.key_value is not None),
         )
     if status != "COMPLETE":
         return failed_row(

@@ -10,14 +10,27 @@ from typing import overload
 
 import orjson
 
-from ..core.outcome import RowResult, RowStatus
+from ..api.client import HubSpotClient
+from ..api.lookup import RECORD_ID, Finder
+from ..core.errors import ConfigError, HubSpotError
+from ..core.outcome import RowResult, RowStatus, uncertain_advice
 from ..core.prepared import Prepared, PreparedRow
 from ..mapping.model import Mapping, SyncMode, WriteRule
 from ..mapping.model import SyncMode as Mode
 from ..state.journal import KnownRow, RowState
 from .verify import Drift
 
-__all__ = ["UNSETTLED", "Action", "Actions", "Decisions", "Operation", "decide", "decide_rows"]
+__all__ = [
+    "UNSETTLED",
+    "Action",
+    "Actions",
+    "Decisions",
+    "Operation",
+    "by_record_id",
+    "decide",
+    "decide_rows",
+    "not_unique_upsert",
+]
 
 UNSETTLED = ""
 """The fingerprint recorded for a row whose next run must decide it again (a write rule held
@@ -123,6 +136,20 @@ class Actions(Sequence[Action]):
         """The HubSpot id an update of `prepared[position]` addresses, if known."""
         return self._record_ids.get(position)
 
+    def addressed(self, record_ids: AnyMapping[int, str], settled: Collection[int]) -> Actions:
+        """These actions with the record ids found for updates addressed by key, and without
+        the rows `settled` (each by position in `prepared`): they need no request."""
+        kept = [i for i, p in enumerate(self.positions) if p not in settled]
+        return Actions(
+            self.prepared,
+            [self.positions[i] for i in kept],
+            [self.operations[i] for i in kept],
+            {**self._record_ids, **record_ids},
+            self._notes,
+            self._changes,
+            self._unsettled,
+        )
+
     def revised(
         self,
         *,
@@ -202,7 +229,7 @@ def decide(
     for position, key in enumerate(rows.keys):
         prior = known.get(key)
         row = rows.rows[position]
-        settled = _settled(row, prior, hashes.get(position), notes.get(key), key in force)
+        settled = _settled(row, key, prior, hashes.get(position), notes.get(key), key in force)
         if settled is None and mode is not Mode.UPSERT and prior is not None and prior.hubspot_id:
             settled = _update(rows, position, prior, notes, key in force, clear_empty, made)
         elif settled is None and fresh is not None:
@@ -243,7 +270,12 @@ class _Made:
 
 
 def _settled(
-    row: int, prior: KnownRow | None, sent_hash: str | None, note: str | None, forced: bool
+    row: int,
+    key: str,
+    prior: KnownRow | None,
+    sent_hash: str | None,
+    note: str | None,
+    forced: bool,
 ) -> RowResult | None:
     """A row that needs no request: left uncertain by an earlier run (not created again), or
     sent before with the same values (unless edited in HubSpot since: `forced`)."""
@@ -254,8 +286,7 @@ def _settled(
             row=row,
             status=RowStatus.UNCERTAIN,
             message=f"run {prior.run_id} may have created this record but could not "
-            "confirm it, so it is not created again; find it in HubSpot (or delete it), "
-            "then run with --forget-uncertain",
+            "confirm it, so it is not created again; " + uncertain_advice(key.startswith("key:")),
         )
     if prior.sent_hash == sent_hash and not forced:
         return RowResult(
@@ -329,11 +360,14 @@ def decide_rows(
     mode: SyncMode,
     mapping: Mapping,
     drift: Drift | None,
+    client: HubSpotClient | None = None,
 ) -> Decisions:
-    """The decisions from the journal's rows, with what --verify found (if it ran)."""
+    """The decisions from the journal's rows, with what --verify found (if it ran). With a
+    `client`, a key HubSpot does not hold unique never addresses a batch: upserts by it are
+    refused (ConfigError), and updates by it are given their record's id (`by_record_id`)."""
     if drift is not None and mapping.held_back:
         drift = _allowed_edits(drift, mapping.held_back)
-    return decide(
+    decisions = decide(
         rows,
         known,
         mode,
@@ -341,6 +375,97 @@ def decide_rows(
         notes=drift.notes() if drift else None,
         force=set(drift.edited) if drift else (),
         clear_empty=mapping.clearing,
+    )
+    return decisions if client is None else by_record_id(decisions, client, mapping)
+
+
+def by_record_id(decisions: Decisions, client: HubSpotClient, mapping: Mapping) -> Decisions:
+    """`decisions` with no batch addressed by a key HubSpot does not hold unique, which it
+    refuses (or, were it to take one, could write to any record holding the key). Upserts by
+    such a key are refused before anything is sent (ConfigError); each update by it is
+    looked up by search, every page of it: one record holding the key is updated by its id,
+    none fails the row, and two or more leave it `uncertain`, naming each, never written."""
+    actions, prop = decisions.actions, mapping.key_property
+    keyed = [
+        p
+        for p, op in zip(actions.positions, actions.operations, strict=True)
+        if op is Operation.UPDATE and actions.record_id(p) is None
+    ]
+    upserts = Operation.UPSERT in actions.operations
+    if prop is None or not (keyed or upserts):
+        return decisions
+    # True only from the portal's definitions (the mapping's check): then no need to ask.
+    checked = mapping.key is not None and mapping.by_column[mapping.key].unique
+    finder = Finder(client, mapping.object_type, prop, unique=True if checked else None)
+    by_id = prop == RECORD_ID  # HubSpot refuses it as an idProperty: each key is the id
+    if not by_id and finder.holds_unique():
+        return decisions
+    if upserts and (by_id or finder.holds_unique() is False):
+        raise ConfigError(not_unique_upsert(mapping.object_type, prop))
+    values = [v for p in keyed if (v := actions.prepared.key_values[p]) is not None]
+    if finder.find(values) is None:
+        raise HubSpotError(
+            f"could not look {mapping.object_type} up by {prop} in HubSpot, which does not "
+            "hold it unique (so no update is sent by it); nothing was sent"
+        )
+    found: dict[int, str] = {}
+    settled: dict[int, RowResult] = {}
+    for position in keyed:
+        row, value = actions.prepared.rows[position], actions.prepared.key_values[position]
+        held = finder.holding(value) if value is not None else []
+        if len(held) == 1:
+            found[position] = held[0]
+        else:
+            settled[position] = _unaddressed(row, mapping, value, held, searched=not by_id)
+    return Decisions(
+        actions=actions.addressed(found, settled),
+        settled={**decisions.settled, **{r.row: r for r in settled.values()}},
+    )
+
+
+def not_unique_upsert(object_type: str, prop: str) -> str:
+    """Why a run refuses to upsert by `prop`, and what to do instead."""
+    return (
+        f"upsert finds each record by the key's property, and HubSpot does not hold {prop} "
+        f"of {object_type} unique, so it refuses a batch upsert by it (and two records may "
+        f"hold one value): nothing was sent. Make {prop} unique in HubSpot (the property's "
+        f"setting 'Require unique values for this property'), key the mapping on a property "
+        f"HubSpot holds unique, or run with --mode update (each record is looked up by "
+        f"search) or --mode create"
+    )
+
+
+def _unaddressed(
+    row: int, mapping: Mapping, value: str | None, held: list[str], *, searched: bool
+) -> RowResult:
+    """The result of an update by a key HubSpot does not hold unique (`searched`; else the
+    record id) that no record, or more than one, holds: nothing is sent."""
+    prop = mapping.key_property
+    if held:
+        return RowResult(
+            row=row,
+            status=RowStatus.UNCERTAIN,
+            message=f"not updated: {len(held)} {mapping.object_type} records have {prop} "
+            f"{value!r} ({', '.join(held)}), and HubSpot does not hold {prop} unique, so "
+            "which one is this row's cannot be told; merge or delete the duplicates in "
+            f"HubSpot (or make {prop} unique there), then run again",
+        )
+    if value is None:
+        return RowResult(
+            row=row,
+            status=RowStatus.FAILED,
+            message=f"not updated: the row has no {prop} to find its record by",
+        )
+    how = (
+        f" (searched, as HubSpot does not hold {prop} unique; a record made in the last "
+        "seconds may not be searchable yet)"
+        if searched
+        else ""
+    )
+    return RowResult(
+        row=row,
+        status=RowStatus.FAILED,
+        message=f"not updated: no {mapping.object_type} record has {prop} {value!r}{how}",
     )
 
 

@@ -35,7 +35,7 @@ def would_do(
     known = journal.known(rows.keys)
     drift = verify(client, mapping.object_type, rows, known) if verify_first else None
     decisions = decide_rows(
-        rows, apply_drift(drift, known) if drift else known, mode, mapping, drift
+        rows, apply_drift(drift, known) if drift else known, mode, mapping, drift, client
     )
     results = dict(decisions.settled)
     actions = decisions.actions

@@ -24,7 +24,7 @@ from ..api.authorship import Window
 from ..api.client import HubSpotClient
 from ..api.lookup import Finder
 from ..core.hubspot import stored_value
-from ..core.outcome import RowResult, RowStatus
+from ..core.outcome import RowResult, RowStatus, uncertain_advice
 from ..core.prepared import PreparedRow
 from ..mapping.model import Mapping
 from ..state.journal import BatchRow, Journal, OpenBatch, Outcome
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 FOUND_AFTER_LOSS = "created (confirmed by looking it up after the answer was lost: {proof})"
 UNSAID_FOUND = "created (HubSpot's answer did not list it; confirmed by looking it up: {proof})"
-FORGET = "check HubSpot, then run with --forget-uncertain"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,16 +115,20 @@ class LookingUp:
 
     def recover(self, batches: Sequence[OpenBatch]) -> int:
         """Settle batches sent by a run that died before hearing the answer. The values sent
-        are not kept: a record found proves a create by its window and author alone."""
+        are not kept: a record found proves a create by its window and author alone. An
+        upsert's row whose record this run proved it created is that: `created` (undo takes
+        it); the rest of an upsert, and every update, is sent again (both are idempotent)."""
         settled = 0
         for batch in batches:
-            if batch.operation == Operation.CREATE:
-                values = [r.key_value for r in batch.rows]
-                looked = self._look(values, batch.created_epoch)
-                outcomes = [self._journaled(r, looked) for r in batch.rows]
-            else:
-                # Updates and upserts are idempotent: the next decision simply sends them again.
+            outcomes: list[tuple[BatchRow, Outcome, str | None]]
+            if batch.operation == Operation.UPDATE:
                 outcomes = [(r, Outcome.LOST, None) for r in batch.rows]
+            else:
+                looked = self._look([r.key_value for r in batch.rows], batch.created_epoch)
+                outcomes = [self._journaled(r, looked) for r in batch.rows]
+                if batch.operation == Operation.UPSERT:
+                    outcomes = [(r, o if o is Outcome.FOUND else Outcome.LOST, i)
+                                for r, o, i in outcomes]  # fmt: skip
             self.journal.settle(batch.batch_id, batch.run_id, outcomes)
             settled += len(batch.rows)
             log.warning(
@@ -137,6 +140,15 @@ class LookingUp:
             )
         return settled
 
+    def _keyed(self) -> Finder | None:
+        """The finder by the mapping's key, told the key is unique when the mapping's check
+        against the portal said so; otherwise it reads the key's definition itself, and
+        searches a key HubSpot does not hold unique (never a batch read by it)."""
+        finder, key = self.finder, self.mapping.key
+        if finder is not None and key is not None and self.mapping.by_column[key].unique:
+            finder.known_unique()
+        return finder
+
     def _look(
         self,
         values: Sequence[str | None],
@@ -147,7 +159,7 @@ class LookingUp:
         None when nothing can tell (no key, a lookup that failed). `written`: when the batch
         was sent (a search waits for its lag; None: not known); `sent`: key (as HubSpot
         stores it) -> the values sent (None: not known)."""
-        finder = self.finder
+        finder = self._keyed()
         if finder is None or any(v is None for v in values):
             return None
         read = sorted({p for props in (sent or {}).values() for p in props})
@@ -225,14 +237,15 @@ class LookingUp:
         stays uncertain. `written`: when the latest of them may have been written (a search
         waits for its lag)."""
         keyed = [r for r in rows if r.key_value is not None]
-        if not keyed or self.finder is None:
+        finder = self._keyed()
+        if not keyed or finder is None:
             return 0
-        found = self.finder.find([r.key_value for r in keyed if r.key_value is not None], written)
+        found = finder.find([r.key_value for r in keyed if r.key_value is not None], written)
         if found is None:
             return 0
         settled: dict[str, str | None] = {}
         for row in keyed:
-            held = self.finder.holding(row.key_value or "")
+            held = finder.holding(row.key_value or "")
             if len(held) > 1:
                 log.warning(
                     "row %d stays uncertain: %d records have %s %r (%s); %s",
@@ -241,7 +254,7 @@ class LookingUp:
                     self.mapping.key_property,
                     row.key_value,
                     ", ".join(held),
-                    FORGET,
+                    uncertain_advice(keyed=True),
                 )
                 continue
             settled[row.key] = held[0] if held else None
@@ -324,7 +337,8 @@ class LookingUp:
                 "the record may or may not exist in HubSpot, and looking it up by "
                 f"{self.mapping.key_property} failed"
             )
-        return f"{why}, so it is not sent again; {FORGET}"
+        keyed = self.finder is not None and action.row.key_value is not None
+        return f"{why}, so it is not sent again; {uncertain_advice(keyed)}"
 
     def _look_up_unsaid(
         self,

@@ -263,6 +263,7 @@ def _resolve(
         known=step.known if step is not None else {},
         where_known=step.known_where if step is not None else {},
         prefetched=step.prefetched if step is not None else {},
+        settle=options.search_settle,
     )
     validated = resolve_references(validated, mapping, inputs.table, resolver)
     if resolver.lookups:
@@ -332,7 +333,7 @@ def _sync(
     if state.not_sent is not None:
         return state.not_sent, state.stopped_by
     ruled = apply_write_rules(
-        decide_rows(rows, state.known, mode, mapping, state.drift),
+        decide_rows(rows, state.known, mode, mapping, state.drift, client),
         mapping,
         client,
         journal,

@@ -13,7 +13,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -31,16 +31,17 @@ from ..api.client import (
 from ..api.limiter import Halted
 from ..api.lookup import DEFAULT_SEARCH_SETTLE, Finder
 from ..core.errors import ConfigError, HubSpotError, RunInterrupted
-from ..core.hubspot import EMAIL_PROPERTIES, MAX_BATCH_INPUTS
+from ..core.hubspot import MAX_BATCH_INPUTS
 from ..core.outcome import RowResult, RowStatus
 from ..core.shutdown import RunAbandoned, Stop, signal_name
 from ..mapping.model import Mapping, SyncMode
 from ..state.journal import BatchRow, Journal, Outcome
-from .answers import adopting, existing_id, failed_row, refused_rows, settle_answer
+from .answers import adopting, failed_row, given_up, settle_answer
 from .decide import Action, Actions, Operation
 from .lookups import LookingUp
 from .options import DEFAULT_CONCURRENCY
 from .parallel import _in_parallel
+from .refusals import adopted_record, failing_rows
 
 __all__ = ["UploadReport", "Uploader", "chunks"]
 
@@ -302,10 +303,10 @@ class Uploader(LookingUp):
         if reply.verdict in (Verdict.SUCCESS, Verdict.PARTIAL):
             self._answered(batch, operation, batch_id, rows, reply.body, report, sent)
             return
-        self._not_carried_out(batch_id, rows)
         if reply.status == 404 or "Unable to infer object type" in str(reply.body.get("message")):
+            self._not_carried_out(batch_id, rows, failed={r.row_key for r in rows})
             self._no_such_address(batch, operation, reply, report)
-        self._rejected(batch, operation, reply.body, reply.status, report)
+        self._rejected(batch, operation, reply.body, reply.status, report, (batch_id, rows))
 
     def _post(self, batch: list[Action], op: Operation, rows: list[BatchRow]) -> Reply:
         """HubSpot's answer to the batch; `Halted` if the run stopped before it got a slot."""
@@ -317,10 +318,13 @@ class Uploader(LookingUp):
         with self.client.limiter.halted_by(self._stop):
             return self.client.request("POST", path, body, resend_after_5xx=op is Operation.UPDATE)
 
-    def _not_carried_out(self, batch_id: int, rows: list[BatchRow]) -> None:
-        """Close batch `batch_id`, not carried out: the next run sends its rows, no lookup."""
+    def _not_carried_out(
+        self, batch_id: int, rows: list[BatchRow], failed: Collection[str] = ()
+    ) -> None:
+        """Close batch `batch_id`, not carried out (HubSpot refused its `failed` row keys)."""
         if not self._abandoned:
-            self.journal.settle(batch_id, self.run_id, [(r, Outcome.LOST, None) for r in rows])
+            said = [(r, Outcome.FAILED if r.row_key in failed else Outcome.LOST) for r in rows]
+            self.journal.settle(batch_id, self.run_id, [(r, o, None) for r, o in said])
 
     def _answered(
         self,
@@ -415,9 +419,7 @@ class Uploader(LookingUp):
             return
         if tries >= self.client.retry.max_attempts:
             for action in resend:
-                report.results[action.row.row] = failed_row(
-                    action.row.row, f"{why} {tries} times; not created (safe to run again)"
-                )
+                report.results[action.row.row] = given_up(action, operation, f"{why} {tries} times")
             return
         self.client.backoff(
             tries,
@@ -433,24 +435,20 @@ class Uploader(LookingUp):
         body: dict[str, Any],
         status: int,
         report: UploadReport,
+        journaled: tuple[int, list[BatchRow]],
     ) -> None:
         """A whole batch refused: fail the rows the error names, or split until it does. A
         create refused whole because a record holds its key (contacts: 409 "Contact already
         exists. Existing ID: N"), once split to that one row, adopts the record as a per-input
-        conflict does: the row updates it."""
+        conflict does: the row updates it. The batch (`journaled`) is closed first."""
         message = f"HubSpot refused it: {error_message(body, status)}"
-        held = (
-            existing_id(self.mapping, body)
-            if len(batch) == 1 and operation is Operation.CREATE and status == 409
-            else None
-        )
-        if held is not None and (self.mapping.object_type, self.mapping.key_property) in (
-            EMAIL_PROPERTIES
-        ):
+        failing = failing_rows(self.mapping, batch, operation, body, status)
+        self._not_carried_out(*journaled, failed={a.row.key for a in failing})
+        held = adopted_record(self.mapping, batch, operation, body, status)
+        if held is not None:
             self._send([adopting(batch[0], held, self.mapping)], Operation.UPDATE, report)
             return
-        culprits = refused_rows(batch, body)
-        if len(batch) > 1 and not culprits:
+        if len(batch) > 1 and not failing:
             half = len(batch) // 2
             log.info(
                 "batch of %d refused as a whole (%s); splitting to find the bad rows",
@@ -460,17 +458,12 @@ class Uploader(LookingUp):
             self._send(batch[:half], operation, report)
             self._send(batch[half:], operation, report)
             return
-        rest = [a for a in batch if a.row.row not in culprits] if culprits else []
-        resend = {a.row.row for a in rest}
-        for a in batch:
-            if a.row.row not in resend:
-                report.results[a.row.row] = failed_row(a.row.row, message)
+        failed = {a.row.row for a in failing}
+        for row in failed:
+            report.results[row] = failed_row(row, message)
+        rest = [a for a in batch if a.row.row not in failed]
         if rest:
-            log.info(
-                "batch refused for %d named rows; resending the other %d",
-                len(batch) - len(rest),
-                len(rest),
-            )
+            log.info("batch refused for %d named rows; resending %d", len(failed), len(rest))
             self._send(rest, operation, report)
 
 
@@ -490,11 +483,14 @@ def _unknown(batch: list[Action], report: UploadReport, why: str) -> None:
 def _settle_unsent(actions: Sequence[Action], report: UploadReport) -> None:
     """Give every row not settled when the run stopped its `not sent` result, naming why."""
     reason = f"not sent: the run stopped before this row ({report.stopped_by})"
+    # An update names the record it would have been sent to, which stays the row's.
     rows = (
-        [actions.prepared.rows[p] for p in actions.positions]
+        [(actions.prepared.rows[p], actions.record_id(p)) for p in actions.positions]
         if isinstance(actions, Actions)
-        else [a.row.row for a in actions]
+        else [(a.row.row, a.record_id) for a in actions]
     )
-    for row in rows:
+    for row, record_id in rows:
         if row not in report.results:
-            report.results[row] = RowResult(row=row, status=RowStatus.NOT_SENT, message=reason)
+            report.results[row] = RowResult(
+                row=row, status=RowStatus.NOT_SENT, hubspot_id=record_id or "", message=reason
+            )
