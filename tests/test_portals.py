@@ -166,7 +166,8 @@ def test_an_undo_stopped_by_the_daily_limit_is_finished_by_the_next(
     assert run.code == 0
     (run_id,) = [line.split()[0] for line in run_cli("runs", "--state-dir", state).out.split("\n")
                  if " products " in line]  # fmt: skip
-    sandbox.config.daily_limit = len(sandbox.received) + 1  # one archive batch, then spent
+    # Undo reads the 150 records back (two batch reads), archives one batch, then it is spent.
+    sandbox.config.daily_limit = len(sandbox.received) + 3
     stopped = run_cli("undo", run_id, "--state-dir", state, "--yes", "--base-url", sandbox.url)
     assert stopped.code == 1
     assert "The undo stopped with 50 of 150 records still to archive" in stopped.message
@@ -250,6 +251,7 @@ def test_every_exception_the_package_raises_is_in_the_tree() -> None:
         "ConstructorError",  # YAML's, for a repeated key: load_mapping makes it a MappingError
         "_unusable",  # returns the ConfigError for a journal that cannot be opened
         "not_written",  # returns the ConfigError for results that could not be written
+        "no_rows",  # returns the EmptySheetError (NoRows) of a header-only feed
         "BadZipFile",  # a damaged sheet part, caught where the sheet's XML is read
         "Stop",
         "ValueError",

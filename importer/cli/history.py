@@ -33,6 +33,8 @@ from .common import (
     cli,
     environment_token,
 )
+from .mirror_history import mirror_counts, mirror_text
+from .undo_report import describe_undo, say_checked, say_restored, undo_what
 
 
 @cli.command()
@@ -56,6 +58,7 @@ def runs(state_dir: Path | None, limit: int) -> int:
         click.echo("No runs recorded yet.")
         return EXIT_OK
     entries.sort(key=lambda e: e[1]["started"], reverse=True)
+    mirrored = mirror_counts([r for kind, r in entries[:limit] if kind == "run"])
     for kind, r in entries[:limit]:
         state_note = (
             f" [undone {r['undone']}]"
@@ -77,6 +80,8 @@ def runs(state_dir: Path | None, limit: int) -> int:
             f"{r['input_file']}{state_note}{portal}"
         )
         click.echo(f"    {_counts_text(r['counts'])}; workbook: {r.get('workbook') or '-'}")
+        if r["run_id"] in mirrored:
+            click.echo(f"    missing_rows: {mirror_text(mirrored[r['run_id']])}")
     if len(entries) > limit:
         click.echo(f"... and {len(entries) - limit} older runs (--limit to see more)")
     return EXIT_OK
@@ -142,7 +147,7 @@ def show(run_id: str, state_dir: Path | None, out: Path | None) -> int:
         ("Rows", _counts_text(r["counts"])),
         ("Records created", len(undo.created)),
         ("Records updated", len(undo.updated)),
-        *_missing_fields(undo),
+        *_missing_fields(undo, mirror_counts([r]).get(r["run_id"])),
         ("Stopped early", r["stopped_by"] or "no"),
         ("Workbook", r["workbook"] or _plan_workbook(state, r["run_id"])),
         ("Journal", r["journal"]),
@@ -167,18 +172,14 @@ def _undone(r: dict[str, Any], undo: Undo) -> str:
     return "no"
 
 
-def _missing_fields(undo: Undo) -> list[tuple[str, str]]:
-    """`show`'s line on what the run's `missing_rows:` archived or set, when it did."""
-    total = len(undo.missing) + len(undo.returned) + undo.restored_before
-    if not total:
+def _missing_fields(undo: Undo, counts: dict[str, int] | None) -> list[tuple[str, str]]:
+    """`show`'s line on what the run's `missing_rows:` did, when it acted, and what undo has
+    left to bring back."""
+    if counts is None:
         return []
-    said = f"{total} archived or set by missing_rows:"
+    said = mirror_text(counts)
     if undo.missing:
         said += f"; {len(undo.missing)} left for undo to bring back"
-    if undo.returned:
-        said += f"; {len(undo.returned)} back in the feed since"
-    if undo.restored_before:
-        said += f"; {undo.restored_before} brought back by undo"
     return [("Missing records", said)]
 
 
@@ -237,6 +238,12 @@ def _show_plan(state_dir: Path, r: dict[str, Any], out: Path | None) -> int:
 @STATE_DIR_OPTION
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
 @click.option(
+    "--force",
+    is_flag=True,
+    help="Archive also the records the run created that someone changed in HubSpot since "
+    "(without it they are listed and left as they are).",
+)
+@click.option(
     "--base-url",
     envvar="HUBSPOT_BASE_URL",
     callback=base_url_option,
@@ -244,16 +251,23 @@ def _show_plan(state_dir: Path, r: dict[str, Any], out: Path | None) -> int:
 )
 @API_VERSION_OPTION
 def undo(
-    run_id: str, state_dir: Path | None, yes: bool, base_url: str | None, api_version: str | None
+    run_id: str,
+    state_dir: Path | None,
+    yes: bool,
+    force: bool,
+    base_url: str | None,
+    api_version: str | None,
 ) -> int:
     """Archive the records RUN created and revert the links it changed on other records;
-    the properties of records it updated are listed but not touched. A plan run (`plan-...`)
-    is undone step by step, the last step first."""
+    the properties of records it updated are listed but not touched, and so are records it
+    created that someone changed since (--force archives those too). A plan run
+    (`plan-...`) is undone step by step, the last step first."""
     from ..plans.history import find_plan_run, is_plan_run_id
 
     state = state_dir or default_state_dir()
     if is_plan_run_id(run_id):
-        return _undo_plan(state, find_plan_run(state, run_id), yes, base_url, api_version)
+        plan_run = find_plan_run(state, run_id)
+        return _undo_plan(state, plan_run, yes, base_url, api_version, force=force)
     undo = prepare_undo(state, run_id)
     r = undo.run
     if r.get("undone"):
@@ -267,98 +281,28 @@ def undo(
         f"{len(undo.created) + undo.archived_before} {r['object_type']} and updated "
         f"{len(undo.updated)}."
     )
-    _describe_undo(undo)
+    describe_undo(undo)
     if not undo.anything:
         click.echo("Nothing to archive.")
         return EXIT_OK
     links = f" and revert {len(undo.links)} links" if undo.links else ""
-    what = _undo_what(undo, "archive these {} records" + links)
+    what = undo_what(undo, "archive these {} records" + links)
     what = what[:1].upper() + what[1:]
     with contextlib.ExitStack() as stack:
-        needs = _undo_what(undo, "archive {} records")
+        needs = undo_what(undo, "archive {} records")
         target = _undo_target(stack, r, base_url, yes=yes, what=what, needs=needs)
         if target is None:
             click.echo("Nothing was archived.")
             return EXIT_OK
-        done = _undo_at(undo, target, api_version, state, local_token=SANDBOX_TOKEN)
+        done = _undo_at(undo, target, api_version, state, local_token=SANDBOX_TOKEN, force=force)
     if undo.created or undo.links or not undo.missing:
         click.echo(
             f"Archived {done.archived} {r['object_type']} created by run {r['run_id']}"
             + (f"; reverted {len(undo.links)} links." if undo.links else ".")
         )
-    _say_restored(done)
+    say_checked(done, r)
+    say_restored(done)
     return EXIT_OK
-
-
-def _undo_what(undo: Undo, archiving: str) -> str:
-    """What undo is about to do: `archiving` (its `{}` the count of records created) and
-    what it brings back of `missing_rows:`."""
-    parts = [archiving.format(len(undo.created))] if undo.created or not undo.missing else []
-    if undo.missing:
-        parts.append(f"bring back {len(undo.missing)} records missing_rows: archived or set")
-    return " and ".join(parts)
-
-
-def _say_restored(done: UndoDone, indent: str = "") -> None:
-    """What undo made of each record `missing_rows:` archived or set: `key: old -> new`."""
-    if not done.restored:
-        return
-    click.echo(f"{indent}Records missing_rows: had archived or set (key: id -> id now):")
-    for r in done.restored:
-        e = r.entry
-        moved = f"{e.hubspot_id} -> {r.new_id}" if r.new_id != e.hubspot_id else e.hubspot_id
-        click.echo(f"{indent}  {e.key_value}: {moved} ({r.said})")
-    left = sum(1 for r in done.restored if not r.done)
-    if left:
-        click.echo(
-            f"{indent}{left} of them were not brought back (see above): run "
-            f"`hubspot-import undo {done.restored[0].entry.run_id}` again to retry them."
-        )
-
-
-def _describe_undo(undo: Undo, indent: str = "") -> None:
-    if undo.archived_before:
-        click.echo(
-            f"{indent}An earlier undo archived {undo.archived_before} of them and stopped; "
-            f"{len(undo.created)} are left to archive."
-        )
-    if undo.updated:
-        ids = ", ".join(hid for _, hid in undo.updated[:20])
-        more = f" and {len(undo.updated) - 20} more" if len(undo.updated) > 20 else ""
-        click.echo(
-            f"{indent}Updated records are left as they are (their earlier values are not "
-            f"known): {ids}{more}."
-        )
-    if undo.missing or undo.returned or undo.restored_before:
-        _describe_missing(undo, indent)
-    if undo.links:
-        added = sum(c["change"] == "add" for c in undo.links)
-        click.echo(
-            f"{indent}It also added {added} and removed {len(undo.links) - added} links of "
-            "records it did not create: undo removes those it added and puts back those it "
-            "removed."
-        )
-
-
-def _describe_missing(undo: Undo, indent: str) -> None:
-    """What the run's `missing_rows:` did, and what undo does about it."""
-    archived = sum(1 for e in undo.missing if e.action == "archive")
-    set_ = len(undo.missing) - archived
-    if undo.missing:
-        click.echo(
-            f"{indent}Its missing_rows: archived {archived} and set {set_} records no longer "
-            "in the feed: undo writes back the earlier values of those it set, and creates "
-            "those it archived again from the values it kept (with new ids: HubSpot's API "
-            "cannot restore an archived record; whoever needs the original ids restores them "
-            "from HubSpot's recycling bin, within 90 days, instead)."
-        )
-    if undo.returned:
-        click.echo(
-            f"{indent}{len(undo.returned)} records it archived or set came back in the feed "
-            "since: they are left as they are."
-        )
-    if undo.restored_before:
-        click.echo(f"{indent}An earlier undo brought back {undo.restored_before} of them.")
 
 
 def _undo_target(
@@ -398,6 +342,8 @@ def _undo_plan(
     yes: bool,
     base_url: str | None,
     api_version: str | None,
+    *,
+    force: bool = False,
 ) -> int:
     from ..plans.history import prepare_plan_undo
 
@@ -416,7 +362,7 @@ def _undo_plan(
             f"{len(p.created) + p.archived_before}, updated {len(p.updated)}{done}"
         )
         if not r.get("undone"):
-            _describe_undo(p, indent="    ")
+            describe_undo(p, indent="    ")
     if not left:
         click.echo("Nothing to archive.")
         _mark_undone(plan_run)
@@ -431,17 +377,34 @@ def _undo_plan(
         if target is None:
             click.echo("Nothing was archived.")
             return EXIT_OK
-        for p in left:
-            step = _undo_at(p, target, api_version, state_dir, local_token=SANDBOX_TOKEN)
-            reverted = f"; reverted {len(p.links)} links." if p.links else "."
-            click.echo(
-                f"Archived {step.archived} {p.run['object_type']} created by run "
-                f"{p.run['run_id']}{reverted}"
-            )
-            _say_restored(step, indent="  ")
+        kept = _undo_steps(left, target, api_version, state_dir, force=force)
+    if kept:
+        click.echo(
+            f"Plan run {pid} is undone but for the {kept} records kept (see above): "
+            f"`hubspot-import undo {pid} --force` archives them too."
+        )
+        return EXIT_OK
     _mark_undone(plan_run)
     click.echo(f"Plan run {pid} is undone.")
     return EXIT_OK
+
+
+def _undo_steps(
+    left: list[Undo], target: str, api_version: str | None, state_dir: Path, *, force: bool
+) -> int:
+    """Undo a plan's steps in turn, saying what each did; how many records they kept."""
+    kept = 0
+    for p in left:
+        step = _undo_at(p, target, api_version, state_dir, local_token=SANDBOX_TOKEN, force=force)
+        reverted = f"; reverted {len(p.links)} links." if p.links else "."
+        click.echo(
+            f"Archived {step.archived} {p.run['object_type']} created by run "
+            f"{p.run['run_id']}{reverted}"
+        )
+        say_checked(step, p.run, indent="  ")
+        say_restored(step, indent="  ")
+        kept += len(step.kept)
+    return kept
 
 
 def _mark_undone(plan_run: dict[str, Any]) -> None:
@@ -453,7 +416,13 @@ def _mark_undone(plan_run: dict[str, Any]) -> None:
 
 
 def _undo_at(
-    undo: Undo, target: str, api_version: str | None, state_dir: Path, *, local_token: str
+    undo: Undo,
+    target: str,
+    api_version: str | None,
+    state_dir: Path,
+    *,
+    local_token: str,
+    force: bool = False,
 ) -> UndoDone:
     r = undo.run
     local = urlsplit(target).hostname in ("127.0.0.1", "localhost", "::1")
@@ -467,7 +436,7 @@ def _undo_at(
     )
     try:
         check_portal(undo, client, token, state_dir)
-        done = undo_run(undo, client)
+        done = undo_run(undo, client, force=force)
     except HubSpotUnavailable as exc:
         if not local:
             raise

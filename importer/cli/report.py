@@ -101,6 +101,7 @@ def report_plan(planned: PlanResult) -> int:
         counts = ", ".join(f"{n} {status}" for status, n in s.counts.items() if n)
         _echo(f"{step.name} ({s.object_type}): {s.rows} rows: {counts or 'nothing to do'}.")
         _say_guards(s, run.stopped_by if run is not None else None, indent="  ")
+        _say_uncertain(s.counts, indent="  ")
         if s.guard is not None and written:
             # Exit 3 says nothing was written: here earlier steps were, and they stand.
             _echo(
@@ -186,6 +187,7 @@ def report_run(result: RunResult) -> int:
     counts = ", ".join(f"{n} {status}" for status, n in s.counts.items() if n)
     _echo(f"{s.object_type}: {s.rows} rows: {counts or 'nothing to do'}.")
     _say_guards(s, result.stopped_by)
+    _say_uncertain(s.counts)
     if s.missing is not None:
         _echo(f"{s.missing.said()}.")
     _echo(f"Results: {s.workbook}")
@@ -227,6 +229,24 @@ def _say_guards(summary: RunSummary, stopped_by: object, *, indent: str = "") ->
         return
     for line in summary.guards:
         _echo(f"{indent}guard {line}")
+
+
+UNCERTAIN_ADVICE = (
+    "{rows} uncertain: HubSpot may hold their records, so they are not sent again (each "
+    "row's message says why). The next run looks those with a key up again: where HubSpot "
+    "holds more than one record with a row's key, delete the extra ones first. Rows without "
+    "a key are never looked up: --forget-uncertain sends every uncertain row again, so use it "
+    "only once you have checked that HubSpot holds none of them, or it creates them twice."
+)
+"""What to do about uncertain rows, said after the counts."""
+
+
+def _say_uncertain(counts: dict[str, int], *, indent: str = "") -> None:
+    """After the counts of a run with uncertain rows: what to do about them."""
+    n = counts.get("uncertain", 0)
+    if n:
+        rows = "1 row is" if n == 1 else f"{n:,} rows are"
+        _echo(indent + UNCERTAIN_ADVICE.format(rows=rows))
 
 
 def _rows_exit_code(counts: dict[str, int], rows: int) -> int:

@@ -70,6 +70,11 @@ def _write_back(
     """Set records get the values they had before the rule set them, where HubSpot still
     holds the values the rule set (a value someone changed since is theirs: it stays)."""
     held = _held_now(client, object_type, entries)
+    # A record HubSpot no longer holds under its id (merged into another, or deleted) is not
+    # written to: an update by a merged-away id would land on the record it was merged into.
+    gone = [(e, _no_longer_held(e)) for e in entries if e.hubspot_id not in held]
+    journal.leave_missing(gone)
+    entries = [e for e in entries if e.hubspot_id in held]
     changed = {e.row_key: _changed(object_type, e, held.get(e.hubspot_id)) for e in entries}
     journal.mark_missing(entries, MissingState.RESTORING)
     inputs = [
@@ -83,12 +88,20 @@ def _write_back(
     for e in entries:
         if e.hubspot_id in refused:
             journal.mark_missing([e], MissingState.DONE, message=refused[e.hubspot_id])
-    return [
+    return [Restored(e, why) for e, why in gone] + [
         Restored(e, f"not written back: {refused[e.hubspot_id]}", done=False)
         if e.hubspot_id in refused
         else Restored(e, _written_back(_earlier(e, changed[e.row_key]), changed[e.row_key]))
         for e in entries
     ]
+
+
+def _no_longer_held(entry: MissingEntry) -> str:
+    """What undo says of a set record HubSpot no longer holds under its id."""
+    return (
+        f"HubSpot no longer has record {entry.hubspot_id} (merged into another, or deleted): "
+        "nothing written back, left as it is"
+    )
 
 
 def _held_now(
@@ -165,7 +178,10 @@ def _create_again(
     ]
     journal.record_restored(found)
     said += [Restored(e, _found_again(e)) for e in found]
-    said += [Restored(e, why, done=False) for e in entries if (why := others.get(e.row_key))]
+    # Someone else's record holds the key: settled for good, so it is said once.
+    left = [(e, why) for e in entries if (why := others.get(e.row_key))]
+    journal.leave_missing(left)
+    said += [Restored(e, why) for e, why in left]
     to_create = [e for e in entries if e.row_key not in held]
     if to_create:
         said += _create(client, journal, object_type, to_create)

@@ -15,6 +15,7 @@ from ..core.errors import ConfigError, HubSpotError, UncertainDelivery
 from ..core.hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS
 from ..state.journal import Journal
 from ..state.missing_table import MissingEntry, MissingState
+from .edited import check_created
 from .restore import Restored, restore_missing
 
 __all__ = [
@@ -142,6 +143,14 @@ class UndoDone:
 
     archived: int
     restored: list[Restored] = field(default_factory=list)
+    kept: list[tuple[str, str, str]] = field(default_factory=list)
+    """(row key, id, what changed) of records the run created that someone changed since:
+    left as they are (archived, and listed in `forced`, with --force)."""
+    forced: list[tuple[str, str, str]] = field(default_factory=list)
+    """Records changed since that --force archived all the same."""
+    gone: list[tuple[str, str]] = field(default_factory=list)
+    """(row key, id) of records the run created that HubSpot no longer holds live under that
+    id (deleted, archived or merged into another): nothing archived in their place."""
 
     @property
     def complete(self) -> bool:
@@ -183,6 +192,7 @@ _ARCHIVED = (
     MissingState.RESTORING,
     MissingState.UNDONE,
     MissingState.GONE,
+    MissingState.LEFT,
 )
 """States of a record of `missing_rows:` archived (or found gone): no longer to archive."""
 
@@ -232,48 +242,77 @@ def _revert_links(client: HubSpotClient, journal: Journal, changes: list[dict[st
 
 
 def undo_run(
-    undo: Undo, client: HubSpotClient, on_progress: Callable[[int], None] | None = None
+    undo: Undo,
+    client: HubSpotClient,
+    on_progress: Callable[[int], None] | None = None,
+    *,
+    force: bool = False,
 ) -> UndoDone:
-    """Archive the records the run created, in batches, and bring back those its
+    """Archive the records the run created, in batches, but those someone changed since
+    (unless `force`) and those no longer live (edited.py), and bring back those its
     `missing_rows:` archived or set; record the undo (complete when nothing is left)."""
     run = undo.run
     if run.get("undone"):
         raise ConfigError(f"run {run['run_id']} was already undone at {run['undone']}")
     journal = Journal(Path(run["journal"]))
-    archived: list[tuple[str, str]] = []
     try:
         journal.lock()
-        path = client.paths.batch(run["object_type"], "archive")
-        try:
-            for start in range(0, len(undo.created), MAX_BATCH_INPUTS):
-                chunk = undo.created[start : start + MAX_BATCH_INPUTS]
-                _archive(client, path, [hid for _, hid in chunk])
-                archived += chunk
-                # Each batch is recorded as it is done: an undo stopped part way (the daily
-                # limit, a network failure) is finished by the next.
-                journal.record_undo(
-                    run["run_id"],
-                    chunk,
-                    complete=len(archived) == len(undo.created) and not undo.missing,
-                )
-                journal.reopen_returned(hid for _, hid in chunk)
-                if on_progress is not None:
-                    on_progress(len(archived))
-        except HubSpotError as exc:
-            left = len(undo.created) - len(archived)
-            raise type(exc)(
-                f"{exc} The undo stopped with {left} of {len(undo.created)} records still to "
-                f"archive; run `hubspot-import undo {run['run_id']}` again to finish it.",
-                status=exc.status,
-            ) from exc
+        checked = check_created(client, journal, run, undo.created)
+        forced = checked.changed if force else []
+        todo = checked.unchanged + [(key, hid) for key, hid, _ in forced]
+        kept = [] if force else checked.changed
+        if checked.gone:  # forgotten as archived: there is nothing left of them to undo
+            journal.record_undo(run["run_id"], checked.gone, complete=False)
+        ends = not kept and not undo.missing
+        archived = _archive_created(client, journal, run, todo, ends=ends, on_progress=on_progress)
         _revert_links(client, journal, undo.links)
-        done = UndoDone(len(archived), _restore(client, journal, undo))
-        if done.complete and (undo.missing or not undo.created):
+        done = UndoDone(
+            len(archived),
+            _restore(client, journal, undo),
+            kept=kept,
+            forced=forced,
+            gone=checked.gone,
+        )
+        if done.complete and not kept and (undo.missing or not todo):
             journal.record_undo(run["run_id"], [], complete=True)
     finally:
         journal.close()
     log.info("archived %d records created by run %s", len(archived), run["run_id"])
     return done
+
+
+def _archive_created(
+    client: HubSpotClient,
+    journal: Journal,
+    run: dict[str, Any],
+    todo: list[tuple[str, str]],
+    *,
+    ends: bool,
+    on_progress: Callable[[int], None] | None,
+) -> list[tuple[str, str]]:
+    """Archive the records of `todo` ((row key, id) pairs) 100 a request, each batch recorded
+    as it is done (`ends`: the last one completes the undo)."""
+    archived: list[tuple[str, str]] = []
+    path = client.paths.batch(run["object_type"], "archive")
+    try:
+        for start in range(0, len(todo), MAX_BATCH_INPUTS):
+            chunk = todo[start : start + MAX_BATCH_INPUTS]
+            _archive(client, path, [hid for _, hid in chunk])
+            archived += chunk
+            # Each batch is recorded as it is done: an undo stopped part way (the daily
+            # limit, a network failure) is finished by the next.
+            journal.record_undo(run["run_id"], chunk, complete=ends and len(archived) == len(todo))
+            journal.reopen_returned(hid for _, hid in chunk)
+            if on_progress is not None:
+                on_progress(len(archived))
+    except HubSpotError as exc:
+        left = len(todo) - len(archived)
+        raise type(exc)(
+            f"{exc} The undo stopped with {left} of {len(todo)} records still to "
+            f"archive; run `hubspot-import undo {run['run_id']}` again to finish it.",
+            status=exc.status,
+        ) from exc
+    return archived
 
 
 def _restore(client: HubSpotClient, journal: Journal, undo: Undo) -> list[Restored]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +27,10 @@ import pandas as pd
 import pyarrow as pa
 
 from ..api.client import HubSpotClient
-from ..api.lookup import Finder
+from ..api.lookup import DEFAULT_SEARCH_SETTLE, Finder
+from ..api.reads import read_batch
 from ..core.errors import ConfigError, HubSpotError
-from ..core.hubspot import stored_value
+from ..core.hubspot import MAX_BATCH_INPUTS, stored_value
 from ..core.outcome import Problem, RowIssue
 from ..core.prepared import journal_key
 from ..core.text import text_series
@@ -40,6 +42,9 @@ from .validate import Validated
 __all__ = ["Known", "Resolver", "cell_keys", "resolve_references", "stored_keys"]
 
 log = logging.getLogger(__name__)
+
+MERGED = "hs_merged_object_ids"
+"""The ids of the records merged into a record, `;`-separated, as HubSpot keeps them."""
 
 Known = dict[tuple[str, str], dict[str, str | None]]
 """(object type, property) -> key as HubSpot stores it -> record id, from earlier steps of a
@@ -58,8 +63,14 @@ class Resolver:
     """(object type, property) -> key -> where the earlier step's row is (`Products!A7`)."""
     prefetched: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
     """(object type, property) -> stored key -> ids, looked up before a plan wrote anything."""
+    settle: float = DEFAULT_SEARCH_SETTLE
+    """Seconds HubSpot's search may lag a write: a key search does not find is searched for
+    again once the first search is this old, before it is called missing."""
     lookups: int = 0
     """Keys asked of HubSpot."""
+    gone: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    """(object type, property) -> stored key -> the id a journal held for it that HubSpot no
+    longer holds (deleted or archived): the key was looked up in HubSpot instead."""
 
     def find(self, ref: Reference, keys: Iterable[str]) -> dict[str, list[str] | None]:
         """Stored key -> the ids of the records that have it ([] none; None: the row of an
@@ -75,34 +86,108 @@ class Resolver:
             elif key in ahead:
                 found[key] = list(ahead[key])
         rest = [k for k in wanted if k not in found]
-        path = self.journals.get(ref.to)
-        if rest and path is not None and path.exists():
-            journal = Journal(path)
-            try:
-                held = journal.known(journal_key(ref.to, ref.by, k) for k in rest)
-            finally:
-                journal.close()
-            for key in rest:
-                row = held.get(journal_key(ref.to, ref.by, key))
-                if row is not None and row.state is RowState.SYNCED and row.hubspot_id:
-                    found[key] = [row.hubspot_id]
-            rest = [k for k in rest if k not in found]
+        found.update({k: [hid] for k, hid in self._journaled(ref, rest).items()})
+        rest = [k for k in rest if k not in found]
         if rest and self.client is not None:
-            finder = Finder(self.client, ref.to, ref.by)
-            self.lookups += len(rest)
-            answer = finder.find(sorted(rest))
-            if answer is None and finder.unserved is not None:
-                raise ConfigError(f"could not look {ref.to} up by {ref.by}: {finder.unserved}")
-            if answer is None:
-                raise HubSpotError(
-                    f"could not look {ref.to} up by {ref.by} in HubSpot; nothing was sent"
-                )
-            for key in rest:
-                many = finder.holders.get(key)
-                found[key] = sorted(many) if many else ([answer[key]] if key in answer else [])
+            found.update(self._in_hubspot(self.client, ref, rest))
         for key in wanted:
             found.setdefault(key, [])
         return found
+
+    def _journaled(self, ref: Reference, keys: list[str]) -> dict[str, str]:
+        """Stored key -> the id the target's journal holds for it, for the records HubSpot
+        still holds (a merged one followed to the record it was merged into)."""
+        path = self.journals.get(ref.to)
+        if not keys or path is None or not path.exists():
+            return {}
+        journal = Journal(path)
+        try:
+            held = journal.known(journal_key(ref.to, ref.by, k) for k in keys)
+        finally:
+            journal.close()
+        ids: dict[str, str] = {}
+        for key in keys:
+            row = held.get(journal_key(ref.to, ref.by, key))
+            if row is not None and row.state is RowState.SYNCED and row.hubspot_id:
+                ids[key] = row.hubspot_id
+        if self.client is None or not ids:
+            return ids
+        now = still_held(self.client, ref.to, sorted(set(ids.values())))
+        gone = {k: hid for k, hid in ids.items() if now.get(hid) is None}
+        if gone:
+            self.gone.setdefault((ref.to, ref.by), {}).update(gone)
+            log.info(
+                "%d %s the journal knows are no longer in HubSpot (%s): looked up by %s instead",
+                len(gone),
+                ref.to,
+                ", ".join(sorted(set(gone.values()))[:5]),
+                ref.by,
+            )
+        return {k: now_id for k, hid in ids.items() if (now_id := now.get(hid)) is not None}
+
+    def _in_hubspot(
+        self, client: HubSpotClient, ref: Reference, keys: list[str]
+    ) -> dict[str, list[str] | None]:
+        """Stored key -> the ids of the records HubSpot holds with it. A key a search (which
+        lags writes) does not find is searched for again once the first search is `settle`
+        seconds old: a record made a moment before is found, not called missing."""
+        finder = Finder(client, ref.to, ref.by, settle=self.settle)
+        self.lookups += len(keys)
+        started = time.time()
+        answer = self._asked(finder, ref, sorted(keys))
+        missing = [k for k in keys if k not in answer and k not in finder.holders]
+        if missing and not finder.unique and self.settle > 0:
+            log.info(
+                "%d %s keys by %s not found by search: searching again once search has "
+                "caught up (--search-settle)",
+                len(missing),
+                ref.to,
+                ref.by,
+            )
+            answer.update(self._asked(finder, ref, sorted(missing), started))
+        found: dict[str, list[str] | None] = {}
+        for key in keys:
+            many = finder.holders.get(key)
+            found[key] = sorted(many) if many else ([answer[key]] if key in answer else [])
+        return found
+
+    @staticmethod
+    def _asked(
+        finder: Finder, ref: Reference, keys: list[str], written: float | None = None
+    ) -> dict[str, str]:
+        """`finder`'s answer for `keys` (see Finder.find); an error when HubSpot gave none."""
+        answer = finder.find(keys, written)
+        if answer is None and finder.unserved is not None:
+            raise ConfigError(f"could not look {ref.to} up by {ref.by}: {finder.unserved}")
+        if answer is None:
+            raise HubSpotError(
+                f"could not look {ref.to} up by {ref.by} in HubSpot; nothing was sent"
+            )
+        return answer
+
+
+def still_held(client: HubSpotClient, object_type: str, ids: list[str]) -> dict[str, str | None]:
+    """Record id -> the id HubSpot holds it under now: its own, the record it was merged
+    into, or None when it is deleted or archived (batch read by id, 100 a request)."""
+    now: dict[str, str | None] = dict.fromkeys(ids)
+    for start in range(0, len(ids), MAX_BATCH_INPUTS):
+        chunk = ids[start : start + MAX_BATCH_INPUTS]
+        body = read_batch(
+            client,
+            object_type,
+            chunk,
+            [MERGED],
+            purpose=f"check that the {object_type} the journal knows are still in HubSpot",
+        )
+        for result in body.get("results") or []:
+            if not isinstance(result, dict) or "id" not in result:
+                continue
+            rid = str(result["id"])
+            merged = str((result.get("properties") or {}).get(MERGED) or "").split(";")
+            for hid in chunk:
+                if hid == rid or hid in merged:
+                    now[hid] = rid
+    return now
 
 
 @dataclass
@@ -130,17 +215,25 @@ class _Problems:
             hint = f"make {ref.by} unique in HubSpot, or refer by a property that is"
         elif ref.on_missing is OnMissing.SKIP:
             self.notes.setdefault(row, []).append(
-                f'{column}: no {ref.to} record has {ref.by} "{key}", so it was left out'
+                f'{column}: no {ref.to} record has {ref.by} "{key}"{self._gone(ref, key)}, so '
+                "it was left out"
             )
             return
         else:
             kind = Problem.NOT_FOUND
-            message = f'no {ref.to} record has {ref.by} "{key}"'
+            message = f'no {ref.to} record has {ref.by} "{key}"{self._gone(ref, key)}'
             hint = (
                 f"import the {ref.to} first (or in the same plan), fix the key, or set "
                 "on_missing: skip to leave such references out"
             )
         self.issues.append(RowIssue.at(self.table, row, column, key, kind, message, hint))
+
+    def _gone(self, ref: Reference, key: str) -> str:
+        """` (the journal's record for it, 123, is no longer in HubSpot)`, when so."""
+        hid = self.resolver.gone.get((ref.to, ref.by), {}).get(stored_value(ref.to, ref.by, key))
+        if hid is None:
+            return ""
+        return f" (the journal's record for it, {hid}, is no longer in HubSpot)"
 
 
 def resolve_references(
