@@ -16,6 +16,7 @@ import click
 
 from ..core import shutdown
 from ..core.errors import HubSpotImportError
+from ..core.private_files import open_private
 from ..core.redact import forget_secrets, redact, redacted_logs
 from ..state.paths import default_state_dir
 from .common import (
@@ -54,7 +55,8 @@ def _main_writing_privately(args: list[str]) -> int:
     started = dt.datetime.now(dt.UTC)
     try:
         with redacted_logs():
-            code, error = _main(args)
+            said_too: dict[str, object] = {}
+            code, error = _main(args, said_too)
     finally:
         restore()
     error = redact(error) if error else error
@@ -69,18 +71,21 @@ def _main_writing_privately(args: list[str]) -> int:
                     "error": error,
                     "started": started.isoformat(),
                     "finished": dt.datetime.now(dt.UTC).isoformat(),
+                    **said_too,
                 },
             )
     log_file = _option_value(args, "--log-file")
     if error and log_file:
-        with contextlib.suppress(OSError), Path(log_file).open("a", encoding="utf-8") as fh:
+        with contextlib.suppress(OSError), open_private(log_file) as fh:
             stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%dT%H:%M:%S%z")
             fh.write(f"{stamp} ERROR {error}\n")
     return code
 
 
-def _main(args: list[str]) -> tuple[int, str | None]:
-    """The exit code, and the error said to the user (None for a run that got to its end)."""
+def _main(args: list[str], said_too: dict[str, object]) -> tuple[int, str | None]:
+    """The exit code, and the error said to the user (None for a run that got to its end);
+    what the error adds to the summary goes in `said_too` (a header-only feed's `missing`:
+    what its mapping's missing_rows: did)."""
 
     def said(code: int, message: str) -> tuple[int, str]:
         message = redact(message)
@@ -102,6 +107,10 @@ def _main(args: list[str]) -> tuple[int, str | None]:
         # enough memory is no bug: this machine, or a limit set on the process, allows too
         # little for the input.
         code, message = failure(exc) or (EXIT_ERROR, "interrupted")
+        # stages.empty_feed.NoRows (not imported: it loads pandas, and help must answer at once)
+        missing = getattr(exc, "missing", None)
+        if isinstance(missing, dict):
+            said_too["missing"] = missing
         return said(code, f"hubspot-import: {message}")
     except Exception as exc:
         where = _crash_report(args, exc)
@@ -135,8 +144,7 @@ def _crash_report(args: list[str], exc: Exception) -> str:
     target = Path(log_file) if log_file else folder / f"crash-{stamp}.txt"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with open(handle, "a", encoding="utf-8") as fh:
+        with open_private(target) as fh:  # a log file an older version left 0644 too
             fh.write(f"{stamp} internal error in: hubspot-import {_shown_args(args)}\n{text}")
     except OSError:
         return "(no file could be written; run again with --verbose)"

@@ -30,6 +30,7 @@ from typing import Any, BinaryIO
 
 from ..core.environment import env_number
 from ..core.errors import ConfigError, InputFileError
+from .download_room import NoRoom, no_room
 from .fingerprint import Fingerprint, take_fingerprint
 from .picking import Match, pick_match
 from .share_links import file_name, typed_name
@@ -325,6 +326,13 @@ def _copy(
             disposition = _response_header(remote, "Content-Disposition")
         target = target.with_name(typed_name(target.name, disposition, head))
         os.replace(part, target)
+    except OSError as exc:
+        room = no_room(exc, part, known)
+        with contextlib.suppress(OSError):
+            os.unlink(part)
+        if room is not None:
+            raise room from None
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(part)
@@ -388,11 +396,14 @@ def _keep(
 def _failing(location: Location, timeout: float, saving: Path | None = None) -> Iterator[None]:
     """Turn what a store raises into an InputFileError naming the URL (its secrets hidden)
     and the cause; a failure to write the copy into `saving` said as such, without the state
-    folder's path (the user's business is the URL, not where its copy is kept)."""
+    folder's path (the user's business is the URL, not where its copy is kept), except when
+    the copy found no room: then the downloads folder and the room it needs are named."""
     try:
         yield
     except (InputFileError, ConfigError):
         raise
+    except NoRoom as exc:
+        raise InputFileError(f"{location.shown}: {exc.said(saving)}") from None
     except Exception as exc:
         local = _local_failure(exc, saving)
         if local is not None:

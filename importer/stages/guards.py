@@ -48,6 +48,11 @@ class MissingCount(Protocol):
         """What would become of the records: `archived`, `set`."""
         ...
 
+    @property
+    def empty(self) -> bool:
+        """The feed has no data rows (every record held is missing)."""
+        ...
+
     def counted(self) -> tuple[int, int, str]:
         """(records no longer in the feed, records the mapping holds, why the rule sits out
         this run or "")."""
@@ -170,6 +175,12 @@ class Guarding:
         counted = f"{count:,} of {held:,} records the mapping holds"
         share = _percent(count, held)
         said = f"{counted} would be {self.missing.verb} ({share})"
+        if self.missing.empty and held:
+            why = (
+                f"the feed has no data rows: {counted} are no longer in it ({share}); a feed "
+                f"without rows is never mirrored, whatever {limit.given} {limit} allows"
+            )
+            return Verdict(name=name, limit=str(limit), said=said, reason=why)
         if not limit.exceeded(count, held):
             return Verdict(name=name, limit=str(limit), said=said)
         why = f"{counted} are no longer in the feed ({share}), more than {limit.given} {limit}"

@@ -24,10 +24,10 @@ import numpy as np
 from ..api.client import HubSpotClient
 from ..api.reads import read_values
 from ..core.errors import HubSpotError, RunInterrupted
-from ..core.hubspot import MAX_BATCH_INPUTS, same_value
+from ..core.hubspot import MAX_BATCH_INPUTS
 from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared, journal_key
-from ..core.shutdown import Stop, signal_name
+from ..core.shutdown import Stop
 from ..mapping.missing_keys import MissingAction, refuse_in_plan
 from ..mapping.model import Mapping, PropertyType
 from ..sheets.results import RunSummary
@@ -36,16 +36,20 @@ from ..sheets.results_missing import MissingOutcome as Outcome
 from ..state.journal import Journal
 from ..state.missing_table import MissingEntry, MissingState
 from .cell_rules import Cells, ColumnRules
+from .empty_feed import NO_ROWS, no_rows
 from .guards import GuardStop
+from .mirror_back import held_now, plan_back, shown, would_set_back
 from .mirror_send import (
     Candidate,
+    Flight,
     add_note,
     back_line,
     gone_message,
+    send_back,
     send_entries,
+    uncertain,
     would_return,
 )
-from .parallel import in_parallel
 from .reconcile import Reconciled
 from .shape import Shaped
 
@@ -119,7 +123,9 @@ def mirror_for(
     if in_plan:
         refuse_in_plan(rule, mapping.source)
     present = feed_keys(mapping, shaped, rows)
-    return Mirror(
+    # A header-only feed lost every row: the guard judges it (stages/empty_feed.py).
+    empty = shaped.table.frame.empty
+    mirror = Mirror(
         mapping,
         journal,
         run_id,
@@ -127,8 +133,13 @@ def mirror_for(
         present=present,
         rows=rows,
         dry_run=dry_run,
-        sits_out="" if present else NO_KEY,
+        sits_out="" if present or empty else NO_KEY,
+        empty=empty,
     )
+    if empty and not mirror.held:
+        mirror.report.sits_out = NO_ROWS
+        raise no_rows(shaped.table, mirror.report.as_json())
+    return mirror
 
 
 class Mirror:
@@ -146,8 +157,11 @@ class Mirror:
         rows: Prepared,
         dry_run: bool,
         sits_out: str = "",
+        empty: bool = False,
     ) -> None:
         self.mapping = mapping
+        self.empty = empty
+        """The feed has no data rows: never mirrored (max_missing stops the run)."""
         self.rule = mapping.missing_rows
         self.journal = journal
         self.run_id = run_id
@@ -158,6 +172,7 @@ class Mirror:
         self.names = rows.property_names
         self.dry_run = dry_run
         self.report = MissingReport(rule=self.rule.describe(), dry_run=dry_run, sits_out=sits_out)
+        self.flight = Flight()
 
     @property
     def verb(self) -> str:
@@ -208,6 +223,8 @@ class Mirror:
         what stopped the run: `stopped_by`, or what stopped this stage."""
         summary.missing = self.report
         try:
+            if self.empty and stopped_by is None and not self.dry_run:  # never mirrored
+                self.report.sits_out = NO_ROWS
             if self.report.sits_out:
                 self.report.held = len(self.held)
                 log.info("missing_rows %s sits out: %s", self.rule.describe(), self.report.sits_out)
@@ -227,8 +244,8 @@ class Mirror:
         except HubSpotError as exc:  # writing back the values of a record back in the feed
             self._unsent(self._unsaid(), f"the run stopped ({exc})")
             return exc
-        except Stop as signalled:
-            stop = RunInterrupted(signalled.signum, signal_name(signalled.signum))
+        except Stop as signalled:  # writing back the values of a record back in the feed
+            stop = self.flight.stopped(signalled)
             self._unsent(self._unsaid(), f"the run stopped ({stop})")
             return stop
         finally:
@@ -272,31 +289,36 @@ class Mirror:
 
     def _send(self, client: HubSpotClient) -> Stopped | None:
         """Archive or set the missing records, 100 a request, from a sender thread of their
-        own: a signal waits for the request in flight to be answered and recorded, and the
-        rest are not sent. Returns what stopped it."""
+        own: a signal waits for the request in flight to be answered and recorded (`Flight`:
+        at most HUBSPOT_IMPORT_STOP_WAIT seconds; a second signal leaves it, its records
+        uncertain), and the rest are not sent. Returns what stopped it."""
         candidates = self.candidates
         chunks = [
             candidates[start : start + MAX_BATCH_INPUTS]
             for start in range(0, len(candidates), MAX_BATCH_INPUTS)
         ]
-
-        def work(chunk: list[Candidate]) -> None:
-            """One request's records, from the sender thread."""
-            self.report.lines.extend(self._batch(client, chunk))
-
         stop: Stopped | None = None
         try:
-            in_parallel(work, chunks, 1)
+            self.flight.fly(lambda chunk: self._batch(client, chunk), chunks)
         except HubSpotError as exc:
             stop = exc
         except Stop as signalled:
-            stop = RunInterrupted(signalled.signum, signal_name(signalled.signum))
+            stop = self.flight.stopped(signalled)
+            by_key = {c.row_key: c for c in candidates}
+            self.report.lines += [
+                self._line(
+                    by_key[e.row_key], Outcome.FAILED, uncertain(signalled, self.verb), e.before
+                )
+                for e in self.flight.flying
+                if self.flight.abandoned
+            ]
         if stop is not None:
             self._unsent(self._unsaid(), f"the run stopped ({stop})")
         return stop
 
-    def _batch(self, client: HubSpotClient, chunk: list[Candidate]) -> list[MissingLine]:
-        """One request's records: their values read, the request recorded, sent, settled."""
+    def _batch(self, client: HubSpotClient, chunk: list[Candidate]) -> None:
+        """One request's records, from the sender thread: their values read, the request
+        recorded, sent, settled; their lines in the report."""
         action = self.rule.action
         names = self.names if action is MissingAction.ARCHIVE else [p for p, _ in self.rule.values]
         ids = [c.hubspot_id for c in chunk]
@@ -304,27 +326,40 @@ class Mirror:
         live = read_values(client, self.mapping.object_type, ids, names, purpose)
         kept = self.journal.kept_rows(c.row_key for c in chunk)
         entries = [self._entry(c, live.get(c.hubspot_id), kept.get(c.row_key, {})) for c in chunk]
-        self.journal.begin_missing(entries)
         sending = [e for e in entries if e.state is MissingState.SENDING]
-        lines = [
-            self._line(c, Outcome.GONE, e.message)
-            for c, e in zip(chunk, entries, strict=True)
-            if e.state is MissingState.GONE
-        ]
-        if not sending:
-            return lines
+        by_key = {c.row_key: c for c in chunk}
+
+        def begin() -> None:
+            """The request recorded before it leaves; the records HubSpot no longer has said."""
+            self.journal.begin_missing(entries)
+            self.report.lines.extend(
+                self._line(by_key[e.row_key], Outcome.GONE, e.message)
+                for e in entries
+                if e.state is MissingState.GONE
+            )
+
+        def settle(failed: dict[str, str]) -> None:
+            """HubSpot's answer recorded, and said."""
+            self.journal.settle_missing(sending, failed)
+            self.report.lines += [
+                self._done(by_key[e.row_key], e, failed.get(e.row_key)) for e in sending
+            ]
+
+        object_type = self.mapping.object_type
         try:
-            failed = send_entries(client, self.mapping.object_type, action, sending)
+            failed = self.flight.send(
+                sending,
+                begin,
+                lambda: send_entries(client, object_type, action, sending) if sending else {},
+            )
         except HubSpotError as exc:
             why = f"not confirmed ({exc}): the next run finds out first whether it was {self.verb}"
-            by_key = {c.row_key: c for c in chunk}
-            lines += [self._line(by_key[e.row_key], Outcome.FAILED, why, e.before) for e in sending]
-            self.report.lines.extend(lines)
+            self.report.lines += [
+                self._line(by_key[e.row_key], Outcome.FAILED, why, e.before) for e in sending
+            ]
             raise
-        self.journal.settle_missing(sending, failed)
-        by_key = {c.row_key: c for c in chunk}
-        lines += [self._done(by_key[e.row_key], e, failed.get(e.row_key)) for e in sending]
-        return lines
+        if failed is not None:  # else the run left it: `_send` says so
+            self.flight.land(lambda: settle(failed))
 
     def _entry(
         self, c: Candidate, held: dict[str, Any] | None, kept: dict[str, Any]
@@ -371,11 +406,16 @@ class Mirror:
         if not back:
             return
         archived = [wanted[k] for k in back if wanted[k].action == MissingAction.ARCHIVE]
+        restored = [wanted[k] for k in back if wanted[k].action == MissingAction.SET]
         if self.dry_run:  # nothing was written: what the run would do is said
             self.report.lines += would_return(archived, back, rows, results)
+            if restored:
+                kind = self.mapping.object_type
+                held = held_now(client, kind, restored)
+                planned = plan_back(kind, restored, back, rows, held)
+                self.report.lines += would_set_back(planned, back, rows, results)
             return
         self._created_again(archived, back, rows, results)
-        restored = [wanted[k] for k in back if wanted[k].action == MissingAction.SET]
         if restored:
             self._write_back(client, restored, back, rows, results)
 
@@ -403,27 +443,6 @@ class Mirror:
             self.report.lines.append(back_line(e, result.hubspot_id, note))
         self.journal.mark_missing(returned, MissingState.RETURNED, message="back in the feed")
 
-    def _held_now(
-        self, client: HubSpotClient, entries: list[MissingEntry]
-    ) -> dict[str, dict[str, Any]]:
-        """Record id -> what HubSpot holds now of the properties the rule set, read before
-        anything is written back (100 records a request)."""
-        names = sorted({p for e in entries for p in e.set_to})
-        ids = [e.hubspot_id for e in entries]
-        held: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), MAX_BATCH_INPUTS):
-            chunk = ids[start : start + MAX_BATCH_INPUTS]
-            held.update(
-                read_values(
-                    client,
-                    self.mapping.object_type,
-                    chunk,
-                    names,
-                    "read the values missing_rows: set, before writing back the earlier ones",
-                )
-            )
-        return held
-
     def _write_back(
         self,
         client: HubSpotClient,
@@ -434,41 +453,22 @@ class Mirror:
     ) -> None:
         """Set records whose key is back: the values they had before the rule set them
         written back (batch/update), for the properties the row does not write itself."""
-        held = self._held_now(client, entries)
-        restoring, edited = [], {}
-        for e in entries:
-            sends = rows.properties(back[e.row_key])
-            before = e.before or {}
-            now = held.get(e.hubspot_id, {})
-            # A value someone changed since the rule set it is theirs: it stays.
-            changed = {
-                p: now.get(p)
-                for p, v in e.set_to.items()
-                if p not in sends and not same_value(self.mapping.object_type, p, now.get(p), v)
-            }
-            values = {
-                p: str(before.get(p) or "") for p in e.set_to if p not in sends and p not in changed
-            }
-            restoring.append(replace(e, set_to=values))
-            edited[e.row_key] = changed
+        kind = self.mapping.object_type
+        planned = plan_back(kind, entries, back, rows, held_now(client, kind, entries))
+        restoring = [b.entry for b in planned]
+        edited = {b.entry.row_key: b.changed for b in planned}
         to_send = [e for e in restoring if e.set_to]
-        self.journal.mark_missing(to_send, MissingState.RETURNING)
-        failed: dict[str, str] = {}
-        for start in range(0, len(to_send), MAX_BATCH_INPUTS):
-            chunk = to_send[start : start + MAX_BATCH_INPUTS]
-            failed.update(send_entries(client, self.mapping.object_type, MissingAction.SET, chunk))
-        ok = [e for e in restoring if e.row_key not in failed]
-        self.journal.mark_missing(ok, MissingState.RETURNED, message="back in the feed")
-        self.journal.mark_missing([e for e in restoring if e.row_key in failed], MissingState.DONE)
+        # Sent as the records leaving the feed are, recorded request by request (a signal).
+        failed = send_back(client, self.journal, self.flight, kind, to_send)
+        unsent = [e for e in restoring if not e.set_to]  # their rows write those values
+        self.journal.mark_missing(unsent, MissingState.RETURNED, message="back in the feed")
         for e in restoring:
             why = failed.get(e.row_key)
             note = f"back in the feed: run {e.run_id} had set it (missing_rows); " + _written(
                 e, why
             )
             if edited[e.row_key]:
-                kept = ", ".join(
-                    f"{p}: {v or '(empty)'}" for p, v in sorted(edited[e.row_key].items())
-                )
+                kept = shown(edited[e.row_key])
                 note += f"; left as HubSpot holds them, changed since the rule set them: {kept}"
             add_note(results, rows.rows[back[e.row_key]], note)
             line = back_line(e, e.hubspot_id, note)
@@ -486,5 +486,4 @@ def _written(entry: MissingEntry, why: str | None) -> str:
         return f"its earlier values were not written back ({why})"
     if not entry.set_to:
         return "its row writes those properties itself"
-    written = ", ".join(f"{p}: {v or '(empty)'}" for p, v in sorted(entry.set_to.items()))
-    return f"its earlier values written back: {written}"
+    return f"its earlier values written back: {shown(entry.set_to)}"

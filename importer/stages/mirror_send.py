@@ -7,33 +7,43 @@ settled by reading what HubSpot holds."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from ..api.client import HubSpotClient
 from ..api.id_writes import IdWrite, write_by_id
 from ..api.reads import read_values
-from ..core.errors import HubSpotError
+from ..core.errors import HubSpotError, RunInterrupted
 from ..core.hubspot import MAX_BATCH_INPUTS, same_value
 from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared
+from ..core.shutdown import RunAbandoned, Stop, signal_name
 from ..mapping.missing_keys import MissingAction
 from ..sheets.results_missing import MissingLine, MissingOutcome
 from ..state.journal import Journal
 from ..state.missing_table import MissingEntry, MissingState
+from .parallel import _in_parallel
 
 __all__ = [
     "Candidate",
+    "Flight",
     "add_note",
     "back_line",
     "gone_message",
+    "send_back",
     "send_entries",
     "settle_open",
     "trace_of",
+    "uncertain",
     "would_return",
 ]
 
 log = logging.getLogger(__name__)
+
+_J = TypeVar("_J")
+_A = TypeVar("_A")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +61,80 @@ class Candidate:
         return self.row_key.partition("=")[2]
 
 
+class Flight:
+    """The requests of `missing_rows:`, sent from a sender thread of their own (`fly`): a
+    signal waits for the one in flight to be answered and recorded, at most `stop_wait()`
+    seconds, as the uploader's batches do (`parallel._in_parallel`); a second signal, or that
+    wait spent, leaves it (`abandoned`). HubSpot's answer is then not taken, and the journal
+    keeps its records as they were when it left (`sending`, `returning`): the next run finds
+    out what became of them before anything else is sent."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.flying: list[MissingEntry] = []
+        """The entries of the request on the wire: recorded, their answer not yet."""
+        self.abandoned = False
+
+    def fly(self, work: Callable[[_J], None], jobs: Sequence[_J]) -> None:
+        """Do `work` on each job from one sender thread. A signal raises `Stop` once the
+        request in flight is answered and recorded, or left (`Stop.abandoned`, `abandoned`):
+        no further job is taken either way."""
+        try:
+            _in_parallel(work, jobs, 1, threading.Event(), abandon=True)
+        except Stop as signalled:
+            if signalled.abandoned is not None:
+                with self._lock:
+                    self.abandoned = True  # the sender takes no answer from now on
+            raise
+
+    def send(
+        self, entries: Sequence[MissingEntry], begin: Callable[[], None], call: Callable[[], _A]
+    ) -> _A | None:
+        """HubSpot's answer (`call`) about `entries`, which `begin` records in the journal
+        before it is sent; None when the run left them: before they were recorded (nothing
+        is recorded nor sent), or before the answer (it is not taken)."""
+        with self._lock:
+            if self.abandoned:
+                return None
+            begin()
+            self.flying = list(entries)
+        try:
+            answer = call()
+        except HubSpotError:
+            if self._left():
+                return None
+            raise
+        return None if self._left() else answer
+
+    def land(self, settle: Callable[[], None]) -> None:
+        """Record an answer (`settle`), unless the run left its request meanwhile."""
+        with self._lock:
+            if self.abandoned:
+                return
+            settle()
+            self.flying = []
+
+    def _left(self) -> bool:
+        """Whether the run left the request in flight."""
+        with self._lock:
+            return self.abandoned
+
+    def stopped(self, signalled: Stop) -> RunInterrupted:
+        """What the signal stopped: a run whose request in flight was answered and recorded,
+        or left without an answer (its records uncertain)."""
+        if signalled.abandoned is None or not self.abandoned:
+            return RunInterrupted(signalled.signum, signal_name(signalled.signum))
+        return RunAbandoned(signalled.signum, signalled.abandoned, len(self.flying))
+
+
+def uncertain(signalled: Stop, verb: str) -> str:
+    """What the Missing sheet says of a record whose request the run left unanswered."""
+    return (
+        f"uncertain: sent, then left unanswered as the run stopped ({signalled.abandoned}); "
+        f"the next run finds out first whether it was {verb}"
+    )
+
+
 def trace_of(entry: MissingEntry) -> str:
     """The trace id an update of `entry` carries, so an error names the record it refused."""
     return f"{entry.run_id}-missing-{entry.hubspot_id}"
@@ -66,6 +150,51 @@ def send_entries(
     inputs = [IdWrite(e.hubspot_id, e.set_to, trace_of(e)) for e in entries]
     refused = write_by_id(client, object_type, operation, inputs)
     return {e.row_key: refused[e.hubspot_id] for e in entries if e.hubspot_id in refused}
+
+
+def send_back(
+    client: HubSpotClient,
+    journal: Journal,
+    flight: Flight,
+    object_type: str,
+    entries: Sequence[MissingEntry],
+) -> dict[str, str]:
+    """Write back the earlier values of set records whose key is back (`entries`, each
+    `set_to` the values to write), 100 a request from the flight's sender thread: each
+    request recorded before it leaves (`returning`), its records settled by the answer
+    (`returned`; `done` again for those HubSpot refused). Row key -> why, for those refused;
+    a signal raises `Stop` (`Flight.fly`)."""
+    failed: dict[str, str] = {}
+
+    def work(chunk: list[MissingEntry]) -> None:
+        """One request, from the sender thread."""
+        answer = flight.send(
+            chunk,
+            lambda: journal.mark_missing(chunk, MissingState.RETURNING),
+            lambda: send_entries(client, object_type, MissingAction.SET, chunk),
+        )
+        if answer is not None:
+            flight.land(lambda: _written_back(journal, chunk, answer, failed))
+
+    chunks = [
+        list(entries[start : start + MAX_BATCH_INPUTS])
+        for start in range(0, len(entries), MAX_BATCH_INPUTS)
+    ]
+    flight.fly(work, chunks)
+    return failed
+
+
+def _written_back(
+    journal: Journal, chunk: list[MissingEntry], answer: dict[str, str], failed: dict[str, str]
+) -> None:
+    """One write-back request's answer recorded (and its refusals added to `failed`)."""
+    journal.mark_missing(
+        [e for e in chunk if e.row_key not in answer],
+        MissingState.RETURNED,
+        message="back in the feed",
+    )
+    journal.mark_missing([e for e in chunk if e.row_key in answer], MissingState.DONE)
+    failed.update(answer)
 
 
 def settle_open(client: HubSpotClient, journal: Journal, object_type: str) -> HubSpotError | None:

@@ -11,10 +11,11 @@ from pathlib import Path
 from ..mapping.file import load_mapping
 from ..mapping.model import Mapping, SyncMode
 from ..mapping.portal import resolve_offline
-from ..sheets.load import Table, load_table
+from ..sheets.load import Table
 from ..sheets.outputs import prepare_folder, prepare_workbook
 from ..sheets.results import default_results_path
 from ..state.paths import default_state_dir
+from .empty_feed import load_feed
 from .options import RunOptions, StepContext
 from .unchanged import Feed, take_feed
 
@@ -64,16 +65,7 @@ def read_inputs(
     state_dir = prepare_folder(options.state_dir or default_state_dir(), "--state-dir")
     # The command line's header row wins over the mapping's.
     header_row = options.header_row if options.header_row is not None else mapping.header_row
-    table = (
-        step.table
-        if step is not None
-        else load_table(
-            options.input_path,
-            sheet=options.sheet,
-            encoding=options.encoding,
-            header_row=header_row,
-        )
-    )
+    table = step.table if step is not None else load_feed(options, mapping, header_row)
     mapping.check_columns(table.columns, table.where(), table.duplicate_headers)
     log.info("loaded %d rows from %s", len(table.frame), table.where())
     if step is not None:

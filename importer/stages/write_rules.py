@@ -19,7 +19,7 @@ from ..core.shutdown import Stop, signal_name
 from ..mapping.model import Mapping, WriteRule
 from ..state.journal import Journal
 from .decide import Action, Decisions, Operation
-from .parallel import in_parallel
+from .parallel import _in_parallel
 
 __all__ = ["Ruled", "apply_write_rules", "would_hold"]
 
@@ -145,8 +145,17 @@ def apply_write_rules(
     except HubSpotError as exc:
         return _stopped(decisions, exc)
     except Stop as signalled:
-        return _stopped(decisions, RunInterrupted(signalled.signum, signal_name(signalled.signum)))
+        return _stopped(decisions, _interrupted(signalled))
     return _revise(decisions, mapping, journal, run_id, touched, lookups, current)
+
+
+def _interrupted(signalled: Stop) -> RunInterrupted:
+    """What a signal during the reads stopped: nothing was written either way; the reads in
+    flight were answered, or left (a second signal, or HUBSPOT_IMPORT_STOP_WAIT spent)."""
+    name = signal_name(signalled.signum)
+    if signalled.abandoned is not None:
+        name = f"{name} ({signalled.abandoned}: the reads in flight were left)"
+    return RunInterrupted(signalled.signum, name)
 
 
 def _lookup(action: Action, rules: AnyMapping[str, WriteRule], mapping: Mapping) -> str | None:
@@ -202,7 +211,9 @@ def _read_current(
             current.take(body, by_key, mapping.object_type)
 
     if jobs:
-        in_parallel(work, jobs, max(1, min(senders, len(jobs))))
+        # A signal waits for the reads in flight as for the uploader's batches: at most
+        # HUBSPOT_IMPORT_STOP_WAIT seconds, and a second signal ends the wait at once.
+        _in_parallel(work, jobs, max(1, min(senders, len(jobs))), threading.Event(), abandon=True)
         log.info("write rules: read %d records in %d requests", len(ids) + len(keys), len(jobs))
     return current
 

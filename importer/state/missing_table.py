@@ -15,7 +15,7 @@ from typing import Any
 
 from .records import JournalTables, RowState, _now
 
-__all__ = ["MISSING_SCHEMA", "MissingEntry", "MissingState", "MissingTables"]
+__all__ = ["COUNTED", "MISSING_SCHEMA", "MissingEntry", "MissingState", "MissingTables"]
 
 MISSING_SCHEMA = """
 CREATE TABLE IF NOT EXISTS missing (
@@ -51,6 +51,7 @@ class MissingState(StrEnum):
     RETURNED = "returned"  # its key came back in the feed (created again, or values back)
     RESTORING = "restoring"  # undo's request is recorded, its answer not yet
     UNDONE = "undone"  # undo brought it back (created again, or its earlier values written)
+    LEFT = "left"  # undo left it alone, for good (the reason in `message`): see leave_missing
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,6 +197,20 @@ class MissingTables(JournalTables):
             )
         ]
 
+    def missing_counts(self) -> dict[str, dict[str, int]]:
+        """Run id -> what its `missing_rows:` did, for the runs it acted in: `archived` and
+        `set` (every record it archived or set, whatever came of it since), `gone`, `failed`,
+        `unconfirmed` (its answer not yet heard), and since then `restored` (by undo),
+        `returned` (back in the feed) and `left` (undo left it alone)."""
+        found: dict[str, dict[str, int]] = {}
+        for run_id, action, state, n in self._db.execute(
+            "SELECT run_id, action, state, COUNT(*) FROM missing GROUP BY run_id, action, state"
+        ):
+            counts = found.setdefault(run_id, dict.fromkeys(COUNTED, 0))
+            for word in _counted_as(action, MissingState(state)):
+                counts[word] += n
+        return found
+
     def begin_missing(self, entries: Sequence[MissingEntry]) -> None:
         """Record the requests about to be sent for `entries` (or, for records HubSpot no
         longer had, what was found), in one transaction, before anything leaves."""
@@ -272,6 +287,20 @@ class MissingTables(JournalTables):
                     for e in entries
                 ],
             )
+
+    def leave_missing(self, left: Sequence[tuple[MissingEntry, str]]) -> None:
+        """Undo left these records alone, each for the reason given: another record holds
+        the key now (made by someone else), or HubSpot no longer has a set record (merged or
+        deleted). They are settled, so no later undo says it again and the run counts as
+        undone; a set record's journal row goes with the record it pointed at."""
+        now = _now()
+        with self._txn() as db:
+            db.executemany(
+                "UPDATE missing SET state = ?, message = ?, updated = ? WHERE run_id = ? AND "
+                "row_key = ?",
+                [(MissingState.LEFT.value, why, now, e.run_id, e.row_key) for e, why in left],
+            )
+            self._forget_rows(db, [e for e, _ in left if e.action == "set"])
 
     def reopen_returned(self, ids: Iterable[str]) -> None:
         """An undo archived records `ids` that a run created again when their key came back:
@@ -350,6 +379,29 @@ class MissingTables(JournalTables):
                 (row_key, hubspot_id),
             )
         ]
+
+
+COUNTED = ("archived", "set", "gone", "failed", "unconfirmed", "restored", "returned", "left")
+"""The words of `missing_counts`, in the order `runs` says them."""
+
+_SINCE = {
+    MissingState.UNDONE: "restored",
+    MissingState.RETURNED: "returned",
+    MissingState.LEFT: "left",
+}
+_NOT_DONE = {
+    MissingState.GONE: "gone",
+    MissingState.FAILED: "failed",
+    MissingState.SENDING: "unconfirmed",
+}
+
+
+def _counted_as(action: str, state: MissingState) -> list[str]:
+    """The words of `missing_counts` one record in `state` counts for."""
+    if state in _NOT_DONE:
+        return [_NOT_DONE[state]]
+    done = "archived" if action == "archive" else "set"
+    return [done, *([_SINCE[state]] if state in _SINCE else [])]
 
 
 def _with_set(entry: MissingEntry) -> str | None:
