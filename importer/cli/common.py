@@ -28,6 +28,7 @@ from ..core.hubspot import (
     LEGACY_API,
     ApiPaths,
 )
+from ..core.private_files import PrivateFileHandler
 from ..mapping.model import SyncMode
 from ..mapping.webhooks import webhook_problem
 from ..sheets.outputs import prepare_file, replaced_or_written_into
@@ -76,7 +77,7 @@ def _logging(verbose: bool, log_file: Path | None, console: Console | None) -> I
         handler = RichHandler(console=console, show_path=False, log_time_format="%H:%M:%S")
     else:
         if log_file is not None:
-            handler = logging.FileHandler(log_file, encoding="utf-8")
+            handler = PrivateFileHandler(log_file)  # an older 0644 log is tightened
         elif sys.stderr is None:  # started with standard error closed: no one to tell
             handler = logging.NullHandler()
         else:
