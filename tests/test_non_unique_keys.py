@@ -25,6 +25,7 @@ from importer.core.errors import ConfigError
 from importer.mapping.guards import Guards, parse_limit
 from importer.mapping.model import SyncMode
 from importer.sandbox import Fault, Sandbox
+from importer.sandbox.portal import PropertyDef
 from importer.sandbox.sources import RecordSource
 
 from .conftest import TOKEN, CliRun, read_sheet, write_csv, write_mapping
@@ -404,3 +405,21 @@ def test_an_update_keyed_on_the_record_id_sends_it_as_the_id_never_as_an_id_prop
     (update,) = [r.body for r in sandbox.received if r.path.endswith("/batch/update")]
     assert [i["id"] for i in update["inputs"]] == [hand]
     assert sent_by(sandbox, "hs_object_id") == []
+
+
+def test_a_contacts_email_is_a_unique_key_whatever_its_definition_declares(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    # HubSpot keeps one contact per email and documents reading and upserting contacts by it;
+    # its definition need not declare hasUniqueValue for the tool to take it as unique.
+    sandbox.portal.add_property("contacts", PropertyDef(name="email", label="Email"))
+    mapping = write_mapping(
+        tmp_path / "c.yaml",
+        "object_type: contacts\nkey: Email\nmode: upsert\ncolumns:\n  Email: email\n"
+        "  First: firstname\n",
+    )
+    data = write_csv(tmp_path / "c.csv", [["Email", "First"], ["ada@example.com", "Ada"]])
+    said = run_cli("check", "-m", mapping, data, "--base-url", sandbox.url,
+                   "--state-dir", tmp_path / "state")  # fmt: skip
+    assert said.code == 0, said.message
+    assert "1 would_create" in said.out, said.out

@@ -35,6 +35,7 @@ from ..core.hubspot import (
     SEARCH_IN_VALUES_MAX,
     SEARCH_PAGE_MAX,
     SEARCH_TOTAL_MAX,
+    held_unique,
     stored_value,
 )
 from .authorship import PROOF_PROPERTIES, Window, not_ours
@@ -89,7 +90,7 @@ def unique_properties(client: HubSpotClient, object_type: str) -> dict[str, bool
         )
         return None
     known = {
-        str(p["name"]): p.get("hasUniqueValue") is True
+        str(p["name"]): held_unique(object_type, str(p["name"]), p.get("hasUniqueValue") is True)
         for p in reply.body.get("results") or []
         if isinstance(p, dict) and "name" in p
     }

@@ -35,6 +35,7 @@ __all__ = [
     "canonical_object_type",
     "epoch_seconds",
     "error_context",
+    "held_unique",
     "key_identity",
     "pipeline_properties",
     "reverse_type_id",
@@ -259,6 +260,13 @@ ONE_PARENT: Final = frozenset({"line_items"})
 deal, cart or quote): moving one removes the old link before the new one is made."""
 EMAIL_PROPERTIES: Final = frozenset({("contacts", "email")})
 """Properties HubSpot stores trimmed and lowercased, and holds unique without regard to case."""
+
+
+def held_unique(object_type: str, prop: str, declared: bool) -> bool:
+    """Whether HubSpot holds `prop` unique: as its definition declares (`hasUniqueValue`),
+    and a contact's email always (HubSpot keeps one contact per email and documents reading
+    and upserting contacts by it, whatever the definition's flag says)."""
+    return declared or (canonical_object_type(object_type), prop) in EMAIL_PROPERTIES
 OWNER_PROPERTY: Final = "hubspot_owner_id"
 """The record owner: an owner's id (not a user id), from the owners API."""
 _PIPELINE_PROPERTIES: Final = {"deals": ("pipeline", "dealstage")}

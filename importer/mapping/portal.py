@@ -12,13 +12,13 @@ import difflib
 import functools
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..api.client import HubSpotClient, UncertainDelivery, Verdict, error_message, route_missing
 from ..api.lookup import remember_unique
 from ..core.errors import AuthError, ConfigError, HubSpotUnavailable, MappingError
-from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES, AssociationCategory
+from ..core.hubspot import DEFAULT_ASSOCIATION_TYPES, AssociationCategory, held_unique
 from .column_values import check_currency, value_changes
 from .missing_keys import check_set_values
 from .model import (
@@ -215,6 +215,7 @@ def read_schema(client: HubSpotClient, object_type: str) -> PortalSchema:
         client, client.paths.properties(object_type), f"{object_type} properties", object_type
     )
     props = [PropertyInfo.from_json(r) for r in body.get("results") or [] if isinstance(r, dict)]
+    props = [replace(p, unique=held_unique(object_type, p.name, p.unique)) for p in props]
     log.info("read %d %s properties from the portal", len(props), object_type)
     remember_unique(client, object_type, {p.name: p.unique for p in props})
     return PortalSchema(
