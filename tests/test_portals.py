@@ -317,3 +317,32 @@ def test_undo_with_the_token_of_another_portal_archives_nothing(
     assert right.code == 0, right.message
     assert two_portals.tenant(111).records("products") == []
     assert len(two_portals.tenant(222).records("products")) == 5
+
+
+def test_undo_with_a_token_hubspot_will_not_name_a_portal_for_archives_nothing_unless_told(
+    run_cli: Runner, two_portals: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Production's run kept its own state folder; the rehearsal is undone with production's
+    # token, which may not read the account details: the portal cannot be told, so nothing.
+    data = catalogue(tmp_path / "c.csv", 5)
+    mapping = write_mapping(tmp_path / "m.yaml", MAPPING)
+    state = tmp_path / "state"
+    for token, folder in ((TEST_TOKEN, state), (PROD_TOKEN, tmp_path / "prod")):
+        common = ("-m", mapping, data, "--base-url", two_portals.url, "--state-dir", folder)
+        done = run_as(run_cli, monkeypatch, token, *common, "--out", tmp_path / "o.xlsx")
+        assert done.code == 0, done.message
+    listed = run_cli("runs", "--state-dir", state).out.splitlines()
+    (rehearsal,) = [line.split()[0] for line in listed if "111" in line]
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", PROD_TOKEN)
+    two_portals.inject(Fault(status=403, path="account-info", times=10))
+    undo = ("undo", rehearsal, "--state-dir", state, "--yes", "--base-url", two_portals.url)
+    blind = run_cli(*undo)
+    assert blind.code == 2
+    assert "HubSpot will not say which portal this token reaches" in blind.message
+    assert "say so with --portal-id 111" in blind.message
+    assert len(two_portals.tenant(222).records("products")) == 5
+    told_wrong = run_cli(*undo, "--portal-id", "222")
+    assert told_wrong.code == 2
+    assert "this token reaches portal 222" in told_wrong.message
+    assert len(two_portals.tenant(222).records("products")) == 5
+    assert len(two_portals.tenant(111).records("products")) == 5

@@ -158,6 +158,23 @@ def test_undo_never_archives_the_survivor_of_a_merge_in_place_of_a_record_it_mad
     ) in said.out
 
 
+def test_undo_keeps_a_record_it_made_that_another_was_merged_into_since(
+    sandbox: Sandbox, tmp_path: Path, run_cli: Runner
+) -> None:
+    # A colleague's record merged into the run's: archiving it would lose theirs too, even
+    # after a later run wrote the record again (which hides the merge from its modified date).
+    run_id = run(run_cli, sandbox, tmp_path, catalogue(tmp_path, THREE[:1]))
+    made = live(sandbox)["A-1"]["id"]
+    (hand,) = sandbox.store.create_many(
+        "products", [({"hs_sku": "Z-9", "name": "kept by hand"}, [])], RecordSource.by_hand()
+    )
+    sandbox.store.merge("products", hand["id"], made)
+    run(run_cli, sandbox, tmp_path, catalogue(tmp_path, [("A-1", "Mug", "9.5")], "later"))
+    said = undo(run_cli, sandbox, tmp_path, run_id)
+    assert [r["id"] for r in sandbox.records("products")] == [made]
+    assert f"{made}: HubSpot merged record {hand['id']} into it since the run" in said.out
+
+
 # --- the workbook rebuilt from the journal ---------------------------------------------------
 
 

@@ -249,6 +249,12 @@ def _show_plan(state_dir: Path, r: dict[str, Any], out: Path | None) -> int:
     callback=base_url_option,
     help="HubSpot API base URL. Default: the one the run used.",
 )
+@click.option(
+    "--portal-id",
+    type=click.IntRange(1),
+    help="The portal the token reaches, for a token HubSpot will not name one for (or a run "
+    "whose journal does not name its portal): undo goes on only when it is the run's.",
+)
 @API_VERSION_OPTION
 def undo(
     run_id: str,
@@ -256,6 +262,7 @@ def undo(
     yes: bool,
     force: bool,
     base_url: str | None,
+    portal_id: int | None,
     api_version: str | None,
 ) -> int:
     """Archive the records RUN created and revert the links it changed on other records;
@@ -267,7 +274,9 @@ def undo(
     state = state_dir or default_state_dir()
     if is_plan_run_id(run_id):
         plan_run = find_plan_run(state, run_id)
-        return _undo_plan(state, plan_run, yes, base_url, api_version, force=force)
+        return _undo_plan(
+            state, plan_run, yes, base_url, api_version, force=force, portal_id=portal_id
+        )
     undo = prepare_undo(state, run_id)
     r = undo.run
     if r.get("undone"):
@@ -294,7 +303,8 @@ def undo(
         if target is None:
             click.echo("Nothing was archived.")
             return EXIT_OK
-        done = _undo_at(undo, target, api_version, state, local_token=SANDBOX_TOKEN, force=force)
+        done = _undo_at(undo, target, api_version, state, local_token=SANDBOX_TOKEN, force=force,
+                        portal_id=portal_id)  # fmt: skip
     if undo.created or undo.links or not undo.missing:
         click.echo(
             f"Archived {done.archived} {r['object_type']} created by run {r['run_id']}"
@@ -344,6 +354,7 @@ def _undo_plan(
     api_version: str | None,
     *,
     force: bool = False,
+    portal_id: int | None = None,
 ) -> int:
     from ..plans.history import prepare_plan_undo
 
@@ -377,7 +388,7 @@ def _undo_plan(
         if target is None:
             click.echo("Nothing was archived.")
             return EXIT_OK
-        kept = _undo_steps(left, target, api_version, state_dir, force=force)
+        kept = _undo_steps(left, target, api_version, state_dir, force=force, portal_id=portal_id)
     if kept:
         click.echo(
             f"Plan run {pid} is undone but for the {kept} records kept (see above): "
@@ -390,12 +401,19 @@ def _undo_plan(
 
 
 def _undo_steps(
-    left: list[Undo], target: str, api_version: str | None, state_dir: Path, *, force: bool
+    left: list[Undo],
+    target: str,
+    api_version: str | None,
+    state_dir: Path,
+    *,
+    force: bool,
+    portal_id: int | None,
 ) -> int:
     """Undo a plan's steps in turn, saying what each did; how many records they kept."""
     kept = 0
     for p in left:
-        step = _undo_at(p, target, api_version, state_dir, local_token=SANDBOX_TOKEN, force=force)
+        step = _undo_at(p, target, api_version, state_dir, local_token=SANDBOX_TOKEN,
+                        force=force, portal_id=portal_id)  # fmt: skip
         reverted = f"; reverted {len(p.links)} links." if p.links else "."
         click.echo(
             f"Archived {step.archived} {p.run['object_type']} created by run "
@@ -423,6 +441,7 @@ def _undo_at(
     *,
     local_token: str,
     force: bool = False,
+    portal_id: int | None = None,
 ) -> UndoDone:
     r = undo.run
     local = urlsplit(target).hostname in ("127.0.0.1", "localhost", "::1")
@@ -435,7 +454,7 @@ def _undo_at(
         retry=RetryPolicy(max_attempts=1) if local else None,
     )
     try:
-        check_portal(undo, client, token, state_dir)
+        check_portal(undo, client, token, state_dir, portal_id)
         done = undo_run(undo, client, force=force)
     except HubSpotUnavailable as exc:
         if not local:

@@ -5,7 +5,8 @@ record no longer live under its id (deleted, archived, or merged into another) i
 archived, so that the survivor of a merge is never archived in its place.
 
 A record counts as changed when HubSpot holds, for a property this tool wrote, a value other
-than the one it wrote (the journal keeps what it last sent of each row), when HubSpot names a
+than the one it wrote (the journal keeps what it last sent of each row), when other records
+were merged into it (`hs_merged_object_ids`), when HubSpot names a
 user who last updated it (`hs_updated_by_user_id`), or when its `hs_lastmodifieddate` is
 later than this tool's last write of it (the run's end, or a later run's) by more than the
 clocks may differ (CLOCK_ALLOWANCE)."""
@@ -26,6 +27,9 @@ from ..state.journal import Journal, KnownRow
 __all__ = ["Checked", "check_created"]
 
 MODIFIED = "hs_lastmodifieddate"
+MERGED = "hs_merged_object_ids"
+"""The records merged into this one: a record the run created that others were merged into
+holds their data too, so it is someone's as much as the run's."""
 UPDATED_BY = "hs_updated_by_user_id"
 """The user who last changed a record, as HubSpot keeps it (empty for an app's writes)."""
 
@@ -55,7 +59,9 @@ def check_created(
     for start in range(0, len(created), MAX_BATCH_INPUTS):
         chunk = list(created[start : start + MAX_BATCH_INPUTS])
         sent = {hid: _sent(known.get(key), hid) for key, hid in chunk}
-        names = sorted({p for values in sent.values() for p in values} | {MODIFIED, UPDATED_BY})
+        names = sorted(
+            {p for values in sent.values() for p in values} | {MODIFIED, UPDATED_BY, MERGED}
+        )
         held = read_values(
             client,
             run["object_type"],
@@ -103,6 +109,8 @@ def _changed(
             held = now.get(prop)
             shown = "empty" if held in (None, "") else repr(str(held))
             return f"its {prop} is {shown}, not {value!r} as this tool wrote it"
+    if merged := str(now.get(MERGED) or "").strip(";"):
+        return f"HubSpot merged record {merged.replace(';', ', ')} into it since the run"
     if now.get(UPDATED_BY):
         return f"HubSpot says user {now[UPDATED_BY]} changed it last"
     stamp = str(now.get(MODIFIED) or "")

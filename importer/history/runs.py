@@ -61,19 +61,38 @@ def _portal(meta: str | None) -> PortalInfo | None:
         return None
 
 
-def check_portal(undo: Undo, client: HubSpotClient, token: str, state_dir: Path) -> None:
-    """Raise ConfigError, before anything is archived, when `token` reaches another portal
-    than the one the run wrote to: every portal of a region shares one base URL, and the
-    run's ids name other records (or none) there. A run whose journal does not name its
-    portal, or a token HubSpot will not name one for, is undone with a warning."""
+def check_portal(
+    undo: Undo, client: HubSpotClient, token: str, state_dir: Path, portal_id: int | None = None
+) -> None:
+    """Raise ConfigError, before anything is archived, unless `token` is known to reach the
+    portal the run wrote to: every portal of a region shares one base URL, and the run's ids
+    name other records (or none) there. A token HubSpot will not name a portal for, or a run
+    whose journal does not name its portal, goes on only when `portal_id` (--portal-id) says
+    which portal the token reaches, and it is the run's."""
     run = undo.run
     made_in = run.get("portal_id")
-    here = identify_portal(client, token, state_dir)
-    if made_in is None or here is None:
+    here = identify_portal(client, token, state_dir, portal_id=portal_id)
+    if here is None:
+        which = (
+            f" If it is portal {made_in}'s, say so with --portal-id {made_in}." if made_in else ""
+        )
+        raise ConfigError(
+            f"HubSpot will not say which portal this token reaches (it may lack access to the "
+            f"account details), so it cannot be told to be the portal run {run['run_id']} "
+            f"wrote to: nothing was archived.{which}"
+        )
+    if made_in is None:
+        if portal_id is None:
+            raise ConfigError(
+                f"the journal of run {run['run_id']} does not say which portal it wrote to (it "
+                "was kept per base URL), and this token reaches portal "
+                f"{here.describe()}: nothing was archived. If the run wrote to that portal, say "
+                f"so with --portal-id {here.portal_id}."
+            )
         log.warning(
-            "cannot tell which portal run %s wrote to, or which this token reaches: check "
-            "that it is the same before trusting this undo",
+            "run %s's journal does not name its portal: undone in portal %d, as --portal-id says",
             run["run_id"],
+            portal_id,
         )
         return
     if here.portal_id != made_in:
