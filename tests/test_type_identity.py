@@ -142,6 +142,21 @@ def test_a_key_typed_in_its_decomposed_unicode_form_finds_its_record(
     assert journal_key("products", "hs_sku", NFD) == journal_key("products", "hs_sku", NFC)
 
 
+def test_an_upsert_of_a_key_spelt_anew_updates_its_record_never_makes_a_second(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # HubSpot holds the composed spelling; an upsert by the decomposed one would not find it.
+    upsert = ("--mode", "upsert")
+    first = run(run_cli, sandbox, tmp_path, BY_SKU, [["SKU", "Name"], [NFC, "Latte"]], "a", *upsert)
+    assert first.code == 0, first.err
+    again = run(run_cli, sandbox, tmp_path, BY_SKU, [["SKU", "Name"], [NFD, "Latte 2"]], "b",
+                *upsert)  # fmt: skip
+    assert again.code == 0, again.err
+    assert "1 updated" in again.out, again.out
+    (record,) = sandbox.records("products")
+    assert record["properties"]["name"] == "Latte 2"
+
+
 def test_an_old_journal_with_a_decomposed_key_still_finds_its_record(
     run_cli: Runner, sandbox: Sandbox, tmp_path: Path
 ) -> None:

@@ -10,15 +10,10 @@ from typing import overload
 
 import orjson
 
-from ..api.client import HubSpotClient
-from ..api.lookup import RECORD_ID, Finder
-from ..core.errors import ConfigError, HubSpotError
 from ..core.outcome import RowResult, RowStatus, uncertain_advice
 from ..core.prepared import Prepared, PreparedRow
-from ..mapping.model import Mapping, SyncMode, WriteRule
 from ..mapping.model import SyncMode as Mode
 from ..state.journal import KnownRow, RowState
-from .verify import Drift
 
 __all__ = [
     "UNSETTLED",
@@ -26,10 +21,7 @@ __all__ = [
     "Actions",
     "Decisions",
     "Operation",
-    "by_record_id",
     "decide",
-    "decide_rows",
-    "not_unique_upsert",
 ]
 
 UNSETTLED = ""
@@ -189,6 +181,14 @@ class Decisions:
         return self.actions.operations.count(operation)
 
 
+_FRESH = {
+    Mode.UPSERT: Operation.UPSERT,
+    Mode.CREATE: Operation.CREATE,
+    Mode.UPDATE: Operation.UPDATE,
+}
+"""What a row without history gets, per mode (an update needs a key to find its record)."""
+
+
 def decide(
     rows: Prepared,
     known: AnyMapping[str, KnownRow],
@@ -208,15 +208,7 @@ def decide(
     and makes no update by itself."""
     notes = dict(notes or {})
     # What a row without history gets: most rows of a first run, so decided once.
-    fresh: Operation | None = (
-        Operation.UPSERT
-        if mode is Mode.UPSERT
-        else Operation.CREATE
-        if mode is Mode.CREATE
-        else Operation.UPDATE
-        if has_key
-        else None
-    )
+    fresh = _FRESH.get(mode) if mode is not Mode.UPDATE or has_key else None
     if not known and fresh is not None and not notes:
         return Decisions(
             actions=Actions(rows, list(range(len(rows))), [fresh] * len(rows), {}),
@@ -230,7 +222,12 @@ def decide(
         prior = known.get(key)
         row = rows.rows[position]
         settled = _settled(row, key, prior, hashes.get(position), notes.get(key), key in force)
-        if settled is None and mode is not Mode.UPSERT and prior is not None and prior.hubspot_id:
+        if (
+            settled is None
+            and prior is not None
+            and prior.hubspot_id
+            and (mode is not Mode.UPSERT or _respelt(rows, position, prior))
+        ):
             settled = _update(rows, position, prior, notes, key in force, clear_empty, made)
         elif settled is None and fresh is not None:
             made.add(position, fresh, notes.get(key))
@@ -298,6 +295,16 @@ def _settled(
     return None
 
 
+def _respelt(rows: Prepared, position: int, prior: KnownRow) -> bool:
+    """Whether the row's key is spelt otherwise than the value this tool wrote to its record
+    (`Café` composed then decomposed: one key to the journal, two values to HubSpot). An
+    upsert by the new spelling would make a second record: the row updates its record by id."""
+    if prior.sent is None or rows.key_property is None:
+        return False
+    held = orjson.loads(prior.sent).get(rows.key_property)
+    return held is not None and held != rows.key_values[position]
+
+
 def _update(
     rows: Prepared,
     position: int,
@@ -352,136 +359,3 @@ def _changed(
             "(clear_empty: true clears them)"
         )
     return sends, "; ".join(said)
-
-
-def decide_rows(
-    rows: Prepared,
-    known: dict[str, KnownRow],
-    mode: SyncMode,
-    mapping: Mapping,
-    drift: Drift | None,
-    client: HubSpotClient | None = None,
-) -> Decisions:
-    """The decisions from the journal's rows, with what --verify found (if it ran). With a
-    `client`, a key HubSpot does not hold unique never addresses a batch: upserts by it are
-    refused (ConfigError), and updates by it are given their record's id (`by_record_id`)."""
-    if drift is not None and mapping.held_back:
-        drift = _allowed_edits(drift, mapping.held_back)
-    decisions = decide(
-        rows,
-        known,
-        mode,
-        has_key=mapping.key_property is not None,
-        notes=drift.notes() if drift else None,
-        force=set(drift.edited) if drift else (),
-        clear_empty=mapping.clearing,
-    )
-    return decisions if client is None else by_record_id(decisions, client, mapping)
-
-
-def by_record_id(decisions: Decisions, client: HubSpotClient, mapping: Mapping) -> Decisions:
-    """`decisions` with no batch addressed by a key HubSpot does not hold unique, which it
-    refuses (or, were it to take one, could write to any record holding the key). Upserts by
-    such a key are refused before anything is sent (ConfigError); each update by it is
-    looked up by search, every page of it: one record holding the key is updated by its id,
-    none fails the row, and two or more leave it `uncertain`, naming each, never written."""
-    actions, prop = decisions.actions, mapping.key_property
-    keyed = [
-        p
-        for p, op in zip(actions.positions, actions.operations, strict=True)
-        if op is Operation.UPDATE and actions.record_id(p) is None
-    ]
-    upserts = Operation.UPSERT in actions.operations
-    if prop is None or not (keyed or upserts):
-        return decisions
-    # True only from the portal's definitions (the mapping's check): then no need to ask.
-    checked = mapping.key is not None and mapping.by_column[mapping.key].unique
-    finder = Finder(client, mapping.object_type, prop, unique=True if checked else None)
-    by_id = prop == RECORD_ID  # HubSpot refuses it as an idProperty: each key is the id
-    if not by_id and finder.holds_unique():
-        return decisions
-    if upserts and (by_id or finder.holds_unique() is False):
-        raise ConfigError(not_unique_upsert(mapping.object_type, prop))
-    values = [v for p in keyed if (v := actions.prepared.key_values[p]) is not None]
-    if finder.find(values) is None:
-        raise HubSpotError(
-            f"could not look {mapping.object_type} up by {prop} in HubSpot, which does not "
-            "hold it unique (so no update is sent by it); nothing was sent"
-        )
-    found: dict[int, str] = {}
-    settled: dict[int, RowResult] = {}
-    for position in keyed:
-        row, value = actions.prepared.rows[position], actions.prepared.key_values[position]
-        held = finder.holding(value) if value is not None else []
-        if len(held) == 1:
-            found[position] = held[0]
-        else:
-            settled[position] = _unaddressed(row, mapping, value, held, searched=not by_id)
-    return Decisions(
-        actions=actions.addressed(found, settled),
-        settled={**decisions.settled, **{r.row: r for r in settled.values()}},
-    )
-
-
-def not_unique_upsert(object_type: str, prop: str) -> str:
-    """Why a run refuses to upsert by `prop`, and what to do instead."""
-    return (
-        f"upsert finds each record by the key's property, and HubSpot does not hold {prop} "
-        f"of {object_type} unique, so it refuses a batch upsert by it (and two records may "
-        f"hold one value): nothing was sent. Make {prop} unique in HubSpot (the property's "
-        f"setting 'Require unique values for this property'), key the mapping on a property "
-        f"HubSpot holds unique, or run with --mode update (each record is looked up by "
-        f"search) or --mode create"
-    )
-
-
-def _unaddressed(
-    row: int, mapping: Mapping, value: str | None, held: list[str], *, searched: bool
-) -> RowResult:
-    """The result of an update by a key HubSpot does not hold unique (`searched`; else the
-    record id) that no record, or more than one, holds: nothing is sent."""
-    prop = mapping.key_property
-    if held:
-        return RowResult(
-            row=row,
-            status=RowStatus.UNCERTAIN,
-            message=f"not updated: {len(held)} {mapping.object_type} records have {prop} "
-            f"{value!r} ({', '.join(held)}), and HubSpot does not hold {prop} unique, so "
-            "which one is this row's cannot be told; merge or delete the duplicates in "
-            f"HubSpot (or make {prop} unique there), then run again",
-        )
-    if value is None:
-        return RowResult(
-            row=row,
-            status=RowStatus.FAILED,
-            message=f"not updated: the row has no {prop} to find its record by",
-        )
-    how = (
-        f" (searched, as HubSpot does not hold {prop} unique; a record made in the last "
-        "seconds may not be searchable yet)"
-        if searched
-        else ""
-    )
-    return RowResult(
-        row=row,
-        status=RowStatus.FAILED,
-        message=f"not updated: no {mapping.object_type} record has {prop} {value!r}{how}",
-    )
-
-
-def _allowed_edits(drift: Drift, rules: AnyMapping[str, WriteRule]) -> Drift:
-    """What --verify found, without the edits in HubSpot that write rules leave to HubSpot:
-    any value of a create_only property, and a value of an if_empty one (one emptied is
-    filled again, as the rule allows)."""
-    edited: dict[str, list[str]] = {}
-    for key, props in drift.edited.items():
-        held = drift.held.get(key, {})
-        kept = [
-            p
-            for p in props
-            if rules.get(p) is not WriteRule.CREATE_ONLY
-            and not (rules.get(p) is WriteRule.IF_EMPTY and held.get(p) not in (None, ""))
-        ]
-        if kept:
-            edited[key] = kept
-    return replace(drift, edited=edited)

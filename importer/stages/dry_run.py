@@ -11,7 +11,8 @@ from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared
 from ..mapping.model import Mapping, SyncMode
 from ..state.journal import Journal
-from .decide import Operation, decide_rows
+from .addressing import decide_rows
+from .decide import Operation
 from .links import decide_links
 from .verify import apply_drift, verify
 from .write_rules import would_hold

@@ -28,7 +28,8 @@ from ..sheets.results import RunSummary, record_url
 from ..sheets.table import Table
 from ..state.journal import Journal
 from ..state.paths import journal_path
-from .decide import Decisions, Operation, decide_rows
+from .addressing import decide_rows
+from .decide import Decisions, Operation
 from .dry_run import would_do
 from .guards import Guarding, GuardStop, changed_records, not_sent, would_change
 from .links import LinkChange, apply_links, decide_links
