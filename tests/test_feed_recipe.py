@@ -104,7 +104,7 @@ def test_the_nightly_feed_recipe_imports_skips_archives_guards_and_undoes(
     assert summary["input_file"] == f"s3://{BUCKET}/catalogue/products-2026-12-01.csv"
     assert len(_live_skus(sandbox)) == 1000
     (seventh,) = sandbox.store.find("products", "hs_sku", ["00007"])["00007"]
-    assert sandbox.store.get("products", seventh)["properties"]["price"] == "1007.50"
+    assert sandbox.store.get("products", seventh)["properties"]["price"] == "1007.5"
 
     # Night 2: nothing new in the bucket: skipped at once.
     code, summary = site.night()

@@ -135,7 +135,7 @@ def test_archive_then_undo_creates_them_again(
         ("00000", ids["00000"], "archived"),
         ("00001", ids["00001"], "archived"),
     ]
-    assert rows[0]["values_before"] == "hs_sku: 00000; name: Product 0; price: 9.50"
+    assert rows[0]["values_before"] == "hs_sku: 00000; name: Product 0; price: 9.5"
     assert (
         "recycling bin restores the original record (same id) within 90 days"
         in (rows[0]["message"])

@@ -56,11 +56,12 @@ def test_a_european_catalogue_is_stored_as_hubspot_stores_values(
     result = run(run_cli, sandbox, tmp_path, CATALOGUE, rows)
     assert result.code == 0, result.err
     products = stored(sandbox, "products", "hs_sku")
+    # Numbers as HubSpot holds them: 1299.00 is sent, 1299 answered.
     assert {k: products[k] for k in ("A-1", "A-2", "A-3")} == {
-        "A-1": products["A-1"] | {"hs_price_eur": "1299.00", "hs_price_usd": "1410.50",
+        "A-1": products["A-1"] | {"hs_price_eur": "1299", "hs_price_usd": "1410.5",
                                   "margin_pct": "15", "in_stock": "true",
                                   "hubspot_owner_id": "71000001"},
-        "A-2": products["A-2"] | {"hs_price_eur": "12.50", "hs_price_usd": "13.60",
+        "A-2": products["A-2"] | {"hs_price_eur": "12.5", "hs_price_usd": "13.6",
                                   "margin_pct": "7.5", "in_stock": "false",
                                   "hubspot_owner_id": "71000003"},
         "A-3": products["A-3"] | {"hs_price_eur": "3", "hubspot_owner_id": "71000004"},
@@ -290,7 +291,7 @@ def test_a_price_property_of_a_currency_refuses_a_price_in_another(
     assert result.code == 1
     status = {r["SKU"]: r["status"] for r in read_sheet(tmp_path / "out.xlsx")}
     assert status == {"E-1": "created", "E-2": "invalid", "E-3": "invalid"}
-    assert stored(sandbox, "products", "hs_sku")["E-1"]["hs_price_usd"] == "12.50"
+    assert stored(sandbox, "products", "hs_sku")["E-1"]["hs_price_usd"] == "12.5"  # a number
 
 
 def test_an_orders_sheet_gets_its_stage_ids_by_label(

@@ -40,6 +40,7 @@ __all__ = [
     "pipeline_properties",
     "reverse_type_id",
     "same_value",
+    "stored_number",
     "stored_value",
 ]
 
@@ -262,11 +263,29 @@ EMAIL_PROPERTIES: Final = frozenset({("contacts", "email")})
 """Properties HubSpot stores trimmed and lowercased, and holds unique without regard to case."""
 
 
+def stored_number(value: str) -> str:
+    """A number property's value as HubSpot stores and answers it, a number rather than the
+    text sent: `007` -> `7`, `7.50` -> `7.5`, `1e3` -> `1000`, `-0` -> `0` (a plain decimal,
+    without leading zeros, trailing fractional zeros or an exponent). Anything else is kept."""
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return value
+    if not number.is_finite():
+        return value
+    text = format(number, "f")  # "f" writes every digit: no rounding to a context's precision
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
 def held_unique(object_type: str, prop: str, declared: bool) -> bool:
     """Whether HubSpot holds `prop` unique: as its definition declares (`hasUniqueValue`),
     and a contact's email always (HubSpot keeps one contact per email and documents reading
     and upserting contacts by it, whatever the definition's flag says)."""
     return declared or (canonical_object_type(object_type), prop) in EMAIL_PROPERTIES
+
+
 OWNER_PROPERTY: Final = "hubspot_owner_id"
 """The record owner: an owner's id (not a user id), from the owners API."""
 _PIPELINE_PROPERTIES: Final = {"deals": ("pipeline", "dealstage")}

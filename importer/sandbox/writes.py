@@ -9,11 +9,12 @@ import json
 from functools import partial
 from typing import Any
 
-from ..core.hubspot import MAX_BATCH_INPUTS, AssociationCategory
+from ..core.hubspot import MAX_BATCH_INPUTS, AssociationCategory, stored_number
 from .catalogue import value_problems
 from .checks import _check_value, _normalised
 from .config import Fault
 from .objects import ObjectEndpoints, batch_inputs
+from .portal import PropertyDef
 from .replies import Reply, batch_response, error, refused_whole
 from .rules import rule_problems
 from .store import now_iso
@@ -205,7 +206,7 @@ class BatchWrites(ObjectEndpoints):
 
     def batch_update(self, object_type: str, body: Any) -> tuple[int, Any]:
         started = now_iso()
-        inputs = self._inputs(body)
+        inputs = self._stored_ids(object_type, self._inputs(body))
         traces = [item.get("objectWriteTraceId") for item in inputs]
         with self.write_lock:
             targets = self._resolve(object_type, inputs, "update/upsert")
@@ -241,7 +242,7 @@ class BatchWrites(ObjectEndpoints):
 
     def batch_upsert(self, object_type: str, body: Any) -> tuple[int, Any]:
         started = now_iso()
-        inputs = self._inputs(body)
+        inputs = self._stored_ids(object_type, self._inputs(body))
         traces = [item.get("objectWriteTraceId") for item in inputs]
         prop = inputs[0].get("idProperty") if inputs else None
         if inputs and (not prop or prop not in self._unique_props(object_type)):
@@ -320,6 +321,18 @@ class BatchWrites(ObjectEndpoints):
                     )
         return inputs
 
+    def _stored_ids(self, object_type: str, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The inputs, each addressed (`id`) by its idProperty's value as HubSpot stores it:
+        a record whose unique number property holds `7` is the one `007` names, and an upsert
+        that creates one stores `7`."""
+        defs = self.portal.property_defs(object_type)
+        return [
+            {**item, "id": stored_number(str(item["id"]))}
+            if _is_number(defs.get(str(item.get("idProperty")))) and "id" in item
+            else item
+            for item in inputs
+        ]
+
     def _check_input(
         self,
         object_type: str,
@@ -353,6 +366,7 @@ class BatchWrites(ObjectEndpoints):
         )
         if problems:
             return props, [], _invalid_properties(problems)
+        props = _as_stored(defs, props)
         if not associations:
             return props, [], None
         links, error = self._check_associations(object_type, item.get("associations", []))
@@ -407,6 +421,20 @@ class BatchWrites(ObjectEndpoints):
             ],
             "context": context,
         }
+
+
+def _is_number(prop: PropertyDef | None) -> bool:
+    """Whether `prop` is a property of type number (HubSpot stores its values as numbers)."""
+    return prop is not None and prop.type == "number"
+
+
+def _as_stored(defs: dict[str, PropertyDef], props: dict[str, str]) -> dict[str, str]:
+    """Valid properties as HubSpot stores them: a number property's value as the number it
+    is (`stored_number`), which every later read, search and unique-value check then sees."""
+    return {
+        name: stored_number(value) if _is_number(defs.get(name)) else value
+        for name, value in props.items()
+    }
 
 
 def _invalid_properties(problems: list[dict[str, Any]]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from ..api.client import error_message
-from ..core.hubspot import error_context, stored_value
+from ..core.hubspot import error_context, same_value, stored_value
 from ..core.outcome import RowResult, RowStatus, uncertain_advice
 from ..mapping.model import Mapping, SyncMode, WriteRule
 from ..state.journal import Outcome
@@ -416,10 +416,7 @@ def _match_by_values(
     kind = mapping.object_type
 
     def fits(a: Action, props: dict[str, Any]) -> bool:
-        return all(
-            stored_value(kind, p, str(props.get(p))) == stored_value(kind, p, v)
-            for p, v in a.row.properties.items()
-        )
+        return all(same_value(kind, p, props.get(p), v) for p, v in a.row.properties.items())
 
     options = []
     for result in rest:

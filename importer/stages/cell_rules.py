@@ -27,14 +27,24 @@ from ..mapping.model import (
     NumberFormat,
     PropertyType,
 )
-from ..mapping.numbers import NUMBER_RE, read_number
+from ..mapping.numbers import NUMBER_RE, canonical_number, read_number
 from .cell_values import Words
 
-__all__ = ["MULTI_SEPARATOR", "RECORD_ID_RE", "AssociationRules", "Cells", "ColumnRules"]
+__all__ = [
+    "MULTI_SEPARATOR",
+    "RECORD_ID_RE",
+    "AssociationRules",
+    "Cells",
+    "ColumnRules",
+    "stored_numbers",
+]
 
 RECORD_ID_RE = re.compile(r"[0-9]+")
 MULTI_SEPARATOR = ";"  # HubSpot joins multi-select values with ";"
 _TZ_SUFFIX = r"(?:[zZ]|[+-]\d{2}:?\d{2})$"
+_PLAIN_NUMBER = re.compile(NUMBER_RE)
+_STORED_NUMBER = r"^(?:0|-?[1-9][0-9]*(?:\.[0-9]*[1-9])?|-?0\.[0-9]*[1-9])$"
+"""A number written as HubSpot stores it (`canonical_number`): most cells already are."""
 
 
 class Cells:
@@ -77,15 +87,14 @@ class Cells:
         return self.mask(flags(pc.less_equal(pc.utf8_length(self.text), MAX_TEXT_LENGTH)))
 
     def keys(self, fold_case: bool) -> pa.Array:
-        """The cells as HubSpot compares values: trimmed, in Unicode's composed form (NFC),
-        lower-cased where it ignores case (emails)."""
+        """The cells as HubSpot compares text values: trimmed, in Unicode's composed form
+        (NFC), lower-cased where it ignores case (emails)."""
         keys = pc.utf8_normalize(self.text, form="NFC")
         return pc.utf8_lower(keys) if fold_case else keys
 
-    def unique(self, fold_case: bool) -> pd.Series:
-        """Which cells hold a value no other cell holds, compared as HubSpot compares them
-        (`keys`); empty cells count as unique."""
-        keys = self.keys(fold_case)
+    def unique(self, keys: pa.Array | pa.ChunkedArray) -> pd.Series:
+        """Which cells hold a value no other cell holds, each cell compared by its key in
+        `keys` (`ColumnRules.keys`); empty cells count as unique."""
         if len(pc.unique(keys)) - (not self.filled_flags.all()) == int(self.filled_flags.sum()):
             return pd.Series(True, index=self.index)  # no repeats: no need to find them
         return ~self.filled | ~text_series(keys, self.index).duplicated(keep=False)
@@ -135,11 +144,34 @@ class ColumnRules:
         """How a percent sign is read (None: it is not a number here)."""
 
     def same(self, value: str) -> str:
-        """A cell as HubSpot compares values of this property (`Cells.keys`), so
-        `Anna@x.com` and `anna@x.com`, or `Café` typed two ways, are one key: not two
-        records, nor one record written twice."""
+        """A cell as HubSpot compares values of this property (`keys`), so `Anna@x.com`
+        and `anna@x.com`, `Café` typed two ways, or `7` and `007` in a number column, are
+        one key: not two records, nor one record written twice."""
+        if self.spec.type is PropertyType.NUMBER:
+            return self.number_key(value.strip())
         one = Cells(pd.Series([value], dtype=TEXT))
         return str(one.keys(self.fold_case)[0].as_py())
+
+    @cached_property
+    def keys(self) -> pa.Array | pa.ChunkedArray:
+        """The cells as HubSpot compares this property's values: a number property's as the
+        numbers they are (`number_key`), HubSpot storing a number, not the text sent; any
+        other's as text (`Cells.keys`)."""
+        if self.spec.type is not PropertyType.NUMBER:
+            return self.cells.keys(self.fold_case)
+        if self.formatted or self.words is not None:
+            return self.cells.distinct.mapped(self.number_key)
+        return stored_numbers(self.cells.text)
+
+    def number_key(self, cell: str) -> str:
+        """A trimmed cell of a number column as the number HubSpot stores for it
+        (`canonical_number`: `007`, `7.0` and `7` are all `7`); a cell that is no number of
+        the column stays as it is (the number check reports it)."""
+        if self.formatted:
+            plain = self.number_of(cell)
+        else:
+            plain = self.words.word(cell) if self.words is not None else cell
+        return canonical_number(plain) if plain and _PLAIN_NUMBER.fullmatch(plain) else cell
 
     @cached_property
     def folded_options(self) -> dict[str, str]:
@@ -157,7 +189,7 @@ class ColumnRules:
     def duplicate_rows(self) -> dict[str, list[int]]:
         """Each repeated value (as `same` makes it) -> the sheet rows holding it (computed
         once per column)."""
-        s = text_series(self.cells.keys(self.fold_case), self.cells.index)
+        s = text_series(self.keys, self.cells.index)
         repeated = s[s.duplicated(keep=False) & self.cells.filled]
         return {
             str(v): [int(r) for r in rows] for v, rows in repeated.groupby(repeated).groups.items()
@@ -257,7 +289,7 @@ class ColumnRules:
             checks.append(
                 (
                     Problem.DUPLICATE_KEY if is_key else Problem.NOT_UNIQUE,
-                    lambda _: c.unique(self.fold_case),
+                    lambda _: c.unique(self.keys),
                 )
             )
         return [pandera.Check(fn, name=problem.value) for problem, fn in checks]
@@ -309,6 +341,24 @@ class ColumnRules:
         else:
             return text
         return pc.if_else(pc.not_equal(text, ""), out.cast(text.type), "")
+
+
+def stored_numbers(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Plain numbers as HubSpot stores them (`canonical_number`), any other text as it is:
+    the cells already in that form are kept by Arrow's kernels, the others converted one by
+    one (a column of ids has none)."""
+    odd = flags(pc.invert(pc.match_substring_regex(values, _STORED_NUMBER)))
+    if not odd.any():
+        return values
+    text = whole(values)
+    mask = pa.array(odd)
+    found = [_stored_number(v) for v in pc.filter(text, mask).to_pylist()]
+    return pc.replace_with_mask(text, mask, pa.array(found, type=text.type))
+
+
+def _stored_number(value: str) -> str:
+    """A plain number as HubSpot stores it; anything else (an empty cell) as it is."""
+    return canonical_number(value) if _PLAIN_NUMBER.fullmatch(value) else value
 
 
 def _plain_number(value: str) -> str:

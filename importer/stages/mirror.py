@@ -78,11 +78,13 @@ def feed_keys(mapping: Mapping, shaped: Shaped, rows: Prepared) -> frozenset[str
         return frozenset(keys)
     spec = mapping.by_column[mapping.key]
     cells = Cells(frame[mapping.key])
+    excel = shaped.table.sheet is not None
+    rules = ColumnRules(spec, cells, mapping.object_type, mapping.number, excel=excel)
     if spec.type is PropertyType.STRING:
-        excel = shaped.table.sheet is not None
-        rules = ColumnRules(spec, cells, mapping.object_type, mapping.number, excel=excel)
         values = rules.convert(others).to_pylist()
-    else:  # a number or a date as key: its cell as written
+    elif spec.type is PropertyType.NUMBER:  # the number HubSpot holds, as a valid row's key
+        values = rules.keys.take(others).to_pylist()
+    else:  # a date as key: its cell as written
         values = cells.text.take(others).to_pylist()
     kind, prop = mapping.object_type, mapping.key_property
     keys.update(journal_key(kind, prop, v) for v in values if v)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pyarrow.compute as pc
 
 from ..core.prepared import Prepared, PreparedAssociation
-from ..core.text import arrow
-from ..mapping.model import Mapping
+from ..core.text import arrow, whole
+from ..mapping.model import Mapping, PropertyType
+from .cell_rules import stored_numbers
 from .validate import Validated
 
 __all__ = ["build_rows"]
@@ -21,6 +22,12 @@ def build_rows(
     constants = dict(mapping.constants)
     for name in constants:
         columns.pop(name, None)  # a constant wins over a column (the mapping forbids both)
+    if mapping.key is not None and mapping.by_column[mapping.key].type is PropertyType.NUMBER:
+        # The key sent, journaled and looked up is the number HubSpot holds and answers, so
+        # that `007` finds the record its run made (`7`), as `7` and `7.0` do.
+        key_name = mapping.by_column[mapping.key].property
+        if key_name in columns:
+            columns[key_name] = whole(stored_numbers(columns[key_name]))
     rows: list[int] = values.index.tolist()
     key_prop = mapping.key_property
     if key_prop is None:
