@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import click
 
 from ..core import shutdown
-from ..core.errors import HubSpotImportError
+from ..core.errors import HubSpotImportError, StateUnwritable
 from ..core.private_files import open_private
 from ..core.redact import forget_secrets, redact, redacted_logs
 from ..state.paths import default_state_dir
@@ -111,6 +111,8 @@ def _main(args: list[str], said_too: dict[str, object]) -> tuple[int, str | None
         missing = getattr(exc, "missing", None)
         if isinstance(missing, dict):
             said_too["missing"] = missing
+        if isinstance(exc, StateUnwritable) and exc.run_id is not None:
+            said_too["run_id"] = exc.run_id  # the run the full journal stopped
         return said(code, f"hubspot-import: {message}")
     except Exception as exc:
         where = _crash_report(args, exc)

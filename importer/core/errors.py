@@ -3,8 +3,10 @@
     HubSpotImportError                 root: the CLI catches this, prints one line, exits non-zero
     ├── ConfigError                    fix the mapping or the command line (exit 2)
     │   ├── MappingError               a mapping file with one or more mistakes, all listed
-    │   └── KeylessRerun               a keyless mapping imported this file already (in a plan:
-    │                                  that step alone is refused)
+    │   ├── KeylessRerun               a keyless mapping imported this file already (in a plan:
+    │   │                              that step alone is refused)
+    │   └── StateUnwritable            the journal cannot be written (a full disk, a quota, a
+    │                                  file size limit): make room; the next run settles it
     ├── InputFileError                 fix or replace the spreadsheet (exit 2)
     │   └── EmptySheetError            a header and no rows (in a plan: a step with nothing to do)
     ├── LockHeld                       another run holds the lock; this one sent nothing (exit 3)
@@ -37,6 +39,7 @@ __all__ = [
     "MappingError",
     "RateLimitStop",
     "RunInterrupted",
+    "StateUnwritable",
     "UncertainDelivery",
 ]
 
@@ -67,6 +70,17 @@ class MappingError(ConfigError):
 class KeylessRerun(ConfigError):
     """A keyless mapping's import of this file is finished: running it again would create
     every row again. In a plan, that step alone is refused."""
+
+
+class StateUnwritable(ConfigError):
+    """A journal SQLite cannot write for want of room (a full disk, a used-up quota, a file
+    size limit): the machine's doing, not a bug. What was sent stays open in the journal, and
+    the next run settles it before sending anything. `run_id`: the run this process had begun
+    in that journal (None before one began)."""
+
+    def __init__(self, message: str, *, run_id: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
 
 
 class InputFileError(HubSpotImportError):

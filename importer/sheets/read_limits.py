@@ -1,6 +1,7 @@
 """Sane limits on what is read, checked before it is read where they can be: a workbook whose
 parts inflate to more than `HUBSPOT_IMPORT_MAX_UNZIPPED_MB` (or far more than a spreadsheet
-compresses: a zip bomb), and a sheet with more columns than its results workbook can hold
+compresses: a zip bomb), a part neither stored nor deflated (as every spreadsheet application
+writes them) or encrypted, and a sheet with more columns than its results workbook can hold
 beside its own. Each is refused with the limit named and how to raise it, if it can be."""
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def inflate_part(path: Path, member: zipfile.ZipInfo, *, keep: bool = True) -> b
     beyond the size its zip directory declares nor the unzipped limit: a part that would be is
     refused. Deflated ones are inflated by ISA-L, twice as fast as zlib."""
     _check_method(path, member)
-    if member.compress_type != zipfile.ZIP_DEFLATED or member.flag_bits & 0x1:
+    if member.compress_type == zipfile.ZIP_STORED:
         # zipfile stops at the declared size itself (and says a part cut short is damaged).
         with zipfile.ZipFile(path) as book:
             return book.read(member) if keep else b""
@@ -121,21 +122,47 @@ def inflate_part(path: Path, member: zipfile.ZipInfo, *, keep: bool = True) -> b
     return b"".join(kept)
 
 
+READ_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+"""The zip methods read: what Excel, LibreOffice and every other spreadsheet application
+write. Any other is refused before anything is read."""
 UNREAD_METHODS = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA"}
 """Zip compression methods no spreadsheet application writes and calamine does not read;
 Python's zipfile inflates them whole, whatever size is declared (a bomb's memory)."""
+OTHER_METHODS = {9: "Deflate64", 93: "Zstandard", 95: "xz", 98: "PPMd"}
+"""Names of other zip methods met in the wild (Windows' and 7-Zip's zip tools write
+Deflate64 when a workbook is zipped again by hand)."""
+AES_METHOD = 99
+"""The method a part encrypted with AES (WinZip's, 7-Zip's) says it has."""
+ENCRYPTED_FLAG = 0x1
+"""A part's general-purpose flag bit set when it is encrypted (with a zip password)."""
 
 
 def _check_method(path: Path, member: zipfile.ZipInfo) -> None:
-    """Refuse a part compressed in a way the workbook readers do not read, before any of it
-    is inflated."""
-    method = UNREAD_METHODS.get(member.compress_type)
-    if method is None:
+    """Refuse a part the workbook readers do not read (encrypted, or compressed by another
+    method than stored or deflate), before any of it is read."""
+    method = member.compress_type
+    if member.flag_bits & ENCRYPTED_FLAG or method == AES_METHOD:
+        how = "AES, zip method 99" if method == AES_METHOD else "a zip password"
+        raise InputFileError(
+            f"{path}: its part {member.filename} is encrypted ({how}): the workbook is "
+            "encrypted (password-protected), and this tool cannot read it; it was not read. "
+            "Remove the password in Excel (or in the zip tool that set it), or save it as CSV; "
+            "nothing was sent."
+        )
+    if method in READ_METHODS:
         return
+    if method in UNREAD_METHODS:
+        how = f"{UNREAD_METHODS[method]} (zip method {method})"
+        why = (
+            "which spreadsheet applications do not write and this tool does not read "
+            "(inflating it could exhaust memory: a zip bomb is built so)"
+        )
+    else:
+        named = OTHER_METHODS.get(method)
+        how = f"{named} (zip method {method})" if named else f"zip method {method}"
+        why = "which this tool does not read (it reads deflate, which Excel writes)"
     raise InputFileError(
-        f"{path}: its part {member.filename} is compressed with {method} (zip method "
-        f"{member.compress_type}), which spreadsheet applications do not write and this tool "
-        "does not read (inflating it could exhaust memory: a zip bomb is built so); it was not "
+        f"{path}: its part {member.filename} is compressed with {how}, {why}; it was not "
         "read. If the workbook is genuine, open it in Excel and save it again, or save it as "
         "CSV; nothing was sent."
     )

@@ -23,6 +23,7 @@ from ..core.errors import ConfigError, LockHeld
 from .batches_table import BatchTables
 from .links_table import LINKS_SCHEMA, LinkTables
 from .missing_table import MISSING_SCHEMA, MissingTables
+from .no_room import unwritable
 from .paths import adopt_base_url_journal, default_state_dir, journal_path
 from .records import (
     KEEP_OWNER,
@@ -154,7 +155,11 @@ KEY_FORMAT = "2"
 
 
 def _unusable(path: Path, exc: sqlite3.Error) -> ConfigError:
-    """A journal that cannot be opened: said with what to do; never deleted here."""
+    """A journal that cannot be opened: said with what to do; never deleted here. One that
+    cannot be written for want of room is no damage: StateUnwritable."""
+    refused = unwritable(exc, path=path)
+    if refused is not None:
+        return refused
     if "locked" in str(exc):
         return ConfigError(
             f"the journal {path} stayed locked by another process for {INIT_WAIT_SECONDS:.0f} s "

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError, LockHeld
+from .no_room import unwritable
 
 log = logging.getLogger(__name__)
 
@@ -180,14 +181,31 @@ def _release_lock(fh: Any) -> None:
 
 @contextlib.contextmanager
 def _immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction, taken at once (BEGIN IMMEDIATE), rolled back on any error."""
-    db.execute("BEGIN IMMEDIATE")
+    """One write transaction, taken at once (BEGIN IMMEDIATE), rolled back on any error. A
+    write the disk refused (full, a quota, a file size limit) is StateUnwritable: the
+    machine's doing, said with the journal and the room left, never as a bug."""
     try:
-        yield db
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            _roll_back(db)
+            raise
+    except sqlite3.Error as exc:
+        refused = unwritable(exc, db=db)
+        if refused is None:
+            raise
+        raise refused from exc
+
+
+def _roll_back(db: sqlite3.Connection) -> None:
+    """End the transaction left open by an error, if SQLite has not ended it itself (it does
+    after some failed writes): the connection must take the next one, and a failed rollback
+    must not hide the error that called for it."""
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
 
 
 class JournalTables:
