@@ -7,6 +7,9 @@ knows it is this tool's (`link_reads`). A signal stops the sending as the upload
 no further batch goes, a batch still waiting for a rate-limit slot is not sent, and the
 batches on the wire are waited for (HUBSPOT_IMPORT_STOP_WAIT seconds at most); a second
 signal ends that wait, and their rows are `uncertain` (their intents stay for the next run).
+The links a batch/create sends inline with its records are journaled so too
+(`intend_inline`), without a record id (none is known yet): the next run takes them as the
+record's that the journal says their run created for the row.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -22,13 +26,14 @@ from ..api.client import HubSpotClient
 from ..api.limiter import Halted
 from ..core.errors import HubSpotError, RunInterrupted
 from ..core.hubspot import ONE_PARENT, canonical_object_type
+from ..core.prepared import PreparedRow
 from ..core.shutdown import RunAbandoned, Stop, signal_name
 from ..mapping.model import AssociationSpec, Mapping
 from ..state.journal import Journal
 from .link_answers import LinkAnswer, send_links, types_json
 from .parallel import _in_parallel
 
-__all__ = ["LinkChange", "LinkJob", "Sending", "association_id", "send_jobs"]
+__all__ = ["LinkChange", "LinkJob", "Sending", "association_id", "intend_inline", "send_jobs"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,36 @@ Pair = tuple[int, str, str]
 def association_id(spec: AssociationSpec) -> str:
     """Names one association of a mapping in the journal: its column and target type."""
     return f"{spec.column}->{spec.to}"
+
+
+def intend_inline(
+    journal: Journal, run_id: str, mapping: Mapping, rows: Sequence[PreparedRow]
+) -> None:
+    """Journal the links a batch/create is about to send inline with its records as intents,
+    before it leaves: a run killed before it reads HubSpot's answer (or whose answer was lost)
+    leaves them, and the next run, finding the record the journal says that run created
+    holding them, knows they are its (`links.decide_links`). Nothing is written for a batch
+    without links."""
+    if not mapping.associations:
+        return
+    owners = _owners(mapping)
+    links = [
+        (r.key, owner, str(a["to"]["id"]))
+        for r in rows
+        for a in r.associations
+        if (owner := owners.get(orjson.dumps(a["types"]))) is not None
+    ]
+    if links:
+        journal.intend_inline(run_id, [r.key for r in rows], links)
+
+
+def _owners(mapping: Mapping) -> dict[bytes, str]:
+    """The mapping's associations by the types an inline link of theirs carries. Types two
+    associations share tell neither: their links are left out (taken as others' if found)."""
+    seen: dict[bytes, list[str]] = {}
+    for spec in mapping.associations:
+        seen.setdefault(orjson.dumps(types_json(spec)), []).append(association_id(spec))
+    return {types: ids[0] for types, ids in seen.items() if len(ids) == 1}
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,10 @@ A link is this tool's only when it made it: before adding links to a record this
 create, its links are read (`link_reads`), and one the cell lists that HubSpot holds already
 is someone else's (`links_found`), never recorded as added, so neither `sync` nor undo
 removes it. A link to add is journaled as an intent before it is sent (`link_send`): one a
-killed run may have made is this tool's when the next run finds it. Both writes are
+killed run may have made is this tool's when the next run finds it. So is a link sent inline
+with a record on batch/create, its record's id not yet known: the intent is the record's
+that the journal says that run created for the row (answered, or found by the next run's
+recovery), and any other link on that record is someone else's. Both writes are
 idempotent (creating a pair that exists adds nothing; removing a missing one removes
 nothing), so a link whose answer was lost is simply sent again by the next run.
 """
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -38,7 +41,7 @@ from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared
 from ..mapping.model import AssociationSpec, LinkPolicy, Mapping
 from ..state.journal import Journal
-from ..state.links_table import LinkFindings
+from ..state.links_table import INLINE, LinkFindings
 from .link_answers import types_json
 from .link_reads import LinkReads, read_links
 from .link_send import LinkChange, LinkJob, Sending, association_id, send_jobs
@@ -65,6 +68,9 @@ class LinkDecisions:
     run made, links not read."""
     unread: set[int] = field(default_factory=set)
     """Rows whose links were not changed because reading them failed: `incomplete`."""
+    unsure: set[str] | None = None
+    """Keys of the rows whose create is uncertain, whose inline intents stay for the next
+    run (the run's others go); None: not known, none go."""
     stopped: RunInterrupted | None = None
     """A signal came during the reads: nothing is sent."""
 
@@ -105,6 +111,8 @@ class _Mine:
     """Target -> the run that was about to send it and never heard back (an intent)."""
     others: frozenset[str]
     """Links the cell lists that others made."""
+    stale: frozenset[str]
+    """Inline intents of a run the journal does not say created this record: not its."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +122,8 @@ class _Known:
     made: dict[str, dict[str, str]]
     pending: dict[str, dict[str, tuple[str, str]]]
     found: dict[str, dict[str, str]]
+    created: frozenset[tuple[str, str, str]] = frozenset()
+    """(run id, row key, record id): what the runs of the inline intents created."""
 
     @classmethod
     def load(cls, journal: Journal, association: str, keys: list[str]) -> _Known:
@@ -125,13 +135,26 @@ class _Known:
 
     def mine(self, r: _Row) -> _Mine:
         """The row's links, those made from another record left out (the row's record was
-        made again: they are not its)."""
+        made again: they are not its); an inline intent is this record's when the journal
+        says its run created the record for the row."""
         hid = r.hubspot_id
+        intents = self.pending.get(r.key, {}).items()
+        inline = {t: (run, r.key, hid) in self.created for t, (f, run) in intents if f == INLINE}
         return _Mine(
             ours=frozenset(t for t, f in self.made.get(r.key, {}).items() if f == hid),
-            pending={t: run for t, (f, run) in self.pending.get(r.key, {}).items() if f == hid},
+            pending={t: run for t, (f, run) in intents if f == hid or inline.get(t, False)},
             others=frozenset(t for t, f in self.found.get(r.key, {}).items() if f == hid),
+            stale=frozenset(t for t, proven in inline.items() if not proven),
         )
+
+
+def _created(journal: Journal, known: list[_Known]) -> frozenset[tuple[str, str, str]]:
+    """(run id, row key, record id) of the records the runs that left inline intents created
+    (or found by a lookup), as the journal says: only such a record holds their links."""
+    runs = {run for k in known for t in k.pending.values() for f, run in t.values() if f == INLINE}
+    return frozenset(
+        (run, key, hid) for run in runs for key, hid in journal.written_by(run)["created"]
+    )
 
 
 def decide_links(
@@ -155,6 +178,9 @@ def decide_links(
     outside = [r for r in rows if r.row not in inline_rows]
     keys = [r.key for r in outside]
     known = [_Known.load(journal, association_id(s), keys) for s in mapping.associations]
+    created = _created(journal, known)
+    known = [replace(k, created=created) for k in known]
+    decisions.unsure = _unsure(prepared, results)
     reading: dict[int, set[int]] = {}
     reads = LinkReads()
     if client is not None:
@@ -173,6 +199,14 @@ def decide_links(
                     continue
             _decide_row(decisions, k, spec, r, wanted, known[k].mine(r), held)
     return decisions
+
+
+def _unsure(prepared: Prepared, results: dict[int, RowResult]) -> set[str]:
+    """The keys of the rows whose result is uncertain."""
+    rows = {row for row, r in results.items() if r.status is RowStatus.UNCERTAIN}
+    if not rows:
+        return set()
+    return {key for row, key in zip(prepared.rows, prepared.keys, strict=True) if row in rows}
 
 
 def _rows(prepared: Prepared, results: dict[int, RowResult]) -> list[_Row]:
@@ -272,7 +306,7 @@ def _decide_row(
         findings.found.extend((r.key, r.hubspot_id, t) for t in sorted(others - mine.others))
         there = ours | held
         _say_found(decisions, spec, r.row, adopted, others - mine.others)
-    findings.forgotten.extend((r.key, t) for t in mine.others - others)
+    findings.forgotten.extend((r.key, t) for t in (mine.others - others) | mine.stale)
     add = tuple(t for t in wanted if t not in there and t not in others)
     remove: tuple[str, ...] = ()
     if spec.sync is not LinkPolicy.ADD:
@@ -327,6 +361,8 @@ def apply_links(
     from callers that still pass it, and not used."""
     del run_in_parallel
     _record_inline(decisions, mapping, journal, run_id)
+    if decisions.unsure is not None:
+        journal.drop_inline_intents(run_id, keep=decisions.unsure)
     _keep_findings(decisions, mapping, journal, run_id)
     sending = Sending(client, mapping, journal, run_id)
     interrupted = decisions.stopped

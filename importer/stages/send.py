@@ -38,6 +38,7 @@ from ..mapping.model import Mapping, SyncMode
 from ..state.journal import BatchRow, Journal, Outcome
 from .answers import adopting, failed_row, given_up, settle_answer
 from .decide import Action, Actions, Operation
+from .link_send import intend_inline
 from .lookups import LookingUp
 from .options import DEFAULT_CONCURRENCY
 from .parallel import _in_parallel
@@ -263,6 +264,8 @@ class Uploader(LookingUp):
         if self._abandoned:
             return  # a second signal stopped the run: nothing more is sent
         rows = [_batch_row(a) for a in batch]
+        if operation is Operation.CREATE:  # its links go inline: journaled as intents first
+            intend_inline(self.journal, self.run_id, self.mapping, [a.row for a in batch])
         batch_id = self.journal.begin_batch(self.run_id, operation.value, rows)
         with self._flight_lock:
             self._in_flight[batch_id] = batch

@@ -6,13 +6,13 @@ a run made (for undo), and each run's rows and outcome (for `show RUN --out`). A
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .records import JournalTables
 
-__all__ = ["LINKS_SCHEMA", "LinkFindings", "LinkTables"]
+__all__ = ["INLINE", "LINKS_SCHEMA", "LinkFindings", "LinkTables"]
 
 LINKS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS link_intents (
@@ -21,6 +21,8 @@ CREATE TABLE IF NOT EXISTS link_intents (
     -- have made, which is this tool's if HubSpot holds it (the run read it absent first).
     row_key TEXT NOT NULL,
     association TEXT NOT NULL,
+    -- '' (INLINE) for a link sent with its record on batch/create, before the record had an
+    -- id: it is the record's that the journal says run_id created for row_key.
     from_id TEXT NOT NULL,
     to_id TEXT NOT NULL,
     run_id TEXT NOT NULL,
@@ -41,6 +43,9 @@ CREATE TABLE IF NOT EXISTS links_found (
 
 _CHUNK = 900
 """Row keys per query: SQLite's bound-parameter limit, with room for the others."""
+
+INLINE = ""
+"""The record id of an intent sent inline on batch/create: not known until HubSpot answers."""
 
 
 @dataclass(kw_only=True)
@@ -118,6 +123,40 @@ class LinkTables(JournalTables):
                 "run_id = excluded.run_id",
                 [(key, association, f, t, run_id) for key, f, t in pairs],
             )
+
+    def intend_inline(
+        self, run_id: str, row_keys: Sequence[str], links: Sequence[tuple[str, str, str]]
+    ) -> None:
+        """Links (row key, association, to id) about to be sent inline with the records of
+        `row_keys` on batch/create: written before the request leaves, in place of every
+        intent the rows had (a row created again has no earlier record to link from)."""
+        with self._txn() as db:
+            db.executemany("DELETE FROM link_intents WHERE row_key = ?", [(k,) for k in row_keys])
+            db.executemany(
+                "INSERT INTO link_intents VALUES (?, ?, ?, ?, ?) ON CONFLICT (row_key, "
+                "association, to_id) DO UPDATE SET from_id = excluded.from_id, "
+                "run_id = excluded.run_id",
+                [(key, association, INLINE, t, run_id) for key, association, t in links],
+            )
+
+    def drop_inline_intents(self, run_id: str, keep: Collection[str]) -> None:
+        """Forget the inline intents `run_id` left but for the rows `keep` (rows whose create
+        is uncertain): the others' records were created and their links recorded, or were
+        never created."""
+        left = {
+            key
+            for (key,) in self._db.execute(
+                "SELECT DISTINCT row_key FROM link_intents WHERE run_id = ? AND from_id = ?",
+                (run_id, INLINE),
+            )
+        }
+        gone = [(key, run_id, INLINE) for key in left - set(keep)]
+        if gone:
+            with self._txn() as db:
+                db.executemany(
+                    "DELETE FROM link_intents WHERE row_key = ? AND run_id = ? AND from_id = ?",
+                    gone,
+                )
 
     def settle_findings(
         self,
