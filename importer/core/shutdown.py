@@ -8,15 +8,27 @@ signal ends it at once (`Stop.abandoned`): the rows of the batches left unanswer
 uncertain.
 While `deferred()` holds (writing what was sent), a signal is only kept (`take_pending`), so a
 scheduler's timeout cannot cut a workbook in half.
+
+A signal is never lost. Python ignores an exception raised in a finalizer or a weakref callback
+(it only prints `Exception ignored in: ...`), and a signal handled while one runs would raise
+its `Stop` there: such a `Stop` is caught on its way to `sys.unraisablehook` and the signal
+delivered to the main thread again, and until it is, a run's `raise_if_stopped` (where its
+stages hand over) raises it. Sender threads ask `arrived()` before a request that a read
+of theirs preceded: after a signal, nothing is sent that was not on the wire already.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from types import FrameType
+from typing import Any
 
 from .environment import env_number
 from .errors import RunInterrupted
@@ -25,12 +37,17 @@ __all__ = [
     "STOP_WAIT_ENV",
     "RunAbandoned",
     "Stop",
+    "arrived",
     "deferred",
     "install",
+    "raise_if_stopped",
     "signal_name",
     "stop_wait",
     "take_pending",
+    "take_signal",
 ]
+
+log = logging.getLogger(__name__)
 
 STOP_WAIT_ENV = "HUBSPOT_IMPORT_STOP_WAIT"
 DEFAULT_STOP_WAIT = 30.0
@@ -38,10 +55,20 @@ DEFAULT_STOP_WAIT = 30.0
 a second or two, and a scheduler's grace before it kills (systemd's 90 s, Kubernetes' 30 s)
 should leave time to write the workbook after."""
 
+AGAIN_AFTER = 0.02
+"""Seconds before a signal whose `Stop` Python swallowed is delivered again: time for the
+finalizers being run to end, so that it is raised in the run's own code."""
+
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
-_lock = threading.Lock()
+_lock = threading.RLock()
+"""Reentrant: the handler, and a finalizer's hook, may run in the main thread while it holds
+the lock (between the bytecodes of a `with _lock:`), which a plain lock would deadlock."""
 _deferring = 0
 _pending: int | None = None
+_arrived: int | None = None
+"""The first signal since `install`, whatever became of its `Stop`."""
+_lost: int | None = None
+"""A signal whose `Stop` Python swallowed, not yet delivered again nor raised."""
 
 
 class Stop(KeyboardInterrupt):
@@ -86,12 +113,71 @@ def signal_name(signum: int) -> str:
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
-    global _pending
+    """Raise `Stop`, or keep the signal while `deferred()` holds. A signal swallowed before
+    and delivered again is this one: one stop either way."""
+    global _pending, _arrived, _lost
     with _lock:
+        _arrived = _arrived or signum
+        _lost = None
         if _deferring:
             _pending = signum
             return
     raise Stop(signum)
+
+
+def _on_unraisable(unraisable: Any, *, before: Callable[[Any], None]) -> None:
+    """`sys.unraisablehook` while the handlers are installed: the `Stop` of a signal that
+    arrived while a finalizer or a weakref callback ran, where Python ignores it, is kept and
+    its signal delivered to the main thread again (`AGAIN_AFTER` seconds on, once this hook
+    has returned: raised in here, it would be ignored too); anything else goes to `before`."""
+    global _lost
+    exc = unraisable.exc_value
+    if not isinstance(exc, Stop):
+        before(unraisable)
+        return
+    with deferred():  # a further signal is kept meanwhile, not raised in here
+        log.debug("%s came while Python freed memory: delivered again", signal_name(exc.signum))
+        with _lock:
+            _lost = exc.signum
+        again = threading.Timer(AGAIN_AFTER, _deliver_again)
+        again.name, again.daemon = "signal-again", True
+        # As Python exits no thread starts: `raise_if_stopped` raises it then.
+        with contextlib.suppress(RuntimeError):
+            again.start()
+
+
+def _deliver_again() -> None:
+    """Send the swallowed signal to the main thread again, unless a run raised it meanwhile
+    (`raise_if_stopped`)."""
+    global _lost
+    with _lock:
+        signum, _lost = _lost, None
+    if signum is not None:
+        signal.pthread_kill(threading.main_thread().ident or 0, signum)
+
+
+def arrived() -> int | None:
+    """The first signal since the handlers were installed, if any came: a sender thread asks
+    before a request, so that none leaves after a signal."""
+    return _arrived
+
+
+def take_signal() -> int | None:
+    """A signal no `Stop` has carried to the run yet: kept while `deferred()` held, or
+    swallowed (and not yet delivered again); forgotten once taken."""
+    global _pending, _lost
+    with _lock:
+        signum = _pending or _lost
+        _pending = _lost = None
+    return signum
+
+
+def raise_if_stopped() -> None:
+    """Raise the `Stop` of a signal the run has not seen yet (`take_signal`): called where
+    a run's stages hand over, outside `deferred()`."""
+    signum = take_signal()
+    if signum is not None:
+        raise Stop(signum)
 
 
 @contextmanager
@@ -120,10 +206,22 @@ def install() -> Callable[[], None]:
     handlers that were there before."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
+    _forget()
+    hook = sys.unraisablehook
+    sys.unraisablehook = partial(_on_unraisable, before=hook)
     before = {s: signal.signal(s, _on_signal) for s in _SIGNALS}
 
     def restore() -> None:
         for s, handler in before.items():
             signal.signal(s, handler)
+        sys.unraisablehook = hook
+        _forget()
 
     return restore
+
+
+def _forget() -> None:
+    """Forget the signals of an earlier command (tests run many in one process)."""
+    global _pending, _arrived, _lost
+    with _lock:
+        _pending = _arrived = _lost = None

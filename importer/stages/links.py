@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 
 from ..api.client import HubSpotClient
+from ..core import shutdown
 from ..core.errors import HubSpotError, RunInterrupted
 from ..core.hubspot import MAX_ASSOCIATION_INPUTS
 from ..core.outcome import RowResult, RowStatus
@@ -368,7 +369,8 @@ def apply_links(
     interrupted = decisions.stopped
     if decisions.changes and interrupted is None:
         interrupted = send_jobs(sending, _jobs(decisions, mapping, batch_size), senders)
-    _settle_rows(decisions, mapping, results, sending)
+    with shutdown.deferred():  # the rows say what the journal now holds, a signal or not
+        _settle_rows(decisions, mapping, results, sending)
     return sending.sent, interrupted or (sending.stopped[0] if sending.stopped else None)
 
 

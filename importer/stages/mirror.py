@@ -27,7 +27,7 @@ from ..core.errors import HubSpotError, RunInterrupted
 from ..core.hubspot import MAX_BATCH_INPUTS
 from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared, journal_key
-from ..core.shutdown import Stop
+from ..core.shutdown import Stop, arrived
 from ..mapping.missing_keys import MissingAction, refuse_in_plan
 from ..mapping.model import Mapping, PropertyType
 from ..sheets.results import RunSummary
@@ -320,12 +320,15 @@ class Mirror:
 
     def _batch(self, client: HubSpotClient, chunk: list[Candidate]) -> None:
         """One request's records, from the sender thread: their values read, the request
-        recorded, sent, settled; their lines in the report."""
+        recorded, sent, settled; their lines in the report. After a signal that came during
+        the read, nothing is recorded nor sent: `_send` says the records were not."""
         action = self.rule.action
         names = self.names if action is MissingAction.ARCHIVE else [p for p, _ in self.rule.values]
         ids = [c.hubspot_id for c in chunk]
         purpose = f"read the records missing_rows: {self.rule.describe()} is for"
         live = read_values(client, self.mapping.object_type, ids, names, purpose)
+        if arrived() is not None:
+            return
         kept = self.journal.kept_rows(c.row_key for c in chunk)
         entries = [self._entry(c, live.get(c.hubspot_id), kept.get(c.row_key, {})) for c in chunk]
         sending = [e for e in entries if e.state is MissingState.SENDING]

@@ -18,10 +18,10 @@ import pandas as pd
 from ..api.account import PortalInfo
 from ..api.client import HubSpotClient
 from ..core import shutdown
-from ..core.errors import HubSpotError, RunInterrupted
 from ..core.hubspot import OBJECT_TYPE_IDS
-from ..core.outcome import RowIssue, RowResult, RowStatus, with_held_back
+from ..core.outcome import RowIssue, RowResult, with_held_back
 from ..core.prepared import Prepared
+from ..core.shutdown import Stop
 from ..mapping.model import Mapping, SyncMode
 from ..mapping.portal import check_mapping
 from ..sheets.results import RunSummary, record_url
@@ -29,14 +29,12 @@ from ..sheets.table import Table
 from ..state.journal import Journal
 from ..state.paths import journal_path
 from .addressing import decide_rows
-from .decide import Decisions, Operation
+from .decide import Operation
 from .dry_run import would_do
-from .guards import Guarding, GuardStop, changed_records, not_sent, would_change
-from .links import LinkChange, apply_links, decide_links
+from .guards import Guarding, changed_records, not_sent, would_change
 from .mirror import Mirror, mirror_for, unsettled
 from .mirror_send import settle_open
 from .options import RunOptions, StepContext, client_for
-from .parallel import in_parallel
 from .prepare import build_rows
 from .read import Inputs, read_inputs
 from .reconcile import (
@@ -48,12 +46,14 @@ from .reconcile import (
     reconcile,
 )
 from .resolve import Resolver, resolve_references
+from .run_links import link_stage
 from .send import Uploader
 from .shape import Shaped, shape
+from .stopping import Stopped, noticed, unsent, upload
 from .unchanged import Feed
 from .validate import Validated, validate
 from .write import every_row, record_outcome, write_files
-from .write_rules import apply_write_rules
+from .write_rules import Ruled, apply_write_rules
 
 __all__ = ["Progress", "RunResult", "new_run_id", "run_import"]
 
@@ -61,9 +61,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """Called with (rows done, rows to send) as batches complete."""
-
-Stopped = HubSpotError | RunInterrupted | GuardStop
-"""What stopped a run part way: HubSpot, a signal, or (before anything was sent) a guard."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,19 +125,18 @@ def _run(
     rows = build_rows(validated, mapping, run_id, generation=keyless.generation if keyless else "")
     mirror = _mirror(options, mapping, journal, run_id, shaped, rows, step)
     summary = _summary(options, inputs, mapping, client, portal, journal, run_id, started)
-    begin_run(
-        journal, options, mapping, inputs.mode, summary, portal, table.frame, validated.issues
-    )
+    _begin(journal, options, mapping, inputs.mode, summary, portal, table, validated)
     invalid = len(validated.invalid_rows)
     guard = Guarding(options, mapping, rows=len(table.frame), invalid=invalid, missing=mirror)
     results, stopped_by = _sync(
         options, client, mapping, journal, rows, inputs.mode, progress, summary, guard
     )
     if mirror is not None:  # after the run's own writes, and never after a stop
-        stopped_by = mirror.apply(client, results, summary, stopped_by)
+        stopped_by = mirror.apply(client, results, summary, noticed(stopped_by))
     summary.api_version = client.paths.version  # a request HubSpot did not serve moved it on
     # What was sent is written down whatever happens now: a signal waits until it is.
     with shutdown.deferred():
+        stopped_by = noticed(stopped_by)  # one kept or swallowed before the end: a stop
         issues, notes = validated.issues, validated.notes
         # The payloads and the mapped values are done with: let them go before the workbook
         # is written, which is when a large run's memory peaks.
@@ -163,6 +159,23 @@ def _run(
         outcome=outcome if step is not None else None,  # a plan's step hands them on
         table=table if step is not None else None,
     )
+
+
+def _begin(
+    journal: Journal,
+    options: RunOptions,
+    mapping: Mapping,
+    mode: SyncMode,
+    summary: RunSummary,
+    portal: PortalInfo | None,
+    table: Table,
+    validated: Validated,
+) -> None:
+    """Write the run down (`begin_run`), whole: a signal Python swallowed so far stops the run
+    before it begins; one that comes meanwhile, before its first read."""
+    shutdown.raise_if_stopped()
+    with shutdown.deferred():
+        begin_run(journal, options, mapping, mode, summary, portal, table.frame, validated.issues)
 
 
 def _keyless(
@@ -330,16 +343,47 @@ def _sync(
         search_settle=options.search_settle,
         mode=mode,
     )
+    try:
+        ruled = _decided(options, uploader, mapping, journal, rows, mode, summary, guard)
+        if isinstance(ruled, Ruled):
+            _count_progress(uploader, len(ruled.decisions.actions), progress)
+    except Stop as signalled:  # a read before the first write: nothing was sent
+        return unsent(rows, signalled)
+    if not isinstance(ruled, Ruled):
+        return ruled  # HubSpot or a guard stopped the run before the first write
+    results, stopped_by = upload(uploader, ruled)
+    stopped_by = noticed(stopped_by)  # one kept as the answers were recorded
+    if mapping.associations:
+        decisions, stopped = ruled.decisions, stopped_by is not None
+        link_stop = link_stage(options, client, mapping, journal, rows, decisions, uploader,
+                               results, summary, stopped=stopped)  # fmt: skip
+        stopped_by = stopped_by or link_stop
+    return results, stopped_by
+
+
+def _decided(
+    options: RunOptions,
+    uploader: Uploader,
+    mapping: Mapping,
+    journal: Journal,
+    rows: Prepared,
+    mode: SyncMode,
+    summary: RunSummary,
+    guard: Guarding,
+) -> Ruled | tuple[dict[int, RowResult], Stopped | None]:
+    """Reconcile with the journal, decide, apply the write rules and let the guards judge:
+    the decisions to send, or each row's result when HubSpot or a guard stopped the run
+    first. A signal raises `Stop` (also one swallowed earlier, where the stages hand over)."""
+    client = uploader.client
+    shutdown.raise_if_stopped()
     state = _reconciled(uploader, journal, rows, verify_first=options.verify)
     if state.not_sent is not None:
         return state.not_sent, state.stopped_by
+    shutdown.raise_if_stopped()
+    decided = decide_rows(rows, state.known, mode, mapping, state.drift, client)
+    shutdown.raise_if_stopped()
     ruled = apply_write_rules(
-        decide_rows(rows, state.known, mode, mapping, state.drift, client),
-        mapping,
-        client,
-        journal,
-        summary.run_id,
-        senders=uploader.senders(),
+        decided, mapping, client, journal, summary.run_id, senders=uploader.senders()
     )
     decisions = ruled.decisions
     log.info(
@@ -347,19 +391,14 @@ def _sync(
         ", ".join(f"{op.value} {decisions.count(op)}" for op in Operation)
         + f", {len(decisions.settled)} need no request",
     )
+    if ruled.stopped_by is not None:
+        return ruled  # every action not sent, as the write rules said
+    shutdown.raise_if_stopped()
     changed = partial(changed_records, decisions, state.known, rows, mapping, journal, client)
-    if ruled.stopped_by is None and (stop := guard.judge(summary, changed)) is not None:
+    if (stop := guard.judge(summary, changed)) is not None:
         return not_sent(decisions, stop), stop
-    _count_progress(uploader, len(decisions.actions), progress)
-    report = uploader.execute(decisions.actions)
-    results = {**decisions.settled, **report.results}
-    ruled.mark(results)
-    stopped_by: Stopped | None = ruled.stopped_by or report.stopped_by
-    if mapping.associations:
-        link_stop = _link(options, client, mapping, journal, rows, decisions, uploader, results,
-                          summary, stopped=stopped_by is not None)  # fmt: skip
-        stopped_by = stopped_by or link_stop
-    return results, stopped_by
+    shutdown.raise_if_stopped()  # the last moment nothing was sent
+    return ruled
 
 
 def _reconciled(
@@ -387,64 +426,6 @@ def _count_progress(uploader: Uploader, total: int, progress: Progress | None) -
 
     uploader.on_progress = advance
     progress(0, total)
-
-
-def _link(
-    options: RunOptions,
-    client: HubSpotClient,
-    mapping: Mapping,
-    journal: Journal,
-    rows: Prepared,
-    decisions: Decisions,
-    uploader: Uploader,
-    results: dict[int, RowResult],
-    summary: RunSummary,
-    *,
-    stopped: bool,
-) -> Stopped | None:
-    """The links stage: each written row's associations made to match its cells (rows
-    created with their links inline need none); after a stop, none are sent (the next run
-    sends them, from the journal). Counts its requests in the summary."""
-    actions = decisions.actions
-    created = {
-        actions.prepared.rows[p]
-        for p, op in zip(actions.positions, actions.operations, strict=True)
-        if op is Operation.CREATE
-    }
-    inline = frozenset(
-        r for r in created if results[r].status is RowStatus.CREATED and r not in uploader.unlinked
-    )
-    links = decide_links(
-        mapping, rows, journal, results, inline_rows=inline, client=None if stopped else client
-    )
-    if stopped:
-        links.changes.clear()
-    elif links.changes:
-        log.info("links: %d rows to change (%s)", len({c.row for c in links.changes}),
-                 _describe_changes(links.changes, mapping))  # fmt: skip
-    summary.link_requests, link_stop = apply_links(
-        links,
-        mapping,
-        journal,
-        client,
-        summary.run_id,
-        results,
-        batch_size=options.association_batch_size,
-        senders=uploader.senders(),
-        run_in_parallel=in_parallel,
-    )
-    summary.link_requests += links.reads
-    return link_stop
-
-
-def _describe_changes(changes: list[LinkChange], mapping: Mapping) -> str:
-    """`3 to add and 1 to remove for Contacts, ...`, for the log."""
-    return ", ".join(
-        f"{sum(len(c.add) for c in changes if c.association == k)} to add and "
-        f"{sum(len(c.remove) for c in changes if c.association == k)} to remove "
-        f"for {a.column}"
-        for k, a in enumerate(mapping.associations)
-    )
 
 
 def _record_link(object_type: str, portal: PortalInfo | None) -> str | None:
