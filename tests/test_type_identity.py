@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from importer.core.prepared import journal_key
-from importer.sandbox import Sandbox
+from importer.sandbox import Fault, Sandbox
 from importer.state.journal import BatchRow, Journal, journal_path
 from importer.state.key_forms import compose_keys
 
@@ -69,6 +69,19 @@ def test_a_custom_object_named_two_ways_has_one_journal_and_one_lock(
         holder.close()
     assert held.code != 0, held.err
     assert "another import is running" in held.message, held.err
+
+
+def test_a_custom_object_whose_schema_cannot_be_read_is_imported_under_its_name_with_a_warning(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # A token without crm.schemas.custom.read: refusing would stop every import of the type.
+    sandbox.inject(Fault(status=403, path="/schemas/", times=5))
+    rows = [["Chip", "Name"], ["C-1", "Rex"]]
+    done = run(run_cli, sandbox, tmp_path, PETS.format(kind="p4242424_pets"), rows, "a")
+    assert done.code == 0, done.err
+    assert "could not read the schema of custom object 'p4242424_pets'" in done.err
+    assert "crm.schemas.custom.read" in done.err
+    assert len(sandbox.records("p4242424_pets")) == 1
 
 
 def test_a_rerun_by_the_other_name_of_a_custom_object_sends_nothing(

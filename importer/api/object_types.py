@@ -77,9 +77,10 @@ def _identity(object_type: str, schema: dict[str, object]) -> ObjectTypeIdentity
 
 
 def _unreadable(object_type: str, why: str) -> ObjectTypeIdentity:
-    """A custom object whose schema cannot be read: named by its id it is still one journal
-    (its other names' journals are not looked for, and the log says so); named otherwise it
-    cannot be told apart from its other names (ConfigError)."""
+    """A custom object whose schema cannot be read: its journal is kept under the name the
+    mapping gives (named by its id, that is still the one journal; named otherwise, a mapping
+    naming it by its id keeps another), and the log says so. Refusing would stop every import
+    of a custom object by a token without the schema scope."""
     if object_type.startswith(_TYPE_ID_PREFIX):
         log.warning(
             "could not read the schema of %s (%s): a journal an earlier version kept under "
@@ -87,10 +88,13 @@ def _unreadable(object_type: str, why: str) -> ObjectTypeIdentity:
             object_type,
             why,
         )
-        return ObjectTypeIdentity(object_type)
-    raise ConfigError(
-        f"could not read the schema of custom object {object_type!r} ({why}): its journal "
-        "and lock are named by its object type id, so that two runs naming it two ways "
-        "never write the same records twice. Give the token the crm.schemas.custom.read "
-        "scope, or write the type id (2-...) as object_type in the mapping."
-    )
+    else:
+        log.warning(
+            "could not read the schema of custom object %r (%s): its journal and lock are "
+            "kept under that name, so a mapping that names it by its type id (2-...) keeps "
+            "others. Give the token the crm.schemas.custom.read scope, or write the type id "
+            "as object_type in every mapping of it.",
+            object_type,
+            why,
+        )
+    return ObjectTypeIdentity(object_type)
