@@ -170,6 +170,41 @@ def test_an_upsert_of_a_key_spelt_anew_updates_its_record_never_makes_a_second(
     assert record["properties"]["name"] == "Latte 2"
 
 
+def test_an_upsert_of_a_key_spelt_anew_after_a_lost_answer_updates_its_record(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # The first upsert's answer is lost: the record is found by lookup, and the journal keeps
+    # no record of what was sent; the spelling HubSpot holds cannot be told, so update by id.
+    upsert = ("--mode", "upsert", "--search-settle", "0")
+    sandbox.inject(Fault(drop=True, after=True, path="/batch/upsert"))
+    first = run(run_cli, sandbox, tmp_path, BY_SKU, [["SKU", "Name"], [NFC, "Latte"]], "a", *upsert)
+    assert first.code == 0, first.err
+    again = run(run_cli, sandbox, tmp_path, BY_SKU, [["SKU", "Name"], [NFD, "Latte 2"]], "b",
+                *upsert)  # fmt: skip
+    assert again.code == 0, again.err
+    (record,) = sandbox.records("products")
+    assert record["properties"]["name"] == "Latte 2"
+
+
+def test_an_upsert_by_id_of_a_record_deleted_since_creates_it_again(
+    run_cli: Runner, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # Upsert mode updates by id where the journal cannot tell the spelling; a record gone
+    # since is created again, as an upsert would, never failed as in update mode.
+    upsert = ("--mode", "upsert", "--search-settle", "0")
+    sandbox.inject(Fault(drop=True, after=True, path="/batch/upsert"))
+    assert run(run_cli, sandbox, tmp_path, BY_SKU, [["SKU", "Name"], [NFC, "Latte"]], "a",
+               *upsert).code == 0  # fmt: skip
+    (gone,) = sandbox.records("products")
+    sandbox.store.archive("products", [gone["id"]])
+    again = run(run_cli, sandbox, tmp_path, BY_SKU, [["SKU", "Name"], [NFC, "Latte 2"]], "b",
+                *upsert)  # fmt: skip
+    assert again.code == 0, again.err
+    (record,) = sandbox.records("products")
+    assert record["id"] != gone["id"]
+    assert record["properties"]["name"] == "Latte 2"
+
+
 def test_an_old_journal_with_a_decomposed_key_still_finds_its_record(
     run_cli: Runner, sandbox: Sandbox, tmp_path: Path
 ) -> None:

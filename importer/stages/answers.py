@@ -227,11 +227,11 @@ def adopting(action: Action, held: str, mapping: Mapping) -> Action:
 
 def _settle_gone(gone: dict[int, Action], settle: Settle, mode: SyncMode) -> list[Action]:
     """Settle the rows whose record is no longer in HubSpot; returns the creates that make
-    them again (create mode only: other modes fail them)."""
+    them again (create and upsert modes: update mode fails them)."""
     recreate: list[Action] = []
     for row, action in gone.items():
         vanished = action.record_id
-        if mode is SyncMode.CREATE:
+        if mode is not SyncMode.UPDATE:
             recreate.append(
                 replace(
                     action,

@@ -296,11 +296,15 @@ def _settled(
 
 
 def _respelt(rows: Prepared, position: int, prior: KnownRow) -> bool:
-    """Whether the row's key is spelt otherwise than the value this tool wrote to its record
-    (`Café` composed then decomposed: one key to the journal, two values to HubSpot). An
-    upsert by the new spelling would make a second record: the row updates its record by id."""
-    if prior.sent is None or rows.key_property is None:
+    """Whether the row's key may be spelt otherwise than the value this tool wrote to its
+    record (`Café` composed then decomposed: one key to the journal, two values to HubSpot),
+    or the journal cannot tell (a record found after a lost answer: what was sent is not
+    kept). An upsert by another spelling would make a second record: the row updates its
+    record by id."""
+    if rows.key_property is None:
         return False
+    if prior.sent is None:
+        return True
     held = orjson.loads(prior.sent).get(rows.key_property)
     return held is not None and held != rows.key_values[position]
 
