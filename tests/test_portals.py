@@ -346,3 +346,30 @@ def test_undo_with_a_token_hubspot_will_not_name_a_portal_for_archives_nothing_u
     assert "this token reaches portal 222" in told_wrong.message
     assert len(two_portals.tenant(222).records("products")) == 5
     assert len(two_portals.tenant(111).records("products")) == 5
+
+
+def test_a_portal_id_hubspot_contradicts_is_refused_by_undo_and_by_run(
+    run_cli: Runner, two_portals: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --portal-id stands only where HubSpot will not say: told the rehearsal's portal with
+    # production's token, undo would archive production's records with the rehearsal's ids,
+    # and a run would write production's records into the rehearsal's journal.
+    data = catalogue(tmp_path / "c.csv", 3)
+    mapping = write_mapping(tmp_path / "m.yaml", MAPPING)
+    state = tmp_path / "state"
+    common = ("-m", mapping, data, "--base-url", two_portals.url, "--state-dir", state)
+    assert run_as(run_cli, monkeypatch, TEST_TOKEN, *common, "--out", tmp_path / "t.xlsx").code == 0
+    assert run_as(run_cli, monkeypatch, PROD_TOKEN, *common, "--out", tmp_path / "p.xlsx").code == 0
+    listed = run_cli("runs", "--state-dir", state).out.splitlines()
+    (rehearsal,) = [line.split()[0] for line in listed if "111" in line]
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", PROD_TOKEN)
+    told = run_cli("undo", rehearsal, "--state-dir", state, "--yes", "--base-url",
+                   two_portals.url, "--portal-id", "111")  # fmt: skip
+    assert told.code == 2
+    assert "--portal-id 111 is not the portal this token reaches" in told.message
+    assert len(two_portals.tenant(222).records("products")) == 3
+    wrong = run_as(run_cli, monkeypatch, PROD_TOKEN, *common, "--portal-id", "111",
+                   "--out", tmp_path / "w.xlsx")  # fmt: skip
+    assert wrong.code == 2
+    assert "HubSpot said it is portal 222" in wrong.message
+    assert len(two_portals.tenant(111).records("products")) == 3

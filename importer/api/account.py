@@ -97,17 +97,38 @@ def fingerprint(base_url: str, token: str) -> str:
 def identify_portal(
     client: HubSpotClient, token: str, state_dir: Path, *, portal_id: int | None = None
 ) -> PortalInfo | None:
-    """The portal `token` belongs to: given (`--portal-id`), remembered, or asked of HubSpot
-    (one request). None when HubSpot will not say (a token without access to account
-    details): the caller keeps its journal per base URL then."""
-    if portal_id is not None:
-        return PortalInfo(portal_id=portal_id)
+    """The portal `token` belongs to: remembered, or asked of HubSpot (one request). None when
+    HubSpot will not say (a token without access to account details): the caller keeps its
+    journal per base URL then. `portal_id` (`--portal-id`) names it without asking; it is
+    refused (ConfigError) where HubSpot has already named another portal for this token: a run
+    told the wrong portal would write another portal's records under this one's journal."""
+    if portal_id is None:
+        return _named(client, token, state_dir)
+    named = _remembered(client, token, state_dir)
+    if named is not None and named.portal_id != portal_id:
+        raise ConfigError(
+            f"--portal-id {portal_id} is not the portal this token reaches: HubSpot said it is "
+            f"portal {named.describe()}; nothing was sent. Give this token's portal, or the "
+            f"token of portal {portal_id}."
+        )
+    return named or PortalInfo(portal_id=portal_id)
+
+
+def _remembered(client: HubSpotClient, token: str, state_dir: Path) -> PortalInfo | None:
+    """The portal HubSpot named for `token` at this base URL before, if it did."""
+    known = _read(state_dir / CACHE_FILE)
+    return PortalInfo.from_json(known.get(fingerprint(client.base_url, token)))
+
+
+def _named(client: HubSpotClient, token: str, state_dir: Path) -> PortalInfo | None:
+    """The portal HubSpot names for `token` (remembered, or asked: one request); None when
+    HubSpot will not say."""
+    remembered = _remembered(client, token, state_dir)
+    if remembered is not None:
+        return remembered
     cache = state_dir / CACHE_FILE
     key = fingerprint(client.base_url, token)
     known = _read(cache)
-    remembered = PortalInfo.from_json(known.get(key))
-    if remembered is not None:
-        return remembered
     path = client.paths.account_details()
     try:
         reply = client.request("GET", path)

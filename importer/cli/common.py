@@ -270,7 +270,8 @@ IMPORT_OPTIONS = _options(
         "--portal-id",
         type=click.IntRange(1),
         help="HubSpot portal (account) id: names the portal's journal and the links to records "
-        "in the workbook without asking HubSpot. Default: asked of HubSpot once and remembered.",
+        "in the workbook without asking HubSpot (refused where HubSpot has named another "
+        "portal for this token). Default: asked of HubSpot once and remembered.",
     ),
     click.option(
         "--no-portal-check",

@@ -71,7 +71,14 @@ def check_portal(
     which portal the token reaches, and it is the run's."""
     run = undo.run
     made_in = run.get("portal_id")
-    here = identify_portal(client, token, state_dir, portal_id=portal_id)
+    # Asked of HubSpot whatever --portal-id says: it stands only where HubSpot will not say.
+    here = identify_portal(client, token, state_dir)
+    if here is not None and portal_id is not None and here.portal_id != portal_id:
+        raise ConfigError(
+            f"--portal-id {portal_id} is not the portal this token reaches: HubSpot says it is "
+            f"portal {here.describe()}: nothing was archived."
+        )
+    here = here or (PortalInfo(portal_id=portal_id) if portal_id is not None else None)
     if here is None:
         which = (
             f" If it is portal {made_in}'s, say so with --portal-id {made_in}." if made_in else ""
