@@ -5,6 +5,7 @@ a failed lookup stops the plan with nothing written."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import cast
@@ -13,18 +14,18 @@ from ..api.account import identify_portal
 from ..api.limiter import RateLimiter
 from ..api.object_types import resolve_object_type
 from ..core.errors import ConfigError, EmptySheetError, InputFileError
-from ..core.hubspot import canonical_object_type, key_identity
-from ..mapping.model import Mapping, Reference
+from ..core.hubspot import OBJECT_TYPE_IDS, canonical_object_type, key_identity, stored_number
+from ..mapping.model import Mapping, PropertyType, Reference
 from ..mapping.portal import PortalSchema, check_mapping, resolve_offline
 from ..sheets.excel_limits import EXCEL_MAX_ROWS
 from ..sheets.fingerprint import Fingerprint, take_fingerprint
 from ..sheets.load import Table, load_table
 from ..stages.options import Prefetched, RunOptions, client_for
-from ..stages.resolve import Resolver, cell_keys, stored_keys
-from ..state.paths import default_state_dir, journal_path
+from ..stages.resolve import NumberProperties, Resolver, cell_keys, stored_keys
+from ..state.paths import default_state_dir, journal_path, journal_type
 from .file import PlanFile, Step
 
-__all__ = ["changed_since_check", "check_first", "look_up_first"]
+__all__ = ["changed_since_check", "check_first", "look_up_first", "type_identities"]
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +34,58 @@ Fingerprints = dict[int, Fingerprint | None]
 """Each step's input as the plan checked it, by step."""
 
 
-def check_first(
+def type_identities(
     plan: PlanFile, options: RunOptions, limiter: RateLimiter
+) -> tuple[dict[str, str], int]:
+    """Each object type name the plan uses (its steps' and their references' `to:`) -> one
+    name for its type: HubSpot's own types by their name (`products` for `0-7`), a custom
+    object by its type id, read from its schema when the portal is checked, else as the state
+    folder remembers it, else as written. And the requests sent."""
+    steps = [s.mapping for s in plan.steps]
+    names = {m.object_type for m in steps} | {r.to for m in steps for r in m.references}
+    kinds = {n: canonical_object_type(n) for n in names}
+    custom = sorted(n for n in names if kinds[n] not in OBJECT_TYPE_IDS)
+    if not custom:
+        return kinds, 0
+    if not options.portal_check:
+        state_dir = options.state_dir or default_state_dir()
+        base = options.journal_base or options.base_url
+        kinds.update({n: journal_type(state_dir, base, n, options.portal_id) for n in custom})
+        return kinds, 0
+    client = client_for(options, limiter)
+    try:
+        for name in custom:
+            # A type HubSpot has not: the portal check says what is wrong with it.
+            with contextlib.suppress(ConfigError):
+                kinds[name] = resolve_object_type(client, name).journal_name
+        return kinds, client.requests_sent
+    finally:
+        client.close()
+
+
+def plan_numbers(mappings: list[Mapping], kinds: dict[str, str]) -> NumberProperties:
+    """Object type name -> the number properties the plan's steps key its records by (each
+    under every name the plan gives the type), as their checked mappings type them."""
+    numbers: dict[str, set[str]] = {}
+    for mapping in mappings:
+        key = mapping.by_column.get(mapping.key) if mapping.key is not None else None
+        if key is None or key.type is not PropertyType.NUMBER:
+            continue
+        kind = kinds.get(mapping.object_type, mapping.object_type)
+        for name in [n for n, k in kinds.items() if k == kind] or [mapping.object_type]:
+            numbers.setdefault(name, set()).add(key.property)
+    return {name: frozenset(props) for name, props in numbers.items()}
+
+
+def check_first(
+    plan: PlanFile, options: RunOptions, limiter: RateLimiter, kinds: dict[str, str]
 ) -> tuple[list[Mapping], dict[int, Table], Fingerprints, int]:
     """Every step's sheet read and its columns checked, and every mapping checked against the
     portal (each object type's properties read once), before the plan writes anything: a
     mistake in its last step stops it with nothing written. Returns the checked mappings, the
     sheets by step, each step's input file as read (its fingerprint, taken before reading:
-    `changed_since_check`), and the requests sent."""
+    `changed_since_check`), and the requests sent. `kinds`: each object type name -> one name
+    for its type (`type_identities`)."""
     if options.header_row is not None:
         raise ConfigError(
             "--header-row names one sheet's header row; a plan reads several sheets: give "
@@ -53,10 +98,7 @@ def check_first(
         tables[n] = _checked_sheet(step, options)
     if not options.portal_check:
         checked = [resolve_offline(step.mapping) for step in plan.steps]
-        kinds = {
-            s.mapping.object_type: canonical_object_type(s.mapping.object_type) for s in plan.steps
-        }
-        _refuse_shared_keys(plan, tables, kinds)
+        _refuse_shared_keys(plan, tables, kinds, checked)
         return checked, tables, fingerprints, 0
     schemas: dict[str, PortalSchema] = {}
     client = client_for(options, limiter)
@@ -71,30 +113,32 @@ def check_first(
             )
             for step in plan.steps
         ]
-        types = {step.mapping.object_type for step in plan.steps}
-        kinds = {t: resolve_object_type(client, t).journal_name for t in types}
         requests = client.requests_sent
     finally:
         client.close()
-    _refuse_shared_keys(plan, tables, kinds)
+    _refuse_shared_keys(plan, tables, kinds, checked)
     return checked, tables, fingerprints, requests
 
 
-def _refuse_shared_keys(plan: PlanFile, tables: dict[int, Table], kinds: dict[str, str]) -> None:
+def _refuse_shared_keys(
+    plan: PlanFile, tables: dict[int, Table], kinds: dict[str, str], checked: list[Mapping]
+) -> None:
     """ConfigError when two steps write the same object type (`kinds`: each step's type as
     one name) keyed by the same property and a key is in both sheets: the later step would
-    write the earlier one's record again. Keys compare as the journal compares them."""
+    write the earlier one's record again. Keys compare as the journal compares them: a number
+    property's (as the `checked` mappings type it) as the number HubSpot stores."""
     first: dict[tuple[str, str, str], tuple[int, int]] = {}
     for n, step in enumerate(plan.steps):
         mapping = step.mapping
         if mapping.key is None or mapping.key not in tables[n].frame:
             continue
         prop, kind = mapping.key_property or "", kinds[mapping.object_type]
+        number = checked[n].by_column[mapping.key].type is PropertyType.NUMBER
         shared: list[tuple[int, int, int, str]] = []
         seen_here: set[str] = set()
         column = tables[n].frame[mapping.key]
         for row, cell in zip(column.index.tolist(), column.astype(str).str.strip(), strict=True):
-            value = key_identity(kind, prop, cell)
+            value = key_identity(kind, prop, stored_number(cell) if number else cell)
             if not value or value in seen_here:
                 continue
             seen_here.add(value)
@@ -176,13 +220,19 @@ def changed_since_check(step: Step, checked: Fingerprint | None) -> str | None:
 
 
 def look_up_first(
-    plan: PlanFile, options: RunOptions, tables: dict[int, Table], limiter: RateLimiter
+    plan: PlanFile,
+    options: RunOptions,
+    tables: dict[int, Table],
+    limiter: RateLimiter,
+    numbers: NumberProperties,
+    kinds: dict[str, str],
 ) -> tuple[Prefetched, int]:
     """(object type, property) -> stored key -> ids of every key a step refers to that no
     step's rows hold: records of object types no step imports (customers by email), and
     records of an imported type that its sheet does not list (a SKU imported last month). Each
-    distinct key once; and the requests sent for them."""
-    wanted = _wanted(plan, tables)
+    distinct key once; and the requests sent for them. `numbers` and `kinds`: as
+    `plan_numbers` and `type_identities` give them."""
+    wanted = _wanted(plan, tables, numbers, kinds)
     if not wanted:
         return {}, 0
     state_dir = options.state_dir or default_state_dir()
@@ -198,6 +248,7 @@ def look_up_first(
                 for to, _ in wanted
             },
             settle=options.search_settle,
+            numbers=dict(numbers),
         )
         found: Prefetched = {}
         for (to, by), keys in wanted.items():
@@ -212,22 +263,31 @@ def look_up_first(
         client.close()
 
 
-def _wanted(plan: PlanFile, tables: dict[int, Table]) -> dict[tuple[str, str], set[str]]:
-    """(object type, property) -> the keys steps refer to that no step's rows hold."""
+def _wanted(
+    plan: PlanFile, tables: dict[int, Table], numbers: NumberProperties, kinds: dict[str, str]
+) -> dict[tuple[str, str], set[str]]:
+    """(object type, property) -> the keys steps refer to that no step's rows hold (object
+    types compared as `kinds` has them, number keys as numbers)."""
     importers: dict[str, list[int]] = {}
     for n, step in enumerate(plan.steps):
-        importers.setdefault(step.mapping.object_type, []).append(n)
+        importers.setdefault(kinds.get(step.mapping.object_type, ""), []).append(n)
     wanted: dict[tuple[str, str], set[str]] = {}
     for n, step in enumerate(plan.steps):
-        for (to, by), keys in cell_keys(tables[n], step.mapping).items():
-            held = _keys_in_steps(plan, tables, importers.get(to, []), to, by)
+        for (to, by), keys in cell_keys(tables[n], step.mapping, numbers).items():
+            steps = importers.get(kinds.get(to, to), [])
+            held = _keys_in_steps(plan, tables, steps, to, by, numbers)
             if held is not None:
                 wanted.setdefault((to, by), set()).update(keys - held)
     return {target: keys for target, keys in wanted.items() if keys}
 
 
 def _keys_in_steps(
-    plan: PlanFile, tables: dict[int, Table], steps: list[int], to: str, by: str
+    plan: PlanFile,
+    tables: dict[int, Table],
+    steps: list[int],
+    to: str,
+    by: str,
+    numbers: NumberProperties,
 ) -> set[str] | None:
     """The `by` keys the rows of `steps` (those importing `to`) hold, as HubSpot stores them;
     None when one of them is not keyed by `by`: its rows may get `by` values that only exist
@@ -237,5 +297,5 @@ def _keys_in_steps(
         mapping = plan.steps[n].mapping
         if mapping.key is None or mapping.key_property != by:
             return None
-        held.update(stored_keys(tables[n].frame[mapping.key], to, by))
+        held.update(stored_keys(tables[n].frame[mapping.key], to, by, numbers))
     return held

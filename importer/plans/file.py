@@ -4,6 +4,7 @@ to (a cycle is an error naming it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,13 @@ from typing import Any
 import yaml
 
 from ..core.errors import ConfigError, InputFileError
+from ..core.hubspot import canonical_object_type
 from ..mapping.file import _UniqueKeyLoader, load_mapping
 from ..mapping.missing_keys import refuse_in_plan
 from ..mapping.model import Mapping
 from ..sheets.inputs import open_input
 
-__all__ = ["PlanFile", "Step", "load_plan"]
+__all__ = ["PlanFile", "Step", "load_plan", "reordered"]
 
 _PLAN_KEYS = ("input", "steps")
 _STEP_KEYS = ("mapping", "sheet", "input")
@@ -132,13 +134,31 @@ def _input_file(at: str, input_name: str, base: Path, problems: list[str]) -> Pa
     return input_file
 
 
-def _ordered(steps: list[Step], where: str) -> list[Step]:
-    """Steps after the steps whose object types they refer to (a stable topological order)."""
+def reordered(plan: PlanFile, kinds: dict[str, str]) -> PlanFile:
+    """The plan's steps ordered again, object types compared as `kinds` has them (each name
+    -> one name for its type: a custom object's type id for `pets` and `p4242424_pets`), so
+    that a step runs after the step importing the type it refers to by another name."""
+
+    def same(name: str) -> str:
+        """The one name of the type `name` names."""
+        return kinds.get(name, canonical_object_type(name))
+
+    steps = _ordered(list(plan.steps), str(plan.path), same)
+    return plan if tuple(steps) == plan.steps else PlanFile(path=plan.path, steps=tuple(steps))
+
+
+def _ordered(
+    steps: list[Step], where: str, same: Callable[[str], str] = canonical_object_type
+) -> list[Step]:
+    """Steps after the steps whose object types they refer to (a stable topological order);
+    `same` gives each object type name one name for its type (`0-7` and `products`)."""
     after: dict[int, set[int]] = {}
     for i, step in enumerate(steps):
-        targets = {r.to for r in step.mapping.references}
+        targets = {same(r.to) for r in step.mapping.references}
         after[i] = {
-            j for j, other in enumerate(steps) if j != i and other.mapping.object_type in targets
+            j
+            for j, other in enumerate(steps)
+            if j != i and same(other.mapping.object_type) in targets
         }
     done: list[int] = []
     state: dict[int, str] = {}

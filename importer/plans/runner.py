@@ -33,9 +33,9 @@ import pandas as pd
 from ..api.limiter import RateLimiter
 from ..core import shutdown
 from ..core.errors import HubSpotImportError, InputFileError, KeylessRerun, RunInterrupted
-from ..core.hubspot import stored_value
+from ..core.hubspot import stored_number, stored_value
 from ..core.outcome import RowStatus, results_frame
-from ..mapping.model import Mapping
+from ..mapping.model import Mapping, PropertyType
 from ..sheets.load import Table, load_table
 from ..sheets.outputs import prepare_file, prepare_workbook
 from ..sheets.plan_results import StepResult, write_plan_results, write_plan_retry
@@ -45,8 +45,15 @@ from ..stages.resolve import Known
 from ..stages.run import Progress, RunResult, new_run_id, run_import
 from ..stages.shape import shape
 from ..stages.write import not_written
-from .check import Fingerprints, changed_since_check, check_first, look_up_first
-from .file import PlanFile, Step, load_plan
+from .check import (
+    Fingerprints,
+    changed_since_check,
+    check_first,
+    look_up_first,
+    plan_numbers,
+    type_identities,
+)
+from .file import PlanFile, Step, load_plan, reordered
 from .record import PlanRecord
 
 __all__ = ["PlanFile", "PlanResult", "Step", "load_plan", "run_plan"]
@@ -96,7 +103,14 @@ def run_plan(
     """Run every step of the plan (with `options` for all but the input, mapping and sheet),
     then write one results workbook (and a retry workbook when rows need fixing). The plan run
     is recorded in the plan's journal (see state.plan_journal), unless nothing is sent."""
+    # One limiter for every step: HubSpot's window counts them all, and a step that started
+    # with an empty window of its own would meet the last step's requests as 429s.
+    limiter = RateLimiter(max_rps=options.max_rps)
     plan = load_plan(plan_file)
+    # `pets` and `p4242424_pets` are one object type: a step referring to it by either name
+    # runs after the step importing it, and finds the keys that step imported.
+    kinds, type_reads = type_identities(plan, options, limiter)
+    plan = reordered(plan, kinds)
     started = dt.datetime.now(dt.UTC)
     keep = (plan.path, *[s.input_file for s in plan.steps], *[s.mapping_file for s in plan.steps])
     stamp = started.astimezone().strftime("%Y%m%d-%H%M%S")
@@ -107,9 +121,8 @@ def run_plan(
         "the retry file",
         keep=keep,
     )
-    # One limiter for every step: HubSpot's window counts them all, and a step that started
-    # with an empty window of its own would meet the last step's requests as 429s.
-    run = _PlanRun(plan, options, started, RateLimiter(max_rps=options.max_rps), progress)
+    run = _PlanRun(plan, options, started, limiter, progress)
+    run.kinds, run.type_reads = kinds, type_reads
     run.record = None if options.dry_run else PlanRecord.open(plan, options, started, run.limiter)
     try:
         planned = run.run_steps(out, retry)
@@ -140,6 +153,10 @@ class _PlanRun:
         self.limiter = limiter
         self.progress = progress
         self.record: PlanRecord | None = None
+        self.kinds: dict[str, str] = {}
+        """Each object type name the plan uses -> one name for its type (type_identities)."""
+        self.type_reads = 0
+        """Requests sent to tell the plan's object types apart."""
         self.known: Known = {}
         self.where: dict[tuple[str, str], dict[str, str]] = {}
         self.done: list[StepResult] = []
@@ -152,12 +169,18 @@ class _PlanRun:
     def run_steps(self, out: Path, retry: Path) -> PlanResult:
         """The checks and lookups before the first write, every step, then the plan's files."""
         checked, tables, self.checked_files, portal_reads = check_first(
-            self.plan, self.options, self.limiter
+            self.plan, self.options, self.limiter, self.kinds
         )
+        portal_reads += self.type_reads
         # Keys no step's rows hold (customers by email, say) are looked up before any
         # step writes: a lookup that fails stops the plan with nothing written.
         prefetched, lookups = look_up_first(
-            self.plan, self.options, _as_steps_read(tables, checked), self.limiter
+            self.plan,
+            self.options,
+            _as_steps_read(tables, checked),
+            self.limiter,
+            plan_numbers(checked, self.kinds),
+            self.kinds,
         )
         if self.record is not None:
             self.record.begin(self.plan, self.options)
@@ -242,8 +265,26 @@ class _PlanRun:
             )
             if self.record is not None:
                 self.record.step_ended(position, self.done[-1], ran=True)
-            _remember(step, result, self.known, self.where, dry_run=self.options.dry_run)
+            self._keep_keys(step, context.mapping, result)
             self.stopped = result.stopped_by
+
+    def _keep_keys(self, step: Step, checked: Mapping, result: RunResult) -> None:
+        """The keys the step imported, for the steps after it (`checked`: its mapping as the
+        plan checked it, a number key typed so)."""
+        _remember(
+            dataclasses.replace(step, mapping=checked),
+            result,
+            self.known,
+            self.where,
+            dry_run=self.options.dry_run,
+            names=self._names_of(step.mapping.object_type),
+        )
+
+    def _names_of(self, object_type: str) -> list[str]:
+        """Every name the plan gives the object type `object_type` names (`pets`,
+        `p4242424_pets`, `2-4242424`), `object_type` first."""
+        kind = self.kinds.get(object_type, object_type)
+        return [object_type, *(n for n, k in self.kinds.items() if k == kind and n != object_type)]
 
     def _skip(self, position: int, unsent: StepResult) -> None:
         """A step whose rows were not sent, in the workbook and the plan journal."""
@@ -307,15 +348,21 @@ def _remember(
     where: dict[tuple[str, str], dict[str, str]],
     *,
     dry_run: bool,
+    names: list[str],
 ) -> None:
     """The step's keys -> record ids, for the steps after it (None: the row was not imported;
-    in a dry run, rows that would be imported count as imported)."""
+    in a dry run, rows that would be imported count as imported), under each of `names`,
+    every name the plan gives the step's object type. A number key is kept as the number
+    HubSpot stores (`8.0` as `8`), as a reference to it is looked up."""
     mapping, table, outcome = step.mapping, result.table, result.outcome
     if mapping.key is None or mapping.key_property is None or table is None or outcome is None:
         return
     prop, kind = mapping.key_property, mapping.object_type
+    number = mapping.by_column[mapping.key].type is PropertyType.NUMBER
     ids: dict[str, str | None] = known.setdefault((kind, prop), {})
     cells: dict[str, str] = where.setdefault((kind, prop), {})
+    for name in names:
+        known[(name, prop)], where[(name, prop)] = ids, cells
     imported = {s.value for s in _IMPORTED} | ({s.value for s in _WOULD_BE} if dry_run else set())
     keys = table.frame[mapping.key].tolist()
     for row, key, status, hid in zip(
@@ -329,6 +376,7 @@ def _remember(
         if status == RowStatus.SKIPPED.value or not isinstance(key, str) or not key.strip():
             continue
         stored = stored_value(kind, prop, key.strip())
+        stored = stored_number(stored) if number else stored
         ids[stored] = (hid or "(new)") if status in imported else None
         cells[stored] = table.cell_ref(row, mapping.key)
 

@@ -29,17 +29,26 @@ import pyarrow as pa
 from ..api.client import HubSpotClient
 from ..api.lookup import DEFAULT_SEARCH_SETTLE, Finder
 from ..api.reads import read_batch
-from ..core.errors import ConfigError, HubSpotError
-from ..core.hubspot import MAX_BATCH_INPUTS, stored_value
+from ..core.errors import ConfigError, HubSpotError, HubSpotImportError
+from ..core.hubspot import MAX_BATCH_INPUTS, stored_number, stored_value
 from ..core.outcome import Problem, RowIssue
 from ..core.prepared import journal_key
 from ..core.text import text_series
 from ..mapping.model import AssociationSpec, ColumnSpec, Mapping, OnMissing, Reference
+from ..mapping.portal import read_schema
 from ..sheets.load import Table
 from ..state.journal import Journal, RowState
 from .validate import Validated
 
-__all__ = ["Known", "Resolver", "cell_keys", "resolve_references", "stored_keys"]
+__all__ = [
+    "Known",
+    "NumberProperties",
+    "Resolver",
+    "cell_keys",
+    "reference_key",
+    "resolve_references",
+    "stored_keys",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +58,19 @@ MERGED = "hs_merged_object_ids"
 Known = dict[tuple[str, str], dict[str, str | None]]
 """(object type, property) -> key as HubSpot stores it -> record id, from earlier steps of a
 plan; None for a row of that step that is invalid or failed (its dependants are invalid)."""
+
+NumberProperties = dict[str, frozenset[str]]
+"""Object type (as a mapping names it) -> the number properties it is known to have."""
+
+
+def reference_key(to: str, by: str, key: str, numbers: NumberProperties | None = None) -> str:
+    """A reference's key as HubSpot stores it: a number property's (one of `numbers`) as the
+    number HubSpot holds (`007`, `7.0` -> `7`), any other as `stored_value` has it (`007` and
+    `7` are two text keys)."""
+    value = stored_value(to, by, key)
+    if numbers is not None and by in numbers.get(to, ()):
+        return stored_number(value.strip())
+    return value
 
 
 @dataclass
@@ -71,11 +93,39 @@ class Resolver:
     gone: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     """(object type, property) -> stored key -> the id a journal held for it that HubSpot no
     longer holds (deleted or archived): the key was looked up in HubSpot instead."""
+    numbers: NumberProperties = field(default_factory=dict)
+    """Object type -> number properties known (a plan's checked mappings). A type's other
+    properties are told by its definitions, read once, and only when a key is written as a
+    number in a form HubSpot would store otherwise (`007`, `8.0`)."""
+    _defined: set[str] = field(default_factory=set, init=False, repr=False)
+    """The object types whose definitions were read into `numbers`."""
+
+    def stored(self, ref: Reference, key: str) -> str:
+        """`key` of `ref` as HubSpot stores it (`reference_key`); a number property's as the
+        number, so that `8` finds the record a run wrote `8.0` to."""
+        value = stored_value(ref.to, ref.by, key)
+        if stored_number(value.strip()) == value or ref.by in self.numbers.get(ref.to, ()):
+            return reference_key(ref.to, ref.by, key, self.numbers)
+        if ref.to not in self._defined and self.client is not None:
+            self._defined.add(ref.to)
+            self.numbers[ref.to] = self.numbers.get(ref.to, frozenset()) | self._numbers(ref.to)
+        return reference_key(ref.to, ref.by, key, self.numbers)
+
+    def _numbers(self, object_type: str) -> frozenset[str]:
+        """The number properties HubSpot's definitions of `object_type` list (none when they
+        cannot be read: keys then compare as written)."""
+        assert self.client is not None
+        try:
+            schema = read_schema(self.client, object_type)
+        except HubSpotImportError as exc:
+            log.warning("could not tell which %s properties are numbers: %s", object_type, exc)
+            return frozenset()
+        return frozenset(p.name for p in schema.properties.values() if p.type == "number")
 
     def find(self, ref: Reference, keys: Iterable[str]) -> dict[str, list[str] | None]:
         """Stored key -> the ids of the records that have it ([] none; None: the row of an
         earlier step that has it is invalid or failed)."""
-        wanted = {stored_value(ref.to, ref.by, k) for k in keys if k}
+        wanted = {self.stored(ref, k) for k in keys if k}
         found: dict[str, list[str] | None] = {}
         earlier = self.known.get((ref.to, ref.by), {})
         ahead = self.prefetched.get((ref.to, ref.by), {})
@@ -204,7 +254,7 @@ class _Problems:
         """Say what is wrong with `key` in `row`'s `column`, as an issue or a note."""
         if ids is None:
             where = self.resolver.where_known.get((ref.to, ref.by), {}).get(
-                stored_value(ref.to, ref.by, key), "an earlier step"
+                self.resolver.stored(ref, key), "an earlier step"
             )
             kind = Problem.DEPENDS_ON
             message = f'the {ref.to} row with {ref.by} "{key}" ({where}) was not imported'
@@ -230,7 +280,7 @@ class _Problems:
 
     def _gone(self, ref: Reference, key: str) -> str:
         """` (the journal's record for it, 123, is no longer in HubSpot)`, when so."""
-        hid = self.resolver.gone.get((ref.to, ref.by), {}).get(stored_value(ref.to, ref.by, key))
+        hid = self.resolver.gone.get((ref.to, ref.by), {}).get(self.resolver.stored(ref, key))
         if hid is None:
             return ""
         return f" (the journal's record for it, {hid}, is no longer in HubSpot)"
@@ -270,7 +320,7 @@ def _resolved_column(
     found = resolver.find(ref, cells)
     out = []
     for row, key in zip(values.index.tolist(), cells, strict=True):
-        ids = found.get(stored_value(ref.to, ref.by, key)) if key else []
+        ids = found.get(resolver.stored(ref, key)) if key else []
         if not key:
             out.append("")
         elif ids is not None and len(ids) == 1:
@@ -297,7 +347,7 @@ def _resolved_links(
     for row, keys in zip(rows, targets, strict=True):
         ids_of_row = []
         for key in keys:
-            ids = found.get(stored_value(ref.to, ref.by, key))
+            ids = found.get(resolver.stored(ref, key))
             if ids is not None and len(ids) == 1:
                 ids_of_row.append(ids[0])
             else:
@@ -334,22 +384,27 @@ def _without_invalid(
     )
 
 
-def stored_keys(cells: pd.Series, object_type: str, prop: str) -> set[str]:
-    """A column's keys, trimmed and as HubSpot stores them (emails lowercased); blanks left
-    out."""
+def stored_keys(
+    cells: pd.Series, object_type: str, prop: str, numbers: NumberProperties | None = None
+) -> set[str]:
+    """A column's keys, trimmed and as HubSpot stores them (emails lowercased, a number
+    property's of `numbers` as numbers); blanks left out."""
     trimmed = cells.dropna().astype(str).str.strip()
-    return {stored_value(object_type, prop, c) for c in trimmed if c}
+    return {reference_key(object_type, prop, c, numbers) for c in trimmed if c}
 
 
-def cell_keys(table: Table, mapping: Mapping) -> dict[tuple[str, str], set[str]]:
+def cell_keys(
+    table: Table, mapping: Mapping, numbers: NumberProperties | None = None
+) -> dict[tuple[str, str], set[str]]:
     """The keys a sheet's reference cells hold, per (object type, property), as HubSpot
-    stores them: what a plan looks up before its first write."""
+    stores them (a number property's of `numbers` as numbers): what a plan looks up before
+    its first write."""
     keys: dict[tuple[str, str], set[str]] = {}
     for column in mapping.columns:
         ref = column.reference
         if ref is not None and column.column in table.frame:
             keys.setdefault((ref.to, ref.by), set()).update(
-                stored_keys(table.frame[column.column], ref.to, ref.by)
+                stored_keys(table.frame[column.column], ref.to, ref.by, numbers)
             )
     for link in mapping.associations:
         ref = link.reference
@@ -357,7 +412,7 @@ def cell_keys(table: Table, mapping: Mapping) -> dict[tuple[str, str], set[str]]
             for cell in table.frame[link.column].dropna().astype(str):
                 parts = (p.strip() for p in cell.split(link.separator))
                 keys.setdefault((ref.to, ref.by), set()).update(
-                    stored_value(ref.to, ref.by, p) for p in parts if p
+                    reference_key(ref.to, ref.by, p, numbers) for p in parts if p
                 )
     return keys
 
