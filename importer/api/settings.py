@@ -16,6 +16,7 @@ MAX_TOKEN = 1024
 """Characters a token may hold: HubSpot's are about 45 (`pat-na1-` and a UUID), and an HTTP
 server refuses a header line of more than a few kilobytes ("Line too long")."""
 _USERINFO = re.compile(r"(?<=://)[^/?#@]*@")
+_QUERY = re.compile(r"([?#]).*", re.DOTALL)
 
 
 def check_base_url(url: str) -> str:
@@ -23,7 +24,9 @@ def check_base_url(url: str) -> str:
     sandbox): http or https, a host, a port that exists, no query or fragment. Credentials
     in it are refused: they would replace the access token. ConfigError otherwise."""
     hint = "give one such as https://api.hubapi.com (--base-url or HUBSPOT_BASE_URL)"
-    shown = _USERINFO.sub("…@", url)  # a password is never repeated back, even in a mistake
+    # A password or a query (an old `hapikey=`, a signature) is never repeated back, even in
+    # a mistake: a base URL holds neither, so the message needs neither.
+    shown = _QUERY.sub(r"\1…", _USERINFO.sub("…@", url))
     try:
         parts = urlsplit(url.strip())
         port = parts.port  # raises ValueError for a port out of range or not a number

@@ -162,8 +162,21 @@ def _shown_args(args: list[str]) -> str:
             prefix = "--notify=" if arg.startswith("--notify=") else ""
             host = urlsplit(arg.removeprefix(prefix)).hostname or "?"
             arg = f"{prefix}https://{host}/…"
+        elif "://" in arg:  # an INPUT URL or a base URL: its secret query values hidden
+            arg = _hidden_url(arg)
         shown.append(arg)
     return redact(" ".join(shown))
+
+
+def _hidden_url(arg: str) -> str:
+    """A URL on the command line as messages show it (`sig=***`); one too broken to read
+    (`http://[::1/x?sig=...`) without its query and fragment."""
+    from ..sheets.sources import hide_secrets
+
+    try:
+        return hide_secrets(arg)
+    except ValueError:
+        return arg.split("?", 1)[0].split("#", 1)[0] + "?…"
 
 
 def entry_point() -> None:

@@ -45,11 +45,15 @@ def _load_csv(path: Path, encoding: str | None, header_row: int | None = None) -
         sample_bytes = fh.read(CSV_SNIFF_BYTES)
     enc = encoding or _detect_encoding(path, sample_bytes)
     try:
-        codecs.lookup(enc)
+        text_encoding = codecs.lookup(enc)._is_text_encoding
     except LookupError:
         raise InputFileError(
             f"{path}: unknown encoding {enc!r}; try utf-8, cp1252 or latin-1."
         ) from None
+    if not text_encoding:  # base64, rot13, zlib...: codecs Python has, but not of text files
+        raise InputFileError(
+            f"{path}: {enc!r} is not a text encoding; try utf-8, cp1252 or latin-1."
+        )
     complete = len(sample_bytes) < CSV_SNIFF_BYTES
     sample = _decode_sample(path, sample_bytes, enc, complete=complete)
     delimiter = _sniff_delimiter(sample)
@@ -177,6 +181,8 @@ def _csv_records(path: Path, enc: str, delimiter: str) -> list[list[str]]:
             return list(reader)
     except UnicodeDecodeError as exc:
         raise InputFileError(_decode_hint(path, enc, exc)) from None
+    except UnicodeError as exc:
+        raise InputFileError(f"{path}: cannot be read as {enc} ({exc})") from None
     except csv.Error as exc:
         line = f" at line {reader.line_num}" if reader is not None else ""
         raise InputFileError(
@@ -245,7 +251,7 @@ def _read_csv_arrow(
                 null_values=[],
             ),
         )
-    except (pa.ArrowInvalid, UnicodeDecodeError):
+    except (pa.ArrowInvalid, UnicodeError):
         return None  # ragged rows, bad UTF-8, a stray quote: the careful path says which
     if table.num_columns != width or table.num_rows == 0:
         return None
@@ -267,6 +273,11 @@ def _decode_sample(path: Path, data: bytes, enc: str, *, complete: bool) -> str:
         return decoder.decode(data, final=complete)
     except UnicodeDecodeError as exc:
         raise InputFileError(_decode_hint(path, enc, exc)) from None
+    except (UnicodeError, TypeError, ValueError) as exc:  # utf-16 without a BOM, punycode...
+        raise InputFileError(
+            f"{path}: cannot be read as {enc} ({exc}); the file was probably saved in another "
+            "encoding: run again without --encoding, or with --encoding utf-8 or cp1252."
+        ) from None
 
 
 def _decode_hint(path: Path, enc: str, exc: UnicodeDecodeError) -> str:

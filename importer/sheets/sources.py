@@ -149,6 +149,13 @@ def locate(text: str, base: Path | None = None) -> Location:
             f"INPUT is a {scheme}:// URL, which hubspot-import does not read: give a local "
             f"path or a URL of one of {known}"
         )
+    try:
+        urlsplit(text).port  # noqa: B018  (raises for a broken host or port)
+    except ValueError as exc:
+        raise ConfigError(
+            f"INPUT {text.split('?', 1)[0].split('#', 1)[0]} cannot be read as a URL ({exc}): "
+            "check its host and port (an IPv6 address goes in brackets: http://[::1]:8080/)"
+        ) from None
     _refuse_credentials(text, scheme, backend)
     if backend.extra == "http":
         url, name = download_url(text)
