@@ -1,10 +1,12 @@
 """A plan's one results workbook: Summary (a line per step), a Results sheet per step (the
 same columns as a single run's), and one Issues sheet whose cells name their sheets; and its
-retry workbook, a sheet per step holding that step's bad rows under the step's sheet name."""
+retry workbook, a sheet per input sheet holding the bad rows of the steps that read it, under
+that sheet's name (numbered when another file's sheet has it)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ from .table import Table
 from .workbook import STATUS_COLOURS, _atomic, _Sheet
 
 __all__ = ["StepResult", "write_plan_results", "write_plan_retry"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -257,15 +261,15 @@ def write_plan_retry(path: Path, steps: Sequence[StepResult]) -> tuple[Path, ...
     """The bad rows of every step (invalid, failed, incomplete), in each input's format.
 
     Steps that read a workbook's sheet share one retry workbook at `path`: a sheet per input
-    sheet, named as it, holding its bad rows (two steps of one sheet: the rows bad in either),
-    or its header alone when none is bad, so that the fixed workbook stands in for the plan's
-    `input` as it is. A step that reads a CSV gets a CSV of its own beside it
-    (`<path stem>-<step>.csv`, in the input's delimiter and encoding). Returns the files
+    sheet, named as it, holding its bad rows (two steps of one sheet of one file: the rows bad
+    in either), or its header alone when none is bad, so that the fixed workbook stands in for
+    the plan's `input` as it is. Sheets of the same name in different files get sheets of
+    their own, the later ones numbered (`Sheet1 (2)`), each named in a warning with the
+    `sheet:` its step takes to read it. A step that reads a CSV gets a CSV of its own beside
+    it (`<path stem>-<step>.csv`, in the input's delimiter and encoding). Returns the files
     written: none when no row is bad."""
     written: list[Path] = []
-    sheets: dict[str, tuple[str, Table, set[int]]] = {}
     for step in steps:
-        wanted = step.outcome.index[step.outcome["status"].isin(RETRY_STATUSES)]
         if step.table.sheet is None:
             name = re.sub(r"[^A-Za-z0-9_-]+", "_", step.name).strip("_") or "step"
             csv_path = write_retry_file(
@@ -273,22 +277,78 @@ def write_plan_retry(path: Path, steps: Sequence[StepResult]) -> tuple[Path, ...
             )
             if csv_path is not None:
                 written.append(csv_path)
-            continue
-        title = _NOT_IN_SHEET_NAMES.sub(" ", step.table.sheet)[:31]
-        _, table, rows = sheets.setdefault(title.lower(), (title, step.table, set()))
-        rows.update(wanted.tolist())
-    if any(rows for _, _, rows in sheets.values()):
+    sheets = _retry_sheets(steps)
+    if any(sheet.rows for sheet in sheets):
         wb = Workbook(write_only=True)
         long = LongCells(path)
-        for title, table, rows in sheets.values():
+        for sheet in sheets:
+            table = sheet.table
             add_rows_sheet(
                 wb,
-                title,
-                long.fit_frame(table.frame.loc[sorted(rows)], title, table.header_row),
+                sheet.title,
+                long.fit_frame(table.frame.loc[sorted(sheet.rows)], sheet.title, table.header_row),
                 table,
             )
         with _atomic(path) as tmp:
             wb.save(tmp)
         long.write()
+        _say_renamed(path, sheets)
         written.insert(0, path)
     return tuple(written)
+
+
+@dataclass(kw_only=True)
+class _RetrySheet:
+    """One sheet of the retry workbook: an input sheet, the steps that read it, its bad rows."""
+
+    title: str
+    table: Table
+    steps: list[str]
+    rows: set[int]
+
+
+def _retry_sheets(steps: Sequence[StepResult]) -> list[_RetrySheet]:
+    """A retry sheet per input sheet that steps read (the same sheet of the same file: one),
+    in step order, each titled as its input sheet; a title another file's sheet took first
+    is numbered, within Excel's 31 characters and unique whatever the case."""
+    sheets: dict[tuple[Path, str], _RetrySheet] = {}
+    for step in steps:
+        if step.table.sheet is None:
+            continue
+        title = _NOT_IN_SHEET_NAMES.sub(" ", step.table.sheet)[:31]
+        sheet = sheets.setdefault(
+            (step.table.source.resolve(), step.table.sheet.lower()),
+            _RetrySheet(title=title, table=step.table, steps=[], rows=set()),
+        )
+        sheet.steps.append(step.name)
+        wanted = step.outcome.index[step.outcome["status"].isin(RETRY_STATUSES)]
+        sheet.rows.update(wanted.tolist())
+    taken: set[str] = set()
+    later: list[_RetrySheet] = []
+    for sheet in sheets.values():  # every first sheet of a name keeps it: no number takes it
+        if sheet.title.lower() in taken:
+            later.append(sheet)
+        taken.add(sheet.title.lower())
+    for sheet in later:
+        base, n = sheet.title, 2
+        while sheet.title.lower() in taken:
+            suffix = f" ({n})"
+            sheet.title = f"{base[: 31 - len(suffix)].rstrip()}{suffix}"
+            n += 1
+        taken.add(sheet.title.lower())
+    return list(sheets.values())
+
+
+def _say_renamed(path: Path, sheets: Sequence[_RetrySheet]) -> None:
+    """Warn of each sheet not named as its input sheet: which steps read it, and how."""
+    for sheet in sheets:
+        if sheet.table.sheet is not None and sheet.title != sheet.table.sheet:
+            log.warning(
+                "the retry rows of %s (step %s) are on sheet %r of %s: to run them again, "
+                "give that step `input:` the fixed workbook and `sheet: %s`",
+                f"{_input_shown(sheet.table.source)}, sheet {sheet.table.sheet}",
+                ", ".join(sheet.steps),
+                sheet.title,
+                path,
+                sheet.title,
+            )
