@@ -7,7 +7,9 @@ answer at once."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,12 +19,14 @@ import click
 from ..api.client import HubSpotClient, RetryPolicy
 from ..core.errors import ConfigError, HubSpotUnavailable
 from ..history.runs import Undo, UndoDone, check_portal, list_runs, prepare_undo, undo_run
+from ..history.undo_wire import UndoStopped
 from ..sheets.outputs import prepare_workbook
 from ..state.paths import default_state_dir
 from ..state.plan_journal import PlanJournal, list_plan_runs
 from .common import (
     API_VERSION_OPTION,
     EXIT_OK,
+    EXIT_SIGNAL_BASE,
     SANDBOX_DB,
     SANDBOX_JOURNAL,
     SANDBOX_TOKEN,
@@ -233,6 +237,22 @@ def _show_plan(state_dir: Path, r: dict[str, Any], out: Path | None) -> int:
     return EXIT_OK
 
 
+def _said_stop(command: Callable[..., int]) -> Callable[..., int]:
+    """`command`, which says how far a signal let it get (UndoStopped) and exits 128 + the
+    signal: what HubSpot answered before it stopped is recorded, the rest left for the next
+    undo."""
+
+    @functools.wraps(command)
+    def said(*args: Any, **kwargs: Any) -> int:
+        try:
+            return command(*args, **kwargs)
+        except UndoStopped as stopped:
+            click.echo(f"hubspot-import: {stopped}", err=True)
+            return EXIT_SIGNAL_BASE + stopped.signum
+
+    return said
+
+
 @cli.command()
 @click.argument("run_id", metavar="RUN")
 @STATE_DIR_OPTION
@@ -256,6 +276,7 @@ def _show_plan(state_dir: Path, r: dict[str, Any], out: Path | None) -> int:
     "whose journal does not name its portal): undo goes on only when it is the run's.",
 )
 @API_VERSION_OPTION
+@_said_stop
 def undo(
     run_id: str,
     state_dir: Path | None,

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,12 @@ from ..api.account import PortalInfo, identify_portal
 from ..api.client import HubSpotClient, Verdict, error_message
 from ..core.errors import ConfigError, HubSpotError, UncertainDelivery
 from ..core.hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS
+from ..core.shutdown import arrived, deferred, raise_if_stopped
 from ..state.journal import Journal
 from ..state.missing_table import MissingEntry, MissingState
 from .edited import check_created
 from .restore import Restored, restore_missing
+from .undo_wire import UndoStopped, Wire, clear_sending, mark_sending, sent_before
 
 __all__ = [
     "Undo",
@@ -226,12 +229,13 @@ ARCHIVE_TRIES = 3
 
 
 def _archive(client: HubSpotClient, path: str, ids: list[str]) -> None:
-    """Archive records by id. Archiving is idempotent, so a lost answer is sent again."""
+    """Archive records by id. Archiving is idempotent, so a lost answer is sent again, but
+    not after a signal: nothing leaves then."""
     for attempt in range(1, ARCHIVE_TRIES + 1):
         try:
             reply = client.request("POST", path, {"inputs": [{"id": hid} for hid in ids]})
         except UncertainDelivery:
-            if attempt == ARCHIVE_TRIES:
+            if attempt == ARCHIVE_TRIES or arrived() is not None:
                 raise
             continue
         if reply.verdict is not Verdict.SUCCESS:
@@ -242,12 +246,16 @@ def _archive(client: HubSpotClient, path: str, ids: list[str]) -> None:
         return
 
 
-def _revert_links(client: HubSpotClient, journal: Journal, changes: list[dict[str, Any]]) -> None:
+def _revert_links(
+    client: HubSpotClient, journal: Journal, changes: list[dict[str, Any]], run_id: str
+) -> None:
     """Remove the links a run added, put back those it removed (both idempotent); each
-    batch is recorded as reverted once HubSpot confirms it."""
+    batch is recorded as reverted once HubSpot confirms it. A signal waits for the batch on
+    the wire, records it, and stops with UndoStopped: no further batch is sent."""
     groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for c in changes:
         groups.setdefault((c["from_type"], c["to_type"], c["types"], c["change"]), []).append(c)
+    wire, reverted = Wire(), 0
     for (from_type, to_type, types, change), items in groups.items():
         operation = "labels/archive" if change == "add" else "create"
         path = client.paths.associations_batch(from_type, to_type, operation)
@@ -257,14 +265,39 @@ def _revert_links(client: HubSpotClient, journal: Journal, changes: list[dict[st
                 {"from": {"id": c["from_id"]}, "to": {"id": c["to_id"]}, "types": json.loads(types)}
                 for c in chunk
             ]
-            reply = client.request("POST", path, {"inputs": inputs})
-            if reply.verdict not in (Verdict.SUCCESS, Verdict.PARTIAL):
-                raise HubSpotError(
-                    f"HubSpot refused to revert {len(chunk)} {to_type} links: "
-                    f"{error_message(reply.body, reply.status)}",
-                    status=reply.status,
-                )
-            journal.link_changes_undone([c["rowid"] for c in chunk])
+            with deferred():  # sent and recorded whole, whatever arrives meanwhile
+                reply = wire.send(partial(client.request, "POST", path, {"inputs": inputs}))
+                if reply is not None and reply.verdict not in (Verdict.SUCCESS, Verdict.PARTIAL):
+                    raise HubSpotError(
+                        f"HubSpot refused to revert {len(chunk)} {to_type} links: "
+                        f"{error_message(reply.body, reply.status)}",
+                        status=reply.status,
+                    )
+                if not wire.left:
+                    journal.link_changes_undone([c["rowid"] for c in chunk])
+                    reverted += len(chunk)
+                if wire.stopped() is not None:
+                    stopped = _links_stopped(wire, run_id, reverted, len(changes), len(chunk))
+                    raise stopped  # an UndoStopped, under the package's root error
+
+
+def _links_stopped(wire: Wire, run_id: str, reverted: int, total: int, flying: int) -> UndoStopped:
+    """What a signal during the link reverts did: how many were reverted, how many are left
+    (the batch left unanswered among them: reverting a link again does no harm)."""
+    assert wire.signum is not None
+    unknown = (
+        f" ({wire.abandoned}); the batch of {flying} links on the wire was left without "
+        "HubSpot's answer, so whether they were reverted is unknown (the next undo sends it "
+        "again, which does no harm)"
+        if wire.abandoned is not None
+        else ""
+    )
+    return UndoStopped(
+        wire.signum,
+        f"{unknown}: every record to archive was archived and {reverted} of the {total} links "
+        f"to revert were reverted, {total - reverted} are left: `hubspot-import undo {run_id}` "
+        "finishes it",
+    )
 
 
 def undo_run(
@@ -287,17 +320,25 @@ def undo_run(
         forced = checked.changed if force else []
         todo = checked.unchanged + [(key, hid) for key, hid, _ in forced]
         kept = [] if force else checked.changed
+        # Those an undo stopped before HubSpot's answer sent and HubSpot no longer holds live
+        # were archived by it: counted so, not as gone.
+        sent = sent_before(journal, run["run_id"])
+        settled = [(key, hid) for key, hid in checked.gone if hid in sent]
+        gone = [(key, hid) for key, hid in checked.gone if hid not in sent]
         if checked.gone:  # forgotten as archived: there is nothing left of them to undo
             journal.record_undo(run["run_id"], checked.gone, complete=False)
+        if sent:
+            clear_sending(journal, run["run_id"])
         ends = not kept and not undo.missing
         archived = _archive_created(client, journal, run, todo, ends=ends, on_progress=on_progress)
-        _revert_links(client, journal, undo.links)
+        _revert_links(client, journal, undo.links, run["run_id"])
+        raise_if_stopped()  # one kept while the last batch was recorded: nothing restored
         done = UndoDone(
-            len(archived),
+            len(archived) + len(settled),
             _restore(client, journal, undo),
             kept=kept,
             forced=forced,
-            gone=checked.gone,
+            gone=gone,
         )
         if done.complete and not kept and (undo.missing or not todo):
             journal.record_undo(run["run_id"], [], complete=True)
@@ -317,18 +358,31 @@ def _archive_created(
     on_progress: Callable[[int], None] | None,
 ) -> list[tuple[str, str]]:
     """Archive the records of `todo` ((row key, id) pairs) 100 a request, each batch recorded
-    as it is done (`ends`: the last one completes the undo)."""
+    as it is done (`ends`: the last one completes the undo), and written in the journal
+    before it leaves (`mark_sending`). A signal waits for the batch on the wire, records it,
+    and stops with UndoStopped: no further batch is sent."""
     archived: list[tuple[str, str]] = []
     path = client.paths.batch(run["object_type"], "archive")
+    wire = Wire()
     try:
         for start in range(0, len(todo), MAX_BATCH_INPUTS):
             chunk = todo[start : start + MAX_BATCH_INPUTS]
-            _archive(client, path, [hid for _, hid in chunk])
-            archived += chunk
-            # Each batch is recorded as it is done: an undo stopped part way (the daily
-            # limit, a network failure) is finished by the next.
-            journal.record_undo(run["run_id"], chunk, complete=ends and len(archived) == len(todo))
-            journal.reopen_returned(hid for _, hid in chunk)
+            ids = [hid for _, hid in chunk]
+            with deferred():  # sent and recorded whole, whatever arrives meanwhile
+                mark_sending(journal, run["run_id"], ids)
+                wire.send(partial(_archive, client, path, ids))
+                if not wire.left:
+                    archived += chunk
+                    # Each batch is recorded as it is done: an undo stopped part way (the
+                    # daily limit, a network failure, a signal) is finished by the next.
+                    complete = ends and len(archived) == len(todo)
+                    journal.record_undo(run["run_id"], chunk, complete=complete)
+                    journal.reopen_returned(ids)
+                if wire.abandoned is None:  # answered, or never sent
+                    clear_sending(journal, run["run_id"])
+                if wire.stopped() is not None:
+                    stopped = _archives_stopped(wire, run, len(archived), len(todo), len(chunk))
+                    raise stopped  # an UndoStopped, under the package's root error
             if on_progress is not None:
                 on_progress(len(archived))
     except HubSpotError as exc:
@@ -339,6 +393,28 @@ def _archive_created(
             status=exc.status,
         ) from exc
     return archived
+
+
+def _archives_stopped(
+    wire: Wire, run: dict[str, Any], archived: int, total: int, flying: int
+) -> UndoStopped:
+    """What a signal during the archives did: how many records were archived and recorded,
+    how many are left (the batch left unanswered among them)."""
+    assert wire.signum is not None
+    left = total - archived
+    unknown = (
+        f" ({wire.abandoned}); the batch of {flying} records on the wire was left without "
+        "HubSpot's answer, so whether they were archived is unknown (the next undo reads "
+        "HubSpot first)"
+        if wire.abandoned is not None
+        else ""
+    )
+    return UndoStopped(
+        wire.signum,
+        f"{unknown}: {archived} of the {total} records to archive were archived, {left} "
+        f"{'is' if left == 1 else 'are'} left: `hubspot-import undo {run['run_id']}` "
+        "finishes it",
+    )
 
 
 def _restore(client: HubSpotClient, journal: Journal, undo: Undo) -> list[Restored]:
