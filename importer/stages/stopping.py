@@ -14,6 +14,7 @@ from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared
 from ..core.shutdown import Stop
 from ..state.journal import Outcome
+from ..state.rundata import STATUS_OF
 from .decide import Decisions
 from .guards import GuardStop
 from .send import Uploader
@@ -53,25 +54,6 @@ def _marked(ruled: Ruled, sent: dict[int, RowResult]) -> dict[int, RowResult]:
     return results
 
 
-JOURNALED = {
-    Outcome.CREATED: (RowStatus.CREATED, ""),
-    Outcome.FOUND: (RowStatus.CREATED, "created (found by a lookup after its answer was lost)"),
-    Outcome.UPDATED: (RowStatus.UPDATED, ""),
-    Outcome.FAILED: (
-        RowStatus.FAILED,
-        "HubSpot refused it (its message was not kept: the run was stopped as it was recorded); "
-        "run again to see it",
-    ),
-    Outcome.GONE: (
-        RowStatus.FAILED,
-        "the record the journal knew is no longer in HubSpot: the next run creates it again",
-    ),
-    Outcome.LOST: (RowStatus.NOT_SENT, "not carried out: the next run sends it again"),
-}
-"""A row's status and message from the outcome its batch recorded in the journal (any other,
-or none yet: uncertain)."""
-
-
 def journaled(
     uploader: Uploader, decisions: Decisions, stopped: RunInterrupted
 ) -> dict[int, RowResult]:
@@ -92,7 +74,7 @@ def journaled(
                                      message=why)  # fmt: skip
             continue
         outcome, hubspot_id = sent[row]
-        status, why = JOURNALED.get(Outcome(outcome), _IN_FLIGHT) if outcome else _IN_FLIGHT
+        status, why = STATUS_OF.get(Outcome(outcome), _IN_FLIGHT) if outcome else _IN_FLIGHT
         results[row] = RowResult(row=row, status=status, hubspot_id=hubspot_id, message=why)
     return results
 

@@ -29,7 +29,15 @@ from ..sheets.inputs import showing_as, shown_name
 from ..sheets.results import RunSummary, write_results
 from .journal import Journal, Outcome
 
-__all__ = ["KEPT_RUNS", "KeptRun", "keep_input", "keep_outcome", "kept_run", "rewrite_workbook"]
+__all__ = [
+    "KEPT_RUNS",
+    "STATUS_OF",
+    "KeptRun",
+    "keep_input",
+    "keep_outcome",
+    "kept_run",
+    "rewrite_workbook",
+]
 
 KEPT_RUNS = 30
 """The newest runs of a journal whose workbook can be written again; older runs' data goes."""
@@ -104,7 +112,7 @@ def keep_outcome(journal: Journal, run_id: str, outcome: pd.DataFrame, summary: 
     journal.keep_run_data(run_id, "outcome", _encode(outcome, meta), keep_runs=KEPT_RUNS)
 
 
-_STATUS_OF = {
+STATUS_OF = {
     Outcome.CREATED: (RowStatus.CREATED, ""),
     Outcome.FOUND: (RowStatus.CREATED, "created (found by a lookup after its answer was lost)"),
     Outcome.UPDATED: (RowStatus.UPDATED, ""),
@@ -123,6 +131,7 @@ _STATUS_OF = {
         "the record the journal knew is no longer in HubSpot: the next run creates it again",
     ),
 }
+"""A row's status and message from the outcome its batch recorded in the journal."""
 _IN_FLIGHT = (
     RowStatus.UNCERTAIN,
     "sent when the run ended, with no answer recorded: the next run looks it up",
@@ -145,7 +154,7 @@ def _rebuilt_outcome(
     sent = journal.sent_rows(run_id)
     for _, source_row, outcome, hubspot_id in sent:
         if source_row in results:
-            found, said = _STATUS_OF.get(Outcome(outcome), _IN_FLIGHT) if outcome else _IN_FLIGHT
+            found, said = STATUS_OF.get(Outcome(outcome), _IN_FLIGHT) if outcome else _IN_FLIGHT
             results[source_row] = RowResult(
                 row=source_row, status=found, hubspot_id=hubspot_id or "", message=said
             )
