@@ -45,9 +45,9 @@ def test_a_plan_run_is_one_entry_and_its_workbook_can_be_written_again(
     (recorded,) = list_plan_runs(state)
     assert summary["plan_run_id"] == recorded["plan_run_id"]
     # Keys no step's rows hold, each looked up once before the first write: the customers
-    # (and the unknown one) by email, and the unknown SKU; each type's property definitions
-    # read first, as a batch read by a property HubSpot does not hold unique is refused.
-    assert summary["plan_requests"]["lookups"] == 4
+    # (and the unknown one) by email, and the unknown SKU. Whether a key is unique comes from
+    # the definitions the plan's check read (one rate limiter): never asked again.
+    assert summary["plan_requests"]["lookups"] == 2
     assert recorded["plan_run_id"].startswith("plan-")
     assert [s["run_id"] for s in recorded["steps"]] == [s["run_id"] for s in summary["steps"]]
     assert all(s["state"] == "done" for s in recorded["steps"])

@@ -40,6 +40,7 @@ from ..core.hubspot import (
 )
 from .authorship import PROOF_PROPERTIES, Window, not_ours
 from .client import HubSpotClient, Reply, UncertainDelivery, Verdict, route_missing
+from .limiter import RateLimiter
 
 __all__ = ["DEFAULT_SEARCH_SETTLE", "Finder", "remember_unique", "unique_properties"]
 
@@ -55,11 +56,12 @@ RECORD_ID = "hs_object_id"
 """A record's id as a property: read by id, never as an `idProperty`, which HubSpot refuses
 ("non-unique ... property hs_object_id")."""
 
-_UNIQUE: weakref.WeakKeyDictionary[HubSpotClient, dict[str, dict[str, bool]]] = (
+_UNIQUE: weakref.WeakKeyDictionary[RateLimiter, dict[str, dict[str, bool]]] = (
     weakref.WeakKeyDictionary()
 )
-"""Per client, object type -> property -> whether HubSpot holds it unique: each type's
-definitions are read once however many lookups need them."""
+"""Per rate limiter (one run's, or one plan's, which its steps and checks share), object type
+-> property -> whether HubSpot holds it unique: each type's definitions are read once however
+many lookups and clients need them."""
 _UNIQUE_LOCK = threading.Lock()
 
 
@@ -67,14 +69,14 @@ def remember_unique(client: HubSpotClient, object_type: str, known: dict[str, bo
     """Keep what the type's definitions, read elsewhere (the portal check), say of each
     property's uniqueness, so that no lookup of this client asks for them again."""
     with _UNIQUE_LOCK:
-        _UNIQUE.setdefault(client, {})[object_type] = dict(known)
+        _UNIQUE.setdefault(client.limiter, {})[object_type] = dict(known)
 
 
 def unique_properties(client: HubSpotClient, object_type: str) -> dict[str, bool] | None:
     """Property -> whether HubSpot holds its values unique (`hasUniqueValue`), read from the
     type's definitions once per client; None when HubSpot did not answer them."""
     with _UNIQUE_LOCK:
-        known = _UNIQUE.get(client, {}).get(object_type)
+        known = _UNIQUE.get(client.limiter, {}).get(object_type)
     if known is not None:
         return known
     try:
