@@ -28,9 +28,7 @@ nothing), so a link whose answer was lost is simply sent again by the next run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import orjson
 
@@ -352,15 +350,12 @@ def apply_links(
     *,
     batch_size: int = MAX_ASSOCIATION_INPUTS,
     senders: int = 8,
-    run_in_parallel: Callable[[Callable[[Any], None], Sequence[Any], int], None] | None = None,
 ) -> tuple[int, HubSpotError | RunInterrupted | None]:
     """Send the link changes decided, record what HubSpot confirmed, and update `results`:
     a row whose links changed is `updated` (if it was `unchanged`), one with a refused link
     or whose links could not be read `incomplete`, one whose batch a second signal left
     unanswered `uncertain`. Returns the requests sent and what stopped it, if anything.
-    The batches always go from sender threads (`link_send`); `run_in_parallel` is accepted
-    from callers that still pass it, and not used."""
-    del run_in_parallel
+    The batches go from sender threads (`link_send`)."""
     _record_inline(decisions, mapping, journal, run_id)
     if decisions.unsure is not None:
         journal.drop_inline_intents(run_id, keep=decisions.unsure)

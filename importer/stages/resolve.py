@@ -415,15 +415,3 @@ def cell_keys(
                     reference_key(ref.to, ref.by, p, numbers) for p in parts if p
                 )
     return keys
-
-
-def known_keys(
-    object_type: str, prop: str, frame: pd.DataFrame, ids: dict[int, str | None]
-) -> dict[str, str | None]:
-    """A finished step's keys (`prop` of its rows, as HubSpot stores them) -> record id, or
-    None for rows that were not imported, for the steps that refer to it."""
-    out: dict[str, str | None] = {}
-    for row, key in zip(frame.index.tolist(), frame[prop].tolist(), strict=True):
-        if key:
-            out[stored_value(object_type, prop, key)] = ids.get(row)
-    return out
