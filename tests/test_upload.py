@@ -24,7 +24,7 @@ from importer.api.client import (
 )
 from importer.sandbox import Fault, Sandbox
 from importer.stages.decide import Operation
-from importer.stages.parallel import _in_parallel
+from importer.stages.parallel import in_parallel
 
 from .conftest import TOKEN, creates, read_sheet, write_csv, write_mapping
 
@@ -390,7 +390,7 @@ def test_senders_run_every_batch_once_and_are_gone_when_the_upload_returns() -> 
         names.add(threading.current_thread().name)
         done.append(job[1][0])
 
-    _in_parallel(work, jobs, 8, threading.Event())
+    in_parallel(work, jobs, 8, threading.Event())
     assert sorted(done) == list(range(40))
     assert len(names) > 1
     assert not [t for t in threading.enumerate() if t.name.startswith("upload-")]
@@ -408,7 +408,7 @@ def test_a_sender_error_stops_the_rest_and_is_raised_once_all_have_ended() -> No
 
     stop = threading.Event()
     with pytest.raises(ValueError, match="batch 3 broke"):
-        _in_parallel(work, jobs, 4, stop)
+        in_parallel(work, jobs, 4, stop)
     assert stop.is_set()
     assert 3 in started
     assert len(started) < 50  # the rest were never taken (each takes 10 ms; 4 senders)
@@ -440,7 +440,7 @@ def test_a_signal_waits_for_every_batch_in_flight_to_settle(attempt: int) -> Non
         timer.start()
         stop = threading.Event()
         with pytest.raises(shutdown.Stop):
-            _in_parallel(work, jobs, 4, stop)
+            in_parallel(work, jobs, 4, stop)
         assert stop.is_set()
         assert sorted(settled) == sorted(started)  # every batch taken was settled
         assert len(started) < 40  # and no new one was taken

@@ -46,11 +46,9 @@ def describe_undo(undo: Undo, indent: str = "") -> None:
             f"{len(undo.created)} are left to archive."
         )
     if undo.updated:
-        ids = ", ".join(hid for _, hid in undo.updated[:20])
-        more = f" and {len(undo.updated) - 20} more" if len(undo.updated) > 20 else ""
         click.echo(
             f"{indent}Updated records are left as they are (their earlier values are not "
-            f"known): {ids}{more}."
+            f"known): {_ids(undo.updated)}."
         )
     if undo.missing or undo.returned or undo.restored_before:
         _describe_missing(undo, indent)

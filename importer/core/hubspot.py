@@ -24,6 +24,7 @@ __all__ = [
     "MAX_ASSOCIATION_READS",
     "MAX_BATCH_INPUTS",
     "MAX_TEXT_LENGTH",
+    "MERGED_IDS",
     "OBJECT_TYPE_IDS",
     "ONE_PARENT",
     "OWNER_PROPERTY",
@@ -259,6 +260,9 @@ def reverse_type_id(from_type: str, to_type: str, category: str, type_id: int) -
 ONE_PARENT: Final = frozenset({"line_items"})
 """Object types whose records belong to one parent record of a type (a line item to one order,
 deal, cart or quote): moving one removes the old link before the new one is made."""
+MERGED_IDS: Final = "hs_merged_object_ids"
+"""The ids of the records merged into a record, `;`-separated, as HubSpot keeps them."""
+
 EMAIL_PROPERTIES: Final = frozenset({("contacts", "email")})
 """Properties HubSpot stores trimmed and lowercased, and holds unique without regard to case."""
 

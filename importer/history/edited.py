@@ -21,15 +21,12 @@ from typing import Any
 from ..api.authorship import CLOCK_ALLOWANCE
 from ..api.client import HubSpotClient
 from ..api.reads import read_values
-from ..core.hubspot import MAX_BATCH_INPUTS, epoch_seconds, same_value
+from ..core.hubspot import MAX_BATCH_INPUTS, MERGED_IDS, epoch_seconds, same_value
 from ..state.journal import Journal, KnownRow
 
 __all__ = ["Checked", "check_created"]
 
 MODIFIED = "hs_lastmodifieddate"
-MERGED = "hs_merged_object_ids"
-"""The records merged into this one: a record the run created that others were merged into
-holds their data too, so it is someone's as much as the run's."""
 UPDATED_BY = "hs_updated_by_user_id"
 """The user who last changed a record, as HubSpot keeps it (empty for an app's writes)."""
 
@@ -60,7 +57,7 @@ def check_created(
         chunk = list(created[start : start + MAX_BATCH_INPUTS])
         sent = {hid: _sent(known.get(key), hid) for key, hid in chunk}
         names = sorted(
-            {p for values in sent.values() for p in values} | {MODIFIED, UPDATED_BY, MERGED}
+            {p for values in sent.values() for p in values} | {MODIFIED, UPDATED_BY, MERGED_IDS}
         )
         held = read_values(
             client,
@@ -109,7 +106,7 @@ def _changed(
             held = now.get(prop)
             shown = "empty" if held in (None, "") else repr(str(held))
             return f"its {prop} is {shown}, not {value!r} as this tool wrote it"
-    if merged := str(now.get(MERGED) or "").strip(";"):
+    if merged := str(now.get(MERGED_IDS) or "").strip(";"):
         return f"HubSpot merged record {merged.replace(';', ', ')} into it since the run"
     if now.get(UPDATED_BY):
         return f"HubSpot says user {now[UPDATED_BY]} changed it last"

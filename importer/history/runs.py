@@ -199,7 +199,8 @@ def prepare_undo(state_dir: Path, run_id: str) -> Undo:
         }
     finally:
         journal.close()
-    left = [(key, hid) for key, hid in written["created"] if hid not in done | archived]
+    taken = done | archived
+    left = [(key, hid) for key, hid in written["created"] if hid not in taken]
     # The links of records the run created go with them when they are archived.
     created = {hid for _, hid in written["created"]}
     return Undo(

@@ -6,13 +6,11 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from ..core.hubspot import stored_number
 from .model import NumberFormat
 
 __all__ = [
     "CURRENCY_SYMBOLS",
     "NUMBER_RE",
-    "canonical_number",
     "formatted_number_hint",
     "read_number",
 ]
@@ -76,12 +74,6 @@ def read_number(
         plain = format((Decimal(plain) / 100).normalize(), "f")
     sign = "-" if (m["sign"] or m["sign2"]) in ("-", "\u2212") else ""
     return sign + plain
-
-
-def canonical_number(plain: str) -> str:
-    """A plain number (`NUMBER_RE`) as HubSpot stores a number property's value and answers
-    it (`core.hubspot.stored_number`): `007` -> `7`, `7.50` -> `7.5`."""
-    return stored_number(plain)
 
 
 def _same_currency(code: str, currency: str | None) -> bool:

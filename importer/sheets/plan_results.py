@@ -19,9 +19,9 @@ from openpyxl import Workbook
 from ..core.errors import ConfigError
 from ..core.outcome import RowIssue, RowStatus
 from ._sheetxml import StreamedSheet
-from .excel_limits import LongCells
+from .excel_limits import EXCEL_MAX_ROWS, LongCells
 from .inputs import shown_name
-from .results import EXCEL_MAX_ROWS, save_streamed
+from .results import save_streamed
 from .results_sheet import _column_widths, add_results_sheet, result_columns
 from .retry import RETRY_STATUSES, add_rows_sheet, write_retry_file
 from .summary import RunSummary

@@ -19,7 +19,7 @@ from openpyxl import Workbook
 
 from ..core.outcome import RowIssue
 from ._sheetxml import StreamedSheet, splice
-from .excel_limits import fit_cells
+from .excel_limits import EXCEL_MAX_ROWS, fit_cells
 from .results_missing import add_missing_sheet
 from .results_sheet import (
     RESULT_COLUMNS,
@@ -41,8 +41,6 @@ __all__ = [
     "write_results",
     "write_retry_file",
 ]
-
-EXCEL_MAX_ROWS = 1_048_576
 
 
 def _stamp(started: dt.datetime) -> str:

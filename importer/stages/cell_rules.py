@@ -15,7 +15,7 @@ import pandera.pandas as pandera
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..core.hubspot import EMAIL_PROPERTIES, MAX_TEXT_LENGTH, canonical_object_type
+from ..core.hubspot import EMAIL_PROPERTIES, MAX_TEXT_LENGTH, canonical_object_type, stored_number
 from ..core.outcome import Problem
 from ..core.text import TEXT, Distinct, arrow, flags, text_series, trimmed, whole
 from ..mapping.model import (
@@ -27,7 +27,7 @@ from ..mapping.model import (
     NumberFormat,
     PropertyType,
 )
-from ..mapping.numbers import NUMBER_RE, canonical_number, read_number
+from ..mapping.numbers import NUMBER_RE, read_number
 from .cell_values import Words
 
 __all__ = [
@@ -44,7 +44,7 @@ MULTI_SEPARATOR = ";"  # HubSpot joins multi-select values with ";"
 _TZ_SUFFIX = r"(?:[zZ]|[+-]\d{2}:?\d{2})$"
 _PLAIN_NUMBER = re.compile(NUMBER_RE)
 _STORED_NUMBER = r"^(?:0|-?[1-9][0-9]*(?:\.[0-9]*[1-9])?|-?0\.[0-9]*[1-9])$"
-"""A number written as HubSpot stores it (`canonical_number`): most cells already are."""
+"""A number written as HubSpot stores it (`stored_number`): most cells already are."""
 
 
 class Cells:
@@ -165,13 +165,13 @@ class ColumnRules:
 
     def number_key(self, cell: str) -> str:
         """A trimmed cell of a number column as the number HubSpot stores for it
-        (`canonical_number`: `007`, `7.0` and `7` are all `7`); a cell that is no number of
+        (`stored_number`: `007`, `7.0` and `7` are all `7`); a cell that is no number of
         the column stays as it is (the number check reports it)."""
         if self.formatted:
             plain = self.number_of(cell)
         else:
             plain = self.words.word(cell) if self.words is not None else cell
-        return canonical_number(plain) if plain and _PLAIN_NUMBER.fullmatch(plain) else cell
+        return stored_number(plain) if plain and _PLAIN_NUMBER.fullmatch(plain) else cell
 
     @cached_property
     def folded_options(self) -> dict[str, str]:
@@ -344,7 +344,7 @@ class ColumnRules:
 
 
 def stored_numbers(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Plain numbers as HubSpot stores them (`canonical_number`), any other text as it is:
+    """Plain numbers as HubSpot stores them (`stored_number`), any other text as it is:
     the cells already in that form are kept by Arrow's kernels, the others converted one by
     one (a column of ids has none)."""
     odd = flags(pc.invert(pc.match_substring_regex(values, _STORED_NUMBER)))
@@ -358,7 +358,7 @@ def stored_numbers(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedA
 
 def _stored_number(value: str) -> str:
     """A plain number as HubSpot stores it; anything else (an empty cell) as it is."""
-    return canonical_number(value) if _PLAIN_NUMBER.fullmatch(value) else value
+    return stored_number(value) if _PLAIN_NUMBER.fullmatch(value) else value
 
 
 def _plain_number(value: str) -> str:

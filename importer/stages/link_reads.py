@@ -21,7 +21,7 @@ from ..core.errors import HubSpotError, RunInterrupted
 from ..core.shutdown import Stop, signal_name
 from ..mapping.model import AssociationSpec
 from .link_answers import current_links
-from .parallel import _in_parallel
+from .parallel import in_parallel
 
 __all__ = ["LinkReads", "read_links"]
 
@@ -69,7 +69,7 @@ def read_links(
             reads.failed[k] = exc
 
     try:
-        _in_parallel(read, jobs, 1, stop, abandon=True)
+        in_parallel(read, jobs, 1, stop, abandon=True)
     except Stop as signalled:
         reads.stopped = RunInterrupted(signalled.signum, signal_name(signalled.signum))
         log.warning("%s: no link was sent", reads.stopped)

@@ -31,7 +31,7 @@ from ..core.shutdown import RunAbandoned, Stop, signal_name
 from ..mapping.model import AssociationSpec, Mapping
 from ..state.journal import Journal
 from .link_answers import LinkAnswer, send_links, types_json
-from .parallel import _in_parallel
+from .parallel import in_parallel
 
 __all__ = ["LinkChange", "LinkJob", "Sending", "association_id", "intend_inline", "send_jobs"]
 
@@ -247,7 +247,7 @@ def _send_all(sending: Sending, jobs: list[LinkJob], senders: int) -> RunInterru
     collecting = gc.isenabled()
     gc.disable()
     try:
-        _in_parallel(sending.send, jobs, senders, sending.stop, abandon=True)
+        in_parallel(sending.send, jobs, senders, sending.stop, abandon=True)
     except Stop as signalled:
         sending.stop.set()
         if signalled.abandoned is not None:

@@ -220,7 +220,7 @@ class LookingUp:
         self, row: BatchRow, looked: dict[str, Looked] | None
     ) -> tuple[BatchRow, Outcome, str | None]:
         """A row's journal outcome by `_look`'s findings (UNCERTAIN when nothing can tell)."""
-        seen = looked.get(self._stored(row.key_value)) if looked and row.key_value else None
+        seen = self._seen(looked, row.key_value)
         if seen is None:
             return row, Outcome.UNCERTAIN, None
         return row, seen.outcome, seen.record_id
@@ -343,7 +343,6 @@ class LookingUp:
     def _look_up_unsaid(
         self,
         actions: list[Action],
-        journaled: dict[str, BatchRow],
         sent: float,
         settle: Callable[[Action, RowResult, Outcome | None], None],
     ) -> list[tuple[Operation, list[Action]]]:

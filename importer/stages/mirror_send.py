@@ -24,7 +24,7 @@ from ..mapping.missing_keys import MissingAction
 from ..sheets.results_missing import MissingLine, MissingOutcome
 from ..state.journal import Journal
 from ..state.missing_table import MissingEntry, MissingState
-from .parallel import _in_parallel
+from .parallel import in_parallel
 
 __all__ = [
     "Candidate",
@@ -64,7 +64,7 @@ class Candidate:
 class Flight:
     """The requests of `missing_rows:`, sent from a sender thread of their own (`fly`): a
     signal waits for the one in flight to be answered and recorded, at most `stop_wait()`
-    seconds, as the uploader's batches do (`parallel._in_parallel`); a second signal, or that
+    seconds, as the uploader's batches do (`parallel.in_parallel`); a second signal, or that
     wait spent, leaves it (`abandoned`). HubSpot's answer is then not taken, and the journal
     keeps its records as they were when it left (`sending`, `returning`): the next run finds
     out what became of them before anything else is sent."""
@@ -80,7 +80,7 @@ class Flight:
         request in flight is answered and recorded, or left (`Stop.abandoned`, `abandoned`):
         no further job is taken either way."""
         try:
-            _in_parallel(work, jobs, 1, threading.Event(), abandon=True)
+            in_parallel(work, jobs, 1, abandon=True)
         except Stop as signalled:
             if signalled.abandoned is not None:
                 with self._lock:

@@ -22,16 +22,11 @@ STOP_GRACE = 0.25
 (their requests on the wire) are counted and said."""
 
 
-def in_parallel(work: Callable[[_W], None], jobs: Sequence[_W], senders: int) -> None:
-    """Run `work` on every job from `senders` threads (see `_in_parallel`)."""
-    _in_parallel(work, jobs, senders, threading.Event())
-
-
-def _in_parallel(
+def in_parallel(
     work: Callable[[_W], None],
     jobs: Sequence[_W],
     senders: int,
-    stop: threading.Event,
+    stop: threading.Event | None = None,
     *,
     abandon: bool = False,
 ) -> None:
@@ -47,7 +42,8 @@ def _in_parallel(
     flight settle before it propagates. With `abandon`, that wait is bounded (`stop_wait()`)
     and a second signal cuts it short: the signal's `Stop` is raised saying why in its
     `abandoned`, the senders still waiting for their answers, which the caller must no
-    longer take."""
+    longer take. Without a `stop` of the caller's, one of its own."""
+    stop = stop if stop is not None else threading.Event()
     queue = iter(jobs)
     taking = threading.Lock()
     failures: list[BaseException] = []

@@ -30,7 +30,7 @@ from ..api.client import HubSpotClient
 from ..api.lookup import DEFAULT_SEARCH_SETTLE, Finder
 from ..api.reads import read_batch
 from ..core.errors import ConfigError, HubSpotError, HubSpotImportError
-from ..core.hubspot import MAX_BATCH_INPUTS, stored_number, stored_value
+from ..core.hubspot import MAX_BATCH_INPUTS, MERGED_IDS, stored_number, stored_value
 from ..core.outcome import Problem, RowIssue
 from ..core.prepared import journal_key
 from ..core.text import text_series
@@ -52,8 +52,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MERGED = "hs_merged_object_ids"
-"""The ids of the records merged into a record, `;`-separated, as HubSpot keeps them."""
 
 Known = dict[tuple[str, str], dict[str, str | None]]
 """(object type, property) -> key as HubSpot stores it -> record id, from earlier steps of a
@@ -185,7 +183,8 @@ class Resolver:
         self.lookups += len(keys)
         started = time.time()
         answer = self._asked(finder, ref, sorted(keys))
-        missing = [k for k in keys if k not in answer and k not in finder.holders]
+        holders = finder.holders  # built from every value found: once, not once a key
+        missing = [k for k in keys if k not in answer and k not in holders]
         if missing and not finder.unique and self.settle > 0:
             log.info(
                 "%d %s keys by %s not found by search: searching again once search has "
@@ -195,9 +194,10 @@ class Resolver:
                 ref.by,
             )
             answer.update(self._asked(finder, ref, sorted(missing), started))
+            holders = finder.holders
         found: dict[str, list[str] | None] = {}
         for key in keys:
-            many = finder.holders.get(key)
+            many = holders.get(key)
             found[key] = sorted(many) if many else ([answer[key]] if key in answer else [])
         return found
 
@@ -226,14 +226,14 @@ def still_held(client: HubSpotClient, object_type: str, ids: list[str]) -> dict[
             client,
             object_type,
             chunk,
-            [MERGED],
+            [MERGED_IDS],
             purpose=f"check that the {object_type} the journal knows are still in HubSpot",
         )
         for result in body.get("results") or []:
             if not isinstance(result, dict) or "id" not in result:
                 continue
             rid = str(result["id"])
-            merged = str((result.get("properties") or {}).get(MERGED) or "").split(";")
+            merged = str((result.get("properties") or {}).get(MERGED_IDS) or "").split(";")
             for hid in chunk:
                 if hid == rid or hid in merged:
                     now[hid] = rid

@@ -41,7 +41,7 @@ from .decide import Action, Actions, Operation
 from .link_send import intend_inline
 from .lookups import LookingUp
 from .options import DEFAULT_CONCURRENCY
-from .parallel import _in_parallel
+from .parallel import in_parallel
 from .refusals import adopted_record, failing_rows
 
 __all__ = ["UploadReport", "Uploader", "chunks"]
@@ -203,7 +203,7 @@ class Uploader(LookingUp):
             # Even one sender sends from a thread of its own: a signal then reaches this
             # thread, which waits for the batch in flight to be answered and recorded,
             # instead of cutting the request off with HubSpot's answer unread.
-            _in_parallel(work, batches, max(1, senders), stop, abandon=True)
+            in_parallel(work, batches, max(1, senders), stop, abandon=True)
         except Stop as signalled:
             if signalled.abandoned is not None:
                 return self._abandon(report, signalled.signum, signalled.abandoned)
@@ -368,7 +368,7 @@ class Uploader(LookingUp):
             unsaid=unsaid,
         )
         if unsaid:
-            follow.extend(self._look_up_unsaid(unsaid, journaled, sent, settle))
+            follow.extend(self._look_up_unsaid(unsaid, sent, settle))
         self.journal.settle(batch_id, self.run_id, list(outcomes.values()), held)
         for operation_next, actions in follow:
             self._send(actions, operation_next, report)

@@ -13,15 +13,13 @@ from typing import Any
 
 from ..api.client import HubSpotClient
 from ..api.reads import read_batch
-from ..core.hubspot import MAX_BATCH_INPUTS, same_value
+from ..core.hubspot import MAX_BATCH_INPUTS, MERGED_IDS, same_value
 from ..core.prepared import Prepared
 from ..state.journal import KnownRow, RowState
 
 __all__ = ["Drift", "apply_drift", "verify"]
 
 log = logging.getLogger(__name__)
-
-MERGED = "hs_merged_object_ids"
 
 
 @dataclass(kw_only=True)
@@ -67,7 +65,7 @@ def verify(
         if prior is not None and prior.state is RowState.SYNCED and prior.hubspot_id:
             targets[key] = prior.hubspot_id
             positions[key] = position
-    names = sorted({*rows.property_names, MERGED})
+    names = sorted({*rows.property_names, MERGED_IDS})
     ids = list(dict.fromkeys(targets.values()))
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), MAX_BATCH_INPUTS):
@@ -77,7 +75,7 @@ def verify(
         for result in reply:
             props = result.get("properties") or {}
             found[str(result["id"])] = props
-            for old in str(props.get(MERGED) or "").split(";"):
+            for old in str(props.get(MERGED_IDS) or "").split(";"):
                 if old and old in chunk and old != str(result["id"]):
                     found.setdefault(f"merged:{old}", {"into": str(result["id"])})
     for key, rid in targets.items():

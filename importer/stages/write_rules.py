@@ -19,7 +19,7 @@ from ..core.shutdown import Stop, signal_name
 from ..mapping.model import Mapping, WriteRule
 from ..state.journal import Journal
 from .decide import Action, Decisions, Operation
-from .parallel import _in_parallel
+from .parallel import in_parallel
 
 __all__ = ["Ruled", "apply_write_rules", "would_hold"]
 
@@ -213,7 +213,7 @@ def _read_current(
     if jobs:
         # A signal waits for the reads in flight as for the uploader's batches: at most
         # HUBSPOT_IMPORT_STOP_WAIT seconds, and a second signal ends the wait at once.
-        _in_parallel(work, jobs, max(1, min(senders, len(jobs))), threading.Event(), abandon=True)
+        in_parallel(work, jobs, max(1, min(senders, len(jobs))), abandon=True)
         log.info("write rules: read %d records in %d requests", len(ids) + len(keys), len(jobs))
     return current
 

@@ -260,17 +260,10 @@ class BatchTables(JournalTables):
             )
         )
 
-    def begin_batch(
-        self,
-        run_id: str,
-        operation: str,
-        rows: Sequence[BatchRow],
-        *,
-        key_property: str | None = None,
-    ) -> int:
-        """Record the intent to send `rows`, with the key property they are sent with (by
-        default the one their row keys name); committed before the request leaves."""
-        key = key_property or _sent_key(rows) or ""
+    def begin_batch(self, run_id: str, operation: str, rows: Sequence[BatchRow]) -> int:
+        """Record the intent to send `rows`, with the key property they are sent with (the one
+        their row keys name); committed before the request leaves."""
+        key = _sent_key(rows) or ""
         items = _items((r, None, None) for r in rows)
         return self._grouped(_Intent(run_id, operation, items, key))
 

@@ -24,7 +24,7 @@ from .batches_table import BatchTables
 from .links_table import LINKS_SCHEMA, LinkTables
 from .missing_table import MISSING_SCHEMA, MissingTables
 from .no_room import unwritable
-from .paths import adopt_base_url_journal, default_state_dir, journal_path
+from .paths import default_state_dir, journal_path
 from .records import (
     KEEP_OWNER,
     BatchRow,
@@ -50,7 +50,6 @@ __all__ = [
     "OpenBatch",
     "Outcome",
     "RowState",
-    "adopt_base_url_journal",
     "default_state_dir",
     "journal_path",
 ]

@@ -37,7 +37,9 @@ def unwritable(
     journal = path or (_main_file(db) if db is not None else None)
     run_id = _begun(db) if db is not None else None
     if journal is None:
-        return StateUnwritable(f"the journal cannot be written ({exc}): {_then(run_id)}")
+        return StateUnwritable(
+            f"the journal cannot be written ({exc}): {_then(run_id)}", run_id=run_id
+        )
     return StateUnwritable(_said(journal, exc, run_id), run_id=run_id)
 
 

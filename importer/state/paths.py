@@ -23,7 +23,6 @@ from ..core.hubspot import canonical_object_type
 
 __all__ = [
     "OBJECT_TYPES_FILE",
-    "adopt_base_url_journal",
     "adopt_named_journals",
     "default_state_dir",
     "demo_files",
@@ -144,7 +143,7 @@ def adopt_named_journals(
 ) -> list[str]:
     """Move the journals an earlier version kept under another name of one object type (a
     custom object's fully qualified or short name) to the journal named `journal_name`, as
-    `adopt_base_url_journal` moves one kept per base URL. Returns what to tell the user;
+    `_adopt_base_url` moves one kept per base URL. Returns what to tell the user;
     ConfigError when the object type has two journals (each may hold records the other does
     not: which record is a row's cannot be told without the user)."""
     notes: list[str] = []
@@ -172,19 +171,10 @@ def adopt_named_journals(
     return notes
 
 
-def adopt_base_url_journal(
-    state_dir: Path, base_url: str, object_type: str, portal_id: int
-) -> str | None:
-    """Move a journal kept per base URL (by an older version) to this portal's, when it says
-    it belongs to this portal; leave one of another portal alone. Returns what to tell the
-    user, if anything; ConfigError when the old journal does not say whose it is."""
-    old = journal_path(state_dir, base_url, object_type)
-    new = journal_path(state_dir, base_url, object_type, portal_id)
-    return _adopt_base_url(old, new, portal_id)
-
-
 def _adopt_base_url(old: Path, new: Path, portal_id: int) -> str | None:
-    """`adopt_base_url_journal` of the journal file `old` to `new`."""
+    """Move the journal file `old`, kept per base URL (by an older version), to this portal's
+    `new`, when it says it belongs to this portal; leave one of another portal alone. Returns
+    what to tell the user, if anything; ConfigError when it does not say whose it is."""
     if not old.is_file() or new.exists():
         return None
     try:
