@@ -108,6 +108,11 @@ def stop_wait() -> float:
     )
 
 
+def interrupted(signum: int) -> RunInterrupted:
+    """What a run stopped by signal `signum` says: RunInterrupted, naming the signal."""
+    return RunInterrupted(signum, signal_name(signum))
+
+
 def signal_name(signum: int) -> str:
     return signal.Signals(signum).name
 

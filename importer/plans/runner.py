@@ -188,7 +188,7 @@ class _PlanRun:
             table = tables.pop(position)  # each sheet is let go once its step is over
             pending = shutdown.take_pending()  # a signal kept while the last step was recorded
             if self.stopped is None and pending is not None:
-                self.stopped = RunInterrupted(pending, shutdown.signal_name(pending))
+                self.stopped = shutdown.interrupted(pending)
             if self.stopped is not None:
                 with shutdown.deferred():
                     self._skip(position, _not_run(step, self.options, self.stopped, table=table))
@@ -235,9 +235,7 @@ class _PlanRun:
             return
         except (HubSpotImportError, shutdown.Stop) as exc:
             self.stopped = (
-                RunInterrupted(exc.signum, shutdown.signal_name(exc.signum))
-                if isinstance(exc, shutdown.Stop)
-                else exc
+                shutdown.interrupted(exc.signum) if isinstance(exc, shutdown.Stop) else exc
             )
             # Earlier steps wrote records (a signal, or a step that could not start): the
             # plan's workbook must say which, and that this step's rows were not sent.

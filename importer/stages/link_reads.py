@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ..api.client import HubSpotClient
 from ..api.limiter import Halted
 from ..core.errors import HubSpotError, RunInterrupted
-from ..core.shutdown import Stop, signal_name
+from ..core.shutdown import Stop, interrupted
 from ..mapping.model import AssociationSpec
 from .link_answers import current_links
 from .parallel import in_parallel
@@ -71,7 +71,7 @@ def read_links(
     try:
         in_parallel(read, jobs, 1, stop, abandon=True)
     except Stop as signalled:
-        reads.stopped = RunInterrupted(signalled.signum, signal_name(signalled.signum))
+        reads.stopped = interrupted(signalled.signum)
         log.warning("%s: no link was sent", reads.stopped)
     reads.requests = client.requests_sent - before
     return reads

@@ -27,7 +27,7 @@ from ..api.limiter import Halted
 from ..core.errors import HubSpotError, RunInterrupted
 from ..core.hubspot import ONE_PARENT, canonical_object_type
 from ..core.prepared import PreparedRow
-from ..core.shutdown import RunAbandoned, Stop, signal_name
+from ..core.shutdown import RunAbandoned, Stop, interrupted
 from ..mapping.model import AssociationSpec, Mapping
 from ..state.journal import Journal
 from .link_answers import LinkAnswer, send_links, types_json
@@ -255,9 +255,9 @@ def _send_all(sending: Sending, jobs: list[LinkJob], senders: int) -> RunInterru
             log.warning("%s", abandoned)
             return abandoned
         # The batches in flight have settled; the rest are not sent (the next run sends them).
-        interrupted = RunInterrupted(signalled.signum, signal_name(signalled.signum))
-        log.warning("%s", interrupted)
-        return interrupted
+        stopped = interrupted(signalled.signum)
+        log.warning("%s", stopped)
+        return stopped
     finally:
         if collecting:
             gc.enable()

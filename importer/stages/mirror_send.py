@@ -19,7 +19,7 @@ from ..core.errors import HubSpotError, RunInterrupted
 from ..core.hubspot import MAX_BATCH_INPUTS, same_value
 from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared
-from ..core.shutdown import RunAbandoned, Stop, signal_name
+from ..core.shutdown import RunAbandoned, Stop, interrupted
 from ..mapping.missing_keys import MissingAction
 from ..sheets.results_missing import MissingLine, MissingOutcome
 from ..state.journal import Journal
@@ -123,7 +123,7 @@ class Flight:
         """What the signal stopped: a run whose request in flight was answered and recorded,
         or left without an answer (its records uncertain)."""
         if signalled.abandoned is None or not self.abandoned:
-            return RunInterrupted(signalled.signum, signal_name(signalled.signum))
+            return interrupted(signalled.signum)
         return RunAbandoned(signalled.signum, signalled.abandoned, len(self.flying))
 
 

@@ -23,7 +23,7 @@ from .decide import Decisions, Operation
 from .links import LinkChange, LinkDecisions, apply_links, decide_links
 from .options import RunOptions
 from .send import Uploader
-from .stopping import interrupted, kept_signal
+from .stopping import kept_signal
 
 __all__ = ["link_stage"]
 
@@ -104,7 +104,7 @@ def _link_decisions(
             )
             return decided, None
         except Stop as signalled:
-            cut = interrupted(signalled)
+            cut = shutdown.interrupted(signalled.signum)
             log.warning("%s came as the links were decided: none was sent", _name(cut))
     with shutdown.deferred():
         links = decide_links(mapping, rows, journal, results, inline_rows=inline, client=None)
@@ -131,7 +131,7 @@ def _apply_links(
     try:
         return apply(sending)
     except Stop as signalled:
-        cut = interrupted(signalled)
+        cut = shutdown.interrupted(signalled.signum)
         sent = client.requests_sent - before
         if sent:  # after the last answer: the journal has them, the rows do not say them
             log.warning(

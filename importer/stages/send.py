@@ -33,7 +33,7 @@ from ..api.lookup import DEFAULT_SEARCH_SETTLE, Finder
 from ..core.errors import ConfigError, HubSpotError, RunInterrupted
 from ..core.hubspot import MAX_BATCH_INPUTS
 from ..core.outcome import RowResult, RowStatus
-from ..core.shutdown import RunAbandoned, Stop, signal_name
+from ..core.shutdown import RunAbandoned, Stop, interrupted
 from ..mapping.model import Mapping, SyncMode
 from ..state.journal import BatchRow, Journal, Outcome
 from .answers import adopting, failed_row, given_up, settle_answer
@@ -209,7 +209,7 @@ class Uploader(LookingUp):
                 return self._abandon(report, signalled.signum, signalled.abandoned)
             # The batches in flight have settled (a batch cut short in this thread stays
             # open in the journal, and the next run looks its rows up first).
-            report.stopped_by = RunInterrupted(signalled.signum, signal_name(signalled.signum))
+            report.stopped_by = interrupted(signalled.signum)
             log.warning("%s", report.stopped_by)
         finally:
             if collecting:

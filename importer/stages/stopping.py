@@ -20,7 +20,7 @@ from .guards import GuardStop
 from .send import Uploader
 from .write_rules import Ruled
 
-__all__ = ["Stopped", "interrupted", "journaled", "kept_signal", "noticed", "unsent", "upload"]
+__all__ = ["Stopped", "journaled", "kept_signal", "noticed", "unsent", "upload"]
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def upload(uploader: Uploader, ruled: Ruled) -> tuple[dict[int, RowResult], Stop
         with shutdown.deferred():
             return _marked(ruled, report.results), ruled.stopped_by or report.stopped_by
     except Stop as signalled:
-        stopped = interrupted(signalled)
+        stopped = shutdown.interrupted(signalled.signum)
         log.warning("%s", stopped)
         with shutdown.deferred():
             sent = journaled(uploader, decisions, stopped)
@@ -94,12 +94,7 @@ def unsent(rows: Prepared, signalled: Stop) -> tuple[dict[int, RowResult], RunIn
         f"not sent: the run was stopped by {name} before anything was sent (the next run sends it)"
     )
     results = {r: RowResult(row=r, status=RowStatus.NOT_SENT, message=why) for r in rows.rows}
-    return results, interrupted(signalled)
-
-
-def interrupted(signalled: Stop) -> RunInterrupted:
-    """What a signal the run took stopped."""
-    return RunInterrupted(signalled.signum, shutdown.signal_name(signalled.signum))
+    return results, shutdown.interrupted(signalled.signum)
 
 
 def noticed(stopped_by: Stopped | None) -> Stopped | None:
@@ -113,6 +108,6 @@ def kept_signal() -> RunInterrupted | None:
     signum = shutdown.take_signal()
     if signum is None:
         return None
-    stopped = RunInterrupted(signum, shutdown.signal_name(signum))
+    stopped = shutdown.interrupted(signum)
     log.warning("%s", stopped)
     return stopped
