@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Final
+from typing import Final, TypeVar
 
 from .errors import ConfigError
 
@@ -34,6 +35,7 @@ __all__ = [
     "ApiPaths",
     "AssociationCategory",
     "canonical_object_type",
+    "chunks",
     "epoch_seconds",
     "error_context",
     "held_unique",
@@ -44,6 +46,8 @@ __all__ = [
     "stored_number",
     "stored_value",
 ]
+
+_T = TypeVar("_T")
 
 DEFAULT_BASE_URL: Final = "https://api.hubapi.com"
 MAX_BATCH_INPUTS: Final = 100
@@ -260,6 +264,14 @@ def reverse_type_id(from_type: str, to_type: str, category: str, type_id: int) -
 ONE_PARENT: Final = frozenset({"line_items"})
 """Object types whose records belong to one parent record of a type (a line item to one order,
 deal, cart or quote): moving one removes the old link before the new one is made."""
+
+
+def chunks(items: Sequence[_T], size: int = MAX_BATCH_INPUTS) -> Iterator[list[_T]]:
+    """`items` in HubSpot's batches: lists of at most `size` (100 by default), in order."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
 MERGED_IDS: Final = "hs_merged_object_ids"
 """The ids of the records merged into a record, `;`-separated, as HubSpot keeps them."""
 

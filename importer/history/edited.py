@@ -21,7 +21,7 @@ from typing import Any
 from ..api.authorship import CLOCK_ALLOWANCE
 from ..api.client import HubSpotClient
 from ..api.reads import read_values
-from ..core.hubspot import MAX_BATCH_INPUTS, MERGED_IDS, epoch_seconds, same_value
+from ..core.hubspot import MERGED_IDS, chunks, epoch_seconds, same_value
 from ..state.journal import Journal, KnownRow
 
 __all__ = ["Checked", "check_created"]
@@ -53,8 +53,7 @@ def check_created(
     them (see Checked)."""
     known = journal.known(key for key, _ in created)
     checked = Checked()
-    for start in range(0, len(created), MAX_BATCH_INPUTS):
-        chunk = list(created[start : start + MAX_BATCH_INPUTS])
+    for chunk in chunks(created):
         sent = {hid: _sent(known.get(key), hid) for key, hid in chunk}
         names = sorted(
             {p for values in sent.values() for p in values} | {MODIFIED, UPDATED_BY, MERGED_IDS}

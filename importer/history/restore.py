@@ -25,7 +25,7 @@ from ..api.client import HubSpotClient, Verdict, error_message
 from ..api.id_writes import IdWrite, write_by_id
 from ..api.lookup import Finder
 from ..api.reads import read_values
-from ..core.hubspot import MAX_BATCH_INPUTS, error_context, same_value, stored_value
+from ..core.hubspot import chunks, error_context, same_value, stored_value
 from ..state.journal import Journal
 from ..state.missing_table import MissingEntry, MissingState
 
@@ -59,8 +59,8 @@ def restore_missing(
     done: list[Restored] = []
     for action, bring in (("set", _write_back), ("archive", _create_again)):
         todo = [e for e in entries if e.action == action]
-        for start in range(0, len(todo), MAX_BATCH_INPUTS):
-            done += bring(client, journal, object_type, todo[start : start + MAX_BATCH_INPUTS])
+        for chunk in chunks(todo):
+            done += bring(client, journal, object_type, chunk)
     return done
 
 

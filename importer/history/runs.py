@@ -13,7 +13,7 @@ from typing import Any
 from ..api.account import PortalInfo, identify_portal
 from ..api.client import HubSpotClient, Verdict, error_message
 from ..core.errors import ConfigError, HubSpotError, UncertainDelivery
-from ..core.hubspot import MAX_ASSOCIATION_INPUTS, MAX_BATCH_INPUTS
+from ..core.hubspot import MAX_ASSOCIATION_INPUTS, chunks
 from ..core.shutdown import arrived, deferred, raise_if_stopped
 from ..state.journal import Journal
 from ..state.missing_table import MissingEntry, MissingState
@@ -260,8 +260,7 @@ def _revert_links(
     for (from_type, to_type, types, change), items in groups.items():
         operation = "labels/archive" if change == "add" else "create"
         path = client.paths.associations_batch(from_type, to_type, operation)
-        for start in range(0, len(items), MAX_ASSOCIATION_INPUTS):
-            chunk = items[start : start + MAX_ASSOCIATION_INPUTS]
+        for chunk in chunks(items, MAX_ASSOCIATION_INPUTS):
             inputs = [
                 {"from": {"id": c["from_id"]}, "to": {"id": c["to_id"]}, "types": json.loads(types)}
                 for c in chunk
@@ -366,8 +365,7 @@ def _archive_created(
     path = client.paths.batch(run["object_type"], "archive")
     wire = Wire()
     try:
-        for start in range(0, len(todo), MAX_BATCH_INPUTS):
-            chunk = todo[start : start + MAX_BATCH_INPUTS]
+        for chunk in chunks(todo):
             ids = [hid for _, hid in chunk]
             with deferred():  # sent and recorded whole, whatever arrives meanwhile
                 mark_sending(journal, run["run_id"], ids)

@@ -24,7 +24,7 @@ import numpy as np
 from ..api.client import HubSpotClient
 from ..api.reads import read_values
 from ..core.errors import HubSpotError, RunInterrupted
-from ..core.hubspot import MAX_BATCH_INPUTS
+from ..core.hubspot import chunks
 from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared, journal_key
 from ..core.shutdown import Stop, arrived
@@ -295,13 +295,10 @@ class Mirror:
         at most HUBSPOT_IMPORT_STOP_WAIT seconds; a second signal leaves it, its records
         uncertain), and the rest are not sent. Returns what stopped it."""
         candidates = self.candidates
-        chunks = [
-            candidates[start : start + MAX_BATCH_INPUTS]
-            for start in range(0, len(candidates), MAX_BATCH_INPUTS)
-        ]
+        batches = list(chunks(candidates))
         stop: Stopped | None = None
         try:
-            self.flight.fly(lambda chunk: self._batch(client, chunk), chunks)
+            self.flight.fly(lambda chunk: self._batch(client, chunk), batches)
         except HubSpotError as exc:
             stop = exc
         except Stop as signalled:

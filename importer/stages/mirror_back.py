@@ -12,7 +12,7 @@ from typing import Any
 
 from ..api.client import HubSpotClient
 from ..api.reads import read_values
-from ..core.hubspot import MAX_BATCH_INPUTS, same_value
+from ..core.hubspot import chunks, same_value
 from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared
 from ..sheets.results_missing import MissingLine
@@ -41,12 +41,12 @@ def held_now(
     names = sorted({p for e in entries for p in e.set_to})
     ids = [e.hubspot_id for e in entries]
     held: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(ids), MAX_BATCH_INPUTS):
+    for chunk in chunks(ids):
         held.update(
             read_values(
                 client,
                 object_type,
-                ids[start : start + MAX_BATCH_INPUTS],
+                chunk,
                 names,
                 "read the values missing_rows: set, before writing back the earlier ones",
             )

@@ -16,7 +16,7 @@ from ..api.client import HubSpotClient
 from ..api.id_writes import IdWrite, write_by_id
 from ..api.reads import read_values
 from ..core.errors import HubSpotError, RunInterrupted
-from ..core.hubspot import MAX_BATCH_INPUTS, same_value
+from ..core.hubspot import chunks, same_value
 from ..core.outcome import RowResult, RowStatus
 from ..core.prepared import Prepared
 from ..core.shutdown import RunAbandoned, Stop, interrupted
@@ -176,11 +176,7 @@ def send_back(
         if answer is not None:
             flight.land(lambda: _written_back(journal, chunk, answer, failed))
 
-    chunks = [
-        list(entries[start : start + MAX_BATCH_INPUTS])
-        for start in range(0, len(entries), MAX_BATCH_INPUTS)
-    ]
-    flight.fly(work, chunks)
+    flight.fly(work, list(chunks(entries)))
     return failed
 
 
@@ -207,8 +203,8 @@ def settle_open(client: HubSpotClient, journal: Journal, object_type: str) -> Hu
     if not entries:
         return None
     try:
-        for start in range(0, len(entries), MAX_BATCH_INPUTS):
-            _settle_read(client, journal, object_type, entries[start : start + MAX_BATCH_INPUTS])
+        for chunk in chunks(entries):
+            _settle_read(client, journal, object_type, chunk)
     except HubSpotError as exc:
         return exc
     log.warning(

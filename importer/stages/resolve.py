@@ -30,7 +30,7 @@ from ..api.client import HubSpotClient
 from ..api.lookup import DEFAULT_SEARCH_SETTLE, Finder
 from ..api.reads import read_batch
 from ..core.errors import ConfigError, HubSpotError, HubSpotImportError
-from ..core.hubspot import MAX_BATCH_INPUTS, MERGED_IDS, stored_number, stored_value
+from ..core.hubspot import MERGED_IDS, chunks, stored_number, stored_value
 from ..core.outcome import Problem, RowIssue
 from ..core.prepared import journal_key
 from ..core.text import text_series
@@ -220,8 +220,7 @@ def still_held(client: HubSpotClient, object_type: str, ids: list[str]) -> dict[
     """Record id -> the id HubSpot holds it under now: its own, the record it was merged
     into, or None when it is deleted or archived (batch read by id, 100 a request)."""
     now: dict[str, str | None] = dict.fromkeys(ids)
-    for start in range(0, len(ids), MAX_BATCH_INPUTS):
-        chunk = ids[start : start + MAX_BATCH_INPUTS]
+    for chunk in chunks(ids):
         body = read_batch(
             client,
             object_type,

@@ -13,9 +13,9 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import orjson
 
@@ -31,7 +31,7 @@ from ..api.client import (
 from ..api.limiter import Halted
 from ..api.lookup import DEFAULT_SEARCH_SETTLE, Finder
 from ..core.errors import ConfigError, HubSpotError, RunInterrupted
-from ..core.hubspot import MAX_BATCH_INPUTS
+from ..core.hubspot import MAX_BATCH_INPUTS, chunks
 from ..core.outcome import RowResult, RowStatus
 from ..core.shutdown import RunAbandoned, Stop, interrupted
 from ..mapping.model import Mapping, SyncMode
@@ -44,7 +44,7 @@ from .options import DEFAULT_CONCURRENCY
 from .parallel import in_parallel
 from .refusals import adopted_record, failing_rows
 
-__all__ = ["UploadReport", "Uploader", "chunks"]
+__all__ = ["UploadReport", "Uploader"]
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +57,8 @@ class UploadReport:
     """Rows of batches left open by an earlier run that were settled at start-up."""
 
 
-_T = TypeVar("_T")
 _Job = tuple[Operation, list[int]]
 """One batch to send: its operation and the indices of its actions."""
-
-
-def chunks(items: Sequence[_T], size: int = MAX_BATCH_INPUTS) -> Iterator[list[_T]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
 
 
 _OUTCOMES = {

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..api.client import HubSpotClient
 from ..api.reads import read_batch
-from ..core.hubspot import MAX_BATCH_INPUTS, MERGED_IDS, same_value
+from ..core.hubspot import MERGED_IDS, chunks, same_value
 from ..core.prepared import Prepared
 from ..state.journal import KnownRow, RowState
 
@@ -68,8 +68,7 @@ def verify(
     names = sorted({*rows.property_names, MERGED_IDS})
     ids = list(dict.fromkeys(targets.values()))
     found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(ids), MAX_BATCH_INPUTS):
-        chunk = ids[start : start + MAX_BATCH_INPUTS]
+    for chunk in chunks(ids):
         reply = _read(client, object_type, chunk, names)
         drift.requests += 1
         for result in reply:
